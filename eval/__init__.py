@@ -1,0 +1,1 @@
+"""Eval: the offline benchmark that scores retrieval, answers, citations and handoff."""

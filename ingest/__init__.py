@@ -1,0 +1,1 @@
+"""Ingest: turn help content and past tickets into a searchable index."""

@@ -1,0 +1,147 @@
+"""Text embeddings through sentence-transformers, with e5's query/passage prompts."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from kefu.errors import BackendUnavailableError, NotReadyError
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+#: Prompt names looked up in a model's ``prompts`` for each side, in order of preference.
+QUERY_PROMPT_NAMES = ("query",)
+PASSAGE_PROMPT_NAMES = ("passage", "document", "corpus")
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns texts into L2-normalised float32 vectors (one row per text)."""
+
+    model_id: str
+
+    @property
+    def dim(self) -> int: ...
+
+    def warm_up(self) -> None: ...
+
+    def embed_queries(self, texts: Sequence[str]) -> NDArray[np.float32]: ...
+
+    def embed_passages(self, texts: Sequence[str]) -> NDArray[np.float32]: ...
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model, loaded on first use (or by :meth:`warm_up`).
+
+    A model whose configuration carries ``query``/``passage`` prompts (as the e5
+    folder from ``kefu setup-models`` does) gets them prepended; other models embed
+    the text as is.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        batch_size: int = 32,
+        device: str = "cpu",
+        max_seq_length: int | None = 512,
+    ) -> None:
+        if not model:
+            raise ValueError("model must name a sentence-transformers model or folder")
+        if batch_size <= 0:
+            raise ValueError("batch_size must be above 0")
+        self.model_id = model
+        self.batch_size = batch_size
+        self.device = device
+        self.max_seq_length = max_seq_length
+        self._model: Any = None
+        self._lock = threading.Lock()
+        self._query_prompt: str | None = None
+        self._passage_prompt: str | None = None
+
+    @property
+    def dim(self) -> int:
+        model = self._load()
+        getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        dim = getter()
+        if dim is None:  # only for models without a fixed dimension
+            dim = int(model.encode(["x"], convert_to_numpy=True).shape[1])
+        return int(dim)
+
+    def warm_up(self) -> None:
+        self._load()
+
+    def _load(self) -> Any:
+        with self._lock:
+            if self._model is not None:
+                return self._model
+            local = Path(self.model_id).expanduser()
+            looks_like_path = local.is_absolute() or self.model_id.startswith((".", "~")) or local.exists()
+            if (
+                looks_like_path
+                and not (local / "modules.json").is_file()
+                and not (local / "config.json").is_file()
+            ):
+                raise NotReadyError(
+                    f"no sentence-transformers model in {local}; run `kefu setup-models` "
+                    "(or set KEFU_EMBEDDING_MODEL to a model name or folder)"
+                )
+            # sentence-transformers pulls in torch and transformers: import on first use only.
+            os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+            from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()
+            hf_logging.set_verbosity_error()
+            try:
+                model = SentenceTransformer(
+                    str(local) if looks_like_path else self.model_id,
+                    device=self.device,
+                    local_files_only=looks_like_path or os.environ.get("HF_HUB_OFFLINE") == "1",
+                )
+            except OSError as exc:
+                raise BackendUnavailableError(
+                    f"cannot load the embedding model {self.model_id!r}: {exc}"
+                ) from exc
+            if self.max_seq_length:
+                model.max_seq_length = min(self.max_seq_length, model.max_seq_length or self.max_seq_length)
+            prompts = getattr(model, "prompts", {}) or {}
+            self._query_prompt = next((n for n in QUERY_PROMPT_NAMES if prompts.get(n)), None)
+            self._passage_prompt = next((n for n in PASSAGE_PROMPT_NAMES if prompts.get(n)), None)
+            self._model = model
+            return model
+
+    def _encode(self, texts: Sequence[str], prompt_name: str | None) -> NDArray[np.float32]:
+        model = self._load()
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = model.encode(
+            list(texts),
+            prompt_name=prompt_name,
+            batch_size=self.batch_size,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+            show_progress_bar=False,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def embed_queries(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        """Vectors for search queries (with the model's query prompt, if it has one)."""
+        self._load()
+        return self._encode(texts, self._query_prompt)
+
+    def embed_passages(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        """Vectors for passages to be searched (with the passage prompt, if any)."""
+        self._load()
+        return self._encode(texts, self._passage_prompt)
+
+
+def embedder_from_settings(settings: Any) -> SentenceTransformerEmbedder:
+    """The configured embedder, not yet loaded."""
+    return SentenceTransformerEmbedder(settings.embedding_model_id, batch_size=settings.embedding_batch_size)

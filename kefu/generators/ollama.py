@@ -1,0 +1,135 @@
+"""Generation through an Ollama server with the official ``ollama`` client."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import httpx
+import ollama
+
+from kefu.errors import BackendTimeoutError, BackendUnavailableError, ModelNotFoundError
+from kefu.generators.base import (
+    ChatMessage,
+    Chunk,
+    GenerationOptions,
+    Usage,
+    validate_messages,
+    with_deadline,
+)
+
+
+class OllamaGenerator:
+    """Streams chat completions from ``/api/chat`` of an Ollama server."""
+
+    def __init__(
+        self,
+        host: str,
+        model: str,
+        *,
+        timeout: float = 60.0,
+        connect_timeout: float = 5.0,
+        max_tokens: int = 384,
+        temperature: float = 0.2,
+        context: int = 4096,
+        keep_alive: str | None = None,
+    ) -> None:
+        if not model:
+            raise ValueError("model must be a non-empty Ollama model name")
+        if timeout <= 0 or connect_timeout <= 0:
+            raise ValueError("timeouts must be above 0")
+        self.host = host
+        self.model = model
+        self.name = f"ollama:{model}"
+        self.timeout = timeout
+        self.max_tokens = max_tokens
+        self.temperature = temperature
+        self.context = context
+        self.keep_alive = keep_alive
+        # read= bounds the wait for each streamed line; with_deadline bounds the whole answer.
+        self._client = ollama.AsyncClient(
+            host=host,
+            timeout=httpx.Timeout(timeout, connect=connect_timeout),
+        )
+
+    async def warm_up(self) -> None:
+        """Check that the server answers and has the model (``/api/tags``)."""
+        try:
+            listing = await self._client.list()
+        except (ConnectionError, httpx.TransportError) as exc:
+            raise self._unavailable(exc) from exc
+        except ollama.ResponseError as exc:
+            raise BackendUnavailableError(
+                f"Ollama at {self.host} answered {exc.status_code}: {exc.error}"
+            ) from exc
+        names = {m.model for m in listing.models if m.model}
+        wanted = {self.model, f"{self.model}:latest"}
+        if not names & wanted:
+            raise ModelNotFoundError(
+                f"Ollama at {self.host} does not have the model {self.model!r} "
+                f"(it has: {', '.join(sorted(names)) or 'none'}); run: ollama pull {self.model}"
+            )
+
+    def stream(
+        self, messages: Sequence[ChatMessage], options: GenerationOptions | None = None
+    ) -> AsyncIterator[Chunk]:
+        validate_messages(messages)
+        return with_deadline(
+            self._stream(messages, options or GenerationOptions()),
+            self.timeout,
+            f"Ollama model {self.model!r} at {self.host}",
+        )
+
+    async def _stream(self, messages: Sequence[ChatMessage], opts: GenerationOptions) -> AsyncIterator[Chunk]:
+        request_options: dict[str, Any] = {
+            "num_predict": opts.max_tokens or self.max_tokens,
+            "temperature": self.temperature if opts.temperature is None else opts.temperature,
+            "num_ctx": self.context,
+        }
+        if opts.stop:
+            request_options["stop"] = list(opts.stop)
+        try:
+            responses = await self._client.chat(
+                model=self.model,
+                messages=[{"role": m.role, "content": m.content} for m in messages],
+                stream=True,
+                options=request_options,
+                keep_alive=self.keep_alive,
+            )
+            async for part in responses:
+                text = (part.message.content or "") if part.message else ""
+                if part.done:
+                    yield Chunk(
+                        text=text,
+                        done=True,
+                        finish_reason=part.done_reason,
+                        usage=Usage(part.prompt_eval_count, part.eval_count),
+                    )
+                    return
+                if text:
+                    yield Chunk(text=text)
+        except ollama.ResponseError as exc:
+            if exc.status_code == 404:
+                raise ModelNotFoundError(
+                    f"Ollama at {self.host} has no model {self.model!r}: {exc.error} "
+                    f"(run: ollama pull {self.model})"
+                ) from exc
+            raise BackendUnavailableError(
+                f"Ollama at {self.host} failed ({exc.status_code}): {exc.error}"
+            ) from exc
+        except httpx.TimeoutException as exc:
+            raise BackendTimeoutError(
+                f"Ollama at {self.host} did not answer within {self.timeout:g} s"
+            ) from exc
+        except (ConnectionError, httpx.TransportError) as exc:
+            raise self._unavailable(exc) from exc
+        raise BackendUnavailableError(f"Ollama at {self.host} closed the stream before it was done")
+
+    def _unavailable(self, exc: BaseException) -> BackendUnavailableError:
+        return BackendUnavailableError(
+            f"cannot reach Ollama at {self.host} ({type(exc).__name__}); is `ollama serve` "
+            "running there? Set OLLAMA_HOST, or KEFU_LLM_BACKEND=llamacpp for the embedded model"
+        )
+
+    async def close(self) -> None:
+        await self._client.close()

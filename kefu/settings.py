@@ -1,0 +1,157 @@
+"""Settings read from the environment (prefix ``KEFU_``) into one frozen object.
+
+The object is built when a command or the app starts (``Settings.from_env()``), never
+at import, so tests can build their own from a plain dict.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from kefu.errors import ConfigError
+
+LlmBackend = Literal["ollama", "llamacpp"]
+LLM_BACKENDS: tuple[LlmBackend, ...] = ("ollama", "llamacpp")
+
+#: Folder (under ``<data dir>/models``) of the embedder that ``kefu setup-models`` builds.
+DEFAULT_EMBEDDER_DIRNAME = "multilingual-e5-small"
+#: File name (under ``<data dir>/models``) of the GGUF that ``kefu setup-models`` assembles.
+DEFAULT_GGUF_FILENAME = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable about kefu. Build it with :meth:`from_env`."""
+
+    data_dir: Path = Path("var")
+    #: A sentence-transformers model name or folder; ``None`` means the offline default.
+    embedding_model: str | None = None
+    embedding_batch_size: int = 16
+    llm_backend: LlmBackend = "llamacpp"
+    ollama_host: str = "http://127.0.0.1:11434"
+    ollama_model: str = "qwen2.5:3b-instruct"
+    #: Path of the GGUF for the embedded backend; ``None`` means the one setup assembles.
+    gguf_path: Path | None = None
+    llm_threads: int = max(1, os.cpu_count() or 1)
+    llm_context: int = 4096
+    llm_max_tokens: int = 384
+    llm_temperature: float = 0.2
+    #: Seconds allowed for a whole generation (first token to last).
+    llm_timeout: float = 60.0
+    #: Seconds allowed to connect to an LLM server.
+    llm_connect_timeout: float = 5.0
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @property
+    def default_embedder_dir(self) -> Path:
+        return self.models_dir / DEFAULT_EMBEDDER_DIRNAME
+
+    @property
+    def embedding_model_id(self) -> str:
+        """The model name or folder the embedder loads."""
+        return self.embedding_model or str(self.default_embedder_dir)
+
+    @property
+    def default_gguf_path(self) -> Path:
+        return self.models_dir / DEFAULT_GGUF_FILENAME
+
+    @property
+    def gguf_model_path(self) -> Path:
+        """The GGUF the embedded backend loads."""
+        return self.gguf_path or self.default_gguf_path
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        """A copy with some fields changed (for command-line options and tests)."""
+        return replace(self, **changes)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read ``KEFU_*`` variables (and ``OLLAMA_HOST``); bad values raise ConfigError."""
+        env = os.environ if environ is None else environ
+
+        def get(name: str, parse: Callable[[str], T], default: T) -> T:
+            raw = env.get(name)
+            if raw is None or raw.strip() == "":
+                return default
+            try:
+                return parse(raw.strip())
+            except ValueError as exc:
+                raise ConfigError(f"{name}={raw!r} is not valid: {exc}") from exc
+
+        defaults = cls()
+        ollama_host_env = env.get("KEFU_OLLAMA_HOST") or env.get("OLLAMA_HOST")
+        backend_default: LlmBackend = "ollama" if ollama_host_env else "llamacpp"
+        settings = cls(
+            data_dir=get("KEFU_DATA_DIR", lambda s: Path(s).expanduser(), defaults.data_dir),
+            embedding_model=get("KEFU_EMBEDDING_MODEL", str, None),
+            embedding_batch_size=get(
+                "KEFU_EMBEDDING_BATCH_SIZE", _positive_int, defaults.embedding_batch_size
+            ),
+            llm_backend=get("KEFU_LLM_BACKEND", _backend, backend_default),
+            ollama_host=_normalise_host(ollama_host_env) if ollama_host_env else defaults.ollama_host,
+            ollama_model=get("KEFU_OLLAMA_MODEL", str, defaults.ollama_model),
+            gguf_path=get("KEFU_GGUF_PATH", lambda s: Path(s).expanduser(), None),
+            llm_threads=get("KEFU_LLM_THREADS", _positive_int, defaults.llm_threads),
+            llm_context=get("KEFU_LLM_CONTEXT", _positive_int, defaults.llm_context),
+            llm_max_tokens=get("KEFU_LLM_MAX_TOKENS", _positive_int, defaults.llm_max_tokens),
+            llm_temperature=get("KEFU_LLM_TEMPERATURE", _non_negative_float, defaults.llm_temperature),
+            llm_timeout=get("KEFU_LLM_TIMEOUT", _positive_float, defaults.llm_timeout),
+            llm_connect_timeout=get(
+                "KEFU_LLM_CONNECT_TIMEOUT", _positive_float, defaults.llm_connect_timeout
+            ),
+        )
+        return settings
+
+    def describe(self) -> dict[str, str]:
+        """Field name -> value as text, for ``kefu`` commands that show the configuration."""
+        out = {f.name: str(getattr(self, f.name)) for f in fields(self)}
+        out["embedding_model"] = self.embedding_model_id
+        out["gguf_path"] = str(self.gguf_model_path)
+        return out
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value <= 0:
+        raise ValueError("must be a whole number above 0")
+    return value
+
+
+def _positive_float(raw: str) -> float:
+    value = float(raw)
+    if not value > 0:
+        raise ValueError("must be a number above 0")
+    return value
+
+
+def _non_negative_float(raw: str) -> float:
+    value = float(raw)
+    if value < 0:
+        raise ValueError("must be a number of 0 or more")
+    return value
+
+
+def _backend(raw: str) -> LlmBackend:
+    value = raw.lower()
+    if value == "ollama":
+        return "ollama"
+    if value == "llamacpp":
+        return "llamacpp"
+    raise ValueError(f"must be one of {', '.join(LLM_BACKENDS)}")
+
+
+def _normalise_host(raw: str) -> str:
+    host = raw.strip().rstrip("/")
+    if "://" not in host:
+        # OLLAMA_HOST is often given as host:port, the way the ollama CLI accepts it.
+        host = f"http://{host}"
+    return host

@@ -1,0 +1,1 @@
+"""Service: answer questions over the index, and the HTTP API that serves them."""

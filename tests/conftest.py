@@ -1,0 +1,74 @@
+"""Shared fixtures: no network beyond loopback, real models from the data dir, a fake Ollama."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kefu.settings import Settings
+from tests.fakes.ollama_server import FakeOllama, ScriptedModel
+
+REPO = Path(__file__).resolve().parent.parent
+TP_CN = REPO.parent / "shared" / "corpora" / "tp-cn"
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(autouse=True)
+def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test may talk to loopback only: nothing here may reach a model hub."""
+    real_connect = socket.socket.connect
+
+    def guarded(self: socket.socket, address: object) -> object:
+        if self.family in (socket.AF_INET, socket.AF_INET6) and isinstance(address, tuple):
+            host = str(address[0])
+            try:
+                loopback = ipaddress.ip_address(host).is_loopback
+            except ValueError:
+                loopback = host == "localhost"
+            if not loopback:
+                raise OSError(f"tests may not reach the network ({host})")
+        return real_connect(self, address)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket.socket, "connect", guarded)
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    """Settings from the environment, with the data dir made absolute (models live there)."""
+    s = Settings.from_env()
+    data_dir = s.data_dir if s.data_dir.is_absolute() else REPO / s.data_dir
+    return s.with_overrides(data_dir=data_dir)
+
+
+@pytest.fixture(scope="session")
+def embedder(settings: Settings):  # type: ignore[no-untyped-def]
+    """The real default embedder (built by `make models`), loaded once per session."""
+    from kefu.embedder import SentenceTransformerEmbedder
+
+    if not (settings.default_embedder_dir / "modules.json").is_file():
+        pytest.fail(f"no embedder at {settings.default_embedder_dir}: run `make models` first")
+    e = SentenceTransformerEmbedder(settings.embedding_model_id)
+    e.warm_up()
+    return e
+
+
+@pytest.fixture
+def fake_ollama() -> Iterator[FakeOllama]:
+    server = FakeOllama(
+        models={
+            "qwen2.5:3b-instruct": ScriptedModel(
+                tokens=["转账", "打包中", "通常", "是", "矿工费", "太低", "[1]", "。"], prompt_eval_count=57
+            ),
+        }
+    ).start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kefu.errors import ConfigError
+from kefu.settings import Settings
+
+
+def test_defaults_use_the_embedded_backend_and_var_data_dir() -> None:
+    s = Settings.from_env({})
+    assert s.llm_backend == "llamacpp"
+    assert s.data_dir == Path("var")
+    assert s.embedding_model_id == str(Path("var/models/multilingual-e5-small"))
+    assert s.gguf_model_path == Path("var/models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf")
+
+
+def test_ollama_host_switches_the_default_backend() -> None:
+    s = Settings.from_env({"OLLAMA_HOST": "gpu-box:11434"})
+    assert s.llm_backend == "ollama"
+    assert s.ollama_host == "http://gpu-box:11434"
+    forced = Settings.from_env({"OLLAMA_HOST": "gpu-box:11434", "KEFU_LLM_BACKEND": "llamacpp"})
+    assert forced.llm_backend == "llamacpp"
+
+
+def test_every_field_reads_its_variable(tmp_path: Path) -> None:
+    s = Settings.from_env(
+        {
+            "KEFU_DATA_DIR": str(tmp_path),
+            "KEFU_EMBEDDING_MODEL": "sentence-transformers/all-MiniLM-L6-v2",
+            "KEFU_EMBEDDING_BATCH_SIZE": "8",
+            "KEFU_LLM_BACKEND": "OLLAMA",
+            "KEFU_OLLAMA_HOST": "https://llm.internal:443/",
+            "KEFU_OLLAMA_MODEL": "qwen2.5:7b",
+            "KEFU_GGUF_PATH": "/models/x.gguf",
+            "KEFU_LLM_THREADS": "4",
+            "KEFU_LLM_CONTEXT": "8192",
+            "KEFU_LLM_MAX_TOKENS": "200",
+            "KEFU_LLM_TEMPERATURE": "0",
+            "KEFU_LLM_TIMEOUT": "12.5",
+            "KEFU_LLM_CONNECT_TIMEOUT": "1",
+        }
+    )
+    assert s.data_dir == tmp_path
+    assert s.embedding_model_id == "sentence-transformers/all-MiniLM-L6-v2"
+    assert s.embedding_batch_size == 8
+    assert s.llm_backend == "ollama"
+    assert s.ollama_host == "https://llm.internal:443"
+    assert s.ollama_model == "qwen2.5:7b"
+    assert s.gguf_model_path == Path("/models/x.gguf")
+    assert (s.llm_threads, s.llm_context, s.llm_max_tokens) == (4, 8192, 200)
+    assert (s.llm_temperature, s.llm_timeout, s.llm_connect_timeout) == (0.0, 12.5, 1.0)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("KEFU_LLM_BACKEND", "openai"),
+        ("KEFU_LLM_THREADS", "0"),
+        ("KEFU_LLM_TIMEOUT", "soon"),
+        ("KEFU_EMBEDDING_BATCH_SIZE", "-1"),
+        ("KEFU_LLM_TEMPERATURE", "-0.5"),
+    ],
+)
+def test_bad_values_name_the_variable(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        Settings.from_env({name: value})
+
+
+def test_settings_are_frozen() -> None:
+    s = Settings.from_env({})
+    with pytest.raises(AttributeError):
+        s.data_dir = Path("elsewhere")  # type: ignore[misc]
+    assert s.with_overrides(llm_threads=1).llm_threads == 1
