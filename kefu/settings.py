@@ -46,6 +46,12 @@ class Settings:
     llm_timeout: float = 60.0
     #: Seconds allowed to connect to an LLM server.
     llm_connect_timeout: float = 5.0
+    #: The corpus ``kefu ingest`` reads when given no source; ``None`` means the bundled one.
+    corpus_dir: Path | None = None
+    #: The index commands use when given no ``--index``.
+    index_name: str = "harbor"
+    #: The query-expansion glossary; ``None`` means the one shipped with kefu.
+    glossary_path: Path | None = None
 
     @property
     def models_dir(self) -> Path:
@@ -59,6 +65,14 @@ class Settings:
     def embedding_model_id(self) -> str:
         """The model name or folder the embedder loads."""
         return self.embedding_model or str(self.default_embedder_dir)
+
+    @property
+    def default_corpus(self) -> Path:
+        """The bundled demo corpus (the repo's ``corpora/harbor``), unless configured."""
+        if self.corpus_dir:
+            return self.corpus_dir
+        beside_package = Path(__file__).resolve().parent.parent / "corpora" / "harbor"
+        return beside_package if beside_package.is_dir() else Path("corpora") / "harbor"
 
     @property
     def default_gguf_path(self) -> Path:
@@ -108,6 +122,9 @@ class Settings:
             llm_connect_timeout=get(
                 "KEFU_LLM_CONNECT_TIMEOUT", _positive_float, defaults.llm_connect_timeout
             ),
+            corpus_dir=get("KEFU_CORPUS_DIR", lambda s: Path(s).expanduser(), None),
+            index_name=get("KEFU_INDEX", _index_name, defaults.index_name),
+            glossary_path=get("KEFU_GLOSSARY", lambda s: Path(s).expanduser(), None),
         )
         return settings
 
@@ -116,6 +133,7 @@ class Settings:
         out = {f.name: str(getattr(self, f.name)) for f in fields(self)}
         out["embedding_model"] = self.embedding_model_id
         out["gguf_path"] = str(self.gguf_model_path)
+        out["corpus_dir"] = str(self.default_corpus)
         return out
 
 
@@ -138,6 +156,12 @@ def _non_negative_float(raw: str) -> float:
     if value < 0:
         raise ValueError("must be a number of 0 or more")
     return value
+
+
+def _index_name(raw: str) -> str:
+    if not all(c.isalnum() or c in "-_." for c in raw) or raw.startswith("."):
+        raise ValueError("use letters, digits, '-', '_' or '.'")
+    return raw
 
 
 def _backend(raw: str) -> LlmBackend:

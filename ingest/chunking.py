@@ -1,0 +1,111 @@
+"""Split documents into chunks by structure: sections under headings, then sentences.
+
+A chunk's embedded text carries the document title and its heading path, so a passage
+like "点击加速即可" is found for "转账打包中怎么办" through its title.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ingest.documents import SourceDocument
+from kefu.text import split_sentences
+
+#: Bump when chunking changes: an index built with another version is re-chunked.
+CHUNKER_VERSION = 1
+
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+
+
+def text_units(text: str) -> float:
+    """Rough embedder tokens: a Chinese character is about one, a Latin character a quarter."""
+    cjk = len(_CJK.findall(text))
+    return cjk + (len(text) - cjk) * 0.27
+
+
+@dataclass(frozen=True)
+class ChunkerConfig:
+    #: A chunk grows to about this many units (tokens) before it is cut at a sentence end.
+    max_units: int = 220
+    #: Sections smaller than this are merged with their neighbours in the same document.
+    min_units: int = 60
+    #: Sentences carried over from the end of one piece to the start of the next.
+    overlap_sentences: int = 1
+
+    def __post_init__(self) -> None:
+        if not 0 < self.min_units < self.max_units:
+            raise ValueError("chunking needs 0 < min_units < max_units")
+
+
+@dataclass(frozen=True)
+class Chunk:
+    heading_path: tuple[str, ...]
+    #: The passage itself (what snippets and prompts show).
+    text: str
+
+    def embed_text(self, title: str) -> str:
+        """What the embedder and the sparse index see: title, headings, passage."""
+        head = " > ".join(h for h in self.heading_path if h and h != title)
+        return "\n".join(p for p in (title, head, self.text) if p)
+
+
+def _split_long(text: str, cfg: ChunkerConfig) -> list[str]:
+    sentences = split_sentences(text)
+    pieces: list[str] = []
+    current: list[str] = []
+    size = 0.0
+    for sentence in sentences:
+        units = text_units(sentence)
+        if current and size + units > cfg.max_units:
+            pieces.append("\n".join(current))
+            current = current[-cfg.overlap_sentences :] if cfg.overlap_sentences else []
+            size = sum(text_units(s) for s in current)
+            if size + units > cfg.max_units:
+                current, size = [], 0.0
+        if units > cfg.max_units:
+            # One endless "sentence" (a table row run, a code block): cut by characters.
+            step = max(1, int(len(sentence) * cfg.max_units / units))
+            for i in range(0, len(sentence), step):
+                pieces.append(sentence[i : i + step])
+            continue
+        current.append(sentence)
+        size += units
+    if current:
+        pieces.append("\n".join(current))
+    return [p for p in pieces if p.strip()]
+
+
+def chunk_document(doc: SourceDocument, cfg: ChunkerConfig | None = None) -> list[Chunk]:
+    """Chunks of one document, in reading order; never empty for a document with text."""
+    cfg = cfg or ChunkerConfig()
+    # Merge small neighbouring sections first (a heading with two lines under it is
+    # too little context on its own), keeping the first one's heading path.
+    merged: list[tuple[tuple[str, ...], str]] = []
+    for section in doc.sections:
+        text = section.text.strip()
+        if not text:
+            continue
+        if merged:
+            path, prev = merged[-1]
+            if text_units(prev) < cfg.min_units and text_units(prev) + text_units(text) <= cfg.max_units:
+                heading = " / ".join(section.heading_path[len(path) :]) if section.heading_path else ""
+                joined = (
+                    f"{prev}\n{heading}\n{text}"
+                    if heading and section.heading_path != path
+                    else f"{prev}\n{text}"
+                )
+                merged[-1] = (path, joined)
+                continue
+        merged.append((section.heading_path, text))
+
+    chunks: list[Chunk] = []
+    for path, text in merged:
+        if text_units(text) <= cfg.max_units:
+            chunks.append(Chunk(path, text))
+        else:
+            chunks.extend(Chunk(path, piece) for piece in _split_long(text, cfg))
+    if not chunks and doc.title.strip():
+        # A section page with no body still answers "where is X": index its title.
+        chunks.append(Chunk((), doc.title.strip()))
+    return chunks

@@ -1,0 +1,422 @@
+"""``kefu ingest``: sources -> redacted documents -> chunks -> vectors + BM25 -> a new index version.
+
+Incremental: each document has a content hash; chunks and vectors of unchanged documents
+are carried over from the current version, so only new or changed documents are embedded,
+and a run that finds nothing changed writes nothing. Atomic: the new version is built
+beside the current one and switched in by one rename (see ``ingest.index``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ingest.chunking import CHUNKER_VERSION, ChunkerConfig, chunk_document
+from ingest.documents import Problem, SourceDocument
+from ingest.index import (
+    FORMAT_VERSION,
+    PROBE_TEXT,
+    ChunkRecord,
+    DocumentRecord,
+    IndexLayout,
+    IndexVersion,
+    Manifest,
+    dense_index_for,
+    manifest_dict,
+    write_jsonl,
+)
+from kefu.errors import BadInputError, NotReadyError
+from kefu.redaction import Redactor
+from kefu.text import detect_language, tokens
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+    from kefu.embedder import Embedder
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class IngestReport:
+    index: str
+    version: str | None
+    changed: bool
+    documents: dict[str, int]
+    chunks: int
+    embedded_chunks: int
+    redactions: dict[str, int]
+    problems: list[str]
+    sources: list[dict[str, Any]]
+    seconds: float
+    stages: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def document_hash(doc: SourceDocument) -> str:
+    """Content hash: what a reader sees (title, text, fields shown in citations)."""
+    payload = {
+        "kind": doc.kind,
+        "title": doc.title,
+        "lang": doc.lang,
+        "category": doc.category,
+        "url": doc.url,
+        "sections": [[list(s.heading_path), s.text] for s in doc.sections],
+        "meta": doc.meta,
+    }
+    blob = json.dumps(payload, ensure_ascii=False, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _content_key(doc: SourceDocument) -> str:
+    """Exact-duplicate key: same kind, title and text, wherever the copy lives."""
+    blob = json.dumps([doc.kind, doc.title, [s.text for s in doc.sections]], ensure_ascii=False)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def sparse_tokens(title: str, embed_text: str) -> list[str]:
+    # The title counts twice: users' words meet titles more often than body text.
+    return tokens(title) + tokens(embed_text)
+
+
+def read_all(
+    sources: Sequence[Path], fmt: str | None, redactor: Redactor
+) -> tuple[list[SourceDocument], list[Problem], list[dict[str, Any]]]:
+    """Read every source; a missing or unreadable one is a problem, not the end."""
+    from ingest.sources import read_source
+
+    documents: list[SourceDocument] = []
+    problems: list[Problem] = []
+    summary: list[dict[str, Any]] = []
+    seen: dict[str, str] = {}
+    for source in sources:
+        if not source.exists():
+            problems.append(Problem(str(source), None, "no such file or folder"))
+            continue
+        read = read_source(source, fmt=fmt, redact=redactor)
+        problems.extend(read.problems)
+        kept = 0
+        for doc in read.documents:
+            if doc.path in seen:
+                problems.append(
+                    Problem(
+                        doc.source_file or doc.path,
+                        None,
+                        f"{doc.path} is also in {seen[doc.path]}; kept the first",
+                    )
+                )
+                continue
+            seen[doc.path] = str(source)
+            documents.append(doc)
+            kept += 1
+        summary.append({"path": str(source), "format": read.format, "documents": kept})
+    return documents, problems, summary
+
+
+def run_ingest(
+    sources: Sequence[Path],
+    *,
+    data_dir: Path,
+    index_name: str,
+    embedder: Embedder,
+    fmt: str | None = None,
+    strict: bool = False,
+    chunker: ChunkerConfig | None = None,
+    progress: Progress | None = None,
+    redactor: Redactor | None = None,
+) -> IngestReport:
+    """Ingest ``sources`` into index ``index_name``; returns what changed.
+
+    With ``strict``, any problem in the input fails the run before anything is written.
+    """
+    start = time.perf_counter()
+    stages: dict[str, float] = {}
+    chunker = chunker or ChunkerConfig()
+    redactor = redactor or Redactor()
+    layout = IndexLayout(data_dir, index_name)
+    with layout.lock():
+        current = layout.current_version()
+        # Holding the lock, nothing else builds: leftovers of a killed run can go.
+        layout.prune(keep={current.name} if current else set())
+        t = time.perf_counter()
+        docs, problems, summary = read_all(sources, fmt, redactor)
+        stages["read"] = time.perf_counter() - t
+        if problems and strict:
+            raise BadInputError(
+                f"--strict: {len(problems)} problem(s) in the input, nothing was changed:\n"
+                + "\n".join(f"  {p}" for p in problems)
+            )
+        if not docs:
+            raise BadInputError(
+                "nothing to ingest: no documents were read"
+                + ("".join(f"\n  {p}" for p in problems) if problems else "")
+            )
+        for doc in docs:
+            if not doc.lang:
+                doc.lang = detect_language(doc.title + "\n" + doc.text()[:600])
+
+        # Exact duplicates become one record that remembers every path.
+        groups: dict[str, list[SourceDocument]] = {}
+        for doc in docs:
+            groups.setdefault(_content_key(doc), []).append(doc)
+        unique = [group[0] for group in groups.values()]
+        paths_of = {id(group[0]): [d.path for d in group] for group in groups.values()}
+        hashes = {doc.path: document_hash(doc) for doc in docs}
+
+        previous_dir = layout.current_version()
+        previous = None
+        if previous_dir:
+            try:
+                previous = IndexVersion(previous_dir)
+            except NotReadyError as exc:
+                # An index from another kefu version (or a damaged one) is rebuilt whole.
+                problems.append(Problem(str(previous_dir), None, f"previous version not reused: {exc}"))
+        counts = _diff(previous, hashes)
+        counts["duplicates"] = len(docs) - len(unique)
+        model_id = getattr(embedder, "model_id", type(embedder).__name__)
+        same_config = bool(
+            previous
+            and previous.manifest.chunker == {"version": CHUNKER_VERSION, **asdict(chunker)}
+            and previous.manifest.embedder.get("model_id") == model_id
+        )
+        if previous and same_config and previous.manifest.source_hashes == hashes:
+            return IngestReport(
+                index=index_name,
+                version=previous.manifest.version,
+                changed=False,
+                documents=counts,
+                chunks=len(previous.chunks),
+                embedded_chunks=0,
+                redactions=dict(redactor.totals),
+                problems=[str(p) for p in problems],
+                sources=summary,
+                seconds=time.perf_counter() - start,
+                stages=stages,
+            )
+
+        # The new version is built in its own folder from here on; a failure or a kill
+        # leaves ``current`` untouched, and the next ingest clears the folder.
+        build = layout.new_build_dir()
+        try:
+            t = time.perf_counter()
+            probe = embedder.embed_passages([PROBE_TEXT])[0]
+            if previous and same_config:
+                try:
+                    previous.check_embedder(model_id, probe)
+                except BadInputError:
+                    same_config = False
+            reusable = _reusable_chunks(previous) if previous and same_config else {}
+
+            records: list[DocumentRecord] = []
+            chunk_rows: list[ChunkRecord] = []
+            chunk_tokens: list[list[str]] = []
+            vectors: list[NDArray[np.float16] | None] = []
+            to_embed: list[tuple[int, str]] = []
+            prev_vectors = previous.vectors() if reusable and previous else None
+            for doc in unique:
+                doc_hash = hashes[doc.path]
+                record = DocumentRecord(
+                    doc_id=doc.path,
+                    paths=paths_of[id(doc)],
+                    kind=doc.kind,
+                    title=doc.title,
+                    lang=doc.lang or "zh",
+                    category=doc.category,
+                    url=doc.url,
+                    updated=doc.updated,
+                    hash=doc_hash,
+                    chunk_start=len(chunk_rows),
+                    chunk_count=0,
+                    meta=doc.meta,
+                )
+                doc_no = len(records)
+                carried = reusable.get(doc_hash)
+                if carried is not None and prev_vectors is not None:
+                    for row, (heading, text, toks) in carried:
+                        chunk_rows.append(ChunkRecord(doc_no, heading, text))
+                        chunk_tokens.append(toks)
+                        vectors.append(np.asarray(prev_vectors[row]))
+                else:
+                    for chunk in chunk_document(doc, chunker):
+                        embed_text = chunk.embed_text(doc.title)
+                        chunk_rows.append(ChunkRecord(doc_no, list(chunk.heading_path), chunk.text))
+                        chunk_tokens.append(sparse_tokens(doc.title, embed_text))
+                        vectors.append(None)
+                        to_embed.append((len(chunk_rows) - 1, embed_text))
+                record.chunk_count = len(chunk_rows) - record.chunk_start
+                records.append(record)
+            stages["chunk"] = time.perf_counter() - t
+
+            t = time.perf_counter()
+            batch = 64
+            for i in range(0, len(to_embed), batch):
+                part = to_embed[i : i + batch]
+                embedded = embedder.embed_passages([text for _, text in part])
+                for (row, _), vec in zip(part, embedded, strict=True):
+                    vectors[row] = vec.astype(np.float16)
+                if progress:
+                    progress("embedding", min(i + batch, len(to_embed)), len(to_embed))
+            # One vector per document title: short FAQ titles state what a page answers.
+            prev_titles = _reusable_titles(previous) if previous and same_config else {}
+            title_vectors: list[NDArray[np.float16] | None] = [prev_titles.get(r.hash) for r in records]
+            missing = [i for i, v in enumerate(title_vectors) if v is None]
+            for i in range(0, len(missing), batch):
+                rows = missing[i : i + batch]
+                for row, vec in zip(
+                    rows, embedder.embed_passages([records[r].title for r in rows]), strict=True
+                ):
+                    title_vectors[row] = vec.astype(np.float16)
+            stages["embed"] = time.perf_counter() - t
+
+            t = time.perf_counter()
+            matrix16 = np.stack([v for v in vectors if v is not None]).astype(np.float16)
+            matrix = matrix16.astype(np.float32)
+            # float16 storage loses a little length; renormalise so inner product stays cosine.
+            matrix /= np.linalg.norm(matrix, axis=1, keepdims=True).clip(min=1e-12)
+            version = _write_version(
+                build,
+                layout=layout,
+                index_name=index_name,
+                records=records,
+                chunk_rows=chunk_rows,
+                chunk_tokens=chunk_tokens,
+                matrix16=matrix16,
+                matrix=matrix,
+                title_matrix16=np.stack([v for v in title_vectors if v is not None]).astype(np.float16),
+                embedder_info={"model_id": model_id, "dim": int(matrix.shape[1]), "probe": probe.tolist()},
+                chunker=chunker,
+                summary=summary,
+                hashes=hashes,
+                redactions=dict(redactor.totals),
+                build_seconds=time.perf_counter() - start,
+            )
+            stages["write"] = time.perf_counter() - t
+        except BaseException:
+            shutil.rmtree(build, ignore_errors=True)
+            raise
+        return IngestReport(
+            index=index_name,
+            version=version,
+            changed=True,
+            documents=counts,
+            chunks=len(chunk_rows),
+            embedded_chunks=len(to_embed),
+            redactions=dict(redactor.totals),
+            problems=[str(p) for p in problems],
+            sources=summary,
+            seconds=time.perf_counter() - start,
+            stages=stages,
+        )
+
+
+def _diff(previous: IndexVersion | None, hashes: dict[str, str]) -> dict[str, int]:
+    old = previous.manifest.source_hashes if previous else {}
+    return {
+        "new": sum(1 for p in hashes if p not in old),
+        "changed": sum(1 for p, h in hashes.items() if p in old and old[p] != h),
+        "unchanged": sum(1 for p, h in hashes.items() if old.get(p) == h),
+        "removed": sum(1 for p in old if p not in hashes),
+    }
+
+
+def _reusable_chunks(previous: IndexVersion) -> dict[str, list[tuple[int, tuple[list[str], str, list[str]]]]]:
+    """Document hash -> its chunks (row, (headings, text, tokens)) in the previous version."""
+    tokens_file = previous.path / "tokens.txt"
+    token_lines = tokens_file.read_text(encoding="utf-8").split("\n")
+    out: dict[str, list[tuple[int, tuple[list[str], str, list[str]]]]] = {}
+    for record in previous.documents:
+        rows = range(record.chunk_start, record.chunk_start + record.chunk_count)
+        out[record.hash] = [
+            (r, (previous.chunks[r].heading_path, previous.chunks[r].text, token_lines[r].split(" ")))
+            for r in rows
+        ]
+    return out
+
+
+def _reusable_titles(previous: IndexVersion) -> dict[str, NDArray[np.float16]]:
+    """Document hash -> its title vector in the previous version."""
+    vectors = previous.title_vectors()
+    return {record.hash: np.asarray(vectors[i]) for i, record in enumerate(previous.documents)}
+
+
+def _write_version(
+    build: Path,
+    *,
+    layout: IndexLayout,
+    index_name: str,
+    records: list[DocumentRecord],
+    chunk_rows: list[ChunkRecord],
+    chunk_tokens: list[list[str]],
+    matrix16: NDArray[np.float16],
+    matrix: NDArray[np.float32],
+    title_matrix16: NDArray[np.float16],
+    embedder_info: dict[str, Any],
+    chunker: ChunkerConfig,
+    summary: list[dict[str, Any]],
+    hashes: dict[str, str],
+    redactions: dict[str, int],
+    build_seconds: float,
+) -> str:
+    import bm25s
+    import faiss
+
+    write_jsonl(build / "documents.jsonl", [asdict(r) for r in records])
+    write_jsonl(build / "chunks.jsonl", [asdict(c) for c in chunk_rows])
+    (build / "tokens.txt").write_text("\n".join(" ".join(t) for t in chunk_tokens), encoding="utf-8")
+    np.save(build / "vectors.f16.npy", matrix16)
+    dense, dense_info = dense_index_for(matrix)
+    faiss.write_index(dense, str(build / "dense.faiss"))
+    sparse = bm25s.BM25(k1=1.2, b=0.75)
+    sparse.index([t or ["\u2205"] for t in chunk_tokens], show_progress=False)
+    sparse.save(str(build / "sparse"))
+    np.save(build / "titles.f16.npy", title_matrix16)
+    titles = title_matrix16.astype(np.float32)
+    titles /= np.linalg.norm(titles, axis=1, keepdims=True).clip(min=1e-12)
+    title_dense, _ = dense_index_for(titles)
+    faiss.write_index(title_dense, str(build / "titles.faiss"))
+    title_sparse = bm25s.BM25(k1=1.2, b=0.75)
+    title_sparse.index([tokens(r.title) or ["\u2205"] for r in records], show_progress=False)
+    title_sparse.save(str(build / "title_sparse"))
+    version = (
+        time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        + "-"
+        + hashlib.sha256("".join(sorted(hashes.values())).encode()).hexdigest()[:8]
+    )
+    if (layout.versions / version).exists():
+        version += f"-{time.time_ns() % 1_000_000:06d}"
+    manifest = Manifest(
+        format_version=FORMAT_VERSION,
+        name=index_name,
+        version=version,
+        created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        embedder=embedder_info,
+        chunker={"version": CHUNKER_VERSION, **asdict(chunker)},
+        counts={
+            "documents": len(hashes),
+            "unique_documents": len(records),
+            "articles": sum(1 for r in records if r.kind == "article"),
+            "tickets": sum(1 for r in records if r.kind == "ticket"),
+            "chunks": len(chunk_rows),
+        },
+        sources=summary,
+        source_hashes=hashes,
+        dense=dense_info,
+        build_seconds=round(build_seconds, 2),
+        redactions=redactions,
+    )
+    # The manifest is written last: a version without one is never loaded.
+    (build / "manifest.json").write_text(
+        json.dumps(manifest_dict(manifest), ensure_ascii=False, indent=1), encoding="utf-8"
+    )
+    layout.publish(build, version)
+    return version

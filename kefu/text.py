@@ -1,0 +1,110 @@
+"""Text utilities shared by ingest, search and answering: normalisation, language,
+sentences and the tokens the sparse (BM25) index uses. Chinese and English alike."""
+
+from __future__ import annotations
+
+import re
+import threading
+import unicodedata
+from collections.abc import Iterable
+from functools import lru_cache
+from typing import Any
+
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
+# Sentence ends: Chinese full stops always; Latin ones before a space or the end.
+_SENTENCE_END = re.compile(r"(?<=[。！？；!?])|(?<=[.;:])(?=\s)|\n+")
+_TOKEN_SPLIT = re.compile(r"[^\w\u3400-\u9fff]+", re.UNICODE)
+
+_lock = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def _t2s() -> Any:
+    # opencc loads its dictionaries once; traditional text is rare but real (HK/TW users).
+    import opencc
+
+    return opencc.OpenCC("t2s")
+
+
+def normalise(text: str) -> str:
+    """NFKC (full-width to half-width), traditional to simplified Chinese, tidy spaces."""
+    text = unicodedata.normalize("NFKC", text)
+    if _CJK.search(text):
+        text = _t2s().convert(text)
+    return re.sub(r"[ \t\u00a0\u3000]+", " ", text).strip()
+
+
+def detect_language(text: str) -> str:
+    """``zh`` when Chinese characters carry the text, else ``en``.
+
+    Mixed queries ("usdt转账pending") count as Chinese: a handful of Chinese characters
+    says more about the writer than the crypto jargon around them.
+    """
+    cjk = len(_CJK.findall(text))
+    latin = sum(len(w) for w in _LATIN_WORD.findall(text))
+    if cjk == 0:
+        return "en"
+    return "zh" if cjk * 3 >= latin * 0.5 or cjk >= 4 else "en"
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences (and list items / lines) of Chinese or English text, stripped."""
+    parts = _SENTENCE_END.split(text)
+    return [p.strip() for p in parts if p and p.strip()]
+
+
+# Function words that carry no topic; BM25's idf would weigh them down anyway, but
+# dropping them keeps the query short and fast.
+STOPWORDS = frozenset(
+    """
+    的 了 是 在 我 你 他 她 它 们 我们 你们 吗 呢 吧 啊 呀 哦 嗯 么 和 与 及 或 也 都 就 还 又 很
+    这 那 这个 那个 这些 那些 一个 一下 有 没 被 把 给 让 对 从 到 为 以 于 之 而 但 如果 因为 所以
+    怎么 怎么办 怎样 如何 为什么 什么 哪 哪里 可以 能 能不能 会 要 想 请问 请 您 吗? 呢? 啦 嘛 哈
+    a an the and or but if then of to in on at for from by with as is are was were be been being
+    do does did done have has had i me my you your we our they their it its this that these those
+    can could should would will shall may might must what why how when where which who whom
+    there here not no yes so too very just please hi hello thanks thank
+    """.split()  # noqa: SIM905 (a word list reads better as text)
+)
+
+
+@lru_cache(maxsize=1)
+def _jieba() -> Any:
+    import logging
+
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    with _lock:
+        jieba.initialize()
+    return jieba
+
+
+def add_words(words: Iterable[str]) -> None:
+    """Teach the Chinese segmenter domain words (glossary terms) so they stay whole."""
+    jb = _jieba()
+    for w in words:
+        if _CJK.search(w) and len(w) > 1:
+            jb.add_word(w, freq=20000)
+
+
+def tokens(text: str) -> list[str]:
+    """Search tokens: normalised, lower-case, Chinese segmented for search, no stopwords.
+
+    Chinese goes through jieba's search mode, which also emits the shorter words inside a
+    long one (交易所 -> 交易, 交易所), so queries and passages meet on either.
+    """
+    text = normalise(text).lower()
+    out: list[str] = []
+    for piece in _TOKEN_SPLIT.split(text):
+        if not piece:
+            continue
+        if _CJK.search(piece):
+            for raw in _jieba().cut_for_search(piece):
+                word = raw.strip()
+                if word and word not in STOPWORDS and not _TOKEN_SPLIT.fullmatch(word):
+                    out.append(word)
+        elif piece not in STOPWORDS and (len(piece) > 1 or piece.isdigit()):
+            out.append(piece)
+    return out
