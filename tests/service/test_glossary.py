@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kefu.errors import BadInputError
+from service.glossary import DEFAULT_GLOSSARY, Glossary
+
+TABLE = """# test glossary
+en\tzh\tnote
+seed phrase|recovery phrase|mnemonic\t助记词|种子短语
+seed\t种子
+pending|stuck\t打包中|卡住|卡了
+transfer|send\t转账|转币
+usdt|tether\tUSDT|u
+private key\t私钥|秘钥
+"""
+
+
+@pytest.fixture
+def glossary(tmp_path: Path) -> Glossary:
+    path = tmp_path / "g.tsv"
+    path.write_text(TABLE, encoding="utf-8")
+    return Glossary.load(path)
+
+
+def test_english_query_gains_the_chinese_terms(glossary: Glossary) -> None:
+    assert glossary.expansion("My transfer has been pending since yesterday", "en") == ["转账", "打包中"]
+
+
+def test_longest_form_wins(glossary: Glossary) -> None:
+    assert glossary.expansion("where do I write my seed phrase", "en") == ["助记词"]
+
+
+def test_latin_forms_need_word_bounds(glossary: Glossary) -> None:
+    # "u" after a number is USDT; inside a word it is nothing.
+    assert "USDT" in glossary.expansion("转了100u一直卡住", "zh")
+    assert glossary.expansion("my bus is late", "en") == []
+
+
+def test_chinese_colloquial_form_gains_the_standard_term_and_english(glossary: Glossary) -> None:
+    extra = glossary.expansion("秘钥泄露了怎么办", "zh")
+    assert extra == ["私钥", "private key"]
+
+
+def test_terms_already_in_the_query_are_not_added(glossary: Glossary) -> None:
+    assert glossary.expansion("转账 打包中", "zh") == ["transfer", "pending"]
+
+
+def test_bad_rows_name_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.tsv"
+    path.write_text("en\tzh\nonly-one-column\n", encoding="utf-8")
+    with pytest.raises(BadInputError, match=r"bad.tsv:2"):
+        Glossary.load(path)
+
+
+def test_the_shipped_glossary_loads_and_covers_the_basics() -> None:
+    g = Glossary.load(DEFAULT_GLOSSARY)
+    assert len(g.entries) >= 200
+    for query, term in [
+        ("I forgot my seed phrase", "助记词"),
+        ("how to revoke an approval", "授权"),
+        ("TRON energy is not enough", "能量"),
+    ]:
+        assert any(term in t for t in g.expansion(query, "en")), query
