@@ -31,8 +31,8 @@ def tp_cn_passages(n: int) -> list[str]:
     for path in sorted(TP_CN.rglob("*.md")):
         text = path.read_text(encoding="utf-8", errors="replace")
         text = re.sub(r"\{%.*?%\}|<[^>]+>|!\[[^\]]*\]\([^)]*\)", " ", text)
-        for para in re.split(r"\n\s*\n", text):
-            para = " ".join(para.split())
+        for raw in re.split(r"\n\s*\n", text):
+            para = " ".join(raw.split())
             if len(para) >= 40:
                 out.append(para[:600])
                 if len(out) == n:
@@ -125,7 +125,9 @@ def bench_llm() -> dict[str, object]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--only", choices=("embedder", "llm"))
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()

@@ -158,6 +158,166 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from ingest.pipeline import run_ingest
+    from kefu.embedder import embedder_from_settings
+
+    console = _stderr_console()
+    sources = [Path(s) for s in args.sources] or [settings.default_corpus]
+    index_name = args.index or settings.index_name
+    embedder = embedder_from_settings(settings)
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+        disable=args.json,
+    ) as bar:
+        task = bar.add_task("reading", total=None)
+
+        def progress(stage: str, done: int, total: int) -> None:
+            bar.update(task, description=stage, completed=done, total=total)
+
+        report = run_ingest(
+            sources,
+            data_dir=settings.data_dir,
+            index_name=index_name,
+            embedder=embedder,
+            fmt=args.format,
+            strict=args.strict,
+            progress=progress,
+        )
+    if args.json:
+        print(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
+        return EXIT_OK
+    d = report.documents
+    for problem in report.problems:
+        console.print(f"[yellow]skipped[/]: {problem}", markup=True)
+    state = f"new version {report.version}" if report.changed else f"unchanged, still {report.version}"
+    print(f"index {report.index!r}: {state}")
+    print(
+        f"  documents: {d['new']} new, {d['changed']} changed, {d['unchanged']} unchanged, "
+        f"{d['removed']} removed, {d['duplicates']} exact duplicates merged"
+    )
+    print(f"  chunks: {report.chunks} ({report.embedded_chunks} embedded now)")
+    redacted = ", ".join(f"{k} {v}" for k, v in sorted(report.redactions.items())) or "none"
+    print(f"  redacted: {redacted}")
+    print(f"  problems: {len(report.problems)}")
+    print(f"  time: {report.seconds:.1f}s")
+    return EXIT_OK
+
+
+def _filters(args: argparse.Namespace) -> Any:
+    from service.retriever import SearchFilters
+
+    return SearchFilters(lang=args.lang, kind=args.kind, category=args.category)
+
+
+def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
+    from service.retriever import retriever_from_settings
+
+    retriever = retriever_from_settings(settings, args.index, fusion=args.fusion)
+    result = retriever.search(args.query, k=args.k, filters=_filters(args))
+    if args.json:
+        payload = {
+            "query": result.query,
+            "lang": result.lang,
+            "expansion": result.expansion,
+            "index": retriever.index.manifest.name,
+            "index_version": retriever.index.manifest.version,
+            "hits": [
+                {
+                    "rank": i,
+                    "path": h.doc_id,
+                    "paths": h.paths,
+                    "title": h.title,
+                    "kind": h.kind,
+                    "lang": h.lang,
+                    "category": h.category,
+                    "url": h.url,
+                    "score": h.score,
+                    "dense_score": h.dense_score,
+                    "sparse_score": h.sparse_score,
+                    "dense_rank": h.dense_rank,
+                    "sparse_rank": h.sparse_rank,
+                    "heading_path": h.heading_path,
+                    "snippet": h.snippet,
+                }
+                for i, h in enumerate(result.hits, start=1)
+            ],
+            "timings_ms": {k: round(v, 2) for k, v in result.timings_ms.items()},
+        }
+        print(json.dumps(payload, ensure_ascii=False, indent=2))
+        return EXIT_OK
+    if not result.hits:
+        print("no results")
+    for i, h in enumerate(result.hits, start=1):
+        print(f"{i}. {h.title}  [{h.kind}, {h.lang}]  score {h.score:.4f}")
+        print(f"   {h.doc_id}" + (f"  (also {', '.join(h.paths[1:])})" if len(h.paths) > 1 else ""))
+        print(f"   {h.snippet}")
+    return EXIT_OK
+
+
+def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress
+
+    from eval.dataset import load_dataset
+    from eval.retrieval import run_retrieval_eval, write_outputs
+    from service.retriever import retriever_from_settings
+
+    if args.mode != "retrieval":
+        raise KefuError(f"--mode {args.mode}: only 'retrieval' is available in this version")
+    items = load_dataset(Path(args.dataset))
+    retriever = retriever_from_settings(settings, args.index, fusion=args.fusion)
+    retriever.warm_up()
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=_stderr_console(),
+        transient=True,
+        disable=args.json,
+    ) as bar:
+        task = bar.add_task("searching", total=None)
+        metrics, outcomes = run_retrieval_eval(
+            items, retriever, progress=lambda done, total: bar.update(task, completed=done, total=total)
+        )
+    metrics["config"] = {
+        "mode": "retrieval",
+        "dataset": str(args.dataset),
+        "index": retriever.index.manifest.name,
+        "index_version": retriever.index.manifest.version,
+        "embedder": retriever.index.manifest.embedder.get("model_id"),
+        "fusion": args.fusion,
+    }
+    out = Path(args.out) if args.out else None
+    if out:
+        write_outputs(out, metrics, outcomes)
+    if args.json:
+        print(json.dumps(metrics, ensure_ascii=False, indent=2))
+        return EXIT_OK
+    r = metrics["retrieval"]
+    print(
+        f"{r['n']} answer items: hit@1 {r['hit@1']:.3f}  hit@3 {r['hit@3']:.3f}  hit@5 {r['hit@5']:.3f}  "
+        f"hit@10 {r['hit@10']:.3f}  MRR@10 {r['mrr@10']:.3f}  nDCG@10 {r['ndcg@10']:.3f}"
+    )
+    for lang, m in r["by_lang"].items():
+        print(f"  {lang}: n={m['n']} hit@1 {m['hit@1']:.3f} hit@5 {m['hit@5']:.3f} MRR@10 {m['mrr@10']:.3f}")
+    lat = metrics["latency_ms"]
+    print(f"latency p50 {lat['p50']} ms, p95 {lat['p95']} ms")
+    if out:
+        print(f"wrote {out / 'metrics.json'}, {out / 'report.md'}, {out / 'results.jsonl'}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kefu",
@@ -203,6 +363,72 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="print a machine-readable report")
     p.set_defaults(handler=cmd_check)
+
+    index_help = "the index to use (default: KEFU_INDEX, else 'harbor', the bundled corpus's index)"
+    p = sub.add_parser(
+        "ingest",
+        help="build or update an index from help content and tickets",
+        description=(
+            "Read each SOURCE (a folder or file of Markdown, GitBook, HTML, a Zendesk export, or "
+            "tickets as JSONL/CSV; see corpora/README.md), redact secrets, chunk, embed and index "
+            "it (FAISS + BM25). Only new or changed documents are embedded; the new index version "
+            "replaces the current one atomically. Bad files are reported and skipped."
+        ),
+    )
+    p.add_argument(
+        "sources", nargs="*", metavar="SOURCE", help="folders or files (default: the bundled corpus)"
+    )
+    p.add_argument("--index", help=index_help)
+    p.add_argument(
+        "--format",
+        choices=("markdown", "gitbook", "html", "zendesk", "tickets-jsonl", "tickets-csv"),
+        help="the format of every SOURCE (default: detected)",
+    )
+    p.add_argument("--strict", action="store_true", help="fail, changing nothing, on any bad input")
+    p.add_argument("--json", action="store_true", help="print the ingest report as JSON")
+    p.set_defaults(handler=cmd_ingest)
+
+    p = sub.add_parser(
+        "search",
+        help="hybrid search (dense + BM25) over an index",
+        description="Print the best documents for QUERY with titles, paths, scores and a snippet.",
+    )
+    p.add_argument("query", help="the question or keywords, in any language")
+    p.add_argument("--index", help=index_help)
+    p.add_argument("--k", type=int, default=5, help="how many documents (default 5)")
+    p.add_argument("--lang", help="only documents in this language (zh, en)")
+    p.add_argument("--kind", choices=("article", "ticket"), help="only articles or only tickets")
+    p.add_argument("--category", help="only documents of this category")
+    p.add_argument(
+        "--fusion",
+        choices=("rrf", "score", "dense", "sparse"),
+        default="rrf",
+        help="how dense and sparse results combine (default rrf)",
+    )
+    p.add_argument("--json", action="store_true", help="print results as JSON")
+    p.set_defaults(handler=cmd_search)
+
+    p = sub.add_parser(
+        "eval",
+        help="score kefu on an eval dataset",
+        description=(
+            "Run an eval dataset (JSONL: id, question, lang, expected, gold, facts, category, note) "
+            "against an index. --mode retrieval scores search: hit@1/3/5/10, MRR@10 and nDCG@10 over "
+            "the items expected to be answered, overall and per language and category."
+        ),
+    )
+    p.add_argument("--dataset", required=True, help="the dataset file (JSONL)")
+    p.add_argument("--index", help=index_help)
+    p.add_argument("--mode", choices=("retrieval",), default="retrieval", help="what to score")
+    p.add_argument("--out", help="write metrics.json, report.md and results.jsonl here")
+    p.add_argument(
+        "--fusion",
+        choices=("rrf", "score", "dense", "sparse"),
+        default="rrf",
+        help="the search's fusion (default rrf)",
+    )
+    p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    p.set_defaults(handler=cmd_eval)
     return parser
 
 

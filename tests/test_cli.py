@@ -70,3 +70,72 @@ def test_importing_the_core_loads_no_web_framework_and_no_torch() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+@pytest.mark.slow
+def test_ingest_search_and_retrieval_eval_through_the_cli(tmp_path: Path, settings: Settings) -> None:
+    env = {"KEFU_DATA_DIR": str(tmp_path), "KEFU_EMBEDDING_MODEL": settings.embedding_model_id}
+    src = REPO / "tests" / "fixtures" / "sources" / "markdown"
+    out = kefu("ingest", str(src), "--index", "mini", "--json", env=env)
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert report["changed"] and report["documents"]["new"] == 2
+
+    out = kefu("search", "充值忘记填 MEMO", "--index", "mini", "--k", "1", "--json", env=env)
+    assert out.returncode == 0, out.stderr
+    hits = json.loads(out.stdout)["hits"]
+    assert hits[0]["path"] == "faq/memo.md" and hits[0]["title"].startswith("充值交易所")
+
+    dataset = tmp_path / "mini.jsonl"
+    dataset.write_text(
+        json.dumps(
+            {
+                "id": "m1",
+                "question": "交易所充值没填标签",
+                "lang": "zh",
+                "expected": "answer",
+                "gold": ["faq/memo.md"],
+                "facts": ["MEMO"],
+                "category": "transfers",
+            },
+            ensure_ascii=False,
+        )
+        + "\n"
+        + json.dumps(
+            {
+                "id": "m2",
+                "question": "why do I need ETH to move USDT",
+                "lang": "en",
+                "expected": "answer",
+                "gold": ["faq/fees.md"],
+                "facts": ["ETH"],
+                "category": "fees",
+            }
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    out_dir = tmp_path / "eval"
+    out = kefu("eval", "--dataset", str(dataset), "--index", "mini", "--mode", "retrieval",
+               "--out", str(out_dir), env=env)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    metrics = json.loads((out_dir / "metrics.json").read_text())
+    assert metrics["retrieval"]["hit@1"] == 1.0 and metrics["retrieval"]["n"] == 2
+    assert set(metrics["retrieval"]["by_lang"]) == {"zh", "en"}
+    assert "| all | 2 |" in (out_dir / "report.md").read_text()
+
+
+def test_eval_rejects_a_bad_dataset_line_naming_file_and_line(tmp_path: Path) -> None:
+    dataset = tmp_path / "bad.jsonl"
+    dataset.write_text(
+        '{"id": "a", "question": "q", "lang": "zh", "expected": "answer", "gold": ["x.md"]}\n{oops\n'
+    )
+    out = kefu("eval", "--dataset", str(dataset), "--mode", "retrieval", env={"KEFU_DATA_DIR": str(tmp_path)})
+    assert out.returncode == 1
+    assert f"{dataset}:2: not valid JSON" in out.stderr
+
+
+def test_search_without_an_index_says_how_to_build_it(tmp_path: Path) -> None:
+    out = kefu("search", "转账", "--index", "absent", env={"KEFU_DATA_DIR": str(tmp_path)})
+    assert out.returncode == 1
+    assert "kefu ingest --index absent" in out.stderr

@@ -1,0 +1,81 @@
+"""Eval datasets: JSONL, one item a line; gold documents named by path from the corpus root."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kefu.errors import BadInputError
+
+EXPECTED = ("answer", "handoff")
+
+
+@dataclass(frozen=True)
+class EvalItem:
+    id: str
+    question: str
+    lang: str
+    expected: str
+    gold: tuple[str, ...]
+    facts: tuple[str, ...] = ()
+    category: str = ""
+    reason: str | None = None
+    note: str = ""
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+def load_dataset(path: Path) -> list[EvalItem]:
+    """Read and validate a dataset; a bad line is an error naming the file, line and field."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise BadInputError(f"cannot read dataset {path}: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise BadInputError(f"{path}: not UTF-8 ({exc})") from exc
+    items: list[EvalItem] = []
+    seen: set[str] = set()
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{n}"
+        try:
+            raw = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise BadInputError(f"{where}: not valid JSON ({exc.msg})") from exc
+        if not isinstance(raw, dict):
+            raise BadInputError(f"{where}: each line must be a JSON object")
+        for name in ("id", "question", "lang", "expected"):
+            if not isinstance(raw.get(name), str) or not raw[name].strip():
+                raise BadInputError(f"{where}: field '{name}' is missing or not a non-empty string")
+        if raw["expected"] not in EXPECTED:
+            raise BadInputError(f"{where}: field 'expected' must be one of {EXPECTED}")
+        gold = raw.get("gold", [])
+        if not isinstance(gold, list) or not all(isinstance(g, str) for g in gold):
+            raise BadInputError(f"{where}: field 'gold' must be a list of document paths")
+        if raw["expected"] == "answer" and not gold:
+            raise BadInputError(f"{where}: an 'answer' item needs at least one gold document")
+        facts = raw.get("facts", [])
+        if not isinstance(facts, list) or not all(isinstance(f, str) for f in facts):
+            raise BadInputError(f"{where}: field 'facts' must be a list of strings")
+        if raw["id"] in seen:
+            raise BadInputError(f"{where}: id {raw['id']!r} appears twice")
+        seen.add(raw["id"])
+        known = {"id", "question", "lang", "expected", "gold", "facts", "category", "reason", "note"}
+        items.append(
+            EvalItem(
+                id=raw["id"],
+                question=raw["question"],
+                lang=raw["lang"],
+                expected=raw["expected"],
+                gold=tuple(g.lstrip("./") for g in gold),
+                facts=tuple(facts),
+                category=str(raw.get("category") or ""),
+                reason=raw.get("reason"),
+                note=str(raw.get("note") or ""),
+                extra={k: v for k, v in raw.items() if k not in known},
+            )
+        )
+    if not items:
+        raise BadInputError(f"{path}: the dataset has no items")
+    return items

@@ -1,0 +1,161 @@
+"""``kefu eval --mode retrieval``: how well search finds the gold documents."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from eval.dataset import EvalItem
+from eval.metrics import first_relevant_rank, hit_at, mrr_at, ndcg_at, percentile
+from service.retriever import HybridRetriever
+
+KS = (1, 3, 5, 10)
+
+
+@dataclass
+class RetrievalOutcome:
+    item: EvalItem
+    ranked: list[list[str]]  # the paths of each ranked document
+    relevant: list[bool]
+    n_relevant: int
+    expansion: list[str]
+    latency_ms: float
+
+    def scores(self) -> dict[str, float]:
+        out = {f"hit@{k}": hit_at(self.relevant, k) for k in KS}
+        out["mrr@10"] = mrr_at(self.relevant, 10)
+        out["ndcg@10"] = ndcg_at(self.relevant, self.n_relevant, 10)
+        return out
+
+
+def evaluate_item(retriever: HybridRetriever, item: EvalItem, k: int = 10) -> RetrievalOutcome:
+    result = retriever.search(item.question, k=k)
+    gold = set(item.gold)
+    relevant = [bool(gold.intersection(hit.paths)) for hit in result.hits]
+    # Gold paths that are copies of one document count once; a gold path the index does
+    # not have still counts (search could never find it, and that should show).
+    docs_for_gold = {retriever_doc_of(retriever, g) or g for g in gold}
+    return RetrievalOutcome(
+        item=item,
+        ranked=[hit.paths for hit in result.hits],
+        relevant=relevant,
+        n_relevant=len(docs_for_gold),
+        expansion=result.expansion,
+        latency_ms=result.timings_ms["total"],
+    )
+
+
+def retriever_doc_of(retriever: HybridRetriever, path: str) -> str | None:
+    lookup = getattr(retriever, "_path_to_doc", None)
+    if lookup is None:
+        lookup = {p: d.doc_id for d in retriever.index.documents for p in d.paths}
+        retriever._path_to_doc = lookup  # type: ignore[attr-defined]
+    return lookup.get(path)
+
+
+def _aggregate(outcomes: Sequence[RetrievalOutcome]) -> dict[str, float]:
+    if not outcomes:
+        return {}
+    sums: dict[str, float] = defaultdict(float)
+    for o in outcomes:
+        for name, value in o.scores().items():
+            sums[name] += value
+    out = {name: round(total / len(outcomes), 4) for name, total in sums.items()}
+    out["n"] = len(outcomes)
+    return out
+
+
+def run_retrieval_eval(
+    items: Sequence[EvalItem],
+    retriever: HybridRetriever,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[dict[str, Any], list[RetrievalOutcome]]:
+    """Metrics over the items with ``expected == "answer"``, overall, per lang and category."""
+    answer_items = [i for i in items if i.expected == "answer"]
+    missing = sorted({g for i in answer_items for g in i.gold if retriever_doc_of(retriever, g) is None})
+    outcomes = []
+    for n, item in enumerate(answer_items, start=1):
+        outcomes.append(evaluate_item(retriever, item))
+        if progress:
+            progress(n, len(answer_items))
+    by_lang: dict[str, list[RetrievalOutcome]] = defaultdict(list)
+    by_cat: dict[str, list[RetrievalOutcome]] = defaultdict(list)
+    for o in outcomes:
+        by_lang[o.item.lang].append(o)
+        by_cat[o.item.category or "-"].append(o)
+    latencies = [o.latency_ms for o in outcomes]
+    metrics = {
+        "retrieval": {
+            **_aggregate(outcomes),
+            "by_lang": {k: _aggregate(v) for k, v in sorted(by_lang.items())},
+            "by_category": {k: _aggregate(v) for k, v in sorted(by_cat.items())},
+        },
+        "latency_ms": {
+            "p50": round(percentile(latencies, 50), 2),
+            "p95": round(percentile(latencies, 95), 2),
+        },
+        "gold_missing_from_index": missing,
+    }
+    return metrics, outcomes
+
+
+def write_outputs(out_dir: Path, metrics: dict[str, Any], outcomes: Sequence[RetrievalOutcome]) -> None:
+    """``metrics.json``, ``results.jsonl`` (one line per item) and a readable ``report.md``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, ensure_ascii=False, indent=2) + "\n")
+    with (out_dir / "results.jsonl").open("w", encoding="utf-8") as f:
+        for o in outcomes:
+            row = {
+                "id": o.item.id,
+                "question": o.item.question,
+                "lang": o.item.lang,
+                "category": o.item.category,
+                "gold": list(o.item.gold),
+                "rank": first_relevant_rank(o.relevant),
+                "ranked": [p[0] for p in o.ranked],
+                "expansion": o.expansion,
+                "latency_ms": round(o.latency_ms, 2),
+            }
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    (out_dir / "report.md").write_text(render_report(metrics, outcomes), encoding="utf-8")
+
+
+def _row(name: str, m: dict[str, float]) -> str:
+    cols = [f"{m.get(f'hit@{k}', 0):.3f}" for k in KS] + [
+        f"{m.get('mrr@10', 0):.3f}",
+        f"{m.get('ndcg@10', 0):.3f}",
+    ]
+    return f"| {name} | {int(m.get('n', 0))} | " + " | ".join(cols) + " |"
+
+
+def render_report(metrics: dict[str, Any], outcomes: Sequence[RetrievalOutcome]) -> str:
+    r = metrics["retrieval"]
+    config = metrics.get("config", {})
+    lines = [
+        "# Retrieval report",
+        "",
+        f"Dataset `{config.get('dataset', '?')}`, index `{config.get('index', '?')}` "
+        f"(version `{config.get('index_version', '?')}`), fusion `{config.get('fusion', '?')}`.",
+        "",
+        "| slice | n | hit@1 | hit@3 | hit@5 | hit@10 | MRR@10 | nDCG@10 |",
+        "|---|---|---|---|---|---|---|---|",
+        _row("all", r),
+    ]
+    lines += [_row(f"lang={k}", v) for k, v in r["by_lang"].items()]
+    lines += [_row(f"category={k}", v) for k, v in r["by_category"].items()]
+    lat = metrics["latency_ms"]
+    lines += ["", f"Search latency: p50 {lat['p50']} ms, p95 {lat['p95']} ms (warm, in-process).", ""]
+    if metrics.get("gold_missing_from_index"):
+        lines += ["Gold paths not in the index: " + ", ".join(metrics["gold_missing_from_index"]), ""]
+    misses = [o for o in outcomes if not any(o.relevant[:5])]
+    lines += [f"## Misses at 5 ({len(misses)})", ""]
+    for o in misses:
+        lines.append(f"- `{o.item.id}` ({o.item.lang}) {o.item.question}")
+        lines.append(f"  - gold: {', '.join(o.item.gold)}")
+        lines.append(f"  - got: {', '.join(p[0] for p in o.ranked[:5])}")
+    return "\n".join(lines) + "\n"
