@@ -3,11 +3,19 @@
     KefuError
     ├── ConfigError             a setting has a bad value (names the variable)
     ├── BadInputError           input from a user or a file is unusable (names where)
+    │   ├── NotFoundError       what the input refers to (an answer, a handoff, a key) does not exist
+    │   ├── ConflictError       the input conflicts with stored state (claiming a claimed handoff)
+    │   ├── InvalidFieldError   one field of a request fails validation (names the field)
+    │   └── TooLargeError       a request is larger than allowed
+    ├── AuthError               no API key, or one that is unknown or revoked
+    │   └── ForbiddenError      a valid API key whose role may not do this
     ├── NotReadyError           a model or an index is not there yet (says how to make it)
     │   └── ModelSetupError     producing a model during set-up failed or did not verify
     ├── BackendUnavailableError an external backend (LLM server, database) cannot serve
     │   └── ModelNotFoundError  the backend is up but does not have the model asked for
-    └── BackendTimeoutError     an external backend did not answer in time
+    ├── BackendTimeoutError     an external backend did not answer in time
+    ├── BusyError               the LLM's queue is full: try again after ``retry_after`` s
+    └── RateLimitedError        an API key made too many requests: try again after ``retry_after`` s
 
 Each boundary with an external thing raises one of these ``from`` the original
 exception; the HTTP layer maps them to status codes in one place.
@@ -32,6 +40,46 @@ class BadInputError(KefuError):
     """Input (a request field, a source file, a dataset line) is unusable."""
 
     code = "bad_input"
+
+
+class NotFoundError(BadInputError):
+    """The thing a request refers to (an answer, a handoff, an API key) does not exist."""
+
+    code = "not_found"
+
+
+class ConflictError(BadInputError):
+    """The request conflicts with what is stored: a handoff already claimed, a duplicate id."""
+
+    code = "conflict"
+
+
+class InvalidFieldError(BadInputError):
+    """One field of a request fails validation; ``field`` names it."""
+
+    code = "validation_error"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class TooLargeError(BadInputError):
+    """A request (its body, or one of its fields) is larger than allowed."""
+
+    code = "too_large"
+
+
+class AuthError(KefuError):
+    """The request carries no API key, or one that is unknown or revoked."""
+
+    code = "unauthorized"
+
+
+class ForbiddenError(AuthError):
+    """The API key is valid, but its role may not do what the request asks."""
+
+    code = "forbidden"
 
 
 class NotReadyError(KefuError):
@@ -62,3 +110,27 @@ class BackendTimeoutError(KefuError):
     """An external backend did not answer within its deadline."""
 
     code = "backend_timeout"
+
+
+class BusyError(KefuError):
+    """The LLM is generating and its queue is full; try again after ``retry_after`` seconds.
+
+    Not a :class:`BackendUnavailableError`: the answerer falls back when the backend is
+    down, but a full queue must reach the caller at once (HTTP 503 with Retry-After).
+    """
+
+    code = "busy"
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class RateLimitedError(KefuError):
+    """An API key has used up its request rate; try again after ``retry_after`` seconds."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

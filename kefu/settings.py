@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -52,6 +52,34 @@ class Settings:
     index_name: str = "harbor"
     #: The query-expansion glossary; ``None`` means the one shipped with kefu.
     glossary_path: Path | None = None
+    #: Seconds an answer may take before kefu falls back (extractive answer or handoff).
+    answer_deadline: float = 25.0
+    #: Confidence calibration file; ``None`` means ``<data dir>/calibration.json`` if present.
+    calibration_path: Path | None = None
+    #: SQLAlchemy URL of the database; ``None`` means SQLite at ``<data dir>/kefu.db``.
+    #: Kept out of ``repr`` (and masked by :meth:`describe`): it may hold a password.
+    database_url: str | None = field(default=None, repr=False)
+    #: Called for each new handoff (with retries); ``None``: no webhook. May hold a token.
+    webhook_url: str | None = field(default=None, repr=False)
+    #: Requests that may wait for the LLM (one generation runs at a time); more get 503.
+    llm_queue: int = 4
+    #: Browser origins allowed to call the HTTP API (CORS); empty: none.
+    cors_origins: tuple[str, ...] = ()
+    #: Largest request body the HTTP API reads, in bytes (larger: 413).
+    max_body_bytes: int = 65_536
+    #: Longest question the HTTP API accepts, in characters (capped at 2000).
+    max_question_chars: int = 2000
+    #: Requests per minute each API key may make (a token bucket); 0: no limit.
+    rate_limit: int = 120
+    #: Requests a key may make at once before the per-minute rate applies.
+    rate_burst: int = 30
+    #: Level of the service's JSON logs (DEBUG, INFO, WARNING, ERROR).
+    log_level: str = "INFO"
+
+    @property
+    def database_url_resolved(self) -> str:
+        """The database URL in effect: the configured one, or SQLite in the data dir."""
+        return self.database_url or f"sqlite:///{self.data_dir / 'kefu.db'}"
 
     @property
     def models_dir(self) -> Path:
@@ -107,9 +135,7 @@ class Settings:
         settings = cls(
             data_dir=get("KEFU_DATA_DIR", lambda s: Path(s).expanduser(), defaults.data_dir),
             embedding_model=get("KEFU_EMBEDDING_MODEL", str, None),
-            embedding_batch_size=get(
-                "KEFU_EMBEDDING_BATCH_SIZE", _positive_int, defaults.embedding_batch_size
-            ),
+            embedding_batch_size=get("KEFU_EMBEDDING_BATCH_SIZE", _positive_int, defaults.embedding_batch_size),
             llm_backend=get("KEFU_LLM_BACKEND", _backend, backend_default),
             ollama_host=_normalise_host(ollama_host_env) if ollama_host_env else defaults.ollama_host,
             ollama_model=get("KEFU_OLLAMA_MODEL", str, defaults.ollama_model),
@@ -119,12 +145,21 @@ class Settings:
             llm_max_tokens=get("KEFU_LLM_MAX_TOKENS", _positive_int, defaults.llm_max_tokens),
             llm_temperature=get("KEFU_LLM_TEMPERATURE", _non_negative_float, defaults.llm_temperature),
             llm_timeout=get("KEFU_LLM_TIMEOUT", _positive_float, defaults.llm_timeout),
-            llm_connect_timeout=get(
-                "KEFU_LLM_CONNECT_TIMEOUT", _positive_float, defaults.llm_connect_timeout
-            ),
+            llm_connect_timeout=get("KEFU_LLM_CONNECT_TIMEOUT", _positive_float, defaults.llm_connect_timeout),
             corpus_dir=get("KEFU_CORPUS_DIR", lambda s: Path(s).expanduser(), None),
             index_name=get("KEFU_INDEX", _index_name, defaults.index_name),
             glossary_path=get("KEFU_GLOSSARY", lambda s: Path(s).expanduser(), None),
+            answer_deadline=get("KEFU_ANSWER_DEADLINE", _positive_float, defaults.answer_deadline),
+            calibration_path=get("KEFU_CALIBRATION", lambda s: Path(s).expanduser(), None),
+            database_url=get("KEFU_DATABASE_URL", _database_url, None),
+            webhook_url=get("KEFU_WEBHOOK_URL", _http_url, None),
+            llm_queue=get("KEFU_LLM_QUEUE", _non_negative_int, defaults.llm_queue),
+            cors_origins=get("KEFU_CORS_ORIGINS", _origins, defaults.cors_origins),
+            max_body_bytes=get("KEFU_MAX_BODY_BYTES", _positive_int, defaults.max_body_bytes),
+            max_question_chars=get("KEFU_MAX_QUESTION_CHARS", _positive_int, defaults.max_question_chars),
+            rate_limit=get("KEFU_RATE_LIMIT", _non_negative_int, defaults.rate_limit),
+            rate_burst=get("KEFU_RATE_BURST", _positive_int, defaults.rate_burst),
+            log_level=get("KEFU_LOG_LEVEL", _log_level, defaults.log_level),
         )
         return settings
 
@@ -134,6 +169,8 @@ class Settings:
         out["embedding_model"] = self.embedding_model_id
         out["gguf_path"] = str(self.gguf_model_path)
         out["corpus_dir"] = str(self.default_corpus)
+        out["database_url"] = _mask_url(self.database_url_resolved)
+        out["webhook_url"] = _mask_url(self.webhook_url, hide_path=True) if self.webhook_url else "None"
         return out
 
 
@@ -142,6 +179,28 @@ def _positive_int(raw: str) -> int:
     if value <= 0:
         raise ValueError("must be a whole number above 0")
     return value
+
+
+def _non_negative_int(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise ValueError("must be a whole number of 0 or more")
+    return value
+
+
+def _origins(raw: str) -> tuple[str, ...]:
+    origins = tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
+    for origin in origins:
+        if origin != "*" and _http_url(origin) and "/" in origin.partition("://")[2]:
+            raise ValueError(f"{origin!r}: an origin is scheme://host[:port], without a path")
+    return origins
+
+
+def _log_level(raw: str) -> str:
+    level = raw.upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR")
+    return level
 
 
 def _positive_float(raw: str) -> float:
@@ -162,6 +221,35 @@ def _index_name(raw: str) -> str:
     if not all(c.isalnum() or c in "-_." for c in raw) or raw.startswith("."):
         raise ValueError("use letters, digits, '-', '_' or '.'")
     return raw
+
+
+def _database_url(raw: str) -> str:
+    scheme, sep, _ = raw.partition("://")
+    if not sep or not scheme or not all(c.isalnum() or c in "+_" for c in scheme):
+        raise ValueError("use a SQLAlchemy URL such as sqlite:///var/kefu.db or postgresql+psycopg://...")
+    return raw
+
+
+def _http_url(raw: str) -> str:
+    scheme, sep, rest = raw.partition("://")
+    if scheme.lower() not in ("http", "https") or not sep or not rest.split("/", 1)[0]:
+        raise ValueError("use an http:// or https:// URL")
+    return raw
+
+
+def _mask_url(url: str, *, hide_path: bool = False) -> str:
+    """``url`` without its password (and, with ``hide_path``, its path and query) for display."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    authority, slash, path = rest.partition("/")
+    userinfo, at, host = authority.rpartition("@")
+    if at and ":" in userinfo:
+        authority = f"{userinfo.split(':', 1)[0]}:***@{host}"
+    if hide_path and (path or "?" in authority):
+        # Webhook URLs (Slack, Teams...) carry their token in the path.
+        return f"{scheme}://{authority.split('?', 1)[0]}/***"
+    return f"{scheme}://{authority}{slash}{path}"
 
 
 def _backend(raw: str) -> LlmBackend:

@@ -73,3 +73,52 @@ def test_settings_are_frozen() -> None:
     with pytest.raises(AttributeError):
         s.data_dir = Path("elsewhere")  # type: ignore[misc]
     assert s.with_overrides(llm_threads=1).llm_threads == 1
+
+
+def test_database_url_defaults_to_sqlite_in_the_data_dir(tmp_path: Path) -> None:
+    s = Settings.from_env({"KEFU_DATA_DIR": str(tmp_path)})
+    assert s.database_url is None
+    assert s.database_url_resolved == f"sqlite:///{tmp_path}/kefu.db"
+    assert Settings.from_env({}).database_url_resolved == "sqlite:///var/kefu.db"
+    assert s.webhook_url is None
+
+
+def test_database_and_webhook_urls_read_their_variables() -> None:
+    s = Settings.from_env(
+        {
+            "KEFU_DATABASE_URL": "postgresql+psycopg://kefu:s3cret@db:5432/kefu",
+            "KEFU_WEBHOOK_URL": "https://hooks.slack.com/services/T000/B000/XXXX",
+        }
+    )
+    assert s.database_url_resolved == "postgresql+psycopg://kefu:s3cret@db:5432/kefu"
+    assert s.webhook_url == "https://hooks.slack.com/services/T000/B000/XXXX"
+
+
+def test_database_password_and_webhook_token_are_never_shown() -> None:
+    s = Settings.from_env(
+        {
+            "KEFU_DATABASE_URL": "postgresql+psycopg://kefu:s3cret@db:5432/kefu",
+            "KEFU_WEBHOOK_URL": "https://hooks.slack.com/services/T000/B000/XXXX",
+        }
+    )
+    shown = s.describe()
+    assert shown["database_url"] == "postgresql+psycopg://kefu:***@db:5432/kefu"
+    assert shown["webhook_url"] == "https://hooks.slack.com/***"
+    for text in (repr(s), *shown.values()):
+        assert "s3cret" not in text
+        assert "XXXX" not in text
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("KEFU_DATABASE_URL", "var/kefu.db"),
+        ("KEFU_DATABASE_URL", "://nothing"),
+        ("KEFU_WEBHOOK_URL", "ftp://hooks.example.com/x"),
+        ("KEFU_WEBHOOK_URL", "hooks.example.com/x"),
+        ("KEFU_WEBHOOK_URL", "https:///path-only"),
+    ],
+)
+def test_bad_urls_name_the_variable(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        Settings.from_env({name: value})

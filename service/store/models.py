@@ -1,0 +1,213 @@
+"""The tables kefu keeps, as SQLAlchemy 2.x ORM models.
+
+The schema itself is created and changed only by the Alembic migrations next to this
+module (``migrations/``); a test checks that they produce exactly these models.
+
+Every timestamp is a timezone-aware UTC ``datetime`` (:class:`UtcDateTime`), and every
+text a user or an agent wrote is stored only after redaction (see ``Store``).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+# Names for constraints and indexes, so that later migrations can refer to them by name
+# (PostgreSQL names them itself otherwise, and SQLite leaves them unnamed).
+NAMING_CONVENTION: Final = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+ROLES: Final = ("app", "agent", "admin")
+MESSAGE_ROLES: Final = ("user", "assistant")
+ANSWER_MODES: Final = ("answer", "suggest")
+FEEDBACK_KINDS: Final = ("helpful", "not_helpful", "sent_as_is", "edited", "discarded")
+HANDOFF_STATUSES: Final = ("open", "claimed", "resolved")
+#: Most urgent first: the order of the handoff queue.
+PRIORITIES: Final = ("urgent", "high", "normal", "low")
+DELIVERY_STATUSES: Final = ("pending", "delivered", "failed")
+
+UUID_LENGTH: Final = 36
+
+
+def _one_of(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC ``datetime`` in every database.
+
+    PostgreSQL stores it as ``timestamptz``; SQLite has no time zones, so the value is
+    stored as naive UTC text (which still sorts and compares correctly) and read back
+    with ``tzinfo=UTC``. A naive ``datetime`` is refused rather than guessed at.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r}: kefu stores timezone-aware UTC only")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: dict[Any, Any] = {datetime: UtcDateTime()}  # noqa: RUF012
+
+
+class ApiKey(Base):
+    """An API key: only the SHA-256 of the key is kept, and the start of it for display."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (CheckConstraint(_one_of("role", ROLES), name="role"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(16))
+    #: Hex SHA-256 of the whole key; the key itself is never stored.
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: The key up to its first 8 random characters (``kefu_agent_AbCdEfGh``), for display.
+    prefix: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
+
+
+class Conversation(Base):
+    __tablename__ = "conversations"
+
+    id: Mapped[str] = mapped_column(String(UUID_LENGTH), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    lang: Mapped[str | None] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Message(Base):
+    __tablename__ = "messages"
+    __table_args__ = (
+        CheckConstraint(_one_of("role", MESSAGE_ROLES), name="role"),
+        Index("ix_messages_conversation_id_id", "conversation_id", "id"),
+    )
+
+    # Autoincrementing, so it orders the messages of a conversation even within one instant.
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    role: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class Answer(Base):
+    """An answer to a user (mode ``answer``) or a reply suggested to an agent (``suggest``)."""
+
+    __tablename__ = "answers"
+    __table_args__ = (
+        CheckConstraint(_one_of("mode", ANSWER_MODES), name="mode"),
+        CheckConstraint("confidence >= 0 AND confidence <= 1", name="confidence"),
+    )
+
+    id: Mapped[str] = mapped_column(String(UUID_LENGTH), primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
+    question: Mapped[str] = mapped_column(Text)
+    answer: Mapped[str] = mapped_column(Text)
+    citations: Mapped[list[Any]] = mapped_column(JSON)
+    confidence: Mapped[float] = mapped_column(Float)
+    action: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str | None] = mapped_column(Text)
+    mode: Mapped[str] = mapped_column(String(16))
+    model: Mapped[str | None] = mapped_column(String(200))
+    latency_ms: Mapped[int | None]
+    prompt_tokens: Mapped[int | None]
+    completion_tokens: Mapped[int | None]
+    created_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class Feedback(Base):
+    __tablename__ = "feedback"
+    __table_args__ = (CheckConstraint(_one_of("kind", FEEDBACK_KINDS), name="kind"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    answer_id: Mapped[str] = mapped_column(ForeignKey("answers.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    final_text: Mapped[str | None] = mapped_column(Text)
+    comment: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id", ondelete="SET NULL"))
+
+
+class Handoff(Base):
+    __tablename__ = "handoffs"
+    __table_args__ = (
+        CheckConstraint(_one_of("status", HANDOFF_STATUSES), name="status"),
+        CheckConstraint(_one_of("priority", PRIORITIES), name="priority"),
+        Index("ix_handoffs_status_created_at", "status", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(UUID_LENGTH), primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
+    answer_id: Mapped[str | None] = mapped_column(ForeignKey("answers.id", ondelete="SET NULL"))
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text)
+    priority: Mapped[str] = mapped_column(String(16))
+    category: Mapped[str | None] = mapped_column(String(64))
+    lang: Mapped[str | None] = mapped_column(String(16))
+    sentiment: Mapped[str | None] = mapped_column(String(32))
+    summary: Mapped[str | None] = mapped_column(Text)
+    #: The redacted conversation, the evidence and the suggested reply, for the agent.
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    #: Who claimed it: the name (or ``key <id>``) of the agent's API key.
+    claimed_by: Mapped[str | None] = mapped_column(String(128))
+    claimed_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+    final_reply: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class WebhookDelivery(Base):
+    """The outbox: a webhook call owed for a new handoff, written with the handoff."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        CheckConstraint(_one_of("status", DELIVERY_STATUSES), name="status"),
+        Index("ix_webhook_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    handoff_id: Mapped[str] = mapped_column(ForeignKey("handoffs.id", ondelete="CASCADE"), index=True)
+    url: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[datetime]
+    created_at: Mapped[datetime]

@@ -1,0 +1,193 @@
+"""What :class:`~service.store.Store` takes and returns: plain frozen dataclasses.
+
+The ORM objects never leave a ``Store`` method (they belong to its session); callers get
+these instead, which the HTTP layer can serialise as they are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+Role = Literal["app", "agent", "admin"]
+MessageRole = Literal["user", "assistant"]
+AnswerMode = Literal["answer", "suggest"]
+FeedbackKind = Literal["helpful", "not_helpful", "sent_as_is", "edited", "discarded"]
+HandoffStatus = Literal["open", "claimed", "resolved"]
+Priority = Literal["urgent", "high", "normal", "low"]
+DeliveryStatus = Literal["pending", "delivered", "failed"]
+HandoffOrder = Literal["newest", "priority"]
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyRecord:
+    id: int
+    name: str
+    role: Role
+    #: The start of the key (``kefu_agent_AbCdEfGh``), enough to recognise it.
+    prefix: str
+    created_at: datetime
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+    @property
+    def label(self) -> str:
+        """How the key is named in stored data such as ``handoffs.claimed_by``."""
+        return self.name or f"key {self.id}"
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationRecord:
+    id: str
+    channel: str
+    user_id: str | None
+    lang: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRecord:
+    id: int
+    conversation_id: str
+    role: MessageRole
+    text: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerRecord:
+    id: str
+    conversation_id: str
+    question: str
+    answer: str
+    citations: list[Any]
+    confidence: float
+    action: str
+    reason: str | None
+    mode: AnswerMode
+    model: str | None
+    latency_ms: int | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackRecord:
+    id: int
+    answer_id: str
+    kind: FeedbackKind
+    final_text: str | None
+    comment: str | None
+    created_at: datetime
+    api_key_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class HandoffRequest:
+    """A new handoff, as the handoff rules decide it (input to ``Store``)."""
+
+    reason: str
+    priority: Priority = "normal"
+    category: str | None = None
+    lang: str | None = None
+    sentiment: str | None = None
+    summary: str | None = None
+    #: The conversation, the evidence and the suggested reply; every string is redacted.
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class HandoffRecord:
+    id: str
+    conversation_id: str
+    answer_id: str | None
+    status: HandoffStatus
+    reason: str
+    priority: Priority
+    category: str | None
+    lang: str | None
+    sentiment: str | None
+    summary: str | None
+    payload: dict[str, Any]
+    claimed_by: str | None
+    claimed_at: datetime | None
+    resolved_at: datetime | None
+    final_reply: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class HandoffPage:
+    """One page of the handoff queue and how many handoffs match the filters in all."""
+
+    items: list[HandoffRecord]
+    total: int
+    limit: int
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class SavedAnswer:
+    """What :meth:`Store.save_answer` wrote."""
+
+    conversation: ConversationRecord
+    answer: AnswerRecord
+    handoff: HandoffRecord | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRecord:
+    id: int
+    handoff_id: str
+    url: str
+    attempts: int
+    status: DeliveryStatus
+    last_error: str | None
+    next_attempt_at: datetime
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DueDelivery:
+    """A webhook call to make now, with the handoff it announces."""
+
+    delivery: DeliveryRecord
+    handoff: HandoffRecord
+
+
+@dataclass(frozen=True, slots=True)
+class StoreCounts:
+    """Totals for metrics, over answers, handoffs and feedback created since a moment."""
+
+    conversations: int
+    answers: int
+    #: Answers given to users (mode ``answer``) and suggestions given to agents.
+    answers_by_mode: dict[str, int]
+    answers_by_action: dict[str, int]
+    handoffs: int
+    handoffs_by_status: dict[str, int]
+    handoffs_by_priority: dict[str, int]
+    feedback_by_kind: dict[str, int]
+    #: Handoffs waiting for an agent now (not limited to ``since``).
+    open_handoffs: int
+    deliveries_by_status: dict[str, int]
+
+    @property
+    def handoff_rate(self) -> float | None:
+        """Handoffs per answer given to users; ``None`` before the first answer."""
+        answered = self.answers_by_mode.get("answer", 0)
+        return self.handoffs / answered if answered else None
+
+    @property
+    def helpful_rate(self) -> float | None:
+        """Share of "helpful" among helpful / not-helpful votes; ``None`` with no votes."""
+        helpful = self.feedback_by_kind.get("helpful", 0)
+        votes = helpful + self.feedback_by_kind.get("not_helpful", 0)
+        return helpful / votes if votes else None

@@ -1,0 +1,879 @@
+"""The store: conversations, answers, feedback, handoffs, API keys and the webhook outbox.
+
+:class:`Store` wraps a SQLAlchemy engine. Its methods are synchronous (the HTTP layer
+runs them in a worker thread) and each one is a single transaction: it writes all it
+has to, or, when anything fails, nothing at all.
+
+Every text a user or an agent wrote is redacted again here before it is stored, even
+though callers redact first: a secret that slips past a caller must still not reach the
+database. Errors from the database come out as kefu errors (``from`` the original):
+a duplicate or refused row as :class:`~kefu.errors.ConflictError`, a database that cannot
+be reached or stays locked as :class:`~kefu.errors.BackendUnavailableError` /
+:class:`~kefu.errors.BackendTimeoutError`.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import re
+import uuid
+from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
+
+from sqlalchemy import case, func, literal, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from kefu.errors import (
+    BackendTimeoutError,
+    BackendUnavailableError,
+    BadInputError,
+    ConflictError,
+    NotFoundError,
+)
+from kefu.redaction import Redactor
+from service.store.engine import create_database_engine, writer
+from service.store.migrate import upgrade_database
+from service.store.models import (
+    ANSWER_MODES,
+    FEEDBACK_KINDS,
+    HANDOFF_STATUSES,
+    PRIORITIES,
+    ROLES,
+    Answer,
+    ApiKey,
+    Conversation,
+    Feedback,
+    Handoff,
+    Message,
+    UtcDateTime,
+    WebhookDelivery,
+)
+from service.store.records import (
+    AnswerMode,
+    AnswerRecord,
+    ApiKeyRecord,
+    ConversationRecord,
+    DeliveryRecord,
+    DeliveryStatus,
+    DueDelivery,
+    FeedbackKind,
+    FeedbackRecord,
+    HandoffOrder,
+    HandoffPage,
+    HandoffRecord,
+    HandoffRequest,
+    HandoffStatus,
+    MessageRecord,
+    MessageRole,
+    Priority,
+    Role,
+    SavedAnswer,
+    StoreCounts,
+)
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from kefu.settings import Settings
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: How stale ``api_keys.last_used_at`` may get: one write per key per minute, not per request.
+LAST_USED_RESOLUTION: Final = timedelta(seconds=60)
+#: Longest page :meth:`Store.list_handoffs` returns.
+MAX_PAGE: Final = 200
+#: Longest error text kept for a failed webhook delivery.
+MAX_ERROR_CHARS: Final = 500
+_KEY_HASH = re.compile(r"[0-9a-f]{64}")
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC (the store's default clock)."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How the webhook outbox retries: exponential backoff, then give up.
+
+    After failed attempt ``n`` (1-based) the next one is due ``base * 2**(n-1)`` later,
+    at most ``cap``; after ``max_attempts`` failures the delivery is ``failed``. A
+    delivery handed out by :meth:`Store.due_deliveries` is not handed out again for
+    ``lease`` (so two workers do not call the webhook twice), unless marked first.
+    """
+
+    max_attempts: int = 8
+    base: timedelta = timedelta(seconds=30)
+    cap: timedelta = timedelta(hours=1)
+    lease: timedelta = timedelta(seconds=120)
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1 or self.base <= timedelta(0) or self.cap < self.base:
+            raise ValueError(f"unusable retry policy {self!r}")
+
+    def delay(self, attempts: int) -> timedelta:
+        """How long to wait after the ``attempts``-th failed attempt."""
+        # Capping the exponent keeps 2**n small for a delivery that failed many times.
+        factor: int = 2 ** min(max(attempts, 1) - 1, 32)
+        return min(self.cap, self.base * factor)
+
+
+class Store:
+    """kefu's database. Build one per process; it is safe to share between threads.
+
+    ``url`` is any SQLAlchemy URL (``Settings.database_url_resolved``). ``webhook_url``,
+    when set, makes every new handoff also write a pending webhook delivery (the outbox)
+    in the same transaction. ``clock`` returns the current UTC time (tests pass their own).
+    Call :meth:`migrate` once at start-up; it is cheap when the schema is current.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        webhook_url: str | None = None,
+        redactor: Redactor | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        retry: RetryPolicy | None = None,
+        echo: bool = False,
+    ) -> None:
+        self.url = url
+        self.webhook_url = webhook_url
+        self.retry = retry or RetryPolicy()
+        self._redactor = redactor or Redactor()
+        self._clock = clock
+        self.engine: Engine = create_database_engine(url, echo=echo)
+        self._reads = sessionmaker(self.engine, expire_on_commit=False)
+        self._writes = sessionmaker(writer(self.engine), expire_on_commit=False)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **options: Any) -> Store:
+        """A store for ``settings.database_url_resolved`` and ``settings.webhook_url``."""
+        return cls(settings.database_url_resolved, webhook_url=settings.webhook_url, **options)
+
+    def migrate(self) -> None:
+        """Create or upgrade the schema to the newest migration (idempotent)."""
+        try:
+            upgrade_database(self.engine)
+        except OperationalError as exc:
+            raise _unavailable(exc) from exc
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # --- API keys (the plaintext key never reaches the store: see service.keys) ----------
+
+    def add_api_key(self, *, name: str, role: Role, key_hash: str, prefix: str) -> ApiKeyRecord:
+        """Store a new key by its SHA-256 hex digest and display prefix."""
+        _check_choice("role", role, ROLES)
+        if not _KEY_HASH.fullmatch(key_hash):
+            raise BadInputError("key_hash must be 64 lowercase hex characters (a SHA-256 digest)")
+        name = self._clean(name.strip())
+        _check_length("name", name, 100)
+        _check_length("prefix", prefix, 32)
+        with self._transaction(write=True) as session:
+            row = ApiKey(name=name, role=role, key_hash=key_hash, prefix=prefix, created_at=self._now())
+            session.add(row)
+            session.flush()
+            return _api_key(row)
+
+    def authenticate(self, key_hash: str) -> ApiKeyRecord | None:
+        """The active key with this SHA-256 digest, or ``None`` (unknown or revoked).
+
+        Also records when the key was last used, at most once per minute: that write
+        is bookkeeping, so it runs after the check and a failure of it is only logged.
+        """
+        if not _KEY_HASH.fullmatch(key_hash):
+            return None
+        with self._transaction(write=False) as session:
+            row = session.scalars(select(ApiKey).where(ApiKey.key_hash == key_hash)).one_or_none()
+            # The lookup went by an index; compare again in constant time so that no
+            # collation or driver quirk can let a near-match through.
+            if row is None or not hmac.compare_digest(row.key_hash, key_hash) or row.revoked_at is not None:
+                return None
+            record = _api_key(row)
+        now = self._now()
+        if record.last_used_at is None or now - record.last_used_at >= LAST_USED_RESOLUTION:
+            try:
+                with self._transaction(write=True) as session:
+                    session.execute(
+                        update(ApiKey)
+                        .where(ApiKey.id == record.id)
+                        .where(ApiKey.last_used_at.is_(None) | (ApiKey.last_used_at <= now - LAST_USED_RESOLUTION))
+                        .values(last_used_at=now)
+                    )
+            except (BackendUnavailableError, BackendTimeoutError) as exc:
+                log.warning("could not record the use of API key %d: %s", record.id, exc)
+            else:
+                record = replace(record, last_used_at=now)
+        return record
+
+    def get_api_key(self, key_id: int) -> ApiKeyRecord:
+        with self._transaction(write=False) as session:
+            return _api_key(_get(session, ApiKey, key_id, "API key"))
+
+    def list_api_keys(self, *, include_revoked: bool = True) -> list[ApiKeyRecord]:
+        """Every key, oldest first."""
+        query = select(ApiKey).order_by(ApiKey.id)
+        if not include_revoked:
+            query = query.where(ApiKey.revoked_at.is_(None))
+        with self._transaction(write=False) as session:
+            return [_api_key(row) for row in session.scalars(query)]
+
+    def revoke_api_key(self, key_id: int) -> ApiKeyRecord:
+        """Revoke a key from now on; revoking a revoked key changes nothing."""
+        with self._transaction(write=True) as session:
+            row = _get(session, ApiKey, key_id, "API key")
+            if row.revoked_at is None:
+                row.revoked_at = self._now()
+            return _api_key(row)
+
+    # --- conversations and answers -------------------------------------------------------
+
+    def save_answer(
+        self,
+        *,
+        question: str,
+        answer: str,
+        confidence: float,
+        action: str,
+        mode: AnswerMode = "answer",
+        conversation_id: str | None = None,
+        channel: str = "app",
+        user_id: str | None = None,
+        lang: str | None = None,
+        citations: Sequence[Any] = (),
+        reason: str | None = None,
+        model: str | None = None,
+        latency_ms: int | None = None,
+        prompt_tokens: int | None = None,
+        completion_tokens: int | None = None,
+        handoff: HandoffRequest | None = None,
+    ) -> SavedAnswer:
+        """Store a question and its answer, and the handoff it led to, in one transaction.
+
+        With no ``conversation_id`` a new conversation starts; an id that is unknown, or
+        that belongs to another ``user_id``, is :class:`NotFoundError` (conversation ids
+        are only ever made here, so they cannot be guessed or chosen). The question is
+        added to the conversation as a user message; the answer as an assistant message
+        in mode ``answer`` only, since a suggestion is not said to the user until an agent
+        sends it (see :meth:`record_feedback`).
+        """
+        _check_choice("mode", mode, ANSWER_MODES)
+        if not 0.0 <= confidence <= 1.0:
+            raise BadInputError(f"confidence must be between 0 and 1, not {confidence}")
+        if handoff is not None:
+            _check_handoff_request(handoff)
+        _check_length("channel", channel, 32)
+        _check_length("user_id", user_id, 128)
+        _check_length("lang", lang, 16)
+        _check_length("action", action, 32)
+        now = self._now()
+        with self._transaction(write=True) as session:
+            if conversation_id is None:
+                conversation = Conversation(
+                    id=str(uuid.uuid4()),
+                    channel=channel,
+                    user_id=user_id,
+                    lang=lang,
+                    created_at=now,
+                    updated_at=now,
+                )
+                session.add(conversation)
+                # No relationship() between the models, so the unit of work does not
+                # order inserts by foreign key: the parent goes in first, explicitly.
+                session.flush()
+                context = ""
+            else:
+                conversation = _conversation_for(session, conversation_id, user_id)
+                conversation.updated_at = now
+                if lang and not conversation.lang:
+                    conversation.lang = lang
+                context = _last_assistant_text(session, conversation.id)
+            # The user may be answering the assistant ("please send the tx hash"): that
+            # context is what tells a transaction hash from a private key.
+            question = self._clean(question, context)
+            answer_text = self._clean(answer)
+            session.add(Message(conversation_id=conversation.id, role="user", text=question, created_at=now))
+            if mode == "answer":
+                session.add(
+                    Message(conversation_id=conversation.id, role="assistant", text=answer_text, created_at=now)
+                )
+            row = Answer(
+                id=str(uuid.uuid4()),
+                conversation_id=conversation.id,
+                question=question,
+                answer=answer_text,
+                citations=self._clean_json(list(citations)),
+                confidence=float(confidence),
+                action=action,
+                reason=self._clean(reason) if reason else None,
+                mode=mode,
+                model=model,
+                latency_ms=latency_ms,
+                prompt_tokens=prompt_tokens,
+                completion_tokens=completion_tokens,
+                created_at=now,
+            )
+            session.add(row)
+            session.flush()
+            handoff_row = (
+                self._add_handoff(session, conversation, handoff, answer_id=row.id, now=now)
+                if handoff is not None
+                else None
+            )
+            session.flush()
+            return SavedAnswer(
+                conversation=_conversation(conversation),
+                answer=_answer(row),
+                handoff=_handoff(handoff_row) if handoff_row is not None else None,
+            )
+
+    def get_conversation(self, conversation_id: str, *, user_id: str | None = None) -> ConversationRecord:
+        """A conversation; with ``user_id``, only if it is that user's."""
+        with self._transaction(write=False) as session:
+            return _conversation(_conversation_for(session, conversation_id, user_id))
+
+    def conversation_history(
+        self, conversation_id: str, *, turns: int = 5, user_id: str | None = None
+    ) -> list[MessageRecord]:
+        """The last ``turns`` turns of a conversation, oldest message first.
+
+        A turn is a user message and the assistant messages after it, so a follow-up
+        question sees what was asked and what was said back.
+        """
+        if turns < 1:
+            raise BadInputError("turns must be 1 or more")
+        with self._transaction(write=False) as session:
+            conversation = _conversation_for(session, conversation_id, user_id)
+            user_ids = session.scalars(
+                select(Message.id)
+                .where(Message.conversation_id == conversation.id, Message.role == "user")
+                .order_by(Message.id.desc())
+                .limit(turns)
+            ).all()
+            query = select(Message).where(Message.conversation_id == conversation.id).order_by(Message.id)
+            if user_ids:
+                query = query.where(Message.id >= min(user_ids))
+            return [_message(row) for row in session.scalars(query)]
+
+    def get_answer(self, answer_id: str) -> AnswerRecord:
+        with self._transaction(write=False) as session:
+            return _answer(_get(session, Answer, answer_id, "answer"))
+
+    # --- feedback ------------------------------------------------------------------------
+
+    def record_feedback(
+        self,
+        answer_id: str,
+        kind: FeedbackKind,
+        *,
+        final_text: str | None = None,
+        comment: str | None = None,
+        api_key_id: int | None = None,
+    ) -> FeedbackRecord:
+        """Record a vote on an answer or an agent's action on a suggestion.
+
+        ``edited`` needs ``final_text`` (what the agent sent) and only ``edited`` takes
+        one. When an agent sends a suggestion (``sent_as_is`` or ``edited``), what was
+        sent joins the conversation as an assistant message, for follow-up questions.
+        """
+        _check_choice("kind", kind, FEEDBACK_KINDS)
+        if kind == "edited" and not (final_text and final_text.strip()):
+            raise BadInputError("feedback 'edited' needs final_text: the text the agent sent")
+        if kind != "edited" and final_text is not None:
+            raise BadInputError(f"feedback {kind!r} takes no final_text (only 'edited' does)")
+        now = self._now()
+        with self._transaction(write=True) as session:
+            answer = _get(session, Answer, answer_id, "answer")
+            final = self._clean(final_text) if final_text is not None else None
+            row = Feedback(
+                answer_id=answer.id,
+                kind=kind,
+                final_text=final,
+                comment=self._clean(comment) if comment else None,
+                created_at=now,
+                api_key_id=api_key_id,
+            )
+            session.add(row)
+            if answer.mode == "suggest" and kind in ("sent_as_is", "edited"):
+                sent = final if final is not None else answer.answer
+                self._add_message(session, answer.conversation_id, "assistant", sent, now)
+            session.flush()
+            return _feedback(row)
+
+    def list_feedback(self, answer_id: str) -> list[FeedbackRecord]:
+        """The feedback on one answer, oldest first."""
+        with self._transaction(write=False) as session:
+            _get(session, Answer, answer_id, "answer")
+            query = select(Feedback).where(Feedback.answer_id == answer_id).order_by(Feedback.id)
+            return [_feedback(row) for row in session.scalars(query)]
+
+    # --- handoffs --------------------------------------------------------------------------
+
+    def create_handoff(
+        self, conversation_id: str, request: HandoffRequest, *, answer_id: str | None = None
+    ) -> HandoffRecord:
+        """Open a handoff (and, with a webhook configured, its pending delivery) at once."""
+        _check_handoff_request(request)
+        now = self._now()
+        with self._transaction(write=True) as session:
+            conversation = _get(session, Conversation, conversation_id, "conversation")
+            if answer_id is not None:
+                answer = session.get(Answer, answer_id)
+                if answer is None or answer.conversation_id != conversation.id:
+                    raise NotFoundError(f"no answer {answer_id!r} in conversation {conversation_id!r}")
+            row = self._add_handoff(session, conversation, request, answer_id=answer_id, now=now)
+            session.flush()
+            return _handoff(row)
+
+    def get_handoff(self, handoff_id: str) -> HandoffRecord:
+        with self._transaction(write=False) as session:
+            return _handoff(_get(session, Handoff, handoff_id, "handoff"))
+
+    def list_handoffs(
+        self,
+        *,
+        status: HandoffStatus | Collection[HandoffStatus] | None = None,
+        priority: Priority | Collection[Priority] | None = None,
+        order: HandoffOrder = "newest",
+        limit: int = 50,
+        offset: int = 0,
+    ) -> HandoffPage:
+        """A page of handoffs, filtered by status and priority (one value or several).
+
+        ``order="newest"``: newest first. ``order="priority"``: the queue order, most
+        urgent first and, within a priority, the one waiting longest first.
+        """
+        statuses = _choices("status", status, HANDOFF_STATUSES)
+        priorities = _choices("priority", priority, PRIORITIES)
+        if order not in ("newest", "priority"):
+            raise BadInputError(f"order must be 'newest' or 'priority', not {order!r}")
+        if not 1 <= limit <= MAX_PAGE:
+            raise BadInputError(f"limit must be between 1 and {MAX_PAGE}")
+        if offset < 0:
+            raise BadInputError("offset must be 0 or more")
+        query = select(Handoff)
+        if statuses:
+            query = query.where(Handoff.status.in_(statuses))
+        if priorities:
+            query = query.where(Handoff.priority.in_(priorities))
+        if order == "priority":
+            rank = case({p: n for n, p in enumerate(PRIORITIES)}, value=Handoff.priority)
+            query = query.order_by(rank, Handoff.created_at, Handoff.id)
+        else:
+            query = query.order_by(Handoff.created_at.desc(), Handoff.id.desc())
+        with self._transaction(write=False) as session:
+            total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
+            rows = session.scalars(query.limit(limit).offset(offset)).all()
+            return HandoffPage(items=[_handoff(r) for r in rows], total=total, limit=limit, offset=offset)
+
+    def claim_handoff(self, handoff_id: str, *, agent: str) -> HandoffRecord:
+        """``open`` -> ``claimed`` by ``agent``; anything else is :class:`ConflictError`.
+
+        The change is one conditional UPDATE, so of two agents claiming at once exactly
+        one wins, on SQLite and PostgreSQL alike.
+        """
+        _check_length("agent", agent, 128)
+        now = self._now()
+        with self._transaction(write=True) as session:
+            changed = session.execute(
+                update(Handoff)
+                .where(Handoff.id == handoff_id, Handoff.status == "open")
+                .values(status="claimed", claimed_by=agent, claimed_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            row = _get(session, Handoff, handoff_id, "handoff")
+            if _rowcount(changed) == 0:
+                raise ConflictError(f"handoff {handoff_id} is {row.status}, not open: it cannot be claimed")
+            return _handoff(row)
+
+    def resolve_handoff(self, handoff_id: str, *, final_reply: str, agent: str) -> HandoffRecord:
+        """``open`` or ``claimed`` -> ``resolved``, with the agent's final reply.
+
+        A handoff resolved without being claimed is recorded as claimed by ``agent``.
+        The final reply joins the conversation as an assistant message.
+        """
+        _check_length("agent", agent, 128)
+        if not final_reply.strip():
+            raise BadInputError("final_reply is empty: resolve with the reply sent to the user")
+        now = self._now()
+        reply = self._clean(final_reply)
+        with self._transaction(write=True) as session:
+            changed = session.execute(
+                update(Handoff)
+                .where(Handoff.id == handoff_id, Handoff.status.in_(("open", "claimed")))
+                .values(
+                    status="resolved",
+                    final_reply=reply,
+                    resolved_at=now,
+                    claimed_by=func.coalesce(Handoff.claimed_by, agent),
+                    claimed_at=func.coalesce(Handoff.claimed_at, literal(now, UtcDateTime())),
+                )
+                .execution_options(synchronize_session=False)
+            )
+            row = _get(session, Handoff, handoff_id, "handoff")
+            if _rowcount(changed) == 0:
+                raise ConflictError(f"handoff {handoff_id} is already resolved")
+            self._add_message(session, row.conversation_id, "assistant", reply, now)
+            session.flush()
+            return _handoff(row)
+
+    # --- metrics -------------------------------------------------------------------------
+
+    def counts(self, *, since: datetime | None = None) -> StoreCounts:
+        """Totals for metrics over rows created since ``since`` (all time if ``None``)."""
+
+        def grouped(session: Session, column: Any, created: Any) -> dict[str, int]:
+            query = select(column, func.count()).group_by(column)
+            if since is not None:
+                query = query.where(created >= since)
+            return {str(key): int(n) for key, n in session.execute(query)}
+
+        def total(session: Session, model: Any) -> int:
+            query = select(func.count()).select_from(model)
+            if since is not None:
+                query = query.where(model.created_at >= since)
+            return int(session.scalar(query) or 0)
+
+        with self._transaction(write=False) as session:
+            handoffs_by_status = grouped(session, Handoff.status, Handoff.created_at)
+            open_now = session.scalar(select(func.count()).where(Handoff.status == "open")) or 0
+            return StoreCounts(
+                conversations=total(session, Conversation),
+                answers=total(session, Answer),
+                answers_by_mode=grouped(session, Answer.mode, Answer.created_at),
+                answers_by_action=grouped(session, Answer.action, Answer.created_at),
+                handoffs=sum(handoffs_by_status.values()),
+                handoffs_by_status=handoffs_by_status,
+                handoffs_by_priority=grouped(session, Handoff.priority, Handoff.created_at),
+                feedback_by_kind=grouped(session, Feedback.kind, Feedback.created_at),
+                open_handoffs=int(open_now),
+                deliveries_by_status=grouped(session, WebhookDelivery.status, WebhookDelivery.created_at),
+            )
+
+    # --- webhook outbox ------------------------------------------------------------------
+
+    def due_deliveries(self, *, limit: int = 10) -> list[DueDelivery]:
+        """Pending deliveries due now, oldest first, each with its handoff, leased.
+
+        Each one returned is not due again for ``retry.lease``: the caller calls the
+        webhook and then :meth:`mark_delivered` or :meth:`mark_failed`. If the caller
+        dies in between, the delivery comes back when the lease runs out.
+        """
+        if limit < 1:
+            raise BadInputError("limit must be 1 or more")
+        now = self._now()
+        with self._transaction(write=True) as session:
+            rows = session.scalars(
+                select(WebhookDelivery)
+                .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now)
+                .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
+                .limit(limit)
+            ).all()
+            due = []
+            for row in rows:
+                row.next_attempt_at = now + self.retry.lease
+                handoff = session.get(Handoff, row.handoff_id)
+                if handoff is None:  # pragma: no cover - the foreign key prevents it
+                    continue
+                due.append(DueDelivery(delivery=_delivery(row), handoff=_handoff(handoff)))
+            return due
+
+    def mark_delivered(self, delivery_id: int) -> DeliveryRecord:
+        """The webhook took the delivery: it is done, whatever happened before."""
+        with self._transaction(write=True) as session:
+            row = _get(session, WebhookDelivery, delivery_id, "webhook delivery")
+            if row.status != "delivered":
+                row.attempts += 1
+                row.status = "delivered"
+            return _delivery(row)
+
+    def mark_failed(self, delivery_id: int, error: str) -> DeliveryRecord:
+        """An attempt failed: retry after the backoff, or give up after the last attempt."""
+        now = self._now()
+        with self._transaction(write=True) as session:
+            row = _get(session, WebhookDelivery, delivery_id, "webhook delivery")
+            if row.status != "pending":
+                raise ConflictError(f"webhook delivery {delivery_id} is {row.status}, not pending")
+            row.attempts += 1
+            row.last_error = self._clean(error)[:MAX_ERROR_CHARS]
+            if row.attempts >= self.retry.max_attempts:
+                row.status = "failed"
+                log.warning("webhook delivery %d for handoff %s failed for good", row.id, row.handoff_id)
+            else:
+                row.next_attempt_at = now + self.retry.delay(row.attempts)
+            return _delivery(row)
+
+    def deliveries_for(self, handoff_id: str) -> list[DeliveryRecord]:
+        """The webhook deliveries of one handoff."""
+        with self._transaction(write=False) as session:
+            query = select(WebhookDelivery).where(WebhookDelivery.handoff_id == handoff_id)
+            return [_delivery(row) for row in session.scalars(query.order_by(WebhookDelivery.id))]
+
+    # --- internals -----------------------------------------------------------------------
+
+    @contextmanager
+    def _transaction(self, *, write: bool) -> Iterator[Session]:
+        """One session in one transaction: committed if the block ends, else rolled back."""
+        sessions = self._writes if write else self._reads
+        try:
+            with sessions.begin() as session:
+                yield session
+        except IntegrityError as exc:
+            raise ConflictError(f"the database refused the change: {_reason(exc)}") from exc
+        except OperationalError as exc:
+            raise _unavailable(exc) from exc
+        except DBAPIError as exc:
+            raise BackendUnavailableError(f"the database failed: {_reason(exc)}") from exc
+
+    def _now(self) -> datetime:
+        now = self._clock()
+        if now.tzinfo is None or now.utcoffset() is None:
+            raise ValueError(f"the store's clock gave a naive datetime {now!r}: give it timezone-aware UTC")
+        return now.astimezone(UTC)
+
+    def _clean(self, text: str, context: str = "") -> str:
+        # Redactor.redact leaves the running totals alone, so threads can share it.
+        return self._redactor.redact(text, context).text
+
+    def _clean_json(self, value: T) -> T:
+        """``value`` with every string in it redacted (dict keys are field names: kept)."""
+        if isinstance(value, str):
+            return cast(T, self._clean(value))
+        if isinstance(value, dict):
+            return cast(T, {key: self._clean_json(item) for key, item in value.items()})
+        if isinstance(value, list | tuple):
+            return cast(T, [self._clean_json(item) for item in value])
+        return value
+
+    def _add_message(self, session: Session, conversation_id: str, role: MessageRole, text: str, now: datetime) -> None:
+        session.add(Message(conversation_id=conversation_id, role=role, text=text, created_at=now))
+        conversation = session.get(Conversation, conversation_id)
+        if conversation is not None:
+            conversation.updated_at = now
+
+    def _add_handoff(
+        self,
+        session: Session,
+        conversation: Conversation,
+        request: HandoffRequest,
+        *,
+        answer_id: str | None,
+        now: datetime,
+    ) -> Handoff:
+        row = Handoff(
+            id=str(uuid.uuid4()),
+            conversation_id=conversation.id,
+            answer_id=answer_id,
+            status="open",
+            reason=self._clean(request.reason),
+            priority=request.priority,
+            category=request.category,
+            lang=request.lang or conversation.lang,
+            sentiment=request.sentiment,
+            summary=self._clean(request.summary) if request.summary else None,
+            payload=self._clean_json(dict(request.payload)),
+            created_at=now,
+        )
+        session.add(row)
+        session.flush()  # before its delivery, which refers to it
+        if self.webhook_url:
+            session.add(
+                WebhookDelivery(
+                    handoff_id=row.id,
+                    url=self.webhook_url,
+                    attempts=0,
+                    status="pending",
+                    next_attempt_at=now,
+                    created_at=now,
+                )
+            )
+        return row
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+M = TypeVar("M", ApiKey, Conversation, Answer, Handoff, WebhookDelivery)
+
+
+def _get(session: Session, model: type[M], key: object, what: str) -> M:
+    row = session.get(model, key)
+    if row is None:
+        raise NotFoundError(f"no {what} {key!r}")
+    return row
+
+
+def _conversation_for(session: Session, conversation_id: str, user_id: str | None) -> Conversation:
+    row = session.get(Conversation, conversation_id)
+    # Another user's conversation looks exactly like a missing one.
+    if row is None or (user_id is not None and row.user_id is not None and row.user_id != user_id):
+        raise NotFoundError(f"no conversation {conversation_id!r}")
+    return row
+
+
+def _last_assistant_text(session: Session, conversation_id: str) -> str:
+    text = session.scalar(
+        select(Message.text)
+        .where(Message.conversation_id == conversation_id, Message.role == "assistant")
+        .order_by(Message.id.desc())
+        .limit(1)
+    )
+    return text or ""
+
+
+def _check_choice(name: str, value: object, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise BadInputError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
+
+
+def _choices(name: str, value: str | Collection[str] | None, allowed: tuple[str, ...]) -> list[str]:
+    values = [] if value is None else [value] if isinstance(value, str) else list(value)
+    for item in values:
+        _check_choice(name, item, allowed)
+    return values
+
+
+def _check_handoff_request(request: HandoffRequest) -> None:
+    _check_choice("priority", request.priority, PRIORITIES)
+    if not request.reason.strip():
+        raise BadInputError("a handoff needs a reason")
+    _check_length("category", request.category, 64)
+    _check_length("lang", request.lang, 16)
+    _check_length("sentiment", request.sentiment, 32)
+
+
+def _check_length(name: str, value: str | None, limit: int) -> None:
+    if value is not None and len(value) > limit:
+        raise BadInputError(f"{name} is at most {limit} characters")
+
+
+def _rowcount(result: object) -> int:
+    return int(getattr(result, "rowcount", 0))
+
+
+def _reason(exc: DBAPIError) -> str:
+    # The driver's own message: str(exc) would add the SQL and its parameters.
+    return str(exc.orig).splitlines()[0] if exc.orig is not None else type(exc).__name__
+
+
+def _unavailable(exc: OperationalError) -> BackendUnavailableError | BackendTimeoutError:
+    reason = _reason(exc)
+    if "locked" in reason or "busy" in reason:
+        return BackendTimeoutError(f"the database stayed busy: {reason}")
+    return BackendUnavailableError(f"the database cannot serve the request: {reason}")
+
+
+def _api_key(row: ApiKey) -> ApiKeyRecord:
+    return ApiKeyRecord(
+        id=row.id,
+        name=row.name,
+        role=cast(Role, row.role),
+        prefix=row.prefix,
+        created_at=row.created_at,
+        revoked_at=row.revoked_at,
+        last_used_at=row.last_used_at,
+    )
+
+
+def _conversation(row: Conversation) -> ConversationRecord:
+    return ConversationRecord(
+        id=row.id,
+        channel=row.channel,
+        user_id=row.user_id,
+        lang=row.lang,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def _message(row: Message) -> MessageRecord:
+    return MessageRecord(
+        id=row.id,
+        conversation_id=row.conversation_id,
+        role=cast(MessageRole, row.role),
+        text=row.text,
+        created_at=row.created_at,
+    )
+
+
+def _answer(row: Answer) -> AnswerRecord:
+    return AnswerRecord(
+        id=row.id,
+        conversation_id=row.conversation_id,
+        question=row.question,
+        answer=row.answer,
+        citations=list(row.citations),
+        confidence=row.confidence,
+        action=row.action,
+        reason=row.reason,
+        mode=cast(AnswerMode, row.mode),
+        model=row.model,
+        latency_ms=row.latency_ms,
+        prompt_tokens=row.prompt_tokens,
+        completion_tokens=row.completion_tokens,
+        created_at=row.created_at,
+    )
+
+
+def _feedback(row: Feedback) -> FeedbackRecord:
+    return FeedbackRecord(
+        id=row.id,
+        answer_id=row.answer_id,
+        kind=cast(FeedbackKind, row.kind),
+        final_text=row.final_text,
+        comment=row.comment,
+        created_at=row.created_at,
+        api_key_id=row.api_key_id,
+    )
+
+
+def _handoff(row: Handoff) -> HandoffRecord:
+    return HandoffRecord(
+        id=row.id,
+        conversation_id=row.conversation_id,
+        answer_id=row.answer_id,
+        status=cast(HandoffStatus, row.status),
+        reason=row.reason,
+        priority=cast(Priority, row.priority),
+        category=row.category,
+        lang=row.lang,
+        sentiment=row.sentiment,
+        summary=row.summary,
+        payload=dict(row.payload),
+        claimed_by=row.claimed_by,
+        claimed_at=row.claimed_at,
+        resolved_at=row.resolved_at,
+        final_reply=row.final_reply,
+        created_at=row.created_at,
+    )
+
+
+def _delivery(row: WebhookDelivery) -> DeliveryRecord:
+    return DeliveryRecord(
+        id=row.id,
+        handoff_id=row.handoff_id,
+        url=row.url,
+        attempts=row.attempts,
+        status=cast(DeliveryStatus, row.status),
+        last_error=row.last_error,
+        next_attempt_at=row.next_attempt_at,
+        created_at=row.created_at,
+    )
