@@ -1,0 +1,458 @@
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from mnemonic import Mnemonic
+
+from service.rules import (
+    DETECTORS,
+    HISTORY_TURNS,
+    PRIORITIES,
+    REASONS,
+    RuleHit,
+    check_rules,
+)
+
+DATASETS = Path(__file__).resolve().parents[2] / "eval" / "datasets"
+
+SEED_EN = Mnemonic("english").to_mnemonic(bytes(range(16)))
+SEED_ZH = Mnemonic("chinese_simplified").to_mnemonic(bytes(range(100, 116)))
+KEY_HEX = hashlib.sha256(b"kefu test key").hexdigest()
+HASH_HEX = hashlib.sha256(b"kefu test tx").hexdigest()
+KEYSTORE = json.dumps(
+    {
+        "version": 3,
+        "id": "3198bc9c-6672-5ab3-d995-4942343ae5b6",
+        "address": "008aeeda4d805471df9b2a5b0f38a0c3bcba786b",
+        "crypto": {
+            "ciphertext": hashlib.sha256(b"ciphertext").hexdigest(),
+            "cipher": "aes-128-ctr",
+            "kdf": "scrypt",
+        },
+    }
+)
+EVM_ADDRESS = "0x" + hashlib.sha256(b"address").hexdigest()[:40]
+TRON_ADDRESS = "TQn9Y2khEsLJW1ChVWFMSMeRDow5KcbLSE"
+BTC_ADDRESS = "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"
+
+
+def reasons(text: str, history: tuple[str, ...] = ()) -> list[str]:
+    return [hit.reason for hit in check_rules(text, history)]
+
+
+def assert_fires(reason: str, text: str) -> None:
+    hits = check_rules(text)
+    assert reason in [h.reason for h in hits], f"{reason} should fire on {text!r}; got {hits}"
+
+
+def assert_silent(reason: str, text: str) -> None:
+    hits = check_rules(text)
+    assert reason not in [h.reason for h in hits], f"{reason} should not fire on {text!r}; got {hits}"
+
+
+# --- stolen_funds ---------------------------------------------------------------------------
+
+STOLEN_POSITIVE = [
+    "我的币被盗了",
+    "钱包被转空了",
+    "u全被转走了 不是我操作的",
+    "卧槽 钱包里的eth一下子全没了 我啥也没干啊",
+    "刚睡醒一看余额清零了 记录里好几笔转出都不是我弄的",
+    "钱包被黑了!!! 快帮帮我",
+    "錢包被盜了 怎麼辦",  # traditional characters
+    "ＵＳＤＴ被人转走了",  # full-width
+    "助记词泄露了币还在怎么办",
+    "我的私钥好像被别人知道了 币暂时还没动",
+    "往地址里打bnb当手续费 打进去就秒没",
+    "someone drained my wallet",
+    "my account got hacked",
+    "unauthorized transaction just happened",
+    "my usdt was stolen 10 minutes ago, please help",
+    "all my tokens are gone and there are transfers i never made",
+    "every deposit I make gets swept instantly, there's a sweeper bot on my address",
+    "I think my seed phrase leaked, the funds are still there for now",
+    "the attacker is moving my nfts out one by one",
+]
+
+STOLEN_NEGATIVE = [
+    "怎么防止被盗",
+    "助记词怎么保存才不会被盗",
+    "如果钱包被盗了应该怎么办",
+    "万一手机丢了 钱包会不会被盗",
+    "听说好多人钱包被盗了 你们安全吗",
+    "收到一笔0u的转账 不是我操作的 这是啥",
+    "我的钱包是不是被盗了 记录里多了一笔转出0 USDT",
+    "交易卡了半天 币会不会就没了",
+    "how do I keep my wallet safe",
+    "what is address poisoning",
+    "how can I avoid getting drained by a malicious approval?",
+    "what's a wallet drainer and how does it work",
+    "is it possible for someone to hack my wallet if I only use it on public wifi?",
+    "my wallet was hacked two years ago, I just want to know how to export old history",
+    "can a hardware wallet be hacked?",
+]
+
+
+@pytest.mark.parametrize("text", STOLEN_POSITIVE)
+def test_stolen_funds_fires(text: str) -> None:
+    assert_fires("stolen_funds", text)
+
+
+@pytest.mark.parametrize("text", STOLEN_NEGATIVE)
+def test_stolen_funds_stays_silent(text: str) -> None:
+    assert_silent("stolen_funds", text)
+
+
+# --- secret_shared --------------------------------------------------------------------------
+
+SECRET_POSITIVE = [
+    f"我的助记词是 {SEED_EN} 为啥导入提示无效",
+    f"{SEED_ZH}\n这个中文助记词对不对",
+    f"私钥 {KEY_HEX} 导进去余额是0",
+    f"帮我看下这个钱包 {KEYSTORE} 密码忘了",
+    "我把助记词发给客服了",
+    "刚才傻傻地把私钥告诉了一个自称官方的人",
+    "我在一个领空投的网站上输入了助记词",
+    "助记词截图发到群里了 现在删了还来得及吗",
+    "对方让我把助记词填到表格里验证 我就填了",
+    f"here is my seed so you can check: {SEED_EN}",
+    f"my private key is 0x{KEY_HEX}, can you move my funds",
+    "I gave my seed phrase to a support agent on telegram",
+    "i typed my recovery phrase into a site that looked like harbor",
+    "the scammer has my private key now",
+    "shared my 12 words with a guy from discord yesterday",
+]
+
+SECRET_NEGATIVE = [
+    "助记词在哪里看",
+    "私钥和助记词有什么区别",
+    "有人找我要助记词 该给吗",
+    "客服让我把助记词发给他 这是不是骗子",
+    "不要把私钥发给任何人 对吧",
+    "我从来没把助记词给过别人 币怎么还是没了",
+    "what is a seed phrase",
+    "where do I find my private key",
+    "should I send my seed phrase to support to verify my wallet?",
+    "I never shared my seed phrase with anyone but my funds are gone",
+    "can I import my private key from metamask?",
+    f"tx hash 0x{HASH_HEX} still pending",
+]
+
+
+@pytest.mark.parametrize("text", SECRET_POSITIVE)
+def test_secret_shared_fires(text: str) -> None:
+    assert_fires("secret_shared", text)
+
+
+@pytest.mark.parametrize("text", SECRET_NEGATIVE)
+def test_secret_shared_stays_silent(text: str) -> None:
+    assert_silent("secret_shared", text)
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        (f"我的助记词是 {SEED_EN}", "seed_phrase"),
+        (f"私钥 {KEY_HEX}", "private_key"),
+        (KEYSTORE, "keystore"),
+    ],
+)
+def test_secret_evidence_names_the_kind_never_the_value(text: str, kind: str) -> None:
+    hit = next(h for h in check_rules(text) if h.reason == "secret_shared")
+    assert hit.evidence == f"{kind} pasted"
+    for hit in check_rules(text):
+        for word in SEED_EN.split()[1:]:
+            assert word not in hit.evidence.split()
+        assert KEY_HEX[:16] not in hit.evidence
+
+
+def test_seed_words_cannot_trigger_other_rules() -> None:
+    # A phrase is replaced before the patterns read it: its words are not the user's words.
+    phrase = Mnemonic("english").to_mnemonic(hashlib.sha256(b"x").digest()[:16])
+    assert reasons(f"import fails: {phrase}") == ["secret_shared"]
+
+
+def test_a_hex_string_in_a_transfer_question_is_a_hash_not_a_key() -> None:
+    # The redactor calls an unlabelled 64-hex a key; next to "这笔 ... 没到账" it is a hash.
+    assert reasons(f"帮我看看这笔 {HASH_HEX} 怎么还没到账") == ["account_lookup"]
+    # ...but not when the message speaks of importing it.
+    assert "secret_shared" in reasons(f"{HASH_HEX} 这个导入不了 转账也没用")
+
+
+def test_a_leaked_phrase_is_both_a_compromise_and_a_shared_secret() -> None:
+    assert reasons("助记词泄露了 币还在") == ["stolen_funds", "secret_shared"]
+
+
+# --- human_requested ------------------------------------------------------------------------
+
+HUMAN_POSITIVE = [
+    "转人工",
+    "人工客服",
+    "我要找真人",
+    "能不能转个人工啊 机器人说半天没用",
+    "有活人吗",
+    "叫你们经理出来",
+    "别再给我发机器人回复了",
+    "转人公",  # pinyin typo
+    "real person please",
+    "talk to a human",
+    "let me speak to someone",
+    "I need to speak with an agent",
+    "can I chat with a live agent?",
+    "please escalate this to a supervisor",
+]
+
+HUMAN_NEGATIVE = [
+    "你是机器人吗",
+    "人工智能钱包安全吗",
+    "客服邮箱是多少",
+    "有人冒充客服加我 是真的吗",
+    "is this a bot?",
+    "human error caused this, I typed the wrong address",
+    "how do I contact support?",
+    "someone sent me a weird token",
+    "a person on telegram said he was a support agent",
+    "can someone explain what gas is",
+]
+
+
+@pytest.mark.parametrize("text", HUMAN_POSITIVE)
+def test_human_requested_fires(text: str) -> None:
+    assert_fires("human_requested", text)
+
+
+@pytest.mark.parametrize("text", HUMAN_NEGATIVE)
+def test_human_requested_stays_silent(text: str) -> None:
+    assert_silent("human_requested", text)
+
+
+# --- compensation ---------------------------------------------------------------------------
+
+COMPENSATION_POSITIVE = [
+    "赔钱!",
+    "你们要负责",
+    "我要投诉",
+    "再不解决我就报警",
+    "我已经找了律师 准备起诉你们",
+    "这次的损失你们必须陪偿",  # 陪 for 赔, a common typo
+    "把多扣的手续费退给我 不然去12315",
+    "refund me",
+    "I will sue",
+    "compensate me for my loss",
+    "I'm going to report you to the police",
+    "I'm filing a chargeback with my bank",
+    "your app is responsible for this, I want my money back",
+]
+
+COMPENSATION_NEGATIVE = [
+    "转账失败了 手续费会退吗",
+    "跨链失败显示已退款 去哪看",
+    "被骗了要不要报警",
+    "警察让我提供钱包记录 怎么导出",
+    "does a failed transaction refund the fee?",
+    "when does the bridge refund my tokens if it fails?",
+    "how do I report a scam address",
+    "the police asked me for my wallet address, is that ok to give?",
+    "who is responsible for paying the gas fee, sender or receiver?",
+    "what happens to my swap refund if the price moves?",
+]
+
+
+@pytest.mark.parametrize("text", COMPENSATION_POSITIVE)
+def test_compensation_fires(text: str) -> None:
+    assert_fires("compensation", text)
+
+
+@pytest.mark.parametrize("text", COMPENSATION_NEGATIVE)
+def test_compensation_stays_silent(text: str) -> None:
+    assert_silent("compensation", text)
+
+
+# --- account_lookup -------------------------------------------------------------------------
+
+LOOKUP_POSITIVE = [
+    "帮我查下这笔",
+    "我这个地址怎么回事",
+    f"交易哈希 0x{HASH_HEX} 一直没到账",
+    f"{TRON_ADDRESS} 这个地址是不是被冻结了",
+    f"往 {BTC_ADDRESS} 转的btc去哪了",
+    "订单号 20240512001 退款到哪一步了",
+    "你们后台帮我看一下我的账户",
+    "can you look up my tx",
+    "please check my balance, it is wrong",
+    f"why is my withdrawal to {EVM_ADDRESS} not showing",
+    f"txid {HASH_HEX} stuck for a day",
+    "ticket #48213 any update?",
+]
+
+LOOKUP_NEGATIVE = [
+    "交易哈希在哪看",
+    "怎么在浏览器上查我的交易",
+    "收款地址怎么找",
+    "转账一直打包中正常吗",
+    "能帮我看看这个币是不是貔貅吗",
+    "how do I check a transaction on the explorer",
+    "how to copy my address",
+    "transaction pending for an hour, is that normal?",
+    "what is a tx hash",
+    "how can I check my balance on another chain?",
+]
+
+
+@pytest.mark.parametrize("text", LOOKUP_POSITIVE)
+def test_account_lookup_fires(text: str) -> None:
+    assert_fires("account_lookup", text)
+
+
+@pytest.mark.parametrize("text", LOOKUP_NEGATIVE)
+def test_account_lookup_stays_silent(text: str) -> None:
+    assert_silent("account_lookup", text)
+
+
+def test_lookup_evidence_names_the_identifier_kind() -> None:
+    assert check_rules(f"查一下 {TRON_ADDRESS}")[0].evidence == "TRON address given"
+    assert check_rules(f"my address {EVM_ADDRESS}")[0].evidence == "EVM address given"
+
+
+# --- out_of_scope ---------------------------------------------------------------------------
+
+OUT_OF_SCOPE_POSITIVE = [
+    "btc会涨吗",
+    "明天eth多少钱",
+    "买什么币",
+    "要交税吗",
+    "大饼还能涨吗",
+    "姨太现在能抄底不",
+    "炒币收益怎么报税",
+    "price of TRX",
+    "should I buy",
+    "which coin will pump next?",
+    "tax on crypto",
+    "is sol a good investment?",
+    "what will eth be worth next year",
+    "doge price prediction",
+]
+
+OUT_OF_SCOPE_NEGATIVE = [
+    "钱包里显示的价格不对",
+    "闪兑报价和实际到账不一样",
+    "gas费为什么涨了",
+    "trx能量多少钱一个",
+    "想买点bnb付手续费 在哪买",
+    "what is the gas price",
+    "swap price impact is huge",
+    "price shown in wallet is wrong",
+    "how do I buy eth in the app",
+    "usdt contract address on tron?",
+    "is the price of gas higher on weekends",
+]
+
+
+@pytest.mark.parametrize("text", OUT_OF_SCOPE_POSITIVE)
+def test_out_of_scope_fires(text: str) -> None:
+    assert_fires("out_of_scope", text)
+
+
+@pytest.mark.parametrize("text", OUT_OF_SCOPE_NEGATIVE)
+def test_out_of_scope_stays_silent(text: str) -> None:
+    assert_silent("out_of_scope", text)
+
+
+# --- the API --------------------------------------------------------------------------------
+
+
+def test_hits_are_ordered_most_severe_first_with_their_priorities() -> None:
+    hits = check_rules("钱包被盗了 你们必须赔偿 不然我报警 转人工")
+    assert [h.reason for h in hits] == ["stolen_funds", "compensation", "human_requested"]
+    assert [h.priority for h in hits] == ["urgent", "high", "normal"]
+    assert all(isinstance(h, RuleHit) and h.rule and h.evidence for h in hits)
+
+
+def test_every_detector_has_a_known_reason_priority_and_docstring() -> None:
+    assert [d.reason for d in DETECTORS] == list(REASONS)
+    for detector in DETECTORS:
+        assert detector.priority in PRIORITIES
+        assert detector.__doc__ and len(detector.__doc__) > 100
+    assert len({d.name for d in DETECTORS}) == len(DETECTORS)
+
+
+def test_plain_questions_fire_nothing() -> None:
+    for text in ("怎么创建钱包", "how do I add a custom network", "", "   ", "谢谢!"):
+        assert check_rules(text) == []
+
+
+def test_evidence_is_short() -> None:
+    long = "我" * 30 + "把助记词" + "在一个很长很长的地方" + "发给了骗子"
+    for hit in check_rules(long + " refund me now " + "a" * 200):
+        assert len(hit.evidence) <= 40
+
+
+def test_history_keeps_conversation_level_reasons() -> None:
+    history = ("转人工", f"我的助记词 {SEED_EN}")
+    hits = check_rules("好的 那我等一下", history)
+    assert [h.reason for h in hits] == ["secret_shared", "human_requested"]
+    assert all(h.evidence.startswith("earlier turn: ") for h in hits)
+    # A reason the current message raises is reported from the current message.
+    assert check_rules("还是转人工吧", history)[1].evidence == "转人工"
+
+
+def test_history_does_not_carry_question_level_reasons() -> None:
+    history = (f"帮我查下 {TRON_ADDRESS}", "btc明天会涨吗")
+    assert check_rules("怎么创建钱包", history) == []
+
+
+def test_history_reads_only_the_most_recent_turns() -> None:
+    old = ("转人工",) + ("好的",) * HISTORY_TURNS
+    assert check_rules("谢谢", old) == []
+    assert reasons("谢谢", (*old[1:], "转人工")) == ["human_requested"]
+
+
+# --- over the eval datasets -----------------------------------------------------------------
+
+
+def _items(name: str) -> list[dict[str, str]]:
+    lines = (DATASETS / name).read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+@pytest.mark.parametrize("name", ["tp-cn.jsonl", "harbor.jsonl"])
+def test_handoff_items_are_caught(name: str) -> None:
+    # Measured when written: 45/45 (tp-cn) and 35/35 (harbor), every reason at 100%. The
+    # patterns were written from the domain and checked here, not fitted to these strings;
+    # the held-out eval words things differently, so the floor leaves room (one miss in ten).
+    items = [i for i in _items(name) if i["expected"] == "handoff"]
+    caught: Counter[str] = Counter()
+    total: Counter[str] = Counter()
+    for item in items:
+        total[item["reason"]] += 1
+        if item["reason"] in reasons(item["question"]):
+            caught[item["reason"]] += 1
+    assert sum(caught.values()) / len(items) >= 0.9, dict(caught)
+    for reason in total:
+        assert caught[reason] / total[reason] >= 0.75, (reason, caught[reason], total[reason])
+
+
+@pytest.mark.parametrize("name", ["tp-cn.jsonl", "harbor.jsonl"])
+def test_answer_items_are_rarely_handed_off(name: str) -> None:
+    # Measured when written: 0/165 (tp-cn) and 0/85 (harbor). A false handoff costs a
+    # person's time, not a wrong answer, so a few are tolerable; more than one in twenty
+    # would make the rules noise to the agents who get them.
+    items = [i for i in _items(name) if i["expected"] == "answer"]
+    false = [(i["id"], check_rules(i["question"])) for i in items if check_rules(i["question"])]
+    assert len(false) / len(items) <= 0.05, false
+
+
+def test_rules_are_fast() -> None:
+    questions = [i["question"] for name in ("tp-cn.jsonl", "harbor.jsonl") for i in _items(name)]
+    check_rules(questions[0])  # loads the BIP39 word lists and opencc once
+    start = time.perf_counter()
+    for question in questions:
+        check_rules(question)
+    elapsed = time.perf_counter() - start
+    assert elapsed < 0.5, f"{len(questions)} messages took {elapsed:.3f}s"
+    assert elapsed / len(questions) < 0.002
