@@ -125,9 +125,7 @@ def bench_llm() -> dict[str, object]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", choices=("embedder", "llm"))
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()

@@ -90,11 +90,7 @@ def chunk_document(doc: SourceDocument, cfg: ChunkerConfig | None = None) -> lis
             path, prev = merged[-1]
             if text_units(prev) < cfg.min_units and text_units(prev) + text_units(text) <= cfg.max_units:
                 heading = " / ".join(section.heading_path[len(path) :]) if section.heading_path else ""
-                joined = (
-                    f"{prev}\n{heading}\n{text}"
-                    if heading and section.heading_path != path
-                    else f"{prev}\n{text}"
-                )
+                joined = f"{prev}\n{heading}\n{text}" if heading and section.heading_path != path else f"{prev}\n{text}"
                 merged[-1] = (path, joined)
                 continue
         merged.append((section.heading_path, text))

@@ -272,9 +272,7 @@ def run_ingest(
             missing = [i for i, v in enumerate(title_vectors) if v is None]
             for i in range(0, len(missing), batch):
                 rows = missing[i : i + batch]
-                for row, vec in zip(
-                    rows, embedder.embed_passages([records[r].title for r in rows]), strict=True
-                ):
+                for row, vec in zip(rows, embedder.embed_passages([records[r].title for r in rows]), strict=True):
                     title_vectors[row] = vec.astype(np.float16)
             stages["embed"] = time.perf_counter() - t
 
@@ -337,8 +335,7 @@ def _reusable_chunks(previous: IndexVersion) -> dict[str, list[tuple[int, tuple[
     for record in previous.documents:
         rows = range(record.chunk_start, record.chunk_start + record.chunk_count)
         out[record.hash] = [
-            (r, (previous.chunks[r].heading_path, previous.chunks[r].text, token_lines[r].split(" ")))
-            for r in rows
+            (r, (previous.chunks[r].heading_path, previous.chunks[r].text, token_lines[r].split(" "))) for r in rows
         ]
     return out
 

@@ -171,9 +171,7 @@ def _folder_format(folder: Path, files: list[Path]) -> str:
     for kind in _FOLDER_PRIORITY:
         if kind in kinds:
             return kind
-    raise BadInputError(
-        f"found nothing to read in {folder}: no .md, .html, .json (Zendesk), .jsonl or .csv files"
-    )
+    raise BadInputError(f"found nothing to read in {folder}: no .md, .html, .json (Zendesk), .jsonl or .csv files")
 
 
 def _file_format(file: Path, folder_format: str) -> str:
@@ -239,8 +237,7 @@ class _Reader:
             self.problem(
                 rel,
                 line,
-                f"not UTF-8 text (byte 0x{data[exc.start]:02x} cannot be decoded); "
-                "save the file as UTF-8; skipped",
+                f"not UTF-8 text (byte 0x{data[exc.start]:02x} cannot be decoded); save the file as UTF-8; skipped",
             )
             return None
         if not text.strip():
@@ -271,9 +268,7 @@ class _Reader:
         description = _scalar(front.get("description"))
         if description:
             events.insert(0, _clean(description))
-        title = (
-            _scalar(front.get("title")) or summary.titles.get(rel) or _first_heading(events) or Path(rel).stem
-        )
+        title = _scalar(front.get("title")) or summary.titles.get(rel) or _first_heading(events) or Path(rel).stem
         category = _scalar(front.get("category")) or summary.groups.get(rel) or _first_folder(rel)
         meta: dict[str, Any] = {}
         for key in ("id", "description"):
@@ -326,11 +321,7 @@ class _Reader:
         content = _first_tag(soup, "article") or _first_tag(soup, "main") or _first_tag(soup, "body") or soup
         h1 = _first_tag(content, "h1")
         title_tag = _first_tag(soup, "title")
-        title = (
-            (_inline_text(h1) if h1 else "")
-            or (_inline_text(title_tag) if title_tag else "")
-            or Path(rel).stem
-        )
+        title = (_inline_text(h1) if h1 else "") or (_inline_text(title_tag) if title_tag else "") or Path(rel).stem
         html_tag = _first_tag(soup, "html")
         canonical = soup.find("link", rel="canonical")
         events = _flatten(content)
@@ -469,9 +460,7 @@ class _Reader:
         previous = subject_raw  # the subject is what the first message answers to
         last_agent = ""
         for role, text in messages:
-            context = (
-                previous if role == "agent" or last_agent in ("", previous) else f"{last_agent}\n{previous}"
-            )
+            context = previous if role == "agent" or last_agent in ("", previous) else f"{last_agent}\n{previous}"
             turns.append({"role": role, "text": r(text, context)})
             previous = text
             if role == "agent":

@@ -82,9 +82,7 @@ def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-CHECK_PASSAGE = (
-    "转账一直显示“打包中”，通常是因为矿工费设置过低，可以在交易详情页点击“加速”，用更高的矿工费重新广播。"
-)
+CHECK_PASSAGE = "转账一直显示“打包中”，通常是因为矿工费设置过低，可以在交易详情页点击“加速”，用更高的矿工费重新广播。"
 CHECK_QUESTION = "我的转账一直在打包中怎么办？"
 
 
@@ -106,9 +104,7 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
         "scores": [round(s, 4) for s in scores],
         "seconds": round(time.perf_counter() - t0, 2),
     }
-    console.print(
-        f"embedder: {settings.embedding_model_id} dim={q.shape[1]} scores={report['embedder']['scores']}"
-    )
+    console.print(f"embedder: {settings.embedding_model_id} dim={q.shape[1]} scores={report['embedder']['scores']}")
 
     generator = generator_from_settings(settings)
     messages = [
@@ -318,6 +314,70 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
+    from service.answerer import answerer_from_settings, result_dict
+
+    answerer = answerer_from_settings(settings, args.index)
+    history: list[tuple[str, str]] = []
+    for turn in args.history or []:
+        role, _, text = turn.partition(":")
+        if role not in ("user", "assistant") or not text.strip():
+            raise KefuError(f"--history {turn!r}: write it as user:TEXT or assistant:TEXT")
+        history.append((role, text.strip()))
+
+    async def run() -> Any:
+        await answerer.generator.warm_up()
+        try:
+            final = None
+            async for event in answerer.stream(args.question, history, lang=args.lang, mode=args.mode):
+                if event.type == "token" and args.stream and not args.json:
+                    print(event.text, end="", flush=True)
+                if event.type == "final":
+                    final = event.result
+            return final
+        finally:
+            await answerer.generator.close()
+
+    result = asyncio.run(run())
+    if args.json:
+        print(json.dumps(result_dict(result), ensure_ascii=False, indent=2))
+        return EXIT_OK
+    if args.stream:
+        print()
+    else:
+        print(result.answer)
+    for c in result.citations:
+        print(f"  [{c.n}] {c.title} ({c.source}{', ' + c.url if c.url else ''})")
+    print(f"action: {result.action}  reason: {result.reason}  confidence: {result.confidence:.2f}  mode: {result.mode}")
+    if result.handoff:
+        print(
+            f"handoff: priority {result.handoff.priority}, category {result.handoff.category}, "
+            f"sentiment {result.handoff.sentiment}"
+        )
+        print(f"  summary: {result.handoff.summary}")
+    return EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    """Serve the HTTP API (see service/api) until interrupted."""
+    from service.api.serve import serve
+
+    if args.index:
+        settings = settings.with_overrides(index_name=args.index)
+    serve(settings, host=args.host, port=args.port)
+    return EXIT_OK
+
+
+def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
+    from service.keys import keys_command
+    from service.store import Store
+
+    with Store.from_settings(settings) as store:
+        store.migrate()
+        print(keys_command(store, args.action, role=args.role, name=args.name, key_id=args.key_id))
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kefu",
@@ -375,9 +435,7 @@ def build_parser() -> argparse.ArgumentParser:
             "replaces the current one atomically. Bad files are reported and skipped."
         ),
     )
-    p.add_argument(
-        "sources", nargs="*", metavar="SOURCE", help="folders or files (default: the bundled corpus)"
-    )
+    p.add_argument("sources", nargs="*", metavar="SOURCE", help="folders or files (default: the bundled corpus)")
     p.add_argument("--index", help=index_help)
     p.add_argument(
         "--format",
@@ -429,6 +487,66 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     p.set_defaults(handler=cmd_eval)
+
+    p = sub.add_parser(
+        "ask",
+        help="answer a question with citations, or hand it off",
+        description=(
+            "Answer QUESTION from the index with the configured LLM: the answer with [n] citations, "
+            "its confidence, and the decision (action answer or handoff, with a reason code). "
+            "Secrets in the question are redacted first; stolen funds, pasted secrets, requests for a "
+            "human, compensation demands, specific-transaction lookups and out-of-scope requests are "
+            "handed off whatever the confidence."
+        ),
+    )
+    p.add_argument("question", help="the user's question, in any language")
+    p.add_argument("--index", help=index_help)
+    p.add_argument("--lang", choices=("zh", "en"), help="answer in this language (default: the question's)")
+    p.add_argument(
+        "--mode",
+        choices=("answer", "suggest"),
+        default="answer",
+        help="answer an end user (articles only) or suggest a reply to an agent (articles and tickets)",
+    )
+    p.add_argument(
+        "--history",
+        action="append",
+        metavar="ROLE:TEXT",
+        help="an earlier turn (user:... or assistant:...), repeatable, oldest first",
+    )
+    p.add_argument("--stream", action="store_true", help="print the answer as it is generated")
+    p.add_argument("--json", action="store_true", help="print the full result as JSON")
+    p.set_defaults(handler=cmd_ask)
+
+    p = sub.add_parser(
+        "serve",
+        help="serve the HTTP API (answers, suggestions, search, handoffs)",
+        description=(
+            "Serve the HTTP API with uvicorn: load the embedder, the index and the LLM once, then "
+            "answer until interrupted. The OpenAPI document is at /schema. Callers need an API key "
+            "(kefu keys create); with no key at all the server runs open on a loopback address (a "
+            "local demo, announced loudly) and refuses to start on any other."
+        ),
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    p.add_argument("--index", help=index_help)
+    p.set_defaults(handler=cmd_serve)
+
+    p = sub.add_parser(
+        "keys",
+        help="create, list or revoke API keys",
+        description=(
+            "API keys for the HTTP API, each with a role: app (the in-app assistant: ask, feedback on "
+            "answers), agent (the agent sidebar: also suggest, search, handoffs) or admin (everything, "
+            "including reindex). Only a hash of each key is stored: create prints a new key once."
+        ),
+    )
+    p.add_argument("action", choices=("create", "list", "revoke"), help="what to do")
+    p.add_argument("key_id", nargs="?", metavar="ID", help="the key to revoke (see kefu keys list)")
+    p.add_argument("--role", choices=("app", "agent", "admin"), help="the new key's role (create)")
+    p.add_argument("--name", help="a name to recognise the new key by (create)")
+    p.set_defaults(handler=cmd_keys)
     return parser
 
 

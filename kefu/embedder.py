@@ -83,11 +83,7 @@ class SentenceTransformerEmbedder:
                 return self._model
             local = Path(self.model_id).expanduser()
             looks_like_path = local.is_absolute() or self.model_id.startswith((".", "~")) or local.exists()
-            if (
-                looks_like_path
-                and not (local / "modules.json").is_file()
-                and not (local / "config.json").is_file()
-            ):
+            if looks_like_path and not (local / "modules.json").is_file() and not (local / "config.json").is_file():
                 raise NotReadyError(
                     f"no sentence-transformers model in {local}; run `kefu setup-models` "
                     "(or set KEFU_EMBEDDING_MODEL to a model name or folder)"
@@ -106,9 +102,7 @@ class SentenceTransformerEmbedder:
                     local_files_only=looks_like_path or os.environ.get("HF_HUB_OFFLINE") == "1",
                 )
             except OSError as exc:
-                raise BackendUnavailableError(
-                    f"cannot load the embedding model {self.model_id!r}: {exc}"
-                ) from exc
+                raise BackendUnavailableError(f"cannot load the embedding model {self.model_id!r}: {exc}") from exc
             if self.max_seq_length:
                 model.max_seq_length = min(self.max_seq_length, model.max_seq_length or self.max_seq_length)
             prompts = getattr(model, "prompts", {}) or {}

@@ -128,9 +128,7 @@ def _english_words() -> frozenset[str]:
 
 @cache
 def _chinese_words() -> frozenset[str]:
-    return frozenset(_mnemonic("chinese_simplified").wordlist) | frozenset(
-        _mnemonic("chinese_traditional").wordlist
-    )
+    return frozenset(_mnemonic("chinese_simplified").wordlist) | frozenset(_mnemonic("chinese_traditional").wordlist)
 
 
 _LATIN_WORD = re.compile(r"[A-Za-z]+")
@@ -267,9 +265,7 @@ def find_private_keys(text: str, context: str = "") -> list[SecretMatch]:
         for m in _HEX64.finditer(text)
         if classify_hex64(text, m.start(), context) == "private_key"
     ]
-    found += [
-        SecretMatch("private_key", m.start(), m.end()) for m in _WIF.finditer(text) if _is_wif(m.group())
-    ]
+    found += [SecretMatch("private_key", m.start(), m.end()) for m in _WIF.finditer(text) if _is_wif(m.group())]
     found += [SecretMatch("private_key", m.start(), m.end()) for m in _XPRV.finditer(text)]
     return found
 
@@ -431,9 +427,7 @@ _CN_MOBILE = re.compile(
     r"(?<![0-9A-Za-z_.,+/-])(?:(?:\+|00)86[ \u00a0-]?)?1[3-9]\d(?:[ \u00a0-]?\d{4}){2}(?![0-9A-Za-z_]|[.,]\d)"
 )
 # International: + and 8 to 15 digits, single spaces, dots or dashes between, "(0)" allowed.
-_INTL_PHONE = re.compile(
-    r"(?<![0-9A-Za-z_+])\+[1-9](?>[ \u00a0.-]?(?:\(\d{1,4}\)|\d)){6,16}(?![0-9A-Za-z_]|[.,]\d)"
-)
+_INTL_PHONE = re.compile(r"(?<![0-9A-Za-z_+])\+[1-9](?>[ \u00a0.-]?(?:\(\d{1,4}\)|\d)){6,16}(?![0-9A-Za-z_]|[.,]\d)")
 
 
 def find_phones(text: str) -> list[SecretMatch]:
@@ -528,9 +522,7 @@ class Redactor:
 
     def redact(self, text: str, context: str = "") -> RedactionResult:
         """``text`` with its secrets replaced, and the count per kind. Does not touch totals."""
-        matches = detect_secrets(
-            text, context, addresses=self.redact_addresses, tx_hashes=self.redact_tx_hashes
-        )
+        matches = detect_secrets(text, context, addresses=self.redact_addresses, tx_hashes=self.redact_tx_hashes)
         parts: list[str] = []
         position = 0
         for match in matches:

@@ -59,6 +59,8 @@ class DocumentHit:
     snippet: str
     chunk: int
     meta: dict[str, object] = field(default_factory=dict)
+    #: Rank of the document's title among titles by cosine to the query.
+    title_rank: int | None = None
 
 
 @dataclass
@@ -195,6 +197,7 @@ class HybridRetriever:
         t = time.perf_counter()
         dense_rank = {d: r for r, d in enumerate(dense_docs, start=1)}
         sparse_rank = {d: r for r, d in enumerate(sparse_docs, start=1)}
+        title_rank = {d: r for r, d in enumerate(title_dense, start=1)}
         fused = self._fuse(
             [
                 ({d: s for d, (s, _) in dense_docs.items()}, self.dense_weight, False),
@@ -236,6 +239,7 @@ class HybridRetriever:
                     snippet=snippet(chunk.text, expanded),
                     chunk=cid,
                     meta=record.meta,
+                    title_rank=title_rank.get(d),
                 )
             )
         timings["fuse"] = (time.perf_counter() - t) * 1000
@@ -265,9 +269,7 @@ class HybridRetriever:
         return out
 
 
-def _top_positive(
-    scores: NDArray[np.float32], mask: NDArray[np.bool_] | None, n: int
-) -> list[tuple[int, float]]:
+def _top_positive(scores: NDArray[np.float32], mask: NDArray[np.bool_] | None, n: int) -> list[tuple[int, float]]:
     """The ``n`` best (row, score) pairs with a score above zero, best first."""
     if mask is not None:
         scores = np.where(mask, scores, 0.0)

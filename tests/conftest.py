@@ -72,3 +72,20 @@ def fake_ollama() -> Iterator[FakeOllama]:
         yield server
     finally:
         server.stop()
+
+
+HARBOR = REPO / "corpora" / "harbor"
+
+
+@pytest.fixture(scope="session")
+def harbor_data_dir(tmp_path_factory: pytest.TempPathFactory, embedder) -> Path:  # type: ignore[no-untyped-def]
+    """A data dir with the demo corpus ingested into index "harbor", built once per session.
+
+    Read-only for tests: a test that changes an index copies it first.
+    """
+    from ingest.pipeline import run_ingest
+
+    data = tmp_path_factory.mktemp("harbor-data")
+    report = run_ingest([HARBOR], data_dir=data, index_name="harbor", embedder=embedder)
+    assert report.changed and report.documents["new"] == 295
+    return data

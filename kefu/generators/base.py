@@ -69,9 +69,7 @@ class Generator(Protocol):
         """Load the model or check the server has it; raises NotReady/BackendUnavailable."""
         ...
 
-    def stream(
-        self, messages: Sequence[ChatMessage], options: GenerationOptions | None = None
-    ) -> AsyncIterator[Chunk]:
+    def stream(self, messages: Sequence[ChatMessage], options: GenerationOptions | None = None) -> AsyncIterator[Chunk]:
         """Stream the completion as chunks; raises BackendUnavailable/BackendTimeout."""
         ...
 

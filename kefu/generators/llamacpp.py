@@ -71,8 +71,7 @@ class LlamaCppGenerator:
                 from llama_cpp import Llama
             except ImportError as exc:
                 raise BackendUnavailableError(
-                    "llama-cpp-python is not installed; install the project with its "
-                    "dependencies (make setup)"
+                    "llama-cpp-python is not installed; install the project with its dependencies (make setup)"
                 ) from exc
             try:
                 self._llm = Llama(
@@ -87,9 +86,7 @@ class LlamaCppGenerator:
                 raise BackendUnavailableError(f"llama.cpp could not load {self.model_path}: {exc}") from exc
             return self._llm
 
-    def stream(
-        self, messages: Sequence[ChatMessage], options: GenerationOptions | None = None
-    ) -> AsyncIterator[Chunk]:
+    def stream(self, messages: Sequence[ChatMessage], options: GenerationOptions | None = None) -> AsyncIterator[Chunk]:
         validate_messages(messages)
         return with_deadline(
             self._stream(messages, options or GenerationOptions()),

@@ -59,9 +59,7 @@ class OllamaGenerator:
         except (ConnectionError, httpx.TransportError) as exc:
             raise self._unavailable(exc) from exc
         except ollama.ResponseError as exc:
-            raise BackendUnavailableError(
-                f"Ollama at {self.host} answered {exc.status_code}: {exc.error}"
-            ) from exc
+            raise BackendUnavailableError(f"Ollama at {self.host} answered {exc.status_code}: {exc.error}") from exc
         names = {m.model for m in listing.models if m.model}
         wanted = {self.model, f"{self.model}:latest"}
         if not names & wanted:
@@ -70,9 +68,7 @@ class OllamaGenerator:
                 f"(it has: {', '.join(sorted(names)) or 'none'}); run: ollama pull {self.model}"
             )
 
-    def stream(
-        self, messages: Sequence[ChatMessage], options: GenerationOptions | None = None
-    ) -> AsyncIterator[Chunk]:
+    def stream(self, messages: Sequence[ChatMessage], options: GenerationOptions | None = None) -> AsyncIterator[Chunk]:
         validate_messages(messages)
         return with_deadline(
             self._stream(messages, options or GenerationOptions()),
@@ -111,16 +107,11 @@ class OllamaGenerator:
         except ollama.ResponseError as exc:
             if exc.status_code == 404:
                 raise ModelNotFoundError(
-                    f"Ollama at {self.host} has no model {self.model!r}: {exc.error} "
-                    f"(run: ollama pull {self.model})"
+                    f"Ollama at {self.host} has no model {self.model!r}: {exc.error} (run: ollama pull {self.model})"
                 ) from exc
-            raise BackendUnavailableError(
-                f"Ollama at {self.host} failed ({exc.status_code}): {exc.error}"
-            ) from exc
+            raise BackendUnavailableError(f"Ollama at {self.host} failed ({exc.status_code}): {exc.error}") from exc
         except httpx.TimeoutException as exc:
-            raise BackendTimeoutError(
-                f"Ollama at {self.host} did not answer within {self.timeout:g} s"
-            ) from exc
+            raise BackendTimeoutError(f"Ollama at {self.host} did not answer within {self.timeout:g} s") from exc
         except (ConnectionError, httpx.TransportError) as exc:
             raise self._unavailable(exc) from exc
         raise BackendUnavailableError(f"Ollama at {self.host} closed the stream before it was done")

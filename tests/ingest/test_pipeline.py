@@ -32,13 +32,10 @@ def _files_digest(version: Path) -> dict[str, int]:
     return {p.name: p.stat().st_mtime_ns for p in version.rglob("*") if p.is_file()}
 
 
-@pytest.fixture(scope="module")
-def harbor(tmp_path_factory: pytest.TempPathFactory, embedder: SentenceTransformerEmbedder) -> Path:
-    """The demo corpus ingested once for this module."""
-    data = tmp_path_factory.mktemp("data")
-    report = run_ingest([HARBOR], data_dir=data, index_name="harbor", embedder=embedder)
-    assert report.changed and report.documents["new"] == 295
-    return data
+@pytest.fixture
+def harbor(harbor_data_dir: Path) -> Path:
+    """The demo corpus, ingested once per session (shared: tests here only read it)."""
+    return harbor_data_dir
 
 
 def test_demo_corpus_is_indexed_with_its_secrets_redacted(harbor: Path) -> None:
@@ -65,9 +62,7 @@ def test_demo_corpus_is_indexed_with_its_secrets_redacted(harbor: Path) -> None:
             for message in ticket["messages"]:
                 text = message["text"]
                 raw_secrets += [
-                    text[m.start : m.end]
-                    for m in detect_secrets(text)
-                    if m.kind in ("seed_phrase", "private_key")
+                    text[m.start : m.end] for m in detect_secrets(text) if m.kind in ("seed_phrase", "private_key")
                 ]
     assert len(raw_secrets) >= len(planted)
     for secret in raw_secrets:
@@ -77,9 +72,7 @@ def test_demo_corpus_is_indexed_with_its_secrets_redacted(harbor: Path) -> None:
     assert "[redacted:seed_phrase]" in stored
 
 
-def test_a_ticket_is_searchable_as_problem_and_resolution(
-    harbor: Path, embedder: SentenceTransformerEmbedder
-) -> None:
+def test_a_ticket_is_searchable_as_problem_and_resolution(harbor: Path, embedder: SentenceTransformerEmbedder) -> None:
     index = open_index(harbor, "harbor")
     ticket = next(d for d in index.documents if d.doc_id == "tickets/T-1006")
     chunks = index.chunks[ticket.chunk_start : ticket.chunk_start + ticket.chunk_count]
@@ -91,8 +84,10 @@ def test_a_ticket_is_searchable_as_problem_and_resolution(
 
 
 def test_reingest_with_nothing_changed_writes_nothing(
-    harbor: Path, embedder: SentenceTransformerEmbedder
+    harbor: Path, tmp_path: Path, embedder: SentenceTransformerEmbedder
 ) -> None:
+    shutil.copytree(harbor / "indexes", tmp_path / "indexes", symlinks=True)
+    harbor = tmp_path
     before = open_index(harbor, "harbor")
     stamp = _files_digest(before.path)
     report = run_ingest([HARBOR], data_dir=harbor, index_name="harbor", embedder=embedder)

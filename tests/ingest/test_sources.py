@@ -392,8 +392,7 @@ def test_real_gitbook_export() -> None:
 def test_gitbook_markup_is_cleaned(tmp_path: Path) -> None:
     write(
         tmp_path / "SUMMARY.md",
-        '# Table of contents\n\n## 🔐 安全 <a href="#sec" id="sec"></a>\n\n'
-        "* [页面](page.md)\n* [另一页](other.md)\n",
+        '# Table of contents\n\n## 🔐 安全 <a href="#sec" id="sec"></a>\n\n* [页面](page.md)\n* [另一页](other.md)\n',
     )
     write(tmp_path / "other.md", "# 另一页\n\n正文。\n")
     write(
@@ -444,17 +443,13 @@ def test_html_page_is_cleaned(tmp_path: Path) -> None:
         "guides",
         "https://help.example/fees",
     )
-    assert doc.sections == [
-        Section((), "Pay fees in ETH.\nChain | Token\nEthereum | ETH\ngas = 21000\n  limit")
-    ]
+    assert doc.sections == [Section((), "Pay fees in ETH.\nChain | Token\nEthereum | ETH\ngas = 21000\n  limit")]
 
 
 # --------------------------------------------------------------------------- bad input
 
 
-def test_bad_files_become_problems_and_the_rest_is_read(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_bad_files_become_problems_and_the_rest_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     write(tmp_path / "good.md", "# Good\n\nRead me.\n")
     write(tmp_path / "bom.md", "\ufeff# With a BOM\n\nStill UTF-8.\n")
     write(tmp_path / "gbk.md", b"# Title\n\nfine\n" + "中文\n".encode("gbk"))

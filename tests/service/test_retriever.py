@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from ingest.index import open_index
-from ingest.pipeline import run_ingest
 from kefu.embedder import SentenceTransformerEmbedder
 from kefu.errors import BadInputError
 from service.glossary import Glossary
@@ -15,16 +14,10 @@ from service.retriever import HybridRetriever, SearchFilters, snippet
 
 pytestmark = pytest.mark.slow
 
-HARBOR = Path(__file__).resolve().parents[2] / "corpora" / "harbor"
-
 
 @pytest.fixture(scope="module")
-def retriever(
-    tmp_path_factory: pytest.TempPathFactory, embedder: SentenceTransformerEmbedder
-) -> HybridRetriever:
-    data = tmp_path_factory.mktemp("data")
-    run_ingest([HARBOR], data_dir=data, index_name="harbor", embedder=embedder)
-    return HybridRetriever(open_index(data, "harbor"), embedder, glossary=Glossary.load())
+def retriever(harbor_data_dir: Path, embedder: SentenceTransformerEmbedder) -> HybridRetriever:
+    return HybridRetriever(open_index(harbor_data_dir, "harbor"), embedder, glossary=Glossary.load())
 
 
 @pytest.mark.parametrize(
