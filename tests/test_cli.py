@@ -127,9 +127,7 @@ def test_ingest_search_and_retrieval_eval_through_the_cli(tmp_path: Path, settin
 
 def test_eval_rejects_a_bad_dataset_line_naming_file_and_line(tmp_path: Path) -> None:
     dataset = tmp_path / "bad.jsonl"
-    dataset.write_text(
-        '{"id": "a", "question": "q", "lang": "zh", "expected": "answer", "gold": ["x.md"]}\n{oops\n'
-    )
+    dataset.write_text('{"id": "a", "question": "q", "lang": "zh", "expected": "answer", "gold": ["x.md"]}\n{oops\n')
     out = kefu("eval", "--dataset", str(dataset), "--mode", "retrieval", env={"KEFU_DATA_DIR": str(tmp_path)})
     assert out.returncode == 1
     assert f"{dataset}:2: not valid JSON" in out.stderr

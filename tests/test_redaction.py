@@ -55,14 +55,8 @@ TRON_ADDRESS = "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t"
 BTC_P2PKH = "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa"
 BTC_P2SH = "3J98t1WpEZ73CNmQviecrnyiWrnqRhWNLy"
 BTC_BECH32 = "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4"
-XPRV = (
-    "xprv9s21ZrQH143K3QTDL4LXw2F7HEK3wJUD2nW2nRk4stbPy6cq3jPPqjiChkVvvNKm"
-    "PGJxWUtg6LnF5kejMRNNU3TGtRBeJgk33yuGBxrMPHi"
-)
-XPUB = (
-    "xpub661MyMwAqRbcFtXgS5sYJABqqG9YLmC4Q1Rdap9gSE8NqtwybGhePY2gZ29ESFjq"
-    "JoCu1Rupje8YtGqsefD265TMg7usUDFdp6W1EGMcet8"
-)
+XPRV = "xprv9s21ZrQH143K3QTDL4LXw2F7HEK3wJUD2nW2nRk4stbPy6cq3jPPqjiChkVvvNKmPGJxWUtg6LnF5kejMRNNU3TGtRBeJgk33yuGBxrMPHi"
+XPUB = "xpub661MyMwAqRbcFtXgS5sYJABqqG9YLmC4Q1Rdap9gSE8NqtwybGhePY2gZ29ESFjqJoCu1Rupje8YtGqsefD265TMg7usUDFdp6W1EGMcet8"
 
 _B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 
@@ -171,8 +165,7 @@ def test_list_words_around_a_valid_phrase_are_trimmed() -> None:
         " ".join(EN12.split()[:6]) + " 和 " + " ".join(EN12.split()[6:]),  # broken by Chinese text
         " 123 ".join(EN12.split()),  # numbers of three digits are not numbering
         "abandon ability able about above absent absorb abstract absurd abuse access",  # 11
-        "We never ask for your recovery phrase, private key or password. Wallet support will "
-        "only answer in the app.",
+        "We never ask for your recovery phrase, private key or password. Wallet support will only answer in the app.",
     ],
 )
 def test_english_text_that_is_not_a_phrase(text: str) -> None:
@@ -294,10 +287,7 @@ def test_key_words_win_over_hash_words_nearby() -> None:
 
 
 def test_only_the_words_just_before_the_hex_count() -> None:
-    far = (
-        "我以前导入过私钥。"
-        + "后来一直用这个钱包转账，最近一次转 USDT 到交易所一直没到账，想请你们帮我查查。" * 2
-    )
+    far = "我以前导入过私钥。" + "后来一直用这个钱包转账，最近一次转 USDT 到交易所一直没到账，想请你们帮我查查。" * 2
     assert len(far) > 60
     assert kinds(f"{far}交易哈希 {HASH_HEX}") == []
     # "signed with your own key" is not a key word: agents say it about hashes.
@@ -385,10 +375,7 @@ def test_keystore_pasted_as_an_escaped_json_string() -> None:
 def test_cut_off_keystore_is_redacted_to_the_end() -> None:
     keystore = _keystore()
     cut = keystore[: keystore.index('"kdf"')]
-    assert (
-        redact(f"文件内容太长了 :-{{ 只复制到这里：{cut}")
-        == "文件内容太长了 :-{ 只复制到这里：[REDACTED:keystore]"
-    )
+    assert redact(f"文件内容太长了 :-{{ 只复制到这里：{cut}") == "文件内容太长了 :-{ 只复制到这里：[REDACTED:keystore]"
 
 
 @pytest.mark.parametrize(
@@ -518,10 +505,7 @@ def test_numbers_that_are_not_phones(text: str) -> None:
 
 
 def test_addresses_and_hashes_are_kept_by_default_and_redacted_on_request() -> None:
-    text = (
-        f"从 {EVM_ADDRESS} 转到 {TRON_ADDRESS}，还有 {BTC_P2PKH}、{BTC_P2SH}、{BTC_BECH32}，"
-        f"交易哈希 {HASH_HEX}"
-    )
+    text = f"从 {EVM_ADDRESS} 转到 {TRON_ADDRESS}，还有 {BTC_P2PKH}、{BTC_P2SH}、{BTC_BECH32}，交易哈希 {HASH_HEX}"
     assert redact(text) == text
     assert len(find_addresses(text)) == 5
     redactor = Redactor(redact_addresses=True, redact_tx_hashes=True)
@@ -764,9 +748,7 @@ def test_false_positive_budget_on_agent_messages() -> None:
 
 def test_the_whole_corpus_redacts_well_under_a_second() -> None:
     messages = [
-        (m["text"], t["messages"][n - 1]["text"] if n else "")
-        for t in TICKETS
-        for n, m in enumerate(t["messages"])
+        (m["text"], t["messages"][n - 1]["text"] if n else "") for t in TICKETS for n, m in enumerate(t["messages"])
     ]
     articles = [p.read_text(encoding="utf-8") for p in sorted((ROOT / "help").rglob("*.md"))]
     redactor = Redactor(redact_addresses=True, redact_tx_hashes=True)
