@@ -19,23 +19,31 @@ and the eval use them):
 
 How the detectors read text. Each works on ``normalise(text).lower()`` (full-width to
 half-width, traditional to simplified Chinese) with the user's secrets already replaced by
-``[redacted]``, so no evidence string can ever quote a secret and the words of a pasted seed
-phrase cannot trip another rule. Text that arrives redacted (``[REDACTED:seed_phrase]``
-from :class:`kefu.redaction.Redactor`) reads the same as the raw text. Patterns are phrase shapes, not
-whole sentences: a situation word ("被转走", "drained", "赔偿", "refund") plus the
-context that makes it one: who it is aimed at (你们 / "you"), whether it already happened
-(了, past tense), whether the user is asking about it in general. Every match then passes
-the guards its pattern names, each of which looks at the clause around the match:
+``[redacted]``, so no evidence string can ever quote a secret and the words of a pasted
+seed phrase cannot trip another rule. Text that arrives redacted (``[REDACTED:seed_phrase]``
+from :class:`kefu.redaction.Redactor`) reads the same as the raw text. Patterns are phrase
+shapes, not whole sentences: a situation word ("被转走", "drained", "赔偿", "refund") plus
+the context that makes it one: who it is aimed at (你们 / "you"), whether it already
+happened (了, past tense), whether the user is asking about it in general. Every match then
+passes the guards its pattern names; most look at the clause before the match:
 
-    hypothetical  如果 / 万一 / 怎么防 / "if" / "how do I avoid": talk about theft in
-                  general, not theft that happened
+    hypothetical  如果 / 万一 / 怎么防 / 担心 / "if" / "how do I avoid", or 会怎样 after
+                  the match: talk about theft in general, not theft that happened
     question      吗 / 是不是 / 会不会 after or before, or an English clause opened by an
-                  auxiliary ("is my wallet hacked?"): the user is unsure, the answer can help
-    negated       没 / 不要 / "never" / "didn't": "I never shared my seed phrase"
-    howto         怎么 / 如何 / "how do I": the user wants to do it themselves
-    hearsay       听说 / 有人说 / "I heard": someone else's story
-    past          上个月 / 去年 / "last month" / "years ago" in the same sentence, with no
-                  recent word (刚 / 今天 / "just" / "an hour ago") there: an old case
+                  auxiliary and closed by "?" ("is my wallet hacked?"): the user is unsure
+    negated       没 / 不要 / "never" / "didn't" (not 能不能 / 有没有, which ask)
+    howto         怎么 / 如何 / "how do I" / "can I": the user wants to do it themselves
+    hearsay       听说 / 有人说 / "I heard" / "my friend": someone else's story
+    third_party   有人 / 别人 as the one acting: someone else's secret, not the user's
+    past          上个月 / 去年 / "years ago" / "filed a police report" in the same sentence,
+                  with no recent word (刚 / 今天 / "just happened" / "an hour ago"): an old case
+    display       显示 / 列表 / "screen" / "after the update" in the sentence: a token gone
+                  from a list is a display question, not theft
+    fees          gas / 手续费 / 能量 in the sentence: a prediction about fees is in scope
+    general       提前了解 / "just asking" anywhere in the message
+    honeypot      someone else's phrase posted "by mistake" (群里有人发了助记词) anywhere in
+                  the message: the fee the user sends in is swept, but that is a known scam
+                  the help center explains, not theft from the user's wallet
 
 Decisions worth knowing:
 
@@ -52,6 +60,11 @@ Decisions worth knowing:
   "address poisoning" transfer) that the help center explains. Reports of loss ("币全没了",
   "all my ETH is gone") fire it. For the same reason an unauthorised transfer of a zero
   amount ("0 USDT 转出 不是我操作的") does not.
+- Address poisoning counts as theft once it worked (转了 to an address whose 前后几位一样
+  中间不一样), not when the user almost fell for it (差点转错) or only got dust from one.
+- 报警 on its own is what support tells a scam victim to do ("好的 我去报警"); it is a
+  threat, and ``compensation``, only on a condition (不赔就报警) or aimed at the company.
+  投诉 / 起诉 / 律师 aimed at a scammer or an exchange are not threats to us either.
 - "Is this a bot?" / "你是机器人吗" alone is not a request for a human: it is a question
   the assistant answers truthfully (and can offer a person in the answer). "Not a bot",
   "别给我机器人回复", or any explicit ask for a person, is.
@@ -68,6 +81,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import ClassVar, Final
 
 from kefu.redaction import detect_secrets, find_addresses
@@ -154,15 +168,15 @@ _HEX64_VALUE = re.compile(r"(?:0[xX])?[0-9a-fA-F]{64}")
 # Words that make a 64-hex string a key whatever else is said (see Message.of).
 _KEYISH = re.compile(
     r"私钥|私鑰|秘钥|私匙|密钥|密鑰|助记|注记|导入|導入|导出|恢复|keystore"
-    r"|private|priv|secret|(?<![a-z])(?:pk|key|keys|import\w*|export\w*|seed|mnemonic|restore"
+    r"|private|priv|secret|(?<![a-z])(?:pk|key|keys|import[a-z]*|export[a-z]*|seed|mnemonic|restore"
     r"|recover)(?![a-z])",
     re.IGNORECASE,
 )
 # Words about the state of one transfer: the hex next to them is the transfer's hash.
 _TRANSFER_STATE = re.compile(
     r"到账|没到|未到|还没到|这笔|那笔|确认|打包|转账|充值|充币|提币|提现|跨链|卡住|卡了|转出|转入|转给"
-    r"|(?<![a-z])(?:pending|stuck|confirm\w*|arriv\w*|went through|deposit\w*|withdr\w*|transfer\w*"
-    r"|sent|bridg\w*|received|credited|unconfirmed|swap\w*)(?![a-z])",
+    r"|(?<![a-z])(?:pending|stuck|confirm[a-z]*|arriv[a-z]*|went through|deposit[a-z]*|withdr[a-z]*|transfer[a-z]*"
+    r"|sent|bridg[a-z]*|received|credited|unconfirmed|swap[a-z]*)(?![a-z])",
     re.IGNORECASE,
 )
 
@@ -194,19 +208,20 @@ def _before(text: str, start: int, limit: int = _WINDOW) -> str:
 _SENTENCE_END = re.compile(r"[。!?;\n]|\.(?=\s|$)")
 
 
-def _sentence(text: str, start: int, end: int) -> str:
-    """The sentence holding ``text[start:end]`` (breaks: 。 ! ? ; line ends, ". ")."""
-    left = 0
-    for match in _SENTENCE_END.finditer(text, 0, start):
+def _sentence(text: str, start: int, end: int, reach: int = 200) -> str:
+    """The sentence holding ``text[start:end]`` (breaks: 。 ! ? ; line ends, ". "), at most
+    ``reach`` characters either side, so that a long message costs no more per match."""
+    left = max(0, start - reach)
+    for match in _SENTENCE_END.finditer(text, left, start):
         left = match.end()
-    right = _SENTENCE_END.search(text, end)
-    return text[left : right.start() if right else len(text)]
+    right = _SENTENCE_END.search(text, end, min(len(text), end + reach))
+    return text[left : right.start() if right else min(len(text), end + reach)]
 
 
 _HYPOTHETICAL = re.compile(
     r"如果|假如|万一|要是|假设|若是|防止|预防|避免|以防|防范|防盗|怎么防|如何防|怎样防|怎么才能不"
     r"|才不会|怕|担心|以免|免得"
-    r"|(?<![a-z])(?:if|whether|avoid\w*|prevent\w*|protect\w*|keep|stop|against|before|unless|in case"
+    r"|(?<![a-z])(?:if|whether|avoid[a-z]*|prevent[a-z]*|protect[a-z]*|keep|stop|against|before|unless|in case"
     r"|what happens|possible|possibly|chance|worried|worry|afraid|scared|concerned|fear)(?![a-z])"
 )
 # After the match: 私钥泄露会怎样 asks about consequences in general.
@@ -223,24 +238,23 @@ _GENERAL = re.compile(
 # sends in to pay the fee is swept, but it is the scam the help center explains, not theft
 # from the user's own wallet.
 _HONEYPOT = re.compile(
-    r"(?:有人|别人|群里有人|网上有人|网友)[^我。!?\n]{0,8}(?:发|贴|公开|泄露|分享"
-    r"|晒)[^我。!?\n]{0,6}(?:助记词|私钥)"
-    r"|公开的(?:助记词|私钥)|(?:别人|他|她|对方)的(?:助记词|私钥)"
-    r"|(?<![a-z])(?:someone|somebody|a guy|a stranger)(?:'s| posted| shared| leaked| dropped) (?:their "
-    r"|a |his |her )?"
-    r"(?:seed|private key|recovery phrase)|found (?:a|someone's) (?:seed|private key)"
+    r"(?:有人|别人|群里有人|网上有人|网友)[^我。!?\n]{0,8}(?:发|贴|公开|泄露|分享|晒)[^我。!?\n]{0,6}"
+    r"(?:助记词|私钥)|公开的(?:助记词|私钥)|(?:别人|他|她|对方)的(?:助记词|私钥)"
+    r"|(?<![a-z])(?:someone|somebody|a guy|a stranger)(?:'s| posted| shared| leaked| dropped)"
+    r" (?:their |a |his |her )?(?:seed|private key|recovery phrase)"
+    r"|found (?:a|someone's) (?:seed|private key)"
 )
 # What a screen shows: 首页的币不见了 after an update is a display question, not theft.
 _DISPLAY = re.compile(
     r"显示|列表|首页|页面|界面|更新后|升级后|更新之后|升级之后|隐藏"
-    r"|(?<![a-z])(?:list|screen|display\w*|shown|showing|tab|page|ui|update|updated|hidden|hide"
+    r"|(?<![a-z])(?:list|screen|display[a-z]*|shown|showing|tab|page|ui|update|updated|hidden|hide"
     r"|view)(?![a-z])"
 )
 _QUESTION_BEFORE_ZH = re.compile(r"是不是|是否|会不会|有没有|可不可能|能不能|可能会|会被|会$|难道")
 # 吗 and its kin, or one "?" straight after (被盗了? — "??" and "?!" are alarm, not doubt).
 _QUESTION_AFTER_ZH = re.compile(r"^[了过的]?[吗嘛么麼]|^了?\?(?![?!])")
 _AUX_OPENER = re.compile(
-    r"^\s*(?:(?:so|and|but|hi|hello|hey|um|ok|okay|pls|please)\s+)*"
+    r"^\s*(?:(?:so|and|but|hi|hello|hey|um|ok|okay|pls|please)\s+){0,3}"
     r"(?:is|am|are|was|were|do|does|did|has|have|had|can|could|will|would|should|shall|may|might"
     r"|isn'?t|aren'?t|wasn'?t|didn'?t|doesn'?t|how|what|why|where|when|which)(?![a-z])"
 )
@@ -253,8 +267,8 @@ _NEGATED = re.compile(
 )
 _HOWTO = re.compile(
     r"怎么|怎样|如何|咋|在哪|哪里|哪儿|教我|教程|方法|步骤|自己|我能|我可以"
-    r"|(?<![a-z])(?:how|where|way to|steps|guide|tutorial|myself|(?:can|could|do|should|may) (?:i"
-    r"|we))(?![a-z])"
+    r"|(?<![a-z])(?:how|where|way to|steps|guide|tutorial|myself"
+    r"|(?:can|could|do|should|may) (?:i|we))(?![a-z])"
 )
 _HEARSAY = re.compile(
     r"听说|据说|听人说|有人说|别人说|群里说|网上说|新闻|好多人|很多人|好几个人|朋友(的)?|别人的|看到.{0,8}说"
@@ -262,9 +276,8 @@ _HEARSAY = re.compile(
 )
 # Fees rise and fall too; a prediction about gas is a fee question, in scope.
 _FEES = re.compile(
-    r"gas|gwei|手续费|矿工费|燃料费|能量|带宽|滑点|价格影响|报价|(?<![a-z])(?:fees?|energy|bandwidth"
-    r"|slippage|price impact"
-    r"|quote)(?![a-z])"
+    r"gas|gwei|手续费|矿工费|燃料费|能量|带宽|滑点|价格影响|报价"
+    r"|(?<![a-z])(?:fees?|energy|bandwidth|slippage|price impact|quote)(?![a-z])"
 )
 # Someone else's secret: 群里有人把助记词发出来了 (a honeypot), not the user's.
 _THIRD_PARTY = re.compile(
@@ -284,11 +297,17 @@ _PAST = re.compile(
 _RECENT = re.compile(
     r"刚|刚刚|刚才|现在|正在|今天|今早|早上|今晚|昨天|昨晚|前天|马上|一直在|还在|分钟|小时"
     r"|[0-9一二两三四五六七八九十几半]+天"
-    r"|(?<![a-z])(?:just (?:now|\w+ed|got|been|happened|lost|saw|took|left|sent|went|made|woke|checked"
+    r"|(?<![a-z])(?:just (?:now|[a-z]+ed|got|been|happened|lost|saw|took|left|sent|went|made|woke|checked"
     r"|opened|found)"
     r"|right now|now|today|tonight|yesterday|this (?:morning|afternoon|evening|week)"
     r"|minutes?|hours?|as we speak|currently|ongoing|still|keeps?|this week|days? ago)(?![a-z])"
 )
+
+
+@lru_cache(maxsize=256)
+def _anywhere(regex: re.Pattern[str], text: str) -> bool:
+    # Whole-message guards: read once per message, however many matches ask.
+    return bool(regex.search(text))
 
 
 def _is_question(text: str, start: int, end: int) -> bool:
@@ -296,8 +315,7 @@ def _is_question(text: str, start: int, end: int) -> bool:
     if _QUESTION_BEFORE_ZH.search(before) or _QUESTION_AFTER_ZH.search(text[end : end + 3]):
         return True
     # An English clause opened by an auxiliary and closed by "?": "is my wallet hacked?"
-    rest = text[end:]
-    stop = re.search(r"[。!?;\n]|\.(?:\s|$)", rest)
+    stop = _SENTENCE_END.search(text, end, end + 200)
     return bool(stop and stop.group() == "?" and _AUX_OPENER.match(before))
 
 
@@ -310,8 +328,8 @@ _GUARDS: Final[dict[str, Callable[[str, int, int], bool]]] = {
     "hypothetical": lambda t, s, e: bool(
         _HYPOTHETICAL.search(_before(t, s)) or _HYPOTHETICAL_AFTER.search(t[e : e + 8])
     ),
-    "general": lambda t, s, e: bool(_GENERAL.search(t)),
-    "honeypot": lambda t, s, e: bool(_HONEYPOT.search(t)),
+    "general": lambda t, s, e: _anywhere(_GENERAL, t),
+    "honeypot": lambda t, s, e: _anywhere(_HONEYPOT, t),
     "display": lambda t, s, e: bool(_DISPLAY.search(_sentence(t, s, e))),
     "question": _is_question,
     "negated": lambda t, s, e: bool(_NEGATED.search(_before(t, s, 12))),
@@ -345,6 +363,8 @@ def _p(pattern: str, *guards: str, label: str | None = None) -> Pattern:
     unknown = set(guards) - _GUARDS.keys()
     if unknown:
         raise ValueError(f"unknown guards {sorted(unknown)}")
+    if re.search(r"\(\d+, \d+\)", pattern):  # {0,3} written in an rf-string is a tuple, not a count
+        raise ValueError(f"a repeat count became text: {pattern!r}")
     return Pattern(re.compile(pattern), guards, label)
 
 
@@ -464,7 +484,7 @@ class StolenFundsDetector(Detector):
         # Funds gone: with 全 / 突然 / an amount, not a bare 钱没了 (often a mistaken transfer).
         _p(
             rf"(?:{_FUNDS_ZH})\s*(?:全|都|全部|一下子?|突然|瞬间|莫名其妙|莫名|无缘无故|直接|一夜之间"
-            rf"|几秒钟?就|就)+\s*"
+            rf"|几秒钟?就|就){{1,3}}\s*"
             rf"(?:没了|不见了|没有了|清零了?|归零了?|飞了|空了|转没了|被转了|少了)",
             *_g,
             "display",
@@ -515,7 +535,7 @@ class StolenFundsDetector(Detector):
             *_g,
         ),
         _p(
-            rf"{_L}(?:all (?:of )?(?:my|our|the) \w+(?: \w+)?|everything|my (?:{_FUNDS_EN})) (?:is|are"
+            rf"{_L}(?:all (?:of )?(?:my|our|the) [a-z]+(?: [a-z]+)?|everything|my (?:{_FUNDS_EN})) (?:is|are"
             rf"|was|were|just|got)"
             rf" ?(?:gone|missing|vanished|disappeared|taken|moved out|stolen|transferred(?: out| away)?"
             rf"|sent out"
@@ -523,7 +543,7 @@ class StolenFundsDetector(Detector):
             *_g,
         ),
         _p(
-            rf"{_L}(?:{_FUNDS_EN}) (?:\w+ )?(?:disappear(?:s|ed|ing)?|vanish(?:es|ed|ing)?){_R}",
+            rf"{_L}(?:{_FUNDS_EN}) (?:[a-z]+ )?(?:disappear(?:s|ed|ing)?|vanish(?:es|ed|ing)?){_R}",
             *_g,
             "display",
         ),
@@ -537,7 +557,7 @@ class StolenFundsDetector(Detector):
         _p(
             rf"{_L}(?:just |suddenly |all )?(?:left|leaving|drained from|taken from|moved out of"
             rf"|pulled from|swept from)"
-            rf" (?:my|our) (?:\w+ )?(?:wallet|account|address){_R}",
+            rf" (?:my|our) (?:[a-z]+ )?(?:wallet|account|address){_R}",
             *_g,
         ),
         _p(
@@ -563,7 +583,7 @@ class StolenFundsDetector(Detector):
     #: "Not made by me": theft unless the transfer is of zero value (address poisoning).
     not_me = (
         _p(
-            r"(?:不是我|我|本人)(?:本人)?(?:根本|完全|压根|从来|都|也|并|真的|绝对|什么都|啥也|啥都|什么也)*"
+            r"(?:不是我|我|本人)(?:本人)?(?:根本|完全|压根|从来|都|也|并|真的|绝对|什么都|啥也|啥都|什么也){0,3}"
             r"(?:没|没有|未|不是我)(?:有)?(?:操作|转|转过|授权|发起|签名|签过|点|同意|干|动过)",
             *_g,
             "negated",
@@ -572,7 +592,7 @@ class StolenFundsDetector(Detector):
         _p(
             rf"{_L}(?:sent|went|transferred|moved|withdrawn)(?: out)? to (?:an?|some|this"
             rf"|a totally) (?:unknown|strange|random|unfamiliar"
-            rf"|weird|unrecogni[sz]ed)(?: \w+)? address|{_L}address (?:i|we) (?:don'?t|do not"
+            rf"|weird|unrecogni[sz]ed)(?: [a-z]+)? address|{_L}address (?:i|we) (?:don'?t|do not"
             rf"|never) (?:know|recogni[sz]e){_R}",
             *_g,
         ),
@@ -630,7 +650,7 @@ class StolenFundsDetector(Detector):
     # help center answers.
     _LOOKALIKE = re.compile(
         r"中间(?:的)?(?:几位)?(?:不一样|不同|不对)|(?:前后|开头结尾|头尾)(?:几位)?(?:都)?(?:一样|一模一样|相同|对得上)"
-        r"|(?<![a-z])(?:different in the middle|same (?:start|beginning|first \w+) and (?:end|last \w+)"
+        r"|(?<![a-z])(?:different in the middle|same (?:start|beginning|first [a-z]+) and (?:end|last [a-z]+)"
         r"|(?:first|last) (?:few )?(?:characters|chars|digits) (?:match|are the same))(?![a-z])"
     )
     _SENT = re.compile(r"转了|转过去|已经转|转出去了|转错|打过去|(?<![a-z])(?:sent|transferred|paid|withdrew)(?![a-z])")
@@ -689,7 +709,7 @@ class SecretSharedDetector(Detector):
         ),
         # 助记词发给了客服 / 私钥已经发给客服了 / 助记词被我发到网上了
         _p(
-            rf"(?:{_SECRET_ZH})(?:已经|刚刚?|也|都|被我|我|不小心|一不小心|误|不慎|傻傻地?)*(?:发给|给"
+            rf"(?:{_SECRET_ZH})(?:已经|刚|也|都|被我|我|不小心|一不小心|误|不慎|傻傻地?){{0,4}}(?:发给|给"
             rf"|告诉|交给|透露给|发过去|发出去|截图给|截图发"
             rf"|发到|贴到|传到)"
             rf"[^。!?\n]{{0,8}}?了",
@@ -742,30 +762,30 @@ class SecretSharedDetector(Detector):
             rf"|provided"
             rf"|emailed|messaged|dm'?e?d|texted|read out)(?: \S+){{0,5}}? (?:my|our|the|his|them my"
             rf"|him my|her my)"
-            rf" (?:\w+ )?(?:{_SECRET_EN}){_R}",
+            rf" (?:[a-z]+ )?(?:{_SECRET_EN}){_R}",
             *_g,
         ),
         _p(
             rf"{_L}(?:typed|entered|pasted|submitted|input|inputted|uploaded|put) (?:in )?(?:my|our"
-            rf"|the) (?:\w+ )?"
-            rf"(?:{_SECRET_EN}) (?:in|into|on|to|at)(?: [\w'-]+){{0,3}} (?:site|website|link|form|page"
+            rf"|the) (?:[a-z]+ )?"
+            rf"(?:{_SECRET_EN}) (?:in|into|on|to|at)(?: [a-z'-]+){{0,3}} (?:site|website|link|form|page"
             rf"|pop-?up|bot|dapp"
-            rf"|telegram|discord|whatsapp|chat|dm|email|phishing|fake|scam\w*|spreadsheet|doc|google){_R}",
+            rf"|telegram|discord|whatsapp|chat|dm|email|phishing|fake|scam[a-z]*|spreadsheet|doc|google){_R}",
             *_g,
         ),
         _p(
             rf"{_L}(?:tricked|scammed|fooled|conned|persuaded|phished|talked)(?: me)? into (?:giving"
             rf"|sending|sharing|entering"
-            rf"|typing|revealing|handing|pasting)(?: \w+)? (?:my|our|the|them my|him my|her my){_R}",
+            rf"|typing|revealing|handing|pasting)(?: [a-z]+)? (?:my|our|the|them my|him my|her my){_R}",
             "negated",
         ),
         _p(
             rf"{_L}(?:someone|somebody|he|she|they|scammers|hackers|(?:the|a|that|this"
-            rf"|some) (?:\w+ )?(?:scammer|hacker"
-            rf"|guy|person|man|woman|admin|agent|support|bot|site|website|dude|app)|(?:my|his|her|a|the) \w+)"
+            rf"|some) (?:[a-z]+ )?(?:scammer|hacker"
+            rf"|guy|person|man|woman|admin|agent|support|bot|site|website|dude|app)|(?:my|his|her|a|the) [a-z]+)"
             rf"(?: now| already| still)?"
             rf" (?:has|had|got|knows|knew|stole|took"
-            rf"|obtained|saw|has seen|copied|have)(?: all)? (?:my|our|the) (?:\w+ )?(?:{_SECRET_EN}){_R}",
+            rf"|obtained|saw|has seen|copied|have)(?: all)? (?:my|our|the) (?:[a-z]+ )?(?:{_SECRET_EN}){_R}",
             *_g,
         ),
         _p(
@@ -803,7 +823,7 @@ class HumanRequestedDetector(Detector):
         r"|管理员|专员"
     )
     _person_en = (
-        r"(?:a |an |some |your |the |real |live |actual |human )*(?:human|person|people|agent|someone"
+        r"(?:a |an |some |your |the |real |live |actual |human ){0,3}(?:human|person|people|agent|someone"
         r"|somebody"
         r"|representative|rep|staff|operator|supervisor|manager|engineer|technician|employee|team member"
         r"|support (?:agent|staff|team|person|rep)|customer (?:service|support)(?: agent| rep)?)"
@@ -908,7 +928,7 @@ class HumanRequestedDetector(Detector):
             rf"|answers?)){_R}"
         ),
         _p(
-            rf"{_L}escalat(?:e|ed|ing)(?: this| it| my \w+| me)?(?: to| please|$| now){_R}",
+            rf"{_L}escalat(?:e|ed|ing)(?: this| it| my [a-z]+| me)?(?: to| please|$| now){_R}",
             "negated",
             "question",
         ),
@@ -1019,7 +1039,7 @@ class CompensationDetector(Detector):
         ),
         _p(
             rf"{_L}(?:i|we) (?:want|demand|need|expect|deserve|request|am owed|require|insist on)(?: a"
-            rf"| my| our| the| full| a full| some)* (?:refund|compensation|reimbursement|money back"
+            rf"| my| our| the| full| some){{0,3}} (?:refund|compensation|reimbursement|money back"
             rf"|funds back|coins back|usdt back){_R}",
             *_g,
         ),
@@ -1033,25 +1053,25 @@ class CompensationDetector(Detector):
             "negated",
         ),
         _p(
-            rf"{_L}(?:{_YOU_EN}|\w+) owes? (?:me|us){_R}|{_L}give (?:me|us) (?:a |my |the "
+            rf"{_L}(?:{_YOU_EN}|[a-z]+) owes? (?:me|us){_R}|{_L}give (?:me|us) (?:a |my |the "
             rf"|our )?(?:full )?refund{_R}",
             *_g,
             "negated",
         ),
         _p(
-            rf"{_L}(?:give|return) (?:me |us )?(?:back )?(?:my|our) (?:\w+ )?(?:money|funds|coins"
+            rf"{_L}(?:give|return) (?:me |us )?(?:back )?(?:my|our) (?:[a-z]+ )?(?:money|funds|coins"
             rf"|tokens|usdt|eth|fee|fees){_R}",
             *_g,
             "howto",
         ),
         _p(
-            rf"{_L}(?:give|send|pay) (?:me )?(?:back )?(?:my|our) (?:\w+ )?(?:money|funds|coins|tokens"
+            rf"{_L}(?:give|send|pay) (?:me )?(?:back )?(?:my|our) (?:[a-z]+ )?(?:money|funds|coins|tokens"
             rf"|usdt|eth|fee|fees) back{_R}|{_L}pay (?:me|us)(?: back)?(?: the difference| for| now"
             rf"|$){_R}|{_L}pay (?:for|back) (?:my|the|our) loss",
             *_g,
         ),
         _p(
-            rf"{_L}(?!who |what |which |nobody |no one |anyone |someone |users? |i'm |i am )\w+ (?:is"
+            rf"{_L}(?!who |what |which |nobody |no one |anyone |someone |users? |i'm |i am )[a-z]+ (?:is"
             rf"|are) (?:fully |totally |100% |solely |entirely )?(?:responsible|liable|accountable"
             rf"|at fault|to blame)(?! for (?:your|their|his|her|its) own){_R}|{_L}your fault{_R}",
             *_g,
@@ -1064,13 +1084,13 @@ class CompensationDetector(Detector):
         ),
         _p(
             rf"{_L}(?:report|reporting|reported) (?:{_YOU_EN}|this (?:app|company"
-            rf"|wallet))(?: \w+){{0,3}}? to{_R}",
+            rf"|wallet))(?: [a-z]+){{0,3}}? to{_R}",
             *_g,
         ),
         _p(
             rf"{_L}(?:i'?ll|i will|i'?m|i am|we will|we'?ll|gonna"
-            rf"|going to)(?: be)?(?: \w+)? (?:report(?:ing)?|escalat\w+|tak(?:e|ing)"
-            rf"|send(?:ing)?) (?:this |it |you |all of this |\w+ )?to (?:the )?(?:police|cops|fbi|sec"
+            rf"|going to)(?: be)?(?: [a-z]+)? (?:report(?:ing)?|escalat[a-z]+|tak(?:e|ing)"
+            rf"|send(?:ing)?) (?:this |it |you |all of this |[a-z]+ )?to (?:the )?(?:police|cops|fbi|sec"
             rf"|ftc|regulators?|authorities"
             rf"|cfpb|court|media|press|lawyers?|attorney){_R}",
             *_g,
@@ -1079,7 +1099,7 @@ class CompensationDetector(Detector):
             rf"{_L}(?:{_YOU_EN}|harbor) (?:will|'ll|are going to|is going to|gonna) pay for (?:this|it){_R}",
             *_g,
         ),
-        _p(rf"{_L}pay (?:me |us )?back{_R}|{_L}i want (?:you|harbor|\w+) to pay{_R}", *_g, "howto", "negated"),
+        _p(rf"{_L}pay (?:me |us )?back{_R}|{_L}i want (?:you|harbor|[a-z]+) to pay{_R}", *_g, "howto", "negated"),
         _p(
             rf"{_L}(?:i'?ll|i will|i'?m going to|i am going to|gonna|i'?m gonna|going to|i'?m"
             rf"|i am) (?:report(?:ing)? (?:this |it )?to|go to|call|contact|file (?:a )?(?:complaint"
@@ -1096,7 +1116,7 @@ class CompensationDetector(Detector):
         # A chargeback the user will start, not one a bank did.
         _p(
             rf"{_L}(?:(?:i'?ll|i will|i'?m|i am|going to|gonna|we will"
-            rf"|we'?re)(?: \w+){{0,2}} (?:a )?charge ?backs?"
+            rf"|we'?re)(?: [a-z]+){{0,2}} (?:a )?charge ?backs?"
             rf"|(?:file|filing|initiate|initiating|request|requesting|open|opening|start|starting|do"
             rf"|doing) a charge ?back){_R}",
             *_g,
@@ -1137,7 +1157,7 @@ class AccountLookupDetector(Detector):
     patterns = (
         _p(
             r"(?:帮我|帮忙|帮|给我|麻烦|请|你们|能不能|可不可以|可以)(?:能|能不能|可以|可不可以|会|帮我"
-            r"|帮忙|给我)*"
+            r"|帮忙|给我){0,3}"
             r"(?:查|查询|核实|核查|追查|调查)(?!看)",
             "howto",
         ),
@@ -1179,7 +1199,7 @@ class AccountLookupDetector(Detector):
             rf"{_L}(?:please|pls|plz|kindly)? ?(?:check|look up|look into|look at|investigate|trace"
             rf"|track|pull up|verify|confirm)"
             rf" (?:my|this|that|the|our)"
-            rf" (?:\w+ )?(?:tx|txn|txid|transaction|transfer|account|address|wallet|balance|deposit"
+            rf" (?:[a-z]+ )?(?:tx|txn|txid|transaction|transfer|account|address|wallet|balance|deposit"
             rf"|withdrawal|order|hash|swap|bridge){_R}",
             "howto",
         ),
@@ -1357,11 +1377,11 @@ class OutOfScopeDetector(Detector):
         ),
         _p(
             rf"{_L}(?:should|shall) (?:i|we) (?:buy|sell|hold|invest|hodl|ape|short|long|dca"
-            rf"|all in){_R}(?! \w* ?(?:gas|fees?|energy|bandwidth)(?:[^a-z]|$))"
+            rf"|all in){_R}(?! [a-z]* ?(?:gas|fees?|energy|bandwidth)(?:[^a-z]|$))"
         ),
         _p(
-            rf"{_L}(?:which|what)(?: \w+)? (?:{_COINS_EN}|project|projects|investment|stock"
-            rf"|stocks)(?: \w+)? (?:should|to|would|will|is (?:the )?best|are (?:the )?best|has"
+            rf"{_L}(?:which|what)(?: [a-z]+)? (?:{_COINS_EN}|project|projects|investment|stock"
+            rf"|stocks)(?: [a-z]+)? (?:should|to|would|will|is (?:the )?best|are (?:the )?best|has"
             rf"|have){_R}"
         ),
         _p(

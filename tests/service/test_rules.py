@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from mnemonic import Mnemonic
 
+from kefu.redaction import Redactor
 from service.rules import (
     DETECTORS,
     HISTORY_TURNS,
@@ -182,6 +183,16 @@ def test_a_hex_string_in_a_transfer_question_is_a_hash_not_a_key() -> None:
     assert reasons(f"帮我看看这笔 {HASH_HEX} 怎么还没到账") == ["account_lookup"]
     # ...but not when the message speaks of importing it.
     assert "secret_shared" in reasons(f"{HASH_HEX} 这个导入不了 转账也没用")
+
+
+def test_redacted_text_reads_like_the_raw_text() -> None:
+    # The answerer redacts before it runs the rules; placeholders count as what they hid.
+    redactor = Redactor()
+    for raw in (f"我的助记词是 {SEED_EN} 帮我看看", f"私钥 {KEY_HEX} 导入余额是0", KEYSTORE):
+        assert "secret_shared" in reasons(redactor(raw)), raw
+    assert check_rules(redactor(f"seed: {SEED_EN}"))[0].evidence == "seed_phrase pasted"
+    # An unlabelled hex the redactor hid as a key is still read as a hash next to 到账.
+    assert reasons(redactor(f"帮我查下这笔 {HASH_HEX} 为什么还没到账")) == ["account_lookup"]
 
 
 def test_a_leaked_phrase_is_both_a_compromise_and_a_shared_secret() -> None:
@@ -445,6 +456,23 @@ def test_answer_items_are_rarely_handed_off(name: str) -> None:
     items = [i for i in _items(name) if i["expected"] == "answer"]
     false = [(i["id"], check_rules(i["question"])) for i in items if check_rules(i["question"])]
     assert len(false) / len(items) <= 0.05, false
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "助记词" + "刚" * 300 + "x",  # once exponential: 刚刚? inside a repeated group
+        "币" + "全" * 500 + "x",
+        "someone " + "leaked " * 500,
+        "a" * 5000 + " is responsible",
+        "you " * 2000 + "owe",
+        "不" * 3000 + "就报警",
+    ],
+)
+def test_no_input_makes_the_rules_slow(text: str) -> None:
+    start = time.perf_counter()
+    check_rules(text, (text,))
+    assert time.perf_counter() - start < 0.5
 
 
 def test_rules_are_fast() -> None:
