@@ -25,7 +25,7 @@ from kefu.text import detect_language
 from service.citations import CitationStream, normalise_markers
 from service.confidence import Calibration, Evidence, retrieval_evidence
 from service.followup import standalone_question
-from service.grounding import groundedness, sentence_support
+from service.grounding import CitationAligner, groundedness, sentence_support
 from service.handoff import Handoff, build_handoff, user_message
 from service.prompting import Source, build_messages, is_no_answer, select_sources, trim_passage
 from service.retriever import DocumentHit, HybridRetriever, SearchFilters
@@ -244,6 +244,7 @@ class Answerer:
         # Generate, releasing text a sentence at a time once it is cited and safe.
         t = time.perf_counter()
         cites = CitationStream(source_texts)
+        aligner = CitationAligner(source_texts, self.retriever.embedder, standalone)
         shown: list[str] = []
         violations: list[str] = []
         pending = ""
@@ -265,7 +266,8 @@ class Answerer:
                     }
                 pending += cites.feed(chunk.text)
                 ready, pending = _complete_sentences(pending)
-                for sentence in ready:
+                for raw_sentence in ready:
+                    sentence = await asyncio.to_thread(aligner.attach, raw_sentence)
                     safe = check_answer(sentence, list(source_texts.values()), lang=lang)
                     violations += [v.kind for v in safe.violations]
                     if safe.text.strip():
@@ -277,6 +279,7 @@ class Answerer:
             failure = type(exc).__name__
         pending += cites.flush()
         if pending.strip() and failure is None:
+            pending = await asyncio.to_thread(aligner.attach, pending)
             safe = check_answer(pending, list(source_texts.values()), lang=lang)
             violations += [v.kind for v in safe.violations]
             if safe.text.strip():
@@ -314,7 +317,7 @@ class Answerer:
 
         _, cited = normalise_markers(text, source_texts)
         t = time.perf_counter()
-        supports = await asyncio.to_thread(sentence_support, text, source_texts, self.retriever.embedder)
+        supports = await asyncio.to_thread(sentence_support, text, source_texts, self.retriever.embedder, standalone)
         timings["grounding"] = (time.perf_counter() - t) * 1000
         ev = Evidence(**retrieval, grounded=groundedness(supports), cited=1.0 if cited else 0.0)
         conf = self.calibration.score(ev)
