@@ -269,9 +269,9 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     from eval.retrieval import run_retrieval_eval, write_outputs
     from service.retriever import retriever_from_settings
 
-    if args.mode != "retrieval":
-        raise KefuError(f"--mode {args.mode}: only 'retrieval' is available in this version")
     items = load_dataset(Path(args.dataset))
+    if args.limit:
+        items = items[: args.limit]
     retriever = retriever_from_settings(settings, args.index, fusion=args.fusion)
     retriever.warm_up()
     with Progress(
@@ -295,6 +295,8 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         "fusion": args.fusion,
     }
     out = Path(args.out) if args.out else None
+    if args.mode == "full":
+        metrics.update(_full_eval(args, settings, items, retriever, out))
     if out:
         write_outputs(out, metrics, outcomes)
     if args.json:
@@ -308,7 +310,23 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     for lang, m in r["by_lang"].items():
         print(f"  {lang}: n={m['n']} hit@1 {m['hit@1']:.3f} hit@5 {m['hit@5']:.3f} MRR@10 {m['mrr@10']:.3f}")
     lat = metrics["latency_ms"]
-    print(f"latency p50 {lat['p50']} ms, p95 {lat['p95']} ms")
+    print(f"search latency p50 {lat['p50']} ms, p95 {lat['p95']} ms")
+    if args.mode == "full":
+        a, h, s, al = metrics["answers"], metrics["handoff"], metrics["selective"], metrics["answer_latency_ms"]
+        print(
+            f"answers: answered {a['answered']:.3f}, accuracy of answered {a['accuracy_of_answered']:.3f}, "
+            f"fact recall {a['fact_recall']:.3f}, citation precision {a['citation_precision']:.3f}, "
+            f"wrongly handed off {a['wrongly_handed_off']:.3f}"
+        )
+        print(f"handoff: handed off {h['handed_off']:.3f}, precision {h['precision']:.3f}, recall {h['recall']:.3f}")
+        print(
+            f"selective: coverage at 90% accuracy {s['coverage_at_90_accuracy']} "
+            f"(threshold {s['threshold_at_90_accuracy']}), AURC {s['aurc']}"
+        )
+        print(
+            f"answer latency: first token p50 {al['first_token_p50']} ms, p95 {al['first_token_p95']} ms; "
+            f"total p50 {al['total_p50']} ms, p95 {al['total_p95']} ms; prompt tokens p50 {al['prompt_tokens_p50']}"
+        )
     if out:
         print(f"wrote {out / 'metrics.json'}, {out / 'report.md'}, {out / 'results.jsonl'}")
     return EXIT_OK
@@ -376,6 +394,46 @@ def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
         store.migrate()
         print(keys_command(store, args.action, role=args.role, name=args.name, key_id=args.key_id))
     return EXIT_OK
+
+
+def _full_eval(args: argparse.Namespace, settings: Settings, items: Any, retriever: Any, out: Any) -> dict[str, Any]:
+    """Answers, citations, handoffs, selective answering and latency, with the configured LLM."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from eval.answers import outcome_row, run_full_eval
+    from service.answerer import answerer_from_settings
+
+    answerer = answerer_from_settings(settings, args.index, retriever=retriever)
+
+    async def run() -> Any:
+        await answerer.generator.warm_up()
+        try:
+            with Progress(
+                "[progress.description]{task.description}",
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=_stderr_console(),
+                transient=True,
+                disable=args.json,
+            ) as bar:
+                task = bar.add_task("answering", total=len(items))
+                return await run_full_eval(
+                    items, answerer, progress=lambda done, total: bar.update(task, completed=done, total=total)
+                )
+        finally:
+            await answerer.generator.close()
+
+    summary: dict[str, Any]
+    summary, outcomes = asyncio.run(run())
+    summary["answer_latency_ms"] = summary.pop("latency_ms")
+    summary["answer_config"] = {"llm": answerer.generator.name, "threshold": answerer.calibration.threshold}
+    if out:
+        out.mkdir(parents=True, exist_ok=True)
+        with (out / "answers.jsonl").open("w", encoding="utf-8") as f:
+            for o in outcomes:
+                f.write(json.dumps(outcome_row(o), ensure_ascii=False) + "\n")
+    return summary
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -477,7 +535,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--dataset", required=True, help="the dataset file (JSONL)")
     p.add_argument("--index", help=index_help)
-    p.add_argument("--mode", choices=("retrieval",), default="retrieval", help="what to score")
+    p.add_argument(
+        "--mode",
+        choices=("retrieval", "full"),
+        default="retrieval",
+        help="retrieval: search only; full: also answers (with the configured LLM), citations, handoff "
+        "decisions, the risk-coverage curve and latency",
+    )
+    p.add_argument("--limit", type=int, help="only the first N items (a quick run)")
     p.add_argument("--out", help="write metrics.json, report.md and results.jsonl here")
     p.add_argument(
         "--fusion",
