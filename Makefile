@@ -36,9 +36,13 @@ lint: setup
 	$(VENV)/bin/ruff format --check kefu ingest service eval tests bench
 	$(VENV)/bin/mypy
 
-# The main job: set up, then load the models and answer one grounded question.
+# The main job: set up, produce the models, index the bundled corpus, then serve the HTTP
+# API on 127.0.0.1:$(PORT) with the embedded LLM (Ctrl-C stops it). With no API key created
+# yet it runs open, for this machine only; see README "HTTP API".
+PORT ?= 8000
 run: models
-	$(KEFU) check
+	$(KEFU) ingest
+	KEFU_LLM_BACKEND=$${KEFU_LLM_BACKEND:-llamacpp} $(KEFU) serve --host 127.0.0.1 --port $(PORT)
 
 bench: models
 	$(PY) bench/models.py

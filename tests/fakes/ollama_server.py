@@ -145,9 +145,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(404, {"error": f'model "{name}" not found, try pulling it first'})
             return
         if not isinstance(body.get("messages", []), list):
-            self._json(
-                400, {"error": "json: cannot unmarshal string into Go struct field ChatRequest.messages"}
-            )
+            self._json(400, {"error": "json: cannot unmarshal string into Go struct field ChatRequest.messages"})
             return
         limit = (body.get("options") or {}).get("num_predict")
         tokens = model.tokens if not limit or limit < 0 else model.tokens[:limit]

@@ -65,9 +65,7 @@ async def test_generate_collects_text_and_timings(fake_ollama: FakeOllama) -> No
 async def test_fake_server_answers_non_streamed_chat_like_ollama(fake_ollama: FakeOllama) -> None:
     # The official client in non-streaming mode parses the fake's single JSON reply.
     client = ollama.AsyncClient(host=fake_ollama.url)
-    reply = await client.chat(
-        model="qwen2.5:3b-instruct", messages=[{"role": "user", "content": "hi"}], stream=False
-    )
+    reply = await client.chat(model="qwen2.5:3b-instruct", messages=[{"role": "user", "content": "hi"}], stream=False)
     assert reply.done and reply.message.content == "转账打包中通常是矿工费太低[1]。"
     assert reply.eval_count == 8 and reply.prompt_eval_count == 57
 

@@ -48,9 +48,7 @@ def test_reader_finds_an_xlmr_shaped_model_in_the_packaged_file() -> None:
 
 
 @pytest.mark.slow
-def test_a_conversion_that_fails_verification_installs_nothing(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_conversion_that_fails_verification_installs_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     settings = Settings.from_env({"KEFU_DATA_DIR": str(tmp_path)})
 
     def disagree(folder: Path, source: Path) -> dict[str, float]:

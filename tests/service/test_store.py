@@ -133,9 +133,7 @@ def escalate(store: Store, request: HandoffRequest | None = None, **kw: Any) -> 
 def fail_inserts_into(db_path: Path, table: str) -> None:
     """Make every INSERT into ``table`` fail, as a constraint violation would."""
     with sqlite3.connect(db_path) as raw:
-        raw.execute(
-            f"CREATE TRIGGER fail_{table} BEFORE INSERT ON {table} BEGIN SELECT RAISE(ABORT, 'boom'); END"
-        )
+        raw.execute(f"CREATE TRIGGER fail_{table} BEFORE INSERT ON {table} BEGIN SELECT RAISE(ABORT, 'boom'); END")
 
 
 # --- migrations -------------------------------------------------------------------------------
@@ -242,9 +240,7 @@ def test_a_naive_clock_is_refused(db_path: Path) -> None:
 # --- API keys ---------------------------------------------------------------------------------
 
 
-def test_created_keys_have_the_documented_shape_and_only_their_hash_is_stored(
-    store: Store, db_path: Path
-) -> None:
+def test_created_keys_have_the_documented_shape_and_only_their_hash_is_stored(store: Store, db_path: Path) -> None:
     key, record = create_key(store, "agent", "alice")
     assert re.fullmatch(r"kefu_agent_[A-Za-z0-9_-]{32}", key)
     assert record.prefix == key[: len("kefu_agent_") + 8]
@@ -677,9 +673,7 @@ def test_create_handoff_for_an_existing_conversation(store: Store) -> None:
     saved = ask(store)
     other = ask(store)
     conversation = saved.conversation.id
-    handoff = store.create_handoff(
-        conversation, HandoffRequest(reason="human_requested"), answer_id=saved.answer.id
-    )
+    handoff = store.create_handoff(conversation, HandoffRequest(reason="human_requested"), answer_id=saved.answer.id)
     assert (handoff.conversation_id, handoff.status, handoff.priority) == (conversation, "open", "normal")
     with pytest.raises(NotFoundError):
         store.create_handoff("nope", HandoffRequest(reason="r"))

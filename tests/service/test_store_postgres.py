@@ -105,9 +105,7 @@ def test_a_conversation_from_question_to_resolved_handoff(store: Store, clock: C
 
 
 def test_queue_order_and_pages(store: Store, clock: Clock) -> None:
-    conversation = store.save_answer(
-        question="q", answer="a", confidence=0.5, action="answer"
-    ).conversation.id
+    conversation = store.save_answer(question="q", answer="a", confidence=0.5, action="answer").conversation.id
     ids = []
     for priority in ("low", "urgent", "normal", "urgent"):
         clock.advance()
@@ -118,9 +116,7 @@ def test_queue_order_and_pages(store: Store, clock: Clock) -> None:
 
 
 def test_outbox_lease_and_backoff(store: Store, clock: Clock) -> None:
-    conversation = store.save_answer(
-        question="q", answer="a", confidence=0.5, action="answer"
-    ).conversation.id
+    conversation = store.save_answer(question="q", answer="a", confidence=0.5, action="answer").conversation.id
     store.create_handoff(conversation, HandoffRequest(reason="r"))
     [due] = store.due_deliveries()
     assert store.due_deliveries() == []
@@ -142,9 +138,7 @@ def test_a_failure_mid_transaction_leaves_nothing_written(store: Store) -> None:
 
 
 def test_of_agents_claiming_at_once_exactly_one_wins(store: Store) -> None:
-    conversation = store.save_answer(
-        question="q", answer="a", confidence=0.5, action="answer"
-    ).conversation.id
+    conversation = store.save_answer(question="q", answer="a", confidence=0.5, action="answer").conversation.id
     handoff = store.create_handoff(conversation, HandoffRequest(reason="r"))
 
     def claim(n: int) -> bool:

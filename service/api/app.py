@@ -1,0 +1,104 @@
+"""The app factory: ``create_app(settings)`` -> a Litestar app serving kefu's HTTP API.
+
+Nothing loads at import or in the factory: the app's lifespan opens the store and loads
+the models and the index (:meth:`Runtime.start`) and releases them at shutdown. Tests
+pass ready pieces (a store on a temporary file, the session's embedder, a generator
+talking to a fake Ollama) and the lifespan uses them instead of building its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
+from litestar import Litestar
+from litestar.config.cors import CORSConfig
+from litestar.datastructures import State
+from litestar.di import Provide
+
+from service.api.auth import provide_caller, provide_runtime
+from service.api.controllers.admin import reindex
+from service.api.controllers.assistant import AssistantController
+from service.api.controllers.handoffs import HandoffController
+from service.api.controllers.ops import health, metrics, ready
+from service.api.errors import exception_handlers
+from service.api.middleware import RequestMiddleware, before_send
+from service.api.openapi import openapi_config
+from service.api.runtime import Runtime
+
+if TYPE_CHECKING:
+    from kefu.embedder import Embedder
+    from kefu.generators import Generator
+    from kefu.settings import Settings
+    from service.answerer import Answerer
+    from service.store import Store
+
+
+def create_app(
+    settings: Settings,
+    *,
+    answerer: Answerer | None = None,
+    store: Store | None = None,
+    embedder: Embedder | None = None,
+    generator: Generator | None = None,
+    open_access: bool = False,
+    webhook_poll_seconds: float = 2.0,
+    llm_retry_seconds: float = 15.0,
+) -> Litestar:
+    """The kefu API for ``settings``; given pieces are used instead of built.
+
+    ``answerer`` brings its own retriever (and so embedder and index) and generator;
+    otherwise ``embedder`` and ``generator`` replace the configured ones. A given
+    ``store`` is migrated but not closed. ``open_access`` serves callers without an
+    API key as admins: only ``kefu serve`` on a loopback address with no keys sets it.
+    """
+    runtime = Runtime(
+        settings,
+        store=store,
+        answerer=answerer,
+        embedder=embedder,
+        generator=generator,
+        open_access=open_access,
+        webhook_poll_seconds=webhook_poll_seconds,
+        llm_retry_seconds=llm_retry_seconds,
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    cors = (
+        CORSConfig(
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "Accept", "X-Request-ID"],
+            expose_headers=["X-Request-ID", "Retry-After"],
+            max_age=600,
+        )
+        if settings.cors_origins
+        else None
+    )
+    return Litestar(
+        route_handlers=[AssistantController, HandoffController, reindex, health, ready, metrics],
+        lifespan=[lifespan],
+        state=State({"runtime": runtime}),
+        dependencies={
+            "runtime": Provide(provide_runtime, sync_to_thread=False),
+            "caller": Provide(provide_caller, sync_to_thread=False),
+        },
+        exception_handlers=exception_handlers(),
+        middleware=[RequestMiddleware(runtime.metrics)],
+        before_send=[before_send(runtime.metrics)],
+        cors_config=cors,
+        openapi_config=openapi_config(),
+        request_max_body_size=settings.max_body_bytes,
+        # Logging is configured by `kefu serve` (JSON lines); Litestar's own would log
+        # every exception with a traceback a second time.
+        logging_config=None,
+        debug=False,
+    )

@@ -1,0 +1,384 @@
+"""What the endpoints do, between the HTTP layer and the core: a controller calls one
+function here, which calls the answerer and the store (off the event loop) and returns
+the response body.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any, Literal
+
+import anyio.to_thread
+import msgspec
+
+from kefu.errors import ForbiddenError, InvalidFieldError, KefuError
+from service.api import schemas
+from service.api.errors import error_body, status_for
+from service.retriever import SearchFilters
+from service.store import HandoffRecord, HandoffRequest, Priority, SavedAnswer
+
+if TYPE_CHECKING:
+    from service.answerer import AnswerEvent, AnswerResult
+    from service.api.runtime import Caller, Runtime
+
+log = logging.getLogger("kefu.api")
+
+PRIORITIES: tuple[Priority, ...] = ("urgent", "high", "normal", "low")
+#: Turns of stored conversation a follow-up question sees.
+HISTORY_TURNS = 5
+AGENT_ACTIONS = ("sent_as_is", "edited", "discarded")
+
+
+def check_question(question: str, runtime: Runtime, field: str = "question") -> None:
+    limit = min(runtime.settings.max_question_chars, schemas.MAX_QUESTION_CHARS)
+    if not question.strip():
+        raise InvalidFieldError(f"{field}: must not be empty", field=field)
+    if len(question) > limit:
+        raise InvalidFieldError(f"{field}: longer than {limit} characters", field=field)
+
+
+# --- ask --------------------------------------------------------------------------------
+
+
+async def history_for(runtime: Runtime, request: schemas.AskRequest) -> list[tuple[str, str]]:
+    """The stored conversation before this question (404 if it is not the caller's).
+
+    The question is checked first, so a bad one is 422 whatever the conversation."""
+    check_question(request.question, runtime)
+    if request.conversation_id is None:
+        return []
+    conversation_id = request.conversation_id
+    messages = await anyio.to_thread.run_sync(
+        lambda: runtime.store.conversation_history(conversation_id, turns=HISTORY_TURNS, user_id=request.user_id)
+    )
+    return [(m.role, m.text) for m in messages]
+
+
+def answer_events(
+    runtime: Runtime, request: schemas.AskRequest, history: list[tuple[str, str]]
+) -> AsyncIterator[AnswerEvent]:
+    """The answer's events from the answerer being served now (history_for checked the question)."""
+    answerer = runtime.current_answerer()
+    return answerer.stream(request.question, history, lang=request.lang, mode="answer")
+
+
+async def final_result(events: AsyncIterator[AnswerEvent]) -> AnswerResult:
+    async for event in events:
+        if event.type == "final" and event.result is not None:
+            return event.result
+    raise KefuError("the answerer ended without a result")
+
+
+async def save_answer(runtime: Runtime, request: schemas.AskRequest, result: AnswerResult) -> schemas.AskResponse:
+    saved = await _save(
+        runtime,
+        result,
+        mode="answer",
+        conversation_id=request.conversation_id,
+        channel=request.channel,
+        user_id=request.user_id,
+        open_handoff=True,
+    )
+    handoff = saved.handoff
+    return schemas.AskResponse(
+        answer=result.answer,
+        citations=_citations(result),
+        confidence=result.confidence,
+        action=result.action,
+        reason=result.reason,
+        mode=result.mode,
+        lang=_lang(result.lang),
+        conversation_id=saved.conversation.id,
+        answer_id=saved.answer.id,
+        handoff=(
+            schemas.HandoffRef(
+                id=handoff.id,
+                status=handoff.status,
+                reason=handoff.reason,
+                priority=handoff.priority,
+                category=handoff.category,
+            )
+            if handoff
+            else None
+        ),
+    )
+
+
+async def sse_messages(
+    first: AnswerEvent,
+    events: AsyncIterator[AnswerEvent],
+    finish: Callable[[AnswerResult], Awaitable[schemas.AskResponse]],
+) -> AsyncIterator[dict[str, Any]]:
+    """The streamed answer as server-sent events: ``token`` events with ``{"text"}``, then
+    one ``final`` event with the body the non-streamed call returns, or one ``error``
+    event with the error body if something fails after the stream began."""
+    event = first
+    try:
+        while True:
+            if event.type == "token":
+                if event.text:
+                    yield {"event": "token", "data": _json({"text": event.text})}
+            elif event.result is not None:
+                body = await finish(event.result)
+                yield {"event": "final", "data": msgspec.json.encode(body).decode()}
+                return
+            event = await anext(events)
+    except StopAsyncIteration:
+        yield {
+            "event": "error",
+            "data": _json(error_body("internal_error", "the answer ended without a result")),
+        }
+    except KefuError as exc:
+        log.warning("streamed answer failed (%d): %s", status_for(exc), exc)
+        yield {"event": "error", "data": _json(error_body(exc.code, str(exc)))}
+    except Exception:
+        log.exception("streamed answer failed")
+        yield {"event": "error", "data": _json(error_body("internal_error", "internal error"))}
+    finally:
+        close = getattr(events, "aclose", None)
+        if close is not None:
+            await close()
+
+
+# --- suggest ----------------------------------------------------------------------------
+
+
+async def suggest(runtime: Runtime, request: schemas.SuggestRequest) -> schemas.SuggestResponse:
+    question, history = _ticket_turns(request, runtime)
+    answerer = runtime.current_answerer()
+    result = await answerer.answer(question, history, lang=request.lang, mode="suggest")
+    # A suggestion goes to an agent, who is already a human: it opens no handoff.
+    saved = await _save(
+        runtime,
+        result,
+        mode="suggest",
+        conversation_id=request.conversation_id,
+        channel="agent",
+        user_id=None,
+        open_handoff=False,
+    )
+    reply = result.handoff.suggested_reply if result.handoff else result.answer
+    return schemas.SuggestResponse(
+        reply=reply,
+        citations=_citations(result),
+        similar_tickets=[_similar(hit) for hit in result.similar_tickets],
+        category=result.category,
+        priority=_priority(result.priority),
+        sentiment=result.sentiment,
+        confidence=result.confidence,
+        action=result.action,
+        reason=result.reason,
+        mode=result.mode,
+        lang=_lang(result.lang),
+        conversation_id=saved.conversation.id,
+        answer_id=saved.answer.id,
+    )
+
+
+def _ticket_turns(request: schemas.SuggestRequest, runtime: Runtime) -> tuple[str, list[tuple[str, str]]]:
+    """The customer's last message as the question; the subject and earlier turns as history."""
+    turns = [("user" if m.role == "user" else "assistant", m.text) for m in request.conversation]
+    last = max((i for i, (role, _) in enumerate(turns) if role == "user"), default=None)
+    if last is None:
+        raise InvalidFieldError("conversation: needs at least one message from the user", field="conversation")
+    question = turns[last][1].strip()
+    # A long customer email: its start states the problem.
+    question = question[: min(runtime.settings.max_question_chars, schemas.MAX_QUESTION_CHARS)]
+    check_question(question, runtime, field=f"conversation[{last}].text")
+    history = turns[:last]
+    if request.subject.strip():
+        history.insert(0, ("user", request.subject.strip()))
+    return question, history
+
+
+def _similar(hit: Any) -> schemas.SimilarTicket:
+    meta = hit.meta or {}
+    resolution = meta.get("resolution")
+    return schemas.SimilarTicket(
+        id=hit.doc_id,
+        subject=str(meta.get("subject") or hit.title),
+        resolution=str(resolution) if resolution else None,
+        similarity=round(float(hit.dense_score if hit.dense_score is not None else hit.score), 4),
+        url=hit.url,
+    )
+
+
+# --- search -----------------------------------------------------------------------------
+
+
+async def search(runtime: Runtime, request: schemas.SearchRequest) -> schemas.SearchResponse:
+    check_question(request.query, runtime, field="query")
+    retriever = runtime.current_answerer().retriever
+    filters = SearchFilters(lang=request.lang, kind=request.kind, category=request.category)
+    result = await anyio.to_thread.run_sync(lambda: retriever.search(request.query, k=request.k, filters=filters))
+    return schemas.SearchResponse(
+        query=result.query,
+        lang=result.lang,
+        expansion=result.expansion,
+        index=retriever.index.manifest.name,
+        index_version=retriever.index.manifest.version,
+        hits=[
+            schemas.SearchHit(
+                rank=i,
+                source=h.doc_id,
+                title=h.title,
+                kind=h.kind,
+                lang=h.lang,
+                category=h.category,
+                url=h.url,
+                score=h.score,
+                snippet=h.snippet,
+                heading_path=h.heading_path,
+            )
+            for i, h in enumerate(result.hits, start=1)
+        ],
+        took_ms=round(result.timings_ms.get("total", 0.0), 2),
+    )
+
+
+# --- feedback ---------------------------------------------------------------------------
+
+
+async def feedback(runtime: Runtime, caller: Caller, request: schemas.FeedbackRequest) -> schemas.FeedbackResponse:
+    """Feedback on answers is open to every role; on suggestions, to agents and admins."""
+    store = runtime.store
+    answer = await anyio.to_thread.run_sync(lambda: store.get_answer(request.answer_id))
+    if answer.mode == "suggest" and caller.role == "app":
+        raise ForbiddenError("a key with role 'app' may not give feedback on an agent's suggestion")
+    if request.kind in AGENT_ACTIONS and answer.mode != "suggest":
+        raise InvalidFieldError(
+            f"kind: {request.kind!r} is what an agent did with a suggestion; this is an answer "
+            "(use helpful or not_helpful)",
+            field="kind",
+        )
+    if request.kind == "edited" and not (request.final_text and request.final_text.strip()):
+        raise InvalidFieldError("final_text: 'edited' needs the text the agent sent", field="final_text")
+    if request.kind != "edited" and request.final_text is not None:
+        raise InvalidFieldError("final_text: only 'edited' takes a final_text", field="final_text")
+    record = await anyio.to_thread.run_sync(
+        lambda: store.record_feedback(
+            request.answer_id,
+            request.kind,
+            final_text=request.final_text,
+            comment=request.comment,
+            api_key_id=caller.key_id,
+        )
+    )
+    return schemas.FeedbackResponse(
+        id=record.id, answer_id=record.answer_id, kind=record.kind, created_at=record.created_at
+    )
+
+
+# --- handoffs ---------------------------------------------------------------------------
+
+
+def handoff_view(record: HandoffRecord) -> schemas.Handoff:
+    payload = record.payload or {}
+    return schemas.Handoff(
+        id=record.id,
+        conversation_id=record.conversation_id,
+        answer_id=record.answer_id,
+        status=record.status,
+        reason=record.reason,
+        priority=record.priority,
+        category=record.category,
+        lang=record.lang,
+        sentiment=record.sentiment,
+        summary=record.summary,
+        conversation=list(payload.get("conversation") or []),
+        evidence=list(payload.get("evidence") or []),
+        suggested_reply=payload.get("suggested_reply"),
+        claimed_by=record.claimed_by,
+        claimed_at=record.claimed_at,
+        resolved_at=record.resolved_at,
+        final_reply=record.final_reply,
+        created_at=record.created_at,
+    )
+
+
+# --- storing answers --------------------------------------------------------------------
+
+
+async def _save(
+    runtime: Runtime,
+    result: AnswerResult,
+    *,
+    mode: Literal["answer", "suggest"],
+    conversation_id: str | None,
+    channel: str,
+    user_id: str | None,
+    open_handoff: bool,
+) -> SavedAnswer:
+    """Store the (redacted) question, the answer and its handoff in one transaction."""
+    handoff = _handoff_request(result) if open_handoff else None
+    store = runtime.store
+    saved = await anyio.to_thread.run_sync(
+        lambda: store.save_answer(
+            question=result.question,
+            answer=result.answer,
+            confidence=min(1.0, max(0.0, result.confidence)),
+            action=result.action,
+            mode=mode,
+            conversation_id=conversation_id,
+            channel=channel,
+            user_id=user_id,
+            lang=result.lang,
+            citations=[_citation_dict(c) for c in result.citations],
+            reason=result.reason,
+            model=result.model or None,
+            latency_ms=int(result.timings_ms.get("total", 0.0)),
+            prompt_tokens=result.usage.get("prompt_tokens"),
+            completion_tokens=result.usage.get("completion_tokens"),
+            handoff=handoff,
+        )
+    )
+    runtime.metrics.answers.labels(mode, result.action, result.reason).inc()
+    if saved.handoff is not None:
+        runtime.metrics.handoffs.labels(saved.handoff.reason, saved.handoff.priority).inc()
+        runtime.notify_handoff()
+    return saved
+
+
+def _handoff_request(result: AnswerResult) -> HandoffRequest | None:
+    info = result.handoff
+    if result.action != "handoff" or info is None:
+        return None
+    return HandoffRequest(
+        reason=info.reason,
+        priority=_priority(info.priority),
+        category=(info.category or None) and str(info.category)[:64],
+        lang=info.lang,
+        sentiment=(info.sentiment or None) and str(info.sentiment)[:32],
+        summary=info.summary,
+        payload={
+            "conversation": info.conversation,
+            "evidence": info.evidence,
+            "suggested_reply": info.suggested_reply,
+            "rules": info.rules,
+        },
+    )
+
+
+def _citation_dict(citation: Any) -> dict[str, Any]:
+    raw = asdict(citation)
+    return {k: raw[k] for k in ("n", "source", "title", "url", "snippet")}
+
+
+def _citations(result: AnswerResult) -> list[schemas.Citation]:
+    return [
+        schemas.Citation(n=c.n, source=c.source, title=c.title, url=c.url, snippet=c.snippet) for c in result.citations
+    ]
+
+
+def _priority(value: str) -> Priority:
+    return next((p for p in PRIORITIES if p == value), "normal")
+
+
+def _lang(value: str) -> schemas.Lang:
+    return "en" if value == "en" else "zh"
+
+
+def _json(value: Any) -> str:
+    return msgspec.json.encode(value).decode()

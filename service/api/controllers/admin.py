@@ -1,0 +1,44 @@
+"""``/v1/admin/reindex``."""
+
+# No ``from __future__ import annotations``: Litestar reads these annotations at run time.
+
+from litestar import post
+from litestar.di import NamedDependency
+
+from service.api.auth import ADMINS, require
+from service.api.openapi import AUTH_ERRORS, SECURITY, error_responses
+from service.api.runtime import Runtime
+from service.api.schemas import ReindexResponse
+
+
+@post(
+    "/v1/admin/reindex",
+    guards=[require(*ADMINS)],
+    security=SECURITY,
+    status_code=200,
+    tags=["admin"],
+    summary="Ingest the corpus again and serve the new index",
+    description=(
+        "Runs `kefu ingest` on the configured corpus (KEFU_CORPUS_DIR) into the served index in a "
+        "worker thread, answering when it is done, then swaps the new version in at once: requests "
+        "in flight finish on the old one, later ones use the new one, none is refused. Incremental: "
+        "only new or changed documents are embedded, and an unchanged corpus changes nothing. One "
+        "reindex at a time; another while one runs answers 409. Roles: admin."
+    ),
+    responses=error_responses(*AUTH_ERRORS, 409, 503),
+)
+async def reindex(runtime: NamedDependency[Runtime]) -> ReindexResponse:
+    outcome = await runtime.reindex()
+    report = outcome.report
+    return ReindexResponse(
+        index=report.index,
+        version=report.version,
+        previous_version=outcome.previous_version,
+        changed=report.changed,
+        swapped=outcome.swapped,
+        documents=report.documents,
+        chunks=report.chunks,
+        embedded_chunks=report.embedded_chunks,
+        problems=report.problems,
+        seconds=round(report.seconds, 2),
+    )

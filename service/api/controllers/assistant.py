@@ -1,0 +1,132 @@
+"""``/v1/ask``, ``/v1/suggest``, ``/v1/search`` and ``/v1/feedback``."""
+
+# No ``from __future__ import annotations``: Litestar reads these annotations at run time.
+
+from functools import partial
+from typing import Any
+
+from litestar import Controller, Request, Response, post
+from litestar.di import NamedDependency
+from litestar.openapi import ResponseSpec
+from litestar.params import JSONBody
+from litestar.response import ServerSentEvent
+
+from service.api import assistant
+from service.api.auth import AGENTS, ANY_ROLE, require
+from service.api.openapi import AUTH_ERRORS, SECURITY, error_responses
+from service.api.runtime import Caller, Runtime
+from service.api.schemas import (
+    AskRequest,
+    AskResponse,
+    FeedbackRequest,
+    FeedbackResponse,
+    SearchRequest,
+    SearchResponse,
+    SuggestRequest,
+    SuggestResponse,
+)
+
+ASK_DESCRIPTION = """\
+Answers an end user's question from the help center, with `[n]` citations, or hands the
+conversation to a human (`action: handoff`, with the handoff opened in the queue). Secrets
+in the question are redacted before anything is stored. Pass the `conversation_id` of an
+earlier answer to ask a follow-up.
+
+With `Accept: text/event-stream` the answer streams as server-sent events: `event: token`
+events whose data is `{"text": "..."}` (answer text as each sentence is ready), then one
+`event: final` whose data is exactly the JSON body the non-streamed call returns. An
+error after the stream began arrives as one `event: error` with the error body.
+
+Only one answer is generated at a time; a few wait, and when the queue is full the call
+answers 503 (`code: busy`) at once, with a Retry-After header.
+
+Roles: app, agent, admin."""
+
+
+class AssistantController(Controller):
+    path = "/v1"
+    security = SECURITY
+
+    @post(
+        "/ask",
+        guards=[require(*ANY_ROLE)],
+        status_code=200,
+        tags=["assistant"],
+        summary="Answer a question (JSON, or streamed as server-sent events)",
+        description=ASK_DESCRIPTION,
+        responses={
+            200: ResponseSpec(
+                data_container=AskResponse,
+                description="The answer or the handoff (as JSON; with Accept: text/event-stream, as "
+                "`token` events then a `final` event carrying this body).",
+                generate_examples=False,
+            ),
+            **error_responses(*AUTH_ERRORS, 404, 503, 504),
+        },
+    )
+    async def ask(
+        self, request: Request[Any, Any, Any], data: JSONBody[AskRequest], runtime: NamedDependency[Runtime]
+    ) -> Response[Any]:
+        history = await assistant.history_for(runtime, data)
+        events = assistant.answer_events(runtime, data, history)
+        if "text/event-stream" in request.headers.get("accept", ""):
+            # The first event before the headers: a full queue or a missing index still
+            # gets its own status code rather than a 200 stream with an error in it.
+            first = await anext(events)
+            finish = partial(assistant.save_answer, runtime, data)
+            return ServerSentEvent(assistant.sse_messages(first, events, finish))
+        result = await assistant.final_result(events)
+        return Response(await assistant.save_answer(runtime, data, result))
+
+    @post(
+        "/suggest",
+        guards=[require(*AGENTS)],
+        status_code=200,
+        tags=["agents"],
+        summary="Suggest a reply to a ticket",
+        description=(
+            "For the agent sidebar: a suggested reply to the customer's last message, with citations "
+            "(articles and past tickets), the most similar past resolved tickets, the detected "
+            "category, priority and sentiment, and the decision the assistant would make on its own "
+            "(`action`, `reason`, `confidence`). The suggestion is stored (give feedback on it with "
+            "its `answer_id`) and opens no handoff. Roles: agent, admin."
+        ),
+        responses=error_responses(*AUTH_ERRORS, 404, 503, 504),
+    )
+    async def suggest(self, data: JSONBody[SuggestRequest], runtime: NamedDependency[Runtime]) -> SuggestResponse:
+        return await assistant.suggest(runtime, data)
+
+    @post(
+        "/search",
+        guards=[require(*AGENTS)],
+        status_code=200,
+        tags=["agents"],
+        summary="Search the help center and past tickets",
+        description=(
+            "Hybrid search (e5 vectors + BM25, fused) over the served index: the `k` best documents "
+            "with a snippet each, filtered by language, kind (article or ticket) and category. "
+            "Needs no LLM. Roles: agent, admin."
+        ),
+        responses=error_responses(*AUTH_ERRORS, 503),
+    )
+    async def search(self, data: JSONBody[SearchRequest], runtime: NamedDependency[Runtime]) -> SearchResponse:
+        return await assistant.search(runtime, data)
+
+    @post(
+        "/feedback",
+        guards=[require(*ANY_ROLE)],
+        status_code=201,
+        tags=["assistant", "agents"],
+        summary="Feedback on an answer or a suggestion",
+        description=(
+            "`helpful` / `not_helpful` on an answer or a suggestion, or what an agent did with a "
+            "suggestion: `sent_as_is`, `edited` (with `final_text`, the text sent) or `discarded`. "
+            "A sent suggestion joins the conversation. Roles: app, agent, admin on answers; agent, "
+            "admin on suggestions."
+        ),
+        responses=error_responses(*AUTH_ERRORS, 404),
+    )
+    async def feedback(
+        self, data: JSONBody[FeedbackRequest], runtime: NamedDependency[Runtime], caller: NamedDependency[Caller]
+    ) -> FeedbackResponse:
+        return await assistant.feedback(runtime, caller, data)

@@ -1,0 +1,103 @@
+"""The handoff queue: ``/v1/handoffs``."""
+
+# No ``from __future__ import annotations``: Litestar reads these annotations at run time.
+
+from typing import Annotated
+
+import anyio.to_thread
+from litestar import Controller, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody, QueryParameter
+
+from service.api.assistant import handoff_view
+from service.api.auth import AGENTS, require
+from service.api.openapi import AUTH_ERRORS, SECURITY, error_responses
+from service.api.runtime import Caller, Runtime
+from service.api.schemas import Handoff, HandoffPage, HandoffStatus, Priority, ResolveRequest
+
+
+class HandoffController(Controller):
+    path = "/v1/handoffs"
+    guards = [require(*AGENTS)]  # noqa: RUF012 - Litestar's own attribute
+    security = SECURITY
+    tags = ["handoffs"]  # noqa: RUF012
+
+    @get(
+        "/",
+        summary="List handoffs",
+        description=(
+            "A page of the queue, filtered by status and priority (each may be repeated: "
+            "`?status=open&status=claimed`). `order=priority` (the default) lists the most urgent "
+            "first and, within a priority, the longest waiting first; `order=newest`, newest first. "
+            "Roles: agent, admin."
+        ),
+        responses=error_responses(*AUTH_ERRORS),
+    )
+    async def list_handoffs(
+        self,
+        *,
+        runtime: NamedDependency[Runtime],
+        status: Annotated[list[HandoffStatus] | None, QueryParameter(description="Only these statuses.")] = None,
+        priority: Annotated[list[Priority] | None, QueryParameter(description="Only these priorities.")] = None,
+        order: Annotated[
+            str, QueryParameter(pattern="^(priority|newest)$", description="Queue order or newest first.")
+        ] = "priority",
+        limit: Annotated[int, QueryParameter(ge=1, le=200, description="Page size.")] = 50,
+        offset: Annotated[int, QueryParameter(ge=0, description="Handoffs to skip.")] = 0,
+    ) -> HandoffPage:
+        store = runtime.store
+        page = await anyio.to_thread.run_sync(
+            lambda: store.list_handoffs(
+                status=status or None,
+                priority=priority or None,
+                order="newest" if order == "newest" else "priority",
+                limit=limit,
+                offset=offset,
+            )
+        )
+        return HandoffPage(
+            items=[handoff_view(h) for h in page.items],
+            total=page.total,
+            limit=page.limit,
+            offset=page.offset,
+        )
+
+    @post(
+        "/{handoff_id:str}/claim",
+        status_code=200,
+        summary="Claim a handoff",
+        description=(
+            "Take an open handoff: it becomes `claimed` by the calling key's name. A handoff that is "
+            "already claimed or resolved answers 409. Roles: agent, admin."
+        ),
+        responses=error_responses(*AUTH_ERRORS, 404, 409),
+    )
+    async def claim(
+        self, handoff_id: FromPath[str], runtime: NamedDependency[Runtime], caller: NamedDependency[Caller]
+    ) -> Handoff:
+        store = runtime.store
+        record = await anyio.to_thread.run_sync(lambda: store.claim_handoff(handoff_id, agent=caller.label))
+        return handoff_view(record)
+
+    @post(
+        "/{handoff_id:str}/resolve",
+        status_code=200,
+        summary="Resolve a handoff with the reply sent",
+        description=(
+            "Close an open or claimed handoff with the agent's final reply, which joins the "
+            "conversation. A resolved handoff answers 409. Roles: agent, admin."
+        ),
+        responses=error_responses(*AUTH_ERRORS, 404, 409),
+    )
+    async def resolve(
+        self,
+        handoff_id: FromPath[str],
+        data: JSONBody[ResolveRequest],
+        runtime: NamedDependency[Runtime],
+        caller: NamedDependency[Caller],
+    ) -> Handoff:
+        store = runtime.store
+        record = await anyio.to_thread.run_sync(
+            lambda: store.resolve_handoff(handoff_id, final_reply=data.final_reply, agent=caller.label)
+        )
+        return handoff_view(record)

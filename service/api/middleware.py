@@ -1,0 +1,100 @@
+"""Per request: the request id (X-Request-ID, echoed or made), one access log line, and
+the request count and latency metrics. Never logs a body."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from litestar.datastructures import MutableScopeHeaders
+from litestar.enums import ScopeType
+from litestar.middleware import ASGIMiddleware
+
+from service.api.logs import request_id_from, request_id_var
+
+if TYPE_CHECKING:
+    from litestar.types import ASGIApp, BeforeMessageSendHookHandler, Message, Receive, Scope, Send
+
+    from service.api.metrics import Metrics
+
+log = logging.getLogger("kefu.access")
+
+REQUEST_ID_STATE = "kefu_request_id"
+STARTED_STATE = "kefu_started"
+
+
+def request_id_of(scope: Scope) -> str:
+    """The request's id, made once per request and kept in its scope state."""
+    state = scope.setdefault("state", {})
+    request_id = state.get(REQUEST_ID_STATE)
+    if not request_id:
+        raw = dict(scope.get("headers") or []).get(b"x-request-id")
+        request_id = request_id_from(raw.decode("latin-1") if raw else None)
+        state[REQUEST_ID_STATE] = request_id
+    return str(request_id)
+
+
+class RequestMiddleware(ASGIMiddleware):
+    scopes = (ScopeType.HTTP,)
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        request_id = request_id_of(scope)
+        scope.setdefault("state", {})[STARTED_STATE] = True
+        token = request_id_var.set(request_id)
+        start = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = MutableScopeHeaders.from_message(message)
+                if "x-request-id" not in headers:
+                    headers["X-Request-ID"] = request_id
+            await send(message)
+
+        try:
+            await next_app(scope, receive, send_with_id)
+        finally:
+            seconds = time.perf_counter() - start
+            route = scope.get("path_template") or "unmatched"
+            method = scope.get("method", "")
+            self.metrics.requests.labels(route, method, str(status)).inc()
+            self.metrics.latency.labels(route, method).observe(seconds)
+            log.info(
+                "%s %s %d %.1f ms",
+                method,
+                route,
+                status,
+                seconds * 1000,
+                extra={
+                    "request_id": request_id,
+                    "fields": {
+                        "method": method,
+                        "route": route,
+                        "status": status,
+                        "ms": round(seconds * 1000, 1),
+                    },
+                },
+            )
+            request_id_var.reset(token)
+
+
+def before_send(metrics: Metrics) -> BeforeMessageSendHookHandler:
+    """A hook for every response, also those of no route (404/405), which the
+    middleware above never sees: they get a request id and a count too."""
+
+    async def hook(message: Message, scope: Scope) -> None:
+        if message["type"] != "http.response.start" or scope["type"] != ScopeType.HTTP:
+            return
+        headers = MutableScopeHeaders.from_message(message)
+        if "x-request-id" not in headers:
+            headers["X-Request-ID"] = request_id_of(scope)
+        if not scope.get("state", {}).get(STARTED_STATE):
+            metrics.requests.labels("unmatched", scope.get("method", ""), str(message["status"])).inc()
+
+    return hook

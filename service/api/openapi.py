@@ -1,0 +1,67 @@
+"""The OpenAPI document at ``/schema``: its config and the error responses each route lists."""
+
+# No ``from __future__ import annotations``: Litestar reads these annotations at run time.
+
+from litestar.openapi import OpenAPIConfig, ResponseSpec
+from litestar.openapi.spec import Components, SecurityScheme, Tag
+
+from kefu import __version__
+from service.api.schemas import ErrorBody
+
+BEARER = "BearerAuth"
+SECURITY: list[dict[str, list[str]]] = [{BEARER: []}]
+
+_MEANING = {
+    400: "The request is unusable (e.g. malformed JSON).",
+    401: "No API key, or an unknown or revoked one.",
+    403: "The API key's role may not do this.",
+    404: "What the request refers to does not exist.",
+    409: "The request conflicts with the current state.",
+    413: "The request body is too large.",
+    422: "A field is invalid; `detail.field` names it.",
+    429: "This API key's rate limit is used up; see the Retry-After header.",
+    503: "Not ready, a backend is unavailable, or the LLM queue is full (then with Retry-After).",
+    504: "A backend did not answer in time.",
+}
+
+#: What every authenticated route can answer besides success.
+AUTH_ERRORS = (400, 401, 403, 413, 422, 429)
+
+
+def error_responses(*codes: int) -> dict[int, ResponseSpec]:
+    return {
+        code: ResponseSpec(data_container=ErrorBody, description=_MEANING[code], generate_examples=False)
+        for code in codes
+    }
+
+
+def openapi_config() -> OpenAPIConfig:
+    return OpenAPIConfig(
+        title="kefu",
+        version=__version__,
+        description=(
+            "A self-hosted support assistant for crypto-wallet help desks: grounded answers with "
+            "citations for the in-app assistant, suggested replies and search for agents, and a "
+            "handoff queue. Authenticate with `Authorization: Bearer KEY` (keys from "
+            "`kefu keys create --role app|agent|admin`). Errors have one shape: "
+            '`{"error": {"code", "message", "detail"}}`.'
+        ),
+        path="/schema",
+        components=Components(
+            security_schemes={
+                BEARER: SecurityScheme(
+                    type="http",
+                    scheme="bearer",
+                    description="An API key from `kefu keys create`; its role (app, agent, admin) "
+                    "decides which routes it may call.",
+                )
+            }
+        ),
+        tags=[
+            Tag(name="assistant", description="The in-app assistant (roles app, agent, admin)."),
+            Tag(name="agents", description="The agent sidebar (roles agent, admin)."),
+            Tag(name="handoffs", description="The handoff queue (roles agent, admin)."),
+            Tag(name="operations", description="Health, readiness and metrics (no key needed)."),
+            Tag(name="admin", description="Administration (role admin)."),
+        ],
+    )

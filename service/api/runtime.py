@@ -1,0 +1,327 @@
+"""What the service holds while it runs: the store, the models, the index, the LLM gate.
+
+One :class:`Runtime` per app, built by ``create_app`` and started by the app's lifespan:
+the store is migrated, the embedder loaded, the index opened, the LLM warmed up, and the
+webhook worker started. A part that fails to load (no index yet, an Ollama server that
+does not answer) does not stop the app: ``/ready`` says what is missing, search works
+without the LLM, and the LLM's warm-up is retried in the background.
+
+The answerer is one reference, replaced whole when a reindex publishes a new index
+version; a request takes the reference once, so requests in flight finish on the version
+they started with.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import logging
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import anyio.to_thread
+
+from kefu.errors import ConflictError, KefuError, NotReadyError, RateLimitedError
+from service.api.gate import GatedGenerator, LlmGate
+from service.api.metrics import Metrics
+from service.api.ratelimit import RateLimiter
+from service.keys import bearer_key, verify_key
+from service.store import Role, Store
+
+if TYPE_CHECKING:
+    from ingest.pipeline import IngestReport
+    from kefu.embedder import Embedder
+    from kefu.generators import Generator
+    from kefu.settings import Settings
+    from service.answerer import Answerer
+    from service.retriever import HybridRetriever
+
+log = logging.getLogger("kefu.api")
+
+#: Seconds between attempts to reach an LLM that failed its warm-up.
+LLM_RETRY_SECONDS = 15.0
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who made a request: an API key, or anyone when the server runs open (a local demo)."""
+
+    key_id: int | None
+    role: Role
+    #: How the caller is named in stored data (``handoffs.claimed_by``).
+    label: str
+    #: The rate limit bucket: the key, or the client address when open.
+    rate_key: str
+
+
+@dataclass(frozen=True)
+class ReindexOutcome:
+    report: IngestReport
+    previous_version: str | None
+    swapped: bool
+
+
+class Runtime:
+    """The service's state and the operations on it that are not one request's business."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        store: Store | None = None,
+        answerer: Answerer | None = None,
+        embedder: Embedder | None = None,
+        generator: Generator | None = None,
+        open_access: bool = False,
+        webhook_poll_seconds: float = 2.0,
+        llm_retry_seconds: float = LLM_RETRY_SECONDS,
+    ) -> None:
+        self.settings = settings
+        self.open_access = open_access
+        self.index_name = settings.index_name
+        self.metrics = Metrics()
+        self.limiter = RateLimiter(settings.rate_limit, settings.rate_burst)
+        self.gate = LlmGate(
+            settings.llm_queue,
+            on_change=self.metrics.llm_waiting.set,
+            on_reject=self.metrics.llm_busy.inc,
+            on_wait=self.metrics.llm_wait.observe,
+        )
+        self.webhook_poll_seconds = webhook_poll_seconds
+        self.llm_retry_seconds = llm_retry_seconds
+        self._given_store = store
+        self._given_answerer = answerer
+        self._given_embedder = embedder
+        self._given_generator = generator
+        self._store: Store | None = store
+        self.embedder: Embedder | None = None
+        self.generator: GatedGenerator | None = None
+        #: The answerer serving requests; replaced whole by a reindex.
+        self.answerer: Answerer | None = None
+        #: Component -> why it is not ready ("embedder", "index", "llm").
+        self.problems: dict[str, str] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._reindex_lock: asyncio.Lock | None = None
+        self.handoff_created: asyncio.Event | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            raise NotReadyError("the store is not open yet")
+        return self._store
+
+    async def start(self) -> None:
+        """Open the store and load what the service needs (the app's lifespan calls this)."""
+        self._reindex_lock = asyncio.Lock()
+        self.handoff_created = asyncio.Event()
+        if self._store is None:
+            self._store = Store.from_settings(self.settings)
+        await anyio.to_thread.run_sync(self.store.migrate)
+        if self._given_answerer is not None:
+            given = self._given_answerer
+            self.embedder = given.retriever.embedder
+            self.generator = self._gated(given.generator)
+            self.answerer = copy.copy(given)
+            self.answerer.generator = self.generator
+        else:
+            await self._load_models()
+        self._publish_index_metrics()
+        await self._warm_up_llm()
+        if "llm" in self.problems:
+            self._tasks.append(asyncio.create_task(self._retry_llm(), name="kefu-llm-retry"))
+        if self.store.webhook_url:
+            from service.api.webhook import WebhookWorker
+
+            worker = WebhookWorker(self.store, self.metrics, self.handoff_created, poll=self.webhook_poll_seconds)
+            self._tasks.append(asyncio.create_task(worker.run(), name="kefu-webhook"))
+        if self.problems:
+            log.warning("started, not ready: %s", "; ".join(f"{k}: {v}" for k, v in self.problems.items()))
+        else:
+            log.info("ready: index %s version %s, llm %s", self.index_name, self.index_version, self.llm_name)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        if self.generator is not None and self._given_generator is None and self._given_answerer is None:
+            await self.generator.close()
+        if self._store is not None and self._given_store is None:
+            self._store.close()
+            self._store = None
+
+    async def _load_models(self) -> None:
+        from kefu.embedder import embedder_from_settings
+        from kefu.generators import generator_from_settings
+
+        embedder = self._given_embedder or embedder_from_settings(self.settings)
+        try:
+            await anyio.to_thread.run_sync(embedder.warm_up)
+            self.embedder = embedder
+        except KefuError as exc:
+            self.problems["embedder"] = str(exc)
+            self.problems["index"] = "not opened: the embedder did not load"
+        self.generator = self._gated(self._given_generator or generator_from_settings(self.settings))
+        if self.embedder is not None:
+            try:
+                retriever = await anyio.to_thread.run_sync(self._open_retriever)
+                self.answerer = self._answerer_for(retriever)
+            except KefuError as exc:
+                self.problems["index"] = str(exc)
+
+    def _gated(self, generator: Generator) -> GatedGenerator:
+        backend = generator.name.split(":", 1)[0]
+        histogram = self.metrics.llm_seconds.labels(backend)
+        return GatedGenerator(generator, self.gate, on_generation=histogram.observe)
+
+    def _open_retriever(self) -> HybridRetriever:
+        from service.retriever import retriever_from_settings
+
+        retriever = retriever_from_settings(self.settings, self.index_name, embedder=self.embedder)
+        retriever.warm_up()
+        return retriever
+
+    def _answerer_for(self, retriever: HybridRetriever) -> Answerer:
+        if self.answerer is not None:
+            # Same generator, calibration and limits; only the index changes.
+            fresh = copy.copy(self.answerer)
+            fresh.retriever = retriever
+            return fresh
+        from service.answerer import answerer_from_settings
+
+        assert self.generator is not None
+        return answerer_from_settings(self.settings, retriever=retriever, generator=self.generator)
+
+    async def _warm_up_llm(self) -> bool:
+        assert self.generator is not None
+        try:
+            with anyio.fail_after(max(self.settings.llm_timeout, self.settings.llm_connect_timeout)):
+                await self.generator.warm_up()
+        except TimeoutError:
+            self.problems["llm"] = f"{self.generator.name} did not finish its warm-up in time"
+        except KefuError as exc:
+            self.problems["llm"] = f"{self.generator.name}: {exc}"
+        else:
+            self.problems.pop("llm", None)
+            self.metrics.llm_ready.set(1)
+            return True
+        self.metrics.llm_ready.set(0)
+        return False
+
+    async def _retry_llm(self) -> None:
+        while True:
+            await asyncio.sleep(self.llm_retry_seconds)
+            if await self._warm_up_llm():
+                log.info("the LLM %s answers now", self.llm_name)
+                return
+
+    # --- what is served ----------------------------------------------------------------
+
+    @property
+    def index_version(self) -> str | None:
+        answerer = self.answerer
+        return answerer.retriever.index.manifest.version if answerer else None
+
+    @property
+    def llm_name(self) -> str:
+        return self.generator.name if self.generator else "none"
+
+    def current_answerer(self) -> Answerer:
+        """The answerer to use for one request (keep the reference for the whole request)."""
+        answerer = self.answerer
+        if answerer is None:
+            missing = "; ".join(f"{k}: {v}" for k, v in self.problems.items() if k != "llm")
+            raise NotReadyError(f"the index is not loaded ({missing or 'starting'})")
+        return answerer
+
+    def _publish_index_metrics(self) -> None:
+        answerer = self.answerer
+        if answerer is not None:
+            index = answerer.retriever.index
+            self.metrics.set_index(index.manifest.name, index.manifest.version, len(index.documents), len(index.chunks))
+
+    # --- callers -----------------------------------------------------------------------
+
+    async def authenticate(self, authorization: str | None, roles: Collection[Role], client: str) -> Caller:
+        """Who is calling, if they may call this (401/403), and within their rate (429)."""
+        key = bearer_key(authorization)
+        if key is None and self.open_access:
+            caller = Caller(key_id=None, role="admin", label="demo", rate_key=f"open:{client}")
+        else:
+            record = await anyio.to_thread.run_sync(lambda: verify_key(self.store, key, roles))
+            caller = Caller(key_id=record.id, role=record.role, label=record.label, rate_key=f"key:{record.id}")
+        try:
+            self.limiter.check(caller.rate_key)
+        except RateLimitedError:
+            self.metrics.rate_limited.inc()
+            raise
+        return caller
+
+    def notify_handoff(self) -> None:
+        """Wake the webhook worker: a handoff (and its delivery) was just stored."""
+        if self.handoff_created is not None:
+            self.handoff_created.set()
+
+    # --- reindex -----------------------------------------------------------------------
+
+    async def reindex(self) -> ReindexOutcome:
+        """Ingest the configured corpus again and serve the new version, one run at a time."""
+        from ingest.pipeline import run_ingest
+
+        lock = self._reindex_lock
+        if lock is None:
+            raise NotReadyError("the service is still starting")
+        if lock.locked():
+            raise ConflictError("a reindex is already running; wait for it to finish")
+        async with lock:
+            embedder = self.embedder
+            if embedder is None:
+                raise NotReadyError(f"the embedder is not loaded: {self.problems.get('embedder', 'starting')}")
+            previous = self.index_version
+            settings = self.settings
+            try:
+                report = await anyio.to_thread.run_sync(
+                    lambda: run_ingest(
+                        [settings.default_corpus],
+                        data_dir=settings.data_dir,
+                        index_name=self.index_name,
+                        embedder=embedder,
+                    )
+                )
+                swapped = False
+                if report.version is not None and report.version != previous:
+                    retriever = await anyio.to_thread.run_sync(self._open_retriever)
+                    # One assignment: requests that already took the old answerer keep it.
+                    self.answerer = self._answerer_for(retriever)
+                    self.problems.pop("index", None)
+                    self._publish_index_metrics()
+                    swapped = True
+            except BaseException:
+                self.metrics.reindex.labels("failed").inc()
+                raise
+            self.metrics.reindex.labels("swapped" if swapped else "unchanged").inc()
+            log.info(
+                "reindex: index %s version %s (was %s), %s",
+                self.index_name,
+                report.version,
+                previous,
+                "swapped in" if swapped else "unchanged",
+            )
+            return ReindexOutcome(report=report, previous_version=previous, swapped=swapped)
+
+    # --- health --------------------------------------------------------------------------
+
+    def readiness(self) -> dict[str, Any]:
+        """What ``/ready`` reports: what is loaded, and what is missing."""
+        return {
+            "index": self.index_name,
+            "index_version": self.index_version,
+            "llm": self.llm_name,
+            "missing": dict(self.problems),
+        }

@@ -1,0 +1,265 @@
+"""Request and response bodies of the HTTP API, as msgspec Structs.
+
+Litestar validates requests against these and documents them in the OpenAPI schema at
+``/schema``; the ``description`` of each field is what the schema shows.
+"""
+
+# No ``from __future__ import annotations``: Litestar and msgspec read these annotations
+# at run time.
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import Meta
+
+#: The answerer's own limit; KEFU_MAX_QUESTION_CHARS can only lower it.
+MAX_QUESTION_CHARS = 2000
+MAX_TEXT_CHARS = 8000
+
+Lang = Literal["zh", "en"]
+Action = Literal["answer", "handoff"]
+HandoffStatus = Literal["open", "claimed", "resolved"]
+Priority = Literal["urgent", "high", "normal", "low"]
+FeedbackKind = Literal["helpful", "not_helpful", "sent_as_is", "edited", "discarded"]
+
+Question = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        max_length=MAX_QUESTION_CHARS,
+        description="The user's question, Chinese or English (at most KEFU_MAX_QUESTION_CHARS characters).",
+    ),
+]
+Identifier = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+
+
+class Citation(msgspec.Struct):
+    """A source the answer cites with ``[n]``."""
+
+    n: Annotated[int, Meta(description="The marker number used in the answer text.")]
+    source: Annotated[str, Meta(description="The document's path in the corpus, e.g. `fqa/pending-transfer.md`.")]
+    title: str
+    url: str | None
+    snippet: Annotated[str, Meta(description="The passage the answer drew on, shortened.")]
+
+
+class HandoffRef(msgspec.Struct):
+    """The handoff an answer opened: the conversation now waits for a human."""
+
+    id: str
+    status: HandoffStatus
+    reason: Annotated[str, Meta(description="Why: e.g. stolen_funds, secret_shared, human_requested, low_confidence.")]
+    priority: Priority
+    category: str | None
+
+
+class AskRequest(msgspec.Struct):
+    question: Question
+    conversation_id: Annotated[
+        str | None,
+        Meta(description="Continue this conversation (from an earlier answer); omit to start a new one."),
+    ] = None
+    lang: Annotated[Lang | None, Meta(description="Answer in this language; default: the question's.")] = None
+    channel: Annotated[
+        str,
+        Meta(min_length=1, max_length=32, pattern=r"^[a-z0-9_-]+$", description="Where the user asks from."),
+    ] = "app"
+    user_id: (
+        Annotated[
+            str,
+            Meta(
+                min_length=1,
+                max_length=128,
+                description="Your id for the user; only the same id can then continue the conversation.",
+            ),
+        ]
+        | None
+    ) = None
+
+
+class AskResponse(msgspec.Struct):
+    """An answer with citations, or a handoff to a human, and why."""
+
+    answer: Annotated[str, Meta(description="What to show the user; cites sources as [n].")]
+    citations: list[Citation]
+    confidence: Annotated[float, Meta(ge=0, le=1, description="How well the answer is supported (0 to 1).")]
+    action: Annotated[Action, Meta(description="`answer`: show it; `handoff`: a human takes over.")]
+    reason: Annotated[str, Meta(description="Reason code for the decision, e.g. grounded, extractive_fallback.")]
+    mode: Annotated[str, Meta(description="How the text came about: generated, extractive or handoff.")]
+    lang: Lang
+    conversation_id: str
+    answer_id: Annotated[str, Meta(description="Refer to this answer in POST /v1/feedback.")]
+    handoff: HandoffRef | None = None
+
+
+class TicketMessage(msgspec.Struct):
+    role: Annotated[Literal["user", "agent"], Meta(description="`user`: the customer; `agent`: support.")]
+    text: Annotated[str, Meta(min_length=1, max_length=MAX_TEXT_CHARS)]
+
+
+class SuggestRequest(msgspec.Struct):
+    """A ticket: its subject and the conversation so far, oldest message first."""
+
+    conversation: Annotated[list[TicketMessage], Meta(min_length=1, max_length=100)]
+    subject: Annotated[str, Meta(max_length=300)] = ""
+    lang: Annotated[Lang | None, Meta(description="Suggest a reply in this language.")] = None
+    conversation_id: Annotated[
+        str | None, Meta(description="Record the suggestion in this kefu conversation (e.g. from a handoff).")
+    ] = None
+
+
+class SimilarTicket(msgspec.Struct):
+    id: Annotated[str, Meta(description="The ticket's id in the corpus, e.g. `tickets/T-1042`.")]
+    subject: str
+    resolution: str | None
+    similarity: Annotated[float, Meta(description="Cosine similarity of the ticket to the question (0 to 1).")]
+    url: str | None = None
+
+
+class SuggestResponse(msgspec.Struct):
+    """A reply for the agent to send, edit or discard, with what it is based on."""
+
+    reply: Annotated[str, Meta(description="The suggested reply, citing sources as [n].")]
+    citations: list[Citation]
+    similar_tickets: list[SimilarTicket]
+    category: str | None
+    priority: Priority
+    sentiment: str
+    confidence: Annotated[float, Meta(ge=0, le=1)]
+    action: Annotated[Action, Meta(description="`handoff`: the assistant would not answer this on its own.")]
+    reason: str
+    mode: str
+    lang: Lang
+    conversation_id: str
+    answer_id: Annotated[str, Meta(description="Refer to this suggestion in POST /v1/feedback.")]
+
+
+class SearchRequest(msgspec.Struct):
+    query: Annotated[str, Meta(min_length=1, max_length=MAX_QUESTION_CHARS)]
+    k: Annotated[int, Meta(ge=1, le=50, description="How many documents.")] = 5
+    lang: Lang | None = None
+    kind: Literal["article", "ticket"] | None = None
+    category: Annotated[str, Meta(max_length=64)] | None = None
+
+
+class SearchHit(msgspec.Struct):
+    rank: int
+    source: str
+    title: str
+    kind: str
+    lang: str
+    category: str | None
+    url: str | None
+    score: Annotated[float, Meta(description="The fused ranking score (higher is better; not a probability).")]
+    snippet: str
+    heading_path: list[str]
+
+
+class SearchResponse(msgspec.Struct):
+    query: str
+    lang: str
+    expansion: Annotated[list[str], Meta(description="Glossary terms added to the query.")]
+    index: str
+    index_version: str
+    hits: list[SearchHit]
+    took_ms: float
+
+
+class FeedbackRequest(msgspec.Struct):
+    """A vote on an answer, or what an agent did with a suggestion."""
+
+    answer_id: Annotated[str, Meta(min_length=1, max_length=64)]
+    kind: Annotated[
+        FeedbackKind,
+        Meta(
+            description=(
+                "helpful / not_helpful: a vote on an answer or suggestion; sent_as_is / edited / "
+                "discarded: what the agent did with a suggestion (edited needs final_text)."
+            )
+        ),
+    ]
+    final_text: (
+        Annotated[str, Meta(min_length=1, max_length=MAX_TEXT_CHARS, description="What the agent sent.")] | None
+    ) = None
+    comment: Annotated[str, Meta(max_length=2000)] | None = None
+
+
+class FeedbackResponse(msgspec.Struct):
+    id: int
+    answer_id: str
+    kind: FeedbackKind
+    created_at: datetime
+
+
+class Handoff(msgspec.Struct):
+    """A conversation waiting for, or taken by, a human agent."""
+
+    id: str
+    conversation_id: str
+    answer_id: str | None
+    status: HandoffStatus
+    reason: str
+    priority: Priority
+    category: str | None
+    lang: str | None
+    sentiment: str | None
+    summary: str | None
+    conversation: Annotated[list[dict[str, str]], Meta(description="The conversation so far, redacted.")]
+    evidence: Annotated[list[dict[str, Any]], Meta(description="What search found for it.")]
+    suggested_reply: Annotated[str | None, Meta(description="A reply the agent can edit.")]
+    claimed_by: str | None
+    claimed_at: datetime | None
+    resolved_at: datetime | None
+    final_reply: str | None
+    created_at: datetime
+
+
+class HandoffPage(msgspec.Struct):
+    items: list[Handoff]
+    total: Annotated[int, Meta(description="Handoffs matching the filters, on all pages.")]
+    limit: int
+    offset: int
+
+
+class ResolveRequest(msgspec.Struct):
+    final_reply: Annotated[
+        str, Meta(min_length=1, max_length=MAX_TEXT_CHARS, description="The reply the agent sent the user.")
+    ]
+
+
+class ReindexResponse(msgspec.Struct):
+    index: str
+    version: str | None
+    previous_version: str | None
+    changed: Annotated[bool, Meta(description="Whether the ingest wrote a new version.")]
+    swapped: Annotated[bool, Meta(description="Whether the service now serves a new version.")]
+    documents: dict[str, int]
+    chunks: int
+    embedded_chunks: int
+    problems: list[str]
+    seconds: float
+
+
+class Health(msgspec.Struct):
+    status: Literal["ok"]
+
+
+class Readiness(msgspec.Struct):
+    status: Literal["ready"]
+    index: str
+    index_version: str
+    llm: str
+    open_access: Annotated[bool, Meta(description="True when the server runs without API keys (a local demo).")]
+
+
+class ErrorInfo(msgspec.Struct):
+    code: Annotated[str, Meta(description="Machine-readable, e.g. not_found, validation_error, busy.")]
+    message: str
+    detail: Any = None
+
+
+class ErrorBody(msgspec.Struct):
+    """The shape of every error response."""
+
+    error: ErrorInfo

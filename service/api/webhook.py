@@ -1,0 +1,127 @@
+"""Calls the webhook for each new handoff, from the store's outbox, with retries.
+
+A handoff and its pending delivery are written in one transaction (the outbox); this
+worker takes due deliveries (leased, so two workers never call twice at once), POSTs
+them, and marks each delivered or failed. The store schedules retries with exponential
+backoff and gives up after its last attempt; a delivery whose worker died comes back
+when its lease runs out. The worker wakes at once when a handoff is stored, and polls
+for retries that come due.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import anyio.to_thread
+import httpx
+
+from kefu import __version__
+from kefu.errors import KefuError
+from service.api.metrics import Metrics
+from service.store import DueDelivery, HandoffRecord, Store
+
+log = logging.getLogger("kefu.webhook")
+
+#: Seconds a webhook has to answer.
+TIMEOUT = 10.0
+BATCH = 20
+
+
+def webhook_body(handoff: HandoffRecord) -> dict[str, Any]:
+    """What the webhook receives: the handoff without the conversation (redacted anyway).
+
+    ``text`` makes Slack and Teams incoming webhooks show something readable as is.
+    """
+    return {
+        "event": "handoff.created",
+        "text": f"[kefu] {handoff.priority} handoff ({handoff.reason}): {handoff.summary or ''}".strip(),
+        "handoff": {
+            "id": handoff.id,
+            "conversation_id": handoff.conversation_id,
+            "answer_id": handoff.answer_id,
+            "status": handoff.status,
+            "reason": handoff.reason,
+            "priority": handoff.priority,
+            "category": handoff.category,
+            "lang": handoff.lang,
+            "sentiment": handoff.sentiment,
+            "summary": handoff.summary,
+            "created_at": handoff.created_at.isoformat(),
+        },
+    }
+
+
+class WebhookWorker:
+    def __init__(
+        self,
+        store: Store,
+        metrics: Metrics,
+        wake: asyncio.Event,
+        *,
+        poll: float = 2.0,
+        timeout: float = TIMEOUT,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.store = store
+        self.metrics = metrics
+        self.wake = wake
+        self.poll = poll
+        self.timeout = timeout
+        self.transport = transport
+
+    async def run(self) -> None:
+        async with httpx.AsyncClient(
+            timeout=self.timeout,
+            follow_redirects=False,
+            transport=self.transport,
+            headers={"User-Agent": f"kefu/{__version__}"},
+        ) as client:
+            while True:
+                # Cleared before reading the outbox, so a handoff stored meanwhile wakes the wait.
+                self.wake.clear()
+                try:
+                    due = await anyio.to_thread.run_sync(lambda: self.store.due_deliveries(limit=BATCH))
+                except KefuError as exc:
+                    log.warning("webhook outbox unreadable, retrying: %s", exc)
+                    due = []
+                for delivery in due:
+                    await self.deliver(client, delivery)
+                if len(due) < BATCH:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self.wake.wait(), timeout=self.poll)
+
+    async def deliver(self, client: httpx.AsyncClient, due: DueDelivery) -> None:
+        delivery = due.delivery
+        error: str | None = None
+        try:
+            response = await client.post(
+                delivery.url,
+                json=webhook_body(due.handoff),
+                headers={"X-Kefu-Delivery": str(delivery.id), "X-Kefu-Event": "handoff.created"},
+            )
+            if not response.is_success:
+                error = f"HTTP {response.status_code}"
+        except httpx.HTTPError as exc:
+            error = f"{type(exc).__name__}: {exc}"
+        try:
+            if error is None:
+                await anyio.to_thread.run_sync(lambda: self.store.mark_delivered(delivery.id))
+                self.metrics.webhook.labels("delivered").inc()
+                log.info("webhook delivered for handoff %s", due.handoff.id)
+            else:
+                record = await anyio.to_thread.run_sync(lambda: self.store.mark_failed(delivery.id, error or ""))
+                outcome = "gave_up" if record.status == "failed" else "retry"
+                self.metrics.webhook.labels(outcome).inc()
+                log.warning(
+                    "webhook for handoff %s failed (attempt %d, %s): %s",
+                    due.handoff.id,
+                    record.attempts,
+                    outcome,
+                    error,
+                )
+        except KefuError as exc:
+            # The lease runs out and the delivery comes back: nothing is lost.
+            log.warning("could not record the webhook outcome for delivery %d: %s", delivery.id, exc)

@@ -1,0 +1,160 @@
+"""The API under test: real embedder, the real demo index, a real SQLite file, and the LLM
+scripted through a local server that speaks Ollama's API (so answers are deterministic).
+
+One app (and one test client) per module where tests only add rows; tests that change
+the app's state build their own.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from litestar import Litestar
+from litestar.testing import TestClient
+
+from kefu.generators.ollama import OllamaGenerator
+from kefu.settings import Settings
+from service.api import create_app
+from service.api.runtime import Runtime
+from service.keys import create_key
+from service.store import Store
+from tests.fakes.ollama_server import FakeOllama, ScriptedModel
+
+MODEL = "qwen2.5:3b-instruct"
+SLOW_MODEL = "slow"
+#: Cites [1] and repeats words of the top source (help/zh/transfers/pending-transfer.md),
+#: so grounding passes and the answer is "grounded".
+GROUNDED_TOKENS = ["转账", "打包中", "通常", "是", "矿工费", "太低", "[1]", "。"]
+GROUNDED_QUESTION = "我的转账一直在打包中怎么办？"
+GROUNDED_SOURCE = "help/zh/transfers/pending-transfer.md"
+STOLEN_QUESTION = "Someone stole all my USDT, my wallet was drained an hour ago!"
+
+
+@pytest.fixture(scope="module")
+def llm_server() -> Iterator[FakeOllama]:
+    server = FakeOllama(
+        {
+            MODEL: ScriptedModel(tokens=GROUNDED_TOKENS),
+            # 8 tokens x 0.25 s: a generation holds the LLM for about 2 s.
+            SLOW_MODEL: ScriptedModel(tokens=GROUNDED_TOKENS, delay=0.25),
+        }
+    ).start()
+    yield server
+    server.stop()
+
+
+def api_settings(data_dir: Path, db: Path, **changes: Any) -> Settings:
+    return Settings.from_env({}).with_overrides(
+        data_dir=data_dir,
+        database_url=f"sqlite:///{db}",
+        llm_backend="ollama",
+        **changes,
+    )
+
+
+def build_app(
+    settings: Settings,
+    llm: FakeOllama | str,
+    embedder: Any,
+    *,
+    store: Store | None = None,
+    model: str = MODEL,
+    **options: Any,
+) -> Litestar:
+    host = llm.url if isinstance(llm, FakeOllama) else llm
+    generator = OllamaGenerator(host, model, timeout=10, connect_timeout=1)
+    return create_app(settings, store=store, embedder=embedder, generator=generator, **options)
+
+
+def runtime_of(app: Litestar) -> Runtime:
+    runtime: Runtime = app.state.runtime
+    return runtime
+
+
+@dataclass
+class Api:
+    """A running app, its store, and one API key per role."""
+
+    client: TestClient[Litestar]
+    store: Store
+    keys: dict[str, str]
+    app: Litestar
+
+    @property
+    def runtime(self) -> Runtime:
+        return runtime_of(self.app)
+
+    def auth(self, role: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.keys[role]}"}
+
+
+def start_api(app: Litestar, store: Store) -> tuple[TestClient[Litestar], dict[str, str]]:
+    client = TestClient(app)
+    client.__enter__()  # runs the lifespan (migrates the store)
+    keys = {role: create_key(store, role, f"{role}-test")[0] for role in ("app", "agent", "admin")}  # type: ignore[arg-type]
+    return client, keys
+
+
+@dataclass
+class WebhookSink:
+    """A local webhook that fails the first call of each delivery, then accepts it."""
+
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        host, port = self.server.server_address[:2]
+        return f"http://{host!s}:{port}/hooks/kefu"
+
+    def start(self) -> WebhookSink:
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+                delivery = self.headers.get("X-Kefu-Delivery")
+                first = not any(c["delivery"] == delivery for c in sink.calls)
+                sink.calls.append({"delivery": delivery, "body": body, "status": 500 if first else 204})
+                self.send_response(500 if first else 204)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+
+    def for_handoff(self, handoff_id: str) -> list[dict[str, Any]]:
+        return [c for c in self.calls if c["body"]["handoff"]["id"] == handoff_id]
+
+
+def sse_events(text: str) -> list[tuple[str, Any]]:
+    """(event, decoded data) for each server-sent event in a response body."""
+    events = []
+    for block in text.replace("\r\n", "\n").split("\n\n"):
+        name, data = "message", []
+        for line in block.split("\n"):
+            if line.startswith("event:"):
+                name = line[len("event:") :].strip()
+            elif line.startswith("data:"):
+                data.append(line[len("data:") :].lstrip())
+        if data:
+            events.append((name, json.loads("\n".join(data))))
+    return events
