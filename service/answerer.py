@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -25,11 +25,11 @@ from kefu.text import detect_language
 from service.citations import CitationStream, normalise_markers
 from service.confidence import Calibration, Evidence, retrieval_evidence
 from service.followup import standalone_question
-from service.grounding import CitationAligner, groundedness, sentence_support
+from service.grounding import CitationAligner, copy_rate, groundedness, sentence_support
 from service.handoff import Handoff, build_handoff, user_message
 from service.prompting import Source, build_messages, is_no_answer, select_sources, trim_passage
 from service.retriever import DocumentHit, HybridRetriever, SearchFilters
-from service.rules import check_rules
+from service.rules import RuleHit, check_rules
 from service.safety import check_answer
 from service.triage import detect_category, detect_priority, detect_sentiment
 
@@ -130,6 +130,13 @@ class Answerer:
         assert result is not None
         return result
 
+    def rule_reasons(self, question: str, history: Sequence[tuple[str, str]] = ()) -> list[str]:
+        """The reasons the rules hand this question off for, whatever the score (no search, no LLM)."""
+        redactor = Redactor()
+        red = redactor.redact(question)
+        user_turns = [redactor.redact(text).text for role, text in history if role == "user"]
+        return _rule_reasons(red.text, red.counts, user_turns)[1]
+
     async def stream(
         self,
         question: str,
@@ -158,11 +165,7 @@ class Answerer:
         user_turns = [text for role, text in turns if role == "user"]
         lang = lang if lang in ("zh", "en") else detect_language(question)
 
-        hits_rules = check_rules(q, user_turns)
-        reasons = [h.reason for h in hits_rules]
-        pasted = red.counts.get("seed_phrase") or red.counts.get("private_key") or red.counts.get("keystore")
-        if pasted and "secret_shared" not in reasons:
-            reasons.insert(0, "secret_shared")
+        hits_rules, reasons = _rule_reasons(q, red.counts, user_turns)
         sentiment = detect_sentiment(q)
         standalone = standalone_question(q, user_turns)
 
@@ -232,9 +235,9 @@ class Answerer:
 
         sources = select_sources(hits, standalone, max_sources=self.max_sources, max_chars=self.max_source_chars)
         source_texts = {s.n: s.text for s in sources}
-        retrieval = retrieval_evidence(hits)
+        retrieval = retrieval_evidence(hits, lang)
         # Even a perfectly supported answer could not clear the threshold: skip the LLM.
-        best_case = self.calibration.score(Evidence(**retrieval, grounded=1.0, cited=1.0))
+        best_case = self.calibration.best_case(retrieval)
         if best_case < self.calibration.threshold:
             result = handoff("low_confidence", sources=sources, evidence=Evidence(**retrieval), confidence=best_case)
             yield AnswerEvent("token", text=result.answer)
@@ -295,7 +298,7 @@ class Answerer:
         if not generated_ok:
             # The LLM failed or had nothing: the best passage itself, if retrieval is sure.
             extract = _extractive(sources[0], standalone, lang)
-            ev = Evidence(**retrieval, grounded=1.0, cited=1.0)
+            ev = Evidence(**retrieval, grounded=1.0, cited=1.0, copy_rate=1.0, cites_top=1.0)
             conf = self.calibration.score(ev)
             reason = "llm_unavailable" if failure else "no_answer"
             if failure and conf >= self.calibration.threshold:
@@ -319,14 +322,21 @@ class Answerer:
         t = time.perf_counter()
         supports = await asyncio.to_thread(sentence_support, text, source_texts, self.retriever.embedder, standalone)
         timings["grounding"] = (time.perf_counter() - t) * 1000
-        ev = Evidence(**retrieval, grounded=groundedness(supports), cited=1.0 if cited else 0.0)
+        ev = Evidence(
+            **retrieval,
+            grounded=groundedness(supports),
+            cited=1.0 if cited else 0.0,
+            copy_rate=copy_rate(text, [source_texts[n] for n in cited] or list(source_texts.values())),
+            cites_top=1.0 if 1 in cited else 0.0,
+        )
         conf = self.calibration.score(ev)
         unsafe = any(v in ("asks_for_secret", "promises_recovery", "leaks_secret") for v in violations)
         if unsafe and len(text) < 20:
             result = handoff("unsafe_answer", draft=None, sources=sources, evidence=ev, confidence=conf,
                              violations=violations, usage=usage, model=self.generator.name)  # fmt: skip
-        elif not cited or conf < self.calibration.threshold:
-            # Not grounded enough to stand on its own: the agent gets it as a draft.
+        elif not cited or not any(x.supported for x in supports) or conf < self.calibration.threshold:
+            # Not grounded enough to stand on its own (no citation, not one sentence the
+            # sources support, or a low score): the agent gets it as a draft.
             result = handoff("low_confidence", draft=text, sources=sources, evidence=ev, confidence=conf,
                              violations=violations, usage=usage, model=self.generator.name)  # fmt: skip
         else:
@@ -339,6 +349,18 @@ class Answerer:
         if result.action == "handoff":
             yield AnswerEvent("token", text="\n" + result.answer)
         yield AnswerEvent("final", result=result)
+
+
+def _rule_reasons(
+    question: str, redactions: Mapping[str, int], user_turns: list[str]
+) -> tuple[list[RuleHit], list[str]]:
+    """The rules that fire on a redacted question, and their reasons (a pasted secret first)."""
+    hits_rules = check_rules(question, user_turns)
+    reasons = [h.reason for h in hits_rules]
+    pasted = redactions.get("seed_phrase") or redactions.get("private_key") or redactions.get("keystore")
+    if pasted and "secret_shared" not in reasons:
+        reasons.insert(0, "secret_shared")
+    return hits_rules, reasons
 
 
 def _complete_sentences(text: str) -> tuple[list[str], str]:

@@ -21,7 +21,20 @@ from kefu.errors import BadInputError
 if TYPE_CHECKING:
     from service.retriever import DocumentHit
 
-FEATURES = ("top_dense", "agreement", "margin", "title_match", "grounded", "cited")
+FEATURES = (
+    "top_dense",
+    "agreement",
+    "margin",
+    "title_match",
+    "grounded",
+    "cited",
+    "copy_rate",
+    "cites_top",
+    "cross_lingual",
+)
+
+#: Features that depend on the generated answer (the rest come from retrieval).
+ANSWER_FEATURES = ("grounded", "cited", "copy_rate", "cites_top")
 
 
 @dataclass(frozen=True)
@@ -34,15 +47,21 @@ class Evidence:
     title_match: float = 0.0
     grounded: float = 0.0
     cited: float = 0.0
+    #: Share of the answer's character bigrams found in the passages it cites.
+    copy_rate: float = 0.0
+    #: 1.0 when the answer cites the best-ranked source.
+    cites_top: float = 0.0
+    #: 1.0 when the question's language differs from the best source's.
+    cross_lingual: float = 0.0
 
     def vector(self) -> list[float]:
         return [getattr(self, name) for name in FEATURES]
 
 
-def retrieval_evidence(hits: list[DocumentHit]) -> dict[str, float]:
+def retrieval_evidence(hits: list[DocumentHit], lang: str | None = None) -> dict[str, float]:
     """The retrieval half of the evidence."""
     if not hits:
-        return {"top_dense": 0.0, "agreement": 0.0, "margin": 0.0, "title_match": 0.0}
+        return {"top_dense": 0.0, "agreement": 0.0, "margin": 0.0, "title_match": 0.0, "cross_lingual": 0.0}
     top = hits[0]
     # e5 cosines sit between ~0.7 (unrelated) and ~0.92 (a close paraphrase): rescale.
     dense = min(1.0, max(0.0, ((top.dense_score or 0.7) - 0.72) / 0.18))
@@ -54,7 +73,14 @@ def retrieval_evidence(hits: list[DocumentHit]) -> dict[str, float]:
         agreement = 0.0
     margin = 0.0 if len(hits) < 2 or top.score <= 0 else (top.score - hits[1].score) / top.score
     title_match = 1.0 if top.title_rank == 1 else 0.0
-    return {"top_dense": dense, "agreement": agreement, "margin": margin, "title_match": title_match}
+    cross = 1.0 if lang and top.lang and lang != top.lang else 0.0
+    return {
+        "top_dense": dense,
+        "agreement": agreement,
+        "margin": margin,
+        "title_match": title_match,
+        "cross_lingual": cross,
+    }
 
 
 @dataclass
@@ -82,6 +108,11 @@ class Calibration:
             self.weights.get(name, 0.0) * value for name, value in zip(FEATURES, evidence.vector(), strict=True)
         )
         return 1.0 / (1.0 + math.exp(-z))
+
+    def best_case(self, retrieval: dict[str, float]) -> float:
+        """The highest score any answer could reach on this retrieval evidence."""
+        answer_side = {name: (1.0 if self.weights.get(name, 0.0) > 0 else 0.0) for name in ANSWER_FEATURES}
+        return self.score(Evidence(**retrieval, **answer_side))
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -87,6 +87,26 @@ def groundedness(supports: Sequence[SentenceSupport]) -> float:
     return sum(1 for s in supports if s.supported) / len(supports)
 
 
+def copy_rate(answer: str, passages: Sequence[str]) -> float:
+    """Share of the answer's character bigrams (markers and spaces left out) found in the passages.
+
+    A small model that stays close to its sources' wording keeps their facts; one that
+    paraphrases freely is where invented details come from.
+    """
+
+    def bigrams(text: str) -> set[str]:
+        body = re.sub(r"\s+", "", strip_markers(text).lower())
+        return {body[i : i + 2] for i in range(len(body) - 1)}
+
+    mine = bigrams(answer)
+    if not mine:
+        return 0.0
+    pool: set[str] = set()
+    for p in passages:
+        pool |= bigrams(p)
+    return len(mine & pool) / len(mine)
+
+
 class CitationAligner:
     """Adds the marker of the supporting source to a sentence that cites none.
 
