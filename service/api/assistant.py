@@ -103,6 +103,43 @@ async def save_answer(runtime: Runtime, request: schemas.AskRequest, result: Ans
             if handoff
             else None
         ),
+        details=_details(result) if request.details else msgspec.UNSET,
+    )
+
+
+def _details(result: AnswerResult) -> schemas.AnswerDetails:
+    """What the decision rests on, for callers that ask (eval, debugging)."""
+    paths_of = {h.doc_id: list(h.paths) for h in result.hits}
+    return schemas.AnswerDetails(
+        documents=[
+            schemas.RetrievedDocument(
+                rank=rank,
+                source=h.doc_id,
+                paths=list(h.paths),
+                title=h.title,
+                kind=h.kind,
+                lang=h.lang,
+                category=h.category,
+                url=h.url,
+                score=h.score,
+                dense_score=h.dense_score,
+                sparse_score=h.sparse_score,
+                snippet=h.snippet,
+            )
+            for rank, h in enumerate(result.hits, start=1)
+        ],
+        sources=[
+            schemas.AnswerSource(
+                n=s.n, source=s.doc_id, paths=paths_of.get(s.doc_id, [s.doc_id]), title=s.title, url=s.url, kind=s.kind
+            )
+            for s in result.sources
+        ],
+        rules=list(result.rules),
+        evidence={name: float(value) for name, value in asdict(result.evidence).items()},
+        draft=result.handoff.suggested_reply if result.action == "handoff" and result.handoff else None,
+        usage=schemas.TokenUsage(
+            prompt_tokens=result.usage.get("prompt_tokens"), completion_tokens=result.usage.get("completion_tokens")
+        ),
     )
 
 

@@ -76,6 +76,82 @@ class AskRequest(msgspec.Struct):
         ]
         | None
     ) = None
+    details: Annotated[
+        bool,
+        Meta(
+            description=(
+                "Also return `details`: what the decision rests on (the documents search found and the numbered "
+                "sources, each with every corpus path of the document, the handoff rules that matched, the "
+                "confidence evidence, the draft reply a handoff gives the agent, token usage). For evaluation "
+                "and debugging."
+            )
+        ),
+    ] = False
+
+
+class RetrievedDocument(msgspec.Struct):
+    """A document search found for the question."""
+
+    rank: int
+    source: Annotated[str, Meta(description="The document's path in the corpus (the first of `paths`).")]
+    paths: Annotated[
+        list[str],
+        Meta(description="Every path in the corpus with this document's content (duplicates are indexed once)."),
+    ]
+    title: str
+    kind: Annotated[str, Meta(description="`article` or `ticket`.")]
+    lang: str
+    category: str | None
+    url: str | None
+    score: Annotated[float, Meta(description="The fused ranking score (higher is better; not a probability).")]
+    dense_score: Annotated[
+        float | None, Meta(description="Cosine of the question to the document's best chunk (null: not a candidate).")
+    ]
+    sparse_score: Annotated[float | None, Meta(description="BM25 score of the best chunk (null: no term matched).")]
+    snippet: str
+
+
+class AnswerSource(msgspec.Struct):
+    """A numbered source the answer (or the handoff's draft) was written from; `[n]` refers to it."""
+
+    n: Annotated[int, Meta(description="The marker number `[n]` that cites this source.")]
+    source: Annotated[str, Meta(description="The document's path in the corpus (the first of `paths`).")]
+    paths: Annotated[list[str], Meta(description="Every path in the corpus with this document's content.")]
+    title: str
+    url: str | None
+    kind: Annotated[str, Meta(description="`article` or `ticket`.")]
+
+
+class TokenUsage(msgspec.Struct):
+    prompt_tokens: int | None
+    completion_tokens: int | None
+
+
+class AnswerDetails(msgspec.Struct):
+    """What the decision rests on (only with `details: true` in the request)."""
+
+    documents: Annotated[list[RetrievedDocument], Meta(description="The documents search found, best first.")]
+    sources: Annotated[
+        list[AnswerSource],
+        Meta(description="The passages given to the LLM, chosen from `documents`; `[n]` in `answer` and `draft`."),
+    ]
+    rules: Annotated[
+        list[str], Meta(description="The handoff rules the question matched, e.g. secret_shared, human_requested.")
+    ]
+    evidence: Annotated[
+        dict[str, float],
+        Meta(description="The features the confidence score was computed from, by name (e.g. top_dense, grounded)."),
+    ]
+    draft: Annotated[
+        str | None,
+        Meta(
+            description=(
+                "For a handoff: the reply suggested to the agent (for low_confidence, the answer that was not "
+                "shown on its own, citing `sources` as [n]); null for an answer. Not for the user."
+            )
+        ),
+    ]
+    usage: Annotated[TokenUsage, Meta(description="The LLM's token counts, each null when the LLM was not called.")]
 
 
 class AskResponse(msgspec.Struct):
@@ -91,6 +167,10 @@ class AskResponse(msgspec.Struct):
     conversation_id: str
     answer_id: Annotated[str, Meta(description="Refer to this answer in POST /v1/feedback.")]
     handoff: HandoffRef | None = None
+    details: Annotated[
+        AnswerDetails | msgspec.UnsetType,
+        Meta(description="What the decision rests on; present only when the request asked for `details`."),
+    ] = msgspec.UNSET
 
 
 class TicketMessage(msgspec.Struct):

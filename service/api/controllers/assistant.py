@@ -30,7 +30,10 @@ ASK_DESCRIPTION = """\
 Answers an end user's question from the help center, with `[n]` citations, or hands the
 conversation to a human (`action: handoff`, with the handoff opened in the queue). Secrets
 in the question are redacted before anything is stored. Pass the `conversation_id` of an
-earlier answer to ask a follow-up.
+earlier answer to ask a follow-up. With `details: true` the body also carries `details`:
+the documents found and the numbered sources (with every corpus path of each), the
+matched handoff rules, the confidence evidence, a handoff's draft reply for the agent and
+token usage (for evaluating a deployment).
 
 With `Accept: text/event-stream` the answer streams as server-sent events: `event: token`
 events whose data is `{"text": "..."}` (answer text as each sentence is ready), then one
