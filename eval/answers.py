@@ -13,13 +13,13 @@ import re
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Protocol
 
 from eval.dataset import EvalItem
 from eval.metrics import percentile
 from kefu.text import normalise
-from service.answerer import Answerer, AnswerResult
+from service.answerer import AnswerResult
 
 RULE_REASONS = ("stolen_funds", "secret_shared", "human_requested", "compensation", "account_lookup", "out_of_scope")
 
@@ -51,6 +51,11 @@ class ItemOutcome:
     completion_tokens: int | None
     rules: list[str] = field(default_factory=list)
     answer: str = ""
+    evidence: dict[str, float] = field(default_factory=dict)
+    #: Ranked document paths the answerer retrieved (its search, as the deployment ran it).
+    ranked: list[list[str]] = field(default_factory=list)
+    #: The LLM judge's verdict on the judged text, when a judge ran.
+    judge: bool | None = None
 
     @property
     def gold_cited(self) -> bool:
@@ -72,6 +77,12 @@ class ItemOutcome:
         return sum(1 for paths in self.cited_docs if gold.intersection(paths)) / len(self.cited_docs)
 
 
+class QuestionAnswerer(Protocol):
+    """What the eval asks questions of: the in-process Answerer, or a deployment over HTTP."""
+
+    async def answer(self, question: str, *, lang: str | None = None) -> AnswerResult: ...
+
+
 def _judged(result: AnswerResult) -> tuple[str, list[list[str]]]:
     paths_of = {h.doc_id: h.paths for h in result.hits}
     if result.action == "answer":
@@ -85,7 +96,7 @@ def _judged(result: AnswerResult) -> tuple[str, list[list[str]]]:
     return draft or "", docs
 
 
-async def run_item(answerer: Answerer, item: EvalItem) -> ItemOutcome:
+async def run_item(answerer: QuestionAnswerer, item: EvalItem) -> ItemOutcome:
     start = time.perf_counter()
     result = await answerer.answer(item.question, lang=None)
     total = (time.perf_counter() - start) * 1000
@@ -105,15 +116,42 @@ async def run_item(answerer: Answerer, item: EvalItem) -> ItemOutcome:
         completion_tokens=result.usage.get("completion_tokens"),
         rules=result.rules,
         answer=result.answer,
+        evidence={k: round(float(v), 4) for k, v in asdict(result.evidence).items()},
+        ranked=[list(h.paths) for h in result.hits],
     )
+
+
+#: Reasons the answerer hands off for whatever the threshold: the threshold cannot move them.
+FIXED_REASONS = (*RULE_REASONS, "no_sources", "unsafe_answer", "no_answer")
+
+
+def apply_threshold(outcomes: Sequence[ItemOutcome], threshold: float) -> list[ItemOutcome]:
+    """The decisions the service would take at ``threshold``, from answers generated without one.
+
+    The eval generates an answer for every item the rules let through (threshold 0), so the
+    threshold can be swept and calibrated afterwards; this re-applies the real threshold:
+    an answer below it becomes a ``low_confidence`` handoff with the answer as the agent's
+    draft, exactly as the answerer decides.
+    """
+    out = []
+    for o in outcomes:
+        unsupported = o.mode == "generated" and o.evidence.get("grounded", 1.0) == 0.0
+        if o.action == "answer" and (o.confidence < threshold or unsupported):
+            reason = "llm_unavailable" if o.mode == "extractive" else "low_confidence"
+            out.append(replace(o, action="handoff", reason=reason, answer=""))
+        else:
+            out.append(o)
+    return out
+
+
+def _scored(outcomes: Sequence[ItemOutcome]) -> list[ItemOutcome]:
+    """Answer items whose decision is the score's: no rule fired, and there was text to judge."""
+    return [o for o in outcomes if o.item.expected == "answer" and o.reason not in FIXED_REASONS and o.judged_text]
 
 
 def risk_coverage(outcomes: Sequence[ItemOutcome]) -> dict[str, Any]:
     """Sweep the confidence threshold over answer items that reached a decision by score."""
-    scored = sorted(
-        ((o.confidence, o.accurate) for o in outcomes if o.item.expected == "answer" and not o.rules),
-        key=lambda x: -x[0],
-    )
+    scored = sorted(((o.confidence, o.accurate) for o in _scored(outcomes)), key=lambda x: -x[0])
     n = len(scored)
     curve = []
     correct = 0
@@ -147,60 +185,128 @@ def risk_coverage(outcomes: Sequence[ItemOutcome]) -> dict[str, Any]:
     }
 
 
-def summarise(outcomes: Sequence[ItemOutcome]) -> dict[str, Any]:
-    answer_items = [o for o in outcomes if o.item.expected == "answer"]
-    handoff_items = [o for o in outcomes if o.item.expected == "handoff"]
+def calibration_error(outcomes: Sequence[ItemOutcome], bins: int = 10) -> dict[str, Any]:
+    """Expected calibration error and the reliability diagram's bins (equal-width confidence bins)."""
+    scored = _scored(outcomes)
+    table: list[dict[str, float | None]] = []
+    ece = 0.0
+    for b in range(bins):
+        lo, hi = b / bins, (b + 1) / bins
+        inside = [o for o in scored if lo <= o.confidence < hi or (b == bins - 1 and o.confidence == 1.0)]
+        if inside:
+            conf = sum(o.confidence for o in inside) / len(inside)
+            acc = sum(o.accurate for o in inside) / len(inside)
+            ece += len(inside) / len(scored) * abs(conf - acc)
+            table.append({"lo": lo, "hi": hi, "n": len(inside), "mean_confidence": round(conf, 4),
+                          "accuracy": round(acc, 4)})  # fmt: skip
+        else:
+            table.append({"lo": lo, "hi": hi, "n": 0, "mean_confidence": None, "accuracy": None})
+    return {"n": len(scored), "ece": round(ece, 4), "bins": table}
+
+
+def _ratio(num: float, den: float) -> float:
+    return round(num / den, 4) if den else 0.0
+
+
+def answer_metrics(answer_items: Sequence[ItemOutcome]) -> dict[str, Any]:
+    """Answer quality over answer items (expected == "answer")."""
     answered = [o for o in answer_items if o.action == "answer"]
     precisions = [p for o in answered if (p := o.citation_precision()) is not None]
-    by_reason: dict[str, dict[str, float]] = {}
-    for reason in RULE_REASONS:
-        items = [o for o in handoff_items if o.item.reason == reason]
-        if items:
-            by_reason[reason] = {
-                "n": len(items),
-                "handed_off": round(sum(o.action == "handoff" for o in items) / len(items), 4),
-                "reason_matched": round(sum(o.reason == reason for o in items) / len(items), 4),
-            }
-    tp = sum(o.action == "handoff" for o in handoff_items)
-    fp = sum(o.action == "handoff" for o in answer_items)
-    fn = len(handoff_items) - tp
+    generated = [o for o in answered if o.mode == "generated"]
+    return {
+        "n": len(answer_items),
+        "answered": _ratio(len(answered), len(answer_items)),
+        "accuracy_of_answered": _ratio(sum(o.accurate for o in answered), len(answered)),
+        "accurate_share_of_all": _ratio(sum(o.accurate for o in answered), len(answer_items)),
+        "fact_recall": _ratio(sum(o.fact_recall for o in answered), len(answered)),
+        "citation_precision": _ratio(sum(precisions), len(precisions)),
+        "citation_recall": _ratio(sum(o.gold_cited for o in answered), len(answered)),
+        "groundedness": _ratio(sum(o.evidence.get("grounded", 0.0) for o in generated), len(generated)),
+        "wrongly_handed_off": _ratio(sum(o.action == "handoff" for o in answer_items), len(answer_items)),
+    }
+
+
+def _prf(tp: int, fp: int, fn: int) -> dict[str, float]:
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4)}
+
+
+def handoff_metrics(outcomes: Sequence[ItemOutcome]) -> dict[str, Any]:
+    """Handoff decisions against the expected ones: overall, and per rule reason."""
+    handoff_items = [o for o in outcomes if o.item.expected == "handoff"]
+    answer_items = [o for o in outcomes if o.item.expected == "answer"]
+    tp = sum(o.action == "handoff" for o in handoff_items)
+    fp = sum(o.action == "handoff" for o in answer_items)
+    by_reason: dict[str, dict[str, float]] = {}
+    for reason in RULE_REASONS:
+        expected = [o for o in handoff_items if o.item.reason == reason]
+        predicted = [o for o in outcomes if o.action == "handoff" and o.reason == reason]
+        if not expected and not predicted:
+            continue
+        hit = sum(o.item.expected == "handoff" and o.item.reason == reason for o in predicted)
+        by_reason[reason] = {
+            "n": len(expected),
+            "handed_off": _ratio(sum(o.action == "handoff" for o in expected), len(expected)),
+            "reason_matched": _ratio(sum(o.reason == reason for o in expected), len(expected)),
+            **_prf(hit, len(predicted) - hit, len(expected) - hit),
+        }
+    return {
+        "n": len(handoff_items),
+        "handed_off": _ratio(tp, len(handoff_items)),
+        **_prf(tp, fp, len(handoff_items) - tp),
+        "by_reason": by_reason,
+    }
+
+
+def summarise(outcomes: Sequence[ItemOutcome], threshold: float | None = None) -> dict[str, Any]:
+    """All answer-side metrics; with ``threshold``, the decisions are re-taken at it first."""
+    sweep = list(outcomes)
+    if threshold is not None:
+        outcomes = apply_threshold(outcomes, threshold)
+    answer_items = [o for o in outcomes if o.item.expected == "answer"]
+    by_lang: dict[str, list[ItemOutcome]] = defaultdict(list)
+    by_cat: dict[str, list[ItemOutcome]] = defaultdict(list)
+    for o in answer_items:
+        by_lang[o.item.lang].append(o)
+        by_cat[o.item.category or "-"].append(o)
     firsts = [o.first_token_ms for o in outcomes if o.first_token_ms is not None and o.mode == "generated"]
     totals = [o.total_ms for o in outcomes if o.mode in ("generated", "extractive")]
-    prompts = [o.prompt_tokens for o in outcomes if o.prompt_tokens]
-    return {
-        "answers": {
-            "n": len(answer_items),
-            "answered": round(len(answered) / len(answer_items), 4) if answer_items else 0.0,
-            "accuracy_of_answered": round(sum(o.accurate for o in answered) / len(answered), 4) if answered else 0.0,
-            "accurate_share_of_all": round(sum(o.accurate for o in answered) / len(answer_items), 4)
-            if answer_items
-            else 0.0,
-            "fact_recall": round(sum(o.fact_recall for o in answered) / len(answered), 4) if answered else 0.0,
-            "citation_precision": round(sum(precisions) / len(precisions), 4) if precisions else 0.0,
-            "citation_recall": round(sum(o.gold_cited for o in answered) / len(answered), 4) if answered else 0.0,
-            "wrongly_handed_off": round(fp / len(answer_items), 4) if answer_items else 0.0,
-            "by_mode": dict(sorted(_count(o.mode for o in answer_items).items())),
-            "handoff_reasons": dict(sorted(_count(o.reason for o in answer_items if o.action == "handoff").items())),
-        },
-        "handoff": {
-            "n": len(handoff_items),
-            "handed_off": round(tp / len(handoff_items), 4) if handoff_items else 0.0,
-            "precision": round(precision, 4),
-            "recall": round(recall, 4),
-            "f1": round(2 * precision * recall / (precision + recall), 4) if precision + recall else 0.0,
-            "by_reason": by_reason,
-        },
-        "selective": risk_coverage(outcomes),
+    prompts = [float(o.prompt_tokens) for o in outcomes if o.prompt_tokens]
+    completions = [float(o.completion_tokens) for o in outcomes if o.completion_tokens]
+
+    def p(values: list[float], q: float) -> float | None:
+        return round(percentile(values, q), 1) if values else None
+
+    answers = answer_metrics(answer_items)
+    answers["by_mode"] = dict(sorted(_count(o.mode for o in answer_items).items()))
+    answers["handoff_reasons"] = dict(sorted(_count(o.reason for o in answer_items if o.action == "handoff").items()))
+    answers["by_lang"] = {k: answer_metrics(v) for k, v in sorted(by_lang.items())}
+    answers["by_category"] = {k: answer_metrics(v) for k, v in sorted(by_cat.items())}
+    judged = [o for o in answer_items if o.action == "answer" and o.judge is not None]
+    summary: dict[str, Any] = {
+        "answers": answers,
+        "handoff": handoff_metrics(outcomes),
+        # The sweep and the calibration error do not depend on the threshold in use.
+        "selective": risk_coverage(sweep),
+        "calibration": {**calibration_error(sweep), "threshold": threshold},
         "latency_ms": {
-            "first_token_p50": round(percentile(firsts, 50), 1) if firsts else None,
-            "first_token_p95": round(percentile(firsts, 95), 1) if firsts else None,
-            "total_p50": round(percentile(totals, 50), 1) if totals else None,
-            "total_p95": round(percentile(totals, 95), 1) if totals else None,
-            "prompt_tokens_p50": percentile([float(p) for p in prompts], 50) if prompts else None,
+            "first_token_p50": p(firsts, 50),
+            "first_token_p95": p(firsts, 95),
+            "total_p50": p(totals, 50),
+            "total_p95": p(totals, 95),
+            "prompt_tokens_p50": p(prompts, 50),
+            "completion_tokens_p50": p(completions, 50),
         },
     }
+    if judged:
+        summary["judge"] = {
+            "n": len(judged),
+            "accuracy_of_answered": _ratio(sum(bool(o.judge) for o in judged), len(judged)),
+            "agreement_with_facts": _ratio(sum(bool(o.judge) == o.accurate for o in judged), len(judged)),
+        }
+    return summary
 
 
 def _count(values: Any) -> dict[str, int]:
@@ -212,7 +318,7 @@ def _count(values: Any) -> dict[str, int]:
 
 async def run_full_eval(
     items: Sequence[EvalItem],
-    answerer: Answerer,
+    answerer: QuestionAnswerer,
     *,
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[dict[str, Any], list[ItemOutcome]]:
@@ -247,4 +353,8 @@ def outcome_row(o: ItemOutcome) -> dict[str, Any]:
         "total_ms": round(o.total_ms, 1),
         "prompt_tokens": o.prompt_tokens,
         "completion_tokens": o.completion_tokens,
+        "rules": o.rules,
+        "evidence": o.evidence,
+        "ranked": [paths[0] for paths in o.ranked[:10]],
+        "judge": o.judge,
     }

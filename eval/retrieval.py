@@ -49,6 +49,19 @@ def evaluate_item(retriever: HybridRetriever, item: EvalItem, k: int = 10) -> Re
     )
 
 
+def outcome_from_ranked(item: EvalItem, ranked: list[list[str]], latency_ms: float = 0.0) -> RetrievalOutcome:
+    """An outcome from a ranking read elsewhere (a deployment's answer); gold copies count separately."""
+    gold = set(item.gold)
+    return RetrievalOutcome(
+        item=item,
+        ranked=ranked,
+        relevant=[bool(gold.intersection(paths)) for paths in ranked],
+        n_relevant=len(gold),
+        expansion=[],
+        latency_ms=latency_ms,
+    )
+
+
 def retriever_doc_of(retriever: HybridRetriever, path: str) -> str | None:
     lookup = getattr(retriever, "_path_to_doc", None)
     if lookup is None:
@@ -83,25 +96,29 @@ def run_retrieval_eval(
         outcomes.append(evaluate_item(retriever, item))
         if progress:
             progress(n, len(answer_items))
+    return retrieval_summary(outcomes, gold_missing=missing), outcomes
+
+
+def retrieval_summary(outcomes: Sequence[RetrievalOutcome], *, gold_missing: list[str]) -> dict[str, Any]:
+    """hit@k, MRR@10 and nDCG@10 overall, per language and per category, and search latency."""
     by_lang: dict[str, list[RetrievalOutcome]] = defaultdict(list)
     by_cat: dict[str, list[RetrievalOutcome]] = defaultdict(list)
     for o in outcomes:
         by_lang[o.item.lang].append(o)
         by_cat[o.item.category or "-"].append(o)
     latencies = [o.latency_ms for o in outcomes]
-    metrics = {
+    return {
         "retrieval": {
             **_aggregate(outcomes),
             "by_lang": {k: _aggregate(v) for k, v in sorted(by_lang.items())},
             "by_category": {k: _aggregate(v) for k, v in sorted(by_cat.items())},
         },
         "latency_ms": {
-            "p50": round(percentile(latencies, 50), 2),
-            "p95": round(percentile(latencies, 95), 2),
+            "p50": round(percentile(latencies, 50), 2) if latencies else None,
+            "p95": round(percentile(latencies, 95), 2) if latencies else None,
         },
-        "gold_missing_from_index": missing,
+        "gold_missing_from_index": gold_missing,
     }
-    return metrics, outcomes
 
 
 def write_outputs(out_dir: Path, metrics: dict[str, Any], outcomes: Sequence[RetrievalOutcome]) -> None:

@@ -16,7 +16,7 @@ from dataclasses import asdict
 from typing import Any
 
 from kefu import __version__
-from kefu.errors import KefuError
+from kefu.errors import BadInputError, KefuError
 from kefu.settings import Settings
 
 EXIT_OK = 0
@@ -261,75 +261,157 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    import os
     from pathlib import Path
 
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-    from eval.dataset import load_dataset
-    from eval.retrieval import run_retrieval_eval, write_outputs
-    from service.retriever import retriever_from_settings
+    from eval.run import EvalConfig, run_eval
 
-    items = load_dataset(Path(args.dataset))
-    if args.limit:
-        items = items[: args.limit]
-    retriever = retriever_from_settings(settings, args.index, fusion=args.fusion)
-    retriever.warm_up()
+    config = EvalConfig(
+        dataset=Path(args.dataset),
+        mode=args.mode,
+        index=args.index,
+        limit=args.limit,
+        fusion=args.fusion,
+        out=Path(args.out) if args.out else None,
+        url=args.url,
+        api_key=os.environ.get("KEFU_API_KEY") if args.url else None,
+        judge=args.judge,
+        sample=args.sample,
+    )
     with Progress(
         "[progress.description]{task.description}",
         BarColumn(),
         MofNCompleteColumn(),
+        TimeRemainingColumn(),
         console=_stderr_console(),
         transient=True,
         disable=args.json,
     ) as bar:
-        task = bar.add_task("searching", total=None)
-        metrics, outcomes = run_retrieval_eval(
-            items, retriever, progress=lambda done, total: bar.update(task, completed=done, total=total)
-        )
-    metrics["config"] = {
-        "mode": "retrieval",
-        "dataset": str(args.dataset),
-        "index": retriever.index.manifest.name,
-        "index_version": retriever.index.manifest.version,
-        "embedder": retriever.index.manifest.embedder.get("model_id"),
-        "fusion": args.fusion,
-    }
-    out = Path(args.out) if args.out else None
-    if args.mode == "full":
-        metrics.update(_full_eval(args, settings, items, retriever, out))
-    if out:
-        write_outputs(out, metrics, outcomes)
+
+        def stage(name: str) -> Any:
+            task = bar.add_task(name, total=None)
+            return lambda done, total: bar.update(task, completed=done, total=total)
+
+        metrics, _, _ = run_eval(settings, config, stage)
     if args.json:
         print(json.dumps(metrics, ensure_ascii=False, indent=2))
         return EXIT_OK
+    _print_eval_summary(metrics)
+    if config.out:
+        print(f"wrote {config.out}/metrics.json, report.html, report.md and the per-item results")
+    return EXIT_OK
+
+
+def _print_eval_summary(metrics: dict[str, Any]) -> None:
     r = metrics["retrieval"]
     print(
-        f"{r['n']} answer items: hit@1 {r['hit@1']:.3f}  hit@3 {r['hit@3']:.3f}  hit@5 {r['hit@5']:.3f}  "
-        f"hit@10 {r['hit@10']:.3f}  MRR@10 {r['mrr@10']:.3f}  nDCG@10 {r['ndcg@10']:.3f}"
+        f"{r.get('n', 0)} answer items: hit@1 {r.get('hit@1', 0):.3f}  hit@3 {r.get('hit@3', 0):.3f}  "
+        f"hit@5 {r.get('hit@5', 0):.3f}  hit@10 {r.get('hit@10', 0):.3f}  MRR@10 {r.get('mrr@10', 0):.3f}  "
+        f"nDCG@10 {r.get('ndcg@10', 0):.3f}"
     )
     for lang, m in r["by_lang"].items():
         print(f"  {lang}: n={m['n']} hit@1 {m['hit@1']:.3f} hit@5 {m['hit@5']:.3f} MRR@10 {m['mrr@10']:.3f}")
     lat = metrics["latency_ms"]
     print(f"search latency p50 {lat['p50']} ms, p95 {lat['p95']} ms")
-    if args.mode == "full":
-        a, h, s, al = metrics["answers"], metrics["handoff"], metrics["selective"], metrics["answer_latency_ms"]
+    if "rules" in metrics:
+        ru = metrics["rules"]
         print(
-            f"answers: answered {a['answered']:.3f}, accuracy of answered {a['accuracy_of_answered']:.3f}, "
-            f"fact recall {a['fact_recall']:.3f}, citation precision {a['citation_precision']:.3f}, "
-            f"wrongly handed off {a['wrongly_handed_off']:.3f}"
+            f"rules alone: caught {ru['caught']:.3f} of {ru['handoff_items']} handoff items; fired on "
+            f"{ru['false_positive_rate']:.3f} of {ru['answer_items']} answer items"
         )
+    if "answers" in metrics:
+        a, h, s = metrics["answers"], metrics["handoff"], metrics["selective"]
+        al, cal = metrics["answer_latency_ms"], metrics.get("calibration", {})
+        threshold = metrics.get("config", {}).get("threshold")
+        print(
+            f"answers (threshold {threshold}): answered {a['answered']:.3f}, accuracy of answered "
+            f"{a['accuracy_of_answered']:.3f}, fact recall {a['fact_recall']:.3f}, citation precision "
+            f"{a['citation_precision']:.3f}, groundedness {a['groundedness']:.3f}, wrongly handed off "
+            f"{a['wrongly_handed_off']:.3f}"
+        )
+        if "judge" in metrics:
+            j = metrics["judge"]
+            print(
+                f"LLM judge: accuracy of answered {j['accuracy_of_answered']:.3f} "
+                f"(agrees with the fact-based score on {j['agreement_with_facts']:.3f}, n={j['n']})"
+            )
         print(f"handoff: handed off {h['handed_off']:.3f}, precision {h['precision']:.3f}, recall {h['recall']:.3f}")
         print(
             f"selective: coverage at 90% accuracy {s['coverage_at_90_accuracy']} "
-            f"(threshold {s['threshold_at_90_accuracy']}), AURC {s['aurc']}"
+            f"(threshold {s['threshold_at_90_accuracy']}), at 95% {s['coverage_at_95_accuracy']}, "
+            f"AURC {s['aurc']}, ECE {cal.get('ece')}"
         )
         print(
             f"answer latency: first token p50 {al['first_token_p50']} ms, p95 {al['first_token_p95']} ms; "
             f"total p50 {al['total_p50']} ms, p95 {al['total_p95']} ms; prompt tokens p50 {al['prompt_tokens_p50']}"
         )
-    if out:
-        print(f"wrote {out / 'metrics.json'}, {out / 'report.md'}, {out / 'results.jsonl'}")
+
+
+def cmd_eval_calibrate(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from eval.calibrate import fit, load_rows
+
+    run_dir = Path(args.run_dir)
+    result = fit(load_rows(run_dir), target=args.target, min_answered=args.min_answered,
+                 source=str(run_dir / "answers.jsonl"))  # fmt: skip
+    path = Path(args.write) if args.write else settings.calibration_path or settings.data_dir / "calibration.json"
+    if not args.dry_run:
+        result.calibration.save(path)
+    report = {**result.report(), "written_to": None if args.dry_run else str(path)}
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False, indent=2))
+        return EXIT_OK
+    where = "not written (--dry-run)" if args.dry_run else f"written to {path}"
+    verdict = "reached" if result.reached else "NOT reachable; the most accurate threshold was chosen instead"
+    print(f"fitted on {result.n} answers (accuracy if all were answered: {result.base_accuracy:.3f})")
+    print(f"target accuracy {result.target:.2f}: {verdict}")
+    print(
+        f"threshold {result.calibration.threshold:.4f}: answers {result.coverage:.1%} of questions with "
+        f"accuracy {result.accuracy:.3f}; hands off {1 - result.coverage:.1%} for low confidence "
+        "(cross-validated)"
+    )
+    if result.before:
+        before, after = result.before["aurc"], result.after["aurc"]
+        print(f"AURC: {before} with the run's confidence, {after} fitted (cross-validated)")
+    print("weights: " + ", ".join(f"{k} {v:+.3f}" for k, v in result.calibration.weights.items())
+          + f", bias {result.calibration.bias:+.3f}")  # fmt: skip
+    print(f"calibration {where}")
     return EXIT_OK
+
+
+def cmd_eval_compare(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from eval.compare import DEFAULT_TOLERANCE, comparable, compare, load_metrics, load_tolerances, regressions, render
+
+    base_dir, new_dir = Path(args.base), Path(args.new)
+    base, new = load_metrics(base_dir), load_metrics(new_dir)
+    problems = comparable(base, new)
+    if problems and not args.force:
+        raise BadInputError("the runs are not comparable: " + "; ".join(problems) + " (--force compares anyway)")
+    file_default, per_metric = load_tolerances(base_dir)
+    default = args.tolerance if args.tolerance is not None else file_default or DEFAULT_TOLERANCE
+    changes = compare(base, new, default_tolerance=default, per_metric=per_metric)
+    failed = regressions(changes)
+    if args.json:
+        print(json.dumps({
+            "regressed": [c.name for c in failed],
+            "changes": [
+                {"metric": c.name, "base": c.base, "new": c.new, "delta": c.delta, "status": c.status,
+                 "gated": c.gated, "tolerance": c.tolerance}
+                for c in changes
+            ],
+        }, ensure_ascii=False, indent=2))  # fmt: skip
+    else:
+        print(render(changes, show_all=args.all))
+        if failed:
+            print(f"\n{len(failed)} metric(s) regressed beyond tolerance: " + ", ".join(c.name for c in failed))
+        else:
+            print("\nno regression beyond tolerance")
+    return EXIT_ERROR if failed else EXIT_OK
 
 
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
@@ -394,46 +476,6 @@ def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
         store.migrate()
         print(keys_command(store, args.action, role=args.role, name=args.name, key_id=args.key_id))
     return EXIT_OK
-
-
-def _full_eval(args: argparse.Namespace, settings: Settings, items: Any, retriever: Any, out: Any) -> dict[str, Any]:
-    """Answers, citations, handoffs, selective answering and latency, with the configured LLM."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-    from eval.answers import outcome_row, run_full_eval
-    from service.answerer import answerer_from_settings
-
-    answerer = answerer_from_settings(settings, args.index, retriever=retriever)
-
-    async def run() -> Any:
-        await answerer.generator.warm_up()
-        try:
-            with Progress(
-                "[progress.description]{task.description}",
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeRemainingColumn(),
-                console=_stderr_console(),
-                transient=True,
-                disable=args.json,
-            ) as bar:
-                task = bar.add_task("answering", total=len(items))
-                return await run_full_eval(
-                    items, answerer, progress=lambda done, total: bar.update(task, completed=done, total=total)
-                )
-        finally:
-            await answerer.generator.close()
-
-    summary: dict[str, Any]
-    summary, outcomes = asyncio.run(run())
-    summary["answer_latency_ms"] = summary.pop("latency_ms")
-    summary["answer_config"] = {"llm": answerer.generator.name, "threshold": answerer.calibration.threshold}
-    if out:
-        out.mkdir(parents=True, exist_ok=True)
-        with (out / "answers.jsonl").open("w", encoding="utf-8") as f:
-            for o in outcomes:
-                f.write(json.dumps(outcome_row(o), ensure_ascii=False) + "\n")
-    return summary
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -526,32 +568,95 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "eval",
-        help="score kefu on an eval dataset",
+        help="score kefu on an eval dataset (also: kefu eval calibrate, kefu eval compare)",
         description=(
-            "Run an eval dataset (JSONL: id, question, lang, expected, gold, facts, category, note) "
-            "against an index. --mode retrieval scores search: hit@1/3/5/10, MRR@10 and nDCG@10 over "
-            "the items expected to be answered, overall and per language and category."
+            "Run an eval dataset (JSONL: id, question, lang, expected, gold, facts, category, reason, note; "
+            "gold documents by path from the corpus root) against an index. --mode retrieval scores search "
+            "(hit@1/3/5/10, MRR@10, nDCG@10). --mode full also answers every item with the configured LLM: "
+            "fact recall, accuracy (all facts and a gold citation), citation precision/recall, groundedness, "
+            "handoff precision/recall/F1 per reason, the rules alone, the risk-coverage curve (AURC, coverage "
+            "at 90%%/95%% accuracy), calibration error, and latency. --mode ci is full mode on a budget: "
+            "retrieval and rules on every item, the LLM on --sample answer items. With --out, writes "
+            "metrics.json, report.html, report.md, results.jsonl and answers.jsonl. "
+            "Related commands: `kefu eval calibrate RUN_DIR` fits the confidence and the handoff threshold; "
+            "`kefu eval compare BASE_DIR NEW_DIR` fails on regressions."
         ),
+        epilog="see `kefu eval calibrate --help` and `kefu eval compare --help`",
     )
     p.add_argument("--dataset", required=True, help="the dataset file (JSONL)")
     p.add_argument("--index", help=index_help)
     p.add_argument(
         "--mode",
-        choices=("retrieval", "full"),
+        choices=("retrieval", "full", "ci"),
         default="retrieval",
         help="retrieval: search only; full: also answers (with the configured LLM), citations, handoff "
-        "decisions, the risk-coverage curve and latency",
+        "decisions, the risk-coverage curve and latency; ci: retrieval and rules on all items, the LLM "
+        "on a small fixed sample",
     )
     p.add_argument("--limit", type=int, help="only the first N items (a quick run)")
-    p.add_argument("--out", help="write metrics.json, report.md and results.jsonl here")
+    p.add_argument("--sample", type=int, default=8, help="ci mode: answer items that go through the LLM (default 8)")
+    p.add_argument("--out", help="write metrics.json, report.html, report.md and per-item results here")
     p.add_argument(
         "--fusion",
         choices=("rrf", "score", "dense", "sparse"),
         default="rrf",
-        help="the search's fusion (default rrf)",
+        help="the search's fusion (default rrf; in-process runs only)",
+    )
+    p.add_argument(
+        "--url",
+        help="evaluate a running deployment at this base URL instead of in-process; the API key is read "
+        "from KEFU_API_KEY (an agent or admin key; never pass it on the command line)",
+    )
+    p.add_argument(
+        "--judge",
+        action="store_true",
+        help="also ask the configured LLM whether each answer is correct (reported beside the fact-based "
+        "accuracy, never instead of it)",
     )
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     p.set_defaults(handler=cmd_eval)
+
+    p = sub.add_parser(
+        "eval-calibrate",
+        prog="kefu eval calibrate",
+        help="(kefu eval calibrate) fit the confidence and pick the handoff threshold",
+        description=(
+            "Fit the confidence score (logistic regression on each answer's evidence features) to whether "
+            "answers were accurate in a `kefu eval --mode full --out RUN_DIR` run, and pick the lowest "
+            "handoff threshold at which answered questions reach --target accuracy, from cross-validated "
+            "predictions. Writes the weights and threshold to the calibration file the service reads "
+            "(KEFU_CALIBRATION, else <KEFU_DATA_DIR>/calibration.json) and reports the coverage it costs. "
+            "When no threshold reaches the target, the most accurate one is chosen and the report says so."
+        ),
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR", help="the --out directory of a full eval run")
+    p.add_argument("--target", type=float, default=0.9, help="accuracy of answered questions to reach (default 0.9)")
+    p.add_argument(
+        "--min-answered", type=int, default=10, help="a threshold must leave at least this many answered (default 10)"
+    )
+    p.add_argument("--write", metavar="FILE", help="write the calibration here instead")
+    p.add_argument("--dry-run", action="store_true", help="report only; write nothing")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(handler=cmd_eval_calibrate)
+
+    p = sub.add_parser(
+        "eval-compare",
+        prog="kefu eval compare",
+        help="(kefu eval compare) compare two eval runs; exit 1 on a regression",
+        description=(
+            "Compare the metrics.json of two eval runs. Overall retrieval, answer, handoff, rule, "
+            "selective-answering and calibration figures are gated: one that gets worse by more than its "
+            "tolerance (absolute; default 0.02, or BASE_DIR/tolerances.json) makes the command exit 1. "
+            "Per-language and per-category slices and latencies are shown, not gated."
+        ),
+    )
+    p.add_argument("base", metavar="BASE_DIR", help="the baseline run (a directory with metrics.json)")
+    p.add_argument("new", metavar="NEW_DIR", help="the run to check")
+    p.add_argument("--tolerance", type=float, help="the default tolerance for gated metrics")
+    p.add_argument("--all", action="store_true", help="show every metric, not only gated ones and changes")
+    p.add_argument("--force", action="store_true", help="compare runs of different datasets or modes")
+    p.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    p.set_defaults(handler=cmd_eval_compare)
 
     p = sub.add_parser(
         "ask",
@@ -617,6 +722,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if len(argv) >= 2 and argv[0] == "eval" and argv[1] in ("calibrate", "compare"):
+        argv = [f"eval-{argv[1]}", *argv[2:]]
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
         parser.print_help()
