@@ -32,6 +32,9 @@ passes the guards its pattern names; most look at the clause before the match:
     question      吗 / 是不是 / 会不会 after or before, or an English clause opened by an
                   auxiliary and closed by "?" ("is my wallet hacked?"): the user is unsure
     negated       没 / 不要 / "never" / "didn't" (not 能不能 / 有没有, which ask)
+    negated_near  the same, but only in the words right before the match (back to a space):
+                  colloquial Chinese strings clauses with spaces, and in "试过了 没用 转人工吧"
+                  the 没 belongs to the clause before, not to the request
     howto         怎么 / 如何 / "how do I" / "can I": the user wants to do it themselves
     hearsay       听说 / 有人说 / "I heard" / "my friend": someone else's story
     third_party   有人 / 别人 as the one acting: someone else's secret, not the user's
@@ -41,6 +44,8 @@ passes the guards its pattern names; most look at the clause before the match:
                   from a list is a display question, not theft
     fees          gas / 手续费 / 能量 in the sentence: a prediction about fees is in scope
     general       提前了解 / "just asking" anywhere in the message
+    elsewhere     骗子 / 诈骗 / 交易所 / "scammer" in the sentence: a complaint or report aimed at
+                  a scammer or an exchange, not a threat to the company
     honeypot      someone else's phrase posted "by mistake" (群里有人发了助记词) anywhere in
                   the message: the fee the user sends in is swept, but that is a known scam
                   the help center explains, not theft from the user's wallet
@@ -246,7 +251,7 @@ _HONEYPOT = re.compile(
 )
 # What a screen shows: 首页的币不见了 after an update is a display question, not theft.
 _DISPLAY = re.compile(
-    r"显示|列表|首页|页面|界面|更新后|升级后|更新之后|升级之后|隐藏"
+    r"(?<!记录)(?<!记录里)(?<!记录上)(?<!浏览器)(?<!浏览器上)显示|列表|首页|页面|界面|更新后|升级后|更新之后|升级之后|隐藏"
     r"|(?<![a-z])(?:list|screen|display[a-z]*|shown|showing|tab|page|ui|update|updated|hidden|hide"
     r"|view)(?![a-z])"
 )
@@ -270,8 +275,14 @@ _HOWTO = re.compile(
     r"|(?<![a-z])(?:how|where|way to|steps|guide|tutorial|myself"
     r"|(?:can|could|do|should|may) (?:i|we))(?![a-z])"
 )
+# A complaint or report aimed at a scammer or an exchange is not a threat to the company.
+_ELSEWHERE = re.compile(
+    r"骗子|诈骗|骗局|对方|商家|卖家|交易所|那个人|那个网站|假客服"
+    r"|(?<![a-z])(?:scam(?:mer|mers|s)?|fraud(?:ster|sters)?|the exchange|that site|the seller)(?![a-z])"
+)
 _HEARSAY = re.compile(
-    r"听说|据说|听人说|有人说|别人说|群里说|网上说|新闻|好多人|很多人|好几个人|朋友(的)?|别人的|看到.{0,8}说"
+    # 有人说能帮我 (someone offered to help) is the user's own story, not hearsay.
+    r"听说|据说|听人说|有人说(?!能|可以|帮|让|要)|别人说|群里说(?!能|可以|帮|让|要)|网上说|新闻|好多人|很多人|好几个人|(?<![给借让叫])朋友(的)?|别人的|看到.{0,8}说"
     r"|(?<![a-z])(?:i heard|heard|people say|they say|someone said|my friend|a friend|news)(?![a-z])"
 )
 # Fees rise and fall too; a prediction about gas is a fee question, in scope.
@@ -319,6 +330,11 @@ def _is_question(text: str, start: int, end: int) -> bool:
     return bool(stop and stop.group() == "?" and _AUX_OPENER.match(before))
 
 
+def _near(text: str, start: int) -> str:
+    """The words right before ``start``: back to a space or clause break, at most 6 characters."""
+    return re.split(r"\s", _before(text, start, 6))[-1]
+
+
 def _is_past(text: str, start: int, end: int) -> bool:
     sentence = _sentence(text, start, end)
     return bool(_PAST.search(sentence)) and not _RECENT.search(sentence)
@@ -333,6 +349,8 @@ _GUARDS: Final[dict[str, Callable[[str, int, int], bool]]] = {
     "display": lambda t, s, e: bool(_DISPLAY.search(_sentence(t, s, e))),
     "question": _is_question,
     "negated": lambda t, s, e: bool(_NEGATED.search(_before(t, s, 12))),
+    "negated_near": lambda t, s, e: bool(_NEGATED.search(_near(t, s))),
+    "elsewhere": lambda t, s, e: bool(_ELSEWHERE.search(_sentence(t, s, e))),
     "howto": lambda t, s, e: bool(_HOWTO.search(_before(t, s))),
     "hearsay": lambda t, s, e: bool(_HEARSAY.search(_before(t, s, 40))),
     "fees": lambda t, s, e: bool(_FEES.search(_sentence(t, s, e))),
@@ -402,7 +420,10 @@ _TAKE_ZH = (
     r"|盗刷|盗走|偷走|骗走"
     r"|转移走?|抢走|窃取|弄走|搞走|sweep|drain"
 )
-_FUNDS_ZH = r"币|(?<![a-z])u(?![a-z])|usdt|usdc|eth|btc|bnb|trx|sol|钱|资产|余额|资金|代币|积蓄|血汗钱"
+_FUNDS_ZH = (
+    r"比特币|以太坊|以太币|狗狗币|币|(?<![a-z])u(?![a-z])|usdt|usdc|eth|btc|bnb|trx|sol"
+    r"|钱|资产|余额|资金|代币|积蓄|血汗钱"
+)
 _SECRET_ZH = (
     r"助记词|助记字|助计词|注记词|助记|种子短语|恢复短语|私钥|私匙|私玥|秘钥|密钥|keystore"
     r"|[12１２][24]个(?:单)?(?:词|字)|十二个(?:单)?词"
@@ -495,12 +516,30 @@ class StolenFundsDetector(Detector):
             "display",
         ),
         _p(
-            rf"(?:\d|[一二两三四五六七八九十百千万])\s*(?:{_FUNDS_ZH})\s*(?:就|都|全)?(?:没了|不见了"
+            rf"(?:\d|[一二两三四五六七八九十百千万])\s*(?:个|枚|万|千)?\s*(?:{_FUNDS_ZH})\s*(?:就|都|全)?(?:没了|不见了"
             rf"|没有了|被转了)",
             *_g,
         ),
         _p(r"(?:余额|资产|钱包)(?:突然|一下子?|莫名其妙地?)?(?:清零|归零|被清空|变成0|变成零)", *_g),
         _p(r"(?:全|都)被(?:转走|转光|转空|偷走|盗走|划走)了?", *_g),
+        # What was in the wallet is gone too, or the wallet emptied right after something.
+        _p(
+            rf"(?:钱包|账户|账号)里的?(?:别的|其他的?|剩下的?|所有的?)?(?:{_FUNDS_ZH})(?:也|就|都|全)"
+            rf"(?:没了|不见了|没有了|空了|被转走了)",
+            *_g,
+            "display",
+        ),
+        _p(
+            r"(?:钱包|账户|余额)(?:里)?(?:就|全|都|直接|突然|一下子?|瞬间|马上){1,2}(?:空了|被掏空|被搬空)",
+            *_g,
+            "display",
+        ),
+        # The accounts that guard a wallet taken over: a SIM swap, a mailbox logged into.
+        _p(
+            r"(?:手机号?|手机卡|电话卡|sim卡?|邮箱|email|谷歌验证器?|google验证器?)(?:也|都)?被(?:人|别人|黑客|骗子)?"
+            r"(?:补卡|补办|盗|劫持|登录?|登上|改绑|换绑|控制|接管|过户)",
+            *_g,
+        ),
         _p(r"(?:秒没|秒被转|瞬间被转|马上被转|立刻被转|一转进去就|一充进去就|打进去就)", *_g),
         _p(r"被骗(?:了|走)?.{0,6}(?:\d|万|千|百|u(?![a-z])|usdt|币|钱)", *_g),
         _p(r"(?:钱包|账户|账号|手机|电脑|插件|地址)(?:被|让人|遭)?(?:黑了|入侵|中毒|中招|盗号)", *_g),
@@ -567,6 +606,18 @@ class StolenFundsDetector(Detector):
         ),
         _p(rf"{_L}sweeper(?: bot)?{_R}", "hypothetical", "question", "hearsay"),
         _p(
+            rf"{_L}(?:sim[- ]?swap(?:ped|ping)?|(?:got|been|was) sim[- ]?swapped|ported my (?:phone )?number"
+            rf"|(?:they|someone|somebody|hackers?|scammers?) (?:got into|took over|hijacked|logged into) my"
+            rf" (?:email|gmail|phone|number|icloud|account)){_R}",
+            *_g,
+        ),
+        _p(
+            rf"{_L}(?:now )?my (?:whole |entire )?(?:[a-z]+ )?(?:wallet|account|bag|stack|portfolio|savings)"
+            rf" (?:is|was) (?:now |completely |totally |just )?(?:empty|gone|emptied|at zero|zero){_R}",
+            *_g,
+            "display",
+        ),
+        _p(
             rf"{_L}(?:gets?|getting|got) (?:taken|swept|stolen|drained|emptied|cleaned out"
             rf"|transferred out|pulled out){_R}",
             *_g,
@@ -588,7 +639,7 @@ class StolenFundsDetector(Detector):
             *_g,
             "negated",
         ),
-        _p(r"不是我(?:本人)?(?:操作|转|发起|干|弄)的", *_g),
+        _p(r"不是我(?:本人)?(?:操作|转|发起|干|弄|发|签|授权)的", *_g),
         _p(
             rf"{_L}(?:sent|went|transferred|moved|withdrawn)(?: out)? to (?:an?|some|this"
             rf"|a totally) (?:unknown|strange|random|unfamiliar"
@@ -820,7 +871,7 @@ class HumanRequestedDetector(Detector):
     priority = "normal"
     _person_zh = (
         r"真人|活人|人工|人公|人功|客服人员|工作人员|技术人员|技术|工程师|负责人|经理|主管|领导|老板"
-        r"|管理员|专员"
+        r"|管理员|专员|客服小姐姐|客服小哥哥?|客服妹子|值班的?同事|值班人员|同事|管事的人?|懂[^。!?\n]{0,4}的人"
     )
     _person_en = (
         r"(?:a |an |some |your |the |real |live |actual |human ){0,3}(?:human|person|people|agent|someone"
@@ -831,28 +882,28 @@ class HumanRequestedDetector(Detector):
     patterns = (
         _p(
             r"(?:转|找|要|接|叫|换|呼叫|联系|来个?|需要|求)(?:个|一个|一下|一位)?(?:人工|人公|人功)(?!智能)",
-            "negated",
+            "negated_near",
         ),
         _p(
             r"(?:人工|人公|人功)(?:客服|服务|坐席|处理|回复|介入|对接|接待|解答|帮忙|帮我)",
-            "negated",
+            "negated_near",
             "question",
         ),
-        _p(r"(?:找|要|换|转|来个?|需要|求|给我)(?:个|一个|一位|位)?(?:真人|活人)(?!验证|认证)", "negated"),
-        _p(r"(?:转接|接通|转给|转到|转交)(?:给)?(?:你们的?)?(?:人工|人公|客服|真人|工作人员|技术)", "negated"),
-        _p(r"真人(?:回复|回答|来|处理|跟我|和我|联系我|客服|服务)", "negated", "question"),
+        _p(r"(?:找|要|换|转|来个?|需要|求|给我)(?:个|一个|一位|位)?(?:真人|活人)(?!验证|认证)", "negated_near"),
+        _p(r"(?:转接|接通|转给|转到|转交)(?:给)?(?:你们的?)?(?:人工|人公|客服|真人|工作人员|技术)", "negated_near"),
+        _p(r"真人(?:回复|回答|来|处理|跟我|和我|联系我|客服|服务)", "negated_near", "question"),
         _p(r"有(?:人工|真人|活人)(?:客服|服务)?吗"),
         _p(
             r"(?:跟|和|与|同)(?:你们的?)?(?:人工|真人|活人|客服人员|工作人员|技术人员)(?:沟通|聊|说"
             r"|对话|交流|谈)",
-            "negated",
+            "negated_near",
         ),
-        _p(rf"(?:联系|找|叫|喊)(?:一下)?你们的?(?:{_person_zh})", "negated", "howto"),
+        _p(rf"(?:联系|找|叫|喊)(?:一下)?你们的?(?:{_person_zh})", "negated_near", "howto"),
         _p(
             rf"{_L}transfer (?:me |this |it )?to (?:a |an )?(?:human|agent|person|operator|staff){_R}",
             "negated",
         ),
-        _p(r"换(?:个|一个)(?:人|真人|客服)|换人(?:来|回答|回复|跟我|处理)", "negated"),
+        _p(r"换(?:个|一个)(?:人|真人|客服)|换人(?:来|回答|回复|跟我|处理)", "negated_near"),
         _p(
             r"有没有(?:人工|人公|真人|活人)|有没有人(?:在|回|理|管|能帮|可以帮)|有(?:人工|真人|活人)吗"
             r"|(?:人工|人公)(?:在哪|呢|吗)|真人客服|人工坐席"
@@ -861,16 +912,41 @@ class HumanRequestedDetector(Detector):
             r"(?:我要|我想|我需要|给我|帮我|请|麻烦|快)(?:找|联系|转|接|叫|换)(?:你们的?)?(?:客服"
             r"|官方客服|在线客服)"
             r"(?![^。!?\n]{0,12}(?:邮箱|电话|邮件|email|网址|链接|在哪|方式|渠道))",
-            "negated",
+            "negated_near",
         ),
         _p(r"(?:^|[\s!?,。])(?:人工|转人工)[\s!?。~]*$"),
+        # A person of any description asked for: 找个懂技术的人来 / 叫一下值班的同事 / 来个真人
+        _p(
+            r"(?:找|叫|喊|请|安排|来|要|换|(?:能不能|可不可以|能否|可以|需要)有)(?:一下|下)?(?:你们的?)?"
+            r"(?:个|一个|一位|位)?(?:[^。!?\n的]{1,6}的)?"
+            r"(?:人|真人|活人|同事|人员|工作人员|客服)(?:来|直接|跟我|和我|给我|帮我|帮忙|处理|看看|看一下|对接"
+            r"|解决|捋|沟通)",
+            "negated_near",
+        ),
+        _p(
+            rf"(?:帮我|给我|麻烦|麻烦你)(?:叫|找|喊|请|联系|转给|转到)(?:一下|下)?(?:你们的?)?(?:{_person_zh})",
+            "negated_near",
+        ),
+        # How to reach a person (not support in general: 客服邮箱多少 is answered).
+        _p(
+            r"(?:怎么|如何|怎样|哪里|在哪)(?:才能|可以|能)?(?:联系|找|转|接通|呼叫|联络)(?:到|上)?(?:你们的?)?"
+            r"(?:人工|人公|真人|活人)(?!智能)",
+        ),
+        _p(
+            r"(?:人工|真人|活人|人工客服)(?:几点|什么时候|啥时候|何时)(?:上班|在线|有人|能接|下班|开始)"
+            r"|(?:我想|我要|想|要|直接)(?:直接)?(?:跟|和|同|找)(?:个|一个)?(?:真)?人(?:说|聊|沟通|谈|对话|讲)"
+            r"|一对一(?:沟通|聊|交流|服务|对接|帮|解答|指导|处理)",
+            "negated_near",
+        ),
         _p(
             rf"(?:找|要|跟|和|同|让|叫|请|联系|安排|换)(?:你们的?)?(?:一个|个|一位"
             rf"|位)?(?:{_person_zh})(?:来|直接|出来|跟我|和我|给我"
             rf"|联系我|回复我|对接|说|聊|处理|解答)",
-            "negated",
+            "negated_near",
         ),
         _p(r"(?:不要|别|不想|不想再|别再)(?:跟|和|给我|用|让)?(?:发|回)?(?:机器人|ai|自动回复|机器)"),
+        # Refusing canned replies: 别再回模板了 / 不要再发文章链接
+        _p(r"(?:不要|别)再?(?:给我)?(?:发|回|甩|复制)(?:模板|套话|文章|链接|教程|文档)"),
         _p(r"(?:给我|跟我|帮我)?打(?:个)?电话给我|(?:给|跟)我打(?:个)?电话|回(?:个)?电话给我"),
         _p(
             rf"{_L}(?:talk|speak|chat|connect|get in touch|be connected|put me through)(?: me)? (?:to|with)"
@@ -922,6 +998,26 @@ class HumanRequestedDetector(Detector):
             rf"|around|available|working|on the other end|reading this){_R}"
         ),
         _p(rf"{_L}(?:human|live) (?:agent|support|help|operator){_R}", "negated"),
+        # The one-word message: "operator", "agent!"
+        _p(
+            r"^\s*(?:operator|agent|human|representative|live agent|real person|customer service|live support)"
+            r"(?: please| pls| now)?[\s!?.~]*$"
+        ),
+        _p(
+            rf"{_L}(?:a|an|any|one|some) (?:member of (?:your |the )?(?:staff|team|support(?: team)?)|staff member"
+            rf"|team member|employee|support (?:agent|person|rep|staff))(?: could| can| to| please| would"
+            rf"| who| take| look| check| help| handle| review| contact| call){_R}",
+            "negated",
+            "hearsay",
+        ),
+        # A phone call asked for: "can someone call me", "i prefer talking on the phone"
+        _p(
+            rf"{_L}(?:can|could|would|will|please|pls|someone|somebody|you) (?:[a-z]+ ){{0,3}}(?:call|phone|ring)"
+            rf" me(?: back)?{_R}|{_L}(?:talk|talking|speak|speaking) (?:to (?:someone|somebody|a person) )?"
+            rf"(?:on|over|by) the phone{_R}",
+            "negated",
+            "hearsay",
+        ),
         _p(
             rf"{_L}(?:not|no more|stop with the|enough with the|instead of a"
             rf"|rather than a) (?:a )?(?:bot|robot|ai|chatbot|machine|automated (?:reply|response"
@@ -967,7 +1063,7 @@ class CompensationDetector(Detector):
             r"|补偿|补差价|补给我|补回来"
             r"|补回给我)(?!了)",
             *_g,
-            "negated",
+            "negated_near",
         ),
         _p(r"(?:必须|要|得|给我|马上|立刻|赶紧|不)赔(?!率)", *_g),
         _p(
@@ -975,34 +1071,65 @@ class CompensationDetector(Detector):
             r"|usdt|血汗钱)"
             r"|把[^。!?\n]{0,12}(?:退|还|赔|补)(?:给我|回来|回给我|我)",
             *_g,
-            "negated",
+            "negated_near",
         ),
         _p(r"(?:给|讨|要)回?(?:我|个|一个)?(?:个|一个)?(?:说法|交代|公道)", *_g),
         _p(
             r"(?:要求|我要|必须)(?:你们)?(?:全额|全部)?(?:退款|赔偿|退钱|补偿|赔付|返还)"
             r"|追究[^。!?\n]{0,4}责任",
             *_g,
-            "negated",
+            "negated_near",
         ),
         _p(r"(?:我要|我会|我就|去|就去|要去|一定要)告(?:到|死|你们|你|平台|港湾)?", *_g, "hearsay"),
         _p(
             rf"{_YOU_ZH}?(?:必须|得|要|应该|赶紧|马上|立刻)(?:给我|给)?(?:补上|补回|补齐|补足|退回|还回"
             rf"|赔|退给|还给|补偿)",
             *_g,
-            "negated",
+            "negated_near",
         ),
         _p(
             r"(?<!不)(?<!没)(?<!会)(?:给我|快|赶紧|马上|立刻|立即)?(?:退钱|还钱)(?![^。!?\n]{0,3}[吗么])",
             *_g,
-            "negated",
+            "negated_near",
         ),
         _p(
             rf"{_YOU_ZH}(?:必须|要|得|应该|需要|就得|全权|全部)?(?:负(?:全|全部|主要)?责(?:任)?"
             rf"|承担(?:责任|损失|后果)?|担责|买单)",
             *_g,
         ),
-        _p(rf"{_YOU_ZH}(?:得|要|必须|就|快|赶紧|给我)?赔(?!率)", *_g, "negated"),
+        _p(rf"{_YOU_ZH}(?:得|要|必须|就|快|赶紧|给我)?赔(?!率)", *_g, "negated_near"),
         _p(rf"{_YOU_ZH}的?(?:责任|过错|问题导致|锅)|(?:责任|锅)在{_YOU_ZH}|{_YOU_ZH}有(?:责任|过错)", *_g),
+        # A loss, a shortfall or an overcharge the company is told to make good.
+        _p(
+            r"(?:损失|这笔钱|这个钱|这钱|钱)(?:到底)?(?:谁|由谁|你们)(?:来)?(?:赔|负责|承担|买单|补)"
+            r"|谁(?:来|给我)?(?:赔|补偿)(?:我|给我)?",
+            *_g,
+        ),
+        _p(
+            r"(?:差额|差价|损失|少的|少了的|少给的|多扣的?|扣错的?|重复扣的?|多收的?|多扣了?的?那[次笔])"
+            r"[^。!?\n怎如会能吗]{0,6}?(?:给我|你们)?(?:补上|补回来|补齐|补足|补给我|退回来|退给我|还给我|返还|退回|退了)",
+            *_g,
+            "negated_near",
+            "howto",
+        ),
+        _p(
+            rf"(?:给我|给我们|马上|立刻|赶紧|快点?|必须)(?:全额)?(?:退款|退钱|退回来|补上|补回来|补齐)"
+            rf"|{_YOU_ZH}(?:必须|得|要|就得|赶紧|马上|立刻)退(?![^。!?\n]{{0,3}}[吗么])"
+            rf"|(?<![^\s,，。])退款\s*!",
+            *_g,
+            "negated_near",
+            "howto",
+        ),
+        # A complaint to a regulator, a consumer site or the press: a threat whatever the verb.
+        _p(
+            r"(?:去|到|找|向|上|在|跟)(?:网信办|银保监会?|证监会|金融监管局?|监管部门|监管局|市场监管局?|消协"
+            r"|消费者协会|12315|315|工商局?|黑猫(?:投诉)?|媒体|记者|电视台)"
+            r"|(?:举报|投诉|曝光|起诉)(?:你们|贵司|贵公司|你们公司|你们平台)|(?:继续|一直)?往上告|告到底",
+            *_g,
+            "negated_near",
+            "hearsay",
+            "elsewhere",
+        ),
         # Threats: a first-person intent, a condition, or an aim at the company.
         _p(
             r"(?:我要|我会|我就|我去|就去|要去|我们要|准备|马上|一定|必须|去|我已经|已经|再不.{0,8}就"
@@ -1021,14 +1148,15 @@ class CompensationDetector(Detector):
         _p(
             rf"报警[^。!?\n]{{0,6}}{_YOU_ZH}|{_YOU_ZH}[^。!?\n]{{0,12}}(?:我|就)[^。!?\n]{{0,4}}报警",
             *_g,
-            "negated",
+            "negated_near",
         ),
         _p(
             r"律师函|找律师|请律师|咨询(?:了|过)?律师|律师(?:告|起诉|联系)|起诉|告你们|告死|法院见|消协"
             r"|消费者协会|12315|工商局|监管部门|投诉(?:你们|你|到底"
             r"|平台|到)|曝光你们|集体诉讼",
             *_g,
-            "negated",
+            "negated_near",
+            "elsewhere",
         ),
         # English demands
         _p(
@@ -1076,7 +1204,24 @@ class CompensationDetector(Detector):
             rf"|at fault|to blame)(?! for (?:your|their|his|her|its) own){_R}|{_L}your fault{_R}",
             *_g,
         ),
+        _p(
+            rf"{_L}(?:i|we) (?:expect|want|demand|deserve|need|insist|would like) to be (?:fully )?(?:compensated"
+            rf"|reimbursed|refunded|paid back|made whole){_R}"
+            rf"|{_L}(?:formally )?(?:requesting|demanding|seeking|claiming) (?:a |full |formal |my |the )*"
+            rf"(?:reimbursement|compensation|refund){_R}",
+            *_g,
+            "negated",
+            "howto",
+        ),
         # English threats
+        _p(
+            rf"{_L}(?:police report|complaint|lawsuit|case|report) against (?:{_YOU_EN}|your company|this company"
+            rf"|tokenpocket|harbor){_R}"
+            rf"|{_L}unless (?:i get )?(?:my|our) (?:[a-z]+ )?(?:funds|money|coins|tokens|usdt|eth) (?:are |is )?"
+            rf"(?:returned|refunded|back|given back|restored){_R}",
+            *_g,
+            "negated",
+        ),
         _p(
             rf"{_L}(?:sue|suing|sued|lawsuit|class action|legal action|small claims|attorney|lawyers?"
             rf"|see you in court|take (?:you|this|it) to court){_R}",
@@ -1144,6 +1289,8 @@ class AccountLookupDetector(Detector):
     priority = "normal"
     _HEX64 = re.compile(r"(?<![0-9a-z_])(?:0x)?[0-9a-f]{64}(?![0-9a-z_])")
     _SOLANA = re.compile(r"(?<![0-9A-Za-z_])[1-9A-HJ-NP-Za-km-z]{32,44}(?![0-9A-Za-z_])")
+    # A Solana transaction signature: 64 bytes in base58, 86-88 characters.
+    _SIGNATURE = re.compile(r"(?<![0-9A-Za-z_])[1-9A-HJ-NP-Za-km-z]{80,90}(?![0-9A-Za-z_])")
     _ORDER = re.compile(
         r"(?:订单号?|工单号?|单号|流水号|编号|ticket|case|order|request)\s*(?:id|no\.?|number|#"
         r"|号)?\s*[:：#]?\s*#?"
@@ -1230,6 +1377,8 @@ class AccountLookupDetector(Detector):
                 return kind
         if any(_looks_random(m.group()) for m in self._SOLANA.finditer(message.raw)):
             return "address"
+        if any(_looks_random(m.group()) for m in self._SIGNATURE.finditer(message.raw)):
+            return "tx signature"
         if self._ORDER.search(message.text):
             return "order/ticket number"
         return None
@@ -1322,6 +1471,34 @@ class OutOfScopeDetector(Detector):
             rf"|值得|有潜力|比较好|更好|赚|靠谱|推荐|能涨|会涨|能翻|可以买|能买|该买)"
             rf"|(?:买|投资|囤|炒)(?:{_COIN})(?:靠谱|划算|好|稳|安全)(?:吗|不)"
         ),
+        _p(
+            r"哪(?:个|一个|种)(?:更|比较)?(?:值得(?!信|用)|有潜力|适合长期|适合投资|能涨|会涨)|长期(?:拿|持有|囤|屯)"
+            r"(?:哪个|什么|啥)"
+            r"|(?:牛市|熊市|行情|这波|上涨|下跌|大盘|涨势|跌势)[^。!?\n]{0,4}(?:持续|还有多久|多久|到什么时候|结束)",
+            "fees",
+            "display",
+        ),
+        # which exchange, trading strategies, mining hardware, fiat exchange rates
+        _p(
+            r"(?:哪个|哪家|什么|啥)交易所(?:更|最|比较)?(?:好|靠谱|安全|推荐|正规)|交易所(?:推荐|哪个好|哪家好)"
+            r"|推荐(?:个|一个|几个)?交易所|交易所[^。!?\n]{0,4}哪个(?:更|比较)?(?:靠谱|好|安全|正规)"
+            r"|(?:量化|合约|网格|套利|交易)(?:交易)?(?:策略|机器人)|稳定赚钱|稳赚不赔"
+            r"|挖矿[^。!?\n]{0,4}(?:赚钱|回本|收益|划算|能赚)|矿机|显卡[^。!?\n]{0,6}(?:挖|回本|哪款|算力)"
+            r"|汇率|(?:多少|几块)(?:钱|人民币|rmb)一个u|u(?:现在|今天)?(?:换|兑)(?:成)?(?:人民币|rmb|美元)"
+            r"[^。!?\n]{0,4}(?:多少|什么价)",
+            "howto",
+            "fees",
+            "display",
+        ),
+        # Not a wallet question at all: weather, essays and poems, jokes, translations, code.
+        _p(
+            r"天气|气温|(?:会|要)下雨|(?:写|作)(?:一?篇|个|一首|首|段|一段)?[^。!?\n]{0,8}"
+            r"(?:作文|论文|诗|小说|文案|周报|简历|情书|演讲稿|读后感)"
+            r"|(?:讲|说)(?:个|一个|几个)?笑话|(?:帮我|给我|请|麻烦)(?:把)?[^。!?\n]{0,12}翻译(?:成|为|一下|下)"
+            r"|(?:帮我|给我|帮忙)(?:写|改|调|debug|看看|看下)(?:一下|下|个|段)?[^。!?\n]{0,6}(?:代码|程序|脚本"
+            r"|python|java|爬虫|作业)",
+            "hypothetical",
+        ),
         # tax and legal
         _p(
             r"交税|报税|纳税|缴税|税务|个税|扣税|税率|避税|抵税|要不要税|税吗|收税|完税|(?:合法|违法"
@@ -1395,6 +1572,31 @@ class OutOfScopeDetector(Detector):
             *_g,
         ),
         _p(rf"{_L}is (?:it|crypto|bitcoin|this|trading|mining) (?:legal|illegal){_R}"),
+        _p(
+            rf"{_L}(?:how much )?(?:will|would)[^.!?\n]{{0,30}} be worth(?: by| in| next| after){_R}"
+            rf"|{_L}(?:better|best|smarter|safer) (?:long[- ]term )?investment{_R}"
+            rf"|{_L}recommend (?:me )?(?:an? |some )?(?:good |great |solid |promising |new |safe )?(?:[a-z-]+ )?"
+            rf"(?:gems?|coins?|tokens?|projects?|exchanges?|altcoins?|memecoins?|investments?){_R}"
+            rf"|{_L}(?:low[- ]cap|micro[- ]cap|hidden) gems?{_R}"
+            rf"|{_L}(?:which|what|best) exchange (?:is|should|to)(?: the)? (?:best|better|safest|most reliable|use)"
+            rf"|{_L}(?:is (?:mining|it) (?:still )?profitable|mining rigs?|asic miners?|gpus? (?:for|to) mine){_R}"
+            rf"|{_L}exchange rate (?:of|for|between|from)|{_L}(?:usdt?|dollars?|usd) to (?:cny|rmb|yuan|eur"
+            rf"|euros|inr|rupees?|naira|ngn|pesos?|php|vnd|idr){_R}",
+            *_g,
+            "fees",
+        ),
+        # Not a wallet question at all.
+        _p(
+            rf"{_L}(?:weather|temperature outside){_R}|{_L}tell me (?:a |some )?jokes?{_R}"
+            rf"|{_L}(?:write|compose|draft)(?: me)? (?:a|an|my|some) (?:[a-z-]+ ){{0,3}}(?:essay|poem|story|song|letter"
+            rf"|cover letter|resume|cv|speech|haiku|homework|thesis|novel){_R}"
+            rf"|{_L}translate (?:this|my|the|these)(?: [a-z]+)? (?:contract|document|letter|essay|paragraph|text"
+            rf"|article|email|book){_R}"
+            rf"|{_L}(?:fix|debug|write|correct|review)(?: me)? (?:my|this|some|a) (?:[a-z]+ )?(?:code|script|program"
+            rf"|homework|function){_R}|{_L}(?:python|javascript|java|excel|sql) (?:code|script|homework|formula){_R}"
+            rf"|{_L}(?:indentation|syntax|type|name|attribute|key|value)error{_R}",
+            *_g,
+        ),
     )
 
 
