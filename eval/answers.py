@@ -13,15 +13,18 @@ import re
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Protocol
 
 from eval.dataset import EvalItem
 from eval.metrics import percentile
 from kefu.text import normalise
 from service.answerer import AnswerResult
+from service.confidence import Calibration, Evidence
+from service.rules import REASONS
 
-RULE_REASONS = ("stolen_funds", "secret_shared", "human_requested", "compensation", "account_lookup", "out_of_scope")
+#: The rules' handoff reasons (one detector each), in the order the rules rank them.
+RULE_REASONS = REASONS
 
 
 def normalise_fact(text: str) -> str:
@@ -133,10 +136,12 @@ def apply_threshold(outcomes: Sequence[ItemOutcome], threshold: float) -> list[I
     an answer below it becomes a ``low_confidence`` handoff with the answer as the agent's
     draft, exactly as the answerer decides.
     """
+    calibration = Calibration(threshold=threshold)
+    known = {f.name for f in fields(Evidence)}
     out = []
     for o in outcomes:
-        unsupported = o.mode == "generated" and o.evidence.get("grounded", 1.0) == 0.0
-        if o.action == "answer" and (o.confidence < threshold or unsupported):
+        evidence = Evidence(**{k: v for k, v in o.evidence.items() if k in known})
+        if o.action == "answer" and not calibration.answers(evidence, o.confidence):
             reason = "llm_unavailable" if o.mode == "extractive" else "low_confidence"
             out.append(replace(o, action="handoff", reason=reason, answer=""))
         else:

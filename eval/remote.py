@@ -45,15 +45,10 @@ from kefu.errors import (
     BadInputError,
     BusyError,
     ConfigError,
-    ConflictError,
     ForbiddenError,
-    InvalidFieldError,
     KefuError,
-    ModelNotFoundError,
-    NotFoundError,
-    NotReadyError,
     RateLimitedError,
-    TooLargeError,
+    error_class_for,
 )
 from kefu.redaction import Redactor
 from service.answerer import AnswerResult, Citation
@@ -73,23 +68,6 @@ BACKOFF_SECONDS = 1.0
 MAX_WAIT_SECONDS = 60.0
 CHANNEL = "eval"
 
-#: The API's error codes are the ``code`` of kefu's error classes.
-_BY_CODE: dict[str, type[KefuError]] = {
-    cls.code: cls
-    for cls in (
-        NotFoundError,
-        ConflictError,
-        InvalidFieldError,
-        TooLargeError,
-        BadInputError,
-        ForbiddenError,
-        AuthError,
-        NotReadyError,
-        ModelNotFoundError,
-        BackendUnavailableError,
-        BackendTimeoutError,
-    )
-}
 _EVIDENCE_FIELDS = frozenset(f.name for f in fields(Evidence))
 
 
@@ -209,7 +187,7 @@ class RemoteAnswerer:
         code, message = _error_info(response)
         if status == 401:
             if self._api_key is None:
-                return AuthError(f"{self.base_url} needs an API key and none was given: pass --api-key")
+                return AuthError(f"{self.base_url} needs an API key and none was given: set KEFU_API_KEY")
             return AuthError(f"{self.base_url} refused the API key (HTTP 401): it is unknown or revoked")
         if status == 403:
             return ForbiddenError(f"{self.base_url} refused the API key (HTTP 403): {self._scrub(message)}")
@@ -225,8 +203,8 @@ class RemoteAnswerer:
             return BusyError(message, retry_after=retry_after or 1.0)
         if code == "rate_limited" or status == 429:
             return RateLimitedError(message, retry_after=retry_after or 1.0)
-        cls = _BY_CODE.get(code)
-        if cls is not None:
+        cls = error_class_for(code)
+        if cls is not None and cls not in (BusyError, RateLimitedError):
             return cls(message)
         if status >= 500:
             return BackendUnavailableError(message)
@@ -374,7 +352,7 @@ def _base_url(url: str) -> str:
     if parsed.scheme not in ("http", "https") or not parsed.host:
         raise ConfigError(f"--url: {url!r} is not an http(s) URL such as http://127.0.0.1:8000")
     if parsed.userinfo:
-        raise ConfigError("--url: put the API key in --api-key, not in the URL")
+        raise ConfigError("--url: put the API key in KEFU_API_KEY, not in the URL")
     return str(parsed.copy_with(query=None, fragment=None)).rstrip("/")
 
 

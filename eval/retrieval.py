@@ -127,19 +127,23 @@ def write_outputs(out_dir: Path, metrics: dict[str, Any], outcomes: Sequence[Ret
     (out_dir / "metrics.json").write_text(json.dumps(metrics, ensure_ascii=False, indent=2) + "\n")
     with (out_dir / "results.jsonl").open("w", encoding="utf-8") as f:
         for o in outcomes:
-            row = {
-                "id": o.item.id,
-                "question": o.item.question,
-                "lang": o.item.lang,
-                "category": o.item.category,
-                "gold": list(o.item.gold),
-                "rank": first_relevant_rank(o.relevant),
-                "ranked": [p[0] for p in o.ranked],
-                "expansion": o.expansion,
-                "latency_ms": round(o.latency_ms, 2),
-            }
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+            f.write(json.dumps(result_row(o), ensure_ascii=False) + "\n")
     (out_dir / "report.md").write_text(render_report(metrics, outcomes), encoding="utf-8")
+
+
+def result_row(o: RetrievalOutcome) -> dict[str, Any]:
+    """One line of results.jsonl: the item, where its first gold document ranked, the top 10."""
+    return {
+        "id": o.item.id,
+        "question": o.item.question,
+        "lang": o.item.lang,
+        "category": o.item.category,
+        "gold": list(o.item.gold),
+        "rank": first_relevant_rank(o.relevant),
+        "ranked": [p[0] for p in o.ranked],
+        "expansion": o.expansion,
+        "latency_ms": round(o.latency_ms, 2),
+    }
 
 
 def _row(name: str, m: dict[str, float]) -> str:

@@ -24,7 +24,13 @@ from typing import TYPE_CHECKING, Any
 
 from eval.answers import RULE_REASONS, ItemOutcome, QuestionAnswerer, outcome_row, run_item, summarise
 from eval.dataset import EvalItem, load_dataset
-from eval.retrieval import RetrievalOutcome, outcome_from_ranked, retrieval_summary, run_retrieval_eval
+from eval.retrieval import (
+    RetrievalOutcome,
+    outcome_from_ranked,
+    result_row,
+    retrieval_summary,
+    run_retrieval_eval,
+)
 from eval.retrieval import write_outputs as write_retrieval_outputs
 
 if TYPE_CHECKING:
@@ -247,5 +253,4 @@ def write_outputs(
             for row in rows:
                 f.write(json.dumps(row, ensure_ascii=False) + "\n")
         tmp.replace(out / "answers.jsonl")
-    retrieval_rows = [json.loads(line) for line in (out / "results.jsonl").read_text(encoding="utf-8").splitlines()]
-    write_html(out / "report.html", metrics, rows, retrieval_rows)
+    write_html(out / "report.html", metrics, rows, [result_row(o) for o in retrieval])

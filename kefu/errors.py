@@ -134,3 +134,14 @@ class RateLimitedError(KefuError):
     def __init__(self, message: str, *, retry_after: float) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+def error_class_for(code: str) -> type[KefuError] | None:
+    """The error class whose ``code`` is ``code``: how a client turns an API error back into kefu's."""
+    stack: list[type[KefuError]] = [KefuError]
+    while stack:
+        cls = stack.pop()
+        if cls.code == code:
+            return cls
+        stack.extend(cls.__subclasses__())
+    return None

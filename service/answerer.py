@@ -334,9 +334,8 @@ class Answerer:
         if unsafe and len(text) < 20:
             result = handoff("unsafe_answer", draft=None, sources=sources, evidence=ev, confidence=conf,
                              violations=violations, usage=usage, model=self.generator.name)  # fmt: skip
-        elif not cited or not any(x.supported for x in supports) or conf < self.calibration.threshold:
-            # Not grounded enough to stand on its own (no citation, not one sentence the
-            # sources support, or a low score): the agent gets it as a draft.
+        elif not self.calibration.answers(ev, conf):
+            # Not grounded enough to stand on its own: the agent gets it as a draft.
             result = handoff("low_confidence", draft=text, sources=sources, evidence=ev, confidence=conf,
                              violations=violations, usage=usage, model=self.generator.name)  # fmt: skip
         else:

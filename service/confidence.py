@@ -109,6 +109,15 @@ class Calibration:
         )
         return 1.0 / (1.0 + math.exp(-z))
 
+    def answers(self, evidence: Evidence, confidence: float) -> bool:
+        """Whether an answer may stand on its own; if not, it goes to an agent as a draft.
+
+        It must clear the threshold, cite a source, and have at least one sentence the
+        cited sources support (``grounded`` above 0): a cited answer that no source backs
+        is not grounded, whatever the retrieval evidence adds to its score.
+        """
+        return confidence >= self.threshold and evidence.cited > 0.0 and evidence.grounded > 0.0
+
     def best_case(self, retrieval: dict[str, float]) -> float:
         """The highest score any answer could reach on this retrieval evidence."""
         answer_side = {name: (1.0 if self.weights.get(name, 0.0) > 0 else 0.0) for name in ANSWER_FEATURES}

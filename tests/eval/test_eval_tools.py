@@ -46,7 +46,7 @@ def _outcome(i: int, conf: float, accurate: bool, **kw: Any) -> ItemOutcome:
         "total_ms": 200.0,
         "prompt_tokens": 300,
         "completion_tokens": 20,
-        "evidence": {"grounded": 1.0},
+        "evidence": {"grounded": 1.0, "cited": 1.0},
     }
     fields.update(kw)
     return ItemOutcome(**fields)
@@ -61,6 +61,9 @@ def test_apply_threshold_turns_low_confidence_answers_into_handoffs_with_drafts(
     assert [o.action for o in decided] == ["answer", "handoff", "handoff"]
     assert [o.reason for o in decided] == ["grounded", "low_confidence", "llm_unavailable"]
     assert decided[1].judged_text == outcomes[1].judged_text  # the agent's draft is still judged
+    # A cited answer no source sentence supports is a draft whatever its score.
+    unsupported = _outcome(4, 0.99, False, evidence={"grounded": 0.0, "cited": 1.0})
+    assert apply_threshold([unsupported], 0.0)[0].reason == "low_confidence"
     summary = summarise(outcomes, threshold=0.5)
     assert summary["answers"]["answered"] == pytest.approx(1 / 3, abs=1e-3)
     assert summary["answers"]["accuracy_of_answered"] == 1.0

@@ -13,6 +13,7 @@ from ingest.index import open_index
 from kefu.embedder import SentenceTransformerEmbedder
 from kefu.generators.ollama import OllamaGenerator
 from service.answerer import Answerer, AnswerResult
+from service.confidence import Calibration
 from service.glossary import Glossary
 from service.retriever import HybridRetriever
 from tests.fakes.ollama_server import FakeOllama, ScriptedModel
@@ -112,6 +113,21 @@ async def test_an_answer_that_only_echoes_the_question_is_not_grounded(retriever
         server.stop()
     assert result.action == "handoff" and result.reason == "low_confidence"
     assert result.evidence.grounded == 0.0
+
+
+async def test_a_cited_answer_no_source_supports_goes_to_the_agent_whatever_its_score(
+    retriever: HybridRetriever,
+) -> None:
+    server = FakeOllama({"mars": ScriptedModel(tokens=["火星上的天气非常寒冷", " [1]", "。"])}).start()
+    try:
+        # Threshold 0: only the "no supported sentence" rule can stop this answer.
+        a = answerer(retriever, server.url, "mars", calibration=Calibration(threshold=0.0))
+        _, result = await _collect(a, "我的转账一直在打包中怎么办")
+    finally:
+        server.stop()
+    assert result.evidence.cited == 1.0 and result.evidence.grounded == 0.0
+    assert result.action == "handoff" and result.reason == "low_confidence"
+    assert result.handoff is not None and "火星" in result.handoff.suggested_reply
 
 
 async def test_an_unsafe_sentence_never_reaches_the_user(retriever: HybridRetriever, llm: FakeOllama) -> None:
