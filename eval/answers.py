@@ -213,6 +213,10 @@ def _ratio(num: float, den: float) -> float:
     return round(num / den, 4) if den else 0.0
 
 
+#: Modes whose text a user is shown as the answer.
+SHOWN_MODES = ("quoted", "generated", "extractive")
+
+
 def answer_metrics(answer_items: Sequence[ItemOutcome]) -> dict[str, Any]:
     """Answer quality over answer items (expected == "answer")."""
     answered = [o for o in answer_items if o.action == "answer"]
@@ -276,8 +280,11 @@ def summarise(outcomes: Sequence[ItemOutcome], threshold: float | None = None) -
     for o in answer_items:
         by_lang[o.item.lang].append(o)
         by_cat[o.item.category or "-"].append(o)
-    firsts = [o.first_token_ms for o in outcomes if o.first_token_ms is not None and o.mode == "generated"]
-    totals = [o.total_ms for o in outcomes if o.mode in ("generated", "extractive")]
+    # Latency of the text users see (quoted, generated, extractive), and of the LLM's answers alone.
+    firsts = [o.first_token_ms for o in outcomes if o.first_token_ms is not None and o.mode in SHOWN_MODES]
+    totals = [o.total_ms for o in outcomes if o.mode in SHOWN_MODES]
+    llm_firsts = [o.first_token_ms for o in outcomes if o.first_token_ms is not None and o.mode == "generated"]
+    llm_totals = [o.total_ms for o in outcomes if o.mode == "generated"]
     prompts = [float(o.prompt_tokens) for o in outcomes if o.prompt_tokens]
     completions = [float(o.completion_tokens) for o in outcomes if o.completion_tokens]
 
@@ -301,6 +308,10 @@ def summarise(outcomes: Sequence[ItemOutcome], threshold: float | None = None) -
             "first_token_p95": p(firsts, 95),
             "total_p50": p(totals, 50),
             "total_p95": p(totals, 95),
+            "llm_first_token_p50": p(llm_firsts, 50),
+            "llm_first_token_p95": p(llm_firsts, 95),
+            "llm_total_p50": p(llm_totals, 50),
+            "llm_total_p95": p(llm_totals, 95),
             "prompt_tokens_p50": p(prompts, 50),
             "completion_tokens_p50": p(completions, 50),
         },

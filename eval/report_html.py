@@ -309,6 +309,11 @@ def _headline(metrics: Mapping[str, Any]) -> str:
             ("calibration threshold in use", _num(cal.get("threshold"))),
             ("first token p50 / p95 (ms)", _pair(al.get("first_token_p50"), al.get("first_token_p95"))),
             ("full answer p50 / p95 (ms)", _pair(al.get("total_p50"), al.get("total_p95"))),
+            (
+                "LLM answers only: first token p50 / p95 (ms)",
+                _pair(al.get("llm_first_token_p50"), al.get("llm_first_token_p95")),
+            ),
+            ("LLM answers only: full answer p50 / p95 (ms)", _pair(al.get("llm_total_p50"), al.get("llm_total_p95"))),
             ("prompt / completion tokens p50", _pair(al.get("prompt_tokens_p50"), al.get("completion_tokens_p50"))),
         ]
     return '<h2 id="headline">Headline</h2>' + _table(["metric", "value"], [(_e(k), v) for k, v in rows])

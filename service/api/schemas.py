@@ -162,7 +162,13 @@ class AskResponse(msgspec.Struct):
     confidence: Annotated[float, Meta(ge=0, le=1, description="How well the answer is supported (0 to 1).")]
     action: Annotated[Action, Meta(description="`answer`: show it; `handoff`: a human takes over.")]
     reason: Annotated[str, Meta(description="Reason code for the decision, e.g. grounded, extractive_fallback.")]
-    mode: Annotated[str, Meta(description="How the text came about: generated, extractive or handoff.")]
+    mode: Annotated[
+        str,
+        Meta(
+            description="How the text came about: quoted (the help center's own sentences), generated "
+            "(by the LLM), extractive (the LLM failed; the best passage) or handoff."
+        ),
+    ]
     lang: Lang
     conversation_id: str
     answer_id: Annotated[str, Meta(description="Refer to this answer in POST /v1/feedback.")]

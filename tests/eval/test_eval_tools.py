@@ -230,9 +230,9 @@ def test_ci_mode_runs_rules_on_everything_and_the_llm_on_the_sample(
     assert len(outcomes) == 3 + handoff_items
     assert metrics["config"]["llm"].endswith("qwen2.5:3b-instruct") and metrics["config"]["sample"] == 3
     rows = [json.loads(line) for line in (out / "answers.jsonl").read_text().splitlines()]
-    generated = [r for r in rows if r["mode"] == "generated"]
-    assert generated and all(set(FEATURES) <= set(r["evidence"]) for r in generated)
-    assert all(r["ranked"] for r in generated)
+    shown = [r for r in rows if r["mode"] in ("quoted", "generated")]
+    assert shown and all(set(FEATURES) <= set(r["evidence"]) for r in shown)
+    assert all(r["ranked"] for r in shown)
     html = (out / "report.html").read_text()
     assert "<svg" in html and "kefu eval report" in html
     assert json.loads((out / "metrics.json").read_text())["calibration"]["n"] == len(

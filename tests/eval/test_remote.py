@@ -60,6 +60,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory, harbor_data_dir: Path, 
         database_url=f"sqlite:///{tmp_path_factory.mktemp('remote') / 'kefu.db'}",
         llm_backend="ollama",
         rate_limit=0,
+        answer_style="generate",  # these tests follow the LLM's answer (and its usage) over HTTP
     )
     store = Store.from_settings(settings)
     generator = OllamaGenerator(llm.url, MODEL, timeout=10, connect_timeout=1)

@@ -51,6 +51,9 @@ def llm_server() -> Iterator[FakeOllama]:
 
 
 def api_settings(data_dir: Path, db: Path, **changes: Any) -> Settings:
+    """Settings for an app under test. Answers are generated (by the fake Ollama) unless a
+    test asks for the default ``quote`` style: most API tests are about streaming the LLM."""
+    changes.setdefault("answer_style", "generate")
     return Settings.from_env({}).with_overrides(
         data_dir=data_dir,
         database_url=f"sqlite:///{db}",

@@ -581,3 +581,40 @@ def test_cors_allows_the_configured_origins_only(api: Api) -> None:
     simple = api.client.get("/health", headers={"Origin": ORIGIN})
     assert simple.headers["access-control-allow-origin"] == ORIGIN
     assert "X-Request-ID" in simple.headers["access-control-expose-headers"]
+
+
+# --- the default answer style --------------------------------------------------------------------
+
+
+def test_the_default_style_quotes_the_help_center_streams_it_and_stores_it(
+    tmp_path_factory,
+    harbor_data_dir,
+    embedder,  # type: ignore[no-untyped-def]
+) -> None:
+    settings = api_settings(harbor_data_dir, tmp_path_factory.mktemp("quote") / "kefu.db", answer_style="quote")
+    llm = FakeOllama({}).start()
+    store = Store.from_settings(settings)
+    client, keys = start_api(build_app(settings, llm, embedder, store=store), store)
+    try:
+        response = client.post(
+            "/v1/ask",
+            json={"question": GROUNDED_QUESTION},
+            headers={"Authorization": f"Bearer {keys['app']}", "Accept": "text/event-stream"},
+        )
+        assert response.status_code == 200, response.text
+        events = sse_events(response.text)
+        final = events[-1][1]
+        assert final["action"] == "answer" and final["mode"] == "quoted" and final["reason"] == "grounded"
+        assert "".join(data["text"] for name, data in events[:-1]).strip() == final["answer"]
+        assert GROUNDED_SOURCE in [c["source"] for c in final["citations"]]
+        for c in final["citations"]:
+            assert f"[{c['n']}]" in final["answer"]
+        # The sentences came from the index: the LLM was never asked.
+        assert llm.requests == []
+        stored = store.get_answer(final["answer_id"])
+        assert stored.answer == final["answer"]
+        assert [c["source"] for c in stored.citations] == [c["source"] for c in final["citations"]]
+    finally:
+        client.__exit__(None, None, None)
+        store.close()
+        llm.stop()

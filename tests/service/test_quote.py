@@ -1,0 +1,170 @@
+"""Quoted answers: the help center's own sentences, chosen by meaning, when they are in the
+user's language; the LLM only when it must translate. Real retrieval and the real embedder
+over the demo index; the LLM scripted through a local server that speaks Ollama's API."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ingest.index import open_index
+from kefu.embedder import SentenceTransformerEmbedder
+from kefu.generators.ollama import OllamaGenerator
+from kefu.settings import Settings
+from service.answerer import Answerer, AnswerResult
+from service.confidence import Calibration
+from service.glossary import Glossary
+from service.prompting import quote_answer, select_evidence
+from service.retriever import DocumentHit, HybridRetriever, SearchFilters, SearchResult
+from tests.fakes.ollama_server import FakeOllama, ScriptedModel
+
+pytestmark = [pytest.mark.slow, pytest.mark.anyio]
+
+PENDING = "help/zh/transfers/pending-transfer.md"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="module")
+def retriever(harbor_data_dir: Path, embedder: SentenceTransformerEmbedder) -> HybridRetriever:
+    return HybridRetriever(open_index(harbor_data_dir, "harbor"), embedder, glossary=Glossary.load())
+
+
+@pytest.fixture
+def llm() -> Iterator[FakeOllama]:
+    server = FakeOllama(
+        {"en": ScriptedModel(tokens=["Raise the fee with Speed up in the transaction details", " [1]", "."])}
+    ).start()
+    yield server
+    server.stop()
+
+
+def quoting(retriever: HybridRetriever, llm: FakeOllama, **kw: object) -> Answerer:
+    return Answerer(retriever, OllamaGenerator(llm.url, "en", timeout=10), style="quote", **kw)  # type: ignore[arg-type]
+
+
+async def _collect(a: Answerer, question: str) -> tuple[str, AnswerResult]:
+    text, final = "", None
+    async for event in a.stream(question):
+        if event.type == "token":
+            text += event.text
+        else:
+            final = event.result
+    assert final is not None
+    return text, final
+
+
+def _hit(doc_id: str, passage: str, title: str = "标题") -> DocumentHit:
+    return DocumentHit(
+        doc_id=doc_id, paths=[doc_id], title=title, kind="article", lang="zh", category=None, url=None,
+        score=1.0, dense_score=0.9, sparse_score=1.0, dense_rank=1, sparse_rank=1, heading_path=[],
+        passage=passage, snippet=passage[:40], chunk=0,
+    )  # fmt: skip
+
+
+def test_evidence_is_the_sentences_that_answer_grouped_by_source_in_rank_order(
+    embedder: SentenceTransformerEmbedder,
+) -> None:
+    hits = [
+        _hit(
+            "a.md",
+            "如何管理未打包的交易？\n相关文章：Nonce 是什么\n港湾钱包成立于2020年，总部在新加坡。\n"
+            "交易一直打包中，通常是矿工费设置过低。加速的操作如下：\n在交易详情页点击「加速」，提高矿工费后重新提交。",
+        ),
+        _hit("b.md", "NFT 是非同质化代币。\n转账打包中时，前面有一笔 Nonce 更小的交易卡住，后面的交易都会等待。"),
+    ]
+    evidence = select_evidence(hits, "转账一直在打包中怎么办", embedder, budget=120)
+    assert evidence.sources[0].doc_id == "a.md" and evidence.has_top
+    first = evidence.sources[0].text
+    assert "矿工费设置过低" in first
+    assert "点击「加速」" in first
+    # Headings phrased as questions and navigation lines are never quoted.
+    assert "如何管理未打包的交易" not in first and "相关文章" not in first
+    # Nothing off the topic fills the budget.
+    assert all("新加坡" not in s.text and "非同质化" not in s.text for s in evidence.sources)
+    assert 0.8 < evidence.best_match <= 1.0
+    answer = quote_answer(evidence, "zh")
+    assert answer is not None and answer.startswith("帮助中心的相关说明：")
+    assert [f"[{s.n}]" in answer for s in evidence.sources] == [True] * len(evidence.sources)
+    # The sentences are Chinese: an English question cannot be answered by quoting them.
+    assert quote_answer(evidence, "en") is None
+
+
+def test_a_sentence_announcing_steps_brings_the_steps(embedder: SentenceTransformerEmbedder) -> None:
+    passage = "港湾钱包成立于2020年，总部在新加坡。\n加速一笔转账的操作步骤如下：\n1. 在交易详情页点击「加速」。"
+    evidence = select_evidence([_hit("a.md", passage)], "怎么加速转账", embedder, budget=10)
+    assert evidence.sources[0].text == "加速一笔转账的操作步骤如下：\n1. 在交易详情页点击「加速」。"
+
+
+def test_a_sentence_is_quoted_once(embedder: SentenceTransformerEmbedder) -> None:
+    warning = "请务必保管好私钥，不要告诉任何人。"
+    hits = [_hit("a.md", f"导出私钥：在钱包管理页点击【导出私钥】。\n{warning}\n{warning}"), _hit("b.md", warning)]
+    evidence = select_evidence(hits, "怎么导出私钥 要注意什么", embedder, budget=300)
+    quoted = "\n".join(s.text for s in evidence.sources)
+    assert quoted.count(warning) == 1 and "导出私钥" in quoted
+
+
+def test_no_passage_sentences_no_evidence(embedder: SentenceTransformerEmbedder) -> None:
+    evidence = select_evidence([_hit("a.md", "相关文章：\n点击这里")], "转账打包中", embedder)
+    assert evidence.sources == [] and evidence.best_match == 0.0 and not evidence.has_top
+    assert quote_answer(evidence, "zh") is None
+
+
+async def test_a_chinese_question_is_answered_from_the_articles_own_sentences_without_the_llm(
+    retriever: HybridRetriever, llm: FakeOllama
+) -> None:
+    streamed, result = await _collect(quoting(retriever, llm), "我的转账一直在打包中怎么办")
+    assert result.action == "answer" and result.reason == "grounded" and result.mode == "quoted"
+    assert streamed == result.answer and llm.requests == []
+    assert PENDING in [c.source for c in result.citations]
+    assert [c.n for c in result.citations] == [s.n for s in result.sources]
+    body = result.answer.split("\n", 1)[1]
+    # Every quoted line is made of the cited source's own sentences.
+    for line, source in zip(body.split("\n"), result.sources, strict=True):
+        assert line.endswith(f"[{source.n}]")
+        for sentence in source.text.split("\n"):
+            assert sentence in line
+    assert result.evidence.grounded == 1.0 and result.evidence.cited == 1.0 and result.evidence.evidence_match > 0
+    assert "first_token" in result.timings_ms
+
+
+class ChineseHelpCenter(HybridRetriever):
+    """The demo index searched as if it held Chinese articles only."""
+
+    def search(self, query: str, *, k: int = 5, filters: SearchFilters | None = None) -> SearchResult:
+        kind = filters.kind if filters else None
+        return super().search(query, k=k, filters=SearchFilters(lang="zh", kind=kind))
+
+
+async def test_an_english_question_over_chinese_articles_is_written_by_the_llm(
+    harbor_data_dir: Path, embedder: SentenceTransformerEmbedder, llm: FakeOllama
+) -> None:
+    chinese = ChineseHelpCenter(open_index(harbor_data_dir, "harbor"), embedder, glossary=Glossary.load())
+    a = quoting(chinese, llm, calibration=Calibration(threshold=0.0))
+    _, result = await _collect(a, "my transfer has been pending for hours, how do I speed it up?")
+    assert result.lang == "en" and all("/zh/" in h.paths[0] for h in result.hits)
+    # Quoting Chinese sentences to an English user is not an answer: the LLM translates.
+    assert len(llm.requests) == 1 and "[1]" in llm.requests[0]["messages"][-1]["content"]
+    assert result.mode in ("generated", "handoff")
+    text = result.answer if result.action == "answer" else (result.handoff.suggested_reply if result.handoff else "")
+    assert text.startswith("Raise the fee")
+
+
+async def test_a_weak_quote_goes_to_the_agent_as_a_draft(retriever: HybridRetriever, llm: FakeOllama) -> None:
+    strict = Calibration(threshold=0.999)
+    _, result = await _collect(quoting(retriever, llm, calibration=strict), "我的转账一直在打包中怎么办")
+    assert result.action == "handoff" and result.reason == "low_confidence"
+    assert result.handoff is not None and result.handoff.suggested_reply
+    assert "[1]" in result.handoff.suggested_reply and llm.requests == []
+
+
+def test_the_answer_style_is_a_setting() -> None:
+    assert Settings.from_env({}).answer_style == "quote"
+    assert Settings.from_env({"KEFU_ANSWER_STYLE": "Generate"}).answer_style == "generate"
+    with pytest.raises(Exception, match="KEFU_ANSWER_STYLE"):
+        Settings.from_env({"KEFU_ANSWER_STYLE": "poem"})
