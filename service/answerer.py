@@ -289,12 +289,13 @@ class Answerer:
                 for line in safe.text.splitlines(keepends=True):
                     yield AnswerEvent("token", text=line)
                 timings["total"] = (time.perf_counter() - t0) * 1000
+                # A line the safety check removed takes its marker with it: cite what is shown.
+                cited = [s.n for s in q_sources if f"[{s.n}]" in safe.text]
                 result = AnswerResult(
-                    **base, answer=safe.text, citations=_citations(q_sources, [s.n for s in q_sources]),
-                    confidence=round(conf, 4), action="answer", reason="grounded", mode="quoted", evidence=ev,
-                    sources=q_sources, violations=quote_violations, model="",
+                    **base, answer=safe.text, citations=_citations(q_sources, cited), confidence=round(conf, 4),
+                    action="answer", reason="grounded", mode="quoted", evidence=ev, sources=q_sources,
+                    violations=quote_violations, timings_ms=timings, model="",
                 )  # fmt: skip
-                result.timings_ms = timings
             else:
                 result = handoff("low_confidence", draft=safe.text, sources=q_sources, evidence=ev,
                                  confidence=conf, violations=quote_violations)  # fmt: skip
