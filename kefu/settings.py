@@ -258,22 +258,20 @@ def _mask_url(url: str, *, hide_path: bool = False) -> str:
     return f"{scheme}://{authority}{slash}{path}"
 
 
-def _answer_style(raw: str) -> AnswerStyle:
-    value = raw.lower()
-    if value == "quote":
-        return "quote"
-    if value == "generate":
-        return "generate"
-    raise ValueError(f"must be one of {', '.join(ANSWER_STYLES)}")
+def _one_of(options: tuple[str, ...]) -> Callable[[str], Any]:
+    """A parser accepting one of ``options`` (any case)."""
+
+    def parse(raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in options:
+            raise ValueError(f"must be one of {', '.join(options)}")
+        return value
+
+    return parse
 
 
-def _backend(raw: str) -> LlmBackend:
-    value = raw.lower()
-    if value == "ollama":
-        return "ollama"
-    if value == "llamacpp":
-        return "llamacpp"
-    raise ValueError(f"must be one of {', '.join(LLM_BACKENDS)}")
+_answer_style = _one_of(ANSWER_STYLES)
+_backend = _one_of(LLM_BACKENDS)
 
 
 def _normalise_host(raw: str) -> str:

@@ -31,6 +31,7 @@ from service.followup import standalone_question
 from service.grounding import CitationAligner, copy_rate, groundedness, sentence_support
 from service.handoff import Handoff, build_handoff, user_message
 from service.prompting import (
+    SelectedEvidence,
     Source,
     build_messages,
     is_no_answer,
@@ -255,13 +256,17 @@ class Answerer:
         sources = select_sources(hits, standalone, max_sources=self.max_sources, max_chars=self.max_source_chars)
         source_texts = {s.n: s.text for s in sources}
         retrieval = retrieval_evidence(hits, lang)
-        t = time.perf_counter()
-        selected = await asyncio.to_thread(
-            select_evidence, hits, standalone, self.retriever.embedder,
-            max_sources=self.max_sources, budget=self.quote_chars,
-        )  # fmt: skip
-        timings["select"] = (time.perf_counter() - t) * 1000
-        retrieval["evidence_match"] = evidence_match(selected.best_match)
+        # The source sentences closest to the question: the answer itself when quoting, and
+        # evidence for the score when a calibration weighs it (embedding them costs ~0.1-0.4 s).
+        selected = SelectedEvidence(sources=[], best_match=0.0, has_top=False)
+        if self.style == "quote" or self.calibration.weights.get("evidence_match"):
+            t = time.perf_counter()
+            selected = await asyncio.to_thread(
+                select_evidence, hits, standalone, self.retriever.embedder,
+                max_sources=self.max_sources, budget=self.quote_chars,
+            )  # fmt: skip
+            timings["select"] = (time.perf_counter() - t) * 1000
+            retrieval["evidence_match"] = evidence_match(selected.best_match)
         quoted = quote_answer(selected, lang) if self.style == "quote" else None
         # Even a perfectly supported answer could not clear the threshold: skip the LLM.
         # (A quote costs nothing, so the agent still gets it as a draft.)

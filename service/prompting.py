@@ -39,6 +39,14 @@ class Source:
     text: str
     snippet: str
 
+    @classmethod
+    def from_hit(cls, n: int, hit: DocumentHit, text: str) -> Source:
+        """Source ``n``: the hit's document, with ``text`` (cleaned of anything instruction-like)."""
+        return cls(
+            n=n, doc_id=hit.doc_id, title=hit.title, url=hit.url, kind=hit.kind,
+            text=sanitize_source(text), snippet=hit.snippet,
+        )  # fmt: skip
+
 
 def trim_passage(passage: str, question: str, max_chars: int) -> str:
     """The passage cut to ``max_chars``: best-matching sentences, kept in their order."""
@@ -72,21 +80,10 @@ def select_sources(
     hits: list[DocumentHit], question: str, *, max_sources: int = 3, max_chars: int = 320
 ) -> list[Source]:
     """Numbered sources from the best hits; each hit's best passage, trimmed."""
-    sources: list[Source] = []
-    for hit in hits[:max_sources]:
-        text = sanitize_source(trim_passage(hit.passage, question, max_chars))
-        sources.append(
-            Source(
-                n=len(sources) + 1,
-                doc_id=hit.doc_id,
-                title=hit.title,
-                url=hit.url,
-                kind=hit.kind,
-                text=text,
-                snippet=hit.snippet,
-            )
-        )
-    return sources
+    return [
+        Source.from_hit(n, hit, trim_passage(hit.passage, question, max_chars))
+        for n, hit in enumerate(hits[:max_sources], 1)
+    ]
 
 
 @dataclass(frozen=True)
@@ -184,17 +181,7 @@ def select_evidence(
     for rank, hit in enumerate(hits[:max_sources]):
         picked = [per_hit[rank][i] for r, i in sorted(chosen) if r == rank]
         if picked:
-            sources.append(
-                Source(
-                    n=len(sources) + 1,
-                    doc_id=hit.doc_id,
-                    title=hit.title,
-                    url=hit.url,
-                    kind=hit.kind,
-                    text=sanitize_source("\n".join(picked)),
-                    snippet=hit.snippet,
-                )
-            )
+            sources.append(Source.from_hit(len(sources) + 1, hit, "\n".join(picked)))
     top = hits[0].doc_id if hits else None
     return SelectedEvidence(sources=sources, best_match=round(best, 4), has_top=any(s.doc_id == top for s in sources))
 

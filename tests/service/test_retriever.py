@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from ingest.index import open_index
-from kefu.embedder import SentenceTransformerEmbedder
 from kefu.errors import BadInputError
 from kefu.redaction import detect_secrets
-from service.glossary import Glossary
 from service.retriever import HybridRetriever, SearchFilters, snippet
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def retriever(harbor_data_dir: Path, embedder: SentenceTransformerEmbedder) -> HybridRetriever:
-    return HybridRetriever(open_index(harbor_data_dir, "harbor"), embedder, glossary=Glossary.load())
 
 
 @pytest.mark.parametrize(
