@@ -7,15 +7,23 @@ like "点击加速即可" is found for "转账打包中怎么办" through its ti
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ingest.documents import SourceDocument
 from kefu.text import split_sentences
 
 #: Bump when chunking changes: an index built with another version is re-chunked.
-CHUNKER_VERSION = 1
+CHUNKER_VERSION = 3
 
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+#: Headings of link lists to other pages ("相关文章", "Related articles").
+_NAVIGATION_HEADING = re.compile(
+    r"^\W*(相关文章|相关阅读|相关链接|延伸阅读|推荐阅读|related (articles?|reading|links)|see also|further reading)"
+    r"\W*$",
+    re.IGNORECASE,
+)
+_LIST_ITEM = re.compile(r"^\s*(?:[-*+•]|\d+[.)、])\s+\S")
 
 
 def text_units(text: str) -> float:
@@ -46,8 +54,13 @@ class Chunk:
 
     def embed_text(self, title: str) -> str:
         """What the embedder and the sparse index see: title, headings, passage."""
-        head = " > ".join(h for h in self.heading_path if h and h != title)
-        return "\n".join(p for p in (title, head, self.text) if p)
+        return embed_text(title, self.heading_path, self.text)
+
+
+def embed_text(title: str, heading_path: Sequence[str], text: str) -> str:
+    """A chunk's title, headings and passage, as the embedder and the sparse index see them."""
+    head = " > ".join(h for h in heading_path if h and h != title)
+    return "\n".join(p for p in (title, head, text) if p)
 
 
 def _split_long(text: str, cfg: ChunkerConfig) -> list[str]:
@@ -76,6 +89,18 @@ def _split_long(text: str, cfg: ChunkerConfig) -> list[str]:
     return [p for p in pieces if p.strip()]
 
 
+def _is_navigation(heading_path: Sequence[str], text: str) -> bool:
+    """A "Related articles" list: the titles of other pages, not content of this one.
+
+    Left out of the index: such a list matches questions about the pages it names (a
+    "转账一直显示“打包中”怎么办" link under a deposit article drew that question to the deposit
+    article), and a quote never comes from it.
+    """
+    if not heading_path or not _NAVIGATION_HEADING.match(heading_path[-1].strip()):
+        return False
+    return all(_LIST_ITEM.match(line) for line in text.splitlines() if line.strip())
+
+
 def chunk_document(doc: SourceDocument, cfg: ChunkerConfig | None = None) -> list[Chunk]:
     """Chunks of one document, in reading order; never empty for a document with text."""
     cfg = cfg or ChunkerConfig()
@@ -84,7 +109,7 @@ def chunk_document(doc: SourceDocument, cfg: ChunkerConfig | None = None) -> lis
     merged: list[tuple[tuple[str, ...], str]] = []
     for section in doc.sections:
         text = section.text.strip()
-        if not text:
+        if not text or _is_navigation(section.heading_path, text):
             continue
         if merged:
             path, prev = merged[-1]

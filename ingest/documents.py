@@ -41,6 +41,9 @@ class SourceDocument:
     #: ``tags``, ``csat``, ``created``, ``resolved``, ``escalated``, ``articles`` and the
     #: redacted ``messages`` ([{"role", "text"}]).
     meta: dict[str, Any] = field(default_factory=dict)
+    #: The texts of links to other pages of the same help center ("见转账一直显示“打包中”怎么办？"):
+    #: names of other pages, which search leaves out of what this page matches.
+    link_texts: tuple[str, ...] = ()
 
     def text(self) -> str:
         """The whole document as plain text (title, headings and sections)."""

@@ -10,6 +10,7 @@ Layout under ``<data dir>/indexes/<name>/``::
         vectors.f16.npy          chunk vectors (float16), reused by the next ingest
         dense.faiss              the dense index (exact or IVF-SQ8, chosen by size)
         sparse/                  the BM25 index (bm25s) over Chinese-aware tokens
+        bigram_sparse/           a second BM25 index over those tokens plus character pairs
         tokens.txt               each chunk's BM25 tokens, reused by the next ingest
         titles.f16.npy           one vector per document title, and over titles:
         titles.faiss, title_sparse/   a dense and a BM25 index
@@ -40,7 +41,7 @@ from kefu.errors import BadInputError, NotReadyError
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 DEFAULT_INDEX = "harbor"
 #: Up to this many chunks the dense index is exact (flat inner product); above, IVF + SQ8.
 EXACT_LIMIT = 200_000
@@ -88,6 +89,8 @@ class Manifest:
     dense: dict[str, Any]
     build_seconds: float = 0.0
     redactions: dict[str, int] = field(default_factory=dict)
+    #: kefu.text.TOKENS_VERSION of the BM25 tokens.
+    tokens_version: int = 0
 
 
 def validate_name(name: str) -> str:
@@ -227,6 +230,7 @@ class IndexVersion:
             raise NotReadyError(f"index at {path} is unreadable ({exc}); re-run `kefu ingest`") from exc
         self._dense: Any = None
         self._sparse: Any = None
+        self._bigram_sparse: Any = None
         self._title_dense: Any = None
         self._title_sparse: Any = None
         self.chunk_doc = np.fromiter((c.doc for c in self.chunks), dtype=np.int64, count=len(self.chunks))
@@ -248,6 +252,14 @@ class IndexVersion:
 
             self._sparse = bm25s.BM25.load(str(self.path / "sparse"))
         return self._sparse
+
+    @property
+    def bigram_sparse(self) -> Any:
+        if self._bigram_sparse is None:
+            import bm25s
+
+            self._bigram_sparse = bm25s.BM25.load(str(self.path / "bigram_sparse"))
+        return self._bigram_sparse
 
     @property
     def title_dense(self) -> Any:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ingest.chunking import CHUNKER_VERSION, ChunkerConfig, chunk_document
+from ingest.chunking import CHUNKER_VERSION, ChunkerConfig, chunk_document, embed_text
 from ingest.documents import Problem, SourceDocument
 from ingest.index import (
     FORMAT_VERSION,
@@ -35,7 +35,7 @@ from ingest.index import (
 )
 from kefu.errors import BadInputError, NotReadyError
 from kefu.redaction import Redactor
-from kefu.text import detect_language, tokens
+from kefu.text import TOKENS_VERSION, char_bigrams, detect_language, tokens
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -82,6 +82,17 @@ def _content_key(doc: SourceDocument) -> str:
     """Exact-duplicate key: same kind, title and text, wherever the copy lives."""
     blob = json.dumps([doc.kind, doc.title, [s.text for s in doc.sections]], ensure_ascii=False)
     return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def searchable(text: str, link_texts: Sequence[str]) -> str:
+    """What search matches a chunk by: its text less the names of other pages it links to.
+
+    "见转账一直显示“打包中”怎么办？" in a deposit article names the pending-transfer article;
+    left in, it drew that very question to the deposit article. Passages shown keep them.
+    """
+    for link in link_texts:  # longest first, so a name inside a longer one goes with it
+        text = text.replace(link, " ")
+    return text
 
 
 def sparse_tokens(title: str, embed_text: str) -> list[str]:
@@ -189,7 +200,8 @@ def run_ingest(
             and previous.manifest.chunker == {"version": CHUNKER_VERSION, **asdict(chunker)}
             and previous.manifest.embedder.get("model_id") == model_id
         )
-        if previous and same_config and previous.manifest.source_hashes == hashes:
+        same_tokens = bool(previous and previous.manifest.tokens_version == TOKENS_VERSION)
+        if previous and same_config and same_tokens and previous.manifest.source_hashes == hashes:
             return IngestReport(
                 index=index_name,
                 version=previous.manifest.version,
@@ -220,6 +232,7 @@ def run_ingest(
             records: list[DocumentRecord] = []
             chunk_rows: list[ChunkRecord] = []
             chunk_tokens: list[list[str]] = []
+            chunk_pairs: list[list[str]] = []
             vectors: list[NDArray[np.float16] | None] = []
             to_embed: list[tuple[int, str]] = []
             prev_vectors = previous.vectors() if reusable and previous else None
@@ -244,15 +257,19 @@ def run_ingest(
                 if carried is not None and prev_vectors is not None:
                     for row, (heading, text, toks) in carried:
                         chunk_rows.append(ChunkRecord(doc_no, heading, text))
-                        chunk_tokens.append(toks)
+                        # The tokeniser changed: new tokens, same vectors.
+                        seen = searchable(embed_text(doc.title, heading, text), doc.link_texts)
+                        chunk_tokens.append(toks if same_tokens else sparse_tokens(doc.title, seen))
+                        chunk_pairs.append(char_bigrams(seen))
                         vectors.append(np.asarray(prev_vectors[row]))
                 else:
                     for chunk in chunk_document(doc, chunker):
-                        embed_text = chunk.embed_text(doc.title)
+                        seen = searchable(chunk.embed_text(doc.title), doc.link_texts)
                         chunk_rows.append(ChunkRecord(doc_no, list(chunk.heading_path), chunk.text))
-                        chunk_tokens.append(sparse_tokens(doc.title, embed_text))
+                        chunk_tokens.append(sparse_tokens(doc.title, seen))
+                        chunk_pairs.append(char_bigrams(seen))
                         vectors.append(None)
-                        to_embed.append((len(chunk_rows) - 1, embed_text))
+                        to_embed.append((len(chunk_rows) - 1, seen))
                 record.chunk_count = len(chunk_rows) - record.chunk_start
                 records.append(record)
             stages["chunk"] = time.perf_counter() - t
@@ -288,6 +305,7 @@ def run_ingest(
                 records=records,
                 chunk_rows=chunk_rows,
                 chunk_tokens=chunk_tokens,
+                chunk_pairs=chunk_pairs,
                 matrix16=matrix16,
                 matrix=matrix,
                 title_matrix16=np.stack([v for v in title_vectors if v is not None]).astype(np.float16),
@@ -354,6 +372,7 @@ def _write_version(
     records: list[DocumentRecord],
     chunk_rows: list[ChunkRecord],
     chunk_tokens: list[list[str]],
+    chunk_pairs: list[list[str]],
     matrix16: NDArray[np.float16],
     matrix: NDArray[np.float32],
     title_matrix16: NDArray[np.float16],
@@ -376,6 +395,16 @@ def _write_version(
     sparse = bm25s.BM25(k1=1.2, b=0.75)
     sparse.index([t or ["\u2205"] for t in chunk_tokens], show_progress=False)
     sparse.save(str(build / "sparse"))
+    # The same tokens plus Chinese character pairs: meets a question where jieba cut the
+    # user's words ("撸毛", "充了币") differently from the article's.
+    bigram_sparse = bm25s.BM25(k1=1.2, b=0.75)
+    bigram_sparse.index(
+        [
+            (toks + pairs) or ["\u2205"] for toks, pairs in zip(chunk_tokens, chunk_pairs, strict=True)
+        ],
+        show_progress=False,
+    )
+    bigram_sparse.save(str(build / "bigram_sparse"))
     np.save(build / "titles.f16.npy", title_matrix16)
     titles = title_matrix16.astype(np.float32)
     titles /= np.linalg.norm(titles, axis=1, keepdims=True).clip(min=1e-12)
@@ -398,6 +427,7 @@ def _write_version(
         created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         embedder=embedder_info,
         chunker={"version": CHUNKER_VERSION, **asdict(chunker)},
+        tokens_version=TOKENS_VERSION,
         counts={
             "documents": len(hashes),
             "unique_documents": len(records),

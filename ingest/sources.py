@@ -264,7 +264,8 @@ class _Reader:
         summary = self.summary() if gitbook else _Summary()
         if gitbook:
             body = _without_gitbook_markup(body, rel, summary)
-        events = _flatten(BeautifulSoup(_markdown_html(body), "html.parser"))
+        soup = BeautifulSoup(_markdown_html(body), "html.parser")
+        events = _flatten(soup)
         description = _scalar(front.get("description"))
         if description:
             events.insert(0, _clean(description))
@@ -286,6 +287,7 @@ class _Reader:
                 updated=_scalar(front.get("updated")),
                 source_file=rel,
                 meta=meta,
+                link_texts=_page_link_texts(soup),
             )
         )
 
@@ -335,6 +337,7 @@ class _Reader:
                 category=_first_folder(rel),
                 url=_attr(canonical if isinstance(canonical, Tag) else None, "href"),
                 source_file=rel,
+                link_texts=_page_link_texts(content),
             )
         )
 
@@ -626,6 +629,22 @@ def _read_summary(text: str, root: Path, problems: list[Problem]) -> _Summary:
                 if group:
                     summary.groups[page] = group
     return summary
+
+
+def _page_link_texts(node: Tag) -> tuple[str, ...]:
+    """The texts of links to other pages of the same site (relative links), longest first.
+
+    Short ones ("这里", "here") are not collected: they name no page, and cutting them out
+    of the text would cut words.
+    """
+    texts = set()
+    for a in node.find_all("a"):
+        href = a.get("href")
+        if isinstance(href, str) and not href.startswith("#") and _page_path(href, "") is not None:
+            text = _inline_text(a)
+            if len(text) >= 4:
+                texts.add(text)
+    return tuple(sorted(texts, key=lambda t: (-len(t), t)))
 
 
 def _links(children: list[Any]) -> Iterator[tuple[str, str]]:

@@ -15,6 +15,12 @@ _LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
 # Sentence ends: Chinese full stops always; Latin ones before a space or the end.
 _SENTENCE_END = re.compile(r"(?<=[。！？；!?])|(?<=[.;:])(?=\s)|\n+")
 _TOKEN_SPLIT = re.compile(r"[^\w\u3400-\u9fff]+", re.UNICODE)
+_CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+
+#: The version of what ``tokens`` and ``char_bigrams`` produce. Bump it when either changes:
+#: the next ingest then rebuilds the BM25 indexes (reusing every vector) instead of finding
+#: nothing changed.
+TOKENS_VERSION = 2
 
 _lock = threading.Lock()
 
@@ -107,4 +113,25 @@ def tokens(text: str) -> list[str]:
                     out.append(word)
         elif piece not in STOPWORDS and (len(piece) > 1 or piece.isdigit()):
             out.append(piece)
+    return out
+
+
+def char_bigrams(text: str) -> list[str]:
+    """Overlapping pairs of Chinese characters within the content words of the text.
+
+    A second view for search where word segmentation fails: jieba may cut a user's "撸毛" or
+    "充了币" differently from the article's words, but the character pairs still meet. Pairs
+    run over adjacent content words only, never over a function word ("我的转账一直在打包中
+    怎么办" gives 转账 账一 一直 打包 包中): pairs such as 的转 or 么办 would match every
+    article that happens to say "怎么办". A lone character stays itself.
+    """
+    out: list[str] = []
+    for piece in _CJK_RUN.findall(normalise(text)):
+        run = ""
+        for word in [*_jieba().cut(piece), ""]:
+            if word and word not in STOPWORDS:
+                run += word
+                continue
+            out.extend([run[i : i + 2] for i in range(len(run) - 1)] or ([run] if run else []))
+            run = ""
     return out

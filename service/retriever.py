@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from kefu.errors import BadInputError
-from kefu.text import detect_language, normalise, tokens
+from kefu.text import char_bigrams, detect_language, normalise, tokens
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -87,6 +87,7 @@ class HybridRetriever:
         dense_weight: float = 1.0,
         sparse_weight: float = 1.0,
         title_weight: float = 0.5,
+        bigram_weight: float = 1.0,
         ticket_weight: float = 0.7,
         check_embedder: bool = True,
     ) -> None:
@@ -103,6 +104,13 @@ class HybridRetriever:
         self.dense_weight = dense_weight
         self.sparse_weight = sparse_weight
         self.title_weight = title_weight
+        # A second BM25 ranking over words and Chinese character pairs, for Chinese questions
+        # whose words jieba segments differently from the article's (on the same indexes,
+        # weight 1 against 0: tp-cn hit@5 0.906 against 0.894, the demo's hit@1 0.718 against
+        # 0.682; giving the word BM25 more weight instead did not do that). Not for English
+        # questions: their only Chinese is the glossary's, and the pairs would pull Chinese
+        # articles above the English one.
+        self.bigram_weight = bigram_weight
         # Past tickets support an answer; help articles are the answer. A ticket ranks
         # above an article only when it matches clearly better.
         self.ticket_weight = ticket_weight
@@ -116,6 +124,7 @@ class HybridRetriever:
         self._doc_category = np.array([d.category or "" for d in docs])
         self._vocab = index.sparse.vocab_dict
         self._title_vocab = index.title_sparse.vocab_dict
+        self._bigram_vocab = index.bigram_sparse.vocab_dict
         _ = (index.dense, index.title_dense)  # load now, not on the first query
 
     def warm_up(self) -> None:
@@ -178,6 +187,7 @@ class HybridRetriever:
 
         sparse_docs: dict[int, tuple[float, int]] = {}
         title_sparse: dict[int, float] = {}
+        bigram_docs: dict[int, float] = {}
         if self.fusion != "dense":
             t = time.perf_counter()
             q_tokens = tokens(expanded)
@@ -192,6 +202,12 @@ class HybridRetriever:
             if self.title_weight and known_titles:
                 title_scores = self.index.title_sparse.get_scores(known_titles)
                 title_sparse = dict(_top_positive(title_scores, doc_mask, pool))
+            if self.bigram_weight and lang == "zh":
+                known_pairs = [tok for tok in q_tokens + char_bigrams(expanded) if tok in self._bigram_vocab]
+                if known_pairs:
+                    pair_scores = self.index.bigram_sparse.get_scores(known_pairs)
+                    for cid, s in _top_positive(pair_scores, chunk_ok, pool):
+                        bigram_docs.setdefault(int(self.index.chunk_doc[cid]), s)
             timings["sparse"] = (time.perf_counter() - t) * 1000
 
         t = time.perf_counter()
@@ -204,6 +220,7 @@ class HybridRetriever:
                 ({d: s for d, (s, _) in sparse_docs.items()}, self.sparse_weight, True),
                 (title_dense, self.title_weight * self.dense_weight, False),
                 (title_sparse, self.title_weight * self.sparse_weight, True),
+                (bigram_docs, self.bigram_weight * self.sparse_weight, True),
             ]
         )
         if self.ticket_weight != 1.0:

@@ -48,3 +48,18 @@ def test_a_page_with_only_a_title_is_still_indexed() -> None:
 def test_bad_config_is_refused() -> None:
     with pytest.raises(ValueError, match="min_units < max_units"):
         ChunkerConfig(max_units=50, min_units=80)
+
+
+@pytest.mark.parametrize("heading", ["相关文章", "Related articles", "See also", "延伸阅读："])
+def test_a_related_articles_list_is_not_indexed(heading: str) -> None:
+    doc = _doc(
+        Section(("原因",), "矿工费设置得太低，交易在排队。" * 3),
+        Section((heading,), "- 如何加速交易\n- 转到交易所一直不到账怎么办？"),
+    )
+    text = "\n".join(c.text for c in chunk_document(doc))
+    assert "矿工费" in text and "如何加速交易" not in text
+
+
+def test_a_related_section_with_its_own_words_is_kept() -> None:
+    doc = _doc(Section(("相关文章",), "加速前请先确认交易仍在打包中。\n- 如何加速交易"))
+    assert "加速前请先确认" in chunk_document(doc)[0].text

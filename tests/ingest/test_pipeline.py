@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ingest import pipeline
 from ingest.index import IndexLayout, open_index
-from ingest.pipeline import run_ingest
+from ingest.pipeline import run_ingest, searchable
 from kefu.embedder import SentenceTransformerEmbedder
 from kefu.errors import BadInputError, NotReadyError
 from kefu.redaction import detect_secrets
@@ -48,7 +49,15 @@ def test_demo_corpus_is_indexed_with_its_secrets_redacted(harbor: Path) -> None:
     # Every secret in the raw tickets is gone from everything the index stored.
     stored = "\n".join(
         (index.path / name).read_text(encoding="utf-8")
-        for name in ("documents.jsonl", "chunks.jsonl", "tokens.txt", "manifest.json")
+        for name in (
+            "documents.jsonl",
+            "chunks.jsonl",
+            "tokens.txt",
+            "manifest.json",
+            "sparse/vocab.index.json",
+            "bigram_sparse/vocab.index.json",
+            "title_sparse/vocab.index.json",
+        )
     ).lower()
     # The tickets the corpus README lists as carrying a pasted seed phrase or key.
     planted = {"T-1021", "T-1071", "T-1117", "T-1132", "T-1179", "T-1101", "T-1106", "T-1151",
@@ -95,6 +104,29 @@ def test_reingest_with_nothing_changed_writes_nothing(
     assert report.documents == {"new": 0, "changed": 0, "unchanged": 295, "removed": 0, "duplicates": 0}
     after = open_index(harbor, "harbor")
     assert after.path == before.path and _files_digest(after.path) == stamp
+
+
+def test_a_new_tokeniser_rebuilds_the_bm25_indexes_without_embedding_again(
+    harbor: Path, tmp_path: Path, embedder: SentenceTransformerEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shutil.copytree(harbor / "indexes", tmp_path / "indexes", symlinks=True)
+    before = open_index(tmp_path, "harbor")
+    monkeypatch.setattr(pipeline, "TOKENS_VERSION", before.manifest.tokens_version + 1)
+    report = run_ingest([HARBOR], data_dir=tmp_path, index_name="harbor", embedder=embedder)
+    assert report.changed and report.embedded_chunks == 0
+    after = open_index(tmp_path, "harbor")
+    assert after.path != before.path and after.manifest.tokens_version == before.manifest.tokens_version + 1
+    # Tokens made again from the stored chunks are the tokens a build from nothing made.
+    assert (after.path / "tokens.txt").read_text(encoding="utf-8") == (before.path / "tokens.txt").read_text(
+        encoding="utf-8"
+    )
+    np.testing.assert_array_equal(np.array(after.vectors()), np.array(before.vectors()))
+
+
+def test_search_text_leaves_out_the_names_of_linked_pages() -> None:
+    text = "交易还在打包中，见转账一直显示打包中怎么办？。"
+    assert searchable(text, ("转账一直显示打包中怎么办？", "打包中怎么办")) == "交易还在打包中，见 。"
+    assert searchable(text, ()) == text
 
 
 def _copy_fixtures(tmp_path: Path) -> Path:

@@ -612,3 +612,18 @@ def test_help_content_is_not_redacted() -> None:
 
 def test_problem_str_names_file_and_line() -> None:
     assert str(Problem("a.jsonl", 3, "bad")) == "a.jsonl:3: bad"
+
+
+def test_links_to_other_pages_are_remembered_by_their_text(tmp_path: Path) -> None:
+    page = write(
+        tmp_path / "help" / "deposit.md",
+        "# 充值未到账\n\n交易还在打包中，见[转账一直显示打包中怎么办？](../transfers/pending.md)。\n"
+        "也可以看[这里](other.md)、[官网](https://example.com/a)和[本页下文](#steps)。\n\n"
+        "<a href='fees.html'>矿工费是什么？</a>\n",
+    )
+    (doc,) = read_source(page.parent).documents
+    # Relative links name other pages of the help center; external, in-page and
+    # too-short ("这里") link texts are not names of pages.
+    assert doc.link_texts == ("转账一直显示打包中怎么办？", "矿工费是什么？")
+    # The text itself keeps them: passages are shown as written.
+    assert "见转账一直显示打包中怎么办？。" in doc.sections[0].text

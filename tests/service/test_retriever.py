@@ -47,6 +47,25 @@ def test_filters_restrict_language_kind_and_category(retriever: HybridRetriever)
     assert fees and all(h.category == "fees" for h in fees)
 
 
+def test_links_to_a_page_do_not_draw_its_question_elsewhere(retriever: HybridRetriever) -> None:
+    # Three other articles link to the pending-transfer article by its title.
+    hits = retriever.search("转账一直显示打包中怎么办", k=3, filters=SearchFilters(kind="article")).hits
+    assert hits[0].doc_id == "help/zh/transfers/pending-transfer.md", [h.doc_id for h in hits]
+
+
+def test_character_pairs_are_a_second_sparse_ranking(retriever: HybridRetriever) -> None:
+    vocab = retriever.index.bigram_sparse.vocab_dict
+    # The pair index holds the word tokens and the pairs across word boundaries.
+    assert "交易所" in vocab and "以太" in vocab and "易所" in vocab
+    assert "易所" not in retriever.index.sparse.vocab_dict
+    query = "交易所提u选了bsc 钱包以太坊那边啥也没有"
+    without = HybridRetriever(retriever.index, retriever.embedder, glossary=retriever.glossary, bigram_weight=0.0)
+    with_pairs, plain = retriever.search(query, k=10).hits, without.search(query, k=10).hits
+    # Same documents found, but the pair ranking adds its reciprocal-rank share to them.
+    assert {h.doc_id for h in with_pairs} & {h.doc_id for h in plain}
+    assert with_pairs[0].score > plain[0].score
+
+
 def test_an_english_query_is_expanded_with_chinese_terms(retriever: HybridRetriever) -> None:
     result = retriever.search("my transfer has been pending since yesterday", k=3)
     assert result.lang == "en"

@@ -1,0 +1,53 @@
+"""The text helpers every part shares: normalisation, language, sentences and search tokens."""
+
+from __future__ import annotations
+
+import pytest
+
+from kefu.text import char_bigrams, detect_language, normalise, split_sentences, tokens
+
+
+def test_normalise_folds_width_and_traditional_characters() -> None:
+    assert normalise("ＵＳＤＴ　轉帳\u00a0 失敗") == "USDT 转帐 失败"
+    assert normalise("  plain  text ") == "plain text"
+
+
+@pytest.mark.parametrize(
+    ("text", "lang"),
+    [
+        ("我的转账一直在打包中", "zh"),
+        ("usdt转账pending", "zh"),
+        ("my USDT transfer has been pending since yesterday", "en"),
+        ("why is my TRC20 USDT stuck? 钱包", "en"),
+        ("", "en"),
+    ],
+)
+def test_detect_language(text: str, lang: str) -> None:
+    assert detect_language(text) == lang
+
+
+def test_split_sentences_in_both_languages() -> None:
+    assert split_sentences("第一步。第二步！真的吗？\n- 列表项") == ["第一步。", "第二步！", "真的吗？", "- 列表项"]
+    assert split_sentences("Open the app. Tap Send; done. Version 6.3 is fine") == [
+        "Open the app.",
+        "Tap Send;",
+        "done.",
+        "Version 6.3 is fine",
+    ]
+
+
+def test_tokens_segment_chinese_for_search_and_drop_function_words() -> None:
+    toks = tokens("我的USDT在交易所一直没到账")
+    assert "usdt" in toks and "交易所" in toks and "交易" in toks  # search mode: the word and its parts
+    assert "我" not in toks and "的" not in toks
+    assert tokens("How do I revoke an approval?") == ["revoke", "approval"]
+
+
+def test_char_bigrams_pair_the_characters_of_adjacent_content_words() -> None:
+    assert char_bigrams("撸毛用") == ["撸毛", "毛用"]
+    # Never across a function word, a break or a Latin word: 的转 or 么办 would match any
+    # article that says "怎么办".
+    assert char_bigrams("我的转账一直在打包中怎么办") == ["转账", "账一", "一直", "打包", "包中"]
+    assert char_bigrams("充值usdt 提币") == ["充值", "提币"]
+    assert char_bigrams("幾個") == ["几个"]  # normalised first, like the index
+    assert char_bigrams("no chinese here") == [] and char_bigrams("的了吗") == []
