@@ -11,18 +11,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ingest.documents import SourceDocument
-from kefu.text import split_sentences
+from kefu.text import RELATED_PAGES, split_sentences
 
 #: Bump when chunking changes: an index built with another version is re-chunked.
 CHUNKER_VERSION = 3
 
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 #: Headings of link lists to other pages ("相关文章", "Related articles").
-_NAVIGATION_HEADING = re.compile(
-    r"^\W*(相关文章|相关阅读|相关链接|延伸阅读|推荐阅读|related (articles?|reading|links)|see also|further reading)"
-    r"\W*$",
-    re.IGNORECASE,
-)
+_NAVIGATION_HEADING = re.compile(rf"^\W*(?:{RELATED_PAGES})\W*$", re.IGNORECASE)
 _LIST_ITEM = re.compile(r"^\s*(?:[-*+•]|\d+[.)、])\s+\S")
 
 

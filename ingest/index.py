@@ -11,7 +11,7 @@ Layout under ``<data dir>/indexes/<name>/``::
         dense.faiss              the dense index (exact or IVF-SQ8, chosen by size)
         sparse/                  the BM25 index (bm25s) over Chinese-aware tokens
         bigram_sparse/           a second BM25 index over those tokens plus character pairs
-        tokens.txt               each chunk's BM25 tokens, reused by the next ingest
+        tokens.txt, pairs.txt    each chunk's BM25 tokens and character pairs, reused by the next ingest
         titles.f16.npy           one vector per document title, and over titles:
         titles.faiss, title_sparse/   a dense and a BM25 index
 

@@ -255,12 +255,15 @@ def run_ingest(
                 doc_no = len(records)
                 carried = reusable.get(doc_hash)
                 if carried is not None and prev_vectors is not None:
-                    for row, (heading, text, toks) in carried:
+                    for row, heading, text, stored_tokens, stored_pairs in carried:
                         chunk_rows.append(ChunkRecord(doc_no, heading, text))
-                        # The tokeniser changed: new tokens, same vectors.
-                        seen = searchable(embed_text(doc.title, heading, text), doc.link_texts)
-                        chunk_tokens.append(toks if same_tokens else sparse_tokens(doc.title, seen))
-                        chunk_pairs.append(char_bigrams(seen))
+                        if same_tokens:
+                            chunk_tokens.append(stored_tokens)
+                            chunk_pairs.append(stored_pairs)
+                        else:  # the tokeniser changed: new tokens, same vectors
+                            seen = searchable(embed_text(doc.title, heading, text), doc.link_texts)
+                            chunk_tokens.append(sparse_tokens(doc.title, seen))
+                            chunk_pairs.append(char_bigrams(seen))
                         vectors.append(np.asarray(prev_vectors[row]))
                 else:
                     for chunk in chunk_document(doc, chunker):
@@ -345,15 +348,20 @@ def _diff(previous: IndexVersion | None, hashes: dict[str, str]) -> dict[str, in
     }
 
 
-def _reusable_chunks(previous: IndexVersion) -> dict[str, list[tuple[int, tuple[list[str], str, list[str]]]]]:
-    """Document hash -> its chunks (row, (headings, text, tokens)) in the previous version."""
-    tokens_file = previous.path / "tokens.txt"
-    token_lines = tokens_file.read_text(encoding="utf-8").split("\n")
-    out: dict[str, list[tuple[int, tuple[list[str], str, list[str]]]]] = {}
+#: A carried chunk: its row in the previous version, headings, text, BM25 tokens and pairs.
+_Carried = tuple[int, list[str], str, list[str], list[str]]
+
+
+def _reusable_chunks(previous: IndexVersion) -> dict[str, list[_Carried]]:
+    """Document hash -> its chunks in the previous version, with the tokens and pairs it stored."""
+    token_lines = (previous.path / "tokens.txt").read_text(encoding="utf-8").split("\n")
+    pair_lines = (previous.path / "pairs.txt").read_text(encoding="utf-8").split("\n")
+    out: dict[str, list[_Carried]] = {}
     for record in previous.documents:
         rows = range(record.chunk_start, record.chunk_start + record.chunk_count)
         out[record.hash] = [
-            (r, (previous.chunks[r].heading_path, previous.chunks[r].text, token_lines[r].split(" "))) for r in rows
+            (r, previous.chunks[r].heading_path, previous.chunks[r].text, token_lines[r].split(), pair_lines[r].split())
+            for r in rows
         ]
     return out
 
@@ -389,6 +397,7 @@ def _write_version(
     write_jsonl(build / "documents.jsonl", [asdict(r) for r in records])
     write_jsonl(build / "chunks.jsonl", [asdict(c) for c in chunk_rows])
     (build / "tokens.txt").write_text("\n".join(" ".join(t) for t in chunk_tokens), encoding="utf-8")
+    (build / "pairs.txt").write_text("\n".join(" ".join(p) for p in chunk_pairs), encoding="utf-8")
     np.save(build / "vectors.f16.npy", matrix16)
     dense, dense_info = dense_index_for(matrix)
     faiss.write_index(dense, str(build / "dense.faiss"))
@@ -399,9 +408,7 @@ def _write_version(
     # user's words ("撸毛", "充了币") differently from the article's.
     bigram_sparse = bm25s.BM25(k1=1.2, b=0.75)
     bigram_sparse.index(
-        [
-            (toks + pairs) or ["\u2205"] for toks, pairs in zip(chunk_tokens, chunk_pairs, strict=True)
-        ],
+        [(toks + pairs) or ["\u2205"] for toks, pairs in zip(chunk_tokens, chunk_pairs, strict=True)],
         show_progress=False,
     )
     bigram_sparse.save(str(build / "bigram_sparse"))

@@ -10,12 +10,17 @@ from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
 
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_CJK_CHARS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_CJK = re.compile(f"[{_CJK_CHARS}]")
+_CJK_RUN = re.compile(f"[{_CJK_CHARS}]+")
 _LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
 # Sentence ends: Chinese full stops always; Latin ones before a space or the end.
 _SENTENCE_END = re.compile(r"(?<=[。！？；!?])|(?<=[.;:])(?=\s)|\n+")
 _TOKEN_SPLIT = re.compile(r"[^\w\u3400-\u9fff]+", re.UNICODE)
-_CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+#: Names of a list of links to other pages (an alternation for regular expressions).
+RELATED_PAGES = (
+    r"相关文章|相关阅读|相关链接|延伸阅读|推荐阅读|related (?:articles?|reading|links)|see also|further reading"
+)
 
 #: The version of what ``tokens`` and ``char_bigrams`` produce. Bump it when either changes:
 #: the next ingest then rebuilds the BM25 indexes (reusing every vector) instead of finding

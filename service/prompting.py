@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from kefu.generators import ChatMessage
-from kefu.text import detect_language, split_sentences, tokens
+from kefu.text import RELATED_PAGES, detect_language, split_sentences, tokens
 from service.safety import sanitize_source
 
 if TYPE_CHECKING:
@@ -99,9 +99,7 @@ class SelectedEvidence:
 
 
 #: Lines that are navigation, not content ("相关文章：", "点击查看", "查看教程").
-_NAVIGATION = re.compile(
-    r"^(相关文章|相关阅读|延伸阅读|点击(这里|查看)|查看(教程|详情)|related articles?|click here)", re.IGNORECASE
-)
+_NAVIGATION = re.compile(rf"^(?:{RELATED_PAGES}|点击(这里|查看)|查看(教程|详情)|click here)", re.IGNORECASE)
 MIN_SENTENCE_CHARS = 6
 
 

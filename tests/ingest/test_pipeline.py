@@ -53,6 +53,7 @@ def test_demo_corpus_is_indexed_with_its_secrets_redacted(harbor: Path) -> None:
             "documents.jsonl",
             "chunks.jsonl",
             "tokens.txt",
+            "pairs.txt",
             "manifest.json",
             "sparse/vocab.index.json",
             "bigram_sparse/vocab.index.json",
@@ -116,10 +117,9 @@ def test_a_new_tokeniser_rebuilds_the_bm25_indexes_without_embedding_again(
     assert report.changed and report.embedded_chunks == 0
     after = open_index(tmp_path, "harbor")
     assert after.path != before.path and after.manifest.tokens_version == before.manifest.tokens_version + 1
-    # Tokens made again from the stored chunks are the tokens a build from nothing made.
-    assert (after.path / "tokens.txt").read_text(encoding="utf-8") == (before.path / "tokens.txt").read_text(
-        encoding="utf-8"
-    )
+    # Tokens and pairs made again from the stored chunks are those a build from nothing made.
+    for name in ("tokens.txt", "pairs.txt"):
+        assert (after.path / name).read_text(encoding="utf-8") == (before.path / name).read_text(encoding="utf-8")
     np.testing.assert_array_equal(np.array(after.vectors()), np.array(before.vectors()))
 
 
@@ -165,6 +165,15 @@ def test_incremental_ingest_embeds_only_changes_and_prunes_removed(
         old_vectors[fees_old.chunk_start : fees_old.chunk_start + fees_old.chunk_count],
     )
     assert "TON" in "".join(c.text for c in new.chunks)
+    # Its BM25 tokens and character pairs are those of the previous version, carried over.
+    for name in ("tokens.txt", "pairs.txt"):
+        old_lines = (old.path / name).read_text(encoding="utf-8").split("\n")
+        new_lines = (new.path / name).read_text(encoding="utf-8").split("\n")
+        assert (
+            new_lines[fees_new.chunk_start : fees_new.chunk_start + fees_new.chunk_count]
+            == old_lines[fees_old.chunk_start : fees_old.chunk_start + fees_old.chunk_count]
+        )
+        assert any(new_lines)
 
 
 def test_exact_duplicates_are_indexed_once_with_all_paths(
