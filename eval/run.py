@@ -49,7 +49,7 @@ class EvalConfig:
     mode: str = "retrieval"
     index: str | None = None
     limit: int | None = None
-    fusion: str = "rrf"
+    fusion: str = "score"
     out: Path | None = None
     url: str | None = None
     api_key: str | None = None

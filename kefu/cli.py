@@ -560,8 +560,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--fusion",
         choices=("rrf", "score", "dense", "sparse"),
-        default="rrf",
-        help="how dense and sparse results combine (default rrf)",
+        default="score",
+        help="how the rankings combine: normalised scores (default), reciprocal ranks, or one alone",
     )
     p.add_argument("--json", action="store_true", help="print results as JSON")
     p.set_defaults(handler=cmd_search)
@@ -599,8 +599,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--fusion",
         choices=("rrf", "score", "dense", "sparse"),
-        default="rrf",
-        help="the search's fusion (default rrf; in-process runs only)",
+        default="score",
+        help="the search's fusion (default score; in-process runs only)",
     )
     p.add_argument(
         "--url",

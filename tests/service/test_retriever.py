@@ -61,12 +61,25 @@ def test_character_pairs_are_a_second_sparse_ranking(retriever: HybridRetriever)
     query = "交易所提u选了bsc 钱包以太坊那边啥也没有"
     without = HybridRetriever(retriever.index, retriever.embedder, glossary=retriever.glossary, bigram_weight=0.0)
     with_pairs, plain = retriever.search(query, k=10).hits, without.search(query, k=10).hits
-    # The pair ranking adds its reciprocal-rank share to the documents it finds.
+    # The pair ranking adds its share to the documents it finds.
     assert with_pairs[0].score > plain[0].score
     # An English question gets no pairs: its only Chinese is the glossary's.
     english = "How do I revoke a token approval?"
     scores = [h.score for h in retriever.search(english, k=5).hits]
     assert scores == [h.score for h in without.search(english, k=5).hits]
+
+
+def test_score_fusion_keeps_how_far_apart_the_scores_are(retriever: HybridRetriever) -> None:
+    assert retriever.fusion == "score" and retriever.score_spread == 10.0
+    cosines = {1: 0.90, 2: 0.88, 3: 0.75}  # 0.02 below the best counts 0.8, 0.15 below nothing
+    bm25 = {2: 12.0, 3: 3.0}  # a share of the best
+    fused = retriever._fuse([(cosines, 1.0, False), (bm25, 0.5, True), ({}, 1.0, True)])
+    assert fused == pytest.approx({1: 1.0, 2: 0.8 + 0.5, 3: 0.0 + 0.5 * 0.25})
+    # Reciprocal ranks see only the order: documents 1 and 2 would tie on the first ranking's
+    # neighbouring ranks however far apart their cosines were.
+    rrf = HybridRetriever(retriever.index, retriever.embedder, fusion="rrf", check_embedder=False)
+    by_rank = rrf._fuse([(cosines, 1.0, False), (bm25, 0.5, True)])
+    assert by_rank == pytest.approx({1: 1 / 21, 2: 1 / 22 + 0.5 / 21, 3: 1 / 23 + 0.5 / 22})
 
 
 def test_an_english_query_is_expanded_with_chinese_terms(retriever: HybridRetriever) -> None:
