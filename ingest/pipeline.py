@@ -64,8 +64,9 @@ class IngestReport:
 
 
 def document_hash(doc: SourceDocument) -> str:
-    """Content hash: what a reader sees (title, text, fields shown in citations)."""
-    payload = {
+    """Content hash: what a reader sees (title, text, fields shown in citations) and, when it
+    links to other pages, their names, which change what search matches it by."""
+    payload: dict[str, Any] = {
         "kind": doc.kind,
         "title": doc.title,
         "lang": doc.lang,
@@ -74,6 +75,8 @@ def document_hash(doc: SourceDocument) -> str:
         "sections": [[list(s.heading_path), s.text] for s in doc.sections],
         "meta": doc.meta,
     }
+    if doc.link_texts:  # absent otherwise, so a page without such links keeps its hash
+        payload["link_texts"] = list(doc.link_texts)
     blob = json.dumps(payload, ensure_ascii=False, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 import yaml
 from bs4 import BeautifulSoup
@@ -126,7 +126,8 @@ def read_source(path: Path, *, fmt: str | None = None, redact: Redact | None = N
     else:
         raise BadInputError(f"source {path} does not exist")
 
-    reader = _Reader(root, redact, gitbook=detected == "gitbook")
+    pages = _page_keys([f.relative_to(root).as_posix() for f in files]) if path.is_dir() else frozenset()
+    reader = _Reader(root, redact, gitbook=detected == "gitbook", pages=pages)
     for file in files:
         kind = detected if not path.is_dir() else _file_format(file, detected)
         if path.is_dir() and file.parent == root:
@@ -188,8 +189,12 @@ def _keep(text: str, context: str = "") -> str:
 class _Reader:
     """Reads files one by one into a shared list of documents and problems."""
 
-    def __init__(self, root: Path, redact: Redact | None, *, gitbook: bool) -> None:
+    def __init__(
+        self, root: Path, redact: Redact | None, *, gitbook: bool, pages: frozenset[str] = frozenset()
+    ) -> None:
         self.root = root
+        #: The source's own pages (:func:`_page_keys`), to tell its absolute links from others.
+        self.pages = pages
         self.redact: Redact = redact or _keep
         self.documents: list[SourceDocument] = []
         self.problems: list[Problem] = []
@@ -287,7 +292,7 @@ class _Reader:
                 updated=_scalar(front.get("updated")),
                 source_file=rel,
                 meta=meta,
-                link_texts=_page_link_texts(soup),
+                link_texts=_page_link_texts(soup, self.pages),
             )
         )
 
@@ -337,7 +342,7 @@ class _Reader:
                 category=_first_folder(rel),
                 url=_attr(canonical if isinstance(canonical, Tag) else None, "href"),
                 source_file=rel,
-                link_texts=_page_link_texts(content),
+                link_texts=_page_link_texts(content, self.pages),
             )
         )
 
@@ -631,20 +636,49 @@ def _read_summary(text: str, root: Path, problems: list[Problem]) -> _Summary:
     return summary
 
 
-def _page_link_texts(node: Tag) -> tuple[str, ...]:
-    """The texts of links to other pages of the same site (relative links), longest first.
+def _page_link_texts(node: Tag, pages: frozenset[str] = frozenset()) -> tuple[str, ...]:
+    """The texts of links to other pages of the same site, longest first.
 
-    Short ones ("这里", "here") are not collected: they name no page, and cutting them out
-    of the text would cut words.
+    A page of the site is a relative link, or an absolute one (``https://help.example.com/cn/
+    faq/fees``, ``/cn/faq/fees``) whose path ends with the path of one of the source's own
+    pages (``pages``, see :func:`_page_keys`) in at least two segments. Short texts ("这里",
+    "here") are not collected: they name no page, and cutting them out of the text would cut
+    words.
     """
     texts = set()
     for a in node.find_all("a"):
         href = a.get("href")
-        if isinstance(href, str) and not href.startswith("#") and _page_path(href, "") is not None:
+        if isinstance(href, str) and not href.startswith("#") and _is_own_page(href, pages):
             text = _inline_text(a)
             if len(text) >= 4:
                 texts.add(text)
     return tuple(sorted(texts, key=lambda t: (-len(t), t)))
+
+
+def _page_keys(paths: list[str]) -> frozenset[str]:
+    """How the pages at ``paths`` (relative to the root) can appear at the end of a URL's path:
+    lower-case, without the file's suffix, a folder's ``README`` or ``index`` as the folder."""
+    keys = set()
+    for rel in paths:
+        stem, suffix = posixpath.splitext(rel.lower())
+        if suffix not in (".md", ".html", ".htm"):
+            continue
+        keys.add(stem)
+        folder, name = posixpath.split(stem)
+        if name in ("readme", "index") and folder:
+            keys.add(folder)
+    return frozenset(keys)
+
+
+def _is_own_page(href: str, pages: frozenset[str]) -> bool:
+    if _page_path(href, "") is not None:
+        return True
+    if not pages or not href.lower().startswith(("http://", "https://", "/")):
+        return False
+    path = unquote(urlsplit(href).path).lower().strip("/")
+    path = posixpath.splitext(path)[0] if path.endswith((".md", ".html", ".htm")) else path
+    segments = [seg for seg in path.split("/") if seg]
+    return any("/".join(segments[i:]) in pages for i in range(len(segments) - 1))
 
 
 def _links(children: list[Any]) -> Iterator[tuple[str, str]]:

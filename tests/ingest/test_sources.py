@@ -627,3 +627,20 @@ def test_links_to_other_pages_are_remembered_by_their_text(tmp_path: Path) -> No
     assert doc.link_texts == ("转账一直显示打包中怎么办？", "矿工费是什么？")
     # The text itself keeps them: passages are shown as written.
     assert "见转账一直显示打包中怎么办？。" in doc.sections[0].text
+
+
+def test_absolute_links_to_the_sources_own_pages_are_links_to_pages(tmp_path: Path) -> None:
+    write(tmp_path / "faq" / "fees" / "gas.md", "# 矿工费\n\n说明。\n")
+    write(tmp_path / "faq" / "wallet" / "README.md", "# 钱包\n\n说明。\n")
+    write(
+        tmp_path / "faq" / "pending.md",
+        "# 打包中\n\n"
+        "见[矿工费怎么设置才合适](https://help.example.com/cn/faq/fees/gas)、"
+        "[钱包的基础知识介绍](/cn/faq/wallet/)和[如何查看手续费说明](https://help.example.com/cn/Faq/Fees/Gas.html#top)。\n"
+        "外部的[区块浏览器使用教程](https://etherscan.io/faq/fees/other)、"
+        "[另一个网站的说明](https://example.org/gas)不算。\n",
+    )
+    docs = {d.path: d for d in read_source(tmp_path).documents}
+    # The URL's path ends with a page's path (two segments or more): that page, whatever the
+    # site's prefix (/cn/), case, suffix or fragment. Other sites' pages are not.
+    assert docs["faq/pending.md"].link_texts == ("矿工费怎么设置才合适", "如何查看手续费说明", "钱包的基础知识介绍")
