@@ -103,7 +103,8 @@ def is_gated(name: str) -> bool:
     parts = name.split(".")
     if parts[0] not in GATED_SECTIONS:
         return False
-    if any(p in ("by_lang", "by_category", "by_mode", "handoff_reasons", "accuracy_at_coverage") for p in parts):
+    slices = ("by_lang", "by_category", "by_mode", "cross_lingual", "handoff_reasons", "accuracy_at_coverage")
+    if any(p in slices for p in parts):
         return False
     # Per-reason handoff figures stay gated: each rule is its own promise. Of calibration, only ECE.
     return not (parts[0] == "calibration" and parts[-1] != "ece")

@@ -11,7 +11,7 @@ from typing import Any
 
 from eval.dataset import EvalItem
 from eval.metrics import first_relevant_rank, hit_at, mrr_at, ndcg_at, percentile
-from service.retriever import HybridRetriever
+from service.retriever import HybridRetriever, SearchFilters
 
 KS = (1, 3, 5, 10)
 
@@ -62,6 +62,39 @@ def outcome_from_ranked(item: EvalItem, ranked: list[list[str]], latency_ms: flo
     )
 
 
+def cross_lingual_outcomes(
+    retriever: HybridRetriever, items: Sequence[EvalItem], k: int = 10
+) -> dict[str, list[RetrievalOutcome]]:
+    """Search across languages: each answer item whose gold includes documents in the other
+    language (a Chinese question with an English article, or the reverse) is searched among
+    that language's documents only, and scored against its gold documents in that language.
+    Keyed ``"zh->en"``, ``"en->zh"``."""
+    lang_of = getattr(retriever, "_path_to_lang", None)
+    if lang_of is None:
+        lang_of = {p: d.lang for d in retriever.index.documents for p in d.paths}
+        retriever._path_to_lang = lang_of  # type: ignore[attr-defined]
+    out: dict[str, list[RetrievalOutcome]] = defaultdict(list)
+    for item in items:
+        if item.expected != "answer" or item.lang not in ("zh", "en"):
+            continue
+        other = "en" if item.lang == "zh" else "zh"
+        gold = {g for g in item.gold if lang_of.get(g) == other}
+        if not gold:
+            continue
+        result = retriever.search(item.question, k=k, filters=SearchFilters(lang=other))
+        out[f"{item.lang}->{other}"].append(
+            RetrievalOutcome(
+                item=item,
+                ranked=[hit.paths for hit in result.hits],
+                relevant=[bool(gold.intersection(hit.paths)) for hit in result.hits],
+                n_relevant=len({retriever_doc_of(retriever, g) for g in gold}),
+                expansion=result.expansion,
+                latency_ms=result.timings_ms["total"],
+            )
+        )
+    return dict(sorted(out.items()))
+
+
 def retriever_doc_of(retriever: HybridRetriever, path: str) -> str | None:
     lookup = getattr(retriever, "_path_to_doc", None)
     if lookup is None:
@@ -96,7 +129,11 @@ def run_retrieval_eval(
         outcomes.append(evaluate_item(retriever, item))
         if progress:
             progress(n, len(answer_items))
-    return retrieval_summary(outcomes, gold_missing=missing), outcomes
+    metrics = retrieval_summary(outcomes, gold_missing=missing)
+    crossed = cross_lingual_outcomes(retriever, answer_items)
+    if crossed:
+        metrics["retrieval"]["cross_lingual"] = {pair: _aggregate(found) for pair, found in crossed.items()}
+    return metrics, outcomes
 
 
 def retrieval_summary(outcomes: Sequence[RetrievalOutcome], *, gold_missing: list[str]) -> dict[str, Any]:
@@ -169,6 +206,8 @@ def render_report(metrics: dict[str, Any], outcomes: Sequence[RetrievalOutcome])
     ]
     lines += [_row(f"lang={k}", v) for k, v in r["by_lang"].items()]
     lines += [_row(f"category={k}", v) for k, v in r["by_category"].items()]
+    # Among the other language's documents only, against the gold documents in that language.
+    lines += [_row(f"across {pair}", v) for pair, v in r.get("cross_lingual", {}).items()]
     lat = metrics["latency_ms"]
     lines += ["", f"Search latency: p50 {lat['p50']} ms, p95 {lat['p95']} ms (warm, in-process).", ""]
     if metrics.get("gold_missing_from_index"):

@@ -313,6 +313,11 @@ def _print_eval_summary(metrics: dict[str, Any]) -> None:
     )
     for lang, m in r["by_lang"].items():
         print(f"  {lang}: n={m['n']} hit@1 {m['hit@1']:.3f} hit@5 {m['hit@5']:.3f} MRR@10 {m['mrr@10']:.3f}")
+    for pair, m in r.get("cross_lingual", {}).items():
+        print(
+            f"  across {pair} (among {pair[-2:]} documents only): n={m['n']} hit@1 {m['hit@1']:.3f} "
+            f"hit@5 {m['hit@5']:.3f} MRR@10 {m['mrr@10']:.3f}"
+        )
     lat = metrics["latency_ms"]
     print(f"search latency p50 {lat['p50']} ms, p95 {lat['p95']} ms")
     if "rules" in metrics:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +13,10 @@ import pytest
 from eval.answers import ItemOutcome, apply_threshold, calibration_error, summarise
 from eval.calibrate import fit
 from eval.compare import comparable, compare, flatten, is_gated, load_metrics, regressions
-from eval.dataset import EvalItem
+from eval.dataset import EvalItem, load_dataset
 from eval.judge import LLMJudge, parse_verdict
 from eval.run import EvalConfig, ci_sample, run_eval
+from ingest.index import open_index
 from kefu import cli
 from kefu.errors import BadInputError
 from kefu.generators.ollama import OllamaGenerator
@@ -201,6 +203,19 @@ def test_a_dense_only_retrieval_regression_makes_compare_fail(
     baseline = load_metrics(BASELINE)["retrieval"]
     now = load_metrics(tmp_path / "base")["retrieval"]
     assert now["hit@5"] >= baseline["hit@5"] - 0.02 and now["mrr@10"] >= baseline["mrr@10"] - 0.02
+    # Across languages: every answer item with a gold document in the other language is also
+    # searched among that language's documents only (a slice, not gated).
+    lang_of = {p: d.lang for d in open_index(harbor_data_dir, "harbor").documents for p in d.paths}
+    expected: Counter[str] = Counter()
+    for item in load_dataset(HARBOR_SET):
+        other = "en" if item.lang == "zh" else "zh"
+        if item.expected == "answer" and any(lang_of.get(g) == other for g in item.gold):
+            expected[f"{item.lang}->{other}"] += 1
+    crossed = now["cross_lingual"]
+    assert {pair: m["n"] for pair, m in crossed.items()} == dict(expected) and len(expected) == 2
+    assert all(m["hit@5"] >= 0.8 for m in crossed.values()), crossed
+    assert "| across zh->en |" in (tmp_path / "base" / "report.md").read_text(encoding="utf-8")
+    assert not is_gated("retrieval.cross_lingual.zh->en.hit@1")
 
 
 # --- run modes ---------------------------------------------------------------------------------
