@@ -353,6 +353,16 @@ def render_html(
         _slices("by language", r, r.get("by_lang") or {}, RETRIEVAL_KEYS, RETRIEVAL_KEYS),
         _slices("by category", None, r.get("by_category") or {}, RETRIEVAL_KEYS, RETRIEVAL_KEYS),
     ]
+    if r.get("cross_lingual"):
+        out.append(
+            _slices(
+                "across languages (among the other language's documents only)",
+                None,
+                r["cross_lingual"],
+                RETRIEVAL_KEYS,
+                RETRIEVAL_KEYS,
+            )
+        )
     a = metrics.get("answers")
     if a is not None:
         labels = ("answered", "accuracy of answered", "fact recall", "citation precision", "citation recall")

@@ -350,6 +350,16 @@ def test_retrieval_only_metrics_have_no_answer_sections() -> None:
         assert absent not in page
     assert 'id="bars-hit5"' in page and 'id="retrieval-misses"' in page
     assert headline_cell(page, "retrieval hit@5") == "0.909"
+    assert "across languages" not in page  # no item had gold in the other language
+
+
+def test_search_across_languages_has_its_own_table() -> None:
+    m = retrieval_metrics()
+    m["retrieval"]["cross_lingual"] = {"en->zh": slice_(0.97), "zh->en": slice_(0.93)}
+    page = render_html(m, [], retrieval_rows())
+    check_balanced(page)
+    table = page.split("across languages", 1)[1].split("</table>", 1)[0]
+    assert "en-&gt;zh" in table and "zh-&gt;en" in table and "0.930" in table
 
 
 def test_older_runs_with_missing_keys_render() -> None:
