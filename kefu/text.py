@@ -25,7 +25,7 @@ RELATED_PAGES = (
 #: The version of what ``tokens`` and ``char_bigrams`` produce. Bump it when either changes:
 #: the next ingest then rebuilds the BM25 indexes (reusing every vector) instead of finding
 #: nothing changed.
-TOKENS_VERSION = 2
+TOKENS_VERSION = 3
 
 _lock = threading.Lock()
 
@@ -44,6 +44,20 @@ def normalise(text: str) -> str:
     if _CJK.search(text):
         text = _t2s().convert(text)
     return re.sub(r"[ \t\u00a0\u3000]+", " ", text).strip()
+
+
+# "能不能", "会不会", "是不是", "有没有", "可不可以": a yes-no question (A-not-A), not a negation.
+_A_NOT_A = re.compile(f"([{_CJK_CHARS}])[不没]\\1")
+
+
+def fold_questions(text: str) -> str:
+    """Chinese A-not-A questions to their verb: "能不能改成刷脸" -> "能改成刷脸".
+
+    Left whole, "能不能" holds "不能" (cannot) and "有没有" holds "没有" (there is none), which
+    search then takes for what the user says: "能不能把不用的网络藏起来" matched the article
+    "不同公链间不能直接转账" and the glossary added 无法 / can't.
+    """
+    return _A_NOT_A.sub(r"\1", text)
 
 
 def detect_language(text: str) -> str:
@@ -106,7 +120,7 @@ def tokens(text: str) -> list[str]:
     Chinese goes through jieba's search mode, which also emits the shorter words inside a
     long one (交易所 -> 交易, 交易所), so queries and passages meet on either.
     """
-    text = normalise(text).lower()
+    text = fold_questions(normalise(text).lower())
     out: list[str] = []
     for piece in _TOKEN_SPLIT.split(text):
         if not piece:
@@ -131,7 +145,7 @@ def char_bigrams(text: str) -> list[str]:
     article that happens to say "怎么办". A lone character stays itself.
     """
     out: list[str] = []
-    for piece in _CJK_RUN.findall(normalise(text)):
+    for piece in _CJK_RUN.findall(fold_questions(normalise(text))):
         run = ""
         for word in [*_jieba().cut(piece), ""]:
             if word and word not in STOPWORDS:

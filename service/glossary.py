@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kefu.errors import BadInputError
+from kefu.text import fold_questions
 
 DEFAULT_GLOSSARY = Path(__file__).with_name("glossary.tsv")
 _CJK = re.compile(r"[\u3400-\u9fff]")
@@ -73,7 +74,7 @@ class Glossary:
     def matches(self, query: str) -> list[Entry]:
         """Entries whose English or Chinese forms occur in the query, in order, once each."""
         found: list[int] = []
-        low = query.lower()
+        low = fold_questions(query.lower())  # "能不能..." asks; it does not say 不能
         for regex, forms in ((self._en_re, self._en_forms), (self._zh_re, self._zh_forms)):
             if regex is None:
                 continue

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kefu.text import char_bigrams, detect_language, normalise, split_sentences, tokens
+from kefu.text import char_bigrams, detect_language, fold_questions, normalise, split_sentences, tokens
 
 
 def test_normalise_folds_width_and_traditional_characters() -> None:
@@ -51,3 +51,12 @@ def test_char_bigrams_pair_the_characters_of_adjacent_content_words() -> None:
     assert char_bigrams("充值usdt 提币") == ["充值", "提币"]
     assert char_bigrams("幾個") == ["几个"]  # normalised first, like the index
     assert char_bigrams("no chinese here") == [] and char_bigrams("的了吗") == []
+
+
+def test_yes_no_questions_are_not_negations() -> None:
+    assert fold_questions("能不能改成刷脸 有没有这种功能 可不可以取消") == "能改成刷脸 有这种功能 可以取消"
+    # A real negation stays.
+    assert fold_questions("转不出去 不能转账 没有到账") == "转不出去 不能转账 没有到账"
+    assert "不能" not in tokens("能不能把不用的网络藏起来") and "没有" not in tokens("有没有观察钱包")
+    assert "不能" in tokens("为什么不能直接往合约地址转账")
+    assert "不能" not in char_bigrams("能不能把网络藏起来")

@@ -44,6 +44,13 @@ def test_chinese_colloquial_form_gains_the_standard_term_and_english(glossary: G
     assert extra == ["私钥", "private key"]
 
 
+def test_a_yes_no_question_is_not_taken_for_cannot() -> None:
+    shipped = Glossary.load(DEFAULT_GLOSSARY)
+    # "能不能" asks whether one can; the glossary's 不能 (can't) is not in it.
+    assert "无法" not in shipped.expansion("能不能把不用的网络藏起来", "zh")
+    assert "无法转账" in shipped.expansion("不能转账了", "zh")
+
+
 def test_terms_already_in_the_query_are_not_added(glossary: Glossary) -> None:
     assert glossary.expansion("转账 打包中", "zh") == ["transfer", "pending"]
 
