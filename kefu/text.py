@@ -25,7 +25,7 @@ RELATED_PAGES = (
 #: The version of what ``tokens`` and ``char_bigrams`` produce. Bump it when either changes:
 #: the next ingest then rebuilds the BM25 indexes (reusing every vector) instead of finding
 #: nothing changed.
-TOKENS_VERSION = 3
+TOKENS_VERSION = 4
 
 _lock = threading.Lock()
 
@@ -86,6 +86,9 @@ STOPWORDS = frozenset(
     的 了 是 在 我 你 他 她 它 们 我们 你们 吗 呢 吧 啊 呀 哦 嗯 么 和 与 及 或 也 都 就 还 又 很
     这 那 这个 那个 这些 那些 一个 一下 有 没 被 把 给 让 对 从 到 为 以 于 之 而 但 如果 因为 所以
     怎么 怎么办 怎样 如何 为什么 什么 哪 哪里 可以 能 能不能 会 要 想 请问 请 您 吗? 呢? 啦 嘛 哈
+    啥 咋 咋办 咋整 咋回事 为啥 干嘛 怎么回事 到底 现在 今天 昨天 刚 刚刚 刚才 之前 然后 已经 还是
+    就是 这样 这种 那种 一样 好像 感觉 麻烦 谢谢 大佬 帮 帮忙 看看 看 说 跟 往 里 里面 上 下 个
+    几个 好几 好几个 每个 一个个 一下子 一些 东西 有个 还有 时候 自己 先 后 着 点
     a an the and or but if then of to in on at for from by with as is are was were be been being
     do does did done have has had i me my you your we our they their it its this that these those
     can could should would will shall may might must what why how when where which who whom

@@ -41,6 +41,8 @@ def test_tokens_segment_chinese_for_search_and_drop_function_words() -> None:
     assert "usdt" in toks and "交易所" in toks and "交易" in toks  # search mode: the word and its parts
     assert "我" not in toks and "的" not in toks
     assert tokens("How do I revoke an approval?") == ["revoke", "approval"]
+    # Chat filler names no topic: a rare one would pull in whatever article happens to say it.
+    assert tokens("有好几个eos账号 每个里面都有点币 到底咋整") == ["eos", "账号", "有点", "币"]
 
 
 def test_char_bigrams_pair_the_characters_of_adjacent_content_words() -> None:
@@ -49,7 +51,7 @@ def test_char_bigrams_pair_the_characters_of_adjacent_content_words() -> None:
     # article that says "怎么办".
     assert char_bigrams("我的转账一直在打包中怎么办") == ["转账", "账一", "一直", "打包", "包中"]
     assert char_bigrams("充值usdt 提币") == ["充值", "提币"]
-    assert char_bigrams("幾個") == ["几个"]  # normalised first, like the index
+    assert char_bigrams("錢包") == ["钱包"]  # normalised first, like the index
     assert char_bigrams("no chinese here") == [] and char_bigrams("的了吗") == []
 
 
