@@ -191,7 +191,7 @@ def test_a_dense_only_retrieval_regression_makes_compare_fail(
     harbor_data_dir: Path, settings: Settings, embedder: Any, tmp_path: Path, capsys: Any
 ) -> None:
     s = settings.with_overrides(data_dir=harbor_data_dir)
-    for name, fusion in (("base", "rrf"), ("dense", "dense")):
+    for name, fusion in (("base", "score"), ("dense", "dense")):
         run_eval(s, EvalConfig(dataset=HARBOR_SET, index="harbor", fusion=fusion, out=tmp_path / name),
                  embedder=embedder)  # fmt: skip
     assert cli.main(["eval", "compare", str(tmp_path / "base"), str(tmp_path / "base")]) == 0
