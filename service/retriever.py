@@ -3,6 +3,7 @@ fused, aggregated to documents, with the per-hit evidence the confidence step us
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from dataclasses import dataclass, field
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from kefu.errors import BadInputError
-from kefu.text import char_bigrams, detect_language, normalise, tokens
+from kefu.text import TOKENS_VERSION, char_bigrams, detect_language, normalise, tokens
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 Fusion = Literal["rrf", "score", "dense", "sparse"]
 FUSIONS: tuple[Fusion, ...] = ("rrf", "score", "dense", "sparse")
 MAX_QUERY_CHARS = 2000
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -130,6 +132,16 @@ class HybridRetriever:
             from ingest.index import PROBE_TEXT
 
             index.check_embedder(getattr(embedder, "model_id", "?"), embedder.embed_passages([PROBE_TEXT])[0])
+        if index.manifest.tokens_version != TOKENS_VERSION:
+            # Still searchable (the question's tokens mostly meet the old ones), but not as
+            # built today: the next ingest rebuilds the BM25 indexes without embedding again.
+            log.warning(
+                "index %r has BM25 tokens of version %s, this kefu makes version %s: "
+                "run `kefu ingest` again to rebuild them (no re-embedding)",
+                index.manifest.name,
+                index.manifest.tokens_version,
+                TOKENS_VERSION,
+            )
         docs = index.documents
         self._doc_lang = np.array([d.lang for d in docs])
         self._doc_kind = np.array([d.kind for d in docs])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from kefu.errors import BadInputError
@@ -80,6 +82,19 @@ def test_score_fusion_keeps_how_far_apart_the_scores_are(retriever: HybridRetrie
     rrf = HybridRetriever(retriever.index, retriever.embedder, fusion="rrf", check_embedder=False)
     by_rank = rrf._fuse([(cosines, 1.0, False), (bm25, 0.5, True)])
     assert by_rank == pytest.approx({1: 1 / 21, 2: 1 / 22 + 0.5 / 21, 3: 1 / 23 + 0.5 / 22})
+
+
+def test_an_index_with_older_tokens_is_served_with_a_warning(
+    retriever: HybridRetriever, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    built = retriever.index.manifest.tokens_version
+    with caplog.at_level(logging.WARNING, logger="service.retriever"):
+        HybridRetriever(retriever.index, retriever.embedder, check_embedder=False)
+        assert not caplog.records
+        monkeypatch.setattr("service.retriever.TOKENS_VERSION", built + 1)
+        newer = HybridRetriever(retriever.index, retriever.embedder, check_embedder=False)
+    assert "run `kefu ingest` again" in caplog.text and f"version {built}" in caplog.text
+    assert newer.search("转账一直在打包中", k=1).hits  # still searchable
 
 
 def test_an_english_query_is_expanded_with_chinese_terms(retriever: HybridRetriever) -> None:
