@@ -11,6 +11,7 @@ from typing import Any
 
 from eval.dataset import EvalItem
 from eval.metrics import first_relevant_rank, hit_at, mrr_at, ndcg_at, percentile
+from ingest.index import DocumentRecord
 from service.retriever import HybridRetriever, SearchFilters
 
 KS = (1, 3, 5, 10)
@@ -32,13 +33,24 @@ class RetrievalOutcome:
         return out
 
 
-def evaluate_item(retriever: HybridRetriever, item: EvalItem, k: int = 10) -> RetrievalOutcome:
-    result = retriever.search(item.question, k=k)
+def evaluate_item(
+    retriever: HybridRetriever,
+    item: EvalItem,
+    k: int = 10,
+    *,
+    lang: str | None = None,
+) -> RetrievalOutcome:
+    """Search for the item's question and mark which hits are gold. With ``lang``, only that
+    language's documents are searched, and only the gold documents in it count."""
+    documents = _documents_by_path(retriever)
     gold = set(item.gold)
+    if lang is not None:
+        gold = {g for g in gold if g in documents and documents[g].lang == lang}
+    result = retriever.search(item.question, k=k, filters=SearchFilters(lang=lang) if lang else None)
     relevant = [bool(gold.intersection(hit.paths)) for hit in result.hits]
     # Gold paths that are copies of one document count once; a gold path the index does
     # not have still counts (search could never find it, and that should show).
-    docs_for_gold = {retriever_doc_of(retriever, g) or g for g in gold}
+    docs_for_gold = {documents[g].doc_id if g in documents else g for g in gold}
     return RetrievalOutcome(
         item=item,
         ranked=[hit.paths for hit in result.hits],
@@ -62,45 +74,33 @@ def outcome_from_ranked(item: EvalItem, ranked: list[list[str]], latency_ms: flo
     )
 
 
-def cross_lingual_outcomes(
-    retriever: HybridRetriever, items: Sequence[EvalItem], k: int = 10
-) -> dict[str, list[RetrievalOutcome]]:
+def cross_lingual_outcomes(retriever: HybridRetriever, items: Sequence[EvalItem]) -> dict[str, list[RetrievalOutcome]]:
     """Search across languages: each answer item whose gold includes documents in the other
     language (a Chinese question with an English article, or the reverse) is searched among
-    that language's documents only, and scored against its gold documents in that language.
-    Keyed ``"zh->en"``, ``"en->zh"``."""
-    lang_of = getattr(retriever, "_path_to_lang", None)
-    if lang_of is None:
-        lang_of = {p: d.lang for d in retriever.index.documents for p in d.paths}
-        retriever._path_to_lang = lang_of  # type: ignore[attr-defined]
+    that language's documents only. Keyed ``"zh->en"``, ``"en->zh"``."""
+    documents = _documents_by_path(retriever)
     out: dict[str, list[RetrievalOutcome]] = defaultdict(list)
     for item in items:
-        if item.expected != "answer" or item.lang not in ("zh", "en"):
+        other = {"zh": "en", "en": "zh"}.get(item.lang)
+        if item.expected != "answer" or other is None:
             continue
-        other = "en" if item.lang == "zh" else "zh"
-        gold = {g for g in item.gold if lang_of.get(g) == other}
-        if not gold:
-            continue
-        result = retriever.search(item.question, k=k, filters=SearchFilters(lang=other))
-        out[f"{item.lang}->{other}"].append(
-            RetrievalOutcome(
-                item=item,
-                ranked=[hit.paths for hit in result.hits],
-                relevant=[bool(gold.intersection(hit.paths)) for hit in result.hits],
-                n_relevant=len({retriever_doc_of(retriever, g) for g in gold}),
-                expansion=result.expansion,
-                latency_ms=result.timings_ms["total"],
-            )
-        )
+        if any(g in documents and documents[g].lang == other for g in item.gold):
+            out[f"{item.lang}->{other}"].append(evaluate_item(retriever, item, lang=other))
     return dict(sorted(out.items()))
 
 
 def retriever_doc_of(retriever: HybridRetriever, path: str) -> str | None:
-    lookup = getattr(retriever, "_path_to_doc", None)
+    record = _documents_by_path(retriever).get(path)
+    return record.doc_id if record else None
+
+
+def _documents_by_path(retriever: HybridRetriever) -> dict[str, DocumentRecord]:
+    """Every path the index knows -> its document record (built once per retriever)."""
+    lookup: dict[str, DocumentRecord] | None = getattr(retriever, "_documents_by_path", None)
     if lookup is None:
-        lookup = {p: d.doc_id for d in retriever.index.documents for p in d.paths}
-        retriever._path_to_doc = lookup  # type: ignore[attr-defined]
-    return lookup.get(path)
+        lookup = {p: d for d in retriever.index.documents for p in d.paths}
+        retriever._documents_by_path = lookup  # type: ignore[attr-defined]
+    return lookup
 
 
 def _aggregate(outcomes: Sequence[RetrievalOutcome]) -> dict[str, float]:

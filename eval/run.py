@@ -49,7 +49,7 @@ class EvalConfig:
     mode: str = "retrieval"
     index: str | None = None
     limit: int | None = None
-    fusion: str = "score"
+    fusion: str | None = None  # None: the search's own default
     out: Path | None = None
     url: str | None = None
     api_key: str | None = None
@@ -152,7 +152,7 @@ def _run_local(
         "index": retriever.index.manifest.name,
         "index_version": retriever.index.manifest.version,
         "embedder": retriever.index.manifest.embedder.get("model_id"),
-        "fusion": config.fusion,
+        "fusion": retriever.fusion,
     }
     if config.mode == "retrieval":
         return metrics, retrieval, []

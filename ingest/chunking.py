@@ -48,10 +48,6 @@ class Chunk:
     #: The passage itself (what snippets and prompts show).
     text: str
 
-    def embed_text(self, title: str) -> str:
-        """What the embedder and the sparse index see: title, headings, passage."""
-        return embed_text(title, self.heading_path, self.text)
-
 
 def embed_text(title: str, heading_path: Sequence[str], text: str) -> str:
     """A chunk's title, headings and passage, as the embedder and the sparse index see them."""

@@ -103,6 +103,12 @@ def sparse_tokens(title: str, embed_text: str) -> list[str]:
     return tokens(title) + tokens(embed_text)
 
 
+def _search_views(doc: SourceDocument, heading_path: Sequence[str], text: str) -> tuple[str, list[str], list[str]]:
+    """What a chunk is matched by: the text to embed, its BM25 tokens and its character pairs."""
+    seen = searchable(embed_text(doc.title, heading_path, text), doc.link_texts)
+    return seen, sparse_tokens(doc.title, seen), char_bigrams(seen)
+
+
 def read_all(
     sources: Sequence[Path], fmt: str | None, redactor: Redactor
 ) -> tuple[list[SourceDocument], list[Problem], list[dict[str, Any]]]:
@@ -260,20 +266,19 @@ def run_ingest(
                 if carried is not None and prev_vectors is not None:
                     for row, heading, text, stored_tokens, stored_pairs in carried:
                         chunk_rows.append(ChunkRecord(doc_no, heading, text))
-                        if same_tokens:
-                            chunk_tokens.append(stored_tokens)
-                            chunk_pairs.append(stored_pairs)
-                        else:  # the tokeniser changed: new tokens, same vectors
-                            seen = searchable(embed_text(doc.title, heading, text), doc.link_texts)
-                            chunk_tokens.append(sparse_tokens(doc.title, seen))
-                            chunk_pairs.append(char_bigrams(seen))
+                        # A tokeniser change makes new tokens; the vectors stay.
+                        views = (
+                            (None, stored_tokens, stored_pairs) if same_tokens else _search_views(doc, heading, text)
+                        )
+                        chunk_tokens.append(views[1])
+                        chunk_pairs.append(views[2])
                         vectors.append(np.asarray(prev_vectors[row]))
                 else:
                     for chunk in chunk_document(doc, chunker):
-                        seen = searchable(chunk.embed_text(doc.title), doc.link_texts)
+                        seen, chunk_toks, chunk_prs = _search_views(doc, chunk.heading_path, chunk.text)
                         chunk_rows.append(ChunkRecord(doc_no, list(chunk.heading_path), chunk.text))
-                        chunk_tokens.append(sparse_tokens(doc.title, seen))
-                        chunk_pairs.append(char_bigrams(seen))
+                        chunk_tokens.append(chunk_toks)
+                        chunk_pairs.append(chunk_prs)
                         vectors.append(None)
                         to_embed.append((len(chunk_rows) - 1, seen))
                 record.chunk_count = len(chunk_rows) - record.chunk_start

@@ -565,7 +565,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--fusion",
         choices=("rrf", "score", "dense", "sparse"),
-        default="score",
         help="how the rankings combine: normalised scores (default), reciprocal ranks, or one alone",
     )
     p.add_argument("--json", action="store_true", help="print results as JSON")
@@ -604,7 +603,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--fusion",
         choices=("rrf", "score", "dense", "sparse"),
-        default="score",
         help="the search's fusion (default score; in-process runs only)",
     )
     p.add_argument(

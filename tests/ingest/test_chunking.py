@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from ingest.chunking import ChunkerConfig, chunk_document, text_units
+from ingest.chunking import ChunkerConfig, chunk_document, embed_text, text_units
 from ingest.documents import Section, SourceDocument
 
 
@@ -32,7 +32,10 @@ def test_long_sections_split_at_sentence_ends_within_the_budget() -> None:
 
 def test_embedded_text_carries_title_and_headings() -> None:
     chunk = chunk_document(_doc(Section(("处理方法", "以太坊"), "在交易详情页点击加速。")))[0]
-    assert chunk.embed_text("转账一直显示打包中") == "转账一直显示打包中\n处理方法 > 以太坊\n在交易详情页点击加速。"
+    assert (
+        embed_text("转账一直显示打包中", chunk.heading_path, chunk.text)
+        == "转账一直显示打包中\n处理方法 > 以太坊\n在交易详情页点击加速。"
+    )
 
 
 def test_english_units_are_lighter_than_chinese() -> None:
