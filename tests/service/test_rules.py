@@ -521,12 +521,15 @@ def test_handoff_items_are_caught(name: str) -> None:
         assert caught[reason] / total[reason] >= 0.75, (reason, caught[reason], total[reason])
 
 
-@pytest.mark.parametrize("name", ["tp-cn.jsonl", "tp-cn-holdout.jsonl", "tp-cn-holdout2.jsonl", "harbor.jsonl"])
+@pytest.mark.parametrize(
+    "name", ["tp-cn.jsonl", "tp-cn-holdout.jsonl", "tp-cn-holdout2.jsonl", "tp-cn-holdout3.jsonl", "harbor.jsonl"]
+)
 def test_answer_items_are_rarely_handed_off(name: str) -> None:
     # Measured: 0/180 (tp-cn) and 0/85 (harbor), also after the generalisation above; 3/90 on
     # the blind tp-cn hold-out written later (钱包中毒 read as a compromise, two questions
     # about whether an offer is a scam read as investment questions) and 1/70 on the second
-    # (a user who never approved anything asks if they were robbed). A false handoff costs a
+    # (a user who never approved anything asks if they were robbed); 1/80 on the third
+    # ("token prices ... stopped updating" read as a price question). A false handoff costs a
     # person's time, not a wrong answer, so a few are tolerable; more than one in twenty
     # would make the rules noise to the agents who get them.
     items = [i for i in _items(name) if i["expected"] == "answer"]
