@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -35,7 +36,7 @@ from ingest.index import (
 )
 from kefu.errors import BadInputError, NotReadyError
 from kefu.redaction import Redactor
-from kefu.text import TOKENS_VERSION, char_bigrams, detect_language, tokens
+from kefu.text import TOKENS_VERSION, char_bigrams, detect_language, normalise, tokens
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -82,9 +83,18 @@ def document_hash(doc: SourceDocument) -> str:
 
 
 def _content_key(doc: SourceDocument) -> str:
-    """Exact-duplicate key: same kind, title and text, wherever the copy lives."""
-    blob = json.dumps([doc.kind, doc.title, [s.text for s in doc.sections]], ensure_ascii=False)
+    """Exact-duplicate key: same kind, title and text, wherever the copy lives.
+
+    Titles are compared without case, spaces and punctuation: help centres keep copies of a
+    page whose titles differ by no more than that ("什么是 部分签名的比特币交易（PSBT）" beside
+    "什么是部分签名的比特币交易（PSBT）", ".杀毒软件误报" beside "杀毒软件误报").
+    """
+    title = _TITLE_NOISE.sub("", normalise(doc.title).lower())
+    blob = json.dumps([doc.kind, title, [s.text for s in doc.sections]], ensure_ascii=False)
     return hashlib.sha256(blob.encode()).hexdigest()
+
+
+_TITLE_NOISE = re.compile(r"[\W_]+")
 
 
 def searchable(text: str, link_texts: Sequence[str]) -> str:
@@ -210,7 +220,14 @@ def run_ingest(
             and previous.manifest.embedder.get("model_id") == model_id
         )
         same_tokens = bool(previous and previous.manifest.tokens_version == TOKENS_VERSION)
-        if previous and same_config and same_tokens and previous.manifest.source_hashes == hashes:
+        # Which paths are copies of one page: a change in how duplicates are told apart
+        # regroups them even when no file changed.
+        same_groups = bool(
+            previous
+            and {tuple(sorted(r.paths)) for r in previous.documents}
+            == {tuple(sorted(d.path for d in group)) for group in groups.values()}
+        )
+        if previous and same_config and same_tokens and same_groups and previous.manifest.source_hashes == hashes:
             return IngestReport(
                 index=index_name,
                 version=previous.manifest.version,

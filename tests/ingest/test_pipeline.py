@@ -198,6 +198,22 @@ def test_exact_duplicates_are_indexed_once_with_all_paths(
     assert sorted(hit.paths) == ["backup.md", "copy/backup.md"]
 
 
+def test_copies_whose_titles_differ_only_in_spacing_or_punctuation_are_one_document(
+    tmp_path: Path, embedder: SentenceTransformerEmbedder
+) -> None:
+    src = _copy_fixtures(tmp_path)
+    data = tmp_path / "data"
+    text = (src / "backup.md").read_text(encoding="utf-8")
+    (src / "backup-1.md").write_text(text.replace("# 如何备份助记词", "# 如何 备份助记词？"), encoding="utf-8")
+    (src / "backup-2.md").write_text(text.replace("# 如何备份助记词", "# 如何备份私钥"), encoding="utf-8")
+    first = run_ingest([src], data_dir=data, index_name="t", embedder=embedder)
+    assert first.documents["duplicates"] == 1
+    groups = sorted(sorted(d.paths) for d in open_index(data, "t").documents if "backup" in d.doc_id)
+    assert groups == [["backup-1.md", "backup.md"], ["backup-2.md"]]  # another title is another page
+    hits = HybridRetriever(open_index(data, "t"), embedder).search("助记词 截图 安全吗", k=3).hits
+    assert [sorted(h.paths) for h in hits[:2]].count(["backup-1.md", "backup.md"]) == 1
+
+
 def test_bad_input_is_reported_and_strict_changes_nothing(
     tmp_path: Path, embedder: SentenceTransformerEmbedder
 ) -> None:
