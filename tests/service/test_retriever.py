@@ -65,10 +65,16 @@ def test_character_pairs_are_a_second_sparse_ranking(retriever: HybridRetriever)
     with_pairs, plain = retriever.search(query, k=10).hits, without.search(query, k=10).hits
     # The pair ranking adds its share to the documents it finds.
     assert with_pairs[0].score > plain[0].score
-    # An English question gets no pairs: its only Chinese is the glossary's.
+    # An English question gets no pairs where English articles are searched: its only
+    # Chinese is the glossary's, and the pairs would pull Chinese articles above them.
     english = "How do I revoke a token approval?"
     scores = [h.score for h in retriever.search(english, k=5).hits]
     assert scores == [h.score for h in without.search(english, k=5).hits]
+    # Among Chinese articles only (as over a Chinese help centre) the glossary's pairs count.
+    zh = SearchFilters(lang="zh")
+    paired, unpaired = retriever.search(english, k=5, filters=zh).hits, without.search(english, k=5, filters=zh).hits
+    assert all(h.lang == "zh" for h in paired)
+    assert [h.score for h in paired] != [h.score for h in unpaired]
 
 
 def test_score_fusion_keeps_how_far_apart_the_scores_are(retriever: HybridRetriever) -> None:
