@@ -135,8 +135,16 @@ def read_all(
             continue
         read = read_source(source, fmt=fmt, redact=redactor)
         problems.extend(read.problems)
+        notes = list(read.notes)
+        blank = [doc.path for doc in read.documents if _blank(doc)]
+        if blank:
+            # A GitBook section's index page ("BSC钱包") or a page of images alone: nothing
+            # in it can answer a question, and its title alone would outrank the pages under it.
+            notes.append(f"left out {len(blank)} page(s) with no text besides the title: " + _some(blank))
         kept = 0
         for doc in read.documents:
+            if _blank(doc):
+                continue
             if doc.path in seen:
                 problems.append(
                     Problem(
@@ -149,8 +157,17 @@ def read_all(
             seen[doc.path] = str(source)
             documents.append(doc)
             kept += 1
-        summary.append({"path": str(source), "format": read.format, "documents": kept})
+        summary.append({"path": str(source), "format": read.format, "documents": kept, "notes": notes})
     return documents, problems, summary
+
+
+def _blank(doc: SourceDocument) -> bool:
+    """An article with no text besides its title (tickets always have their messages)."""
+    return doc.kind == "article" and not any(section.text.strip() for section in doc.sections)
+
+
+def _some(paths: Sequence[str], shown: int = 3) -> str:
+    return ", ".join(paths[:shown]) + (f" and {len(paths) - shown} more" if len(paths) > shown else "")
 
 
 def run_ingest(

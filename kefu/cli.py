@@ -195,6 +195,9 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     d = report.documents
     for problem in report.problems:
         console.print(f"[yellow]skipped[/]: {problem}", markup=True)
+    for source in report.sources:
+        for note in source.get("notes", []):
+            console.print(f"note: {source['path']}: {note}", markup=False, highlight=False, soft_wrap=True)
     state = f"new version {report.version}" if report.changed else f"unchanged, still {report.version}"
     print(f"index {report.index!r}: {state}")
     print(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -73,6 +74,19 @@ def test_importing_the_core_loads_no_web_framework_and_no_torch() -> None:
 
 
 @pytest.mark.slow
+def test_ingest_prints_what_it_left_out(tmp_path: Path, settings: Settings) -> None:
+    env = {"KEFU_DATA_DIR": str(tmp_path / "data"), "KEFU_EMBEDDING_MODEL": settings.embedding_model_id}
+    src = tmp_path / "src"
+    shutil.copytree(REPO / "tests" / "fixtures" / "sources" / "markdown", src)
+    (src / "README.md").write_text("# 帮助中心\n\n这个文件夹是测试用的。\n", encoding="utf-8")
+    (src / "section.md").write_text("# 钱包管理\n", encoding="utf-8")
+    out = kefu("ingest", str(src), "--index", "mini", env=env)
+    assert out.returncode == 0, out.stderr
+    assert f"note: {src}: README.md at the root describes the folder" in out.stderr
+    assert f"note: {src}: left out 1 page(s) with no text besides the title: section.md" in out.stderr
+    assert "2 new" in out.stdout
+
+
 def test_ingest_search_and_retrieval_eval_through_the_cli(tmp_path: Path, settings: Settings) -> None:
     env = {"KEFU_DATA_DIR": str(tmp_path), "KEFU_EMBEDDING_MODEL": settings.embedding_model_id}
     src = REPO / "tests" / "fixtures" / "sources" / "markdown"

@@ -214,6 +214,20 @@ def test_copies_whose_titles_differ_only_in_spacing_or_punctuation_are_one_docum
     assert [sorted(h.paths) for h in hits[:2]].count(["backup-1.md", "backup.md"]) == 1
 
 
+def test_pages_with_nothing_but_a_title_are_left_out_with_a_note(
+    tmp_path: Path, embedder: SentenceTransformerEmbedder
+) -> None:
+    src = _copy_fixtures(tmp_path)
+    (src / "section").mkdir()
+    (src / "section" / "README.md").write_text("# 钱包管理\n\n![](img.png)\n", encoding="utf-8")
+    report = run_ingest([src], data_dir=tmp_path / "data", index_name="t", embedder=embedder, strict=True)
+    assert not report.problems  # not a fault in the input: --strict still ingests
+    [source] = report.sources
+    assert any("left out 1 page(s) with no text besides the title: section/README.md" in n for n in source["notes"])
+    paths = {p for d in open_index(tmp_path / "data", "t").documents for p in d.paths}
+    assert "section/README.md" not in paths and "backup.md" in paths
+
+
 def test_bad_input_is_reported_and_strict_changes_nothing(
     tmp_path: Path, embedder: SentenceTransformerEmbedder
 ) -> None:
