@@ -82,6 +82,9 @@ def document_hash(doc: SourceDocument) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
+_TITLE_NOISE = re.compile(r"[\W_]+")
+
+
 def _content_key(doc: SourceDocument) -> str:
     """Exact-duplicate key: same kind, title and text, wherever the copy lives.
 
@@ -92,9 +95,6 @@ def _content_key(doc: SourceDocument) -> str:
     title = _TITLE_NOISE.sub("", normalise(doc.title).lower())
     blob = json.dumps([doc.kind, title, [s.text for s in doc.sections]], ensure_ascii=False)
     return hashlib.sha256(blob.encode()).hexdigest()
-
-
-_TITLE_NOISE = re.compile(r"[\W_]+")
 
 
 def searchable(text: str, link_texts: Sequence[str]) -> str:
@@ -136,14 +136,15 @@ def read_all(
         read = read_source(source, fmt=fmt, redact=redactor)
         problems.extend(read.problems)
         notes = list(read.notes)
+        # A GitBook section's index page ("BSC钱包") or a page of images alone: nothing in it
+        # can answer a question, and its title alone would outrank the pages under it.
         blank = [doc.path for doc in read.documents if _blank(doc)]
         if blank:
-            # A GitBook section's index page ("BSC钱包") or a page of images alone: nothing
-            # in it can answer a question, and its title alone would outrank the pages under it.
             notes.append(f"left out {len(blank)} page(s) with no text besides the title: " + _some(blank))
+        left_out = set(blank)
         kept = 0
         for doc in read.documents:
-            if _blank(doc):
+            if doc.path in left_out:
                 continue
             if doc.path in seen:
                 problems.append(
@@ -300,12 +301,12 @@ def run_ingest(
                 if carried is not None and prev_vectors is not None:
                     for row, heading, text, stored_tokens, stored_pairs in carried:
                         chunk_rows.append(ChunkRecord(doc_no, heading, text))
-                        # A tokeniser change makes new tokens; the vectors stay.
-                        views = (
-                            (None, stored_tokens, stored_pairs) if same_tokens else _search_views(doc, heading, text)
-                        )
-                        chunk_tokens.append(views[1])
-                        chunk_pairs.append(views[2])
+                        if same_tokens and stored_tokens is not None and stored_pairs is not None:
+                            toks, prs = stored_tokens, stored_pairs
+                        else:  # a tokeniser change, or a version that stored none: new tokens, same vectors
+                            _, toks, prs = _search_views(doc, heading, text)
+                        chunk_tokens.append(toks)
+                        chunk_pairs.append(prs)
                         vectors.append(np.asarray(prev_vectors[row]))
                 else:
                     for chunk in chunk_document(doc, chunker):
@@ -390,22 +391,35 @@ def _diff(previous: IndexVersion | None, hashes: dict[str, str]) -> dict[str, in
     }
 
 
-#: A carried chunk: its row in the previous version, headings, text, BM25 tokens and pairs.
-_Carried = tuple[int, list[str], str, list[str], list[str]]
+#: A carried chunk: its row in the previous version, headings, text, BM25 tokens and pairs
+#: (None where that version stored none).
+_Carried = tuple[int, list[str], str, list[str] | None, list[str] | None]
 
 
 def _reusable_chunks(previous: IndexVersion) -> dict[str, list[_Carried]]:
     """Document hash -> its chunks in the previous version, with the tokens and pairs it stored."""
-    token_lines = (previous.path / "tokens.txt").read_text(encoding="utf-8").split("\n")
-    pair_lines = (previous.path / "pairs.txt").read_text(encoding="utf-8").split("\n")
+    token_lines = _stored_words(previous.path / "tokens.txt")
+    pair_lines = _stored_words(previous.path / "pairs.txt")  # none before kefu stored pairs
     out: dict[str, list[_Carried]] = {}
     for record in previous.documents:
-        rows = range(record.chunk_start, record.chunk_start + record.chunk_count)
         out[record.hash] = [
-            (r, previous.chunks[r].heading_path, previous.chunks[r].text, token_lines[r].split(), pair_lines[r].split())
-            for r in rows
+            (
+                r,
+                previous.chunks[r].heading_path,
+                previous.chunks[r].text,
+                token_lines[r] if token_lines else None,
+                pair_lines[r] if pair_lines else None,
+            )
+            for r in range(record.chunk_start, record.chunk_start + record.chunk_count)
         ]
     return out
+
+
+def _stored_words(path: Path) -> list[list[str]] | None:
+    """A file of one chunk's space-separated words a line, or None where it was not written."""
+    if not path.is_file():
+        return None
+    return [line.split() for line in path.read_text(encoding="utf-8").split("\n")]
 
 
 def _reusable_titles(previous: IndexVersion) -> dict[str, NDArray[np.float16]]:

@@ -198,6 +198,30 @@ def test_exact_duplicates_are_indexed_once_with_all_paths(
     assert sorted(hit.paths) == ["backup.md", "copy/backup.md"]
 
 
+def test_a_version_from_before_pairs_were_stored_is_carried_over_not_a_crash(
+    tmp_path: Path, embedder: SentenceTransformerEmbedder
+) -> None:
+    src = _copy_fixtures(tmp_path)
+    data = tmp_path / "data"
+    run_ingest([src], data_dir=data, index_name="t", embedder=embedder)
+    old = open_index(data, "t")
+    old_pairs = (old.path / "pairs.txt").read_text(encoding="utf-8").split("\n")
+    (old.path / "pairs.txt").unlink()  # as kefu wrote versions before it stored the pairs
+    memo = src / "faq" / "memo.md"
+    memo.write_text(memo.read_text(encoding="utf-8") + "\n补充：TON 也需要标签。\n", encoding="utf-8")
+    second = run_ingest([src], data_dir=data, index_name="t", embedder=embedder)
+    new = open_index(data, "t")
+    memo_new = next(d for d in new.documents if d.doc_id == "faq/memo.md")
+    assert second.embedded_chunks == memo_new.chunk_count  # the others' vectors carried over
+    # The pairs it could not read were made again from the carried chunks' text.
+    pairs = (new.path / "pairs.txt").read_text(encoding="utf-8").split("\n")
+    backup_old = next(d for d in old.documents if d.doc_id == "backup.md")
+    backup_new = next(d for d in new.documents if d.doc_id == "backup.md")
+    carried = pairs[backup_new.chunk_start : backup_new.chunk_start + backup_new.chunk_count]
+    assert carried == old_pairs[backup_old.chunk_start : backup_old.chunk_start + backup_old.chunk_count]
+    assert all(carried)  # a Chinese article: every chunk has pairs
+
+
 def test_copies_whose_titles_differ_only_in_spacing_or_punctuation_are_one_document(
     tmp_path: Path, embedder: SentenceTransformerEmbedder
 ) -> None:
