@@ -89,11 +89,6 @@ def cross_lingual_outcomes(retriever: HybridRetriever, items: Sequence[EvalItem]
     return dict(sorted(out.items()))
 
 
-def retriever_doc_of(retriever: HybridRetriever, path: str) -> str | None:
-    record = _documents_by_path(retriever).get(path)
-    return record.doc_id if record else None
-
-
 def _documents_by_path(retriever: HybridRetriever) -> dict[str, DocumentRecord]:
     """Every path the index knows -> its document record (built once per retriever)."""
     lookup: dict[str, DocumentRecord] | None = getattr(retriever, "_documents_by_path", None)
@@ -123,7 +118,8 @@ def run_retrieval_eval(
 ) -> tuple[dict[str, Any], list[RetrievalOutcome]]:
     """Metrics over the items with ``expected == "answer"``, overall, per lang and category."""
     answer_items = [i for i in items if i.expected == "answer"]
-    missing = sorted({g for i in answer_items for g in i.gold if retriever_doc_of(retriever, g) is None})
+    documents = _documents_by_path(retriever)
+    missing = sorted({g for i in answer_items for g in i.gold if g not in documents})
     outcomes = []
     for n, item in enumerate(answer_items, start=1):
         outcomes.append(evaluate_item(retriever, item))
