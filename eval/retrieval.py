@@ -11,7 +11,6 @@ from typing import Any
 
 from eval.dataset import EvalItem
 from eval.metrics import first_relevant_rank, hit_at, mrr_at, ndcg_at, percentile
-from ingest.index import DocumentRecord
 from service.retriever import HybridRetriever, SearchFilters
 
 KS = (1, 3, 5, 10)
@@ -42,7 +41,7 @@ def evaluate_item(
 ) -> RetrievalOutcome:
     """Search for the item's question and mark which hits are gold. With ``lang``, only that
     language's documents are searched, and only the gold documents in it count."""
-    documents = _documents_by_path(retriever)
+    documents = retriever.index.document_by_path
     gold = set(item.gold)
     if lang is not None:
         gold = {g for g in gold if g in documents and documents[g].lang == lang}
@@ -78,7 +77,7 @@ def cross_lingual_outcomes(retriever: HybridRetriever, items: Sequence[EvalItem]
     """Search across languages: each answer item whose gold includes documents in the other
     language (a Chinese question with an English article, or the reverse) is searched among
     that language's documents only. Keyed ``"zh->en"``, ``"en->zh"``."""
-    documents = _documents_by_path(retriever)
+    documents = retriever.index.document_by_path
     out: dict[str, list[RetrievalOutcome]] = defaultdict(list)
     for item in items:
         other = {"zh": "en", "en": "zh"}.get(item.lang)
@@ -87,15 +86,6 @@ def cross_lingual_outcomes(retriever: HybridRetriever, items: Sequence[EvalItem]
         if any(g in documents and documents[g].lang == other for g in item.gold):
             out[f"{item.lang}->{other}"].append(evaluate_item(retriever, item, lang=other))
     return dict(sorted(out.items()))
-
-
-def _documents_by_path(retriever: HybridRetriever) -> dict[str, DocumentRecord]:
-    """Every path the index knows -> its document record (built once per retriever)."""
-    lookup: dict[str, DocumentRecord] | None = getattr(retriever, "_documents_by_path", None)
-    if lookup is None:
-        lookup = {p: d for d in retriever.index.documents for p in d.paths}
-        retriever._documents_by_path = lookup  # type: ignore[attr-defined]
-    return lookup
 
 
 def _aggregate(outcomes: Sequence[RetrievalOutcome]) -> dict[str, float]:
@@ -118,7 +108,7 @@ def run_retrieval_eval(
 ) -> tuple[dict[str, Any], list[RetrievalOutcome]]:
     """Metrics over the items with ``expected == "answer"``, overall, per lang and category."""
     answer_items = [i for i in items if i.expected == "answer"]
-    documents = _documents_by_path(retriever)
+    documents = retriever.index.document_by_path
     missing = sorted({g for i in answer_items for g in i.gold if g not in documents})
     outcomes = []
     for n, item in enumerate(answer_items, start=1):

@@ -234,6 +234,8 @@ class IndexVersion:
         self._title_dense: Any = None
         self._title_sparse: Any = None
         self.chunk_doc = np.fromiter((c.doc for c in self.chunks), dtype=np.int64, count=len(self.chunks))
+        #: Every path the index knows (a document's copies each have one) -> its record.
+        self.document_by_path = {p: d for d in self.documents for p in d.paths}
 
     @property
     def dense(self) -> Any:
