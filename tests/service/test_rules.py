@@ -522,14 +522,24 @@ def test_handoff_items_are_caught(name: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["tp-cn.jsonl", "tp-cn-holdout.jsonl", "tp-cn-holdout2.jsonl", "tp-cn-holdout3.jsonl", "harbor.jsonl"]
+    "name",
+    [
+        "tp-cn.jsonl",
+        "tp-cn-holdout.jsonl",
+        "tp-cn-holdout2.jsonl",
+        "tp-cn-holdout3.jsonl",
+        "tp-cn-holdout4.jsonl",
+        "harbor.jsonl",
+    ],
 )
 def test_answer_items_are_rarely_handed_off(name: str) -> None:
     # Measured: 0/180 (tp-cn) and 0/85 (harbor), also after the generalisation above; 3/90 on
     # the blind tp-cn hold-out written later (钱包中毒 read as a compromise, two questions
     # about whether an offer is a scam read as investment questions) and 1/70 on the second
     # (a user who never approved anything asks if they were robbed); 1/80 on the third
-    # ("token prices ... stopped updating" read as a price question). A false handoff costs a
+    # ("token prices ... stopped updating" read as a price question); 1/80 on the fourth ("怀疑
+    # 权限被人改了": a suspected compromise, which kefu hands to a person at once by design,
+    # though the item expects the permission-check article). A false handoff costs a
     # person's time, not a wrong answer, so a few are tolerable; more than one in twenty
     # would make the rules noise to the agents who get them.
     items = [i for i in _items(name) if i["expected"] == "answer"]
