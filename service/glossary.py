@@ -73,16 +73,22 @@ class Glossary:
 
     def matches(self, query: str) -> list[Entry]:
         """Entries whose English or Chinese forms occur in the query, in order, once each."""
-        found: list[int] = []
+        return [self.entries[i] for i in dict.fromkeys(i for i, _ in self._mentions(query))]
+
+    def _mentions(self, query: str) -> list[tuple[int, str]]:
+        """(entry index, the form used) for each place the query uses a glossary form,
+        English forms first; a place both tables know ("usdt") counts once."""
         low = fold_questions(query.lower())  # "能不能..." asks; it does not say 不能
+        out: list[tuple[int, str]] = []
+        spans: set[tuple[int, int]] = set()
         for regex, forms in ((self._en_re, self._en_forms), (self._zh_re, self._zh_forms)):
             if regex is None:
                 continue
             for m in regex.finditer(low):
-                i = forms[m.group(0)]
-                if i not in found:
-                    found.append(i)
-        return [self.entries[i] for i in found]
+                if m.span() not in spans:
+                    spans.add(m.span())
+                    out.append((forms[m.group(0)], m.group(0)))
+        return out
 
     def expansion(self, query: str, lang: str) -> list[str]:
         """Terms to add: the standard Chinese term for each match, and for Chinese queries
@@ -90,13 +96,25 @@ class Glossary:
         low = query.lower()
         extra: list[str] = []
         for entry in self.matches(query):
-            candidates = [entry.zh[0]]
-            if lang == "zh":
-                candidates.append(entry.en[0])
-            for term in candidates:
+            for term in self._added(entry, lang):
                 if term.lower() not in low and term.lower() not in {e.lower() for e in extra}:
                     extra.append(term)
         return extra
+
+    def concepts(self, query: str, lang: str) -> list[list[str]]:
+        """One list per glossary entry the query names: the forms it uses and the terms
+        :meth:`expansion` adds for the entry (the words of one idea, in either language)."""
+        found: dict[int, list[str]] = {}
+        for i, form in self._mentions(query):
+            forms = found.setdefault(i, [])
+            for term in [form, *self._added(self.entries[i], lang)]:
+                if term.lower() not in forms:
+                    forms.append(term.lower())
+        return list(found.values())
+
+    @staticmethod
+    def _added(entry: Entry, lang: str) -> list[str]:
+        return [entry.zh[0], entry.en[0]] if lang == "zh" else [entry.zh[0]]
 
 
 def _alternation(forms: dict[str, int], latin_bounds: bool) -> re.Pattern[str] | None:

@@ -55,6 +55,14 @@ def test_terms_already_in_the_query_are_not_added(glossary: Glossary) -> None:
     assert glossary.expansion("转账 打包中", "zh") == ["transfer", "pending"]
 
 
+def test_each_mention_is_one_concept_with_its_added_terms(glossary: Glossary) -> None:
+    # Search scores a concept by its best form: "stuck" and 打包中 are one idea, not two.
+    assert glossary.concepts("my USDT transfer is stuck", "en") == [["usdt"], ["transfer", "转账"], ["stuck", "打包中"]]
+    assert glossary.concepts("秘钥泄露了", "zh") == [["秘钥", "私钥", "private key"]]
+    # One entry named in two ways (or twice) is one concept with all its forms.
+    assert glossary.concepts("send 转账 转账", "zh") == [["send", "转账", "transfer"]]
+
+
 def test_bad_rows_name_the_line(tmp_path: Path) -> None:
     path = tmp_path / "bad.tsv"
     path.write_text("en\tzh\nonly-one-column\n", encoding="utf-8")

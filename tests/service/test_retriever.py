@@ -109,6 +109,32 @@ def test_an_english_query_is_expanded_with_chinese_terms(retriever: HybridRetrie
     assert "打包中" in result.expansion
 
 
+def test_a_glossary_concept_counts_once_by_its_best_form() -> None:
+    import bm25s
+
+    from service.retriever import _bm25_scores
+
+    pages = [
+        ["extension", "插件", "钱包", "安装"],  # says "extension" in both languages
+        ["pulsechain", "插件", "添加"],
+        ["转账", "打包中"],
+        ["助记词", "备份"],
+    ]
+    bm25 = bm25s.BM25()
+    bm25.index(pages, show_progress=False)
+    # "add PulseChain in the extension": the glossary adds 插件钱包 for "extension".
+    known = ["pulsechain", "extension", "插件", "钱包"]
+    concept = [[["extension"], ["插件", "钱包"]]]
+    summed = bm25.get_scores(known)
+    assert summed[0] > summed[1]  # summed, the installation page wins on the one idea
+    scores = _bm25_scores(bm25, known, concept)
+    assert scores[1] > scores[0]
+    best_form = max(bm25.get_scores(["extension"])[0], bm25.get_scores(["插件", "钱包"])[0])
+    assert scores[0] == pytest.approx(best_form)
+    # Without concepts every token counts once.
+    assert _bm25_scores(bm25, [*known, "插件"], []) == pytest.approx(summed)
+
+
 def test_tickets_are_searchable_and_never_show_secrets(retriever: HybridRetriever) -> None:
     hits = retriever.search("I pasted my recovery phrase to a support person on Telegram", k=10).hits
     ticket_text = " ".join(h.passage for h in hits if h.kind == "ticket")
