@@ -194,8 +194,9 @@ class HybridRetriever:
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         lang = detect_language(query)
-        expansion = self.glossary.expansion(normalise(query), lang) if self.glossary else []
-        concepts = self.glossary.concepts(normalise(query), lang) if self.glossary else []
+        normalised = normalise(query)
+        expansion = self.glossary.expansion(normalised, lang) if self.glossary else []
+        concepts = self.glossary.concepts(normalised, lang) if self.glossary else []
         expanded = query if not expansion else f"{query} {' '.join(expansion)}"
         doc_mask = self._doc_mask(filters)
         chunk_ok = doc_mask[self.index.chunk_doc] if doc_mask is not None else None
