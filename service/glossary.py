@@ -29,6 +29,16 @@ class Entry:
     zh: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class Expansion:
+    #: Terms to add to the query.
+    terms: list[str]
+    #: One list per entry the query names: the forms it uses and the terms added for it
+    #: (lowercase), the words of one idea in either language. Search counts each such
+    #: concept once in BM25, by its best-matching form.
+    concepts: list[list[str]]
+
+
 class Glossary:
     """Finds glossary terms in a query and returns the terms to add."""
 
@@ -71,9 +81,25 @@ class Glossary:
             entries.append(Entry(en, zh))
         return cls(entries)
 
-    def matches(self, query: str) -> list[Entry]:
-        """Entries whose English or Chinese forms occur in the query, in order, once each."""
-        return [self.entries[i] for i in dict.fromkeys(i for i, _ in self._mentions(query))]
+    def expand(self, query: str, lang: str) -> Expansion:
+        """The glossary entries the query names: the terms to add (each entry's standard
+        Chinese term, and for Chinese queries its English term too, since English articles
+        exist; not what the query already says) and, per entry, its words in the query and
+        the terms added for it."""
+        low = query.lower()
+        named: dict[int, list[str]] = {}
+        for i, form in self._mentions(query):
+            named.setdefault(i, []).append(form)
+        terms: list[str] = []
+        concepts: list[list[str]] = []
+        for i, used in named.items():
+            entry = self.entries[i]
+            added = [entry.zh[0], entry.en[0]] if lang == "zh" else [entry.zh[0]]
+            for term in added:
+                if term.lower() not in low and term.lower() not in {t.lower() for t in terms}:
+                    terms.append(term)
+            concepts.append(list(dict.fromkeys([*used, *(t.lower() for t in added)])))
+        return Expansion(terms, concepts)
 
     def _mentions(self, query: str) -> list[tuple[int, str]]:
         """(entry index, the form used) for each place the query uses a glossary form,
@@ -89,32 +115,6 @@ class Glossary:
                     spans.add(m.span())
                     out.append((forms[m.group(0)], m.group(0)))
         return out
-
-    def expansion(self, query: str, lang: str) -> list[str]:
-        """Terms to add: the standard Chinese term for each match, and for Chinese queries
-        the English term too (English articles exist), skipping what is already there."""
-        low = query.lower()
-        extra: list[str] = []
-        for entry in self.matches(query):
-            for term in self._added(entry, lang):
-                if term.lower() not in low and term.lower() not in {e.lower() for e in extra}:
-                    extra.append(term)
-        return extra
-
-    def concepts(self, query: str, lang: str) -> list[list[str]]:
-        """One list per glossary entry the query names: the forms it uses and the terms
-        :meth:`expansion` adds for the entry (the words of one idea, in either language)."""
-        found: dict[int, list[str]] = {}
-        for i, form in self._mentions(query):
-            forms = found.setdefault(i, [])
-            for term in [form, *self._added(self.entries[i], lang)]:
-                if term.lower() not in forms:
-                    forms.append(term.lower())
-        return list(found.values())
-
-    @staticmethod
-    def _added(entry: Entry, lang: str) -> list[str]:
-        return [entry.zh[0], entry.en[0]] if lang == "zh" else [entry.zh[0]]
 
 
 def _alternation(forms: dict[str, int], latin_bounds: bool) -> re.Pattern[str] | None:

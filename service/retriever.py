@@ -14,6 +14,7 @@ import numpy as np
 
 from kefu.errors import BadInputError
 from kefu.text import TOKENS_VERSION, char_bigrams, detect_language, normalise, tokens
+from service.glossary import Expansion
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -194,9 +195,8 @@ class HybridRetriever:
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         lang = detect_language(query)
-        normalised = normalise(query)
-        expansion = self.glossary.expansion(normalised, lang) if self.glossary else []
-        concepts = self.glossary.concepts(normalised, lang) if self.glossary else []
+        expanded_by = self.glossary.expand(normalise(query), lang) if self.glossary else Expansion([], [])
+        expansion, concepts = expanded_by.terms, expanded_by.concepts
         expanded = query if not expansion else f"{query} {' '.join(expansion)}"
         doc_mask = self._doc_mask(filters)
         chunk_ok = doc_mask[self.index.chunk_doc] if doc_mask is not None else None
@@ -325,7 +325,11 @@ class HybridRetriever:
         return out
 
 
-def _bm25_scores(bm25: Any, known: list[str], concepts: list[list[list[str]]]) -> NDArray[np.float32]:
+#: Per glossary concept a question names, per form of it, that form's tokens.
+_ConceptTokens = list[list[list[str]]]
+
+
+def _bm25_scores(bm25: Any, known: list[str], concepts: _ConceptTokens) -> NDArray[np.float32]:
     """BM25 scores for the question's tokens ``known`` to the index: each token once, and each
     glossary concept the question names (the tokens of each of its forms) once, by the form
     that matches a passage best, not by all its forms added up.
@@ -333,8 +337,8 @@ def _bm25_scores(bm25: Any, known: list[str], concepts: list[list[list[str]]]) -
     The question "adding PulseChain to the TP chrome extension" gains 插件钱包 for
     "extension". Added up, the installation guide, which says both "extension" and 插件,
     scored 9.34 against the PulseChain guide's 6.72, mostly on that one idea (now 6.76 against
-    6.72). Against the sum, hit@1 rose on three of
-    the five tp-cn datasets and fell on none; on the demo it fell by one question of 85."""
+    6.72). Against the sum, hit@1 rose on three of the five tp-cn datasets and fell on none;
+    on the demo it fell by one question of 85."""
     known_set = set(known)
     total: NDArray[np.float32] | None = None
     grouped: set[str] = set()

@@ -26,41 +26,45 @@ def glossary(tmp_path: Path) -> Glossary:
 
 
 def test_english_query_gains_the_chinese_terms(glossary: Glossary) -> None:
-    assert glossary.expansion("My transfer has been pending since yesterday", "en") == ["转账", "打包中"]
+    assert glossary.expand("My transfer has been pending since yesterday", "en").terms == ["转账", "打包中"]
 
 
 def test_longest_form_wins(glossary: Glossary) -> None:
-    assert glossary.expansion("where do I write my seed phrase", "en") == ["助记词"]
+    assert glossary.expand("where do I write my seed phrase", "en").terms == ["助记词"]
 
 
 def test_latin_forms_need_word_bounds(glossary: Glossary) -> None:
     # "u" after a number is USDT; inside a word it is nothing.
-    assert "USDT" in glossary.expansion("转了100u一直卡住", "zh")
-    assert glossary.expansion("my bus is late", "en") == []
+    assert "USDT" in glossary.expand("转了100u一直卡住", "zh").terms
+    assert glossary.expand("my bus is late", "en").terms == []
 
 
 def test_chinese_colloquial_form_gains_the_standard_term_and_english(glossary: Glossary) -> None:
-    extra = glossary.expansion("秘钥泄露了怎么办", "zh")
+    extra = glossary.expand("秘钥泄露了怎么办", "zh").terms
     assert extra == ["私钥", "private key"]
 
 
 def test_a_yes_no_question_is_not_taken_for_cannot() -> None:
     shipped = Glossary.load(DEFAULT_GLOSSARY)
     # "能不能" asks whether one can; the glossary's 不能 (can't) is not in it.
-    assert "无法" not in shipped.expansion("能不能把不用的网络藏起来", "zh")
-    assert "无法转账" in shipped.expansion("不能转账了", "zh")
+    assert "无法" not in shipped.expand("能不能把不用的网络藏起来", "zh").terms
+    assert "无法转账" in shipped.expand("不能转账了", "zh").terms
 
 
 def test_terms_already_in_the_query_are_not_added(glossary: Glossary) -> None:
-    assert glossary.expansion("转账 打包中", "zh") == ["transfer", "pending"]
+    assert glossary.expand("转账 打包中", "zh").terms == ["transfer", "pending"]
 
 
 def test_each_mention_is_one_concept_with_its_added_terms(glossary: Glossary) -> None:
     # Search scores a concept by its best form: "stuck" and 打包中 are one idea, not two.
-    assert glossary.concepts("my USDT transfer is stuck", "en") == [["usdt"], ["transfer", "转账"], ["stuck", "打包中"]]
-    assert glossary.concepts("秘钥泄露了", "zh") == [["秘钥", "私钥", "private key"]]
+    assert glossary.expand("my USDT transfer is stuck", "en").concepts == [
+        ["usdt"],
+        ["transfer", "转账"],
+        ["stuck", "打包中"],
+    ]
+    assert glossary.expand("秘钥泄露了", "zh").concepts == [["秘钥", "私钥", "private key"]]
     # One entry named in two ways (or twice) is one concept with all its forms.
-    assert glossary.concepts("send 转账 转账", "zh") == [["send", "转账", "transfer"]]
+    assert glossary.expand("send 转账 转账", "zh").concepts == [["send", "转账", "transfer"]]
 
 
 def test_bad_rows_name_the_line(tmp_path: Path) -> None:
@@ -78,4 +82,4 @@ def test_the_shipped_glossary_loads_and_covers_the_basics() -> None:
         ("how to revoke an approval", "授权"),
         ("TRON energy is not enough", "能量"),
     ]:
-        assert any(term in t for t in g.expansion(query, "en")), query
+        assert any(term in t for t in g.expand(query, "en").terms), query

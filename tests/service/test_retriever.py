@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 
+import bm25s
 import pytest
 
 from kefu.errors import BadInputError
 from kefu.redaction import detect_secrets
-from service.retriever import HybridRetriever, SearchFilters, snippet
+from kefu.text import normalise, tokens
+from service.retriever import HybridRetriever, SearchFilters, _bm25_scores, snippet
 
 pytestmark = pytest.mark.slow
 
@@ -110,10 +112,6 @@ def test_an_english_query_is_expanded_with_chinese_terms(retriever: HybridRetrie
 
 
 def test_a_glossary_concept_counts_once_by_its_best_form() -> None:
-    import bm25s
-
-    from service.retriever import _bm25_scores
-
     pages = [
         ["extension", "插件", "钱包", "安装"],  # says "extension" in both languages
         ["pulsechain", "插件", "添加"],
@@ -136,16 +134,13 @@ def test_a_glossary_concept_counts_once_by_its_best_form() -> None:
 
 
 def test_search_scores_each_glossary_idea_once(retriever: HybridRetriever) -> None:
-    from kefu.text import normalise, tokens
-    from service.retriever import _bm25_scores
-
     assert retriever.glossary is not None
     query = "TRON能量不足 转不了USDT"  # the demo's TRON articles say both TRON and 波场
     result = retriever.search(query, k=10, filters=SearchFilters(kind="article"))
     expanded = f"{query} {' '.join(result.expansion)}"
     sparse = retriever.index.sparse
     known = [t for t in tokens(expanded) if t in sparse.vocab_dict]
-    forms = retriever.glossary.concepts(normalise(query), result.lang)
+    forms = retriever.glossary.expand(normalise(query), result.lang).concepts
     assert ["tron", "波场"] in forms
     once = _bm25_scores(sparse, known, [[tokens(f) for f in fs] for fs in forms])
     summed = sparse.get_scores(known)
