@@ -287,6 +287,12 @@ class IndexVersion:
         vectors: NDArray[np.float16] = np.load(self.path / "vectors.f16.npy", mmap_mode="r")
         return vectors
 
+    @property
+    def adapter_path(self) -> Path | None:
+        """The embedder adapter this version was built with (``kefu ingest --adapt``), if any."""
+        info = self.manifest.embedder.get("adapter")
+        return self.path / info["file"] if info else None
+
     def check_embedder(self, model_id: str, probe: NDArray[np.float32]) -> None:
         """Refuse an embedder other than the one the index was built with."""
         built = self.manifest.embedder

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
 import time
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ingest.adapt import ADAPTER_FILE, AdaptConfig, train_adapter, training_pairs
 from ingest.chunking import CHUNKER_VERSION, ChunkerConfig, chunk_document, embed_text
 from ingest.documents import Problem, SourceDocument
 from ingest.index import (
@@ -59,6 +61,9 @@ class IngestReport:
     sources: list[dict[str, Any]]
     seconds: float
     stages: dict[str, float] = field(default_factory=dict)
+    #: The embedder adapter of the version: "trained", "kept" or None (see ``--adapt``).
+    adapter: str | None = None
+    adapter_info: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -182,10 +187,15 @@ def run_ingest(
     chunker: ChunkerConfig | None = None,
     progress: Progress | None = None,
     redactor: Redactor | None = None,
+    adapt: bool | None = None,
+    adapt_config: AdaptConfig | None = None,
 ) -> IngestReport:
     """Ingest ``sources`` into index ``index_name``; returns what changed.
 
     With ``strict``, any problem in the input fails the run before anything is written.
+    ``adapt``: True trains a new embedder adapter on the content and embeds everything with
+    it (:mod:`ingest.adapt`); False builds without one; None keeps the index's adapter, if
+    it has one, for the new or changed documents.
     """
     start = time.perf_counter()
     stages: dict[str, float] = {}
@@ -245,7 +255,16 @@ def run_ingest(
             and {tuple(sorted(r.paths)) for r in previous.documents}
             == {tuple(sorted(d.path for d in group)) for group in groups.values()}
         )
-        if previous and same_config and same_tokens and same_groups and previous.manifest.source_hashes == hashes:
+        prev_adapter = previous.adapter_path if previous else None
+        same_adapter = not adapt and (adapt is None or prev_adapter is None)
+        if (
+            previous
+            and same_config
+            and same_tokens
+            and same_groups
+            and same_adapter
+            and previous.manifest.source_hashes == hashes
+        ):
             return IngestReport(
                 index=index_name,
                 version=previous.manifest.version,
@@ -258,6 +277,8 @@ def run_ingest(
                 sources=summary,
                 seconds=time.perf_counter() - start,
                 stages=stages,
+                adapter="kept" if prev_adapter else None,
+                adapter_info=previous.manifest.embedder.get("adapter"),
             )
 
         # The new version is built in its own folder from here on; a failure or a kill
@@ -271,6 +292,15 @@ def run_ingest(
                     previous.check_embedder(model_id, probe)
                 except BadInputError:
                     same_config = False
+            # Vectors carry over only when made by the same model and the same adapter.
+            keep_adapter = bool(adapt is None and prev_adapter and same_config)
+            same_config = same_config and not adapt and (keep_adapter or prev_adapter is None)
+            adapter_info: dict[str, Any] | None = None
+            use = embedder
+            if keep_adapter and previous and prev_adapter:
+                _link_or_copy(prev_adapter, build / ADAPTER_FILE)
+                adapter_info = previous.manifest.embedder["adapter"]
+                use = _adapted(embedder, build / ADAPTER_FILE)
             reusable = _reusable_chunks(previous) if previous and same_config else {}
 
             records: list[DocumentRecord] = []
@@ -320,11 +350,20 @@ def run_ingest(
                 records.append(record)
             stages["chunk"] = time.perf_counter() - t
 
+            if adapt:
+                t = time.perf_counter()
+                config = adapt_config or AdaptConfig()
+                pairs = training_pairs(records, chunk_rows, cloze_per_chunk=config.cloze_per_chunk, seed=config.seed)
+                _adapted(embedder, build / ADAPTER_FILE)  # refuses an embedder that cannot take one, before training
+                adapter_info = train_adapter(model_id, pairs, build / ADAPTER_FILE, config, progress=progress)
+                use = _adapted(embedder, build / ADAPTER_FILE)
+                stages["adapt"] = time.perf_counter() - t
+
             t = time.perf_counter()
             batch = 64
             for i in range(0, len(to_embed), batch):
                 part = to_embed[i : i + batch]
-                embedded = embedder.embed_passages([text for _, text in part])
+                embedded = use.embed_passages([text for _, text in part])
                 for (row, _), vec in zip(part, embedded, strict=True):
                     vectors[row] = vec.astype(np.float16)
                 if progress:
@@ -335,7 +374,7 @@ def run_ingest(
             missing = [i for i, v in enumerate(title_vectors) if v is None]
             for i in range(0, len(missing), batch):
                 rows = missing[i : i + batch]
-                for row, vec in zip(rows, embedder.embed_passages([records[r].title for r in rows]), strict=True):
+                for row, vec in zip(rows, use.embed_passages([records[r].title for r in rows]), strict=True):
                     title_vectors[row] = vec.astype(np.float16)
             stages["embed"] = time.perf_counter() - t
 
@@ -355,7 +394,12 @@ def run_ingest(
                 matrix16=matrix16,
                 matrix=matrix,
                 title_matrix16=np.stack([v for v in title_vectors if v is not None]).astype(np.float16),
-                embedder_info={"model_id": model_id, "dim": int(matrix.shape[1]), "probe": probe.tolist()},
+                embedder_info={
+                    "model_id": model_id,
+                    "dim": int(matrix.shape[1]),
+                    "probe": probe.tolist(),
+                    **({"adapter": adapter_info} if adapter_info else {}),
+                },
                 chunker=chunker,
                 summary=summary,
                 hashes=hashes,
@@ -378,7 +422,28 @@ def run_ingest(
             sources=summary,
             seconds=time.perf_counter() - start,
             stages=stages,
+            adapter=("trained" if adapt else "kept") if adapter_info else None,
+            adapter_info=adapter_info,
         )
+
+
+def _adapted(embedder: Embedder, adapter: Path) -> Embedder:
+    """``embedder`` with the adapter at ``adapter`` (loaded when first used)."""
+    make = getattr(embedder, "adapted", None)
+    if make is None:
+        raise BadInputError(
+            f"--adapt: {type(embedder).__name__} cannot take an adapter; it needs a sentence-transformers embedder"
+        )
+    adapted: Embedder = make(adapter)
+    return adapted
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    """The previous version's adapter in the new one: a hard link where the file system has them."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
 
 
 def _diff(previous: IndexVersion | None, hashes: dict[str, str]) -> dict[str, int]:

@@ -159,6 +159,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
+    from ingest.adapt import AdaptConfig
     from ingest.pipeline import run_ingest
     from kefu.embedder import embedder_from_settings
 
@@ -188,6 +189,8 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
             fmt=args.format,
             strict=args.strict,
             progress=progress,
+            adapt=args.adapt,
+            adapt_config=AdaptConfig(steps=args.adapt_steps),
         )
     if args.json:
         print(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
@@ -207,6 +210,14 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     print(f"  chunks: {report.chunks} ({report.embedded_chunks} embedded now)")
     redacted = ", ".join(f"{k} {v}" for k, v in sorted(report.redactions.items())) or "none"
     print(f"  redacted: {redacted}")
+    if report.adapter_info:
+        info = report.adapter_info
+        how = (
+            f"trained on {info['pairs']} pairs in {info['seconds']}s (loss {info['loss_first']} -> {info['loss_last']})"
+            if report.adapter == "trained"
+            else "kept from the previous version"
+        )
+        print(f"  embedder adapter: {how}")
     print(f"  problems: {len(report.problems)}")
     print(f"  time: {report.seconds:.1f}s")
     return EXIT_OK
@@ -486,7 +497,19 @@ def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def _positive_steps(value: str) -> int:
+    try:
+        steps = int(value)
+    except ValueError:
+        steps = 0
+    if steps <= 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number above 0, not {value!r}")
+    return steps
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from ingest.adapt import AdaptConfig
+
     parser = argparse.ArgumentParser(
         prog="kefu",
         description=(
@@ -551,8 +574,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="the format of every SOURCE (default: detected)",
     )
     p.add_argument("--strict", action="store_true", help="fail, changing nothing, on any bad input")
+    adapt = p.add_mutually_exclusive_group()
+    adapt.add_argument(
+        "--adapt",
+        action="store_const",
+        const=True,
+        dest="adapt",
+        help=(
+            "fine-tune the embedder on the help articles' own text (titles and sentences with their "
+            "passages) and embed everything with it; minutes of CPU (about 10 on tp-cn's 996 "
+            "chunks), better search (README). Later ingests keep the adapter"
+        ),
+    )
+    adapt.add_argument(
+        "--no-adapt", action="store_const", const=False, dest="adapt", help="build without an embedder adapter"
+    )
+    p.add_argument(
+        "--adapt-steps",
+        type=_positive_steps,
+        default=AdaptConfig.steps,
+        metavar="N",
+        help=f"training steps of --adapt, {AdaptConfig.batch_size} pairs each (default: %(default)s)",
+    )
     p.add_argument("--json", action="store_true", help="print the ingest report as JSON")
-    p.set_defaults(handler=cmd_ingest)
+    p.set_defaults(handler=cmd_ingest, adapt=None)
 
     p = sub.add_parser(
         "search",

@@ -64,6 +64,9 @@ class SentenceTransformerEmbedder:
         self._lock = threading.Lock()
         self._query_prompt: str | None = None
         self._passage_prompt: str | None = None
+        #: An index's adapter on top of the model (see :meth:`adapted`), or None.
+        self.adapter: Path | None = None
+        self._shares_with: SentenceTransformerEmbedder | None = None
 
     @property
     def dim(self) -> int:
@@ -81,28 +84,9 @@ class SentenceTransformerEmbedder:
         with self._lock:
             if self._model is not None:
                 return self._model
-            local = Path(self.model_id).expanduser()
-            looks_like_path = local.is_absolute() or self.model_id.startswith((".", "~")) or local.exists()
-            if looks_like_path and not (local / "modules.json").is_file() and not (local / "config.json").is_file():
-                raise NotReadyError(
-                    f"no sentence-transformers model in {local}; run `kefu setup-models` "
-                    "(or set KEFU_EMBEDDING_MODEL to a model name or folder)"
-                )
-            # sentence-transformers pulls in torch and transformers: import on first use only.
-            os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-            from sentence_transformers import SentenceTransformer
-            from transformers.utils import logging as hf_logging
-
-            hf_logging.disable_progress_bar()
-            hf_logging.set_verbosity_error()
-            try:
-                model = SentenceTransformer(
-                    str(local) if looks_like_path else self.model_id,
-                    device=self.device,
-                    local_files_only=looks_like_path or os.environ.get("HF_HUB_OFFLINE") == "1",
-                )
-            except OSError as exc:
-                raise BackendUnavailableError(f"cannot load the embedding model {self.model_id!r}: {exc}") from exc
+            model = load_sentence_transformer(self.model_id)
+            if self.adapter is not None:
+                _apply_adapter(model, self.adapter, self._shares_with)
             if self.max_seq_length:
                 model.max_seq_length = min(self.max_seq_length, model.max_seq_length or self.max_seq_length)
             prompts = getattr(model, "prompts", {}) or {}
@@ -110,6 +94,24 @@ class SentenceTransformerEmbedder:
             self._passage_prompt = next((n for n in PASSAGE_PROMPT_NAMES if prompts.get(n)), None)
             self._model = model
             return model
+
+    @property
+    def base(self) -> SentenceTransformerEmbedder:
+        """The model without an adapter (itself, if it has none)."""
+        return self._shares_with if self._shares_with is not None else self
+
+    def adapted(self, adapter: Path) -> SentenceTransformerEmbedder:
+        """This model with an index's adapter (``kefu ingest --adapt``) on top.
+
+        The adapted copy shares this one's word-embedding table once both are loaded.
+        """
+        base = self.base
+        copy = SentenceTransformerEmbedder(
+            base.model_id, batch_size=base.batch_size, device=base.device, max_seq_length=base.max_seq_length
+        )
+        copy.adapter = Path(adapter)
+        copy._shares_with = base
+        return copy
 
     def _encode(self, texts: Sequence[str], prompt_name: str | None) -> NDArray[np.float32]:
         model = self._load()
@@ -134,6 +136,61 @@ class SentenceTransformerEmbedder:
         """Vectors for passages to be searched (with the passage prompt, if any)."""
         self._load()
         return self._encode(texts, self._passage_prompt)
+
+
+def load_sentence_transformer(model_id: str, device: str = "cpu") -> Any:
+    """A sentence-transformers model from a folder (offline) or a hub name."""
+    local = Path(model_id).expanduser()
+    looks_like_path = local.is_absolute() or model_id.startswith((".", "~")) or local.exists()
+    if looks_like_path and not (local / "modules.json").is_file() and not (local / "config.json").is_file():
+        raise NotReadyError(
+            f"no sentence-transformers model in {local}; run `kefu setup-models` "
+            "(or set KEFU_EMBEDDING_MODEL to a model name or folder)"
+        )
+    # sentence-transformers pulls in torch and transformers: import on first use only.
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    try:
+        return SentenceTransformer(
+            str(local) if looks_like_path else model_id,
+            device=device,
+            local_files_only=looks_like_path or os.environ.get("HF_HUB_OFFLINE") == "1",
+        )
+    except OSError as exc:
+        raise BackendUnavailableError(f"cannot load the embedding model {model_id!r}: {exc}") from exc
+
+
+def _apply_adapter(model: Any, adapter: Path, shares_with: SentenceTransformerEmbedder | None) -> None:
+    """Load an adapter's weights into ``model``; share the frozen table with ``shares_with``'s model."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        state = load_file(str(adapter))
+    except (OSError, SafetensorError) as exc:
+        raise NotReadyError(
+            f"the index's embedder adapter {adapter} is unreadable ({exc}); re-run `kefu ingest --adapt`"
+        ) from exc
+    params = dict(model.named_parameters())
+    unknown = sorted(set(state) - set(params))
+    wrong = sorted(n for n in set(state) & set(params) if state[n].shape != params[n].shape)
+    if unknown or wrong or not state:
+        raise NotReadyError(
+            f"the embedder adapter {adapter} does not fit this model "
+            f"({len(unknown)} unknown and {len(wrong)} misshapen weights); re-run `kefu ingest --adapt`"
+        )
+    model.load_state_dict(state, strict=False)
+    if shares_with is not None:
+        base = shares_with._load()
+        mine, theirs = dict(model.named_modules()), dict(base.named_modules())
+        for name in list(mine):
+            if name.endswith("word_embeddings") and name in theirs and not any(k.startswith(name + ".") for k in state):
+                parent_name, _, attr = name.rpartition(".")
+                setattr(mine[parent_name], attr, theirs[name])
 
 
 def embedder_from_settings(settings: Any) -> SentenceTransformerEmbedder:

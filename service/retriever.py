@@ -134,10 +134,23 @@ class HybridRetriever:
         # 0.678, hit@5 0.906 -> 0.917; the blind tp-cn hold-out 0.700 -> 0.733, 0.900 ->
         # 0.900; the demo 0.718 -> 0.741, 0.977 -> 0.988 (spread 5: 0.667, 0.700, 0.729).
         self.score_spread = score_spread
+        base = getattr(embedder, "base", embedder)
         if check_embedder:
             from ingest.index import PROBE_TEXT
 
-            index.check_embedder(getattr(embedder, "model_id", "?"), embedder.embed_passages([PROBE_TEXT])[0])
+            index.check_embedder(getattr(base, "model_id", "?"), base.embed_passages([PROBE_TEXT])[0])
+        # An index built with an adapter (``kefu ingest --adapt``) embeds questions with it too.
+        adapter = index.adapter_path
+        if adapter is None:
+            self.embedder = base
+        elif getattr(embedder, "adapter", None) != adapter:
+            if not hasattr(base, "adapted"):
+                raise BadInputError(
+                    f"index {index.manifest.name!r} was built with an adapted embedder "
+                    f"(`kefu ingest --adapt`); {type(base).__name__} cannot load its adapter"
+                )
+            self.embedder = base.adapted(adapter)
+            self.embedder.warm_up()  # a damaged adapter is named now, not at the first question
         if index.manifest.tokens_version != TOKENS_VERSION:
             # Still searchable (the question's tokens mostly meet the old ones), but not as
             # built today: the next ingest rebuilds the BM25 indexes without embedding again.

@@ -1,0 +1,188 @@
+"""The embedder adapter (`kefu ingest --adapt`): trained on the content, used on both sides, kept."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ingest.adapt import ADAPTER_FILE, AdaptConfig, train_adapter, training_pairs
+from ingest.index import ChunkRecord, DocumentRecord, IndexLayout, open_index
+from ingest.pipeline import run_ingest
+from kefu.embedder import SentenceTransformerEmbedder
+from kefu.errors import BadInputError, NotReadyError
+from kefu.settings import Settings
+from service.retriever import HybridRetriever
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+HELP = REPO / "corpora" / "harbor" / "help" / "zh"
+SMALL = AdaptConfig(steps=2, batch_size=8, min_pairs=8)
+
+
+def _record(n: int, title: str, kind: str = "article") -> DocumentRecord:
+    return DocumentRecord(
+        doc_id=f"d{n}.md",
+        paths=[f"d{n}.md"],
+        kind=kind,
+        title=title,
+        lang="zh",
+        category=None,
+        url=None,
+        updated=None,
+        hash=str(n),
+        chunk_start=n,
+        chunk_count=1,
+        meta={},
+    )
+
+
+def test_pairs_come_from_titles_headings_and_sentences_of_articles_only() -> None:
+    body = "转账一直显示打包中。通常是矿工费设得太低。可以在详情页加速这笔交易。加速需要再付一次矿工费。"
+    records = [_record(0, "转账打包中怎么办"), _record(1, "T-1 卡住了", kind="ticket")]
+    chunks = [
+        ChunkRecord(0, ["转账打包中怎么办", "原因"], body),
+        ChunkRecord(1, [], "用户说转账卡住了，客服让他加速。这个问题已经解决了，谢谢。"),
+    ]
+    pairs = training_pairs(records, chunks, cloze_per_chunk=2, seed=1)
+    assert {p.doc for p in pairs} == {0}  # the ticket gives none
+    title, *cloze = pairs
+    assert (title.query, title.passage) == ("转账打包中怎么办 原因", body)
+    assert len(cloze) == 2
+    for pair in cloze:
+        # The sentence is the question; the passage it came from is searched without it.
+        assert pair.query in body and pair.query not in pair.passage
+        assert pair.passage.startswith("转账打包中怎么办\n原因\n")
+    assert training_pairs(records, chunks, cloze_per_chunk=2, seed=1) == pairs  # seeded
+
+
+def test_too_little_text_is_refused_before_training(tmp_path: Path, embedder: SentenceTransformerEmbedder) -> None:
+    pairs = training_pairs(
+        [_record(0, "标题")],
+        [ChunkRecord(0, [], "一段足够长的正文，说明转账为什么会卡在打包中，以及矿工费设得太低时该怎么加速这笔交易。")],
+    )
+    with pytest.raises(BadInputError, match=r"give 1 training pairs, at least 64"):
+        train_adapter(embedder.model_id, pairs, tmp_path / ADAPTER_FILE)
+    assert not (tmp_path / ADAPTER_FILE).exists()
+
+
+@pytest.fixture(scope="module")
+def adapted(tmp_path_factory: pytest.TempPathFactory, embedder: SentenceTransformerEmbedder) -> tuple[Path, Path]:
+    """A few demo articles ingested with a (two-step) adapter: (data dir, source folder)."""
+    root = tmp_path_factory.mktemp("adapt")
+    src = root / "help"
+    for part in ("fees", "security", "approvals"):
+        shutil.copytree(HELP / part, src / part)
+    report = run_ingest(
+        [src], data_dir=root / "data", index_name="t", embedder=embedder, adapt=True, adapt_config=SMALL
+    )
+    assert report.changed and report.adapter == "trained"
+    return root / "data", src
+
+
+def test_an_adapted_index_embeds_questions_and_passages_with_its_adapter(
+    adapted: tuple[Path, Path], embedder: SentenceTransformerEmbedder
+) -> None:
+    data, _ = adapted
+    index = open_index(data, "t")
+    info = index.manifest.embedder["adapter"]
+    assert index.adapter_path == index.path / ADAPTER_FILE
+    assert info["config"]["steps"] == 2 and info["pairs"] >= SMALL.min_pairs
+    assert info["sha256"] == hashlib.sha256(index.adapter_path.read_bytes()).hexdigest()
+    retriever = HybridRetriever(index, embedder)
+    tuned = retriever.embedder
+    assert isinstance(tuned, SentenceTransformerEmbedder) and tuned.adapter == index.adapter_path
+    assert tuned.base is embedder
+    # Training moved the model: the same question lands elsewhere.
+    question = "转账一直打包中怎么办"
+    assert float(tuned.embed_queries([question])[0] @ embedder.embed_queries([question])[0]) < 0.9999
+    # The stored vectors are the adapted model's, so questions and passages meet in one space.
+    titles = np.load(index.path / "titles.f16.npy").astype(np.float32)
+    title = index.documents[0].title
+    assert float(titles[0] @ tuned.embed_passages([title])[0]) > 0.999
+    assert float(titles[0] @ embedder.embed_passages([title])[0]) < 0.9999
+    # The frozen table is shared with the base model, not loaded twice.
+    mine = tuned._load()[0].auto_model.embeddings.word_embeddings
+    assert mine is embedder._load()[0].auto_model.embeddings.word_embeddings
+    assert retriever.search("矿工费太高了", k=3).hits
+
+
+def test_later_ingests_keep_the_adapter_and_no_adapt_drops_it(
+    adapted: tuple[Path, Path], embedder: SentenceTransformerEmbedder, tmp_path: Path
+) -> None:
+    data0, src0 = adapted
+    data, src = tmp_path / "data", tmp_path / "help"
+    shutil.copytree(data0 / "indexes", data / "indexes", symlinks=True)
+    shutil.copytree(src0, src)
+    first = open_index(data, "t")
+    sha = first.manifest.embedder["adapter"]["sha256"]
+
+    same = run_ingest([src], data_dir=data, index_name="t", embedder=embedder)
+    assert not same.changed and same.adapter == "kept" and same.embedded_chunks == 0
+
+    page = next(src.rglob("*.md"))
+    page.write_text(page.read_text(encoding="utf-8") + "\n\n新增一段：加速交易需要再付一次矿工费。\n", encoding="utf-8")
+    changed = run_ingest([src], data_dir=data, index_name="t", embedder=embedder)
+    assert changed.changed and changed.adapter == "kept"
+    assert 0 < changed.embedded_chunks < changed.chunks  # only the changed page
+    kept = open_index(data, "t")
+    assert kept.manifest.embedder["adapter"]["sha256"] == sha
+    assert kept.adapter_path is not None and kept.adapter_path.read_bytes() == first.adapter_path.read_bytes()
+    # The changed page was embedded with the adapter, like the rest.
+    tuned = HybridRetriever(kept, embedder).embedder
+    row = next(d for d, r in enumerate(kept.documents) if r.paths == [page.relative_to(src).as_posix()])
+    titles = np.load(kept.path / "titles.f16.npy").astype(np.float32)
+    assert float(titles[row] @ tuned.embed_passages([kept.documents[row].title])[0]) > 0.999
+
+    plain = run_ingest([src], data_dir=data, index_name="t", embedder=embedder, adapt=False)
+    assert plain.changed and plain.adapter is None and plain.embedded_chunks == plain.chunks
+    index = open_index(data, "t")
+    assert index.adapter_path is None and "adapter" not in index.manifest.embedder
+    assert HybridRetriever(index, embedder).embedder is embedder
+
+
+def test_a_damaged_adapter_is_named_when_the_index_is_opened(
+    adapted: tuple[Path, Path], embedder: SentenceTransformerEmbedder, tmp_path: Path
+) -> None:
+    data0, _ = adapted
+    shutil.copytree(data0 / "indexes", tmp_path / "indexes", symlinks=True)
+    index = open_index(tmp_path, "t")
+    assert index.adapter_path is not None
+    index.adapter_path.write_bytes(b"not a safetensors file")
+    with pytest.raises(NotReadyError, match=r"embedder adapter .*adapter\.safetensors is unreadable"):
+        HybridRetriever(index, embedder)
+
+
+def test_cli_refuses_adapting_too_little_text_and_changes_nothing(tmp_path: Path, settings: Settings) -> None:
+    src = tmp_path / "help"
+    (src / "fees").mkdir(parents=True)
+    shutil.copy(HELP / "fees" / "gas-fee-basics.md", src / "fees")  # one page: a handful of pairs
+    env = {
+        **os.environ,
+        "KEFU_DATA_DIR": str(tmp_path / "data"),
+        "KEFU_EMBEDDING_MODEL": str(settings.default_embedder_dir),
+    }
+
+    def kefu(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "kefu.cli", *args], env=env, capture_output=True, text=True, check=False
+        )
+
+    ok = kefu("ingest", str(src), "--index", "t", "--json")
+    assert ok.returncode == 0, ok.stderr
+    before = IndexLayout(tmp_path / "data", "t").current_version()
+    bad = kefu("ingest", str(src), "--index", "t", "--adapt")
+    assert bad.returncode != 0
+    assert "--adapt: the help articles give" in bad.stderr and "at least 64 are needed" in bad.stderr
+    assert IndexLayout(tmp_path / "data", "t").current_version() == before
+    assert json.loads(ok.stdout)["adapter"] is None
+    steps = kefu("ingest", "--adapt-steps", "0")
+    assert steps.returncode == 2 and "--adapt-steps: must be a whole number above 0, not '0'" in steps.stderr
