@@ -184,7 +184,12 @@ def render_report(metrics: dict[str, Any], outcomes: Sequence[RetrievalOutcome])
         "# Retrieval report",
         "",
         f"Dataset `{config.get('dataset', '?')}`, index `{config.get('index', '?')}` "
-        f"(version `{config.get('index_version', '?')}`), fusion `{config.get('fusion', '?')}`.",
+        f"(version `{config.get('index_version', '?')}`), fusion `{config.get('fusion', '?')}`, "
+        + (
+            f"embedder adapter `{config['embedder_adapter']}`."
+            if config.get("embedder_adapter")
+            else "no embedder adapter."
+        ),
         "",
         "| slice | n | hit@1 | hit@3 | hit@5 | hit@10 | MRR@10 | nDCG@10 |",
         "|---|---|---|---|---|---|---|---|",

@@ -152,6 +152,8 @@ def _run_local(
         "index": retriever.index.manifest.name,
         "index_version": retriever.index.manifest.version,
         "embedder": retriever.index.manifest.embedder.get("model_id"),
+        # The index's embedder adapter (`kefu ingest --adapt`), by the first 12 hex of its sha256.
+        "embedder_adapter": (retriever.index.manifest.embedder.get("adapter") or {}).get("sha256", "")[:12] or None,
         "fusion": retriever.fusion,
     }
     if config.mode == "retrieval":

@@ -186,3 +186,24 @@ def test_cli_refuses_adapting_too_little_text_and_changes_nothing(tmp_path: Path
     assert json.loads(ok.stdout)["adapter"] is None
     steps = kefu("ingest", "--adapt-steps", "0")
     assert steps.returncode == 2 and "--adapt-steps: must be a whole number above 0, not '0'" in steps.stderr
+
+
+def test_the_retrieval_eval_says_which_adapter_it_searched_with(
+    adapted: tuple[Path, Path], embedder: SentenceTransformerEmbedder, settings: Settings, tmp_path: Path
+) -> None:
+    from eval.run import EvalConfig, run_eval
+
+    data, _ = adapted
+    index = open_index(data, "t")
+    gold = next(r for r in index.documents if "gas" in r.doc_id)
+    dataset = tmp_path / "d.jsonl"
+    item = {"id": "a1", "question": "矿工费是什么", "lang": "zh", "expected": "answer", "gold": gold.paths}
+    dataset.write_text(json.dumps({**item, "facts": [], "category": "fees", "note": ""}) + "\n", encoding="utf-8")
+    metrics, _, _ = run_eval(
+        settings.with_overrides(data_dir=data),
+        EvalConfig(dataset=dataset, index="t", out=tmp_path / "out"),
+        embedder=embedder,
+    )
+    sha = index.manifest.embedder["adapter"]["sha256"]
+    assert metrics["config"]["embedder_adapter"] == sha[:12]
+    assert f"embedder adapter `{sha[:12]}`" in (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
