@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from kefu.errors import BadInputError
 
 if TYPE_CHECKING:
+    from kefu.embedder import Embedder
     from service.retriever import DocumentHit
 
 FEATURES = (
@@ -67,13 +68,29 @@ def evidence_match(cosine: float) -> float:
     return round(min(1.0, max(0.0, (cosine - 0.80) / 0.14)), 4)
 
 
+def top_dense(cosine: float) -> float:
+    """The top passage's cosine to the question, rescaled: plain e5 puts it between ~0.7
+    (unrelated) and ~0.92 (a close paraphrase)."""
+    return min(1.0, max(0.0, (cosine - 0.72) / 0.18))
+
+
+def plain_cosine(embedder: Embedder, query: str, hit: DocumentHit) -> float:
+    """The cosine of ``query`` and ``hit``'s passage (with its title and headings, as indexed)
+    by ``embedder``: for an adapted index, the plain model's, on the scale :func:`top_dense`
+    and the calibration expect."""
+    from ingest.chunking import embed_text
+
+    q = embedder.embed_queries([query])[0]
+    p = embedder.embed_passages([embed_text(hit.title, hit.heading_path, hit.passage)])[0]
+    return float(q @ p)
+
+
 def retrieval_evidence(hits: list[DocumentHit], lang: str | None = None) -> dict[str, float]:
     """The retrieval half of the evidence."""
     if not hits:
         return {"top_dense": 0.0, "agreement": 0.0, "margin": 0.0, "title_match": 0.0, "cross_lingual": 0.0}
     top = hits[0]
-    # e5 cosines sit between ~0.7 (unrelated) and ~0.92 (a close paraphrase): rescale.
-    dense = min(1.0, max(0.0, ((top.dense_score or 0.7) - 0.72) / 0.18))
+    dense = top_dense(top.dense_score or 0.7)
     if top.dense_rank == 1 and top.sparse_rank == 1:
         agreement = 1.0
     elif (top.dense_rank or 99) <= 3 and (top.sparse_rank or 99) <= 3:
