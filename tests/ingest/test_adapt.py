@@ -19,7 +19,7 @@ from ingest.pipeline import run_ingest
 from kefu.embedder import SentenceTransformerEmbedder
 from kefu.errors import BadInputError, NotReadyError
 from kefu.settings import Settings
-from service.retriever import HybridRetriever
+from service.retriever import HybridRetriever, SearchFilters
 
 pytestmark = pytest.mark.slow
 
@@ -207,3 +207,33 @@ def test_the_retrieval_eval_says_which_adapter_it_searched_with(
     sha = index.manifest.embedder["adapter"]["sha256"]
     assert metrics["config"]["embedder_adapter"] == sha[:12]
     assert f"embedder adapter `{sha[:12]}`" in (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.mark.anyio
+async def test_answers_over_an_adapted_index_score_with_the_plain_models_cosines(
+    adapted: tuple[Path, Path], embedder: SentenceTransformerEmbedder
+) -> None:
+    from kefu.generators.ollama import OllamaGenerator
+    from service.answerer import Answerer
+    from service.confidence import plain_cosine, top_dense
+
+    data, _ = adapted
+    retriever = HybridRetriever(open_index(data, "t"), embedder)
+    assert retriever.embedder is not embedder
+    # Quoting needs no LLM: the generator is never called (nothing listens on port 9).
+    answerer = Answerer(retriever, OllamaGenerator("http://127.0.0.1:9", "none", timeout=1), style="quote")
+    assert answerer._plain_embedder is embedder
+    question = "矿工费是什么"
+    search = retriever.search(question, k=5, filters=SearchFilters(kind="article"))
+    result = await answerer.answer(question)
+    cosine = plain_cosine(embedder, " ".join([search.query, *search.expansion]), search.hits[0])
+    assert "plain_cosine" in result.timings_ms
+    assert result.evidence.top_dense == pytest.approx(top_dense(cosine), abs=1e-6)
+    # The plain model's cosine, not the adapted one the search ranked by.
+    assert abs(cosine - (search.hits[0].dense_score or 0.0)) > 1e-3
+    assert result.evidence.evidence_match > 0
