@@ -10,7 +10,7 @@ with no labels and no other model:
 The loss is the usual in-batch one (each query against every passage of the batch, the
 right one to win), with passages of the same page not counted as wrong answers. The
 word-embedding table (most of e5-small's weights) stays frozen, so an adapter stores the
-encoder's weights only (about 85 MB) and shares the table with the base model in memory.
+encoder's weights only (87 MB for e5-small) and shares the table with the base model in memory.
 
 The adapter belongs to one index version: the passages are embedded with it, and every
 search of that index embeds the question with it (:meth:`HybridRetriever`). An incremental
@@ -20,6 +20,7 @@ ingest keeps the index's adapter; ``--adapt`` trains a new one and embeds everyt
 from __future__ import annotations
 
 import hashlib
+import os
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -175,6 +176,10 @@ def train_adapter(
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     save_file(state, str(out), metadata={"base": model_id})
+    # safetensors writes the file owner-only; the index's other files follow the umask.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    out.chmod(0o666 & ~mask)
     digest = hashlib.sha256(out.read_bytes()).hexdigest()
     first, last = losses[: max(1, len(losses) // 10)], losses[-max(1, len(losses) // 10) :]
     return {

@@ -97,6 +97,8 @@ def test_an_adapted_index_embeds_questions_and_passages_with_its_adapter(
     assert index.adapter_path == index.path / ADAPTER_FILE
     assert info["config"]["steps"] == 2 and info["pairs"] >= SMALL.min_pairs
     assert info["sha256"] == hashlib.sha256(index.adapter_path.read_bytes()).hexdigest()
+    # Readable by whoever can read the rest of the index (a service user, say).
+    assert index.adapter_path.stat().st_mode & 0o777 == (index.path / "documents.jsonl").stat().st_mode & 0o777
     retriever = HybridRetriever(index, embedder)
     tuned = retriever.embedder
     assert isinstance(tuned, SentenceTransformerEmbedder) and tuned.adapter == index.adapter_path
