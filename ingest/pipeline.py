@@ -198,6 +198,8 @@ def run_ingest(
     it has one, for the new or changed documents.
     """
     start = time.perf_counter()
+    if adapt:
+        _adapter_maker(embedder)  # refuses, before any work, an embedder that cannot take one
     stages: dict[str, float] = {}
     chunker = chunker or ChunkerConfig()
     redactor = redactor or Redactor()
@@ -300,7 +302,7 @@ def run_ingest(
             if keep_adapter and previous and prev_adapter:
                 _link_or_copy(prev_adapter, build / ADAPTER_FILE)
                 adapter_info = previous.manifest.embedder["adapter"]
-                use = _adapted(embedder, build / ADAPTER_FILE)
+                use = _adapter_maker(embedder)(build / ADAPTER_FILE)
             reusable = _reusable_chunks(previous) if previous and same_config else {}
 
             records: list[DocumentRecord] = []
@@ -354,9 +356,9 @@ def run_ingest(
                 t = time.perf_counter()
                 config = adapt_config or AdaptConfig()
                 pairs = training_pairs(records, chunk_rows, cloze_per_chunk=config.cloze_per_chunk, seed=config.seed)
-                _adapted(embedder, build / ADAPTER_FILE)  # refuses an embedder that cannot take one, before training
                 adapter_info = train_adapter(model_id, pairs, build / ADAPTER_FILE, config, progress=progress)
-                use = _adapted(embedder, build / ADAPTER_FILE)
+                # Loaded back from the file: the vectors stored are what every search will compute.
+                use = _adapter_maker(embedder)(build / ADAPTER_FILE)
                 stages["adapt"] = time.perf_counter() - t
 
             t = time.perf_counter()
@@ -427,15 +429,14 @@ def run_ingest(
         )
 
 
-def _adapted(embedder: Embedder, adapter: Path) -> Embedder:
-    """``embedder`` with the adapter at ``adapter`` (loaded when first used)."""
-    make = getattr(embedder, "adapted", None)
+def _adapter_maker(embedder: Embedder) -> Callable[[Path], Embedder]:
+    """``embedder.adapted``: the embedder with an adapter file on top (loaded when first used)."""
+    make: Callable[[Path], Embedder] | None = getattr(embedder, "adapted", None)
     if make is None:
         raise BadInputError(
             f"--adapt: {type(embedder).__name__} cannot take an adapter; it needs a sentence-transformers embedder"
         )
-    adapted: Embedder = make(adapter)
-    return adapted
+    return make
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:

@@ -26,7 +26,7 @@ from kefu.generators.base import with_deadline
 from kefu.redaction import Redactor
 from kefu.text import detect_language
 from service.citations import CitationStream, normalise_markers
-from service.confidence import Calibration, Evidence, evidence_match, plain_cosine, retrieval_evidence, top_dense
+from service.confidence import Calibration, Evidence, evidence_match, plain_cosine, retrieval_evidence
 from service.followup import standalone_question
 from service.grounding import CitationAligner, copy_rate, groundedness, sentence_support
 from service.handoff import Handoff, build_handoff, user_message
@@ -46,7 +46,6 @@ from service.safety import check_answer
 from service.triage import detect_category, detect_priority, detect_sentiment
 
 if TYPE_CHECKING:
-    from kefu.embedder import Embedder
     from kefu.generators import Generator
 
 Mode = Literal["answer", "suggest"]
@@ -150,17 +149,6 @@ class Answerer:
                 result = event.result
         assert result is not None
         return result
-
-    @property
-    def _plain_embedder(self) -> Embedder:
-        """The embedder without the index's adapter, if it has one (`kefu ingest --adapt`).
-
-        Sentence-level matching (evidence, citations, support) and the confidence's cosine
-        thresholds were set on the plain model; the adapter was trained for passages only.
-        """
-        embedder = self.retriever.embedder
-        base: Embedder = getattr(embedder, "base", embedder)
-        return base
 
     def rule_reasons(self, question: str, history: Sequence[tuple[str, str]] = ()) -> list[str]:
         """The reasons the rules hand this question off for, whatever the score (no search, no LLM)."""
@@ -267,23 +255,23 @@ class Answerer:
 
         sources = select_sources(hits, standalone, max_sources=self.max_sources, max_chars=self.max_source_chars)
         source_texts = {s.n: s.text for s in sources}
-        retrieval = retrieval_evidence(hits, lang)
-        if self._plain_embedder is not self.retriever.embedder:
+        plain = self.retriever.plain_embedder
+        top_cosine = None
+        if plain is not self.retriever.embedder:
             # An adapted index (`kefu ingest --adapt`): its cosines are on another scale than
             # the one the confidence was calibrated on; measure the top passage with the plain model.
             t = time.perf_counter()
-            top = hits[0]
             query = " ".join([search.query, *search.expansion])
-            cosine = await asyncio.to_thread(plain_cosine, self._plain_embedder, query, top)
-            retrieval["top_dense"] = top_dense(cosine)
+            top_cosine = await asyncio.to_thread(plain_cosine, plain, query, hits[0])
             timings["plain_cosine"] = (time.perf_counter() - t) * 1000
+        retrieval = retrieval_evidence(hits, lang, top_cosine)
         # The source sentences closest to the question: the answer itself when quoting, and
         # evidence for the score when a calibration weighs it (embedding them costs ~0.1-0.4 s).
         selected = SelectedEvidence(sources=[], best_match=0.0, has_top=False)
         if self.style == "quote" or self.calibration.weights.get("evidence_match"):
             t = time.perf_counter()
             selected = await asyncio.to_thread(
-                select_evidence, hits, standalone, self._plain_embedder,
+                select_evidence, hits, standalone, plain,
                 max_sources=self.max_sources, budget=self.quote_chars,
             )  # fmt: skip
             timings["select"] = (time.perf_counter() - t) * 1000
@@ -332,7 +320,7 @@ class Answerer:
         # Generate, releasing text a sentence at a time once it is cited and safe.
         t = time.perf_counter()
         cites = CitationStream(source_texts)
-        aligner = CitationAligner(source_texts, self._plain_embedder, standalone)
+        aligner = CitationAligner(source_texts, plain, standalone)
         shown: list[str] = []
         violations: list[str] = []
         pending = ""
@@ -405,7 +393,7 @@ class Answerer:
 
         _, cited = normalise_markers(text, source_texts)
         t = time.perf_counter()
-        supports = await asyncio.to_thread(sentence_support, text, source_texts, self._plain_embedder, standalone)
+        supports = await asyncio.to_thread(sentence_support, text, source_texts, plain, standalone)
         timings["grounding"] = (time.perf_counter() - t) * 1000
         ev = Evidence(
             **retrieval,

@@ -85,12 +85,18 @@ def plain_cosine(embedder: Embedder, query: str, hit: DocumentHit) -> float:
     return float(q @ p)
 
 
-def retrieval_evidence(hits: list[DocumentHit], lang: str | None = None) -> dict[str, float]:
-    """The retrieval half of the evidence."""
+def retrieval_evidence(
+    hits: list[DocumentHit], lang: str | None = None, top_cosine: float | None = None
+) -> dict[str, float]:
+    """The retrieval half of the evidence.
+
+    ``top_cosine``: the top passage's plain-model cosine (:func:`plain_cosine`), for an
+    adapted index whose own cosines are on another scale; else the hit's dense score.
+    """
     if not hits:
         return {"top_dense": 0.0, "agreement": 0.0, "margin": 0.0, "title_match": 0.0, "cross_lingual": 0.0}
     top = hits[0]
-    dense = top_dense(top.dense_score or 0.7)
+    dense = top_dense(top_cosine if top_cosine is not None else (top.dense_score or 0.7))
     if top.dense_rank == 1 and top.sparse_rank == 1:
         agreement = 1.0
     elif (top.dense_rank or 99) <= 3 and (top.sparse_rank or 99) <= 3:

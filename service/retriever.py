@@ -135,6 +135,9 @@ class HybridRetriever:
         # 0.900; the demo 0.718 -> 0.741, 0.977 -> 0.988 (spread 5: 0.667, 0.700, 0.729).
         self.score_spread = score_spread
         base = getattr(embedder, "base", embedder)
+        #: The embedder without the index's adapter: sentence matching and the confidence's
+        #: cosine thresholds were set on it (the adapter was trained for passages only).
+        self.plain_embedder: Embedder = base
         if check_embedder:
             from ingest.index import PROBE_TEXT
 

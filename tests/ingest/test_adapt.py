@@ -163,31 +163,45 @@ def test_a_damaged_adapter_is_named_when_the_index_is_opened(
         HybridRetriever(index, embedder)
 
 
-def test_cli_refuses_adapting_too_little_text_and_changes_nothing(tmp_path: Path, settings: Settings) -> None:
+def test_cli_refuses_adapting_too_little_text_and_changes_nothing(
+    tmp_path: Path, settings: Settings, embedder: SentenceTransformerEmbedder
+) -> None:
     src = tmp_path / "help"
     (src / "fees").mkdir(parents=True)
     shutil.copy(HELP / "fees" / "gas-fee-basics.md", src / "fees")  # one page: a handful of pairs
-    env = {
-        **os.environ,
-        "KEFU_DATA_DIR": str(tmp_path / "data"),
-        "KEFU_EMBEDDING_MODEL": str(settings.default_embedder_dir),
-    }
+    first = run_ingest([src], data_dir=tmp_path / "data", index_name="t", embedder=embedder)
+    assert first.adapter is None
+    env = {**os.environ, "KEFU_DATA_DIR": str(tmp_path / "data"), "KEFU_EMBEDDING_MODEL": embedder.model_id}
 
     def kefu(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "kefu.cli", *args], env=env, capture_output=True, text=True, check=False
         )
 
-    ok = kefu("ingest", str(src), "--index", "t", "--json")
-    assert ok.returncode == 0, ok.stderr
     before = IndexLayout(tmp_path / "data", "t").current_version()
     bad = kefu("ingest", str(src), "--index", "t", "--adapt")
     assert bad.returncode != 0
     assert "--adapt: the help articles give" in bad.stderr and "at least 64 are needed" in bad.stderr
     assert IndexLayout(tmp_path / "data", "t").current_version() == before
-    assert json.loads(ok.stdout)["adapter"] is None
     steps = kefu("ingest", "--adapt-steps", "0")
     assert steps.returncode == 2 and "--adapt-steps: must be a whole number above 0, not '0'" in steps.stderr
+
+
+def test_an_embedder_that_cannot_take_an_adapter_is_refused_before_any_work(tmp_path: Path) -> None:
+    class Plain:
+        model_id = "plain"
+        dim = 4
+
+        def warm_up(self) -> None: ...
+
+        def embed_queries(self, texts: list[str]) -> np.ndarray:
+            raise AssertionError("nothing may be embedded")
+
+        embed_passages = embed_queries
+
+    with pytest.raises(BadInputError, match="--adapt: Plain cannot take an adapter"):
+        run_ingest([HELP / "fees"], data_dir=tmp_path, index_name="t", embedder=Plain(), adapt=True)  # type: ignore[arg-type]
+    assert not (tmp_path / "indexes").exists()
 
 
 def test_the_retrieval_eval_says_which_adapter_it_searched_with(
@@ -229,7 +243,7 @@ async def test_answers_over_an_adapted_index_score_with_the_plain_models_cosines
     assert retriever.embedder is not embedder
     # Quoting needs no LLM: the generator is never called (nothing listens on port 9).
     answerer = Answerer(retriever, OllamaGenerator("http://127.0.0.1:9", "none", timeout=1), style="quote")
-    assert answerer._plain_embedder is embedder
+    assert retriever.plain_embedder is embedder
     question = "矿工费是什么"
     search = retriever.search(question, k=5, filters=SearchFilters(kind="article"))
     result = await answerer.answer(question)
