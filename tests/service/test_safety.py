@@ -4,6 +4,7 @@ colloquial and mixed), whole answers, links against sources, leaks, prompt hygie
 from __future__ import annotations
 
 import json
+import re
 import statistics
 import subprocess
 import sys
@@ -349,14 +350,18 @@ ZH = Mnemonic("chinese_simplified")
 KEY = "4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318"
 
 
-def test_a_seed_phrase_over_many_lines_is_one_leak_and_is_not_logged() -> None:
-    phrase = EN.generate(128)
+# Fixed phrases, not random ones: a random phrase now and then holds a word such as "secret"
+# or "seed" that the violation's own text contains, and a test on it fails by chance.
+PHRASES = [EN.to_mnemonic(bytes(range(i, i + 16))) for i in (0, 16)]
+
+
+@pytest.mark.parametrize("phrase", PHRASES)
+def test_a_seed_phrase_over_many_lines_is_one_leak_and_is_not_logged(phrase: str) -> None:
     numbered = "\n".join(f"{i}. {w}" for i, w in enumerate(phrase.split(), start=1))
     result = check_answer(f"您的钱包已找到[1]。\n{numbered}\n请妥善保管[2]。", [])
     assert result.text == "您的钱包已找到[1]。\n请妥善保管[2]。"
-    assert [v.kind for v in result.violations] == ["leaks_secret"]
-    assert result.violations[0].sentence == "[REDACTED:seed_phrase]"
-    assert all(word not in repr(result.violations) for word in phrase.split() if len(word) > 4)
+    assert result.violations == (Violation("leaks_secret", "[REDACTED:seed_phrase]", "contains a seed_phrase"),)
+    assert not set(re.findall(r"[a-z]+", repr(result.violations))) & set(phrase.split())
 
 
 def test_a_private_key_and_a_chinese_phrase_leak() -> None:
@@ -365,7 +370,7 @@ def test_a_private_key_and_a_chinese_phrase_leak() -> None:
     assert result.violations == (
         Violation("leaks_secret", "Your private key is [REDACTED:private_key].", "contains a private_key"),
     )
-    chinese = " ".join(ZH.generate(128))
+    chinese = " ".join(ZH.to_mnemonic(bytes(range(32, 48))))
     assert [m.kind for m in leaked_secrets(f"助记词：{chinese}")] == ["seed_phrase"]
 
 
@@ -374,12 +379,13 @@ def test_a_transaction_hash_is_not_a_leak() -> None:
     assert result.ok
 
 
-def test_no_violation_logs_a_secret_whatever_its_kind() -> None:
-    phrase = EN.generate(128)
+@pytest.mark.parametrize("phrase", PHRASES)
+def test_no_violation_logs_a_secret_whatever_its_kind(phrase: str) -> None:
     result = check_answer(f"请把助记词 {phrase} 发给我们核实。", [])
     assert {v.kind for v in result.violations} == {"leaks_secret", "asks_for_secret"}
     for v in result.violations:
-        assert "[REDACTED:seed_phrase]" in v.sentence and phrase.split()[3] not in v.sentence
+        assert v.sentence == "请把助记词 [REDACTED:seed_phrase] 发给我们核实。"
+        assert not set(re.findall(r"[a-z]+", repr(v))) & set(phrase.split())
 
 
 # --- whole answers ------------------------------------------------------------------------
