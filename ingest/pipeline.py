@@ -64,6 +64,10 @@ class IngestReport:
     #: The embedder adapter of the version: "trained", "kept" or None (see ``--adapt``).
     adapter: str | None = None
     adapter_info: dict[str, Any] | None = None
+    #: How much of the help content the adapter has not seen: {"articles": now,
+    #: "new_or_changed": not trained on}; None without an adapter, or for one trained
+    #: before kefu recorded what it was trained on.
+    adapter_outdated: dict[str, int] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -280,7 +284,8 @@ def run_ingest(
                 seconds=time.perf_counter() - start,
                 stages=stages,
                 adapter="kept" if prev_adapter else None,
-                adapter_info=previous.manifest.embedder.get("adapter"),
+                adapter_info=_public(previous.manifest.embedder.get("adapter")),
+                adapter_outdated=_outdated(previous.manifest.embedder.get("adapter"), previous.documents),
             )
 
         # The new version is built in its own folder from here on; a failure or a kill
@@ -357,6 +362,7 @@ def run_ingest(
                 config = adapt_config or AdaptConfig()
                 pairs = training_pairs(records, chunk_rows, cloze_per_chunk=config.cloze_per_chunk, seed=config.seed)
                 adapter_info = train_adapter(model_id, pairs, build / ADAPTER_FILE, config, progress=progress)
+                adapter_info[TRAINED_ON] = sorted({r.hash[:16] for r in records if r.kind == "article"})
                 # Loaded back from the file: the vectors stored are what every search will compute.
                 use = _adapter_maker(embedder)(build / ADAPTER_FILE)
                 stages["adapt"] = time.perf_counter() - t
@@ -425,8 +431,28 @@ def run_ingest(
             seconds=time.perf_counter() - start,
             stages=stages,
             adapter=("trained" if adapt else "kept") if adapter_info else None,
-            adapter_info=adapter_info,
+            adapter_info=_public(adapter_info),
+            adapter_outdated=_outdated(adapter_info, records),
         )
+
+
+#: In the manifest's adapter entry: the first 16 hex digits of the content hash of each
+#: article the adapter was trained on, so that later ingests can say how much is new to it.
+TRAINED_ON = "trained_on"
+
+
+def _public(adapter_info: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The adapter entry as reports show it: without the list of hashes it was trained on."""
+    return {k: v for k, v in adapter_info.items() if k != TRAINED_ON} if adapter_info else None
+
+
+def _outdated(adapter_info: dict[str, Any] | None, records: list[DocumentRecord]) -> dict[str, int] | None:
+    """How many of the articles now indexed the adapter was not trained on (new or changed)."""
+    if not adapter_info or TRAINED_ON not in adapter_info:
+        return None
+    seen = set(adapter_info[TRAINED_ON])
+    articles = [r for r in records if r.kind == "article"]
+    return {"articles": len(articles), "new_or_changed": sum(1 for r in articles if r.hash[:16] not in seen)}
 
 
 def _adapter_maker(embedder: Embedder) -> Callable[[Path], Embedder]:

@@ -13,11 +13,16 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kefu import __version__
 from kefu.errors import BadInputError, KefuError
 from kefu.settings import Settings
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from ingest.pipeline import IngestReport
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -194,7 +199,13 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         )
     if args.json:
         print(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
-        return EXIT_OK
+    else:
+        print_ingest_report(report, console)
+    return EXIT_OK
+
+
+def print_ingest_report(report: IngestReport, console: Console) -> None:
+    """The ingest report as ``kefu ingest`` prints it."""
     d = report.documents
     for problem in report.problems:
         console.print(f"[yellow]skipped[/]: {problem}", markup=True)
@@ -218,9 +229,20 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
             else "kept from the previous version"
         )
         print(f"  embedder adapter: {how}")
+        out = report.adapter_outdated
+        if out and report.adapter == "kept":
+            print(
+                f"    {out['new_or_changed']} of {out['articles']} articles are new or changed since it was trained"
+                + ("; `kefu ingest --adapt` retrains it on them" if _retrain_due(out) else "")
+            )
     print(f"  problems: {len(report.problems)}")
     print(f"  time: {report.seconds:.1f}s")
-    return EXIT_OK
+
+
+def _retrain_due(outdated: dict[str, int]) -> bool:
+    from ingest.adapt import RETRAIN_SHARE
+
+    return outdated["new_or_changed"] >= RETRAIN_SHARE * max(outdated["articles"], 1)
 
 
 def _filters(args: argparse.Namespace) -> Any:

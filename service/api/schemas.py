@@ -314,6 +314,11 @@ class ResolveRequest(msgspec.Struct):
     ]
 
 
+class AdapterOutdated(msgspec.Struct):
+    articles: Annotated[int, Meta(description="Articles in the index now.")]
+    new_or_changed: Annotated[int, Meta(description="Of them, those the adapter was not trained on.")]
+
+
 class ReindexResponse(msgspec.Struct):
     index: str
     version: str | None
@@ -325,6 +330,21 @@ class ReindexResponse(msgspec.Struct):
     embedded_chunks: int
     problems: list[str]
     seconds: float
+    adapter: Annotated[
+        Literal["kept"] | None,
+        Meta(
+            description="The index's embedder adapter (`kefu ingest --adapt`): kept, and new or changed "
+            "documents embedded with it, when the index has one; null when it has none. A reindex "
+            "never trains one."
+        ),
+    ] = None
+    adapter_outdated: Annotated[
+        AdapterOutdated | None,
+        Meta(
+            description="How much of the content the adapter has not seen; null without an adapter. "
+            "When it is much, run `kefu ingest --adapt` to retrain it."
+        ),
+    ] = None
 
 
 class Health(msgspec.Struct):

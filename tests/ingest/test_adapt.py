@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -12,14 +14,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from litestar.testing import TestClient
+from rich.console import Console
 
 from ingest.adapt import ADAPTER_FILE, AdaptConfig, train_adapter, training_pairs
 from ingest.index import ChunkRecord, DocumentRecord, IndexLayout, open_index
-from ingest.pipeline import run_ingest
+from ingest.pipeline import TRAINED_ON, IngestReport, run_ingest
+from kefu.cli import print_ingest_report
 from kefu.embedder import SentenceTransformerEmbedder
 from kefu.errors import BadInputError, NotReadyError
 from kefu.settings import Settings
+from service.keys import create_key
 from service.retriever import HybridRetriever, SearchFilters
+from service.store import Store
+from tests.fakes.ollama_server import FakeOllama, ScriptedModel
+from tests.service.api.conftest import MODEL, api_settings, build_app
 
 pytestmark = pytest.mark.slow
 
@@ -129,12 +138,20 @@ def test_later_ingests_keep_the_adapter_and_no_adapt_drops_it(
 
     same = run_ingest([src], data_dir=data, index_name="t", embedder=embedder)
     assert not same.changed and same.adapter == "kept" and same.embedded_chunks == 0
+    articles = len(first.documents)
+    assert same.adapter_outdated == {"articles": articles, "new_or_changed": 0}
+    # What it was trained on is in the manifest, for later ingests, not in the report.
+    assert len(first.manifest.embedder["adapter"][TRAINED_ON]) == articles
+    assert same.adapter_info is not None and TRAINED_ON not in same.adapter_info
 
     page = next(src.rglob("*.md"))
     page.write_text(page.read_text(encoding="utf-8") + "\n\n新增一段：加速交易需要再付一次矿工费。\n", encoding="utf-8")
     changed = run_ingest([src], data_dir=data, index_name="t", embedder=embedder)
     assert changed.changed and changed.adapter == "kept"
     assert 0 < changed.embedded_chunks < changed.chunks  # only the changed page
+    assert changed.adapter_outdated == {"articles": articles, "new_or_changed": 1}
+    assert f"1 of {articles} articles are new or changed since it was trained\n" in _printed(changed)
+    assert "--adapt` retrains" not in _printed(changed)
     kept = open_index(data, "t")
     assert kept.manifest.embedder["adapter"]["sha256"] == sha
     assert kept.adapter_path is not None and kept.adapter_path.read_bytes() == first.adapter_path.read_bytes()
@@ -146,9 +163,52 @@ def test_later_ingests_keep_the_adapter_and_no_adapt_drops_it(
 
     plain = run_ingest([src], data_dir=data, index_name="t", embedder=embedder, adapt=False)
     assert plain.changed and plain.adapter is None and plain.embedded_chunks == plain.chunks
+    assert plain.adapter_outdated is None and "adapter" not in _printed(plain)
     index = open_index(data, "t")
     assert index.adapter_path is None and "adapter" not in index.manifest.embedder
     assert HybridRetriever(index, embedder).embedder is embedder
+
+
+def _printed(report: IngestReport) -> str:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        print_ingest_report(report, Console(file=io.StringIO()))
+    return out.getvalue()
+
+
+def test_reindex_keeps_the_adapter_and_says_how_much_it_has_not_seen(
+    adapted: tuple[Path, Path], embedder: SentenceTransformerEmbedder, tmp_path: Path
+) -> None:
+    data0, src0 = adapted
+    data, src = tmp_path / "data", tmp_path / "help"
+    shutil.copytree(data0 / "indexes", data / "indexes", symlinks=True)
+    shutil.copytree(src0, src)
+    articles = len(open_index(data, "t").documents)
+    pages = sorted(src.rglob("*.md"))[: articles // 2 + 1]  # over half: time to retrain
+    for page in pages:
+        page.write_text(page.read_text(encoding="utf-8") + "\n\n补充：手续费以链上实际消耗为准。\n", encoding="utf-8")
+    settings = api_settings(data, tmp_path / "kefu.db", corpus_dir=src, index_name="t")
+    store = Store.from_settings(settings)
+    llm = FakeOllama({MODEL: ScriptedModel(tokens=["好"])}).start()
+    try:
+        with TestClient(build_app(settings, llm, embedder, store=store)) as client:
+            admin = {"Authorization": f"Bearer {create_key(store, 'admin', 'ops')[0]}"}
+            report = client.post("/v1/admin/reindex", headers=admin).json()
+    finally:
+        llm.stop()
+        store.close()
+    assert report["swapped"] and report["documents"]["changed"] == len(pages)
+    assert report["adapter"] == "kept"
+    assert report["adapter_outdated"] == {"articles": articles, "new_or_changed": len(pages)}
+    served = open_index(data, "t")
+    assert served.adapter_path is not None and served.manifest.embedder["adapter"][TRAINED_ON]
+    # `kefu ingest` says the same, and that it is time to retrain.
+    again = run_ingest([src], data_dir=data, index_name="t", embedder=embedder)
+    assert not again.changed and again.adapter_outdated == report["adapter_outdated"]
+    assert (
+        f"{len(pages)} of {articles} articles are new or changed since it was trained; "
+        "`kefu ingest --adapt` retrains it on them" in _printed(again)
+    )
 
 
 def test_a_damaged_adapter_is_named_when_the_index_is_opened(

@@ -8,7 +8,7 @@ from litestar.di import NamedDependency
 from service.api.auth import ADMINS, require
 from service.api.openapi import AUTH_ERRORS, SECURITY, error_responses
 from service.api.runtime import Runtime
-from service.api.schemas import ReindexResponse
+from service.api.schemas import AdapterOutdated, ReindexResponse
 
 
 @post(
@@ -22,7 +22,8 @@ from service.api.schemas import ReindexResponse
         "Runs `kefu ingest` on the configured corpus (KEFU_CORPUS_DIR) into the served index in a "
         "worker thread, answering when it is done, then swaps the new version in at once: requests "
         "in flight finish on the old one, later ones use the new one, none is refused. Incremental: "
-        "only new or changed documents are embedded, and an unchanged corpus changes nothing. One "
+        "only new or changed documents are embedded (with the index's embedder adapter, if it has one; "
+        "a reindex keeps it and never trains one), and an unchanged corpus changes nothing. One "
         "reindex at a time; another while one runs answers 409. Roles: admin."
     ),
     responses=error_responses(*AUTH_ERRORS, 409, 503),
@@ -41,4 +42,6 @@ async def reindex(runtime: NamedDependency[Runtime]) -> ReindexResponse:
         embedded_chunks=report.embedded_chunks,
         problems=report.problems,
         seconds=round(report.seconds, 2),
+        adapter="kept" if report.adapter else None,
+        adapter_outdated=AdapterOutdated(**report.adapter_outdated) if report.adapter_outdated else None,
     )

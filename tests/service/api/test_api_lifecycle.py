@@ -210,6 +210,7 @@ def test_reindex_swaps_the_new_version_in_without_dropping_requests(
         assert report["swapped"] and report["changed"] and report["previous_version"] == before
         assert report["version"] != before and report["documents"]["new"] == 1
         assert 0 < report["embedded_chunks"] < 10 and report["problems"] == []
+        assert report["adapter"] is None and report["adapter_outdated"] is None  # a plain index
         assert versions <= {before, report["version"]}
         new = client.post("/v1/search", json=query, headers=agent).json()
         assert new["index_version"] == report["version"]
