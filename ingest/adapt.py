@@ -43,6 +43,12 @@ FROZEN = ("word_embeddings",)
 RETRAIN_SHARE = 0.5
 
 
+def retrain_due(outdated: dict[str, int]) -> bool:
+    """Whether enough of the articles are new to the adapter (an ingest report's
+    ``adapter_outdated``) that ``kefu ingest --adapt`` should train it again."""
+    return outdated["new_or_changed"] >= RETRAIN_SHARE * max(outdated["articles"], 1)
+
+
 @dataclass(frozen=True)
 class AdaptConfig:
     """How the adapter is trained. Measured on tp-cn with the defaults (README)."""

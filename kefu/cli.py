@@ -231,18 +231,14 @@ def print_ingest_report(report: IngestReport, console: Console) -> None:
         print(f"  embedder adapter: {how}")
         out = report.adapter_outdated
         if out and report.adapter == "kept":
+            from ingest.adapt import retrain_due
+
             print(
                 f"    {out['new_or_changed']} of {out['articles']} articles are new or changed since it was trained"
-                + ("; `kefu ingest --adapt` retrains it on them" if _retrain_due(out) else "")
+                + ("; `kefu ingest --adapt` retrains it on them" if retrain_due(out) else "")
             )
     print(f"  problems: {len(report.problems)}")
     print(f"  time: {report.seconds:.1f}s")
-
-
-def _retrain_due(outdated: dict[str, int]) -> bool:
-    from ingest.adapt import RETRAIN_SHARE
-
-    return outdated["new_or_changed"] >= RETRAIN_SHARE * max(outdated["articles"], 1)
 
 
 def _filters(args: argparse.Namespace) -> Any:
@@ -520,13 +516,12 @@ def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _positive_steps(value: str) -> int:
+    from kefu.settings import positive_int
+
     try:
-        steps = int(value)
+        return positive_int(value)
     except ValueError:
-        steps = 0
-    if steps <= 0:
-        raise argparse.ArgumentTypeError(f"must be a whole number above 0, not {value!r}")
-    return steps
+        raise argparse.ArgumentTypeError(f"must be a whole number above 0, not {value!r}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:

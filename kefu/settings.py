@@ -140,14 +140,14 @@ class Settings:
         settings = cls(
             data_dir=get("KEFU_DATA_DIR", lambda s: Path(s).expanduser(), defaults.data_dir),
             embedding_model=get("KEFU_EMBEDDING_MODEL", str, None),
-            embedding_batch_size=get("KEFU_EMBEDDING_BATCH_SIZE", _positive_int, defaults.embedding_batch_size),
+            embedding_batch_size=get("KEFU_EMBEDDING_BATCH_SIZE", positive_int, defaults.embedding_batch_size),
             llm_backend=get("KEFU_LLM_BACKEND", _backend, backend_default),
             ollama_host=_normalise_host(ollama_host_env) if ollama_host_env else defaults.ollama_host,
             ollama_model=get("KEFU_OLLAMA_MODEL", str, defaults.ollama_model),
             gguf_path=get("KEFU_GGUF_PATH", lambda s: Path(s).expanduser(), None),
-            llm_threads=get("KEFU_LLM_THREADS", _positive_int, defaults.llm_threads),
-            llm_context=get("KEFU_LLM_CONTEXT", _positive_int, defaults.llm_context),
-            llm_max_tokens=get("KEFU_LLM_MAX_TOKENS", _positive_int, defaults.llm_max_tokens),
+            llm_threads=get("KEFU_LLM_THREADS", positive_int, defaults.llm_threads),
+            llm_context=get("KEFU_LLM_CONTEXT", positive_int, defaults.llm_context),
+            llm_max_tokens=get("KEFU_LLM_MAX_TOKENS", positive_int, defaults.llm_max_tokens),
             llm_temperature=get("KEFU_LLM_TEMPERATURE", _non_negative_float, defaults.llm_temperature),
             llm_timeout=get("KEFU_LLM_TIMEOUT", _positive_float, defaults.llm_timeout),
             llm_connect_timeout=get("KEFU_LLM_CONNECT_TIMEOUT", _positive_float, defaults.llm_connect_timeout),
@@ -161,10 +161,10 @@ class Settings:
             webhook_url=get("KEFU_WEBHOOK_URL", _http_url, None),
             llm_queue=get("KEFU_LLM_QUEUE", _non_negative_int, defaults.llm_queue),
             cors_origins=get("KEFU_CORS_ORIGINS", _origins, defaults.cors_origins),
-            max_body_bytes=get("KEFU_MAX_BODY_BYTES", _positive_int, defaults.max_body_bytes),
-            max_question_chars=get("KEFU_MAX_QUESTION_CHARS", _positive_int, defaults.max_question_chars),
+            max_body_bytes=get("KEFU_MAX_BODY_BYTES", positive_int, defaults.max_body_bytes),
+            max_question_chars=get("KEFU_MAX_QUESTION_CHARS", positive_int, defaults.max_question_chars),
             rate_limit=get("KEFU_RATE_LIMIT", _non_negative_int, defaults.rate_limit),
-            rate_burst=get("KEFU_RATE_BURST", _positive_int, defaults.rate_burst),
+            rate_burst=get("KEFU_RATE_BURST", positive_int, defaults.rate_burst),
             log_level=get("KEFU_LOG_LEVEL", _log_level, defaults.log_level),
         )
         return settings
@@ -180,7 +180,7 @@ class Settings:
         return out
 
 
-def _positive_int(raw: str) -> int:
+def positive_int(raw: str) -> int:
     value = int(raw)
     if value <= 0:
         raise ValueError("must be a whole number above 0")

@@ -317,6 +317,10 @@ class ResolveRequest(msgspec.Struct):
 class AdapterOutdated(msgspec.Struct):
     articles: Annotated[int, Meta(description="Articles in the index now.")]
     new_or_changed: Annotated[int, Meta(description="Of them, those the adapter was not trained on.")]
+    retrain_suggested: Annotated[
+        bool,
+        Meta(description="Half or more are new to it: `kefu ingest --adapt` should train it again."),
+    ]
 
 
 class ReindexResponse(msgspec.Struct):
@@ -341,8 +345,8 @@ class ReindexResponse(msgspec.Struct):
     adapter_outdated: Annotated[
         AdapterOutdated | None,
         Meta(
-            description="How much of the content the adapter has not seen; null without an adapter. "
-            "When it is much, run `kefu ingest --adapt` to retrain it."
+            description="How much of the content the adapter has not seen; null without an adapter "
+            "or for one trained before kefu recorded what it was trained on."
         ),
     ] = None
 

@@ -97,6 +97,15 @@ def adapted(tmp_path_factory: pytest.TempPathFactory, embedder: SentenceTransfor
     return root / "data", src
 
 
+def _copy(adapted: tuple[Path, Path], into: Path) -> tuple[Path, Path]:
+    """A copy of the adapted index and its source folder, for a test that changes them."""
+    data0, src0 = adapted
+    data, src = into / "data", into / "help"
+    shutil.copytree(data0 / "indexes", data / "indexes", symlinks=True)
+    shutil.copytree(src0, src)
+    return data, src
+
+
 def test_an_adapted_index_embeds_questions_and_passages_with_its_adapter(
     adapted: tuple[Path, Path], embedder: SentenceTransformerEmbedder
 ) -> None:
@@ -129,10 +138,7 @@ def test_an_adapted_index_embeds_questions_and_passages_with_its_adapter(
 def test_later_ingests_keep_the_adapter_and_no_adapt_drops_it(
     adapted: tuple[Path, Path], embedder: SentenceTransformerEmbedder, tmp_path: Path
 ) -> None:
-    data0, src0 = adapted
-    data, src = tmp_path / "data", tmp_path / "help"
-    shutil.copytree(data0 / "indexes", data / "indexes", symlinks=True)
-    shutil.copytree(src0, src)
+    data, src = _copy(adapted, tmp_path)
     first = open_index(data, "t")
     sha = first.manifest.embedder["adapter"]["sha256"]
 
@@ -179,10 +185,7 @@ def _printed(report: IngestReport) -> str:
 def test_reindex_keeps_the_adapter_and_says_how_much_it_has_not_seen(
     adapted: tuple[Path, Path], embedder: SentenceTransformerEmbedder, tmp_path: Path
 ) -> None:
-    data0, src0 = adapted
-    data, src = tmp_path / "data", tmp_path / "help"
-    shutil.copytree(data0 / "indexes", data / "indexes", symlinks=True)
-    shutil.copytree(src0, src)
+    data, src = _copy(adapted, tmp_path)
     articles = len(open_index(data, "t").documents)
     pages = sorted(src.rglob("*.md"))[: articles // 2 + 1]  # over half: time to retrain
     for page in pages:
@@ -199,12 +202,16 @@ def test_reindex_keeps_the_adapter_and_says_how_much_it_has_not_seen(
         store.close()
     assert report["swapped"] and report["documents"]["changed"] == len(pages)
     assert report["adapter"] == "kept"
-    assert report["adapter_outdated"] == {"articles": articles, "new_or_changed": len(pages)}
+    assert report["adapter_outdated"] == {
+        "articles": articles,
+        "new_or_changed": len(pages),
+        "retrain_suggested": True,
+    }
     served = open_index(data, "t")
     assert served.adapter_path is not None and served.manifest.embedder["adapter"][TRAINED_ON]
     # `kefu ingest` says the same, and that it is time to retrain.
     again = run_ingest([src], data_dir=data, index_name="t", embedder=embedder)
-    assert not again.changed and again.adapter_outdated == report["adapter_outdated"]
+    assert not again.changed and again.adapter_outdated == {"articles": articles, "new_or_changed": len(pages)}
     assert (
         f"{len(pages)} of {articles} articles are new or changed since it was trained; "
         "`kefu ingest --adapt` retrains it on them" in _printed(again)
@@ -214,9 +221,8 @@ def test_reindex_keeps_the_adapter_and_says_how_much_it_has_not_seen(
 def test_a_damaged_adapter_is_named_when_the_index_is_opened(
     adapted: tuple[Path, Path], embedder: SentenceTransformerEmbedder, tmp_path: Path
 ) -> None:
-    data0, _ = adapted
-    shutil.copytree(data0 / "indexes", tmp_path / "indexes", symlinks=True)
-    index = open_index(tmp_path, "t")
+    data, _ = _copy(adapted, tmp_path)
+    index = open_index(data, "t")
     assert index.adapter_path is not None
     index.adapter_path.write_bytes(b"not a safetensors file")
     with pytest.raises(NotReadyError, match=r"embedder adapter .*adapter\.safetensors is unreadable"):

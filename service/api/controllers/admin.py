@@ -5,6 +5,7 @@
 from litestar import post
 from litestar.di import NamedDependency
 
+from ingest.adapt import retrain_due
 from service.api.auth import ADMINS, require
 from service.api.openapi import AUTH_ERRORS, SECURITY, error_responses
 from service.api.runtime import Runtime
@@ -43,5 +44,9 @@ async def reindex(runtime: NamedDependency[Runtime]) -> ReindexResponse:
         problems=report.problems,
         seconds=round(report.seconds, 2),
         adapter="kept" if report.adapter else None,
-        adapter_outdated=AdapterOutdated(**report.adapter_outdated) if report.adapter_outdated else None,
+        adapter_outdated=(
+            AdapterOutdated(**outdated, retrain_suggested=retrain_due(outdated))
+            if (outdated := report.adapter_outdated)
+            else None
+        ),
     )
