@@ -73,6 +73,8 @@ class _Requests:
     def __init__(self) -> None:
         self.pending: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self.cancelled: set[int] = set()
+        #: stdin closed: the API process is gone, so whatever is generating stops too.
+        self.closed = False
         self.lock = threading.Lock()
 
     def read(self, stream: IO[str]) -> None:
@@ -86,11 +88,13 @@ class _Requests:
                     self.cancelled.add(int(message["id"]))
             elif message.get("op") == "generate":
                 self.pending.put(message)
-        self.pending.put(None)  # stdin closed: the API process is gone or closing us
+        with self.lock:
+            self.closed = True
+        self.pending.put(None)
 
     def is_cancelled(self, request_id: int) -> bool:
         with self.lock:
-            return request_id in self.cancelled
+            return self.closed or request_id in self.cancelled
 
     def forget(self, request_id: int) -> None:
         with self.lock:

@@ -8,6 +8,7 @@ and answer the next request with the real model.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import platform
 import signal
@@ -22,7 +23,7 @@ import pytest
 from kefu.errors import BackendTimeoutError, BackendUnavailableError
 from kefu.generators import ChatMessage, GenerationOptions, generate
 from kefu.generators.base import with_deadline
-from kefu.generators.llamacpp import LlamaCppGenerator, crash_advice, describe_exit
+from kefu.generators.llamacpp import LlamaCppGenerator, crash_advice, describe_exit, worker_command
 from kefu.generators.llamacpp_worker import amx_in_build, extra_bufts_allowed, system_info
 from kefu.settings import Settings
 
@@ -221,3 +222,32 @@ def test_kefu_check_names_the_signal_when_the_model_process_dies(tmp_path: Path,
     assert "was killed by SIGSEGV (signal 11)" in done.stderr
     assert "make clean setup" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.slow
+def test_a_model_process_whose_api_process_is_gone_stops_generating_and_exits(gguf: Path) -> None:
+    """Its stdin closes when the API process dies (even by SIGKILL): no orphan keeps the CPU."""
+    worker = subprocess.Popen(
+        worker_command(gguf, threads=2, context=512, seed=0),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert worker.stdin is not None and worker.stdout is not None
+    try:
+        assert json.loads(worker.stdout.readline())["event"] == "ready"
+        request = {"op": "generate", "id": 1, "messages": [{"role": "user", "content": "写一篇长文章。"}],
+                   "max_tokens": 400, "temperature": 0.2, "stop": []}  # fmt: skip
+        worker.stdin.write(json.dumps(request) + "\n")
+        worker.stdin.flush()
+        assert json.loads(worker.stdout.readline())["id"] == 1  # the first token
+        worker.stdin.close()
+        lines = worker.stdout.read().splitlines()
+        assert worker.wait(timeout=60) == 0
+        done = json.loads(lines[-1])
+        assert done["event"] == "done" and done["finish_reason"] == "cancelled"
+        assert len(lines) < 50, "it went on generating after its API process was gone"
+    finally:
+        if worker.poll() is None:
+            worker.kill()

@@ -53,7 +53,7 @@ def served(
         gguf_path=gguf,
         answer_style="generate",
         rate_limit=0,
-        llm_max_tokens=256,
+        llm_max_tokens=96,
         answer_deadline=300,
         llm_timeout=300,
     )
@@ -105,7 +105,7 @@ def _wait_ready(client: httpx.Client, seconds: float = 120) -> None:
 def test_killing_the_model_mid_stream_ends_the_stream_with_a_final_event_and_the_model_comes_back(
     served: Served, sig: signal.Signals, restarts: int
 ) -> None:
-    with httpx.Client(base_url=served.url, timeout=180) as client:
+    with httpx.Client(base_url=served.url, timeout=600) as client:
         _wait_ready(client)
         assert _restarts(client) == restarts - 1
         pid = served.model_pid()
