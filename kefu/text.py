@@ -109,6 +109,15 @@ def _jieba() -> Any:
     return jieba
 
 
+def segment(text: str) -> list[tuple[int, int]]:
+    """Chinese words as spans of ``text``, by the segmenter's dictionary alone.
+
+    Without its HMM, which would join unknown characters into made-up words: a character
+    the dictionary puts in no word stays alone (what the seed phrase detector looks for).
+    """
+    return [(start, end) for _, start, end in _jieba().tokenize(text, HMM=False)]
+
+
 def add_words(words: Iterable[str]) -> None:
     """Teach the Chinese segmenter domain words (glossary terms) so they stay whole."""
     jb = _jieba()
