@@ -196,10 +196,10 @@ async def suggest(runtime: Runtime, request: schemas.SuggestRequest) -> schemas.
         user_id=None,
         open_handoff=False,
     )
-    reply = result.handoff.suggested_reply if result.handoff else result.answer
+    reply = (result.handoff.suggested_reply if result.handoff else result.answer) or ""
     return schemas.SuggestResponse(
         reply=reply,
-        citations=_citations(result),
+        citations=_citations(result) or _draft_citations(result, reply),
         similar_tickets=[_similar(hit) for hit in result.similar_tickets],
         category=result.category,
         priority=_priority(result.priority),
@@ -406,6 +406,15 @@ def _citation_dict(citation: Any) -> dict[str, Any]:
 def _citations(result: AnswerResult) -> list[schemas.Citation]:
     return [
         schemas.Citation(n=c.n, source=c.source, title=c.title, url=c.url, snippet=c.snippet) for c in result.citations
+    ]
+
+
+def _draft_citations(result: AnswerResult, reply: str) -> list[schemas.Citation]:
+    """The sources a handoff's draft cites by its ``[n]`` markers (a handoff has no citations of its own)."""
+    return [
+        schemas.Citation(n=s.n, source=s.doc_id, title=s.title, url=s.url, snippet=s.snippet)
+        for s in result.sources
+        if f"[{s.n}]" in reply
     ]
 
 
