@@ -196,6 +196,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
             progress=progress,
             adapt=args.adapt,
             adapt_config=AdaptConfig(steps=args.adapt_steps),
+            official_domains=settings.official_domains,
         )
     if args.json:
         print(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
@@ -592,7 +593,14 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("markdown", "gitbook", "html", "zendesk", "tickets-jsonl", "tickets-csv"),
         help="the format of every SOURCE (default: detected)",
     )
-    p.add_argument("--strict", action="store_true", help="fail, changing nothing, on any bad input")
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help=(
+            "fail, changing nothing, on any bad input, including help text that asks for a secret, promises "
+            "a recovery or links outside KEFU_OFFICIAL_DOMAINS (otherwise left out of the index and reported)"
+        ),
+    )
     adapt = p.add_mutually_exclusive_group()
     adapt.add_argument(
         "--adapt",

@@ -25,8 +25,21 @@ DEFAULT_EMBEDDER_DIRNAME = "multilingual-e5-small"
 #: File name (under ``<data dir>/models``) of the GGUF that ``kefu setup-models`` assembles.
 DEFAULT_GGUF_FILENAME = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
 
-#: The demo brand's domain: what links may name unless KEFU_OFFICIAL_DOMAINS says otherwise.
-DEFAULT_OFFICIAL_DOMAINS: tuple[str, ...] = ("harborwallet.example",)
+#: The domains links may name unless KEFU_OFFICIAL_DOMAINS says otherwise: the demo brand's,
+#: and the block explorers and approval checker its help center sends users to.
+DEFAULT_OFFICIAL_DOMAINS: tuple[str, ...] = (
+    "harborwallet.example",
+    "etherscan.io",
+    "bscscan.com",
+    "tronscan.org",
+    "mempool.space",
+    "solscan.io",
+    "polygonscan.com",
+    "arbiscan.io",
+    "basescan.org",
+    "explorer.solana.com",
+    "revoke.cash",
+)
 
 T = TypeVar("T")
 
@@ -85,7 +98,7 @@ class Settings:
     #: Level of the service's JSON logs (DEBUG, INFO, WARNING, ERROR).
     log_level: str = "INFO"
     #: The only domains (and their subdomains) a link in an answer or suggestion may name;
-    #: a sentence linking elsewhere is cut, and reported at ingest. The demo brand's by default.
+    #: a sentence linking elsewhere is cut, and left out and reported at ingest.
     official_domains: tuple[str, ...] = DEFAULT_OFFICIAL_DOMAINS
 
     @property

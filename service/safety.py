@@ -1140,21 +1140,16 @@ def check_shown(
 class PassageProblem:
     """A sentence of a source passage that would fail :func:`check_shown`."""
 
-    start: int  #: where the sentence starts in the passage
+    sentence: str  #: as it stands in the passage
     violation: Violation
 
 
-def check_passage(text: str, official_domains: Sequence[str] | None) -> tuple[str, list[PassageProblem]]:
-    """A help passage at ingest: the passage without the sentences that would fail the
-    output check (a request for a secret, a promise of recovery, a link to another domain),
-    and those sentences. The passage vouches for its own links, so with
-    ``official_domains=None`` links are not judged."""
-    sentences, found, leaked = _judge(text, [text], official_domains)
-    if not found:
-        return text, []
-    removed = {i for i, _ in found} | leaked
-    problems = [PassageProblem(sentences[i].start, v) for i, v in found]
-    return _rejoin(text, sentences, removed), problems
+def passage_problems(text: str, official_domains: Sequence[str] | None) -> list[PassageProblem]:
+    """The sentences of a help passage (at ingest) that would fail the output check: a
+    request for a secret, a promise of recovery, a link to another domain (only judged
+    with ``official_domains``; the passage vouches for its own links otherwise)."""
+    sentences, found, _ = _judge(text, [text], official_domains)
+    return [PassageProblem(sentences[i].text, v) for i, v in found]
 
 
 def _official(host: str, domains: Sequence[str]) -> bool:
