@@ -507,12 +507,14 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
-    from service.keys import keys_command
+    from service.keys import keys_command, note_keys_issued
     from service.store import Store
 
     with Store.from_settings(settings) as store:
         store.migrate()
         print(keys_command(store, args.action, role=args.role, name=args.name, key_id=args.key_id))
+        if args.action == "create":
+            note_keys_issued(settings.data_dir)
     return EXIT_OK
 
 

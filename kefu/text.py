@@ -109,6 +109,12 @@ def _jieba() -> Any:
     return jieba
 
 
+def visible(text: str) -> str:
+    """``text`` without format characters (zero-width spaces and joiners, direction marks)
+    and surrounding white space: empty when nothing in it can be seen."""
+    return "".join(char for char in text if unicodedata.category(char) != "Cf").strip()
+
+
 def segment(text: str) -> list[tuple[int, int]]:
     """Chinese words as spans of ``text``, by the segmenter's dictionary alone.
 

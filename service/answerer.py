@@ -25,7 +25,7 @@ from kefu.generators import GenerationOptions
 from kefu.generators.base import with_deadline
 from kefu.redaction import Redactor
 from kefu.settings import DEFAULT_OFFICIAL_DOMAINS
-from kefu.text import detect_language
+from kefu.text import detect_language, visible
 from service.citations import CitationStream, normalise_markers
 from service.confidence import Calibration, Evidence, evidence_match, plain_cosine, retrieval_evidence
 from service.followup import standalone_question
@@ -52,6 +52,8 @@ if TYPE_CHECKING:
 Mode = Literal["answer", "suggest"]
 Style = Literal["quote", "generate"]
 MAX_QUESTION_CHARS = 2000
+#: Share of the answer deadline kept for scoring the LLM's answer after it stops.
+DEADLINE_RESERVE = 0.1
 _SENTENCE_END = re.compile(r"(?<=[。！？!?\n])|(?<=[.;:])(?=\s)")
 
 
@@ -179,7 +181,7 @@ class Answerer:
         """
         t0 = time.perf_counter()
         timings: dict[str, float] = {}
-        if not question or not question.strip():
+        if not question or not visible(question):
             raise BadInputError("question: must not be empty")
         if len(question) > MAX_QUESTION_CHARS:
             raise BadInputError(f"question: longer than {MAX_QUESTION_CHARS} characters")
@@ -340,9 +342,13 @@ class Answerer:
         first_token: float | None = None
         messages = build_messages(standalone, sources, lang)
         try:
+            # The deadline bounds the whole answer: the LLM gets what retrieval left of it,
+            # less a reserve for scoring what it wrote.
+            spent = time.perf_counter() - t0
+            budget = max(0.5, self.deadline * (1 - DEADLINE_RESERVE) - spent)
             stream = with_deadline(
                 self.generator.stream(messages, GenerationOptions(max_tokens=self.max_tokens)),
-                self.deadline,
+                budget,
                 "the answer",
             )
             async for chunk in stream:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Collection
+from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from kefu.errors import AuthError, BadInputError, ForbiddenError
@@ -56,6 +57,28 @@ def create_key(store: Store, role: Role, name: str = "") -> tuple[str, ApiKeyRec
     key = generate_key(role)
     record = store.add_api_key(name=name, role=role, key_hash=hash_key(key), prefix=display_prefix(key))
     return key, record
+
+
+#: A file in the data dir saying API keys were issued for this deployment. It lives outside
+#: the database so that a database that vanished (and came back empty) cannot make the
+#: server fall back to running open.
+KEYS_MARKER: Final = "api-keys-issued"
+
+
+def note_keys_issued(data_dir: Path) -> None:
+    """Leave the marker: from now on the server never runs open on an empty key table."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    marker = data_dir / KEYS_MARKER
+    if not marker.exists():
+        marker.write_text(
+            "API keys were issued for this kefu deployment: `kefu serve` refuses to run without\n"
+            "authentication while this file exists. Delete it only to serve a local demo on purpose.\n",
+            encoding="utf-8",
+        )
+
+
+def keys_were_issued(data_dir: Path) -> bool:
+    return (data_dir / KEYS_MARKER).exists()
 
 
 def verify_key(store: Store, key: str | None, roles: Collection[Role] | None = None) -> ApiKeyRecord:

@@ -58,7 +58,10 @@ class AskRequest(msgspec.Struct):
     question: Question
     conversation_id: Annotated[
         str | None,
-        Meta(description="Continue this conversation (from an earlier answer); omit to start a new one."),
+        Meta(
+            max_length=64,
+            description="Continue this conversation (from an earlier answer); omit to start a new one.",
+        ),
     ] = None
     lang: Annotated[Lang | None, Meta(description="Answer in this language; default: the question's.")] = None
     channel: Annotated[
@@ -191,7 +194,8 @@ class SuggestRequest(msgspec.Struct):
     subject: Annotated[str, Meta(max_length=300)] = ""
     lang: Annotated[Lang | None, Meta(description="Suggest a reply in this language.")] = None
     conversation_id: Annotated[
-        str | None, Meta(description="Record the suggestion in this kefu conversation (e.g. from a handoff).")
+        str | None,
+        Meta(max_length=64, description="Record the suggestion in this kefu conversation (e.g. from a handoff)."),
     ] = None
 
 

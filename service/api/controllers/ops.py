@@ -32,9 +32,11 @@ async def health() -> Health:
     tags=["operations"],
     summary="Readiness",
     description=(
-        "200 when the embedder, the index and the LLM are loaded. Otherwise 503 with the error "
+        "200 when the embedder, the index and the LLM are loaded and the database answers (for "
+        "SQLite: its file is still there, the same and writable). Otherwise 503 with the error "
         "shape, `detail.missing` naming each missing part and why; the service still serves "
-        "what it can (search works without the LLM, answers fall back to extracts or handoffs)."
+        "what it can (search works without the LLM, answers fall back to extracts or handoffs; "
+        "without the database, every call that writes is 503, never a 200 whose write was lost)."
     ),
     responses={
         200: ResponseSpec(data_container=Readiness, description="Everything is loaded.", generate_examples=False),
@@ -43,6 +45,10 @@ async def health() -> Health:
 )
 async def ready(runtime: NamedDependency[Runtime]) -> Response[Any]:
     state = runtime.readiness()
+    try:
+        await anyio.to_thread.run_sync(runtime.store.check_database)
+    except KefuError as exc:
+        state["missing"]["database"] = str(exc)
     if state["missing"]:
         return error_response(
             503,
