@@ -136,6 +136,9 @@ _LATIN_WORD = re.compile(r"[A-Za-z]+")
 # A Chinese mnemonic word is one character standing alone; a character inside running
 # Chinese text never is, since almost every common character is on the Chinese list.
 _LONE_CJK = re.compile(rf"(?<![{_CJK}])[{_CJK}](?![{_CJK}])")
+# ...and the first and last characters of a block of them, which a phrase can touch
+# ("助记词是滩 眼 构 ..."): a block's inside never joins a run, its edges do.
+_EDGE_CJK = re.compile(rf"(?<![{_CJK}])[{_CJK}]|[{_CJK}](?![{_CJK}])")
 # What may stand between two words of a phrase: spaces, line breaks, any punctuation or
 # symbol ("abandon+ability", "abandon|ability"), and list numbering ("1. abandon 2. ability",
 # "1)abandon"). No letters, no Chinese characters, no number of three digits or more.
@@ -167,7 +170,7 @@ def find_seed_phrases(text: str) -> list[SecretMatch]:
     matches = _word_runs(text, _LATIN_WORD.finditer(text), _english_words(), ("english",), near=_near_english)
     if _LONE_CJK.search(text):
         matches += _word_runs(
-            text, _LONE_CJK.finditer(text), _chinese_words(), ("chinese_simplified", "chinese_traditional")
+            text, _EDGE_CJK.finditer(text), _chinese_words(), ("chinese_simplified", "chinese_traditional")
         )
     matches += find_chinese_runs(text)
     return matches
@@ -190,7 +193,7 @@ def _english_deletes() -> dict[str, str]:
 
 def _near_english(token: str) -> bool:
     """Whether a word off the BIP39 list is one typo from a list word, or starts like one."""
-    if len(token) < 4 or not token.isascii():
+    if len(token) < 3 or not token.isascii():
         return False
     if len(token) <= 9 and token[:4] in _english_prefixes():
         return True
@@ -206,7 +209,9 @@ def _near_english(token: str) -> bool:
 # A run of Chinese characters long enough to hold a phrase written without separators.
 _CJK_RUN = re.compile(rf"[{_CJK}]{{{MIN_SEED_WORDS},}}")
 #: Share of a run's characters that must stand alone (no dictionary word) for a phrase.
-_LOOSE_SHARE: Final = 0.8
+_LOOSE_SHARE: Final = 0.6
+#: Fewest characters between the grammar characters at a phrase's edges.
+_MIN_CORE: Final = 10
 # The characters that carry Chinese grammar: chat is full of them, while a phrase, drawn at
 # random from 2,048 characters, holds one of them in three phrases.
 _FUNCTION_CHARS: Final = frozenset(
@@ -221,10 +226,12 @@ def find_chinese_runs(text: str) -> list[SecretMatch]:
     Nearly every common character is on the Chinese list, so a run of list characters
     alone says nothing; what gives a phrase away is that its characters make no words.
     Each run of 12+ list characters is segmented (jieba, dictionary only): a stretch of
-    12+ characters with no word of three or more, at least 80% of whose characters stand
-    alone, at most one in six of them a grammar character (的, 了, 我, 是...) and with 9+
-    different characters is a phrase. Ordinary Chinese is mostly two-character words, and
-    chat that is not is full of grammar characters.
+    12+ characters with no word of three or more, at least 60% of whose characters stand
+    alone, with 9+ different characters, and where grammar characters (的, 了, 我, 是...)
+    and neighbouring pairs that are dictionary words together number at most a quarter of
+    its length, is a phrase (with the loose characters around it). Ordinary Chinese is
+    mostly two-character words, and chat that is not is full of grammar characters. A
+    random phrase fails this by chance about 6 times in 1,000 (docs/security.md).
     """
     words = _chinese_words()
     found: list[SecretMatch] = []
@@ -241,16 +248,16 @@ def find_chinese_runs(text: str) -> list[SecretMatch]:
 
 
 def _few_grammar_chars(text: str, start: int, end: int) -> bool:
-    """Whether some 12 characters in a row of ``text[start:end]`` hold at most two grammar
+    """Whether some 12 characters in a row of ``text[start:end]`` hold at most three grammar
     characters (a cheap test that spares most Chinese prose the segmenter)."""
     marks = [start - 1, *(i for i in range(start, end) if text[i] in _FUNCTION_CHARS), end]
-    return any(marks[i + 3] - marks[i] - 1 >= MIN_SEED_WORDS for i in range(len(marks) - 3)) or (
-        len(marks) < 4 and end - start >= MIN_SEED_WORDS
+    return any(marks[i + 4] - marks[i] - 1 >= MIN_SEED_WORDS for i in range(len(marks) - 4)) or (
+        len(marks) < 5 and end - start >= MIN_SEED_WORDS
     )
 
 
 def _loose_stretches(text: str, start: int, end: int) -> list[SecretMatch]:
-    from kefu.text import segment
+    from kefu.text import common_words, segment
 
     found: list[SecretMatch] = []
     stretch: list[tuple[int, int]] = []  # (start, end) of the tokens in the current stretch
@@ -260,19 +267,31 @@ def _loose_stretches(text: str, start: int, end: int) -> list[SecretMatch]:
         return token[1] - token[0] > 1 or text[token[0]] in _FUNCTION_CHARS
 
     def close() -> None:
-        while stretch and bound(stretch[-1]):
-            stretch.pop()
+        last = len(stretch)
+        while last and bound(stretch[last - 1]):
+            last -= 1
         # The phrase may start a few characters into the stretch ("词是<phrase>").
-        for first in range(len(stretch)):
-            if bound(stretch[first]):
+        for core in range(last):
+            if bound(stretch[core]):
                 continue
-            chars = text[stretch[first][0] : stretch[-1][1]]
-            if len(chars) < MIN_SEED_WORDS:
+            first = core
+            chars = text[stretch[first][0] : stretch[last - 1][1]]
+            if len(chars) < _MIN_CORE:
                 break
-            loose = sum(1 for a, b in stretch[first:] if b - a == 1)
+            loose = sum(1 for a, b in stretch[first:last] if b - a == 1)
             grammar = sum(char in _FUNCTION_CHARS for char in chars)
-            if loose >= _LOOSE_SHARE * len(chars) and grammar <= len(chars) // 6 and len(set(chars)) >= 9:
-                found.append(SecretMatch("seed_phrase", stretch[first][0], stretch[-1][1]))
+            if (
+                loose >= _LOOSE_SHARE * len(chars)
+                and grammar + common_words(chars, least=0) <= len(chars) // 4
+                and len(set(chars)) >= 9
+            ):
+                # Grammar characters at the edges may be the phrase's own first and last words.
+                while first and stretch[first - 1][1] - stretch[first - 1][0] == 1:
+                    first -= 1
+                while last < len(stretch) and stretch[last][1] - stretch[last][0] == 1:
+                    last += 1
+                if stretch[last - 1][1] - stretch[first][0] >= MIN_SEED_WORDS:
+                    found.append(SecretMatch("seed_phrase", stretch[first][0], stretch[last - 1][1]))
                 break
         stretch.clear()
 

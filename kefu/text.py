@@ -115,6 +115,13 @@ def visible(text: str) -> str:
     return "".join(char for char in text if unicodedata.category(char) != "Cf").strip()
 
 
+def common_words(text: str, *, least: int = 100) -> int:
+    """How many pairs of neighbouring characters in ``text`` are a common Chinese word
+    (seen more than ``least`` times in the segmenter's dictionary counts)."""
+    freq = _jieba().dt.FREQ
+    return sum(1 for i in range(len(text) - 1) if freq.get(text[i : i + 2], 0) > least)
+
+
 def segment(text: str) -> list[tuple[int, int]]:
     """Chinese words as spans of ``text``, by the segmenter's dictionary alone.
 
