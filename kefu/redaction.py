@@ -318,6 +318,12 @@ def _word_runs(
     run: list[tuple[re.Match[str], bool]] = []  # (token, only near a list word)
 
     def close() -> None:
+        # A character at the edge of a block of Chinese text joins a run only to make up
+        # a phrase's length ("助记词是滩 眼 构..."), never to lengthen one that is whole.
+        while len(run) > MIN_SEED_WORDS and _in_block(text, run[0][0]):
+            run.pop(0)
+        while len(run) > MIN_SEED_WORDS and _in_block(text, run[-1][0]):
+            run.pop()
         # Near words never start or end a phrase, and at most one in six is near.
         while run and run[-1][1]:
             run.pop()
@@ -343,6 +349,15 @@ def _word_runs(
         run.append((token, is_near))
     close()
     return found
+
+
+_CJK_CHAR = re.compile(rf"[{_CJK}]")
+
+
+def _in_block(text: str, token: re.Match[str]) -> bool:
+    """Whether a Chinese token touches another Chinese character (the edge of a block)."""
+    before, after = token.start() - 1, token.end()
+    return bool((before >= 0 and _CJK_CHAR.match(text, before)) or (after < len(text) and _CJK_CHAR.match(text, after)))
 
 
 def _phrase_in_run(run: list[str], languages: tuple[str, ...]) -> tuple[int, int]:
