@@ -91,9 +91,14 @@ MAX_MESSAGE_CHARS = 300
 _QUOTED_VALUE = re.compile(r"""(['"`])([^'"`\n]{40})[^'"`\n]+\1""")
 
 
+_ESCAPED = re.compile(r"\\u([0-9a-fA-F]{4})")
+
+
 def safe_message(message: str) -> str:
     """An error message fit to send back: secrets redacted (an echoed field can hold a
-    seed phrase) and long echoed values cut ("no conversation '<60 kB>'")."""
+    seed phrase, which a validator may have written with ``\\u200b`` escapes) and long
+    echoed values cut ("no conversation '<60 kB>'")."""
+    message = _ESCAPED.sub(lambda m: chr(int(m.group(1), 16)), message)
     message = _QUOTED_VALUE.sub(lambda m: f"{m.group(1)}{m.group(2)}…{m.group(1)}", redact(message))
     return message if len(message) <= MAX_MESSAGE_CHARS else message[: MAX_MESSAGE_CHARS - 1] + "…"
 

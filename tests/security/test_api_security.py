@@ -220,7 +220,7 @@ def test_documented_error_codes_empty_body_and_allow(api: Api) -> None:
     assert empty.status_code == 400
     assert error_of(empty)["detail"]["field"] == "body" and "body" in error_of(empty)["message"]
     wrong = api.client.get("/v1/ask", headers=api.auth("app"))
-    assert wrong.status_code == 405 and wrong.headers["Allow"] == "POST"
+    assert wrong.status_code == 405 and "POST" in wrong.headers["Allow"].split(", ")
 
 
 # --- 5. a database that goes away ------------------------------------------------------------------
