@@ -514,7 +514,7 @@ def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
         store.migrate()
         print(keys_command(store, args.action, role=args.role, name=args.name, key_id=args.key_id))
         if args.action == "create":
-            note_keys_issued(settings.data_dir)
+            note_keys_issued(settings.data_dir, settings.database_url_resolved)
     return EXIT_OK
 
 

@@ -54,9 +54,10 @@ def serve(settings: Settings, *, host: str, port: int) -> None:
     try:
         store.migrate()
         every_key = store.list_api_keys()
+        url = settings.database_url_resolved
         if every_key:
-            note_keys_issued(settings.data_dir)
-        elif keys_were_issued(settings.data_dir):
+            note_keys_issued(settings.data_dir, url)
+        elif keys_were_issued(settings.data_dir, url):
             raise ConfigError(
                 f"refusing to serve without authentication: the database has no API keys at all, but keys "
                 f"were issued for this deployment ({settings.data_dir / KEYS_MARKER}). The database may have "

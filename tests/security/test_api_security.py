@@ -21,7 +21,7 @@ from mnemonic import Mnemonic
 
 from kefu.errors import ConfigError
 from service.api.logs import JsonFormatter
-from service.keys import KEYS_MARKER, create_key
+from service.keys import KEYS_MARKER, create_key, keys_were_issued, note_keys_issued
 from service.store import Store
 from tests.conftest import HARBOR
 from tests.security.test_redaction_evasions import EVASIONS
@@ -259,9 +259,17 @@ def test_no_open_mode_when_the_key_table_vanished(tmp_path: Path, monkeypatch: p
 
     monkeypatch.setattr(service.api.logs, "configure_logging", lambda level: None)
     settings = api_settings(tmp_path, tmp_path / "kefu.db")
-    (tmp_path / KEYS_MARKER).write_text("keys were issued\n", encoding="utf-8")
+    with Store.from_settings(settings) as store:
+        store.migrate()
+        create_key(store, "admin", "the-only-key")
+    note_keys_issued(tmp_path, settings.database_url_resolved)
+    (tmp_path / "kefu.db").unlink()  # the database vanishes, and comes back empty
     with pytest.raises(ConfigError, match="no API keys"):
         serve(settings, host="127.0.0.1", port=1)
+    assert (tmp_path / KEYS_MARKER).exists()
+    # Another database in the same data dir (a throw-away one) may still run open.
+    other = settings.with_overrides(database_url=f"sqlite:///{tmp_path / 'demo.db'}")
+    assert not keys_were_issued(tmp_path, other.database_url_resolved)
 
 
 # --- 7. the deadline bounds the whole answer ------------------------------------------------------
