@@ -91,14 +91,20 @@ MAX_MESSAGE_CHARS = 300
 _QUOTED_VALUE = re.compile(r"""(['"`])([^'"`\n]{40})[^'"`\n]+\1""")
 
 
-_ESCAPED = re.compile(r"\\u([0-9a-fA-F]{4})")
+_ESCAPED = re.compile(r"\\(?:u([0-9a-fA-F]{4})|x([0-9a-fA-F]{2})|([ntr]))")
+_CONTROL = {"n": "\n", "t": "\t", "r": "\r"}
+
+
+def _unescaped(m: re.Match[str]) -> str:
+    code = m.group(1) or m.group(2)
+    return chr(int(code, 16)) if code else _CONTROL[m.group(3)]
 
 
 def safe_message(message: str) -> str:
     """An error message fit to send back: secrets redacted (an echoed field can hold a
-    seed phrase, which a validator may have written with ``\\u200b`` escapes) and long
+    seed phrase, which a validator may have written with ``\\n`` or ``\\u200b`` escapes) and long
     echoed values cut ("no conversation '<60 kB>'")."""
-    message = _ESCAPED.sub(lambda m: chr(int(m.group(1), 16)), message)
+    message = _ESCAPED.sub(_unescaped, message)
     message = _QUOTED_VALUE.sub(lambda m: f"{m.group(1)}{m.group(2)}…{m.group(1)}", redact(message))
     return message if len(message) <= MAX_MESSAGE_CHARS else message[: MAX_MESSAGE_CHARS - 1] + "…"
 

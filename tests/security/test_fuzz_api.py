@@ -23,7 +23,18 @@ def test_generated_requests_find_no_server_error(tmp_path: Path, harbor_data_dir
     (data / "models").symlink_to(settings.models_dir)
     (data / "indexes").symlink_to(harbor_data_dir / "indexes")
     result = subprocess.run(
-        [sys.executable, str(REPO / "bench" / "fuzz_api.py"), "--max-examples", "4"],
+        # The two acceptance checks judge business rules the schema cannot say (feedback
+        # "edited" needs final_text, a ticket needs a customer message, a body over
+        # KEFU_MAX_BODY_BYTES is 413): docs/security.md lists what they report.
+        [
+            sys.executable,
+            str(REPO / "bench" / "fuzz_api.py"),
+            "--max-examples",
+            "4",
+            "--",
+            "--exclude-checks",
+            "positive_data_acceptance,negative_data_rejection",
+        ],  # fmt: skip
         env={**os.environ, "KEFU_DATA_DIR": str(data)},
         cwd=REPO,
         capture_output=True,
