@@ -34,7 +34,7 @@ def test_generated_requests_find_no_server_error(tmp_path: Path, harbor_data_dir
             "--",
             "--exclude-checks",
             "positive_data_acceptance,negative_data_rejection",
-        ],  # fmt: skip
+        ],
         env={**os.environ, "KEFU_DATA_DIR": str(data)},
         cwd=REPO,
         capture_output=True,
