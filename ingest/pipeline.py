@@ -129,9 +129,12 @@ def _search_views(doc: SourceDocument, heading_path: Sequence[str], text: str) -
 
 
 def read_all(
-    sources: Sequence[Path], fmt: str | None, redactor: Redactor
+    sources: Sequence[Path], fmt: str | None, redactor: Redactor, official_domains: Sequence[str] | None = None
 ) -> tuple[list[SourceDocument], list[Problem], list[dict[str, Any]]]:
-    """Read every source; a missing or unreadable one is a problem, not the end."""
+    """Read every source; a missing or unreadable one is a problem, not the end. Sentences
+    of articles that would fail the output check are left out, each a problem
+    (:mod:`ingest.screen`; links are judged only with ``official_domains``)."""
+    from ingest.screen import screen_documents
     from ingest.sources import read_source
 
     documents: list[SourceDocument] = []
@@ -144,6 +147,7 @@ def read_all(
             continue
         read = read_source(source, fmt=fmt, redact=redactor)
         problems.extend(read.problems)
+        problems.extend(screen_documents(read.documents, source, official_domains))
         notes = list(read.notes)
         # A GitBook section's index page ("BSC钱包") or a page of images alone: nothing in it
         # can answer a question, and its title alone would outrank the pages under it.
@@ -193,10 +197,13 @@ def run_ingest(
     redactor: Redactor | None = None,
     adapt: bool | None = None,
     adapt_config: AdaptConfig | None = None,
+    official_domains: Sequence[str] | None = None,
 ) -> IngestReport:
     """Ingest ``sources`` into index ``index_name``; returns what changed.
 
-    With ``strict``, any problem in the input fails the run before anything is written.
+    With ``strict``, any problem in the input fails the run before anything is written:
+    also an article sentence that asks for a secret, promises a recovery or (with
+    ``official_domains``) links to another domain, which is otherwise left out and reported.
     ``adapt``: True trains a new embedder adapter on the content and embeds everything with
     it (:mod:`ingest.adapt`); False builds without one; None keeps the index's adapter, if
     it has one, for the new or changed documents.
@@ -213,7 +220,7 @@ def run_ingest(
         # Holding the lock, nothing else builds: leftovers of a killed run can go.
         layout.prune(keep={current.name} if current else set())
         t = time.perf_counter()
-        docs, problems, summary = read_all(sources, fmt, redactor)
+        docs, problems, summary = read_all(sources, fmt, redactor, official_domains)
         stages["read"] = time.perf_counter() - t
         if problems and strict:
             raise BadInputError(

@@ -225,6 +225,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
             progress=progress,
             adapt=args.adapt,
             adapt_config=AdaptConfig(steps=args.adapt_steps),
+            official_domains=settings.official_domains,
         )
     if args.json:
         print(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
@@ -535,12 +536,14 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
-    from service.keys import keys_command
+    from service.keys import keys_command, note_keys_issued
     from service.store import Store
 
     with Store.from_settings(settings) as store:
         store.migrate()
         print(keys_command(store, args.action, role=args.role, name=args.name, key_id=args.key_id))
+        if args.action == "create":
+            note_keys_issued(settings.data_dir, settings.database_url_resolved)
     return EXIT_OK
 
 
@@ -621,7 +624,14 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("markdown", "gitbook", "html", "zendesk", "tickets-jsonl", "tickets-csv"),
         help="the format of every SOURCE (default: detected)",
     )
-    p.add_argument("--strict", action="store_true", help="fail, changing nothing, on any bad input")
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help=(
+            "fail, changing nothing, on any bad input, including help text that asks for a secret, promises "
+            "a recovery or links outside KEFU_OFFICIAL_DOMAINS (otherwise left out of the index and reported)"
+        ),
+    )
     adapt = p.add_mutually_exclusive_group()
     adapt.add_argument(
         "--adapt",

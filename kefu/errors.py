@@ -39,7 +39,7 @@ class ConfigError(KefuError):
 class BadInputError(KefuError):
     """Input (a request field, a source file, a dataset line) is unusable."""
 
-    code = "bad_input"
+    code = "bad_request"
 
 
 class NotFoundError(BadInputError):

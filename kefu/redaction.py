@@ -44,6 +44,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -135,10 +136,13 @@ _LATIN_WORD = re.compile(r"[A-Za-z]+")
 # A Chinese mnemonic word is one character standing alone; a character inside running
 # Chinese text never is, since almost every common character is on the Chinese list.
 _LONE_CJK = re.compile(rf"(?<![{_CJK}])[{_CJK}](?![{_CJK}])")
-# What may stand between two words of a phrase: spaces, line breaks, commas and other
-# punctuation, and list numbering ("1. abandon 2. ability", "1)abandon"). No letters, no
-# Chinese characters, no number of three digits or more.
-_SEED_GAP = re.compile(r"(?:[\s,，、;；.。:：|/\\()（）\[\]【】\"'“”‘’*#_\-–—]|\d{1,2}(?!\d)){1,16}")
+# ...and the first and last characters of a block of them, which a phrase can touch
+# ("助记词是滩 眼 构 ..."): a block's inside never joins a run, its edges do.
+_EDGE_CJK = re.compile(rf"(?<![{_CJK}])[{_CJK}]|[{_CJK}](?![{_CJK}])")
+# What may stand between two words of a phrase: spaces, line breaks, any punctuation or
+# symbol ("abandon+ability", "abandon|ability"), and list numbering ("1. abandon 2. ability",
+# "1)abandon"). No letters, no Chinese characters, no number of three digits or more.
+_SEED_GAP = re.compile(r"(?:[^\w]|_|\d{1,2}(?!\d)){1,16}")
 # Numbering in front of the first word ("1. ", "(1) ", "#1 ", "1)"), redacted with the run.
 _FIRST_NUMBER = re.compile(r"(?<!\d)[#(（\[]?0?1(?:[.)）、:：\]][ \t]*|[ \t]+)$")
 
@@ -147,49 +151,213 @@ def find_seed_phrases(text: str) -> list[SecretMatch]:
     """Runs of 12 or more consecutive BIP39 words, English or Chinese.
 
     English words are matched case-insensitively (phones capitalise the first word) and
-    may be separated by spaces, line breaks, commas or numbering, also inside Chinese text.
-    Eleven list words in a row are not a phrase, which keeps ordinary English sentences
-    (many of whose words are on the list) unflagged. The checksum is not required: a
-    phrase with a typo is still nearly the whole secret, so every run of 12+ words is
-    redacted whole, numbering in front of its first word included. One exception: a run
-    one or two words longer than a phrase length (12, 15, 18, 21, 24) that holds a
-    checksum-valid phrase, such as "seed phrase: <12 words>" ("seed" and "phrase" are on
-    the list) or a phrase followed by "Address", loses only the phrase.
+    may be separated by spaces, line breaks, any punctuation or symbol, or numbering, also
+    inside Chinese text. A word off the list by one typo, or whose first four letters
+    name a list word (BIP39 words differ in their first four), still counts inside a run:
+    at most one in six of a run's words, never two in a row, never at its ends. Eleven list
+    words in a row are not a phrase, which keeps ordinary English sentences (many of whose
+    words are on the list) unflagged. The checksum is not required: a phrase with a typo is
+    still nearly the whole secret, so every run of 12+ words is redacted whole, numbering
+    in front of its first word included. One exception: a run one or two words longer than
+    a phrase length (12, 15, 18, 21, 24) that holds a checksum-valid phrase, such as "seed
+    phrase: <12 words>" ("seed" and "phrase" are on the list) or a phrase followed by
+    "Address", loses only the phrase.
+
+    Chinese words are single characters: separated (by spaces, commas...) they are matched
+    like English words; written together, a run of 12+ list characters is a phrase when a
+    word segmenter finds almost no words in it (:func:`find_chinese_runs`).
     """
-    matches = _word_runs(text, _LATIN_WORD.finditer(text), _english_words(), ("english",))
+    matches = _word_runs(text, _LATIN_WORD.finditer(text), _english_words(), ("english",), near=_near_english)
     if _LONE_CJK.search(text):
         matches += _word_runs(
-            text, _LONE_CJK.finditer(text), _chinese_words(), ("chinese_simplified", "chinese_traditional")
+            text, _EDGE_CJK.finditer(text), _chinese_words(), ("chinese_simplified", "chinese_traditional")
         )
+    matches += find_chinese_runs(text)
     return matches
+
+
+@cache
+def _english_prefixes() -> dict[str, str]:
+    return {word[:4]: word for word in _english_words()}
+
+
+@cache
+def _english_deletes() -> dict[str, str]:
+    """Every list word with one letter deleted -> the word (for one-typo matches)."""
+    out: dict[str, str] = {}
+    for word in _english_words():
+        for i in range(len(word)):
+            out.setdefault(word[:i] + word[i + 1 :], word)
+    return out
+
+
+def _near_english(token: str) -> bool:
+    """Whether a word off the BIP39 list is one typo from a list word, or starts like one."""
+    if len(token) < 3 or not token.isascii():
+        return False
+    if len(token) <= 9 and token[:4] in _english_prefixes():
+        return True
+    words, deletes = _english_words(), _english_deletes()
+    if token in deletes:  # a letter missing
+        return True
+    return any(
+        token[:i] + token[i + 1 :] in words or token[:i] + token[i + 1 :] in deletes  # one extra, one changed
+        for i in range(len(token))
+    )
+
+
+# A run of Chinese characters long enough to hold a phrase written without separators.
+_CJK_RUN = re.compile(rf"[{_CJK}]{{{MIN_SEED_WORDS},}}")
+#: Share of a run's characters that must stand alone (no dictionary word) for a phrase.
+_LOOSE_SHARE: Final = 0.6
+#: Fewest characters between the grammar characters at a phrase's edges.
+_MIN_CORE: Final = 10
+# The characters that carry Chinese grammar: chat is full of them, while a phrase, drawn at
+# random from 2,048 characters, holds one of them in three phrases.
+_FUNCTION_CHARS: Final = frozenset(
+    "的了是我你他她它们在就都也还和与给让把被吗呢吧啊呀么这那有不没很会要能可说去来到上下个对从"
+    "向跟但而且或如果因为所以已经再又才只想看用后前里中时么哪谁什怎"
+)
+
+
+def find_chinese_runs(text: str) -> list[SecretMatch]:
+    """Chinese phrases written without separators ("浪费敌氏卷夏狗拖袭唱奶群辛").
+
+    Nearly every common character is on the Chinese list, so a run of list characters
+    alone says nothing; what gives a phrase away is that its characters make no words.
+    Each run of 12+ list characters is segmented (jieba, dictionary only): a stretch of
+    12+ characters with no word of three or more, at least 60% of whose characters stand
+    alone, with 9+ different characters, and where grammar characters (的, 了, 我, 是...)
+    and neighbouring pairs that are dictionary words together number at most a quarter of
+    its length, is a phrase (with the loose characters around it). Ordinary Chinese is
+    mostly two-character words, and chat that is not is full of grammar characters. A
+    random phrase fails this by chance about 6 times in 1,000 (docs/security.md).
+    """
+    words = _chinese_words()
+    found: list[SecretMatch] = []
+    for run in _CJK_RUN.finditer(text):
+        start = run.start()
+        for i, char in enumerate([*run.group(), ""]):
+            if char in words:
+                continue
+            end = run.start() + i
+            if end - start >= MIN_SEED_WORDS and _few_grammar_chars(text, start, end):
+                found += _loose_stretches(text, start, end)
+            start = end + 1
+    return found
+
+
+def _few_grammar_chars(text: str, start: int, end: int) -> bool:
+    """Whether some 12 characters in a row of ``text[start:end]`` hold at most three grammar
+    characters (a cheap test that spares most Chinese prose the segmenter)."""
+    marks = [start - 1, *(i for i in range(start, end) if text[i] in _FUNCTION_CHARS), end]
+    return any(marks[i + 4] - marks[i] - 1 >= MIN_SEED_WORDS for i in range(len(marks) - 4)) or (
+        len(marks) < 5 and end - start >= MIN_SEED_WORDS
+    )
+
+
+def _loose_stretches(text: str, start: int, end: int) -> list[SecretMatch]:
+    from kefu.text import common_words, segment
+
+    found: list[SecretMatch] = []
+    stretch: list[tuple[int, int]] = []  # (start, end) of the tokens in the current stretch
+
+    def bound(token: tuple[int, int]) -> bool:
+        # A word, or a grammar character, at an edge belongs to the sentence around.
+        return token[1] - token[0] > 1 or text[token[0]] in _FUNCTION_CHARS
+
+    def close() -> None:
+        last = len(stretch)
+        while last and bound(stretch[last - 1]):
+            last -= 1
+        # The phrase may start a few characters into the stretch ("词是<phrase>").
+        for core in range(last):
+            if bound(stretch[core]):
+                continue
+            first = core
+            chars = text[stretch[first][0] : stretch[last - 1][1]]
+            if len(chars) < _MIN_CORE:
+                break
+            loose = sum(1 for a, b in stretch[first:last] if b - a == 1)
+            grammar = sum(char in _FUNCTION_CHARS for char in chars)
+            if (
+                loose >= _LOOSE_SHARE * len(chars)
+                and grammar + common_words(chars, least=0) <= len(chars) // 4
+                and len(set(chars)) >= 9
+            ):
+                # Grammar characters at the edges may be the phrase's own first and last words.
+                while first and stretch[first - 1][1] - stretch[first - 1][0] == 1:
+                    first -= 1
+                while last < len(stretch) and stretch[last][1] - stretch[last][0] == 1:
+                    last += 1
+                if stretch[last - 1][1] - stretch[first][0] >= MIN_SEED_WORDS:
+                    found.append(SecretMatch("seed_phrase", stretch[first][0], stretch[last - 1][1]))
+                break
+        stretch.clear()
+
+    for a, b in segment(text[start:end]):
+        if b - a >= 3:
+            close()
+        else:
+            stretch.append((start + a, start + b))
+    close()
+    return found
 
 
 _PHRASE_LENGTHS: Final = (24, 21, 18, 15, 12)
 
 
 def _word_runs(
-    text: str, tokens: Iterable[re.Match[str]], words: frozenset[str], languages: tuple[str, ...]
+    text: str,
+    tokens: Iterable[re.Match[str]],
+    words: frozenset[str],
+    languages: tuple[str, ...],
+    near: Callable[[str], bool] | None = None,
 ) -> list[SecretMatch]:
     found: list[SecretMatch] = []
-    run: list[re.Match[str]] = []
+    run: list[tuple[re.Match[str], bool]] = []  # (token, only near a list word)
 
     def close() -> None:
-        if len(run) >= MIN_SEED_WORDS:
-            first, last = _phrase_in_run([token.group().lower() for token in run], languages)
-            start = run[first].start()
+        # A character at the edge of a block of Chinese text joins a run only to make up
+        # a phrase's length ("助记词是滩 眼 构..."), never to lengthen one that is whole.
+        while len(run) > MIN_SEED_WORDS and _in_block(text, run[0][0]):
+            run.pop(0)
+        while len(run) > MIN_SEED_WORDS and _in_block(text, run[-1][0]):
+            run.pop()
+        # Near words never start or end a phrase, and at most one in six is near.
+        while run and run[-1][1]:
+            run.pop()
+        while run and run[0][1]:
+            run.pop(0)
+        if len(run) >= MIN_SEED_WORDS and sum(n for _, n in run) <= len(run) // 6:
+            first, last = _phrase_in_run([token.group().lower() for token, _ in run], languages)
+            start = run[first][0].start()
             number = _FIRST_NUMBER.search(text, max(0, start - 6), start)
-            found.append(SecretMatch("seed_phrase", number.start() if number else start, run[last].end()))
+            found.append(SecretMatch("seed_phrase", number.start() if number else start, run[last][0].end()))
         run.clear()
 
     for token in tokens:
-        if token.group().lower() not in words:
+        word = token.group().lower()
+        is_near = False
+        if word not in words:
+            is_near = near is not None and bool(run) and not run[-1][1] and near(word)
+            if not is_near:
+                close()
+                continue
+        if run and not _SEED_GAP.fullmatch(text, run[-1][0].end(), token.start()):
             close()
-            continue
-        if run and not _SEED_GAP.fullmatch(text, run[-1].end(), token.start()):
-            close()
-        run.append(token)
+        run.append((token, is_near))
     close()
     return found
+
+
+_CJK_CHAR = re.compile(rf"[{_CJK}]")
+
+
+def _in_block(text: str, token: re.Match[str]) -> bool:
+    """Whether a Chinese token touches another Chinese character (the edge of a block)."""
+    before, after = token.start() - 1, token.end()
+    return bool((before >= 0 and _CJK_CHAR.match(text, before)) or (after < len(text) and _CJK_CHAR.match(text, after)))
 
 
 def _phrase_in_run(run: list[str], languages: tuple[str, ...]) -> tuple[int, int]:
@@ -218,10 +386,20 @@ _KEY_WORDS = re.compile(
     re.IGNORECASE,
 )
 _HASH_WORDS = re.compile(
-    r"哈希|雜湊|交易(?!所)"
-    r"|(?<![A-Za-z])(?:hash(?:es)?|txid|txids|txhash|txn|tx|transactions?)(?![A-Za-z])"
+    r"哈希|雜湊|交易\s*(?:id|ID|号|號|编号)"
+    r"|(?<![A-Za-z])(?:hash(?:es)?|txid|txids|txhash|tx\s*(?:id|hash))(?![A-Za-z])"
     r"|etherscan|bscscan|polygonscan|arbiscan|basescan|tronscan|solscan|oklink|blockchair"
     r"|blockstream|mempool\.space|explorer|区块浏览器|區塊瀏覽器",
+    re.IGNORECASE,
+)
+# Words that only suggest a transaction: they lose to an import verb ("my transaction fails,
+# I imported this: <hex>"), since nobody imports a transaction hash.
+_WEAK_HASH_WORDS = re.compile(
+    r"交易(?!所)|(?<![A-Za-z])(?:txn|tx|transactions?)(?![A-Za-z])",
+    re.IGNORECASE,
+)
+_IMPORT_WORDS = re.compile(
+    r"导入|導入|导出|導出|(?<![A-Za-z])(?:import|export)(?:ed|ing|s)?(?![A-Za-z])",
     re.IGNORECASE,
 )
 # The path of a transaction page on a block explorer, right before the hex.
@@ -242,6 +420,10 @@ def classify_hex64(text: str, start: int, context: str = "") -> Literal["private
         if _KEY_WORDS.search(where):
             return "private_key"
         if _HASH_WORDS.search(where):
+            return "tx_hash"
+        if _IMPORT_WORDS.search(where):
+            return "private_key"
+        if _WEAK_HASH_WORDS.search(where):
             return "tx_hash"
     return "private_key"
 
@@ -386,27 +568,80 @@ _STANDARD_NAMES: Final = frozenset(
 )
 
 
+# Every password keyword holds one of these (a fast test before the patterns).
+_PASSWORD_HINT = re.compile(r"pw|pass|密[码碼]|口令", re.IGNORECASE)
+# Forms without "is" or a colon: "pwd hunter2", "密码abc123", "pass: hunter2".
+_PASSWORD_BARE = re.compile(
+    r"(?:(?<![A-Za-z])(?P<abbr>pwd|passwd|pw)(?![A-Za-z])\s*[:：=]?\s*"
+    r"|(?<![A-Za-z])pass\s*[:：=]\s*"
+    r"|(?P<zh>密码|密碼|口令)(?P<space>\s*))"
+    r"[\"'“‘「『]?(?P<value>[A-Za-z0-9][!-~]{0,63})",
+    re.IGNORECASE,
+)
+# A passphrase of plain words: "my password is correct horse battery staple".
+_PASSPHRASE = re.compile(
+    r"(?:(?<![A-Za-z])(?:password|passphrase|passcode)(?![A-Za-z])|密码|密碼|口令)\s*"
+    r"(?:是|为|為|(?<![A-Za-z])(?:is|was)(?![A-Za-z]))\s*[:：=]?\s*"
+    r"[\"'“‘「『]?(?P<value>[A-Za-z]{2,24}(?:[ \t]+[A-Za-z]{2,24}){3,7})[\"'”’」』]?\s*(?=[.!?。！？,，;；\n]|$)",
+    re.IGNORECASE,
+)
+# Words that do not occur in a passphrase but do in a sentence about a password.
+_SENTENCE_WORDS: Final = frozenset({
+    "i", "me", "we", "you", "he", "she", "they", "is", "am", "are", "was", "were", "be", "do", "does",
+    "did", "doesn't", "don't", "didn't", "can", "can't", "cannot", "will", "would", "should", "could",
+    "have", "has", "had", "every", "time", "times", "try", "tried", "when", "if", "then", "work",
+    "works", "worked", "fail", "fails", "failed", "login", "log", "help", "please", "why", "app",
+    "wallet", "account", "again", "days", "day", "ago", "since", "after", "before", "keeps", "says",
+})  # fmt: skip
+
+
 def find_passwords(text: str) -> list[SecretMatch]:
-    """The value after a password keyword: "密码是 xxx", "密码：xxx", "password is xxx", "pwd: xxx".
+    """The value after a password keyword: "密码是 xxx", "密码：xxx", "password is xxx",
+    "pwd: xxx", "pwd xxx", "pass: xxx", "密码xxx", and a passphrase of 4 to 8 plain words
+    ending its sentence ("my password is correct horse battery staple").
 
     Only the value is redacted, so the sentence still says a password was given. A value
     is a run of ASCII characters without spaces (a password in Chinese characters would be
     indistinguishable from "密码是什么"); plain words that usually follow "password is" in
-    a sentence ("wrong", "the", "not"...) are not values.
+    a sentence ("wrong", "the", "not"...) are not values. After "密码" and a space, a
+    value needs a digit, a symbol or mixed case ("密码 Google" names an app).
     """
+    if not _PASSWORD_HINT.search(text):
+        return []
     found: list[SecretMatch] = []
+    for m in _PASSPHRASE.finditer(text):
+        words = m.group("value").lower().split()
+        if not any(word in _SENTENCE_WORDS or word in _NOT_PASSWORDS for word in words[1:]):
+            found.append(SecretMatch("password", m.start("value"), m.end("value")))
     for m in _PASSWORD.finditer(text):
-        start = m.start("value")
-        value = m.group("value").rstrip(_PASSWORD_TRAILING)
-        if len(value) < 4 or value.startswith("[REDACTED"):
+        if (value := _password_value(m)) is not None:
+            found.append(SecretMatch("password", m.start("value"), m.start("value") + len(value)))
+    for m in _PASSWORD_BARE.finditer(text):
+        if (value := _password_value(m)) is None:
             continue
-        if value.lower() in _STANDARD_NAMES:
+        if m.group("zh") and m.group("space") and not re.search(r"[^A-Za-z]|[a-z].*[A-Z]|[A-Z].*[A-Z]", value):
             continue
-        parts = value.lower().split("-")
-        if all(part.isalpha() and part in _NOT_PASSWORDS for part in parts):
-            continue  # "password is wrong", "password is case-sensitive"
-        found.append(SecretMatch("password", start, start + len(value)))
-    return found
+        found.append(SecretMatch("password", m.start("value"), m.start("value") + len(value)))
+    return _disjoint(found)
+
+
+def _password_value(m: re.Match[str]) -> str | None:
+    value = m.group("value").rstrip(_PASSWORD_TRAILING)
+    if len(value) < 4 or value.startswith("[REDACTED") or value.lower() in _STANDARD_NAMES:
+        return None
+    parts = value.lower().split("-")
+    if all(part.isalpha() and part in _NOT_PASSWORDS for part in parts):
+        return None  # "password is wrong", "password is case-sensitive"
+    return value
+
+
+def _disjoint(matches: list[SecretMatch]) -> list[SecretMatch]:
+    """``matches`` without those that overlap an earlier one."""
+    kept: list[SecretMatch] = []
+    for m in matches:
+        if not any(k.start < m.end and m.start < k.end for k in kept):
+            kept.append(m)
+    return kept
 
 
 # --- e-mail and phone numbers -------------------------------------------------------------
@@ -469,6 +704,56 @@ def find_addresses(text: str) -> list[SecretMatch]:
 # --- all together -------------------------------------------------------------------------
 
 
+# Characters that hide a word's letters or its separators from a reader or a pattern:
+# zero-width spaces and joiners, word joiners, the soft hyphen, direction marks.
+_INVISIBLE: Final = frozenset(
+    "\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b\u200c\u200d\u200e\u200f"
+    "\u202a\u202b\u202c\u202d\u202e\u2060\u2061\u2062\u2063\u2064\u2066\u2067\u2068\u2069"
+    "\u3164\ufe0f\ufeff\uffa0"
+)
+# Runs of characters that are kept as they are: ASCII and the common Chinese block.
+_PLAIN_RUN = re.compile(rf"[\x00-\x7f{_CJK}]+")
+
+
+@dataclass(frozen=True)
+class _View:
+    """A normalised copy of a text, and where each of its characters came from."""
+
+    text: str
+    origin: list[int]
+
+    def span(self, match: SecretMatch) -> SecretMatch:
+        """``match`` in the view, as a span of the original text."""
+        return SecretMatch(match.kind, self.origin[match.start], self.origin[match.end - 1] + 1)
+
+
+def _views(text: str) -> list[_View]:
+    """The texts the detectors read: width, compatibility forms and invisible characters
+    folded away (fullwidth "ａｂａｎｄｏｎ" reads "abandon"). When the text holds invisible
+    characters there are two views: one without them ("s\u200beed" reads "seed") and one
+    with each as a space (words joined by U+200B read as words)."""
+    if text.isascii():
+        return [_View(text, list(range(len(text))))]
+    hidden = any(char in _INVISIBLE for char in text)
+    views = []
+    for invisible in ("", " ") if hidden else ("",):
+        chars: list[str] = []
+        origin: list[int] = []
+        position = 0
+        for plain in [*_PLAIN_RUN.finditer(text), None]:
+            stop = plain.start() if plain else len(text)
+            for i in range(position, stop):
+                folded = invisible if text[i] in _INVISIBLE else unicodedata.normalize("NFKC", text[i])
+                chars.append(folded)
+                origin += [i] * len(folded)
+            if plain is not None:
+                chars.append(plain.group())
+                origin += range(plain.start(), plain.end())
+                position = plain.end()
+        views.append(_View("".join(chars), origin))
+    return views
+
+
 def detect_secrets(
     text: str, context: str = "", *, addresses: bool = False, tx_hashes: bool = False
 ) -> list[SecretMatch]:
@@ -477,20 +762,16 @@ def detect_secrets(
     ``context`` is text the user was answering (the previous message of a conversation);
     it only helps to tell transaction hashes from private keys. Addresses and transaction
     hashes are public and agents need them, so they are found only when asked for.
+
+    The detectors read normalised views of the text (:func:`_views`): fullwidth letters,
+    digits and punctuation folded to ASCII, invisible characters dropped or read as
+    spaces. What they find is reported as spans of ``text`` itself.
     """
-    detectors: list[Callable[[], list[SecretMatch]]] = [
-        lambda: find_keystores(text),
-        lambda: find_seed_phrases(text),
-        lambda: find_private_keys(text, context),
-        lambda: find_passwords(text),
-        lambda: find_emails(text),
-        lambda: find_phones(text),
-    ]
-    if addresses:
-        detectors.append(lambda: find_addresses(text))
-    if tx_hashes:
-        detectors.append(lambda: find_tx_hashes(text, context))
-    candidates = [match for detector in detectors for match in detector()]
+    context = _views(context)[0].text if context else ""
+    candidates: list[SecretMatch] = []
+    for view in _views(text):
+        found = _detect(view.text, context, addresses=addresses, tx_hashes=tx_hashes)
+        candidates += found if view.text is text else [view.span(m) for m in found]
     candidates.sort(key=lambda m: (_PRIORITY[m.kind], m.start, -m.end))
     # Kept matches never overlap, so sorted by start they are sorted by end too, and a
     # candidate only has to be checked against its two neighbours.
@@ -505,6 +786,22 @@ def detect_secrets(
         kept.insert(index, match)
         starts.insert(index, match.start)
     return kept
+
+
+def _detect(text: str, context: str, *, addresses: bool, tx_hashes: bool) -> list[SecretMatch]:
+    detectors: list[Callable[[], list[SecretMatch]]] = [
+        lambda: find_keystores(text),
+        lambda: find_seed_phrases(text),
+        lambda: find_private_keys(text, context),
+        lambda: find_passwords(text),
+        lambda: find_emails(text),
+        lambda: find_phones(text),
+    ]
+    if addresses:
+        detectors.append(lambda: find_addresses(text))
+    if tx_hashes:
+        detectors.append(lambda: find_tx_hashes(text, context))
+    return [match for detector in detectors for match in detector()]
 
 
 class Redactor:

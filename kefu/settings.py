@@ -7,6 +7,7 @@ at import, so tests can build their own from a plain dict.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -23,6 +24,22 @@ ANSWER_STYLES: tuple[AnswerStyle, ...] = ("quote", "generate")
 DEFAULT_EMBEDDER_DIRNAME = "multilingual-e5-small"
 #: File name (under ``<data dir>/models``) of the GGUF that ``kefu setup-models`` assembles.
 DEFAULT_GGUF_FILENAME = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
+
+#: The domains links may name unless KEFU_OFFICIAL_DOMAINS says otherwise: the demo brand's,
+#: and the block explorers and approval checker its help center sends users to.
+DEFAULT_OFFICIAL_DOMAINS: tuple[str, ...] = (
+    "harborwallet.example",
+    "etherscan.io",
+    "bscscan.com",
+    "tronscan.org",
+    "mempool.space",
+    "solscan.io",
+    "polygonscan.com",
+    "arbiscan.io",
+    "basescan.org",
+    "explorer.solana.com",
+    "revoke.cash",
+)
 
 T = TypeVar("T")
 
@@ -80,6 +97,9 @@ class Settings:
     rate_burst: int = 30
     #: Level of the service's JSON logs (DEBUG, INFO, WARNING, ERROR).
     log_level: str = "INFO"
+    #: The only domains (and their subdomains) a link in an answer or suggestion may name;
+    #: a sentence linking elsewhere is cut, and left out and reported at ingest.
+    official_domains: tuple[str, ...] = DEFAULT_OFFICIAL_DOMAINS
 
     @property
     def database_url_resolved(self) -> str:
@@ -166,6 +186,7 @@ class Settings:
             rate_limit=get("KEFU_RATE_LIMIT", _non_negative_int, defaults.rate_limit),
             rate_burst=get("KEFU_RATE_BURST", positive_int, defaults.rate_burst),
             log_level=get("KEFU_LOG_LEVEL", _log_level, defaults.log_level),
+            official_domains=get("KEFU_OFFICIAL_DOMAINS", _domains, defaults.official_domains),
         )
         return settings
 
@@ -200,6 +221,17 @@ def _origins(raw: str) -> tuple[str, ...]:
         if origin != "*" and _http_url(origin) and "/" in origin.partition("://")[2]:
             raise ValueError(f"{origin!r}: an origin is scheme://host[:port], without a path")
     return origins
+
+
+_DOMAIN = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{1,62}")
+
+
+def _domains(raw: str) -> tuple[str, ...]:
+    domains = tuple(d.strip().lower().removeprefix("www.") for d in raw.split(",") if d.strip())
+    for domain in domains:
+        if not _DOMAIN.fullmatch(domain):
+            raise ValueError(f"{domain!r} is not a domain name (comma-separated, e.g. example.com,help.example.com)")
+    return domains
 
 
 def _log_level(raw: str) -> str:

@@ -109,6 +109,28 @@ def _jieba() -> Any:
     return jieba
 
 
+def visible(text: str) -> str:
+    """``text`` without format characters (zero-width spaces and joiners, direction marks)
+    and surrounding white space: empty when nothing in it can be seen."""
+    return "".join(char for char in text if unicodedata.category(char) != "Cf").strip()
+
+
+def common_words(text: str, *, least: int = 100) -> int:
+    """How many pairs of neighbouring characters in ``text`` are a common Chinese word
+    (seen more than ``least`` times in the segmenter's dictionary counts)."""
+    freq = _jieba().dt.FREQ
+    return sum(1 for i in range(len(text) - 1) if freq.get(text[i : i + 2], 0) > least)
+
+
+def segment(text: str) -> list[tuple[int, int]]:
+    """Chinese words as spans of ``text``, by the segmenter's dictionary alone.
+
+    Without its HMM, which would join unknown characters into made-up words: a character
+    the dictionary puts in no word stays alone (what the seed phrase detector looks for).
+    """
+    return [(start, end) for _, start, end in _jieba().tokenize(text, HMM=False)]
+
+
 def add_words(words: Iterable[str]) -> None:
     """Teach the Chinese segmenter domain words (glossary terms) so they stay whole."""
     jb = _jieba()

@@ -24,7 +24,8 @@ from kefu.errors import BackendTimeoutError, BackendUnavailableError, BadInputEr
 from kefu.generators import GenerationOptions
 from kefu.generators.base import with_deadline
 from kefu.redaction import Redactor
-from kefu.text import detect_language
+from kefu.settings import DEFAULT_OFFICIAL_DOMAINS
+from kefu.text import detect_language, visible
 from service.citations import CitationStream, normalise_markers
 from service.confidence import Calibration, Evidence, evidence_match, plain_cosine, retrieval_evidence
 from service.followup import standalone_question
@@ -42,7 +43,7 @@ from service.prompting import (
 )
 from service.retriever import DocumentHit, HybridRetriever, SearchFilters
 from service.rules import RuleHit, check_rules
-from service.safety import check_answer
+from service.safety import SafetyResult, check_shown
 from service.triage import detect_category, detect_priority, detect_sentiment
 
 if TYPE_CHECKING:
@@ -51,6 +52,8 @@ if TYPE_CHECKING:
 Mode = Literal["answer", "suggest"]
 Style = Literal["quote", "generate"]
 MAX_QUESTION_CHARS = 2000
+#: Share of the answer deadline kept for scoring the LLM's answer after it stops.
+DEADLINE_RESERVE = 0.1
 _SENTENCE_END = re.compile(r"(?<=[。！？!?\n])|(?<=[.;:])(?=\s)")
 
 
@@ -119,6 +122,7 @@ class Answerer:
         max_tokens: int = 256,
         style: Style = "generate",
         quote_chars: int = 300,
+        official_domains: Sequence[str] = DEFAULT_OFFICIAL_DOMAINS,
     ) -> None:
         if deadline <= 0 or max_sources <= 0 or quote_chars <= 0:
             raise ValueError("deadline, max_sources and quote_chars must be above 0")
@@ -133,6 +137,11 @@ class Answerer:
         self.max_tokens = max_tokens
         self.style: Style = style
         self.quote_chars = quote_chars
+        self.official_domains = tuple(official_domains)
+
+    def _shown(self, text: str, sources: Sequence[str], lang: str) -> SafetyResult:
+        """The one output check, on whatever text is about to be shown (service.safety.check_shown)."""
+        return check_shown(text, sources, lang=lang, official_domains=self.official_domains)
 
     async def answer(
         self,
@@ -172,7 +181,7 @@ class Answerer:
         """
         t0 = time.perf_counter()
         timings: dict[str, float] = {}
-        if not question or not question.strip():
+        if not question or not visible(question):
             raise BadInputError("question: must not be empty")
         if len(question) > MAX_QUESTION_CHARS:
             raise BadInputError(f"question: longer than {MAX_QUESTION_CHARS} characters")
@@ -190,7 +199,9 @@ class Answerer:
         standalone = standalone_question(q, user_turns)
 
         t = time.perf_counter()
-        filters = SearchFilters(kind="article") if mode == "answer" else SearchFilters()
+        # A reply goes to a customer: it draws on the help center, never on what other
+        # customers wrote in past tickets (the agent sees those apart, as similar tickets).
+        filters = SearchFilters(kind="article")
         try:
             search = await asyncio.to_thread(self.retriever.search, standalone, k=5, filters=filters)
             hits = search.hits
@@ -231,6 +242,8 @@ class Answerer:
             **extra: Any,
         ) -> AnswerResult:
             prio = priority if reason in reasons else ("normal" if priority in ("low", "normal") else priority)
+            if draft is not None:  # an agent reads it, and may send it on
+                draft = self._shown(draft, [s.text for s in sources or []], lang).text or None
             info = build_handoff(
                 reason=reason, question=q, history=turns, lang=lang, hits=hits, category=category,
                 priority=prio, sentiment=sentiment, draft=draft, rules=reasons,
@@ -292,7 +305,7 @@ class Answerer:
             # nothing to invent. Measured on tp-cn, these carry the expected facts more often
             # than the embedded model's rewrites of the same passages.
             q_sources = selected.sources
-            safe = check_answer(quoted, [s.text for s in q_sources], lang=lang)
+            safe = self._shown(quoted, [s.text for s in q_sources], lang)
             ev = Evidence(
                 **retrieval, grounded=1.0, cited=1.0, copy_rate=1.0, cites_top=1.0 if selected.has_top else 0.0
             )
@@ -329,9 +342,13 @@ class Answerer:
         first_token: float | None = None
         messages = build_messages(standalone, sources, lang)
         try:
+            # The deadline bounds the whole answer: the LLM gets what retrieval left of it,
+            # less a reserve for scoring what it wrote.
+            spent = time.perf_counter() - t0
+            budget = max(0.5, self.deadline * (1 - DEADLINE_RESERVE) - spent)
             stream = with_deadline(
                 self.generator.stream(messages, GenerationOptions(max_tokens=self.max_tokens)),
-                self.deadline,
+                budget,
                 "the answer",
             )
             async for chunk in stream:
@@ -344,7 +361,7 @@ class Answerer:
                 ready, pending = _complete_sentences(pending)
                 for raw_sentence in ready:
                     sentence = await asyncio.to_thread(aligner.attach, raw_sentence)
-                    safe = check_answer(sentence, list(source_texts.values()), lang=lang)
+                    safe = self._shown(sentence, list(source_texts.values()), lang)
                     violations += [v.kind for v in safe.violations]
                     if safe.text.strip():
                         if first_token is None:
@@ -356,7 +373,7 @@ class Answerer:
         pending += cites.flush()
         if pending.strip() and failure is None:
             pending = await asyncio.to_thread(aligner.attach, pending)
-            safe = check_answer(pending, list(source_texts.values()), lang=lang)
+            safe = self._shown(pending, list(source_texts.values()), lang)
             violations += [v.kind for v in safe.violations]
             if safe.text.strip():
                 first_token = first_token or (time.perf_counter() - t0) * 1000
@@ -370,11 +387,11 @@ class Answerer:
 
         if not generated_ok:
             # The LLM failed or had nothing: the best passage itself, if retrieval is sure.
-            extract = _extractive(sources[0], standalone, lang)
+            extract = self._shown(_extractive(sources[0], standalone, lang), [sources[0].text], lang).text
             ev = Evidence(**retrieval, grounded=1.0, cited=1.0, copy_rate=1.0, cites_top=1.0)
             conf = self.calibration.score(ev)
             reason = "llm_unavailable" if failure else "no_answer"
-            if failure and conf >= self.calibration.threshold:
+            if failure and conf >= self.calibration.threshold and extract.strip():
                 citation = _citations(sources, [1])
                 timings["total"] = (time.perf_counter() - t0) * 1000
                 result = AnswerResult(
@@ -385,7 +402,7 @@ class Answerer:
                 yield AnswerEvent("token", text=("\n" if shown else "") + extract)
                 yield AnswerEvent("final", result=result)
                 return
-            result = handoff(reason, draft=extract, sources=sources, evidence=ev, confidence=conf,
+            result = handoff(reason, draft=extract or None, sources=sources, evidence=ev, confidence=conf,
                              violations=violations, usage=usage, model=self.generator.name)  # fmt: skip
             yield AnswerEvent("token", text=("\n" if shown else "") + result.answer)
             yield AnswerEvent("final", result=result)
@@ -485,6 +502,7 @@ def answerer_from_settings(settings: Any, index_name: str | None = None, *, retr
         calibration=calibration_for(settings.data_dir, settings.calibration_path),
         deadline=settings.answer_deadline,
         style=settings.answer_style,
+        official_domains=settings.official_domains,
     )
 
 

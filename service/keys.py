@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Collection
+from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from kefu.errors import AuthError, BadInputError, ForbiddenError
@@ -56,6 +57,42 @@ def create_key(store: Store, role: Role, name: str = "") -> tuple[str, ApiKeyRec
     key = generate_key(role)
     record = store.add_api_key(name=name, role=role, key_hash=hash_key(key), prefix=display_prefix(key))
     return key, record
+
+
+#: A file in the data dir naming the databases (by a hash of their URL) for which API keys
+#: were issued. It lives outside the database so that a database that vanished (and came
+#: back empty) cannot make the server fall back to running open.
+KEYS_MARKER: Final = "api-keys-issued"
+
+
+def _database_tag(database_url: str) -> str:
+    return hashlib.sha256(database_url.encode("utf-8")).hexdigest()[:32]
+
+
+def note_keys_issued(data_dir: Path, database_url: str) -> None:
+    """Remember that ``database_url`` had keys: from now on the server never runs open on it."""
+    if keys_were_issued(data_dir, database_url):
+        return
+    data_dir.mkdir(parents=True, exist_ok=True)
+    marker = data_dir / KEYS_MARKER
+    if not marker.exists():
+        marker.write_text(
+            "# API keys were issued for these kefu databases (SHA-256 of their URL): `kefu serve`\n"
+            "# refuses to run one of them without authentication. Delete a line (or the file) only\n"
+            "# to serve a local demo without keys on purpose.\n",
+            encoding="utf-8",
+        )
+    with marker.open("a", encoding="utf-8") as out:
+        out.write(_database_tag(database_url) + "\n")
+
+
+def keys_were_issued(data_dir: Path, database_url: str) -> bool:
+    marker = data_dir / KEYS_MARKER
+    try:
+        lines = marker.read_text(encoding="utf-8").split()
+    except OSError:
+        return False
+    return _database_tag(database_url) in lines
 
 
 def verify_key(store: Store, key: str | None, roles: Collection[Role] | None = None) -> ApiKeyRecord:

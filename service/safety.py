@@ -442,6 +442,9 @@ _EXTERNAL_PLACE = re.compile(
     r"|below|above|linked|official|verification|support|secure|harbor's|harbor|special|dedicated|same)\s+){0,3}"
     r"(?:page|website|site|web\s*page|link|url|form|chat|chat\s*(?:window|box)|dm|telegram|whatsapp|discord"
     r"|email|portal|dapp|web\s*app|browser)(?![a-z])"
+    # a page the sentence sends the reader to: "visit [2] and enter...", "打开 https://... ，输入..."
+    r"|(?<![a-z])(?:visit|go\s+to|open|click|follow)\s+(?:\[\d{1,3}\]|(?:the|this|that)\s+link|https?://)"
+    r"|访问|前往|打开\s*(?:链接|网址|网站|网页|https?://)|点击\s*(?:链接|网址)"
 )
 # For a password or a code, only a place pointed at counts: entering a 2FA code on an
 # exchange's website is routine, entering it "on this page" that kefu links is not.
@@ -458,7 +461,8 @@ _PLACE_FOR_DOWNLOAD = re.compile(r"^\S{0,8}?(?:下载|安装|(?<![a-z])(?:downlo
 _SCAM_PURPOSE = re.compile(
     r"验证(?!码)|核实|核验|激活|解冻|解锁|认证|领取|解除|同步|升级|绑定|白名单|风控|空投"
     r"|(?<![a-z])(?:verify|verification|validate|validation|activate|unfreeze|unlock|claim|sync|synchroni[sz]e"
-    r"|upgrade|migrate|rectify|whitelist|authenticate|authentication|airdrop|kyc)(?![a-z])"
+    r"|upgrade|migrate|rectify|whitelist|authenticate|authentication|airdrop|kyc|expedite|accelerate)(?![a-z])"
+    r"|(?<![a-z])speed\s+(?:it\s+|this\s+|things\s+)?up|加速|提速|加快|找回资产|追回"
 )
 _AFTERWARDS = re.compile(r"后|之后|以后|然后|会自动|(?<![a-z])(?:after|then|afterwards|will\s+automatically)(?![a-z])")
 _IN_APP = re.compile(
@@ -542,6 +546,16 @@ def _external_place(s: str, verb: re.Match[str]) -> str | None:
         return m.group()
     for m in _URL.finditer(s, start, end):
         return m.group()
+    # A link earlier in the sentence ("打开 https://...，输入助记词"): its "://" cut the clauses.
+    if _IN_APP.search(s):
+        return None
+    for m in _URL.finditer(s, 0, verb.start()):
+        if (
+            "://" in m.group()
+            and not _PLACE_NOT_MEANT.search(s[max(0, m.start() - 14) : m.start()])
+            and not _PLACE_FOR_DOWNLOAD.search(s[m.end() : m.end() + 10])
+        ):
+            return m.group()
     return None
 
 
@@ -824,6 +838,12 @@ _WALLET_RESTORE = re.compile(
 )
 
 
+# A recovery named as a noun and guaranteed: "we guarantee 100% recovery of stolen funds".
+_GUARANTEED_RECOVERY = re.compile(
+    r"(?<![a-z])(?:guarantee[sd]?|guaranteeing|promise[sd]?|promising|assure[sd]?|ensure[sd]?)\s+(?:(?:a|an|the|you|your"
+    r"|full|fully|complete|total|100\s*%|100\s+percent|successful|fast|quick)\s+)*(?:recovery|refund|reimbursement"
+    r"|compensation|return\s+of)(?![a-z])"
+)
 # Substrings without which no recovery verb can occur (a fast test before the regexes).
 _RECOVERY_HINTS: Final = (
     "追", "找回", "挽", "拿回", "要回", "取回", "收回", "退", "返还", "归还", "赔", "补偿", "冻", "撤",
@@ -849,6 +869,9 @@ def _promises_recovery(s: str) -> str | None:
     if _VERDICT.search(s):
         return None
     question = s.rstrip(" *").endswith("?")
+    noun = _GUARANTEED_RECOVERY.search(s)
+    if noun and not question and not _CANNOT.search(s[_clause_start(s, noun.start()) : noun.start()]):
+        return f"guarantees a recovery: {noun.group()!r}"
     for verb in _RECOVERY_VERB.finditer(s):
         if reason := _recovery_promised(s, verb, question=question):
             return reason
@@ -1080,19 +1103,74 @@ _NEGATED_HEADER = re.compile(
 )
 
 
-def check_answer(answer: str, sources: Sequence[str], *, lang: str = "zh") -> SafetyResult:
+def check_answer(
+    answer: str, sources: Sequence[str], *, lang: str = "zh", official_domains: Sequence[str] | None = None
+) -> SafetyResult:
     """Check an answer before a user sees it; remove every sentence that breaks a rule.
 
     ``sources`` are the passages the answer was written from (links must come from them).
-    ``lang`` is the answer's language, ``zh`` or ``en`` (anything else is a
-    :class:`~kefu.errors.BadInputError`); it does not change the rules, which are applied
-    in both languages to every answer since answers mix them ("请把 seed phrase 发给我们").
-    Returns the answer unchanged when
-    nothing is wrong; otherwise the kept sentences joined by their original separators
-    (``""`` when nothing is kept), and one :class:`Violation` per problem found.
+    ``official_domains``, when given, are the only hosts a link may point at (each domain
+    and its subdomains; e-mail addresses by their domain), whatever the sources say: a
+    poisoned passage vouches for its own links. ``lang`` is the answer's language, ``zh``
+    or ``en`` (anything else is a :class:`~kefu.errors.BadInputError`); it does not change
+    the rules, which are applied in both languages to every answer since answers mix them
+    ("请把 seed phrase 发给我们"). Returns the answer unchanged when nothing is wrong;
+    otherwise the kept sentences joined by their original separators (``""`` when nothing
+    is kept), and one :class:`Violation` per problem found.
     """
     if lang not in LANGUAGES:
         raise BadInputError(f"lang must be one of {', '.join(LANGUAGES)}, not {lang!r}")
+    sentences, found, leaked = _judge(answer, sources, official_domains)
+    if not found:
+        return SafetyResult(answer, ())
+    removed = {i for i, _ in found} | leaked
+    return SafetyResult(_rejoin(answer, sentences, removed), tuple(v for _, v in found))
+
+
+def check_shown(
+    text: str, sources: Sequence[str], *, lang: str = "zh", official_domains: Sequence[str]
+) -> SafetyResult:
+    """The check on every text kefu shows a user or an agent, whatever wrote it (a quote
+    of the sources, the LLM, an extract, a suggested reply): :func:`check_answer` with the
+    deployment's official domains as the only hosts a link may name."""
+    return check_answer(text, sources, lang=lang, official_domains=official_domains)
+
+
+@dataclass(frozen=True)
+class PassageProblem:
+    """A sentence of a source passage that would fail :func:`check_shown`."""
+
+    sentence: str  #: as it stands in the passage
+    violation: Violation
+
+
+def passage_problems(text: str, official_domains: Sequence[str] | None) -> list[PassageProblem]:
+    """The sentences of a help passage (at ingest) that would fail the output check: a
+    request for a secret, a promise of recovery, a link to another domain (only judged
+    with ``official_domains``; the passage vouches for its own links otherwise)."""
+    sentences, found, _ = _judge(text, [text], official_domains)
+    return [PassageProblem(sentences[i].text, v) for i, v in found]
+
+
+def _official(host: str, domains: Sequence[str]) -> bool:
+    host = host.lower().rstrip(".")
+    return any(host == d or host.endswith("." + d) for d in (d.lower().strip(".") for d in domains))
+
+
+def _foreign_links(s: str, domains: Sequence[str]) -> list[str]:
+    """The links and e-mail addresses in ``s`` (normalised) outside ``domains``."""
+    if "." not in s:
+        return []
+    foreign = [raw for raw, link in _links(s) if not _official(link.host, domains)]
+    foreign += [e for e in _emails(s) if not _official(e.rsplit("@", 1)[-1], domains) and e not in foreign]
+    return foreign
+
+
+def _judge(
+    answer: str, sources: Sequence[str], official_domains: Sequence[str] | None
+) -> tuple[list[_Sentence], list[tuple[int, Violation]], set[int]]:
+    """The sentences of ``answer``, the violations by sentence index (sorted), and the
+    sentences a leaked secret touches."""
     sentences = _sentences(answer)
     secrets = [m for m in detect_secrets(answer) if m.kind in _REDACT_IN_LOGS]
     leaks = [m for m in secrets if m.kind in LEAK_KINDS]
@@ -1134,14 +1212,15 @@ def check_answer(answer: str, sources: Sequence[str], *, lang: str = "zh") -> Sa
             found.append((i, Violation("asks_for_secret", log_text(i, i), reason)))
         if not inherits and (reason := _promises_recovery(norm)):
             found.append((i, Violation("promises_recovery", log_text(i, i), reason)))
-        for url in _unknown_urls(norm, known):
+        unknown = _unknown_urls(norm, known)
+        for url in unknown:
             found.append((i, Violation("unknown_url", log_text(i, i), f"not in any source: {url}")))
-
-    if not found:
-        return SafetyResult(answer, ())
+        if official_domains is not None:
+            for url in _foreign_links(norm, official_domains):
+                if url not in unknown:
+                    found.append((i, Violation("unknown_url", log_text(i, i), f"not an official domain: {url}")))
     found.sort(key=lambda item: item[0])
-    removed = {i for i, _ in found} | leaked
-    return SafetyResult(_rejoin(answer, sentences, removed), tuple(v for _, v in found))
+    return sentences, found, leaked
 
 
 # --- sanitize_source ----------------------------------------------------------------------

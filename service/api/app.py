@@ -23,7 +23,7 @@ from service.api.controllers.assistant import AssistantController
 from service.api.controllers.handoffs import HandoffController
 from service.api.controllers.ops import health, metrics, ready
 from service.api.errors import exception_handlers
-from service.api.middleware import RequestMiddleware, before_send
+from service.api.middleware import RequestMiddleware, before_send, refuse_deep_json
 from service.api.openapi import openapi_config
 from service.api.runtime import Runtime
 
@@ -94,6 +94,7 @@ def create_app(
         exception_handlers=exception_handlers(),
         middleware=[RequestMiddleware(runtime.metrics)],
         before_send=[before_send(runtime.metrics)],
+        before_request=refuse_deep_json,
         cors_config=cors,
         openapi_config=openapi_config(),
         request_max_body_size=settings.max_body_bytes,

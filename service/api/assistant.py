@@ -14,10 +14,12 @@ import anyio.to_thread
 import msgspec
 
 from kefu.errors import ForbiddenError, InvalidFieldError, KefuError
+from kefu.text import visible
 from service.api import schemas
 from service.api.errors import error_body, status_for
+from service.api.logs import redact
 from service.retriever import SearchFilters
-from service.store import HandoffRecord, HandoffRequest, Priority, SavedAnswer
+from service.store import HandoffRecord, HandoffRequest, Owner, Priority, SavedAnswer
 
 if TYPE_CHECKING:
     from service.answerer import AnswerEvent, AnswerResult
@@ -33,8 +35,8 @@ AGENT_ACTIONS = ("sent_as_is", "edited", "discarded")
 
 def check_question(question: str, runtime: Runtime, field: str = "question") -> None:
     limit = min(runtime.settings.max_question_chars, schemas.MAX_QUESTION_CHARS)
-    if not question.strip():
-        raise InvalidFieldError(f"{field}: must not be empty", field=field)
+    if not visible(question):
+        raise InvalidFieldError(f"{field}: must not be empty (or only spaces and invisible characters)", field=field)
     if len(question) > limit:
         raise InvalidFieldError(f"{field}: longer than {limit} characters", field=field)
 
@@ -42,16 +44,27 @@ def check_question(question: str, runtime: Runtime, field: str = "question") -> 
 # --- ask --------------------------------------------------------------------------------
 
 
-async def history_for(runtime: Runtime, request: schemas.AskRequest) -> list[tuple[str, str]]:
+def owner_of(caller: Caller, user_id: str | None = None) -> Owner:
+    """What a caller may see: its own key's conversations (for ``user_id``); staff, all."""
+    return Owner(api_key_id=caller.key_id, user_id=user_id, staff=caller.role in ("agent", "admin"))
+
+
+async def history_for(runtime: Runtime, caller: Caller, request: schemas.AskRequest) -> list[tuple[str, str]]:
     """The stored conversation before this question (404 if it is not the caller's).
 
     The question is checked first, so a bad one is 422 whatever the conversation."""
     check_question(request.question, runtime)
+    if request.details and caller.role == "app":
+        # They name the handoff rules a conversation matched and the agent's draft.
+        raise ForbiddenError("details: only agent and admin keys may ask for details; this key's role is app")
     if request.conversation_id is None:
         return []
     conversation_id = request.conversation_id
+    owner = owner_of(caller, request.user_id)
     messages = await anyio.to_thread.run_sync(
-        lambda: runtime.store.conversation_history(conversation_id, turns=HISTORY_TURNS, user_id=request.user_id)
+        lambda: runtime.store.conversation_history(
+            conversation_id, turns=HISTORY_TURNS, user_id=request.user_id, owner=owner
+        )
     )
     return [(m.role, m.text) for m in messages]
 
@@ -71,7 +84,9 @@ async def final_result(events: AsyncIterator[AnswerEvent]) -> AnswerResult:
     raise KefuError("the answerer ended without a result")
 
 
-async def save_answer(runtime: Runtime, request: schemas.AskRequest, result: AnswerResult) -> schemas.AskResponse:
+async def save_answer(
+    runtime: Runtime, caller: Caller, request: schemas.AskRequest, result: AnswerResult
+) -> schemas.AskResponse:
     saved = await _save(
         runtime,
         result,
@@ -80,6 +95,7 @@ async def save_answer(runtime: Runtime, request: schemas.AskRequest, result: Ans
         channel=request.channel,
         user_id=request.user_id,
         open_handoff=True,
+        owner=owner_of(caller, request.user_id),
     )
     handoff = saved.handoff
     return schemas.AskResponse(
@@ -182,7 +198,7 @@ async def sse_messages(
 # --- suggest ----------------------------------------------------------------------------
 
 
-async def suggest(runtime: Runtime, request: schemas.SuggestRequest) -> schemas.SuggestResponse:
+async def suggest(runtime: Runtime, caller: Caller, request: schemas.SuggestRequest) -> schemas.SuggestResponse:
     question, history = _ticket_turns(request, runtime)
     answerer = runtime.current_answerer()
     result = await answerer.answer(question, history, lang=request.lang, mode="suggest")
@@ -195,11 +211,12 @@ async def suggest(runtime: Runtime, request: schemas.SuggestRequest) -> schemas.
         channel="agent",
         user_id=None,
         open_handoff=False,
+        owner=owner_of(caller),
     )
-    reply = result.handoff.suggested_reply if result.handoff else result.answer
+    reply = (result.handoff.suggested_reply if result.handoff else result.answer) or ""
     return schemas.SuggestResponse(
         reply=reply,
-        citations=_citations(result),
+        citations=_citations(result) or _draft_citations(result, reply),
         similar_tickets=[_similar(hit) for hit in result.similar_tickets],
         category=result.category,
         priority=_priority(result.priority),
@@ -251,7 +268,7 @@ async def search(runtime: Runtime, request: schemas.SearchRequest) -> schemas.Se
     filters = SearchFilters(lang=request.lang, kind=request.kind, category=request.category)
     result = await anyio.to_thread.run_sync(lambda: retriever.search(request.query, k=request.k, filters=filters))
     return schemas.SearchResponse(
-        query=result.query,
+        query=redact(result.query),
         lang=result.lang,
         expansion=result.expansion,
         index=retriever.index.manifest.name,
@@ -281,7 +298,8 @@ async def search(runtime: Runtime, request: schemas.SearchRequest) -> schemas.Se
 async def feedback(runtime: Runtime, caller: Caller, request: schemas.FeedbackRequest) -> schemas.FeedbackResponse:
     """Feedback on answers is open to every role; on suggestions, to agents and admins."""
     store = runtime.store
-    answer = await anyio.to_thread.run_sync(lambda: store.get_answer(request.answer_id))
+    owner = owner_of(caller)
+    answer = await anyio.to_thread.run_sync(lambda: store.get_answer(request.answer_id, owner=owner))
     if answer.mode == "suggest" and caller.role == "app":
         raise ForbiddenError("a key with role 'app' may not give feedback on an agent's suggestion")
     if request.kind in AGENT_ACTIONS and answer.mode != "suggest":
@@ -301,6 +319,7 @@ async def feedback(runtime: Runtime, caller: Caller, request: schemas.FeedbackRe
             final_text=request.final_text,
             comment=request.comment,
             api_key_id=caller.key_id,
+            owner=owner,
         )
     )
     return schemas.FeedbackResponse(
@@ -347,6 +366,7 @@ async def _save(
     channel: str,
     user_id: str | None,
     open_handoff: bool,
+    owner: Owner,
 ) -> SavedAnswer:
     """Store the (redacted) question, the answer and its handoff in one transaction."""
     handoff = _handoff_request(result) if open_handoff else None
@@ -369,6 +389,7 @@ async def _save(
             prompt_tokens=result.usage.get("prompt_tokens"),
             completion_tokens=result.usage.get("completion_tokens"),
             handoff=handoff,
+            owner=owner,
         )
     )
     runtime.metrics.answers.labels(mode, result.action, result.reason).inc()
@@ -406,6 +427,15 @@ def _citation_dict(citation: Any) -> dict[str, Any]:
 def _citations(result: AnswerResult) -> list[schemas.Citation]:
     return [
         schemas.Citation(n=c.n, source=c.source, title=c.title, url=c.url, snippet=c.snippet) for c in result.citations
+    ]
+
+
+def _draft_citations(result: AnswerResult, reply: str) -> list[schemas.Citation]:
+    """The sources a handoff's draft cites by its ``[n]`` markers (a handoff has no citations of its own)."""
+    return [
+        schemas.Citation(n=s.n, source=s.doc_id, title=s.title, url=s.url, snippet=s.snippet)
+        for s in result.sources
+        if f"[{s.n}]" in reply
     ]
 
 

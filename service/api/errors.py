@@ -46,7 +46,7 @@ from kefu.errors import (
     RateLimitedError,
     TooLargeError,
 )
-from service.api.logs import request_id_var
+from service.api.logs import redact, request_id_var
 
 log = logging.getLogger("kefu.api")
 
@@ -86,8 +86,31 @@ def status_for(exc: KefuError) -> int:
     return next((status for cls, status in STATUS_BY_ERROR if isinstance(exc, cls)), 500)
 
 
+#: Longest error message sent back; a quoted value in it is cut much shorter.
+MAX_MESSAGE_CHARS = 300
+_QUOTED_VALUE = re.compile(r"""(['"`])([^'"`\n]{40})[^'"`\n]+\1""")
+
+
+_ESCAPED = re.compile(r"\\(?:u([0-9a-fA-F]{4})|x([0-9a-fA-F]{2})|([ntr]))")
+_CONTROL = {"n": "\n", "t": "\t", "r": "\r"}
+
+
+def _unescaped(m: re.Match[str]) -> str:
+    code = m.group(1) or m.group(2)
+    return chr(int(code, 16)) if code else _CONTROL[m.group(3)]
+
+
+def safe_message(message: str) -> str:
+    """An error message fit to send back: secrets redacted (an echoed field can hold a
+    seed phrase, which a validator may have written with ``\\n`` or ``\\u200b`` escapes) and long
+    echoed values cut ("no conversation '<60 kB>'")."""
+    message = _ESCAPED.sub(_unescaped, message)
+    message = _QUOTED_VALUE.sub(lambda m: f"{m.group(1)}{m.group(2)}…{m.group(1)}", redact(message))
+    return message if len(message) <= MAX_MESSAGE_CHARS else message[: MAX_MESSAGE_CHARS - 1] + "…"
+
+
 def error_body(code: str, message: str, detail: Any = None) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, "detail": detail}}
+    return {"error": {"code": code, "message": safe_message(message), "detail": detail}}
 
 
 def error_response(
@@ -132,7 +155,9 @@ def http_error_to_response(request: Request[Any, Any, Any], exc: HTTPException) 
         message = f"{request.method} is not allowed on {request.url.path}"
     else:
         message = exc.detail or "the request was refused"
-    headers = exc.headers if isinstance(exc, NotAuthorizedException | TooManyRequestsException) else None
+    # 405 carries the route's methods in Allow (RFC 9110 requires it).
+    keep = NotAuthorizedException | TooManyRequestsException | MethodNotAllowedException
+    headers = exc.headers if isinstance(exc, keep) else None
     return error_response(status, _CODE_BY_STATUS.get(status, "http_error"), message, None, headers)
 
 
@@ -158,6 +183,10 @@ def _validation_response(exc: ValidationException) -> Response[dict[str, Any]]:
     problems = [p for p in (exc.extra if isinstance(exc.extra, list) else []) if isinstance(p, dict)]
     if not problems and "JSON" in (exc.detail or ""):
         return error_response(400, "bad_request", "the request body is not valid JSON")
+    # No body at all: Litestar reports its own parameter, "'data'".
+    if any(p.get("key") == "data" and p.get("message") == "'data'" for p in problems):
+        message = "body: the request needs a JSON object as its body, and it was empty"
+        return error_response(400, "bad_request", message, {"field": "body", "fields": ["body"]})
     # Litestar shortens msgspec's message to its first half; the original names the
     # field by its whole path ("Expected `str` - at `$.data.conversation[0].role`").
     cause = exc.__cause__

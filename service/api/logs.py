@@ -26,8 +26,9 @@ _redactor = Redactor()
 
 
 def request_id_from(header: str | None) -> str:
-    """The client's X-Request-ID if it is a sane token, else a new random id."""
-    if header and _REQUEST_ID.fullmatch(header):
+    """The client's X-Request-ID if it is a sane token and no secret (64 hex characters
+    read as a private key), else a new random id: it is logged and echoed as it is."""
+    if header and _REQUEST_ID.fullmatch(header) and not _redactor.redact(header).found:
         return header
     return uuid.uuid4().hex
 

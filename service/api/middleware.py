@@ -1,19 +1,23 @@
 """Per request: the request id (X-Request-ID, echoed or made), one access log line, and
-the request count and latency metrics. Never logs a body."""
+the request count and latency metrics. Never logs a body. Also the check that a JSON body
+is not nested deeper than any request needs (before it is decoded)."""
 
 from __future__ import annotations
 
 import logging
+import re
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Final
 
 from litestar.datastructures import MutableScopeHeaders
 from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
 
+from kefu.errors import BadInputError
 from service.api.logs import request_id_from, request_id_var
 
 if TYPE_CHECKING:
+    from litestar import Request
     from litestar.types import ASGIApp, BeforeMessageSendHookHandler, Message, Receive, Scope, Send
 
     from service.api.metrics import Metrics
@@ -98,3 +102,42 @@ def before_send(metrics: Metrics) -> BeforeMessageSendHookHandler:
             metrics.requests.labels("unmatched", scope.get("method", ""), str(message["status"])).inc()
 
     return hook
+
+
+#: Deepest nesting of arrays and objects a request body may have; kefu's deepest is 3
+#: (``{"conversation": [{...}]}``). A body nested 1,000 deep would exhaust the decoder's stack.
+MAX_JSON_DEPTH: Final = 16
+_JSON_SPECIAL = re.compile(rb'[\[\]{}"\\]')
+
+
+def json_depth(body: bytes) -> int:
+    """How deep arrays and objects nest in ``body`` (brackets inside strings skipped), in
+    one linear pass over its brackets, quotes and backslashes."""
+    depth = deepest = 0
+    in_string = False
+    escaped = -1  # the position a backslash escapes
+    for m in _JSON_SPECIAL.finditer(body):
+        at, char = m.start(), m.group()
+        if at == escaped:
+            continue
+        if in_string:
+            if char == b"\\":
+                escaped = at + 1
+            elif char == b'"':
+                in_string = False
+        elif char == b'"':
+            in_string = True
+        elif char in (b"[", b"{"):
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in (b"]", b"}"):
+            depth -= 1
+    return deepest
+
+
+async def refuse_deep_json(request: Request[Any, Any, Any]) -> None:
+    """A ``before_request`` hook: 400 for a body nested deeper than :data:`MAX_JSON_DEPTH`."""
+    if request.method in ("POST", "PUT", "PATCH"):
+        body = await request.body()
+        if body and json_depth(body) > MAX_JSON_DEPTH:
+            raise BadInputError(f"body: JSON nested deeper than {MAX_JSON_DEPTH} levels")

@@ -293,6 +293,7 @@ class Runtime:
                         data_dir=settings.data_dir,
                         index_name=self.index_name,
                         embedder=embedder,
+                        official_domains=settings.official_domains,
                     )
                 )
                 swapped = False

@@ -56,10 +56,16 @@ class HandoffRef(msgspec.Struct):
 
 class AskRequest(msgspec.Struct):
     question: Question
-    conversation_id: Annotated[
-        str | None,
-        Meta(description="Continue this conversation (from an earlier answer); omit to start a new one."),
-    ] = None
+    conversation_id: (
+        Annotated[
+            str,
+            Meta(
+                max_length=64,
+                description="Continue this conversation (from an earlier answer); omit to start a new one.",
+            ),
+        ]
+        | None
+    ) = None
     lang: Annotated[Lang | None, Meta(description="Answer in this language; default: the question's.")] = None
     channel: Annotated[
         str,
@@ -190,9 +196,13 @@ class SuggestRequest(msgspec.Struct):
     conversation: Annotated[list[TicketMessage], Meta(min_length=1, max_length=100)]
     subject: Annotated[str, Meta(max_length=300)] = ""
     lang: Annotated[Lang | None, Meta(description="Suggest a reply in this language.")] = None
-    conversation_id: Annotated[
-        str | None, Meta(description="Record the suggestion in this kefu conversation (e.g. from a handoff).")
-    ] = None
+    conversation_id: (
+        Annotated[
+            str,
+            Meta(max_length=64, description="Record the suggestion in this kefu conversation (e.g. from a handoff)."),
+        ]
+        | None
+    ) = None
 
 
 class SimilarTicket(msgspec.Struct):

@@ -2,7 +2,9 @@
 
 With no active API key in the store the server would let anyone do anything. On a
 loopback address that is a local demo, allowed with a loud warning; on any other
-address ``kefu serve`` refuses to start until a key exists.
+address ``kefu serve`` refuses to start until a key exists. Once keys were issued, a
+marker file in the data dir remembers it: a database that comes back with no keys at
+all (deleted, replaced) never makes the server run open.
 """
 
 from __future__ import annotations
@@ -44,13 +46,25 @@ def serve(settings: Settings, *, host: str, port: int) -> None:
 
     from service.api.app import create_app
     from service.api.logs import configure_logging
+    from service.keys import KEYS_MARKER, keys_were_issued, note_keys_issued
     from service.store import Store
 
     configure_logging(settings.log_level)
     store = Store.from_settings(settings)
     try:
         store.migrate()
-        open_access = not store.list_api_keys(include_revoked=False)
+        every_key = store.list_api_keys()
+        url = settings.database_url_resolved
+        if every_key:
+            note_keys_issued(settings.data_dir, url)
+        elif keys_were_issued(settings.data_dir, url):
+            raise ConfigError(
+                f"refusing to serve without authentication: the database has no API keys at all, but keys "
+                f"were issued for this deployment ({settings.data_dir / KEYS_MARKER}). The database may have "
+                "been lost or replaced: restore it, or create a key (kefu keys create --role admin). To serve "
+                "a local demo without keys on purpose, delete that file"
+            )
+        open_access = not any(key.revoked_at is None for key in every_key)
         if open_access and not is_loopback(host):
             raise ConfigError(
                 f"refusing to serve on {host} without API keys: anyone who can reach it could call "

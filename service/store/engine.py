@@ -19,6 +19,15 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL (``None`` for another database or an in-memory one)."""
+    parsed = make_url(url)
+    database = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:") or parsed.query.get("mode") == "memory":
+        return None
+    return Path(database).expanduser().resolve()
+
+
 def create_database_engine(url: str, *, echo: bool = False) -> Engine:
     """An engine for ``url``. SQLite gets foreign keys, WAL and real transactions.
 

@@ -109,6 +109,8 @@ class Conversation(Base):
     channel: Mapped[str] = mapped_column(String(32))
     user_id: Mapped[str | None] = mapped_column(String(128), index=True)
     lang: Mapped[str | None] = mapped_column(String(16))
+    #: The API key that started it (None: started open, or before keys were recorded).
+    api_key_id: Mapped[int | None] = mapped_column(Integer, index=True)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

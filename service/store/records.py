@@ -49,6 +49,22 @@ class ConversationRecord:
     lang: str | None
     created_at: datetime
     updated_at: datetime
+    api_key_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """Who asks for a conversation (or an answer in it) and what they may see.
+
+    A conversation belongs to the API key that started it and to the user id that key
+    vouched for: another key, or the same key for another user (or for none), finds
+    nothing, exactly as if the id did not exist. ``staff`` (agent and admin keys, and an
+    open demo server) see every conversation.
+    """
+
+    api_key_id: int | None
+    user_id: str | None = None
+    staff: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import os
 import re
 import uuid
 from collections.abc import Callable, Collection, Iterator, Sequence
@@ -37,7 +38,7 @@ from kefu.errors import (
     NotFoundError,
 )
 from kefu.redaction import Redactor
-from service.store.engine import create_database_engine, writer
+from service.store.engine import create_database_engine, sqlite_file, writer
 from service.store.migrate import upgrade_database
 from service.store.models import (
     ANSWER_MODES,
@@ -71,6 +72,7 @@ from service.store.records import (
     HandoffStatus,
     MessageRecord,
     MessageRole,
+    Owner,
     Priority,
     Role,
     SavedAnswer,
@@ -153,6 +155,10 @@ class Store:
         self.engine: Engine = create_database_engine(url, echo=echo)
         self._reads = sessionmaker(self.engine, expire_on_commit=False)
         self._writes = sessionmaker(writer(self.engine), expire_on_commit=False)
+        #: The SQLite file, and which file it was when opened (device, inode): SQLite keeps
+        #: writing into a file deleted under it, and those writes are lost at the next start.
+        self._file = sqlite_file(url)
+        self._identity: tuple[int, int] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, **options: Any) -> Store:
@@ -165,6 +171,31 @@ class Store:
             upgrade_database(self.engine)
         except OperationalError as exc:
             raise _unavailable(exc) from exc
+        if self._file is not None:
+            stat = self._file.stat()
+            self._identity = (stat.st_dev, stat.st_ino)
+
+    def check_database(self) -> None:
+        """Raise :class:`BackendUnavailableError` unless the database answers and (SQLite)
+        its file is still the one opened, there, and writable. ``/ready`` calls this."""
+        self._check_file()
+        with self._transaction(write=False) as session:
+            session.execute(select(literal(1)))
+
+    def _check_file(self) -> None:
+        if self._file is None:
+            return
+        path = self._file
+        try:
+            stat = path.stat()
+        except OSError as exc:
+            raise BackendUnavailableError(
+                f"the database file {path} is gone ({exc.strerror}); nothing is written"
+            ) from exc
+        if self._identity is not None and (stat.st_dev, stat.st_ino) != self._identity:
+            raise BackendUnavailableError(f"the database file {path} was replaced since the start; restart to use it")
+        if not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK):
+            raise BackendUnavailableError(f"the database file {path} (or its folder) is not writable")
 
     def close(self) -> None:
         """Close every pooled connection."""
@@ -266,12 +297,14 @@ class Store:
         prompt_tokens: int | None = None,
         completion_tokens: int | None = None,
         handoff: HandoffRequest | None = None,
+        owner: Owner | None = None,
     ) -> SavedAnswer:
         """Store a question and its answer, and the handoff it led to, in one transaction.
 
-        With no ``conversation_id`` a new conversation starts; an id that is unknown, or
-        that belongs to another ``user_id``, is :class:`NotFoundError` (conversation ids
-        are only ever made here, so they cannot be guessed or chosen). The question is
+        With no ``conversation_id`` a new conversation starts, owned by ``owner``'s key; an
+        id that is unknown, or that belongs to another ``user_id`` (with ``owner``: to
+        another key or user, see :class:`Owner`), is :class:`NotFoundError` (conversation
+        ids are only ever made here, so they cannot be guessed or chosen). The question is
         added to the conversation as a user message; the answer as an assistant message
         in mode ``answer`` only, since a suggestion is not said to the user until an agent
         sends it (see :meth:`record_feedback`).
@@ -293,6 +326,7 @@ class Store:
                     channel=channel,
                     user_id=user_id,
                     lang=lang,
+                    api_key_id=owner.api_key_id if owner else None,
                     created_at=now,
                     updated_at=now,
                 )
@@ -302,7 +336,7 @@ class Store:
                 session.flush()
                 context = ""
             else:
-                conversation = _conversation_for(session, conversation_id, user_id)
+                conversation = _conversation_for(session, conversation_id, user_id, owner)
                 conversation.updated_at = now
                 if lang and not conversation.lang:
                     conversation.lang = lang
@@ -346,13 +380,16 @@ class Store:
                 handoff=_handoff(handoff_row) if handoff_row is not None else None,
             )
 
-    def get_conversation(self, conversation_id: str, *, user_id: str | None = None) -> ConversationRecord:
-        """A conversation; with ``user_id``, only if it is that user's."""
+    def get_conversation(
+        self, conversation_id: str, *, user_id: str | None = None, owner: Owner | None = None
+    ) -> ConversationRecord:
+        """A conversation; with ``user_id``, only if it is that user's; with ``owner``, only
+        if ``owner`` may see it."""
         with self._transaction(write=False) as session:
-            return _conversation(_conversation_for(session, conversation_id, user_id))
+            return _conversation(_conversation_for(session, conversation_id, user_id, owner))
 
     def conversation_history(
-        self, conversation_id: str, *, turns: int = 5, user_id: str | None = None
+        self, conversation_id: str, *, turns: int = 5, user_id: str | None = None, owner: Owner | None = None
     ) -> list[MessageRecord]:
         """The last ``turns`` turns of a conversation, oldest message first.
 
@@ -362,7 +399,7 @@ class Store:
         if turns < 1:
             raise BadInputError("turns must be 1 or more")
         with self._transaction(write=False) as session:
-            conversation = _conversation_for(session, conversation_id, user_id)
+            conversation = _conversation_for(session, conversation_id, user_id, owner)
             user_ids = session.scalars(
                 select(Message.id)
                 .where(Message.conversation_id == conversation.id, Message.role == "user")
@@ -374,9 +411,10 @@ class Store:
                 query = query.where(Message.id >= min(user_ids))
             return [_message(row) for row in session.scalars(query)]
 
-    def get_answer(self, answer_id: str) -> AnswerRecord:
+    def get_answer(self, answer_id: str, *, owner: Owner | None = None) -> AnswerRecord:
+        """An answer; with ``owner``, only if its conversation is one ``owner`` may see."""
         with self._transaction(write=False) as session:
-            return _answer(_get(session, Answer, answer_id, "answer"))
+            return _answer(_answer_for(session, answer_id, owner))
 
     # --- feedback ------------------------------------------------------------------------
 
@@ -388,6 +426,7 @@ class Store:
         final_text: str | None = None,
         comment: str | None = None,
         api_key_id: int | None = None,
+        owner: Owner | None = None,
     ) -> FeedbackRecord:
         """Record a vote on an answer or an agent's action on a suggestion.
 
@@ -402,7 +441,7 @@ class Store:
             raise BadInputError(f"feedback {kind!r} takes no final_text (only 'edited' does)")
         now = self._now()
         with self._transaction(write=True) as session:
-            answer = _get(session, Answer, answer_id, "answer")
+            answer = _answer_for(session, answer_id, owner)
             final = self._clean(final_text) if final_text is not None else None
             row = Feedback(
                 answer_id=answer.id,
@@ -634,6 +673,8 @@ class Store:
     def _transaction(self, *, write: bool) -> Iterator[Session]:
         """One session in one transaction: committed if the block ends, else rolled back."""
         sessions = self._writes if write else self._reads
+        if write:
+            self._check_file()
         try:
             with sessions.begin() as session:
                 yield session
@@ -721,11 +762,29 @@ def _get(session: Session, model: type[M], key: object, what: str) -> M:
     return row
 
 
-def _conversation_for(session: Session, conversation_id: str, user_id: str | None) -> Conversation:
+def _conversation_for(
+    session: Session, conversation_id: str, user_id: str | None, owner: Owner | None = None
+) -> Conversation:
     row = session.get(Conversation, conversation_id)
     # Another user's conversation looks exactly like a missing one.
     if row is None or (user_id is not None and row.user_id is not None and row.user_id != user_id):
         raise NotFoundError(f"no conversation {conversation_id!r}")
+    if owner is not None and not _may_see(row, owner):
+        raise NotFoundError(f"no conversation {conversation_id!r}")
+    return row
+
+
+def _may_see(row: Conversation, owner: Owner) -> bool:
+    """Whether ``owner`` may see the conversation ``row`` (:class:`Owner` says who may)."""
+    return owner.staff or (row.api_key_id == owner.api_key_id and row.user_id == owner.user_id)
+
+
+def _answer_for(session: Session, answer_id: str, owner: Owner | None) -> Answer:
+    row = _get(session, Answer, answer_id, "answer")
+    if owner is not None and not owner.staff:
+        conversation = session.get(Conversation, row.conversation_id)
+        if conversation is None or conversation.api_key_id != owner.api_key_id:
+            raise NotFoundError(f"no answer {answer_id!r}")
     return row
 
 
@@ -801,6 +860,7 @@ def _conversation(row: Conversation) -> ConversationRecord:
         lang=row.lang,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        api_key_id=row.api_key_id,
     )
 
 

@@ -30,7 +30,9 @@ ASK_DESCRIPTION = """\
 Answers an end user's question from the help center, with `[n]` citations, or hands the
 conversation to a human (`action: handoff`, with the handoff opened in the queue). Secrets
 in the question are redacted before anything is stored. Pass the `conversation_id` of an
-earlier answer to ask a follow-up. With `details: true` the body also carries `details`:
+earlier answer to ask a follow-up: a conversation belongs to the app key that started it and
+to its `user_id`, and any other key or user gets 404 (agent and admin keys see every one).
+With `details: true` (agent and admin keys; an app key gets 403) the body also carries `details`:
 the documents found and the numbered sources (with every corpus path of each), the
 matched handoff rules, the confidence evidence, a handoff's draft reply for the agent and
 token usage (for evaluating a deployment).
@@ -68,18 +70,22 @@ class AssistantController(Controller):
         },
     )
     async def ask(
-        self, request: Request[Any, Any, Any], data: JSONBody[AskRequest], runtime: NamedDependency[Runtime]
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[AskRequest],
+        runtime: NamedDependency[Runtime],
+        caller: NamedDependency[Caller],
     ) -> Response[Any]:
-        history = await assistant.history_for(runtime, data)
+        history = await assistant.history_for(runtime, caller, data)
         events = assistant.answer_events(runtime, data, history)
         if "text/event-stream" in request.headers.get("accept", ""):
             # The first event before the headers: a full queue or a missing index still
             # gets its own status code rather than a 200 stream with an error in it.
             first = await anext(events)
-            finish = partial(assistant.save_answer, runtime, data)
+            finish = partial(assistant.save_answer, runtime, caller, data)
             return ServerSentEvent(assistant.sse_messages(first, events, finish))
         result = await assistant.final_result(events)
-        return Response(await assistant.save_answer(runtime, data, result))
+        return Response(await assistant.save_answer(runtime, caller, data, result))
 
     @post(
         "/suggest",
@@ -89,15 +95,18 @@ class AssistantController(Controller):
         summary="Suggest a reply to a ticket",
         description=(
             "For the agent sidebar: a suggested reply to the customer's last message, with citations "
-            "(articles and past tickets), the most similar past resolved tickets, the detected "
+            "(help articles only: a reply never repeats what other customers wrote), the most similar past "
+            "resolved tickets, the detected "
             "category, priority and sentiment, and the decision the assistant would make on its own "
             "(`action`, `reason`, `confidence`). The suggestion is stored (give feedback on it with "
             "its `answer_id`) and opens no handoff. Roles: agent, admin."
         ),
         responses=error_responses(*AUTH_ERRORS, 404, 503, 504),
     )
-    async def suggest(self, data: JSONBody[SuggestRequest], runtime: NamedDependency[Runtime]) -> SuggestResponse:
-        return await assistant.suggest(runtime, data)
+    async def suggest(
+        self, data: JSONBody[SuggestRequest], runtime: NamedDependency[Runtime], caller: NamedDependency[Caller]
+    ) -> SuggestResponse:
+        return await assistant.suggest(runtime, caller, data)
 
     @post(
         "/search",
@@ -124,7 +133,8 @@ class AssistantController(Controller):
         description=(
             "`helpful` / `not_helpful` on an answer or a suggestion, or what an agent did with a "
             "suggestion: `sent_as_is`, `edited` (with `final_text`, the text sent) or `discarded`. "
-            "A sent suggestion joins the conversation. Roles: app, agent, admin on answers; agent, "
+            "A sent suggestion joins the conversation. An app key may only give feedback on answers in "
+            "its own conversations (others are 404). Roles: app, agent, admin on answers; agent, "
             "admin on suggestions."
         ),
         responses=error_responses(*AUTH_ERRORS, 404),

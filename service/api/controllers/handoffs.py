@@ -15,6 +15,9 @@ from service.api.openapi import AUTH_ERRORS, SECURITY, error_responses
 from service.api.runtime import Caller, Runtime
 from service.api.schemas import Handoff, HandoffPage, HandoffStatus, Priority, ResolveRequest
 
+#: Largest offset a page may start at (a database integer; no queue is longer).
+MAX_OFFSET = 1_000_000_000
+
 
 class HandoffController(Controller):
     path = "/v1/handoffs"
@@ -43,7 +46,7 @@ class HandoffController(Controller):
             str, QueryParameter(pattern="^(priority|newest)$", description="Queue order or newest first.")
         ] = "priority",
         limit: Annotated[int, QueryParameter(ge=1, le=200, description="Page size.")] = 50,
-        offset: Annotated[int, QueryParameter(ge=0, description="Handoffs to skip.")] = 0,
+        offset: Annotated[int, QueryParameter(ge=0, le=MAX_OFFSET, description="Handoffs to skip.")] = 0,
     ) -> HandoffPage:
         store = runtime.store
         page = await anyio.to_thread.run_sync(

@@ -32,11 +32,13 @@ async def health() -> Health:
     tags=["operations"],
     summary="Readiness",
     description=(
-        "200 when the embedder, the index and the LLM are loaded. Otherwise 503 with the error "
+        "200 when the embedder, the index and the LLM are loaded and the database answers (for "
+        "SQLite: its file is still there, the same and writable). Otherwise 503 with the error "
         "shape, `detail.missing` naming each missing part and why (also while the embedded "
         "model's process is being restarted after a crash or hang; `llm_restarts` counts those); "
         "the service still serves what it can (search works without the LLM, answers fall back "
-        "to extracts or handoffs)."
+        "to extracts or handoffs; without the database, every call that writes is 503, never a "
+        "200 whose write was lost)."
     ),
     responses={
         200: ResponseSpec(data_container=Readiness, description="Everything is loaded.", generate_examples=False),
@@ -45,6 +47,10 @@ async def health() -> Health:
 )
 async def ready(runtime: NamedDependency[Runtime]) -> Response[Any]:
     state = runtime.readiness()
+    try:
+        await anyio.to_thread.run_sync(runtime.store.check_database)
+    except KefuError as exc:
+        state["missing"]["database"] = str(exc)
     if state["missing"]:
         return error_response(
             503,

@@ -357,9 +357,10 @@ def test_feedback_on_answers_and_suggestions(api: Api) -> None:
     assert voted.status_code == 201
     assert voted.json()["kind"] == "helpful" and voted.json()["answer_id"] == answer_id
     assert api.store.list_feedback(answer_id)[0].api_key_id is not None
-    # Agents' actions on a suggestion: app keys may not; "edited" needs the text sent.
+    # Agents' actions on a suggestion: an app key finds no such answer (it is not in one of
+    # its own conversations); "edited" needs the text sent.
     refused = feedback("app", answer_id=suggestion["answer_id"], kind="helpful")
-    assert refused.status_code == 403 and error_of(refused)["code"] == "forbidden"
+    assert refused.status_code == 404 and error_of(refused)["code"] == "not_found"
     no_text = feedback("agent", answer_id=suggestion["answer_id"], kind="edited")
     assert no_text.status_code == 422 and error_of(no_text)["detail"]["field"] == "final_text"
     sent = "您好，TRC20 转账已成功上链，请联系交易所查询入账。"
