@@ -50,13 +50,14 @@ def llm_server() -> Iterator[FakeOllama]:
     server.stop()
 
 
-def api_settings(data_dir: Path, db: Path, **changes: Any) -> Settings:
+def api_settings(data_dir: Path, db: Path | str, **changes: Any) -> Settings:
     """Settings for an app under test. Answers are generated (by the fake Ollama) unless a
-    test asks for the default ``quote`` style: most API tests are about streaming the LLM."""
+    test asks for the default ``quote`` style: most API tests are about streaming the LLM.
+    ``db`` is a SQLite file or a database URL."""
     changes.setdefault("answer_style", "generate")
     return Settings.from_env({}).with_overrides(
         data_dir=data_dir,
-        database_url=f"sqlite:///{db}",
+        database_url=db if isinstance(db, str) else f"sqlite:///{db}",
         llm_backend="ollama",
         **changes,
     )
@@ -127,7 +128,8 @@ class WebhookSink:
 
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
-                delivery = self.headers.get("X-Kefu-Delivery")
+                # Keyed by handoff too: apps on different databases reuse delivery ids.
+                delivery = (self.headers.get("X-Kefu-Delivery"), body["handoff"]["id"])
                 first = not any(c["delivery"] == delivery for c in sink.calls)
                 sink.calls.append({"delivery": delivery, "body": body, "status": 500 if first else 204})
                 self.send_response(500 if first else 204)
