@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import anyio.to_thread
 
 from kefu.errors import ConflictError, KefuError, NotReadyError, RateLimitedError
+from kefu.generators.pool import HostPool
 from service.api.gate import GatedGenerator, LlmGate
 from service.api.metrics import Metrics
 from service.api.ratelimit import RateLimiter
@@ -83,12 +84,7 @@ class Runtime:
         self.index_name = settings.index_name
         self.metrics = Metrics()
         self.limiter = RateLimiter(settings.rate_limit, settings.rate_burst)
-        self.gate = LlmGate(
-            settings.llm_queue,
-            on_change=self.metrics.llm_waiting.set,
-            on_reject=self.metrics.llm_busy.inc,
-            on_wait=self.metrics.llm_wait.observe,
-        )
+        self.gate = self._gate(settings.llm_queue, slots=1)
         self.webhook_poll_seconds = webhook_poll_seconds
         self.llm_retry_seconds = llm_retry_seconds
         self._given_store = store
@@ -175,7 +171,19 @@ class Runtime:
             except KefuError as exc:
                 self.problems["index"] = str(exc)
 
+    def _gate(self, max_waiting: int, *, slots: int) -> LlmGate:
+        return LlmGate(
+            max_waiting,
+            slots=slots,
+            on_change=self.metrics.llm_waiting.set,
+            on_reject=self.metrics.llm_busy.inc,
+            on_wait=self.metrics.llm_wait.observe,
+        )
+
     def _gated(self, generator: Generator) -> GatedGenerator:
+        if isinstance(generator, HostPool):
+            # The pool queues per host; the service's gate only counts (and bounds) the whole.
+            self.gate = self._gate(generator.queue, slots=generator.slots)
         backend = generator.name.split(":", 1)[0]
         histogram = self.metrics.llm_seconds.labels(backend)
         return GatedGenerator(generator, self.gate, on_generation=histogram.observe)
