@@ -355,12 +355,26 @@ class Health(msgspec.Struct):
     status: Literal["ok"]
 
 
+class LlmHost(msgspec.Struct):
+    """One LLM server of a pool, as the last health check and the queue see it."""
+
+    host: str
+    healthy: bool
+    running: Annotated[int, Meta(description="Generations it runs now.")]
+    waiting: Annotated[int, Meta(description="Requests waiting for it now.")]
+    problem: Annotated[str | None, Meta(description="Why it is out of the pool, when it is.")] = None
+
+
 class Readiness(msgspec.Struct):
     status: Literal["ready"]
     index: str
     index_version: str
     llm: str
     open_access: Annotated[bool, Meta(description="True when the server runs without API keys (a local demo).")]
+    llm_hosts: Annotated[
+        list[LlmHost],
+        Meta(description="With several LLM servers (a pool): each one's health and queue. Empty otherwise."),
+    ] = []
 
 
 class ErrorInfo(msgspec.Struct):

@@ -14,7 +14,7 @@ from service.api.errors import error_response
 from service.api.metrics import CONTENT_TYPE_LATEST
 from service.api.openapi import error_responses
 from service.api.runtime import Runtime
-from service.api.schemas import Health, Readiness
+from service.api.schemas import Health, LlmHost, Readiness
 
 
 @get(
@@ -32,7 +32,8 @@ async def health() -> Health:
     tags=["operations"],
     summary="Readiness",
     description=(
-        "200 when the embedder, the index and the LLM are loaded. Otherwise 503 with the error "
+        "200 when the embedder, the index and the LLM are loaded (for a pool of LLM servers: when "
+        "one answers; `llm_hosts` shows each one's health and queue). Otherwise 503 with the error "
         "shape, `detail.missing` naming each missing part and why; the service still serves "
         "what it can (search works without the LLM, answers fall back to extracts or handoffs)."
     ),
@@ -57,6 +58,10 @@ async def ready(runtime: NamedDependency[Runtime]) -> Response[Any]:
             index_version=state["index_version"] or "",
             llm=state["llm"],
             open_access=runtime.open_access,
+            llm_hosts=[
+                LlmHost(host=h.host, healthy=h.healthy, running=h.running, waiting=h.waiting, problem=h.problem)
+                for h in state["llm_hosts"]
+            ],
         )
     )
 
