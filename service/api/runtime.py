@@ -27,9 +27,10 @@ from kefu.errors import ConflictError, KefuError, NotReadyError, RateLimitedErro
 from kefu.generators.pool import HostPool
 from service.api.gate import GatedGenerator, LlmGate
 from service.api.metrics import Metrics
-from service.api.ratelimit import RateLimiter
+from service.api.ratelimit import RateLimiter, SharedRateLimiter
 from service.keys import bearer_key, verify_key
 from service.store import Role, Store
+from service.store.engine import is_sqlite
 
 if TYPE_CHECKING:
     from ingest.pipeline import IngestReport
@@ -83,7 +84,7 @@ class Runtime:
         self.open_access = open_access
         self.index_name = settings.index_name
         self.metrics = Metrics()
-        self.limiter = RateLimiter(settings.rate_limit, settings.rate_burst)
+        self.limiter: RateLimiter | SharedRateLimiter = RateLimiter(settings.rate_limit, settings.rate_burst)
         self.gate = self._gate(settings.llm_queue, slots=1)
         self.webhook_poll_seconds = webhook_poll_seconds
         self.llm_retry_seconds = llm_retry_seconds
@@ -117,6 +118,9 @@ class Runtime:
         if self._store is None:
             self._store = Store.from_settings(self.settings)
         await anyio.to_thread.run_sync(self.store.migrate)
+        if not is_sqlite(self.store.url) and self.limiter.enabled and isinstance(self.limiter, RateLimiter):
+            # Replicas share the database: they count each key's requests there, together.
+            self.limiter = SharedRateLimiter(self.store, self.settings.rate_limit, self.settings.rate_burst)
         if self._given_answerer is not None:
             given = self._given_answerer
             self.embedder = given.retriever.embedder
@@ -265,7 +269,10 @@ class Runtime:
             record = await anyio.to_thread.run_sync(lambda: verify_key(self.store, key, roles))
             caller = Caller(key_id=record.id, role=record.role, label=record.label, rate_key=f"key:{record.id}")
         try:
-            self.limiter.check(caller.rate_key)
+            if isinstance(self.limiter, SharedRateLimiter):
+                await anyio.to_thread.run_sync(self.limiter.check, caller.rate_key)
+            else:
+                self.limiter.check(caller.rate_key)
         except RateLimitedError:
             self.metrics.rate_limited.inc()
             raise

@@ -138,7 +138,7 @@ def test_migration_builds_exactly_the_models_schema(store: Store) -> None:
     with store.engine.connect() as connection:
         diffs = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     assert diffs == []
-    assert current_revision(store.engine) == head_revision() == "0001"
+    assert current_revision(store.engine) == head_revision() == "0002"
 
 
 def test_the_schema_comparison_does_notice_a_difference(store: Store) -> None:
@@ -959,6 +959,34 @@ def test_due_deliveries_come_oldest_first_up_to_the_limit(hooked: Store, clock: 
         clock.advance()
     assert [d.handoff.id for d in hooked.due_deliveries(limit=2)] == handoffs[:2]
     assert [d.handoff.id for d in hooked.due_deliveries(limit=2)] == handoffs[2:]
+
+
+def test_due_deliveries_of_replicas_asking_at_once_go_to_one_each(db: Database, clock: Clock) -> None:
+    replicas = [make_store(db, clock, webhook_url=WEBHOOK) for _ in range(4)]
+    try:
+        for _ in range(40):
+            escalate(replicas[0])
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            batches = list(pool.map(lambda n: replicas[n % 4].due_deliveries(limit=3), range(24)))
+        handed = [d.delivery.id for batch in batches for d in batch]
+        assert len(handed) == len(set(handed)) == 40
+    finally:
+        for replica in replicas:
+            replica.close()
+
+
+def test_a_rate_bucket_in_the_database_is_shared_and_refills(db: Database) -> None:
+    with make_store(db, Clock()) as one, make_store(db, Clock()) as two:
+        taken = [s.take_token("key:1", per_minute=60, burst=3, now=1000.0) for s in (one, two, one, two)]
+        assert taken[:3] == [0.0, 0.0, 0.0] and taken[3] == pytest.approx(1.0)
+        assert one.take_token("key:2", per_minute=60, burst=3, now=1000.0) == 0.0  # its own bucket
+        assert two.take_token("key:1", per_minute=60, burst=3, now=1000.5) == pytest.approx(0.5)
+        assert two.take_token("key:1", per_minute=60, burst=3, now=1001.0) == 0.0
+        # A long pause refills up to the burst, no more.
+        assert [one.take_token("key:1", per_minute=60, burst=3, now=5000.0) for _ in range(4)][-1] > 0
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            waits = list(pool.map(lambda n: (one, two)[n % 2].take_token("key:3", per_minute=1, burst=5), range(16)))
+        assert sum(w == 0.0 for w in waits) == 5
 
 
 def test_retry_policy() -> None:

@@ -8,13 +8,14 @@ The store's behaviour on PostgreSQL (every method, migrations, concurrency) is t
 from __future__ import annotations
 
 import socket
+import time
 from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import text
 
 from kefu.errors import BackendUnavailableError
-from service.store import Store
+from service.store import HandoffRequest, Store
 from tests.postgres import ExternalPostgres, LocalPostgres
 
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
@@ -49,3 +50,24 @@ def test_timestamps_are_stored_with_their_time_zone(postgres: LocalPostgres | Ex
             connection.execute(text("SET TIME ZONE 'Asia/Shanghai'"))
             saved = store.save_answer(question="q", answer="a", confidence=0.5, action="answer")
             assert store.get_answer(saved.answer.id).created_at == T0
+
+
+def test_a_replica_leasing_deliveries_skips_the_rows_another_holds(postgres: LocalPostgres | ExternalPostgres) -> None:
+    with Store(postgres.create_database(), webhook_url="https://hooks.example.com/k", clock=lambda: T0) as store:
+        store.migrate()
+        for _ in range(3):
+            store.save_answer(
+                question="q", answer="a", confidence=0.5, action="handoff", handoff=HandoffRequest(reason="r")
+            )
+        other = store.engine.connect()
+        try:
+            # Another replica is in the middle of leasing the oldest delivery.
+            held = other.execute(text("SELECT id FROM webhook_deliveries ORDER BY id LIMIT 1 FOR UPDATE")).scalar_one()
+            started = time.monotonic()
+            leased = [d.delivery.id for d in store.due_deliveries()]
+            assert time.monotonic() - started < 2  # not blocked by the other's lock
+            assert held not in leased and len(leased) == 2
+        finally:
+            other.rollback()
+            other.close()
+        assert [d.delivery.id for d in store.due_deliveries()] == [held]
