@@ -108,10 +108,12 @@ def start_api(app: Litestar, store: Store) -> tuple[TestClient[Litestar], dict[s
 
 @dataclass
 class WebhookSink:
-    """A local webhook that fails the first call of each delivery, then accepts it."""
+    """A local webhook that fails the first call of each delivery, then accepts it
+    (with ``fail_first=False``, accepts every call)."""
 
     calls: list[dict[str, Any]] = field(default_factory=list)
     server: ThreadingHTTPServer | None = None
+    fail_first: bool = True
 
     @property
     def url(self) -> str:
@@ -130,7 +132,7 @@ class WebhookSink:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
                 # Keyed by handoff too: apps on different databases reuse delivery ids.
                 delivery = (self.headers.get("X-Kefu-Delivery"), body["handoff"]["id"])
-                first = not any(c["delivery"] == delivery for c in sink.calls)
+                first = sink.fail_first and not any(c["delivery"] == delivery for c in sink.calls)
                 sink.calls.append({"delivery": delivery, "body": body, "status": 500 if first else 204})
                 self.send_response(500 if first else 204)
                 self.send_header("Content-Length", "0")
