@@ -17,7 +17,7 @@ LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_CPU_ALL_VARIANTS=OFF -DGGML_BACKEND
                     -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
 LLAMA_WHEELS     := $(or $(KEFU_WHEEL_DIR),$(HOME)/.cache/kefu/wheels)/llama-cpp-python-$(LLAMA_VERSION)-$(shell $(PYTHON) -c 'import hashlib, sys; print(hashlib.sha256(sys.argv[1].encode()).hexdigest()[:12])' '$(LLAMA_CMAKE_ARGS)')
 
-.PHONY: setup models test test-fast lint run check bench eval-ci clean
+.PHONY: setup models postgresql test test-fast lint run check bench eval-ci clean
 
 # The virtualenv and packages. torch comes first, pinned to the CPU build on disk,
 # so nothing later pulls a CUDA build; the model part packages carry no code deps.
@@ -40,8 +40,18 @@ setup: $(STAMP)
 models: setup
 	$(KEFU) setup-models
 
-test: models
-	$(PY) -m pytest
+# PostgreSQL's server binaries (Debian's package), for the tests: they start a throw-away
+# cluster of their own in a temp dir on a free loopback port and stop it at the end
+# (tests/postgres.py). Installed with apt-get when missing, which needs root.
+postgresql:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" != 0 ]; then \
+	    echo "PostgreSQL's server is not installed: run as root, or apt-get install postgresql" >&2; exit 1; fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql; }
+
+# Every test, PostgreSQL ones included: here a missing server fails the run instead of skipping.
+test: models postgresql
+	KEFU_TEST_REQUIRE_POSTGRES=1 $(PY) -m pytest
 
 # Without the slow (real LLM / real embedder) tests.
 test-fast: setup

@@ -15,8 +15,8 @@ from typing import Any, Literal, TypeVar
 
 from kefu.errors import ConfigError
 
-LlmBackend = Literal["ollama", "llamacpp"]
-LLM_BACKENDS: tuple[LlmBackend, ...] = ("ollama", "llamacpp")
+LlmBackend = Literal["ollama", "openai", "llamacpp"]
+LLM_BACKENDS: tuple[LlmBackend, ...] = ("ollama", "openai", "llamacpp")
 AnswerStyle = Literal["quote", "generate"]
 ANSWER_STYLES: tuple[AnswerStyle, ...] = ("quote", "generate")
 
@@ -53,8 +53,19 @@ class Settings:
     embedding_model: str | None = None
     embedding_batch_size: int = 16
     llm_backend: LlmBackend = "llamacpp"
-    ollama_host: str = "http://127.0.0.1:11434"
+    #: Ollama servers serving ``ollama_model``; more than one makes a pool (failover, a queue each).
+    ollama_hosts: tuple[str, ...] = ("http://127.0.0.1:11434",)
     ollama_model: str = "qwen2.5:3b-instruct"
+    #: Base URLs (with ``/v1``) of OpenAI-compatible servers (vLLM, llama.cpp's server, LM
+    #: Studio, TGI) serving ``openai_model``; more than one makes a pool.
+    openai_base_urls: tuple[str, ...] = ()
+    openai_model: str = ""
+    #: Sent as ``Authorization: Bearer``; local servers usually need none. Kept out of ``repr``.
+    openai_api_key: str | None = field(default=None, repr=False)
+    #: Generations each LLM server runs at once (Ollama's OLLAMA_NUM_PARALLEL, vLLM's batch).
+    llm_parallel: int = 1
+    #: Seconds between health checks of each LLM server of a pool.
+    llm_health_interval: float = 10.0
     #: Path of the GGUF for the embedded backend; ``None`` means the one setup assembles.
     gguf_path: Path | None = None
     llm_threads: int = max(1, os.cpu_count() or 1)
@@ -83,7 +94,8 @@ class Settings:
     database_url: str | None = field(default=None, repr=False)
     #: Called for each new handoff (with retries); ``None``: no webhook. May hold a token.
     webhook_url: str | None = field(default=None, repr=False)
-    #: Requests that may wait for the LLM (one generation runs at a time); more get 503.
+    #: Requests that may wait for an LLM server (each server of a pool has a queue this long);
+    #: more get 503.
     llm_queue: int = 4
     #: Browser origins allowed to call the HTTP API (CORS); empty: none.
     cors_origins: tuple[str, ...] = ()
@@ -105,6 +117,11 @@ class Settings:
     def database_url_resolved(self) -> str:
         """The database URL in effect: the configured one, or SQLite in the data dir."""
         return self.database_url or f"sqlite:///{self.data_dir / 'kefu.db'}"
+
+    @property
+    def ollama_host(self) -> str:
+        """The first (or only) Ollama server."""
+        return self.ollama_hosts[0]
 
     @property
     def models_dir(self) -> Path:
@@ -156,14 +173,20 @@ class Settings:
 
         defaults = cls()
         ollama_host_env = env.get("KEFU_OLLAMA_HOST") or env.get("OLLAMA_HOST")
-        backend_default: LlmBackend = "ollama" if ollama_host_env else "llamacpp"
+        openai_env = env.get("KEFU_OPENAI_BASE_URL", "").strip()
+        backend_default: LlmBackend = "ollama" if ollama_host_env else "openai" if openai_env else "llamacpp"
         settings = cls(
             data_dir=get("KEFU_DATA_DIR", lambda s: Path(s).expanduser(), defaults.data_dir),
             embedding_model=get("KEFU_EMBEDDING_MODEL", str, None),
             embedding_batch_size=get("KEFU_EMBEDDING_BATCH_SIZE", positive_int, defaults.embedding_batch_size),
             llm_backend=get("KEFU_LLM_BACKEND", _backend, backend_default),
-            ollama_host=_normalise_host(ollama_host_env) if ollama_host_env else defaults.ollama_host,
+            ollama_hosts=_hosts("KEFU_OLLAMA_HOST", ollama_host_env) if ollama_host_env else defaults.ollama_hosts,
             ollama_model=get("KEFU_OLLAMA_MODEL", str, defaults.ollama_model),
+            openai_base_urls=get("KEFU_OPENAI_BASE_URL", _base_urls, defaults.openai_base_urls),
+            openai_model=get("KEFU_OPENAI_MODEL", str, defaults.openai_model),
+            openai_api_key=get("KEFU_OPENAI_API_KEY", str, None),
+            llm_parallel=get("KEFU_LLM_PARALLEL", positive_int, defaults.llm_parallel),
+            llm_health_interval=get("KEFU_LLM_HEALTH_INTERVAL", _positive_float, defaults.llm_health_interval),
             gguf_path=get("KEFU_GGUF_PATH", lambda s: Path(s).expanduser(), None),
             llm_threads=get("KEFU_LLM_THREADS", positive_int, defaults.llm_threads),
             llm_context=get("KEFU_LLM_CONTEXT", positive_int, defaults.llm_context),
@@ -188,6 +211,11 @@ class Settings:
             log_level=get("KEFU_LOG_LEVEL", _log_level, defaults.log_level),
             official_domains=get("KEFU_OFFICIAL_DOMAINS", _domains, defaults.official_domains),
         )
+        if settings.llm_backend == "openai" and not (settings.openai_base_urls and settings.openai_model):
+            raise ConfigError(
+                "KEFU_LLM_BACKEND=openai needs KEFU_OPENAI_BASE_URL (e.g. http://127.0.0.1:8000/v1) "
+                "and KEFU_OPENAI_MODEL (a model the server lists at /v1/models)"
+            )
         return settings
 
     def describe(self) -> dict[str, str]:
@@ -197,6 +225,7 @@ class Settings:
         out["gguf_path"] = str(self.gguf_model_path)
         out["corpus_dir"] = str(self.default_corpus)
         out["database_url"] = _mask_url(self.database_url_resolved)
+        out["openai_api_key"] = "***" if self.openai_api_key else "None"
         out["webhook_url"] = _mask_url(self.webhook_url, hide_path=True) if self.webhook_url else "None"
         return out
 
@@ -304,6 +333,20 @@ def _one_of(options: tuple[str, ...]) -> Callable[[str], Any]:
 
 _answer_style = _one_of(ANSWER_STYLES)
 _backend = _one_of(LLM_BACKENDS)
+
+
+def _hosts(name: str, raw: str) -> tuple[str, ...]:
+    hosts = tuple(_normalise_host(h) for h in raw.split(",") if h.strip())
+    if not hosts:
+        raise ConfigError(f"{name}={raw!r} is not valid: give one or more hosts, separated by commas")
+    return hosts
+
+
+def _base_urls(raw: str) -> tuple[str, ...]:
+    urls = tuple(_http_url(u.strip()).rstrip("/") for u in raw.split(",") if u.strip())
+    if not urls:
+        raise ValueError("give one or more base URLs, separated by commas")
+    return urls
 
 
 def _normalise_host(raw: str) -> str:

@@ -1,4 +1,5 @@
-"""Shared fixtures: no network beyond loopback, real models from the data dir, a fake Ollama."""
+"""Shared fixtures: no network beyond loopback, real models from the data dir, a fake Ollama,
+a real PostgreSQL server."""
 
 from __future__ import annotations
 
@@ -12,9 +13,15 @@ import pytest
 
 from kefu.settings import Settings
 from tests.fakes.ollama_server import FakeOllama, ScriptedModel
+from tests.postgres import ExternalPostgres, LocalPostgres, PostgresUnavailable
 
 REPO = Path(__file__).resolve().parent.parent
 TP_CN = REPO.parent / "shared" / "corpora" / "tp-cn"
+
+#: An existing server's admin URL to test against instead of a throw-away cluster.
+POSTGRES_URL_VARIABLE = "KEFU_TEST_POSTGRES_URL"
+#: Set (by `make test`) where PostgreSQL tests must run: no server is then a failure, not a skip.
+REQUIRE_POSTGRES_VARIABLE = "KEFU_TEST_REQUIRE_POSTGRES"
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -89,3 +96,24 @@ def harbor_data_dir(tmp_path_factory: pytest.TempPathFactory, embedder) -> Path:
     report = run_ingest([HARBOR], data_dir=data, index_name="harbor", embedder=embedder)
     assert report.changed and report.documents["new"] == 295
     return data
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[LocalPostgres | ExternalPostgres]:
+    """A PostgreSQL server for the run: $KEFU_TEST_POSTGRES_URL, or a throw-away local cluster.
+
+    Each test (or module) makes its own database in it with ``create_database()``. Without
+    a server this skips, unless $KEFU_TEST_REQUIRE_POSTGRES is set (CI), where it fails.
+    """
+    external = os.environ.get(POSTGRES_URL_VARIABLE)
+    server: LocalPostgres | ExternalPostgres
+    try:
+        server = ExternalPostgres(external) if external else LocalPostgres().start()
+    except PostgresUnavailable as exc:
+        if os.environ.get(REQUIRE_POSTGRES_VARIABLE):
+            pytest.fail(f"PostgreSQL is required here: {exc}")
+        pytest.skip(f"no PostgreSQL: {exc}")
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -1,4 +1,5 @@
-"""LLM backends behind one protocol: Ollama in production, llama.cpp embedded."""
+"""LLM backends behind one protocol: Ollama or an OpenAI-compatible server (one or a pool of
+hosts) in production, llama.cpp embedded."""
 
 from __future__ import annotations
 
@@ -32,18 +33,55 @@ __all__ = [
 
 
 def generator_from_settings(settings: Settings) -> Generator:
-    """The configured backend, not yet warmed up."""
+    """The configured backend, not yet warmed up.
+
+    Several servers, or one running generations in parallel, make a
+    :class:`~kefu.generators.pool.HostPool`.
+    """
+    members: list[Generator]
     if settings.llm_backend == "ollama":
         from kefu.generators.ollama import OllamaGenerator
 
-        return OllamaGenerator(
-            settings.ollama_host,
-            settings.ollama_model,
-            timeout=settings.llm_timeout,
-            connect_timeout=settings.llm_connect_timeout,
-            max_tokens=settings.llm_max_tokens,
-            temperature=settings.llm_temperature,
-            context=settings.llm_context,
+        members = [
+            OllamaGenerator(
+                host,
+                settings.ollama_model,
+                timeout=settings.llm_timeout,
+                connect_timeout=settings.llm_connect_timeout,
+                max_tokens=settings.llm_max_tokens,
+                temperature=settings.llm_temperature,
+                context=settings.llm_context,
+            )
+            for host in settings.ollama_hosts
+        ]
+    elif settings.llm_backend == "openai":
+        from kefu.generators.openai_compat import OpenAICompatibleGenerator
+
+        members = [
+            OpenAICompatibleGenerator(
+                url,
+                settings.openai_model,
+                api_key=settings.openai_api_key,
+                timeout=settings.llm_timeout,
+                connect_timeout=settings.llm_connect_timeout,
+                max_tokens=settings.llm_max_tokens,
+                temperature=settings.llm_temperature,
+            )
+            for url in settings.openai_base_urls
+        ]
+    else:
+        members = []
+    if members:
+        if len(members) == 1 and settings.llm_parallel == 1:
+            return members[0]
+        from kefu.generators.pool import HostPool
+
+        return HostPool(
+            members,
+            parallel=settings.llm_parallel,
+            queue=settings.llm_queue,
+            health_interval=settings.llm_health_interval,
+            health_timeout=settings.llm_connect_timeout,
         )
     from kefu.generators.llamacpp import LlamaCppGenerator
 

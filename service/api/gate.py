@@ -32,7 +32,8 @@ MAX_RETRY_AFTER = 120
 
 
 class LlmGate:
-    """An async slot for one generation, with at most ``max_waiting`` callers waiting.
+    """``slots`` async slots (one generation each; 1 by default), with at most
+    ``max_waiting`` callers waiting.
 
     ``on_change(waiting)`` is told the queue length whenever it changes, ``on_reject()``
     of each refusal, and ``on_wait(seconds)`` how long each admitted caller waited.
@@ -42,16 +43,18 @@ class LlmGate:
         self,
         max_waiting: int,
         *,
+        slots: int = 1,
         on_change: Callable[[int], None] | None = None,
         on_reject: Callable[[], None] | None = None,
         on_wait: Callable[[float], None] | None = None,
     ) -> None:
-        if max_waiting < 0:
-            raise ValueError("max_waiting must be 0 or more")
+        if max_waiting < 0 or slots < 1:
+            raise ValueError("max_waiting must be 0 or more and slots 1 or more")
         self.max_waiting = max_waiting
-        self._slot = asyncio.Semaphore(1)
+        self.slots = slots
+        self._slot = asyncio.Semaphore(slots)
         self._waiting = 0
-        self._busy = False
+        self._running = 0
         self._average = INITIAL_GENERATION_SECONDS
         self._on_change = on_change or (lambda _n: None)
         self._on_reject = on_reject or (lambda: None)
@@ -63,17 +66,18 @@ class LlmGate:
 
     @property
     def busy(self) -> bool:
-        return self._busy
+        """Every slot is taken."""
+        return self._running >= self.slots
 
     def retry_after(self) -> int:
         """Seconds until a refused caller might get in: the queue ahead at the average pace."""
-        return max(1, min(MAX_RETRY_AFTER, math.ceil(self._average * (self._waiting + 1))))
+        return max(1, min(MAX_RETRY_AFTER, math.ceil(self._average * (self._waiting + 1) / self.slots)))
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
         """Hold the generation slot for the block; :class:`BusyError` if the queue is full."""
         start = time.monotonic()
-        if self._busy or self._slot.locked():
+        if self.busy or self._slot.locked():
             if self._waiting >= self.max_waiting:
                 self._on_reject()
                 raise BusyError(
@@ -90,13 +94,13 @@ class LlmGate:
                 self._on_change(self._waiting)
         else:
             await self._slot.acquire()
-        self._busy = True
+        self._running += 1
         self._on_wait(time.monotonic() - start)
         began = time.monotonic()
         try:
             yield
         finally:
-            self._busy = False
+            self._running -= 1
             # A moving average is enough to size Retry-After.
             self._average = 0.7 * self._average + 0.3 * (time.monotonic() - began)
             self._slot.release()

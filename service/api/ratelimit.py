@@ -1,18 +1,27 @@
-"""Per-key request rates: a token bucket for each API key, in memory.
+"""Per-key request rates: a token bucket for each API key.
 
-Each key may make ``burst`` requests at once and then ``per_minute`` a minute. The
-buckets live in this process (one uvicorn worker serves kefu); a restart refills them.
+Each key may make ``burst`` requests at once and then ``per_minute`` a minute.
+:class:`RateLimiter` keeps the buckets in this process (one server on SQLite; a restart
+refills them); :class:`SharedRateLimiter` keeps them in the database, so that replicas
+of the service on one PostgreSQL count every request of a key together.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from kefu.errors import RateLimitedError
+from kefu.errors import BackendTimeoutError, BackendUnavailableError, RateLimitedError
+
+if TYPE_CHECKING:
+    from service.store import Store
+
+log = logging.getLogger(__name__)
 
 #: Buckets kept before idle ones are dropped (a full bucket holds no information).
 MAX_BUCKETS = 10_000
@@ -57,11 +66,7 @@ class RateLimiter:
                 bucket.tokens -= 1.0
                 return
             wait = (1.0 - bucket.tokens) / self._rate
-        raise RateLimitedError(
-            f"too many requests: this key may make {self.per_minute} a minute "
-            f"(bursts of {self.burst}); try again in {math.ceil(wait)} s",
-            retry_after=wait,
-        )
+        raise _limited(self.per_minute, self.burst, wait)
 
     def _drop_full(self, now: float) -> None:
         full_after = self.burst / self._rate
@@ -70,3 +75,42 @@ class RateLimiter:
         if len(self._buckets) >= MAX_BUCKETS:  # all busy: forget the oldest half
             for key in sorted(self._buckets, key=lambda k: self._buckets[k].updated)[: MAX_BUCKETS // 2]:
                 del self._buckets[key]
+
+
+class SharedRateLimiter:
+    """The same buckets, kept in the database (``Store.take_token``): one row per key.
+
+    ``check`` makes one short transaction, so call it from a worker thread. When the
+    database fails, the request is counted by an in-process limiter instead: a database
+    outage must not turn every request away.
+    """
+
+    def __init__(self, store: Store, per_minute: int, burst: int) -> None:
+        self.store = store
+        self.fallback = RateLimiter(per_minute, burst)
+        self.per_minute = per_minute
+        self.burst = burst
+
+    @property
+    def enabled(self) -> bool:
+        return self.per_minute > 0
+
+    def check(self, key: str) -> None:
+        if not self.enabled:
+            return
+        try:
+            wait = self.store.take_token(key, per_minute=self.per_minute, burst=self.burst)
+        except (BackendUnavailableError, BackendTimeoutError) as exc:
+            log.warning("rate limit counted in this process only: %s", exc)
+            self.fallback.check(key)
+            return
+        if wait > 0:
+            raise _limited(self.per_minute, self.burst, wait)
+
+
+def _limited(per_minute: int, burst: int, wait: float) -> RateLimitedError:
+    return RateLimitedError(
+        f"too many requests: this key may make {per_minute} a minute "
+        f"(bursts of {burst}); try again in {math.ceil(wait)} s",
+        retry_after=wait,
+    )

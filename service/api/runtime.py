@@ -25,11 +25,13 @@ import anyio.to_thread
 
 from kefu.errors import ConflictError, KefuError, NotReadyError, RateLimitedError
 from kefu.generators.base import GeneratorHealth
+from kefu.generators.pool import HostPool
 from service.api.gate import GatedGenerator, LlmGate
 from service.api.metrics import Metrics
-from service.api.ratelimit import RateLimiter
+from service.api.ratelimit import RateLimiter, SharedRateLimiter
 from service.keys import bearer_key, verify_key
 from service.store import Role, Store
+from service.store.engine import is_sqlite
 
 if TYPE_CHECKING:
     from ingest.pipeline import IngestReport
@@ -83,13 +85,8 @@ class Runtime:
         self.open_access = open_access
         self.index_name = settings.index_name
         self.metrics = Metrics()
-        self.limiter = RateLimiter(settings.rate_limit, settings.rate_burst)
-        self.gate = LlmGate(
-            settings.llm_queue,
-            on_change=self.metrics.llm_waiting.set,
-            on_reject=self.metrics.llm_busy.inc,
-            on_wait=self.metrics.llm_wait.observe,
-        )
+        self.limiter: RateLimiter | SharedRateLimiter = RateLimiter(settings.rate_limit, settings.rate_burst)
+        self.gate = self._gate(settings.llm_queue, slots=1)
         self.webhook_poll_seconds = webhook_poll_seconds
         self.llm_retry_seconds = llm_retry_seconds
         self._given_store = store
@@ -122,6 +119,9 @@ class Runtime:
         if self._store is None:
             self._store = Store.from_settings(self.settings)
         await anyio.to_thread.run_sync(self.store.migrate)
+        if not is_sqlite(self.store.url) and self.limiter.enabled and isinstance(self.limiter, RateLimiter):
+            # Replicas share the database: they count each key's requests there, together.
+            self.limiter = SharedRateLimiter(self.store, self.settings.rate_limit, self.settings.rate_burst)
         if self._given_answerer is not None:
             given = self._given_answerer
             self.embedder = given.retriever.embedder
@@ -176,7 +176,19 @@ class Runtime:
             except KefuError as exc:
                 self.problems["index"] = str(exc)
 
+    def _gate(self, max_waiting: int, *, slots: int) -> LlmGate:
+        return LlmGate(
+            max_waiting,
+            slots=slots,
+            on_change=self.metrics.llm_waiting.set,
+            on_reject=self.metrics.llm_busy.inc,
+            on_wait=self.metrics.llm_wait.observe,
+        )
+
     def _gated(self, generator: Generator) -> GatedGenerator:
+        if isinstance(generator, HostPool):
+            # The pool queues per host; the service's gate only counts (and bounds) the whole.
+            self.gate = self._gate(generator.queue, slots=generator.slots)
         backend = generator.name.split(":", 1)[0]
         histogram = self.metrics.llm_seconds.labels(backend)
         return GatedGenerator(generator, self.gate, on_generation=histogram.observe)
@@ -258,7 +270,10 @@ class Runtime:
             record = await anyio.to_thread.run_sync(lambda: verify_key(self.store, key, roles))
             caller = Caller(key_id=record.id, role=record.role, label=record.label, rate_key=f"key:{record.id}")
         try:
-            self.limiter.check(caller.rate_key)
+            if isinstance(self.limiter, SharedRateLimiter):
+                await anyio.to_thread.run_sync(self.limiter.check, caller.rate_key)
+            else:
+                self.limiter.check(caller.rate_key)
         except RateLimitedError:
             self.metrics.rate_limited.inc()
             raise
@@ -338,5 +353,12 @@ class Runtime:
             "index_version": self.index_version,
             "llm": self.llm_name,
             "llm_restarts": health.restarts,
+            "llm_hosts": self.llm_pool.status() if self.llm_pool is not None else [],
             "missing": missing,
         }
+
+    @property
+    def llm_pool(self) -> HostPool | None:
+        """The pool of LLM servers, when the LLM is one."""
+        inner = self.generator.inner if self.generator is not None else None
+        return inner if isinstance(inner, HostPool) else None

@@ -365,6 +365,16 @@ class Health(msgspec.Struct):
     status: Literal["ok"]
 
 
+class LlmHost(msgspec.Struct):
+    """One LLM server of a pool, as the last health check and the queue see it."""
+
+    host: str
+    healthy: bool
+    running: Annotated[int, Meta(description="Generations it runs now.")]
+    waiting: Annotated[int, Meta(description="Requests waiting for it now.")]
+    problem: Annotated[str | None, Meta(description="Why it is out of the pool, when it is.")] = None
+
+
 class Readiness(msgspec.Struct):
     status: Literal["ready"]
     index: str
@@ -374,6 +384,10 @@ class Readiness(msgspec.Struct):
     llm_restarts: Annotated[
         int, Meta(description="Times the embedded model's process was restarted after a crash or hang.")
     ] = 0
+    llm_hosts: Annotated[
+        list[LlmHost],
+        Meta(description="With several LLM servers (a pool): each one's health and queue. Empty otherwise."),
+    ] = []
 
 
 class ErrorInfo(msgspec.Struct):

@@ -22,6 +22,8 @@ from sqlalchemy import Engine
 from service.store.engine import create_database_engine, writer
 
 MIGRATIONS_DIR: Final = Path(__file__).resolve().parent / "migrations"
+#: PostgreSQL advisory lock key held while migrating ("kefu" in ASCII).
+MIGRATION_LOCK: Final = 0x6B656675
 
 
 def alembic_config(url: str | None = None) -> Config:
@@ -39,12 +41,16 @@ def upgrade_database(target: str | Engine, revision: str = "head") -> None:
     """Bring the database at ``target`` (a URL or an engine) up to ``revision``.
 
     Idempotent: a database already there is left alone. All pending migrations run in
-    one transaction (SQLite and PostgreSQL both roll DDL back), which on SQLite also
-    holds the write lock, so two processes starting at once migrate one after the other.
+    one transaction (SQLite and PostgreSQL both roll DDL back) that first takes a lock
+    (SQLite's write lock; a PostgreSQL advisory lock), so replicas starting at once
+    migrate one after the other and the later ones find nothing left to do.
     """
     engine = create_database_engine(target) if isinstance(target, str) else target
     try:
         with writer(engine).begin() as connection:
+            if connection.dialect.name == "postgresql":
+                # Released at commit or rollback.
+                connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
             config = alembic_config()
             config.attributes["connection"] = connection
             command.upgrade(config, revision)

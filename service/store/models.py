@@ -213,3 +213,17 @@ class WebhookDelivery(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     next_attempt_at: Mapped[datetime]
     created_at: Mapped[datetime]
+
+
+class RateBucket(Base):
+    """A token bucket of one API key (or open-access client), shared by every replica.
+
+    ``updated`` is wall-clock seconds since the epoch (a float, so the refill is plain
+    arithmetic on every database); replicas' clocks only need to agree to a second or so.
+    """
+
+    __tablename__ = "rate_buckets"
+
+    bucket: Mapped[str] = mapped_column(String(160), primary_key=True)
+    tokens: Mapped[float] = mapped_column(Float)
+    updated: Mapped[float] = mapped_column(Float)

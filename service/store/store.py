@@ -18,6 +18,7 @@ import hmac
 import logging
 import os
 import re
+import time
 import uuid
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
@@ -52,6 +53,7 @@ from service.store.models import (
     Feedback,
     Handoff,
     Message,
+    RateBucket,
     UtcDateTime,
     WebhookDelivery,
 )
@@ -615,17 +617,21 @@ class Store:
 
         Each one returned is not due again for ``retry.lease``: the caller calls the
         webhook and then :meth:`mark_delivered` or :meth:`mark_failed`. If the caller
-        dies in between, the delivery comes back when the lease runs out.
+        dies in between, the delivery comes back when the lease runs out. Of several
+        replicas asking at once, each delivery goes to one.
         """
         if limit < 1:
             raise BadInputError("limit must be 1 or more")
         now = self._now()
         with self._transaction(write=True) as session:
+            # SKIP LOCKED: a replica leasing at the same moment passes over the rows this one
+            # holds instead of taking them too (PostgreSQL; SQLite's write lock serialises).
             rows = session.scalars(
                 select(WebhookDelivery)
                 .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now)
                 .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
                 .limit(limit)
+                .with_for_update(skip_locked=True)
             ).all()
             due = []
             for row in rows:
@@ -666,6 +672,32 @@ class Store:
         with self._transaction(write=False) as session:
             query = select(WebhookDelivery).where(WebhookDelivery.handoff_id == handoff_id)
             return [_delivery(row) for row in session.scalars(query.order_by(WebhookDelivery.id))]
+
+    # --- rate limits ----------------------------------------------------------------------
+
+    def take_token(self, bucket: str, *, per_minute: int, burst: int, now: float | None = None) -> float:
+        """Take one token from ``bucket`` (a token bucket shared by every replica).
+
+        Returns 0 when the token was taken, else the seconds until one will be there
+        (nothing is taken then). A new bucket starts full with ``burst`` tokens and
+        refills at ``per_minute``. The row is locked for the read-modify-write, so
+        replicas taking at once each see the other's take.
+        """
+        if per_minute < 1 or burst < 1:
+            raise BadInputError("per_minute and burst must be 1 or more")
+        _check_length("bucket", bucket, 160)
+        at = time.time() if now is None else now
+        rate = per_minute / 60.0
+        with self._transaction(write=True) as session:
+            session.execute(
+                _insert_ignoring_duplicates(session, RateBucket, {"bucket": bucket, "tokens": burst, "updated": at})
+            )
+            row = session.scalars(select(RateBucket).where(RateBucket.bucket == bucket).with_for_update()).one()
+            tokens = min(float(burst), row.tokens + max(0.0, at - row.updated) * rate)
+            if tokens < 1.0:
+                return (1.0 - tokens) / rate
+            row.tokens, row.updated = tokens - 1.0, max(at, row.updated)
+            return 0.0
 
     # --- internals -----------------------------------------------------------------------
 
@@ -753,6 +785,17 @@ class Store:
 # --- helpers ---------------------------------------------------------------------------------
 
 M = TypeVar("M", ApiKey, Conversation, Answer, Handoff, WebhookDelivery)
+
+
+def _insert_ignoring_duplicates(session: Session, model: Any, values: dict[str, Any]) -> Any:
+    """``INSERT ... ON CONFLICT DO NOTHING`` in the session's dialect."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(model).values(**values).on_conflict_do_nothing()
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(model).values(**values).on_conflict_do_nothing()
 
 
 def _get(session: Session, model: type[M], key: object, what: str) -> M:

@@ -1,4 +1,5 @@
-"""The store against a real SQLite file: every method, transactions, redaction, migrations."""
+"""The store against a real SQLite file and a real PostgreSQL server: every method,
+transactions, redaction, migrations. Tests of one backend's own behaviour take ``db_path``."""
 
 from __future__ import annotations
 
@@ -52,9 +53,21 @@ from service.store import (
 )
 from service.store.migrate import alembic_config
 from service.store.models import Base
+from tests.service.databases import BACKENDS, Database, make_database
 
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 WEBHOOK = "https://hooks.example.com/kefu"
+#: The schema the previous release shipped (its migration head), and its tables.
+PREVIOUS_RELEASE = "0001"
+PREVIOUS_RELEASE_TABLES = {
+    "api_keys",
+    "conversations",
+    "messages",
+    "answers",
+    "feedback",
+    "handoffs",
+    "webhook_deliveries",
+}
 MNEMONIC = Mnemonic("english").to_mnemonic(bytes(range(16)))  # a valid 12-word phrase
 HEX64 = "9f3a" * 16
 
@@ -79,42 +92,30 @@ def clock() -> Clock:
 
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
+    """A SQLite file, for the tests of SQLite's own behaviour."""
     return tmp_path / "data" / "kefu.db"
 
 
-def make_store(db_path: Path, clock: Clock, **options: object) -> Store:
-    store = Store(f"sqlite:///{db_path}", clock=clock, **options)  # type: ignore[arg-type]
+def make_store(where: Database | Path, clock: Clock, **options: object) -> Store:
+    url = where.url if isinstance(where, Database) else f"sqlite:///{where}"
+    store = Store(url, clock=clock, **options)  # type: ignore[arg-type]
     store.migrate()
     return store
 
 
 @pytest.fixture
-def store(db_path: Path, clock: Clock) -> Iterator[Store]:
-    s = make_store(db_path, clock)
+def store(db: Database, clock: Clock) -> Iterator[Store]:
+    s = make_store(db, clock)
     yield s
     s.close()
 
 
 @pytest.fixture
-def hooked(db_path: Path, clock: Clock) -> Iterator[Store]:
+def hooked(db: Database, clock: Clock) -> Iterator[Store]:
     """A store with a webhook configured: every new handoff writes an outbox row."""
-    s = make_store(db_path, clock, webhook_url=WEBHOOK)
+    s = make_store(db, clock, webhook_url=WEBHOOK)
     yield s
     s.close()
-
-
-def rows(db_path: Path, sql: str) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(db_path) as raw:
-        return raw.execute(sql).fetchall()
-
-
-def count(db_path: Path, table: str) -> int:
-    return int(rows(db_path, f"SELECT count(*) FROM {table}")[0][0])
-
-
-def db_bytes(db_path: Path) -> bytes:
-    """The database file and its WAL, as they are on disk."""
-    return b"".join(p.read_bytes() for p in db_path.parent.glob(db_path.name + "*"))
 
 
 def ask(store: Store, question: str = "转账一直卡住怎么办", **kw: Any) -> SavedAnswer:
@@ -130,12 +131,6 @@ def escalate(store: Store, request: HandoffRequest | None = None, **kw: Any) -> 
     return handoff
 
 
-def fail_inserts_into(db_path: Path, table: str) -> None:
-    """Make every INSERT into ``table`` fail, as a constraint violation would."""
-    with sqlite3.connect(db_path) as raw:
-        raw.execute(f"CREATE TRIGGER fail_{table} BEFORE INSERT ON {table} BEGIN SELECT RAISE(ABORT, 'boom'); END")
-
-
 # --- migrations -------------------------------------------------------------------------------
 
 
@@ -143,7 +138,7 @@ def test_migration_builds_exactly_the_models_schema(store: Store) -> None:
     with store.engine.connect() as connection:
         diffs = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     assert diffs == []
-    assert current_revision(store.engine) == head_revision() == "0002"
+    assert current_revision(store.engine) == head_revision() == "0003"
 
 
 def test_the_schema_comparison_does_notice_a_difference(store: Store) -> None:
@@ -157,15 +152,73 @@ def test_the_schema_comparison_does_notice_a_difference(store: Store) -> None:
     assert [d[0] for d in diffs] == ["add_column"]
 
 
-def test_migrate_is_idempotent_and_keeps_data(store: Store, db_path: Path) -> None:
+def test_migrate_is_idempotent_and_keeps_data(store: Store, db: Database) -> None:
     saved = ask(store)
     store.migrate()
-    upgrade_database(f"sqlite:///{db_path}")
+    upgrade_database(db.url)
     assert current_revision(store.engine) == head_revision()
     assert store.get_answer(saved.answer.id) == saved.answer
 
 
-def test_downgrade_removes_everything_and_upgrade_rebuilds_it(store: Store, db_path: Path) -> None:
+def test_an_upgrade_from_the_previous_release_keeps_its_data(db: Database, clock: Clock) -> None:
+    upgrade_database(db.url, PREVIOUS_RELEASE)
+    assert set(inspect_tables(db)) == PREVIOUS_RELEASE_TABLES | {"alembic_version"}
+    # Rows as the previous release wrote them, in raw SQL: today's models may differ.
+    at = "'2025-03-01 09:00:00+00:00'" if db.kind == "postgresql" else "'2025-03-01 09:00:00.000000'"
+    key_hash = hashlib.sha256(b"kefu_agent_old").hexdigest()
+    db.execute(
+        "INSERT INTO api_keys (id, name, role, key_hash, prefix, created_at) "
+        f"VALUES (7, 'alice', 'agent', '{key_hash}', 'kefu_agent_old', {at})",
+        f"INSERT INTO conversations (id, channel, user_id, lang, created_at, updated_at) "
+        f"VALUES ('c-1', 'app', 'u-1', 'zh', {at}, {at})",
+        f"INSERT INTO messages (conversation_id, role, text, created_at) VALUES ('c-1', 'user', '转账卡住了', {at})",
+        "INSERT INTO messages (conversation_id, role, text, created_at) "
+        f"VALUES ('c-1', 'assistant', '请稍候 [1]', {at})",
+        "INSERT INTO answers (id, conversation_id, question, answer, citations, confidence, action, mode, created_at) "
+        f"""VALUES ('a-1', 'c-1', '转账卡住了', '请稍候 [1]', '[{{"n": 1}}]', 0.4, 'handoff', 'answer', {at})""",
+        "INSERT INTO handoffs (id, conversation_id, answer_id, status, reason, priority, payload, created_at) "
+        f"""VALUES ('h-1', 'c-1', 'a-1', 'open', 'human_requested', 'high', '{{"evidence": []}}', {at})""",
+    )
+    store = make_store(db, clock)
+    try:
+        assert current_revision(store.engine) == head_revision()
+        with store.engine.connect() as connection:
+            assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+        answer = store.get_answer("a-1")
+        assert (answer.question, answer.citations, answer.created_at) == ("转账卡住了", [{"n": 1}], T0)
+        assert [m.text for m in store.conversation_history("c-1", user_id="u-1")] == ["转账卡住了", "请稍候 [1]"]
+        assert store.authenticate(key_hash) is not None
+        clock.advance()
+        assert store.claim_handoff("h-1", agent="alice").claimed_at == clock.now
+        follow_up = ask(store, "还是没到", conversation_id="c-1", user_id="u-1")
+        assert follow_up.conversation.id == "c-1"
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_replicas_migrating_a_new_database_at_once_all_start(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path, clock: Clock
+) -> None:
+    db = make_database(request, backend, tmp_path)
+    stores = [Store(db.url, clock=clock) for _ in range(4)]
+    try:
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            list(pool.map(Store.migrate, stores))
+        assert current_revision(stores[0].engine) == head_revision()
+        assert db.rows("SELECT version_num FROM alembic_version") == [(head_revision(),)]
+        ask(stores[1])
+    finally:
+        for s in stores:
+            s.close()
+
+
+def inspect_tables(db: Database) -> list[str]:
+    with Store(db.url) as s:
+        return inspect(s.engine).get_table_names()
+
+
+def test_downgrade_removes_everything_and_upgrade_rebuilds_it(store: Store) -> None:
     with store.engine.begin() as connection:
         config = alembic_config()
         config.attributes["connection"] = connection
@@ -175,8 +228,8 @@ def test_downgrade_removes_everything_and_upgrade_rebuilds_it(store: Store, db_p
     assert set(inspect(store.engine).get_table_names()) >= set(Base.metadata.tables)
 
 
-def test_sqlite_gets_foreign_keys_and_wal(store: Store) -> None:
-    with store.engine.connect() as connection:
+def test_sqlite_gets_foreign_keys_and_wal(db_path: Path, clock: Clock) -> None:
+    with make_store(db_path, clock) as store, store.engine.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
 
@@ -221,33 +274,34 @@ def test_importing_the_store_loads_no_web_framework() -> None:
     assert out.stdout.strip() == "False"
 
 
-def test_timestamps_are_utc_whatever_the_clock_zone(db_path: Path) -> None:
+def test_timestamps_are_utc_whatever_the_clock_zone(db: Database) -> None:
     beijing = timezone(timedelta(hours=8))
-    store = make_store(db_path, Clock(datetime(2025, 3, 1, 17, 0, tzinfo=beijing)))
+    store = make_store(db, Clock(datetime(2025, 3, 1, 17, 0, tzinfo=beijing)))
     saved = ask(store)
     stored = store.get_answer(saved.answer.id).created_at
     assert stored == T0
     assert stored.tzinfo == UTC
 
 
-def test_a_naive_clock_is_refused(db_path: Path) -> None:
-    store = make_store(db_path, Clock(datetime(2025, 3, 1, 9, 0)))
+def test_a_naive_clock_is_refused(db: Database) -> None:
+    store = make_store(db, Clock(datetime(2025, 3, 1, 9, 0)))
     with pytest.raises(ValueError, match="naive"):
         ask(store)
-    assert count(db_path, "conversations") == 0
+    assert db.count("conversations") == 0
 
 
 # --- API keys ---------------------------------------------------------------------------------
 
 
-def test_created_keys_have_the_documented_shape_and_only_their_hash_is_stored(store: Store, db_path: Path) -> None:
+def test_created_keys_have_the_documented_shape_and_only_their_hash_is_stored(store: Store, db: Database) -> None:
     key, record = create_key(store, "agent", "alice")
     assert re.fullmatch(r"kefu_agent_[A-Za-z0-9_-]{32}", key)
     assert record.prefix == key[: len("kefu_agent_") + 8]
     assert (record.name, record.role, record.active, record.last_used_at) == ("alice", "agent", True, None)
-    assert rows(db_path, "SELECT key_hash FROM api_keys") == [(hashlib.sha256(key.encode()).hexdigest(),)]
-    assert key.encode() not in db_bytes(db_path)
-    assert key[len(record.prefix) :].encode() not in db_bytes(db_path)
+    assert db.rows("SELECT key_hash FROM api_keys") == [(hashlib.sha256(key.encode()).hexdigest(),)]
+    content = db.content()
+    assert key not in content
+    assert key[len(record.prefix) :] not in content
 
 
 def test_keys_are_random() -> None:
@@ -381,7 +435,7 @@ def test_hash_key_is_sha256_hex() -> None:
 # --- conversations and answers ----------------------------------------------------------------
 
 
-def test_save_answer_starts_a_conversation_and_stores_every_field(store: Store, db_path: Path) -> None:
+def test_save_answer_starts_a_conversation_and_stores_every_field(store: Store, db: Database) -> None:
     saved = store.save_answer(
         question="How do I speed up a pending transfer?",
         answer="Raise the fee and resend [1].",
@@ -413,7 +467,7 @@ def test_save_answer_starts_a_conversation_and_stores_every_field(store: Store, 
         512,
         40,
     )
-    assert count(db_path, "messages") == 2
+    assert db.count("messages") == 2
     assert store.get_conversation(saved.conversation.id, user_id="u-1") == saved.conversation
 
 
@@ -449,7 +503,7 @@ def test_history_returns_the_last_turns_oldest_first(store: Store) -> None:
         store.conversation_history(conversation, turns=0)
 
 
-def test_unknown_and_other_users_conversations_are_not_found(store: Store, db_path: Path) -> None:
+def test_unknown_and_other_users_conversations_are_not_found(store: Store, db: Database) -> None:
     mine = ask(store, user_id="u-1").conversation.id
     with pytest.raises(NotFoundError) as info:
         ask(store, conversation_id="no-such-conversation")
@@ -460,7 +514,7 @@ def test_unknown_and_other_users_conversations_are_not_found(store: Store, db_pa
         store.conversation_history(mine, user_id="u-2")
     with pytest.raises(NotFoundError):
         store.get_answer("nope")
-    assert count(db_path, "messages") == 2
+    assert db.count("messages") == 2
 
 
 def test_a_suggestion_is_not_said_to_the_user(store: Store) -> None:
@@ -480,51 +534,51 @@ def test_a_suggestion_is_not_said_to_the_user(store: Store) -> None:
         ({"handoff": HandoffRequest(reason=" ")}, "reason"),
     ],
 )
-def test_bad_answers_write_nothing(store: Store, db_path: Path, change: dict[str, Any], message: str) -> None:
+def test_bad_answers_write_nothing(store: Store, db: Database, change: dict[str, Any], message: str) -> None:
     with pytest.raises(BadInputError, match=message):
         ask(store, **change)
-    assert count(db_path, "conversations") == count(db_path, "answers") == 0
+    assert db.count("conversations") == db.count("answers") == 0
 
 
 # --- all or nothing -----------------------------------------------------------------------------
 
 
-def test_a_failure_mid_save_leaves_nothing_written(store: Store, db_path: Path) -> None:
-    fail_inserts_into(db_path, "answers")
+def test_a_failure_mid_save_leaves_nothing_written(store: Store, db: Database) -> None:
+    db.fail_inserts_into("answers")
     with pytest.raises(ConflictError, match="boom"):
         ask(store)
     for table in ("conversations", "messages", "answers"):
-        assert count(db_path, table) == 0
+        assert db.count(table) == 0
 
 
-def test_a_failing_handoff_undoes_its_answer_too(store: Store, db_path: Path) -> None:
-    fail_inserts_into(db_path, "handoffs")
+def test_a_failing_handoff_undoes_its_answer_too(store: Store, db: Database) -> None:
+    db.fail_inserts_into("handoffs")
     with pytest.raises(ConflictError):
         ask(store, action="handoff", handoff=HandoffRequest(reason="human_requested"))
     for table in ("conversations", "messages", "answers", "handoffs"):
-        assert count(db_path, table) == 0
+        assert db.count(table) == 0
 
 
-def test_a_failing_outbox_row_undoes_its_handoff(hooked: Store, db_path: Path) -> None:
+def test_a_failing_outbox_row_undoes_its_handoff(hooked: Store, db: Database) -> None:
     conversation = ask(hooked).conversation.id
-    fail_inserts_into(db_path, "webhook_deliveries")
+    db.fail_inserts_into("webhook_deliveries")
     with pytest.raises(ConflictError):
         hooked.create_handoff(conversation, HandoffRequest(reason="human_requested"))
-    assert count(db_path, "handoffs") == 0
+    assert db.count("handoffs") == 0
 
 
-def test_a_failing_feedback_message_undoes_the_feedback(store: Store, db_path: Path) -> None:
+def test_a_failing_feedback_message_undoes_the_feedback(store: Store, db: Database) -> None:
     saved = ask(store, mode="suggest")
-    fail_inserts_into(db_path, "messages")
+    db.fail_inserts_into("messages")
     with pytest.raises(ConflictError):
         store.record_feedback(saved.answer.id, "sent_as_is")
-    assert count(db_path, "feedback") == 0
+    assert db.count("feedback") == 0
 
 
-def test_a_failing_resolve_leaves_the_handoff_claimed(store: Store, db_path: Path) -> None:
+def test_a_failing_resolve_leaves_the_handoff_claimed(store: Store, db: Database) -> None:
     handoff = escalate(store)
     store.claim_handoff(handoff.id, agent="alice")
-    fail_inserts_into(db_path, "messages")
+    db.fail_inserts_into("messages")
     with pytest.raises(ConflictError):
         store.resolve_handoff(handoff.id, final_reply="done", agent="alice")
     after = store.get_handoff(handoff.id)
@@ -534,7 +588,7 @@ def test_a_failing_resolve_leaves_the_handoff_claimed(store: Store, db_path: Pat
 # --- redaction ----------------------------------------------------------------------------------
 
 
-def test_a_seed_phrase_never_reaches_the_database_file(store: Store, db_path: Path) -> None:
+def test_a_seed_phrase_never_reaches_the_database(store: Store, db: Database) -> None:
     words = MNEMONIC.split()
     assert len(words) == 12
     question = f"my wallet is empty, my phrase is {MNEMONIC} please help"
@@ -555,10 +609,10 @@ def test_a_seed_phrase_never_reaches_the_database_file(store: Store, db_path: Pa
     store.record_feedback(saved.answer.id, "not_helpful", comment=MNEMONIC)
     assert saved.handoff is not None
     store.resolve_handoff(saved.handoff.id, final_reply=f"you sent {MNEMONIC}", agent="alice")
-    content = db_bytes(db_path)
-    assert MNEMONIC.encode() not in content
-    assert " ".join(words[4:8]).encode() not in content
-    assert b"[REDACTED:seed_phrase]" in content
+    content = db.content()
+    assert MNEMONIC not in content
+    assert " ".join(words[4:8]) not in content
+    assert "[REDACTED:seed_phrase]" in content
     assert store.get_answer(saved.answer.id).question == (
         "my wallet is empty, my phrase is [REDACTED:seed_phrase] please help"
     )
@@ -605,7 +659,7 @@ def test_feedback_on_an_unknown_answer_is_not_found(store: Store) -> None:
         store.list_feedback("no-such-answer")
 
 
-def test_feedback_checks_kind_and_final_text(store: Store, db_path: Path) -> None:
+def test_feedback_checks_kind_and_final_text(store: Store, db: Database) -> None:
     answer_id = ask(store, mode="suggest").answer.id
     with pytest.raises(BadInputError, match="kind"):
         store.record_feedback(answer_id, "meh")  # type: ignore[arg-type]
@@ -617,7 +671,7 @@ def test_feedback_checks_kind_and_final_text(store: Store, db_path: Path) -> Non
         store.record_feedback(answer_id, "helpful", final_text="x")
     with pytest.raises(ConflictError):  # an API key that does not exist
         store.record_feedback(answer_id, "helpful", api_key_id=42)
-    assert count(db_path, "feedback") == 0
+    assert db.count("feedback") == 0
 
 
 @pytest.mark.parametrize(
@@ -641,7 +695,7 @@ def test_what_an_agent_sends_joins_the_conversation(
 # --- handoffs -----------------------------------------------------------------------------------
 
 
-def test_save_answer_with_a_handoff_writes_both(store: Store, db_path: Path) -> None:
+def test_save_answer_with_a_handoff_writes_both(store: Store, db: Database) -> None:
     saved = ask(
         store,
         action="handoff",
@@ -666,7 +720,7 @@ def test_save_answer_with_a_handoff_writes_both(store: Store, db_path: Path) -> 
     assert handoff.answer_id == saved.answer.id
     assert handoff.payload["evidence"] == [{"source": "faq/security.md", "score": 0.7}]
     assert store.get_handoff(handoff.id) == handoff
-    assert count(db_path, "webhook_deliveries") == 0  # no webhook configured
+    assert db.count("webhook_deliveries") == 0  # no webhook configured
 
 
 def test_create_handoff_for_an_existing_conversation(store: Store) -> None:
@@ -728,9 +782,9 @@ def test_claim_and_resolve_check_their_input(store: Store) -> None:
     assert store.get_handoff(handoff.id).status == "open"
 
 
-def test_of_agents_claiming_at_once_exactly_one_wins(store: Store, db_path: Path, clock: Clock) -> None:
+def test_of_agents_claiming_at_once_exactly_one_wins(store: Store, db: Database, clock: Clock) -> None:
     handoff = escalate(store)
-    others = [make_store(db_path, clock) for _ in range(4)]
+    others = [make_store(db, clock) for _ in range(4)]
 
     def claim(n: int) -> str:
         try:
@@ -873,9 +927,9 @@ def test_due_deliveries_are_leased(hooked: Store, clock: Clock) -> None:
         hooked.due_deliveries(limit=0)
 
 
-def test_failed_deliveries_back_off_then_give_up(db_path: Path, clock: Clock) -> None:
+def test_failed_deliveries_back_off_then_give_up(db: Database, clock: Clock) -> None:
     policy = RetryPolicy(max_attempts=4, base=timedelta(seconds=30), cap=timedelta(seconds=100))
-    store = make_store(db_path, clock, webhook_url=WEBHOOK, retry=policy)
+    store = make_store(db, clock, webhook_url=WEBHOOK, retry=policy)
     ask(store, handoff=HandoffRequest(reason="r"))
     waits = []
     for attempt in range(1, 5):
@@ -905,6 +959,34 @@ def test_due_deliveries_come_oldest_first_up_to_the_limit(hooked: Store, clock: 
         clock.advance()
     assert [d.handoff.id for d in hooked.due_deliveries(limit=2)] == handoffs[:2]
     assert [d.handoff.id for d in hooked.due_deliveries(limit=2)] == handoffs[2:]
+
+
+def test_due_deliveries_of_replicas_asking_at_once_go_to_one_each(db: Database, clock: Clock) -> None:
+    replicas = [make_store(db, clock, webhook_url=WEBHOOK) for _ in range(4)]
+    try:
+        for _ in range(40):
+            escalate(replicas[0])
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            batches = list(pool.map(lambda n: replicas[n % 4].due_deliveries(limit=3), range(24)))
+        handed = [d.delivery.id for batch in batches for d in batch]
+        assert len(handed) == len(set(handed)) == 40
+    finally:
+        for replica in replicas:
+            replica.close()
+
+
+def test_a_rate_bucket_in_the_database_is_shared_and_refills(db: Database) -> None:
+    with make_store(db, Clock()) as one, make_store(db, Clock()) as two:
+        taken = [s.take_token("key:1", per_minute=60, burst=3, now=1000.0) for s in (one, two, one, two)]
+        assert taken[:3] == [0.0, 0.0, 0.0] and taken[3] == pytest.approx(1.0)
+        assert one.take_token("key:2", per_minute=60, burst=3, now=1000.0) == 0.0  # its own bucket
+        assert two.take_token("key:1", per_minute=60, burst=3, now=1000.5) == pytest.approx(0.5)
+        assert two.take_token("key:1", per_minute=60, burst=3, now=1001.0) == 0.0
+        # A long pause refills up to the burst, no more.
+        assert [one.take_token("key:1", per_minute=60, burst=3, now=5000.0) for _ in range(4)][-1] > 0
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            waits = list(pool.map(lambda n: (one, two)[n % 2].take_token("key:3", per_minute=1, burst=5), range(16)))
+        assert sum(w == 0.0 for w in waits) == 5
 
 
 def test_retry_policy() -> None:

@@ -14,7 +14,7 @@ from service.api.errors import error_response
 from service.api.metrics import CONTENT_TYPE_LATEST
 from service.api.openapi import error_responses
 from service.api.runtime import Runtime
-from service.api.schemas import Health, Readiness
+from service.api.schemas import Health, LlmHost, Readiness
 
 
 @get(
@@ -32,7 +32,8 @@ async def health() -> Health:
     tags=["operations"],
     summary="Readiness",
     description=(
-        "200 when the embedder, the index and the LLM are loaded and the database answers (for "
+        "200 when the embedder, the index and the LLM are loaded (for a pool of LLM servers: when "
+        "one answers; `llm_hosts` shows each one's health and queue) and the database answers (for "
         "SQLite: its file is still there, the same and writable). Otherwise 503 with the error "
         "shape, `detail.missing` naming each missing part and why (also while the embedded "
         "model's process is being restarted after a crash or hang; `llm_restarts` counts those); "
@@ -71,6 +72,10 @@ async def ready(runtime: NamedDependency[Runtime]) -> Response[Any]:
             llm=state["llm"],
             open_access=runtime.open_access,
             llm_restarts=state["llm_restarts"],
+            llm_hosts=[
+                LlmHost(host=h.host, healthy=h.healthy, running=h.running, waiting=h.waiting, problem=h.problem)
+                for h in state["llm_hosts"]
+            ],
         )
     )
 

@@ -50,13 +50,14 @@ def llm_server() -> Iterator[FakeOllama]:
     server.stop()
 
 
-def api_settings(data_dir: Path, db: Path, **changes: Any) -> Settings:
+def api_settings(data_dir: Path, db: Path | str, **changes: Any) -> Settings:
     """Settings for an app under test. Answers are generated (by the fake Ollama) unless a
-    test asks for the default ``quote`` style: most API tests are about streaming the LLM."""
+    test asks for the default ``quote`` style: most API tests are about streaming the LLM.
+    ``db`` is a SQLite file or a database URL."""
     changes.setdefault("answer_style", "generate")
     return Settings.from_env({}).with_overrides(
         data_dir=data_dir,
-        database_url=f"sqlite:///{db}",
+        database_url=db if isinstance(db, str) else f"sqlite:///{db}",
         llm_backend="ollama",
         **changes,
     )
@@ -107,10 +108,12 @@ def start_api(app: Litestar, store: Store) -> tuple[TestClient[Litestar], dict[s
 
 @dataclass
 class WebhookSink:
-    """A local webhook that fails the first call of each delivery, then accepts it."""
+    """A local webhook that fails the first call of each delivery, then accepts it
+    (with ``fail_first=False``, accepts every call)."""
 
     calls: list[dict[str, Any]] = field(default_factory=list)
     server: ThreadingHTTPServer | None = None
+    fail_first: bool = True
 
     @property
     def url(self) -> str:
@@ -127,8 +130,9 @@ class WebhookSink:
 
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
-                delivery = self.headers.get("X-Kefu-Delivery")
-                first = not any(c["delivery"] == delivery for c in sink.calls)
+                # Keyed by handoff too: apps on different databases reuse delivery ids.
+                delivery = (self.headers.get("X-Kefu-Delivery"), body["handoff"]["id"])
+                first = sink.fail_first and not any(c["delivery"] == delivery for c in sink.calls)
                 sink.calls.append({"delivery": delivery, "body": body, "status": 500 if first else 204})
                 self.send_response(500 if first else 204)
                 self.send_header("Content-Length", "0")

@@ -1,7 +1,8 @@
 """Every endpoint, role and error path of the HTTP API, through Litestar's test client.
 
-One app for the module: the real embedder and demo index, a real SQLite file, the LLM
-scripted through a fake Ollama, a webhook that fails each delivery once.
+One app for the module and each database backend (a real SQLite file, then a real
+PostgreSQL server): the real embedder and demo index, the LLM scripted through a fake
+Ollama, a webhook that fails each delivery once.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from mnemonic import Mnemonic
 
 from kefu.errors import BackendUnavailableError
 from service.api.logs import JsonFormatter
-from service.api.ratelimit import RateLimiter
+from service.api.ratelimit import RateLimiter, SharedRateLimiter
 from service.keys import create_key
 from service.store import RetryPolicy, Store
 from tests.fakes.ollama_server import FakeOllama
@@ -33,6 +34,7 @@ from tests.service.api.conftest import (
     sse_events,
     start_api,
 )
+from tests.service.databases import BACKENDS, make_database
 
 pytestmark = pytest.mark.slow
 
@@ -55,12 +57,12 @@ def sink() -> Iterator[WebhookSink]:
     server.stop()
 
 
-@pytest.fixture(scope="module")
-def api(tmp_path_factory, harbor_data_dir, embedder, llm_server, sink) -> Iterator[Api]:  # type: ignore[no-untyped-def]
+@pytest.fixture(scope="module", params=BACKENDS)
+def api(request, tmp_path_factory, harbor_data_dir, embedder, llm_server, sink) -> Iterator[Api]:  # type: ignore[no-untyped-def]
     tmp = tmp_path_factory.mktemp("api")
     settings = api_settings(
         harbor_data_dir,
-        tmp / "kefu.db",
+        make_database(request, request.param, tmp).url,
         max_question_chars=500,
         max_body_bytes=16_384,
         cors_origins=(ORIGIN,),
@@ -429,7 +431,9 @@ def test_open_access_serves_callers_without_a_key_but_checks_keys_it_is_given(ap
 
 def test_each_key_has_a_rate_limit(api: Api) -> None:
     limiter = api.runtime.limiter
-    api.runtime.limiter = RateLimiter(per_minute=6, burst=2)
+    # On PostgreSQL the buckets are in the database, shared by replicas.
+    shared = not api.store.url.startswith("sqlite")
+    api.runtime.limiter = SharedRateLimiter(api.store, 6, 2) if shared else RateLimiter(per_minute=6, burst=2)
     try:
         statuses = [api.client.get("/v1/handoffs", headers=api.auth("agent")).status_code for _ in range(3)]
         assert statuses == [200, 200, 429]

@@ -23,15 +23,18 @@ from kefu.generators import ChatMessage, GenerationOptions, GeneratorHealth
 from kefu.generators.ollama import OllamaGenerator
 from service.keys import create_key
 from service.store import Store
-from tests.fakes.ollama_server import FakeOllama
+from tests.fakes.ollama_server import FakeOllama, ScriptedModel
+from tests.fakes.openai_server import FakeOpenAI
 from tests.service.api.conftest import (
     GROUNDED_QUESTION,
+    GROUNDED_TOKENS,
     MODEL,
     SLOW_MODEL,
     STOLEN_QUESTION,
     api_settings,
     build_app,
     runtime_of,
+    sse_events,
 )
 
 pytestmark = pytest.mark.slow
@@ -104,6 +107,54 @@ def test_a_full_llm_queue_answers_503_at_once_and_loses_nothing(
         assert "kefu_llm_busy_rejections_total 2.0" in metrics
         assert 'kefu_http_requests_total{method="POST",route="/v1/ask",status="503"} 2.0' in metrics
         assert 'kefu_http_requests_total{method="POST",route="/v1/ask",status="200"} 3.0' in metrics
+
+
+def test_a_pool_of_openai_compatible_servers_answers_fails_over_and_queues_per_host(
+    tmp_path: Path, harbor_data_dir: Path, embedder: Any
+) -> None:
+    from service.api import create_app
+
+    # 8 tokens x 0.3 s: each generation holds its server for about 2.4 s.
+    servers = [FakeOpenAI({MODEL: ScriptedModel(tokens=GROUNDED_TOKENS, delay=0.3)}).start() for _ in range(2)]
+    dead = f"http://127.0.0.1:{closed_port()}/v1"
+    settings = api_settings(harbor_data_dir, tmp_path / "kefu.db").with_overrides(
+        llm_backend="openai",
+        openai_base_urls=(dead, servers[0].url, servers[1].url),
+        openai_model=MODEL,
+        llm_queue=0,  # no waiting: a third request while both servers generate is refused
+        llm_connect_timeout=1.0,
+    )
+    app = create_app(settings, embedder=embedder, open_access=True)
+    ask = {"question": GROUNDED_QUESTION}
+    try:
+        with TestClient(app) as client, ThreadPoolExecutor(4) as threads:
+            ready = client.get("/ready").json()
+            assert (ready["status"], ready["llm"]) == ("ready", f"openai:{MODEL}")
+            assert [h["healthy"] for h in ready["llm_hosts"]] == [False, True, True]
+            assert "cannot reach" in ready["llm_hosts"][0]["problem"]
+
+            running = [threads.submit(post, client, "/v1/ask", ask) for _ in range(2)]
+            pool = runtime_of(app).llm_pool
+            assert pool is not None
+            deadline = time.monotonic() + 20
+            while [h.running for h in pool.status()] != [0, 1, 1]:
+                assert time.monotonic() < deadline, pool.status()
+                time.sleep(0.05)
+            status, seconds, refused = post(client, "/v1/ask", ask)
+            assert status == 503 and seconds < 1.5 and refused.json()["error"]["code"] == "busy"
+            for future in running:
+                status, _, response = future.result(timeout=30)
+                assert status == 200 and response.json()["reason"] == "grounded"
+            assert [len(s.requests) for s in servers] == [1, 1]
+
+            streamed = client.post("/v1/ask", json=ask, headers={"Accept": "text/event-stream"})
+            events = sse_events(streamed.text)
+            assert [name for name, _ in events][-1] == "final"
+            assert "".join(d["text"] for n, d in events[:-1]).strip() == events[-1][1]["answer"]
+            assert events[-1][1]["reason"] == "grounded"
+    finally:
+        for server in servers:
+            server.stop()
 
 
 # --- parts missing at start ------------------------------------------------------------------------
