@@ -16,6 +16,7 @@ from kefu.generators.base import (
     ChatMessage,
     Chunk,
     GenerationOptions,
+    GeneratorHealth,
     Usage,
     validate_messages,
     with_deadline,
@@ -64,6 +65,10 @@ class OpenAICompatibleGenerator:
             timeout=openai.Timeout(timeout, connect=connect_timeout),
             max_retries=0,
         )
+
+    def health(self) -> GeneratorHealth:
+        # The server is its own process: its failures show as errors of each request.
+        return GeneratorHealth()
 
     async def warm_up(self) -> None:
         """Check that the server answers and serves the model (``/models``)."""

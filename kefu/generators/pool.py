@@ -22,7 +22,14 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 from kefu.errors import BackendTimeoutError, BackendUnavailableError, BusyError, KefuError
-from kefu.generators.base import ChatMessage, Chunk, GenerationOptions, Generator, validate_messages
+from kefu.generators.base import (
+    ChatMessage,
+    Chunk,
+    GenerationOptions,
+    Generator,
+    GeneratorHealth,
+    validate_messages,
+)
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +164,14 @@ class HostPool:
             )
             for h in self.hosts
         ]
+
+    def health(self) -> GeneratorHealth:
+        """Ready while one host is healthy; each host's own restarts added up."""
+        ready = any(h.healthy for h in self.hosts)
+        detail = None if ready else "no LLM host answers: " + "; ".join(f"{h.url}: {h.problem}" for h in self.hosts)
+        return GeneratorHealth(
+            ready=ready, detail=detail, restarts=sum(h.generator.health().restarts for h in self.hosts)
+        )
 
     def stream(self, messages: Sequence[ChatMessage], options: GenerationOptions | None = None) -> AsyncIterator[Chunk]:
         validate_messages(messages)
