@@ -104,7 +104,11 @@ def test_no_evasion_reaches_the_store_the_logs_or_an_echo(api: Api, caplog: pyte
     logged = "\n".join(JsonFormatter().format(r) for r in caplog.records)
     for name, _, hidden in EVASIONS:
         for piece in hidden:
-            for where, what in (("database", stored), ("logs", logged), ("echoes", json.dumps(echoes, ensure_ascii=False))):
+            for where, what in (
+                ("database", stored),
+                ("logs", logged),
+                ("echoes", json.dumps(echoes, ensure_ascii=False)),
+            ):
                 assert json.dumps(piece, ensure_ascii=False)[1:-1] not in what, (name, piece, where)
 
 
