@@ -5,8 +5,8 @@ local LLM sometimes invents things. Whatever the model writes, an answer from ke
 never ask for a secret, never promise that funds come back, never show a link that no
 source passage gave or that leaves the deployment's official domains, and never repeat a
 secret; quoted source text, extracts and suggested replies are held to the same check.
-:func:`check_answer` enforces that on the model's answer, sentence by sentence; :func:`sanitize_source` cleans retrieved
-passages and user text before they go into a prompt.
+:func:`check_answer` enforces that on the model's answer, sentence by sentence;
+:func:`sanitize_source` cleans retrieved passages and user text before they go into a prompt.
 
 check_answer
 ------------
