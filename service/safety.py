@@ -3,9 +3,10 @@
 Scammers impersonate wallet support and ask their victims for seed phrases, and a small
 local LLM sometimes invents things. Whatever the model writes, an answer from kefu must
 never ask for a secret, never promise that funds come back, never show a link that no
-source passage gave, and never repeat a secret. :func:`check_answer` enforces that on
-the model's answer, sentence by sentence; :func:`sanitize_source` cleans retrieved
-passages and user text before they go into a prompt.
+source passage gave or that leaves the deployment's official domains, and never repeat a
+secret; quoted source text, extracts and suggested replies are held to the same check.
+:func:`check_answer` enforces that on the model's answer, sentence by sentence;
+:func:`sanitize_source` cleans retrieved passages and user text before they go into a prompt.
 
 check_answer
 ------------
@@ -95,7 +96,10 @@ Detectors only ever remove text, so an answer that passes comes back unchanged.
     ``harborwallet.example``, but a source with only ``harborwallet.example`` does not
     vouch for ``harborwallet.example/verify``, a page the model may have invented. A query
     string must match a source's query on the same path exactly; fragments are ignored.
-    E-mail addresses must appear in a source exactly (case-insensitive).
+    E-mail addresses must appear in a source exactly (case-insensitive). With
+    ``official_domains`` (:func:`check_shown`, what every shown text passes) a link must
+    also name one of them or a subdomain: a source vouches for nothing by itself, since a
+    poisoned passage carries its own links.
 
 ``leaks_secret``
     The answer contains a seed phrase, private key or keystore

@@ -78,15 +78,14 @@ def _rows(db: Path) -> str:
 # --- 2. secrets through every channel ----------------------------------------------------------
 
 
-def test_no_evasion_reaches_the_store_the_logs_or_a_response(api: Api, caplog: pytest.LogCaptureFixture) -> None:
+def test_no_evasion_reaches_the_store_the_logs_or_an_echo(api: Api, caplog: pytest.LogCaptureFixture) -> None:
     db = Path(api.store.url.removeprefix("sqlite:///"))
-    responses = []
+    echoes = []  # what the API says back about the request (answers quote articles, not the user)
     with caplog.at_level(logging.DEBUG):
         for name, text, _ in EVASIONS:
             answer = ask(api, f"帮我看看：{text}")
             assert answer.status_code == 200, (name, answer.text)
             body = answer.json()
-            responses.append(answer.text)
             api.client.post(
                 "/v1/feedback",
                 json={"answer_id": body["answer_id"], "kind": "not_helpful", "comment": f"还有 {text}"},
@@ -95,17 +94,21 @@ def test_no_evasion_reaches_the_store_the_logs_or_a_response(api: Api, caplog: p
             suggestion = api.client.post(
                 "/v1/suggest", json={"conversation": [{"role": "user", "text": text}]}, headers=api.auth("agent")
             )
-            responses.append(suggestion.text)
+            assert suggestion.status_code == 200, (name, suggestion.text)
             search = api.client.post("/v1/search", json={"query": text[:500]}, headers=api.auth("agent"))
-            responses.append(search.text)
+            echoes.append(search.json()["query"])
             bad = api.client.post("/v1/ask", json={"question": "hi", "lang": text[:200]}, headers=api.auth("app"))
             assert bad.status_code == 422
-            responses.append(bad.text)
+            echoes.append(error_of(bad)["message"])
     stored = _rows(db)
     logged = "\n".join(JsonFormatter().format(r) for r in caplog.records)
     for name, _, hidden in EVASIONS:
         for piece in hidden:
-            for where, what in (("database", stored), ("logs", logged), ("responses", "\n".join(responses))):
+            for where, what in (
+                ("database", stored),
+                ("logs", logged),
+                ("echoes", json.dumps(echoes, ensure_ascii=False)),
+            ):
                 assert json.dumps(piece, ensure_ascii=False)[1:-1] not in what, (name, piece, where)
 
 
