@@ -20,6 +20,7 @@ from litestar.di import Provide
 from service.api.auth import provide_caller, provide_runtime
 from service.api.controllers.admin import reindex
 from service.api.controllers.assistant import AssistantController
+from service.api.controllers.conversations import conversation_messages, me
 from service.api.controllers.handoffs import HandoffController
 from service.api.controllers.ops import health, metrics, ready
 from service.api.errors import exception_handlers
@@ -84,7 +85,16 @@ def create_app(
         else None
     )
     return Litestar(
-        route_handlers=[AssistantController, HandoffController, reindex, health, ready, metrics],
+        route_handlers=[
+            AssistantController,
+            HandoffController,
+            conversation_messages,
+            me,
+            reindex,
+            health,
+            ready,
+            metrics,
+        ],
         lifespan=[lifespan],
         state=State({"runtime": runtime}),
         dependencies={
