@@ -23,6 +23,7 @@ from service.api.controllers.assistant import AssistantController
 from service.api.controllers.conversations import conversation_messages, me
 from service.api.controllers.handoffs import HandoffController
 from service.api.controllers.ops import health, metrics, ready
+from service.api.controllers.pages import page_routes
 from service.api.errors import exception_handlers
 from service.api.middleware import RequestMiddleware, before_send
 from service.api.openapi import openapi_config
@@ -94,6 +95,7 @@ def create_app(
             health,
             ready,
             metrics,
+            *page_routes(),
         ],
         lifespan=[lifespan],
         state=State({"runtime": runtime}),
