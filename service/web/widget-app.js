@@ -162,6 +162,7 @@
       addVotes(a, m.answer_id);
     }
     lastId = Math.max(lastId, m.id);
+    scrollDown();
   }
 
   function showHandoff() {
@@ -196,7 +197,8 @@
       .then(function (page) {
         polling = false;
         var fresh = page.messages.filter(function (m) { return m.id > lastId; });
-        fresh.forEach(showMessage);
+        // The user's own messages are on screen already (sent from here): only the agent's are new.
+        fresh.forEach(function (m) { if (m.role === "agent") showMessage(m); else lastId = Math.max(lastId, m.id); });
         var agentReplies = fresh.filter(function (m) { return m.role === "agent"; }).length;
         // The loader shows a badge on the launcher while the panel is closed.
         if (agentReplies) parent.postMessage({ type: "kefu:unread", count: agentReplies }, "*");
@@ -213,6 +215,7 @@
       .then(function (page) {
         if (!page) return;
         page.messages.forEach(function (m) {
+          if (m.id <= lastId) return;  // the long-poll got it first
           if (m.role === "agent") showMessage(m); else lastId = Math.max(lastId, m.id);
         });
         setHandoff(page.handoff);

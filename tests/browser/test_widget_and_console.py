@@ -109,6 +109,7 @@ def test_a_user_and_an_agent_talk_through_the_widget_and_the_console(browser: An
     reply = chat.locator(".msg.agent").last
     expect(reply).to_contain_text(EDIT.strip(), timeout=10_000)
     expect(reply.locator(".who")).to_contain_text("agent-browser")
+    expect(chat.locator(".msg.user", has_text=LATER)).to_have_count(1)
     expect(chat.get_by_role("status")).to_contain_text("之后由助手回答")
     page.screenshot(path=str(shots / "widget-agent-reply.png"))
     resolved = served.store.get_handoff(handoff.id)
