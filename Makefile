@@ -15,7 +15,7 @@ LLAMA_VERSION    := 0.3.36
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_CPU_ALL_VARIANTS=OFF -DGGML_BACKEND_DL=OFF \
                     -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON \
                     -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
-LLAMA_WHEELS     := $(or $(KEFU_WHEEL_DIR),$(HOME)/.cache/kefu/wheels)/llama-cpp-python-$(LLAMA_VERSION)-$(shell printf '%s' '$(LLAMA_CMAKE_ARGS)' | sha256sum | cut -c1-12)
+LLAMA_WHEELS     := $(or $(KEFU_WHEEL_DIR),$(HOME)/.cache/kefu/wheels)/llama-cpp-python-$(LLAMA_VERSION)-$(shell $(PYTHON) -c 'import hashlib, sys; print(hashlib.sha256(sys.argv[1].encode()).hexdigest()[:12])' '$(LLAMA_CMAKE_ARGS)')
 
 .PHONY: setup models browser test test-fast lint run check bench eval-ci clean
 

@@ -2,9 +2,14 @@
 
 - embedder: passages/s on 500 passages from ../shared/corpora/tp-cn (after one warm-up batch);
 - LLM: prompt reading and generation speed (tokens/s) on a grounded prompt of ~600 tokens;
+  for the embedded model, its process's peak memory and how long a restart takes (the
+  process killed with SIGKILL until the restarted one has loaded the model);
 - peak memory (max RSS) of each, measured in its own process.
 
-Usage: python bench/models.py [--only embedder|llm] [--json]
+Usage: python bench/models.py [--only embedder|llm] [--json] [--no-extra-bufts]
+
+``--no-extra-bufts`` loads the embedded model with llama.cpp's extra buffer types off (as
+kefu does where the build has AMX), to compare their speed.
 """
 
 from __future__ import annotations
@@ -73,8 +78,9 @@ def bench_embedder() -> dict[str, object]:
     }
 
 
-def bench_llm() -> dict[str, object]:
+def bench_llm(extra_bufts: bool = True) -> dict[str, object]:
     from kefu.generators import ChatMessage, GenerationOptions, generate, generator_from_settings
+    from kefu.generators.llamacpp import LlamaCppGenerator
     from kefu.settings import Settings
 
     settings = Settings.from_env()
@@ -91,12 +97,16 @@ def bench_llm() -> dict[str, object]:
 
     async def run() -> dict[str, object]:
         gen = generator_from_settings(settings)
+        if not extra_bufts:
+            gen = LlamaCppGenerator(settings.gguf_model_path, threads=settings.llm_threads, extra_bufts=False)
         t0 = time.perf_counter()
         await gen.warm_up()
         load = time.perf_counter() - t0
         try:
             await generate(gen, [ChatMessage("user", "你好")], GenerationOptions(max_tokens=4))
             runs = [await generate(gen, prompt(i), GenerationOptions(max_tokens=128)) for i in range(3)]
+            model_rss = model_process_peak_rss_mib(gen)
+            restart = await restart_seconds(gen)
         finally:
             await gen.close()
         prompt_speed = []
@@ -119,18 +129,50 @@ def bench_llm() -> dict[str, object]:
             "prompt_tokens_per_second": round(sorted(prompt_speed)[len(prompt_speed) // 2], 1),
             "generation_tokens_per_second": round(sorted(gen_speed)[len(gen_speed) // 2], 1),
             "peak_rss_mib": round(peak_rss_mib()),
+            "model_process_peak_rss_mib": model_rss,
+            "restart_seconds": restart,
         }
 
     return asyncio.run(run())
+
+
+async def restart_seconds(generator: object) -> float | None:
+    """Kill the embedded model's process; seconds until the restarted one is ready again."""
+    import os
+    import signal
+
+    from kefu.generators.llamacpp import LlamaCppGenerator
+
+    if not isinstance(generator, LlamaCppGenerator) or generator.process.pid is None:
+        return None
+    start = time.perf_counter()
+    os.kill(generator.process.pid, signal.SIGKILL)
+    while generator.health().ready:
+        await asyncio.sleep(0.01)
+    while not generator.health().ready:
+        await asyncio.sleep(0.02)
+    return round(time.perf_counter() - start, 2)
+
+
+def model_process_peak_rss_mib(generator: object) -> int | None:
+    """Peak resident memory of the embedded model's own process (None for a server backend)."""
+    from kefu.generators.llamacpp import LlamaCppGenerator
+
+    if not isinstance(generator, LlamaCppGenerator) or generator.process.pid is None:
+        return None
+    status = Path(f"/proc/{generator.process.pid}/status").read_text()
+    kib = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:"))
+    return round(kib / 1024)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", choices=("embedder", "llm"))
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--no-extra-bufts", dest="extra_bufts", action="store_false")
     args = parser.parse_args()
     if args.only:
-        result = bench_embedder() if args.only == "embedder" else bench_llm()
+        result = bench_embedder() if args.only == "embedder" else bench_llm(args.extra_bufts)
         print(json.dumps(result, ensure_ascii=False))
         return
     # Each part in its own process, so each peak memory figure is its own.

@@ -66,6 +66,8 @@ def cmd_setup_models(args: argparse.Namespace, settings: Settings) -> int:
                 bar.update(task, completed=done, total=total)
 
             results.append(setup_llm(settings, say, progress, force=args.force))
+        if results[-1].status != "skipped":
+            results.append(_smoke_test_llm(settings, say))
     total = time.perf_counter() - start
     if args.json:
         print(json.dumps({"steps": [asdict(r) for r in results], "seconds": round(total, 2)}, indent=2))
@@ -74,6 +76,28 @@ def cmd_setup_models(args: argparse.Namespace, settings: Settings) -> int:
             print(f"{r.name:9} {r.status:8} {r.seconds:6.1f}s  {r.path}")
         print(f"models ready in {total:.1f}s")
     return EXIT_OK
+
+
+def _smoke_test_llm(settings: Settings, say: Callable[[str], None]) -> Any:
+    """Generate a few tokens with the assembled GGUF in its own process, as serving will."""
+    from kefu.generators.llamacpp import LlamaCppGenerator, smoke_test
+    from kefu.models.provision import StepResult
+
+    start = time.perf_counter()
+    say("llm: generating a test answer in the model's own process")
+    generator = LlamaCppGenerator(
+        settings.default_gguf_path, threads=settings.llm_threads, context=512, timeout=settings.llm_timeout
+    )
+
+    async def run() -> str:
+        try:
+            return await smoke_test(generator, timeout=max(settings.llm_timeout, 120.0))
+        finally:
+            await generator.close()
+
+    answer = asyncio.run(run())
+    say(f"llm: generates on this CPU ({answer.strip()[:20]!r})")
+    return StepResult("llm-test", str(settings.default_gguf_path), "ok", time.perf_counter() - start)
 
 
 def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
@@ -95,6 +119,7 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     """Load the configured embedder and LLM and run one tiny grounded answer."""
     from kefu.embedder import embedder_from_settings
     from kefu.generators import ChatMessage, generator_from_settings
+    from kefu.generators.llamacpp import LlamaCppGenerator, smoke_test
 
     console = _stderr_console()
     report: dict[str, Any] = {"embedding_model": settings.embedding_model_id}
@@ -120,7 +145,11 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     async def run() -> dict[str, Any]:
         try:
             t1 = time.perf_counter()
-            await generator.warm_up()
+            if isinstance(generator, LlamaCppGenerator):
+                # A crash names its signal here, instead of leaving a bare "Segmentation fault".
+                await smoke_test(generator, timeout=max(settings.llm_timeout, 120.0))
+            else:
+                await generator.warm_up()
             loaded = time.perf_counter() - t1
             parts: list[str] = []
             start = time.perf_counter()

@@ -10,6 +10,7 @@ from kefu.generators.base import (
     Generation,
     GenerationOptions,
     Generator,
+    GeneratorHealth,
     Usage,
     generate,
 )
@@ -23,6 +24,7 @@ __all__ = [
     "Generation",
     "GenerationOptions",
     "Generator",
+    "GeneratorHealth",
     "Usage",
     "generate",
     "generator_from_settings",

@@ -58,6 +58,16 @@ class Generation:
     model: str = field(default="")
 
 
+@dataclass(frozen=True)
+class GeneratorHealth:
+    """Whether a backend can generate now, and how often its model process was restarted."""
+
+    ready: bool = True
+    #: Why it is not ready (a dead model process and when it comes back), else None.
+    detail: str | None = None
+    restarts: int = 0
+
+
 @runtime_checkable
 class Generator(Protocol):
     """An LLM backend that streams a chat completion."""
@@ -71,6 +81,10 @@ class Generator(Protocol):
 
     def stream(self, messages: Sequence[ChatMessage], options: GenerationOptions | None = None) -> AsyncIterator[Chunk]:
         """Stream the completion as chunks; raises BackendUnavailable/BackendTimeout."""
+        ...
+
+    def health(self) -> GeneratorHealth:
+        """Its state now, without any I/O (``/ready`` and ``/metrics`` read it)."""
         ...
 
     async def close(self) -> None:

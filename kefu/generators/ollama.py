@@ -13,6 +13,7 @@ from kefu.generators.base import (
     ChatMessage,
     Chunk,
     GenerationOptions,
+    GeneratorHealth,
     Usage,
     validate_messages,
     with_deadline,
@@ -51,6 +52,10 @@ class OllamaGenerator:
             host=host,
             timeout=httpx.Timeout(timeout, connect=connect_timeout),
         )
+
+    def health(self) -> GeneratorHealth:
+        # The server is its own process: its failures show as errors of each request.
+        return GeneratorHealth()
 
     async def warm_up(self) -> None:
         """Check that the server answers and has the model (``/api/tags``)."""

@@ -50,7 +50,7 @@ Progress = Callable[[int, int], None]
 class StepResult:
     name: str
     path: str
-    status: str  # "ready" (already there), "built", "skipped"
+    status: str  # "ready" (already there), "built", "skipped", "ok" (a test generation worked)
     seconds: float
     detail: dict[str, object] = field(default_factory=dict)
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from kefu.errors import BusyError
 
 if TYPE_CHECKING:
-    from kefu.generators import ChatMessage, Chunk, GenerationOptions, Generator
+    from kefu.generators import ChatMessage, Chunk, GenerationOptions, Generator, GeneratorHealth
 
 #: A first guess at how long a generation takes, until one has been timed.
 INITIAL_GENERATION_SECONDS = 5.0
@@ -122,6 +122,9 @@ class GatedGenerator:
 
     async def warm_up(self) -> None:
         await self.inner.warm_up()
+
+    def health(self) -> GeneratorHealth:
+        return self.inner.health()
 
     def stream(self, messages: Sequence[ChatMessage], options: GenerationOptions | None = None) -> AsyncIterator[Chunk]:
         return self._stream(messages, options)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, disable_created_metrics
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
+from kefu.generators.base import GeneratorHealth
 from service.store import StoreCounts
 
 __all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
@@ -66,7 +67,14 @@ class Metrics:
         self.llm_busy = Counter(
             "kefu_llm_busy_rejections", "Requests refused with 503 because the LLM queue was full", registry=r
         )
-        self.llm_ready = Gauge("kefu_llm_ready", "1 when the LLM answered its warm-up, else 0", registry=r)
+        self.llm_ready = Gauge(
+            "kefu_llm_ready", "1 when the LLM can generate now (warmed up, its process running), else 0", registry=r
+        )
+        self.llm_restarts = Gauge(
+            "kefu_llm_restarts",
+            "Times the embedded model's process was restarted after it crashed, was killed or hung",
+            registry=r,
+        )
         self.rate_limited = Counter(
             "kefu_rate_limited", "Requests refused with 429 by the per-key rate limit", registry=r
         )
@@ -89,6 +97,10 @@ class Metrics:
         rate = counts.handoff_rate
         self.handoff_rate.set(float("nan") if rate is None else rate)
         self.open_handoffs.set(counts.open_handoffs)
+
+    def set_llm(self, health: GeneratorHealth, warmed_up: bool) -> None:
+        self.llm_ready.set(1 if warmed_up and health.ready else 0)
+        self.llm_restarts.set(health.restarts)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

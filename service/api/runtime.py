@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import anyio.to_thread
 
 from kefu.errors import ConflictError, ForbiddenError, KefuError, NotReadyError, RateLimitedError
+from kefu.generators.base import GeneratorHealth
 from service.api.gate import GatedGenerator, LlmGate
 from service.api.metrics import Metrics
 from service.api.ratelimit import RateLimiter
@@ -352,11 +353,24 @@ class Runtime:
 
     # --- health --------------------------------------------------------------------------
 
+    def llm_health(self) -> GeneratorHealth:
+        """The LLM's state now; the metrics' LLM gauges are set from it."""
+        generator = self.generator
+        health = generator.health() if generator is not None else GeneratorHealth(ready=False, detail="not loaded")
+        self.metrics.set_llm(health, warmed_up="llm" not in self.problems)
+        return health
+
     def readiness(self) -> dict[str, Any]:
         """What ``/ready`` reports: what is loaded, and what is missing."""
+        missing = dict(self.problems)
+        health = self.llm_health()
+        if "llm" not in missing and not health.ready:
+            # Warmed up once, but its process died and is coming back.
+            missing["llm"] = f"{self.llm_name}: {health.detail}"
         return {
             "index": self.index_name,
             "index_version": self.index_version,
             "llm": self.llm_name,
-            "missing": dict(self.problems),
+            "llm_restarts": health.restarts,
+            "missing": missing,
         }

@@ -371,6 +371,9 @@ class Readiness(msgspec.Struct):
     index_version: str
     llm: str
     open_access: Annotated[bool, Meta(description="True when the server runs without API keys (a local demo).")]
+    llm_restarts: Annotated[
+        int, Meta(description="Times the embedded model's process was restarted after a crash or hang.")
+    ] = 0
 
 
 class ErrorInfo(msgspec.Struct):

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from litestar.testing import TestClient
 
-from kefu.generators import ChatMessage, GenerationOptions
+from kefu.generators import ChatMessage, GenerationOptions, GeneratorHealth
 from kefu.generators.ollama import OllamaGenerator
 from service.keys import create_key
 from service.store import Store
@@ -117,6 +117,9 @@ class SwitchableGenerator:
 
     async def warm_up(self) -> None:
         await self.current.warm_up()
+
+    def health(self) -> GeneratorHealth:
+        return self.current.health()
 
     def stream(self, messages: Sequence[ChatMessage], options: GenerationOptions | None = None) -> Any:
         return self.current.stream(messages, options)
