@@ -17,7 +17,7 @@ LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_CPU_ALL_VARIANTS=OFF -DGGML_BACKEND
                     -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
 LLAMA_WHEELS     := $(or $(KEFU_WHEEL_DIR),$(HOME)/.cache/kefu/wheels)/llama-cpp-python-$(LLAMA_VERSION)-$(shell $(PYTHON) -c 'import hashlib, sys; print(hashlib.sha256(sys.argv[1].encode()).hexdigest()[:12])' '$(LLAMA_CMAKE_ARGS)')
 
-.PHONY: setup models postgresql test test-fast lint run check bench eval-ci clean
+.PHONY: setup models postgresql browser test test-fast lint run check bench eval-ci clean
 
 # The virtualenv and packages. torch comes first, pinned to the CPU build on disk,
 # so nothing later pulls a CUDA build; the model part packages carry no code deps.
@@ -49,8 +49,19 @@ postgresql:
 	    echo "PostgreSQL's server is not installed: run as root, or apt-get install postgresql" >&2; exit 1; fi; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql; }
 
-# Every test, PostgreSQL ones included: here a missing server fails the run instead of skipping.
-test: models postgresql
+# Debian's chromium for the browser tests (Playwright drives it; its own browser download
+# does not work offline), and fonts so that Chinese text and emoji show in its screenshots.
+# Installing needs root, as on CI.
+CHROMIUM ?= /usr/bin/chromium
+BROWSER_PACKAGES := chromium fonts-noto-cjk fonts-noto-color-emoji
+browser:
+	@dpkg-query -W $(BROWSER_PACKAGES) >/dev/null 2>&1 || { apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(BROWSER_PACKAGES); }
+	@test -x $(CHROMIUM) || { echo "no chromium at $(CHROMIUM)"; exit 1; }
+
+# Every test, PostgreSQL and browser ones included: here a missing server fails the run
+# instead of skipping.
+test: models postgresql browser
 	KEFU_TEST_REQUIRE_POSTGRES=1 $(PY) -m pytest
 
 # Without the slow (real LLM / real embedder) tests.

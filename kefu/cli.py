@@ -541,7 +541,11 @@ def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
 
     with Store.from_settings(settings) as store:
         store.migrate()
-        print(keys_command(store, args.action, role=args.role, name=args.name, key_id=args.key_id))
+        print(
+            keys_command(
+                store, args.action, role=args.role, name=args.name, key_id=args.key_id, origins=args.origin or ()
+            )
+        )
         if args.action == "create":
             note_keys_issued(settings.data_dir, settings.database_url_resolved)
     return EXIT_OK
@@ -825,6 +829,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("key_id", nargs="?", metavar="ID", help="the key to revoke (see kefu keys list)")
     p.add_argument("--role", choices=("app", "agent", "admin"), help="the new key's role (create)")
     p.add_argument("--name", help="a name to recognise the new key by (create)")
+    p.add_argument(
+        "--origin",
+        action="append",
+        metavar="ORIGIN",
+        help="an app key for the chat widget: the page origin it may be used from, e.g. "
+        "https://wallet.example (repeat for several; default: any) (create)",
+    )
     p.set_defaults(handler=cmd_keys)
     return parser
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
@@ -52,10 +52,16 @@ def display_prefix(key: str) -> str:
     return key[:SHOWN_CHARS]
 
 
-def create_key(store: Store, role: Role, name: str = "") -> tuple[str, ApiKeyRecord]:
-    """Make and store a new key; returns the plaintext key (show it once) and its record."""
+def create_key(
+    store: Store, role: Role, name: str = "", *, allowed_origins: Sequence[str] = ()
+) -> tuple[str, ApiKeyRecord]:
+    """Make and store a new key; returns the plaintext key (show it once) and its record.
+
+    ``allowed_origins`` limits a key used in web pages (the chat widget) to those origins."""
     key = generate_key(role)
-    record = store.add_api_key(name=name, role=role, key_hash=hash_key(key), prefix=display_prefix(key))
+    record = store.add_api_key(
+        name=name, role=role, key_hash=hash_key(key), prefix=display_prefix(key), allowed_origins=allowed_origins
+    )
     return key, record
 
 
@@ -126,6 +132,7 @@ def keys_command(
     role: str | None = None,
     name: str | None = None,
     key_id: int | str | None = None,
+    origins: Sequence[str] = (),
 ) -> str:
     """The output of ``kefu keys create|list|revoke``, for the CLI to print.
 
@@ -135,8 +142,12 @@ def keys_command(
     if action == "create":
         if role is None:
             raise BadInputError(f"kefu keys create needs --role ({', '.join(ROLES)})")
-        key, record = create_key(store, _check_role(role), name or "")
-        return f"Created {record.role} key {record.id}{_named(record)}. Store it now: it is not shown again.\n{key}"
+        key, record = create_key(store, _check_role(role), name or "", allowed_origins=origins)
+        limited = f", for pages of {', '.join(record.allowed_origins)} only" if record.allowed_origins else ""
+        return (
+            f"Created {record.role} key {record.id}{_named(record)}{limited}. Store it now: it is not shown again."
+            f"\n{key}"
+        )
     if action == "list":
         records = store.list_api_keys()
         if not records:

@@ -20,8 +20,10 @@ from litestar.di import Provide
 from service.api.auth import provide_caller, provide_runtime
 from service.api.controllers.admin import reindex
 from service.api.controllers.assistant import AssistantController
+from service.api.controllers.conversations import conversation_messages, me
 from service.api.controllers.handoffs import HandoffController
 from service.api.controllers.ops import health, metrics, ready
+from service.api.controllers.pages import page_routes
 from service.api.errors import exception_handlers
 from service.api.middleware import RequestMiddleware, before_send, refuse_deep_json
 from service.api.openapi import openapi_config
@@ -84,7 +86,17 @@ def create_app(
         else None
     )
     return Litestar(
-        route_handlers=[AssistantController, HandoffController, reindex, health, ready, metrics],
+        route_handlers=[
+            AssistantController,
+            HandoffController,
+            conversation_messages,
+            me,
+            reindex,
+            health,
+            ready,
+            metrics,
+            *page_routes(),
+        ],
         lifespan=[lifespan],
         state=State({"runtime": runtime}),
         dependencies={

@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING, Any, Literal
 import anyio.to_thread
 import msgspec
 
-from kefu.errors import ForbiddenError, InvalidFieldError, KefuError
-from kefu.text import visible
+from kefu.errors import ForbiddenError, InvalidFieldError, KefuError, NotFoundError
+from kefu.text import detect_language, visible
 from service.api import schemas
 from service.api.errors import error_body, status_for
 from service.api.logs import redact
 from service.retriever import SearchFilters
-from service.store import HandoffRecord, HandoffRequest, Owner, Priority, SavedAnswer
+from service.store import HandoffRecord, HandoffRequest, MessageRecord, Owner, Priority, SavedAnswer
 
 if TYPE_CHECKING:
     from service.answerer import AnswerEvent, AnswerResult
@@ -31,6 +31,13 @@ PRIORITIES: tuple[Priority, ...] = ("urgent", "high", "normal", "low")
 #: Turns of stored conversation a follow-up question sees.
 HISTORY_TURNS = 5
 AGENT_ACTIONS = ("sent_as_is", "edited", "discarded")
+#: What the user is told when their message went to the human who has the conversation.
+RELAYED = {
+    "zh": "你的消息已转给人工客服，客服回复后会显示在这里。",
+    "en": "Your message went to the support agent handling this conversation; their reply will appear here.",
+}
+#: Longest a long-poll for new messages waits (seconds).
+MAX_WAIT = 30.0
 
 
 def check_question(question: str, runtime: Runtime, field: str = "question") -> None:
@@ -66,7 +73,49 @@ async def history_for(runtime: Runtime, caller: Caller, request: schemas.AskRequ
             conversation_id, turns=HISTORY_TURNS, user_id=request.user_id, owner=owner
         )
     )
-    return [(m.role, m.text) for m in messages]
+    # The assistant answers here only when no human has the conversation: an agent's
+    # message means a handoff was resolved, and what came before it (a request for a
+    # person, a theft) was the agent's to deal with, not a reason to hand off again.
+    last_agent = max((i for i, m in enumerate(messages) if m.role == "agent"), default=-1)
+    return [(m.role, m.text) for m in messages[last_agent + 1 :]]
+
+
+async def relay_to_agent(
+    runtime: Runtime, caller: Caller, request: schemas.AskRequest
+) -> schemas.AskResponse | None:
+    """While a human has the conversation the assistant does not answer: the message is
+    added to the handoff for the agent, and the user is told so. ``None`` otherwise."""
+    conversation_id = request.conversation_id
+    if conversation_id is None:
+        return None
+    store = runtime.store
+    relayed = await anyio.to_thread.run_sync(
+        lambda: store.add_user_message(
+            conversation_id, request.question, user_id=request.user_id, owner=owner_of(caller, request.user_id)
+        )
+    )
+    if relayed is None:
+        return None
+    runtime.conversation_changed(conversation_id)
+    lang = _lang(request.lang or detect_language(request.question))
+    return schemas.AskResponse(
+        answer=RELAYED[lang],
+        citations=[],
+        confidence=0.0,
+        action="handoff",
+        reason="handed_off",
+        mode="handoff",
+        lang=lang,
+        conversation_id=conversation_id,
+        answer_id=None,
+        handoff=_handoff_ref(relayed.handoff),
+    )
+
+
+async def relayed_messages(response: schemas.AskResponse) -> AsyncIterator[dict[str, Any]]:
+    """A relayed message as the streamed answer's events: its notice, then ``final``."""
+    yield {"event": "token", "data": _json({"text": response.answer})}
+    yield {"event": "final", "data": msgspec.json.encode(response).decode()}
 
 
 def answer_events(
@@ -108,17 +157,7 @@ async def save_answer(
         lang=_lang(result.lang),
         conversation_id=saved.conversation.id,
         answer_id=saved.answer.id,
-        handoff=(
-            schemas.HandoffRef(
-                id=handoff.id,
-                status=handoff.status,
-                reason=handoff.reason,
-                priority=handoff.priority,
-                category=handoff.category,
-            )
-            if handoff
-            else None
-        ),
+        handoff=_handoff_ref(handoff) if handoff else None,
         details=_details(result) if request.details else msgspec.UNSET,
     )
 
@@ -327,6 +366,92 @@ async def feedback(runtime: Runtime, caller: Caller, request: schemas.FeedbackRe
     )
 
 
+# --- conversations ----------------------------------------------------------------------
+
+
+async def conversation_messages(
+    runtime: Runtime, caller: Caller, conversation_id: str, *, user_id: str | None, after: int, wait: float
+) -> schemas.ConversationMessages:
+    """The conversation's messages after ``after``; with ``wait``, a long-poll that
+    answers as soon as there is one (or the handoff changes), at the latest after ``wait``
+    seconds with none.
+
+    An ``app`` key reads only a conversation it started, for the ``user_id`` it started
+    it with (any other looks missing, 404); agent and admin keys read any."""
+    store = runtime.store
+    owner = owner_of(caller, user_id)
+    wait = min(max(wait, 0.0), MAX_WAIT)
+    deadline = anyio.current_time() + wait
+    while True:
+        messages, handoff = await anyio.to_thread.run_sync(
+            lambda: (
+                store.messages(conversation_id, after=after, owner=owner),
+                store.latest_handoff(conversation_id),
+            )
+        )
+        left = deadline - anyio.current_time()
+        if messages or left <= 0:
+            break
+        # Woken at once by this process; the short slice also sees other processes' writes.
+        if await runtime.wait_for_change(conversation_id, min(left, 2.0)):
+            continue
+    return schemas.ConversationMessages(
+        conversation_id=conversation_id,
+        messages=[_message_view(m) for m in messages],
+        handoff=_handoff_ref(handoff) if handoff else None,
+    )
+
+
+async def agent_message(runtime: Runtime, caller: Caller, handoff_id: str, text: str) -> schemas.ConversationMessage:
+    store = runtime.store
+    sent = await anyio.to_thread.run_sync(lambda: store.reply_to_handoff(handoff_id, text, agent=caller.label))
+    runtime.conversation_changed(sent.handoff.conversation_id)
+    return _message_view(sent.message)
+
+
+async def handoff_detail(runtime: Runtime, handoff_id: str) -> schemas.HandoffDetail:
+    store = runtime.store
+    record = await anyio.to_thread.run_sync(lambda: store.get_handoff(handoff_id))
+    messages = await anyio.to_thread.run_sync(lambda: store.messages(record.conversation_id))
+    view = handoff_view(record)
+    return schemas.HandoffDetail(
+        **{f: getattr(view, f) for f in view.__struct_fields__}, messages=[_message_view(m) for m in messages]
+    )
+
+
+def _message_view(message: MessageRecord) -> schemas.ConversationMessage:
+    return schemas.ConversationMessage(
+        id=message.id,
+        role=message.role,
+        text=message.text,
+        created_at=message.created_at,
+        answer_id=message.answer_id,
+        author=message.author,
+        citations=[
+            schemas.Citation(
+                n=int(c.get("n", 0)),
+                source=str(c.get("source", "")),
+                title=str(c.get("title", "")),
+                url=c.get("url"),
+                snippet=str(c.get("snippet", "")),
+            )
+            for c in message.citations
+            if isinstance(c, dict)
+        ],
+    )
+
+
+def _handoff_ref(handoff: HandoffRecord) -> schemas.HandoffRef:
+    return schemas.HandoffRef(
+        id=handoff.id,
+        status=handoff.status,
+        reason=handoff.reason,
+        priority=handoff.priority,
+        category=handoff.category,
+        claimed_by=handoff.claimed_by,
+    )
+
+
 # --- handoffs ---------------------------------------------------------------------------
 
 
@@ -351,6 +476,7 @@ def handoff_view(record: HandoffRecord) -> schemas.Handoff:
         resolved_at=record.resolved_at,
         final_reply=record.final_reply,
         created_at=record.created_at,
+        waiting=record.waiting,
     )
 
 
@@ -393,9 +519,9 @@ async def _save(
         )
     )
     runtime.metrics.answers.labels(mode, result.action, result.reason).inc()
-    if saved.handoff is not None:
+    if saved.handoff is not None and saved.handoff.answer_id == saved.answer.id:  # opened now
         runtime.metrics.handoffs.labels(saved.handoff.reason, saved.handoff.priority).inc()
-        runtime.notify_handoff()
+    runtime.conversation_changed(saved.conversation.id)
     return saved
 
 

@@ -35,7 +35,13 @@ def require(*roles: Role) -> Guard:
     async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         runtime = runtime_of(connection)
         client = connection.client.host if connection.client else "unknown"
-        caller = await runtime.authenticate(connection.headers.get("authorization"), roles, client)
+        caller = await runtime.authenticate(
+            connection.headers.get("authorization"),
+            roles,
+            client,
+            origin=connection.headers.get("origin"),
+            own_origin=f"{connection.url.scheme}://{connection.headers.get('host', '')}",
+        )
         connection.state[CALLER_STATE] = caller
 
     return guard

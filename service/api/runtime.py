@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 
-from kefu.errors import ConflictError, KefuError, NotReadyError, RateLimitedError
+from kefu.errors import ConflictError, ForbiddenError, KefuError, NotReadyError, RateLimitedError
 from kefu.generators.base import GeneratorHealth
 from kefu.generators.pool import HostPool
 from service.api.gate import GatedGenerator, LlmGate
@@ -103,6 +103,8 @@ class Runtime:
         self._tasks: list[asyncio.Task[None]] = []
         self._reindex_lock: asyncio.Lock | None = None
         self.handoff_created: asyncio.Event | None = None
+        #: Conversation id -> the long-polls waiting for its next message.
+        self._listeners: dict[str, set[asyncio.Event]] = {}
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -261,13 +263,25 @@ class Runtime:
 
     # --- callers -----------------------------------------------------------------------
 
-    async def authenticate(self, authorization: str | None, roles: Collection[Role], client: str) -> Caller:
-        """Who is calling, if they may call this (401/403), and within their rate (429)."""
+    async def authenticate(
+        self,
+        authorization: str | None,
+        roles: Collection[Role],
+        client: str,
+        origin: str | None = None,
+        own_origin: str | None = None,
+    ) -> Caller:
+        """Who is calling, if they may call this (401/403), and within their rate (429).
+
+        ``origin`` is the request's Origin header: a key limited to some page origins
+        is refused (403) from a page of another origin than those and kefu's own."""
         key = bearer_key(authorization)
         if key is None and self.open_access:
             caller = Caller(key_id=None, role="admin", label="demo", rate_key=f"open:{client}")
         else:
             record = await anyio.to_thread.run_sync(lambda: verify_key(self.store, key, roles))
+            if record.allowed_origins and origin and origin not in (*record.allowed_origins, own_origin):
+                raise ForbiddenError(f"this key may not be used from pages of {origin}")
             caller = Caller(key_id=record.id, role=record.role, label=record.label, rate_key=f"key:{record.id}")
         try:
             if isinstance(self.limiter, SharedRateLimiter):
@@ -283,6 +297,27 @@ class Runtime:
         """Wake the webhook worker: a handoff (and its delivery) was just stored."""
         if self.handoff_created is not None:
             self.handoff_created.set()
+
+    def conversation_changed(self, conversation_id: str) -> None:
+        """A message or handoff change was stored: wake the webhook worker and the
+        long-polls waiting on this conversation."""
+        self.notify_handoff()
+        for event in self._listeners.get(conversation_id, ()):
+            event.set()
+
+    async def wait_for_change(self, conversation_id: str, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for :meth:`conversation_changed`; whether it came."""
+        event = asyncio.Event()
+        listeners = self._listeners.setdefault(conversation_id, set())
+        listeners.add(event)
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), timeout=timeout)
+            return event.is_set()
+        finally:
+            listeners.discard(event)
+            if not listeners:
+                self._listeners.pop(conversation_id, None)
 
     # --- reindex -----------------------------------------------------------------------
 

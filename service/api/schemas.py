@@ -52,6 +52,7 @@ class HandoffRef(msgspec.Struct):
     reason: Annotated[str, Meta(description="Why: e.g. stolen_funds, secret_shared, human_requested, low_confidence.")]
     priority: Priority
     category: str | None
+    claimed_by: Annotated[str | None, Meta(description="The agent who has the conversation, once claimed.")] = None
 
 
 class AskRequest(msgspec.Struct):
@@ -177,7 +178,13 @@ class AskResponse(msgspec.Struct):
     ]
     lang: Lang
     conversation_id: str
-    answer_id: Annotated[str, Meta(description="Refer to this answer in POST /v1/feedback.")]
+    answer_id: Annotated[
+        str | None,
+        Meta(
+            description="Refer to this answer in POST /v1/feedback; null when the message went to the human "
+            "who has the conversation (reason `handed_off`) and the assistant did not answer."
+        ),
+    ]
     handoff: HandoffRef | None = None
     details: Annotated[
         AnswerDetails | msgspec.UnsetType,
@@ -309,6 +316,9 @@ class Handoff(msgspec.Struct):
     resolved_at: datetime | None
     final_reply: str | None
     created_at: datetime
+    waiting: Annotated[
+        int, Meta(description="The user's messages since the handoff opened that no agent has replied to yet.")
+    ] = 0
 
 
 class HandoffPage(msgspec.Struct):
@@ -400,3 +410,40 @@ class ErrorBody(msgspec.Struct):
     """The shape of every error response."""
 
     error: ErrorInfo
+
+
+class ConversationMessage(msgspec.Struct):
+    """One message of a conversation: the user's, the assistant's (an answer) or an agent's."""
+
+    id: Annotated[int, Meta(description="Increasing within the conversation: pass the last one seen as `after`.")]
+    role: Annotated[Literal["user", "assistant", "agent"], Meta(description="`agent`: a human support agent.")]
+    text: str
+    created_at: datetime
+    answer_id: Annotated[str | None, Meta(description="For an assistant message: its answer, for feedback.")] = None
+    author: Annotated[str | None, Meta(description="For an agent message: the agent's name.")] = None
+    citations: list[Citation] = msgspec.field(default_factory=list)
+
+
+class ConversationMessages(msgspec.Struct):
+    conversation_id: str
+    messages: list[ConversationMessage]
+    handoff: Annotated[
+        HandoffRef | None,
+        Meta(description="The conversation's newest handoff (`open` or `claimed`: a human has it)."),
+    ] = None
+
+
+class AgentMessageRequest(msgspec.Struct):
+    text: Annotated[str, Meta(min_length=1, max_length=MAX_TEXT_CHARS, description="The agent's message to the user.")]
+
+
+class HandoffDetail(Handoff, kw_only=True):
+    """A handoff with its whole conversation as stored, oldest message first."""
+
+    messages: list[ConversationMessage]
+
+
+class Caller(msgspec.Struct):
+    role: Literal["app", "agent", "admin"]
+    label: Annotated[str, Meta(description="How the key is named in stored data, e.g. `claimed_by`.")]
+    open_access: Annotated[bool, Meta(description="The server runs without API keys (a local demo).")]

@@ -1,6 +1,8 @@
-"""Calls the webhook for each new handoff, from the store's outbox, with retries.
+"""Calls the webhook for each event of a handoff, from the store's outbox, with retries.
 
-A handoff and its pending delivery are written in one transaction (the outbox); this
+Events: ``handoff.created``, ``handoff.claimed``, ``message.created`` (the user wrote
+while a human has the conversation, or an agent replied) and ``handoff.resolved``. Each
+change and its pending delivery are written in one transaction (the outbox); this
 worker takes due deliveries (leased, so two workers never call twice at once), POSTs
 them, and marks each delivered or failed. The store schedules retries with exponential
 backoff and gives up after its last attempt; a delivery whose worker died comes back
@@ -30,14 +32,28 @@ TIMEOUT = 10.0
 BATCH = 20
 
 
-def webhook_body(handoff: HandoffRecord) -> dict[str, Any]:
-    """What the webhook receives: the handoff without the conversation (redacted anyway).
+def webhook_body(
+    handoff: HandoffRecord, event: str = "handoff.created", extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """What the webhook receives: the event, the handoff without the conversation
+    (redacted anyway) and, for ``message.created``, the message.
 
     ``text`` makes Slack and Teams incoming webhooks show something readable as is.
     """
-    return {
-        "event": "handoff.created",
-        "text": f"[kefu] {handoff.priority} handoff ({handoff.reason}): {handoff.summary or ''}".strip(),
+    extra = extra or {}
+    message = extra.get("message") or {}
+    if event == "handoff.created":
+        text = f"[kefu] {handoff.priority} handoff ({handoff.reason}): {handoff.summary or ''}"
+    elif event == "handoff.claimed":
+        text = f"[kefu] handoff {handoff.id} claimed by {handoff.claimed_by or '?'}"
+    elif event == "handoff.resolved":
+        text = f"[kefu] handoff {handoff.id} resolved by {handoff.claimed_by or '?'}"
+    else:
+        who = "the user" if message.get("role") == "user" else (message.get("author") or "an agent")
+        text = f"[kefu] {who} wrote in handoff {handoff.id}: {message.get('text', '')}"
+    body: dict[str, Any] = {
+        "event": event,
+        "text": text.strip(),
         "handoff": {
             "id": handoff.id,
             "conversation_id": handoff.conversation_id,
@@ -49,9 +65,13 @@ def webhook_body(handoff: HandoffRecord) -> dict[str, Any]:
             "lang": handoff.lang,
             "sentiment": handoff.sentiment,
             "summary": handoff.summary,
+            "claimed_by": handoff.claimed_by,
             "created_at": handoff.created_at.isoformat(),
         },
     }
+    if message:
+        body["message"] = message
+    return body
 
 
 class WebhookWorker:
@@ -99,8 +119,8 @@ class WebhookWorker:
         try:
             response = await client.post(
                 delivery.url,
-                json=webhook_body(due.handoff),
-                headers={"X-Kefu-Delivery": str(delivery.id), "X-Kefu-Event": "handoff.created"},
+                json=webhook_body(due.handoff, delivery.event, delivery.body),
+                headers={"X-Kefu-Delivery": str(delivery.id), "X-Kefu-Event": delivery.event},
             )
             if not response.is_success:
                 error = f"HTTP {response.status_code}"
@@ -110,7 +130,7 @@ class WebhookWorker:
             if error is None:
                 await anyio.to_thread.run_sync(lambda: self.store.mark_delivered(delivery.id))
                 self.metrics.webhook.labels("delivered").inc()
-                log.info("webhook delivered for handoff %s", due.handoff.id)
+                log.info("webhook %s delivered for handoff %s", delivery.event, due.handoff.id)
             else:
                 record = await anyio.to_thread.run_sync(lambda: self.store.mark_failed(delivery.id, error or ""))
                 outcome = "gave_up" if record.status == "failed" else "retry"

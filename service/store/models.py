@@ -39,13 +39,16 @@ NAMING_CONVENTION: Final = {
 }
 
 ROLES: Final = ("app", "agent", "admin")
-MESSAGE_ROLES: Final = ("user", "assistant")
+#: ``agent``: what a human agent wrote to the user (the bot is ``assistant``).
+MESSAGE_ROLES: Final = ("user", "assistant", "agent")
 ANSWER_MODES: Final = ("answer", "suggest")
 FEEDBACK_KINDS: Final = ("helpful", "not_helpful", "sent_as_is", "edited", "discarded")
 HANDOFF_STATUSES: Final = ("open", "claimed", "resolved")
 #: Most urgent first: the order of the handoff queue.
 PRIORITIES: Final = ("urgent", "high", "normal", "low")
 DELIVERY_STATUSES: Final = ("pending", "delivered", "failed")
+#: What a webhook delivery announces; every event belongs to a handoff.
+WEBHOOK_EVENTS: Final = ("handoff.created", "handoff.claimed", "message.created", "handoff.resolved")
 
 UUID_LENGTH: Final = 36
 
@@ -100,6 +103,9 @@ class ApiKey(Base):
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
     last_used_at: Mapped[datetime | None]
+    #: For an ``app`` key used in web pages: the page origins it may be used from
+    #: (``https://wallet.example``); ``None`` means any.
+    allowed_origins: Mapped[list[str] | None] = mapped_column(JSON)
 
 
 class Conversation(Base):
@@ -128,6 +134,10 @@ class Message(Base):
     role: Mapped[str] = mapped_column(String(16))
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime]
+    #: The answer an assistant message is (its citations, its feedback).
+    answer_id: Mapped[str | None] = mapped_column(ForeignKey("answers.id", ondelete="SET NULL"))
+    #: Who wrote an agent message: the name (or ``key <id>``) of the agent's API key.
+    author: Mapped[str | None] = mapped_column(String(128))
 
 
 class Answer(Base):
@@ -197,11 +207,12 @@ class Handoff(Base):
 
 
 class WebhookDelivery(Base):
-    """The outbox: a webhook call owed for a new handoff, written with the handoff."""
+    """The outbox: a webhook call owed for an event of a handoff, written with the change."""
 
     __tablename__ = "webhook_deliveries"
     __table_args__ = (
         CheckConstraint(_one_of("status", DELIVERY_STATUSES), name="status"),
+        CheckConstraint(_one_of("event", WEBHOOK_EVENTS), name="event"),
         Index("ix_webhook_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
     )
 
@@ -213,6 +224,9 @@ class WebhookDelivery(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     next_attempt_at: Mapped[datetime]
     created_at: Mapped[datetime]
+    event: Mapped[str] = mapped_column(String(32), server_default="handoff.created")
+    #: What the event adds to the handoff (the message of ``message.created``), redacted.
+    body: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class RateBucket(Base):

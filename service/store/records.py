@@ -11,13 +11,16 @@ from datetime import datetime
 from typing import Any, Literal
 
 Role = Literal["app", "agent", "admin"]
-MessageRole = Literal["user", "assistant"]
+MessageRole = Literal["user", "assistant", "agent"]
 AnswerMode = Literal["answer", "suggest"]
 FeedbackKind = Literal["helpful", "not_helpful", "sent_as_is", "edited", "discarded"]
 HandoffStatus = Literal["open", "claimed", "resolved"]
 Priority = Literal["urgent", "high", "normal", "low"]
 DeliveryStatus = Literal["pending", "delivered", "failed"]
 HandoffOrder = Literal["newest", "priority"]
+WebhookEvent = Literal["handoff.created", "handoff.claimed", "message.created", "handoff.resolved"]
+#: A handoff in these states has a human on the conversation: the bot does not answer.
+ACTIVE_HANDOFF: tuple[HandoffStatus, ...] = ("open", "claimed")
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +33,8 @@ class ApiKeyRecord:
     created_at: datetime
     revoked_at: datetime | None
     last_used_at: datetime | None
+    #: Page origins an ``app`` key may be used from; empty: any.
+    allowed_origins: tuple[str, ...] = ()
 
     @property
     def active(self) -> bool:
@@ -74,6 +79,12 @@ class MessageRecord:
     role: MessageRole
     text: str
     created_at: datetime
+    #: The answer an assistant message is.
+    answer_id: str | None = None
+    #: Who wrote an agent message.
+    author: str | None = None
+    #: The answer's citations (assistant messages; filled by :meth:`Store.messages`).
+    citations: list[Any] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +148,9 @@ class HandoffRecord:
     resolved_at: datetime | None
     final_reply: str | None
     created_at: datetime
+    #: The user's messages since the handoff opened that no agent has replied to yet
+    #: (filled by :meth:`Store.list_handoffs` and :meth:`Store.get_handoff`).
+    waiting: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +161,14 @@ class HandoffPage:
     total: int
     limit: int
     offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class HandoffMessage:
+    """A message added to a conversation a human has (the user's, or an agent's reply)."""
+
+    message: MessageRecord
+    handoff: HandoffRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +190,9 @@ class DeliveryRecord:
     last_error: str | None
     next_attempt_at: datetime
     created_at: datetime
+    event: WebhookEvent = "handoff.created"
+    #: What the event adds to the handoff (``{"message": {...}}`` for message.created).
+    body: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -58,6 +58,7 @@ from service.store.models import (
     WebhookDelivery,
 )
 from service.store.records import (
+    ACTIVE_HANDOFF,
     AnswerMode,
     AnswerRecord,
     ApiKeyRecord,
@@ -67,6 +68,7 @@ from service.store.records import (
     DueDelivery,
     FeedbackKind,
     FeedbackRecord,
+    HandoffMessage,
     HandoffOrder,
     HandoffPage,
     HandoffRecord,
@@ -79,6 +81,7 @@ from service.store.records import (
     Role,
     SavedAnswer,
     StoreCounts,
+    WebhookEvent,
 )
 
 if TYPE_CHECKING:
@@ -97,6 +100,10 @@ MAX_PAGE: Final = 200
 #: Longest error text kept for a failed webhook delivery.
 MAX_ERROR_CHARS: Final = 500
 _KEY_HASH = re.compile(r"[0-9a-f]{64}")
+#: A web origin as browsers send it: scheme, host and an optional port, nothing else.
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?|https?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
+#: Most messages :meth:`Store.messages` returns at once.
+MAX_MESSAGES: Final = 500
 
 
 def utcnow() -> datetime:
@@ -213,16 +220,34 @@ class Store:
 
     # --- API keys (the plaintext key never reaches the store: see service.keys) ----------
 
-    def add_api_key(self, *, name: str, role: Role, key_hash: str, prefix: str) -> ApiKeyRecord:
-        """Store a new key by its SHA-256 hex digest and display prefix."""
+    def add_api_key(
+        self, *, name: str, role: Role, key_hash: str, prefix: str, allowed_origins: Sequence[str] = ()
+    ) -> ApiKeyRecord:
+        """Store a new key by its SHA-256 hex digest and display prefix.
+
+        ``allowed_origins`` (``https://wallet.example``) limits an ``app`` key to pages
+        of those origins (the chat widget); empty means any."""
         _check_choice("role", role, ROLES)
+        origins = [origin.strip().rstrip("/") for origin in allowed_origins if origin.strip()]
+        for origin in origins:
+            if not _ORIGIN.fullmatch(origin):
+                raise BadInputError(
+                    f"allowed origin {origin!r} is not an origin: give scheme and host, e.g. https://wallet.example"
+                )
         if not _KEY_HASH.fullmatch(key_hash):
             raise BadInputError("key_hash must be 64 lowercase hex characters (a SHA-256 digest)")
         name = self._clean(name.strip())
         _check_length("name", name, 100)
         _check_length("prefix", prefix, 32)
         with self._transaction(write=True) as session:
-            row = ApiKey(name=name, role=role, key_hash=key_hash, prefix=prefix, created_at=self._now())
+            row = ApiKey(
+                name=name,
+                role=role,
+                key_hash=key_hash,
+                prefix=prefix,
+                created_at=self._now(),
+                allowed_origins=origins or None,
+            )
             session.add(row)
             session.flush()
             return _api_key(row)
@@ -338,7 +363,7 @@ class Store:
                 session.flush()
                 context = ""
             else:
-                conversation = _conversation_for(session, conversation_id, user_id, owner)
+                conversation = _conversation_for(session, conversation_id, user_id, owner, lock=True)
                 conversation.updated_at = now
                 if lang and not conversation.lang:
                     conversation.lang = lang
@@ -348,12 +373,9 @@ class Store:
             question = self._clean(question, context)
             answer_text = self._clean(answer)
             session.add(Message(conversation_id=conversation.id, role="user", text=question, created_at=now))
-            if mode == "answer":
-                session.add(
-                    Message(conversation_id=conversation.id, role="assistant", text=answer_text, created_at=now)
-                )
+            answer_id = str(uuid.uuid4())
             row = Answer(
-                id=str(uuid.uuid4()),
+                id=answer_id,
                 conversation_id=conversation.id,
                 question=question,
                 answer=answer_text,
@@ -370,11 +392,23 @@ class Store:
             )
             session.add(row)
             session.flush()
-            handoff_row = (
-                self._add_handoff(session, conversation, handoff, answer_id=row.id, now=now)
-                if handoff is not None
-                else None
-            )
+            if mode == "answer":
+                session.add(
+                    Message(
+                        conversation_id=conversation.id,
+                        role="assistant",
+                        text=answer_text,
+                        created_at=now,
+                        answer_id=answer_id,
+                    )
+                )
+            # One open handoff per conversation: a second request for one (two questions
+            # racing) joins the one a human already has.
+            handoff_row = None
+            if handoff is not None:
+                handoff_row = _active_handoff(session, conversation.id) or self._add_handoff(
+                    session, conversation, handoff, answer_id=row.id, now=now
+                )
             session.flush()
             return SavedAnswer(
                 conversation=_conversation(conversation),
@@ -412,6 +446,101 @@ class Store:
             if user_ids:
                 query = query.where(Message.id >= min(user_ids))
             return [_message(row) for row in session.scalars(query)]
+
+    def messages(
+        self,
+        conversation_id: str,
+        *,
+        user_id: str | None = None,
+        after: int = 0,
+        limit: int = MAX_MESSAGES,
+        owner: Owner | None = None,
+    ) -> list[MessageRecord]:
+        """The conversation's messages after message id ``after``, oldest first, the
+        assistant's with their answer's citations; with ``user_id``, only that user's."""
+        if not 1 <= limit <= MAX_MESSAGES:
+            raise BadInputError(f"limit must be between 1 and {MAX_MESSAGES}")
+        with self._transaction(write=False) as session:
+            conversation = _conversation_for(session, conversation_id, user_id, owner)
+            rows = session.scalars(
+                select(Message)
+                .where(Message.conversation_id == conversation.id, Message.id > after)
+                .order_by(Message.id)
+                .limit(limit)
+            ).all()
+            answer_ids = {row.answer_id for row in rows if row.answer_id}
+            citations: dict[str, list[Any]] = {}
+            if answer_ids:
+                query = select(Answer.id, Answer.citations).where(Answer.id.in_(answer_ids))
+                citations = {answer_id: cited for answer_id, cited in session.execute(query)}
+            return [_message(row, citations.get(row.answer_id or "", [])) for row in rows]
+
+    def active_handoff(self, conversation_id: str) -> HandoffRecord | None:
+        """The conversation's open or claimed handoff, if a human has it."""
+        with self._transaction(write=False) as session:
+            row = _active_handoff(session, conversation_id)
+            return _handoff(row, waiting=_waiting(session, row)) if row is not None else None
+
+    def latest_handoff(self, conversation_id: str) -> HandoffRecord | None:
+        """The conversation's newest handoff, whatever its status."""
+        with self._transaction(write=False) as session:
+            row = session.scalars(
+                select(Handoff)
+                .where(Handoff.conversation_id == conversation_id)
+                .order_by(Handoff.created_at.desc(), Handoff.id.desc())
+                .limit(1)
+            ).one_or_none()
+            return _handoff(row) if row is not None else None
+
+    def add_user_message(
+        self, conversation_id: str, text: str, *, user_id: str | None = None, owner: Owner | None = None
+    ) -> HandoffMessage | None:
+        """While a human has the conversation, the user's new message goes to them.
+
+        Adds the (redacted) message to the conversation and announces it
+        (``message.created``) if the conversation has an open or claimed handoff, in one
+        transaction; returns ``None``, changing nothing, if it has none."""
+        if not text.strip():
+            raise BadInputError("the message is empty")
+        now = self._now()
+        with self._transaction(write=True) as session:
+            conversation = _conversation_for(session, conversation_id, user_id, owner, lock=True)
+            handoff = _active_handoff(session, conversation.id)
+            if handoff is None:
+                return None
+            context = _last_assistant_text(session, conversation.id)
+            message = self._add_message(session, conversation.id, "user", self._clean(text, context), now)
+            self._add_event(session, handoff, "message.created", now, message=message)
+            return HandoffMessage(
+                message=_message(message), handoff=_handoff(handoff, waiting=_waiting(session, handoff))
+            )
+
+    def reply_to_handoff(self, handoff_id: str, text: str, *, agent: str) -> HandoffMessage:
+        """An agent's message to the user, without closing the handoff.
+
+        An open handoff is claimed by ``agent`` on the way (``handoff.claimed``); a
+        resolved one is :class:`ConflictError`."""
+        _check_length("agent", agent, 128)
+        if not text.strip():
+            raise BadInputError("text is empty: write the reply to send the user")
+        now = self._now()
+        reply = self._clean(text)
+        with self._transaction(write=True) as session:
+            changed = session.execute(
+                update(Handoff)
+                .where(Handoff.id == handoff_id, Handoff.status == "open")
+                .values(status="claimed", claimed_by=agent, claimed_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            row = _get(session, Handoff, handoff_id, "handoff")
+            session.refresh(row)
+            if row.status == "resolved":
+                raise ConflictError(f"handoff {handoff_id} is resolved: the bot has the conversation again")
+            if _rowcount(changed):
+                self._add_event(session, row, "handoff.claimed", now)
+            message = self._add_message(session, row.conversation_id, "agent", reply, now, author=agent)
+            self._add_event(session, row, "message.created", now, message=message)
+            return HandoffMessage(message=_message(message), handoff=_handoff(row))
 
     def get_answer(self, answer_id: str, *, owner: Owner | None = None) -> AnswerRecord:
         """An answer; with ``owner``, only if its conversation is one ``owner`` may see."""
@@ -487,7 +616,8 @@ class Store:
 
     def get_handoff(self, handoff_id: str) -> HandoffRecord:
         with self._transaction(write=False) as session:
-            return _handoff(_get(session, Handoff, handoff_id, "handoff"))
+            row = _get(session, Handoff, handoff_id, "handoff")
+            return _handoff(row, waiting=_waiting(session, row))
 
     def list_handoffs(
         self,
@@ -524,7 +654,8 @@ class Store:
         with self._transaction(write=False) as session:
             total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
             rows = session.scalars(query.limit(limit).offset(offset)).all()
-            return HandoffPage(items=[_handoff(r) for r in rows], total=total, limit=limit, offset=offset)
+            items = [_handoff(r, waiting=_waiting(session, r)) for r in rows]
+            return HandoffPage(items=items, total=total, limit=limit, offset=offset)
 
     def claim_handoff(self, handoff_id: str, *, agent: str) -> HandoffRecord:
         """``open`` -> ``claimed`` by ``agent``; anything else is :class:`ConflictError`.
@@ -544,13 +675,15 @@ class Store:
             row = _get(session, Handoff, handoff_id, "handoff")
             if _rowcount(changed) == 0:
                 raise ConflictError(f"handoff {handoff_id} is {row.status}, not open: it cannot be claimed")
-            return _handoff(row)
+            self._add_event(session, row, "handoff.claimed", now)
+            return _handoff(row, waiting=_waiting(session, row))
 
     def resolve_handoff(self, handoff_id: str, *, final_reply: str, agent: str) -> HandoffRecord:
         """``open`` or ``claimed`` -> ``resolved``, with the agent's final reply.
 
         A handoff resolved without being claimed is recorded as claimed by ``agent``.
-        The final reply joins the conversation as an assistant message.
+        The final reply joins the conversation as the agent's message, and the bot
+        answers the conversation again.
         """
         _check_length("agent", agent, 128)
         if not final_reply.strip():
@@ -573,7 +706,9 @@ class Store:
             row = _get(session, Handoff, handoff_id, "handoff")
             if _rowcount(changed) == 0:
                 raise ConflictError(f"handoff {handoff_id} is already resolved")
-            self._add_message(session, row.conversation_id, "assistant", reply, now)
+            message = self._add_message(session, row.conversation_id, "agent", reply, now, author=agent)
+            self._add_event(session, row, "message.created", now, message=message)
+            self._add_event(session, row, "handoff.resolved", now)
             session.flush()
             return _handoff(row)
 
@@ -737,11 +872,44 @@ class Store:
             return cast(T, [self._clean_json(item) for item in value])
         return value
 
-    def _add_message(self, session: Session, conversation_id: str, role: MessageRole, text: str, now: datetime) -> None:
-        session.add(Message(conversation_id=conversation_id, role=role, text=text, created_at=now))
+    def _add_message(
+        self,
+        session: Session,
+        conversation_id: str,
+        role: MessageRole,
+        text: str,
+        now: datetime,
+        *,
+        author: str | None = None,
+    ) -> Message:
+        message = Message(conversation_id=conversation_id, role=role, text=text, created_at=now, author=author)
+        session.add(message)
         conversation = session.get(Conversation, conversation_id)
         if conversation is not None:
             conversation.updated_at = now
+        session.flush()  # the id, for the event that names it
+        return message
+
+    def _add_event(
+        self, session: Session, handoff: Handoff, event: WebhookEvent, now: datetime, *, message: Message | None = None
+    ) -> None:
+        """The outbox: with a webhook configured, a delivery of ``event`` written in the
+        same transaction as the change it announces."""
+        if not self.webhook_url:
+            return
+        body = {"message": _message_body(message)} if message is not None else None
+        session.add(
+            WebhookDelivery(
+                handoff_id=handoff.id,
+                url=self.webhook_url,
+                attempts=0,
+                status="pending",
+                next_attempt_at=now,
+                created_at=now,
+                event=event,
+                body=body,
+            )
+        )
 
     def _add_handoff(
         self,
@@ -768,17 +936,7 @@ class Store:
         )
         session.add(row)
         session.flush()  # before its delivery, which refers to it
-        if self.webhook_url:
-            session.add(
-                WebhookDelivery(
-                    handoff_id=row.id,
-                    url=self.webhook_url,
-                    attempts=0,
-                    status="pending",
-                    next_attempt_at=now,
-                    created_at=now,
-                )
-            )
+        self._add_event(session, row, "handoff.created", now)
         return row
 
 
@@ -806,9 +964,11 @@ def _get(session: Session, model: type[M], key: object, what: str) -> M:
 
 
 def _conversation_for(
-    session: Session, conversation_id: str, user_id: str | None, owner: Owner | None = None
+    session: Session, conversation_id: str, user_id: str | None, owner: Owner | None = None, *, lock: bool = False
 ) -> Conversation:
-    row = session.get(Conversation, conversation_id)
+    # The lock (PostgreSQL; SQLite has one writer anyway) makes two requests on one
+    # conversation take turns, so they cannot both open a handoff.
+    row = session.get(Conversation, conversation_id, with_for_update=lock or None)
     # Another user's conversation looks exactly like a missing one.
     if row is None or (user_id is not None and row.user_id is not None and row.user_id != user_id):
         raise NotFoundError(f"no conversation {conversation_id!r}")
@@ -831,10 +991,47 @@ def _answer_for(session: Session, answer_id: str, owner: Owner | None) -> Answer
     return row
 
 
+def _active_handoff(session: Session, conversation_id: str) -> Handoff | None:
+    return session.scalars(
+        select(Handoff)
+        .where(Handoff.conversation_id == conversation_id, Handoff.status.in_(ACTIVE_HANDOFF))
+        .order_by(Handoff.created_at, Handoff.id)
+        .limit(1)
+    ).one_or_none()
+
+
+def _waiting(session: Session, handoff: Handoff) -> int:
+    """The user's messages after the one that opened the handoff and after the last agent message."""
+    if handoff.status == "resolved":
+        return 0
+    last_agent = session.scalar(
+        select(func.max(Message.id)).where(Message.conversation_id == handoff.conversation_id, Message.role == "agent")
+    )
+    query = select(func.count()).where(
+        Message.conversation_id == handoff.conversation_id,
+        Message.role == "user",
+        Message.created_at > handoff.created_at,
+    )
+    if last_agent is not None:
+        query = query.where(Message.id > last_agent)
+    return int(session.scalar(query) or 0)
+
+
+def _message_body(message: Message) -> dict[str, Any]:
+    return {
+        "id": message.id,
+        "conversation_id": message.conversation_id,
+        "role": message.role,
+        "text": message.text,
+        "author": message.author,
+        "created_at": message.created_at.isoformat(),
+    }
+
+
 def _last_assistant_text(session: Session, conversation_id: str) -> str:
     text = session.scalar(
         select(Message.text)
-        .where(Message.conversation_id == conversation_id, Message.role == "assistant")
+        .where(Message.conversation_id == conversation_id, Message.role.in_(("assistant", "agent")))
         .order_by(Message.id.desc())
         .limit(1)
     )
@@ -892,6 +1089,7 @@ def _api_key(row: ApiKey) -> ApiKeyRecord:
         created_at=row.created_at,
         revoked_at=row.revoked_at,
         last_used_at=row.last_used_at,
+        allowed_origins=tuple(row.allowed_origins or ()),
     )
 
 
@@ -907,13 +1105,16 @@ def _conversation(row: Conversation) -> ConversationRecord:
     )
 
 
-def _message(row: Message) -> MessageRecord:
+def _message(row: Message, citations: list[Any] | None = None) -> MessageRecord:
     return MessageRecord(
         id=row.id,
         conversation_id=row.conversation_id,
         role=cast(MessageRole, row.role),
         text=row.text,
         created_at=row.created_at,
+        answer_id=row.answer_id,
+        author=row.author,
+        citations=list(citations or []),
     )
 
 
@@ -948,7 +1149,7 @@ def _feedback(row: Feedback) -> FeedbackRecord:
     )
 
 
-def _handoff(row: Handoff) -> HandoffRecord:
+def _handoff(row: Handoff, *, waiting: int = 0) -> HandoffRecord:
     return HandoffRecord(
         id=row.id,
         conversation_id=row.conversation_id,
@@ -966,6 +1167,7 @@ def _handoff(row: Handoff) -> HandoffRecord:
         resolved_at=row.resolved_at,
         final_reply=row.final_reply,
         created_at=row.created_at,
+        waiting=waiting,
     )
 
 
@@ -979,4 +1181,6 @@ def _delivery(row: WebhookDelivery) -> DeliveryRecord:
         last_error=row.last_error,
         next_attempt_at=row.next_attempt_at,
         created_at=row.created_at,
+        event=cast(WebhookEvent, row.event),
+        body=dict(row.body or {}),
     )

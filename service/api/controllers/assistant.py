@@ -42,6 +42,12 @@ events whose data is `{"text": "..."}` (answer text as each sentence is ready), 
 `event: final` whose data is exactly the JSON body the non-streamed call returns. An
 error after the stream began arrives as one `event: error` with the error body.
 
+While a human has the conversation (its handoff is open or claimed) the assistant does
+not answer: the question is added to the handoff for the agent and the response says so
+(`action: handoff`, `reason: handed_off`, no `answer_id`); the agent's replies arrive
+through `GET /v1/conversations/{id}/messages`. Once the handoff is resolved the assistant
+answers again.
+
 Only one answer is generated at a time; a few wait, and when the queue is full the call
 answers 503 (`code: busy`) at once, with a Retry-After header.
 
@@ -77,8 +83,12 @@ class AssistantController(Controller):
         caller: NamedDependency[Caller],
     ) -> Response[Any]:
         history = await assistant.history_for(runtime, caller, data)
+        streamed = "text/event-stream" in request.headers.get("accept", "")
+        relayed = await assistant.relay_to_agent(runtime, caller, data)
+        if relayed is not None:
+            return ServerSentEvent(assistant.relayed_messages(relayed)) if streamed else Response(relayed)
         events = assistant.answer_events(runtime, data, history)
-        if "text/event-stream" in request.headers.get("accept", ""):
+        if streamed:
             # The first event before the headers: a full queue or a missing index still
             # gets its own status code rather than a 200 stream with an error in it.
             first = await anext(events)

@@ -9,11 +9,20 @@ from litestar import Controller, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 
-from service.api.assistant import handoff_view
+from service.api.assistant import agent_message, handoff_detail, handoff_view
 from service.api.auth import AGENTS, require
 from service.api.openapi import AUTH_ERRORS, SECURITY, error_responses
 from service.api.runtime import Caller, Runtime
-from service.api.schemas import Handoff, HandoffPage, HandoffStatus, Priority, ResolveRequest
+from service.api.schemas import (
+    AgentMessageRequest,
+    ConversationMessage,
+    Handoff,
+    HandoffDetail,
+    HandoffPage,
+    HandoffStatus,
+    Priority,
+    ResolveRequest,
+)
 
 #: Largest offset a page may start at (a database integer; no queue is longer).
 MAX_OFFSET = 1_000_000_000
@@ -65,13 +74,47 @@ class HandoffController(Controller):
             offset=page.offset,
         )
 
+    @get(
+        "/{handoff_id:str}",
+        summary="A handoff and its conversation",
+        description=(
+            "The handoff with every message of its conversation, oldest first: the user's, the "
+            "assistant's (with citations) and the agents'. Roles: agent, admin."
+        ),
+        responses=error_responses(*AUTH_ERRORS, 404),
+    )
+    async def get_handoff(self, handoff_id: FromPath[str], runtime: NamedDependency[Runtime]) -> HandoffDetail:
+        return await handoff_detail(runtime, handoff_id)
+
+    @post(
+        "/{handoff_id:str}/messages",
+        status_code=201,
+        summary="Reply to the user without resolving",
+        description=(
+            "Send the user a message and keep the handoff open for more: the widget shows it, "
+            "`GET /v1/conversations/{id}/messages` returns it (role `agent`), and the webhook gets "
+            "`message.created`. An open handoff is claimed by the caller on the way; a resolved one "
+            "answers 409. Roles: agent, admin."
+        ),
+        responses=error_responses(*AUTH_ERRORS, 404, 409),
+    )
+    async def reply(
+        self,
+        handoff_id: FromPath[str],
+        data: JSONBody[AgentMessageRequest],
+        runtime: NamedDependency[Runtime],
+        caller: NamedDependency[Caller],
+    ) -> ConversationMessage:
+        return await agent_message(runtime, caller, handoff_id, data.text)
+
     @post(
         "/{handoff_id:str}/claim",
         status_code=200,
         summary="Claim a handoff",
         description=(
-            "Take an open handoff: it becomes `claimed` by the calling key's name. A handoff that is "
-            "already claimed or resolved answers 409. Roles: agent, admin."
+            "Take an open handoff: it becomes `claimed` by the calling key's name (webhook: "
+            "`handoff.claimed`). A handoff that is already claimed or resolved answers 409. "
+            "Roles: agent, admin."
         ),
         responses=error_responses(*AUTH_ERRORS, 404, 409),
     )
@@ -80,6 +123,7 @@ class HandoffController(Controller):
     ) -> Handoff:
         store = runtime.store
         record = await anyio.to_thread.run_sync(lambda: store.claim_handoff(handoff_id, agent=caller.label))
+        runtime.conversation_changed(record.conversation_id)
         return handoff_view(record)
 
     @post(
@@ -88,7 +132,9 @@ class HandoffController(Controller):
         summary="Resolve a handoff with the reply sent",
         description=(
             "Close an open or claimed handoff with the agent's final reply, which joins the "
-            "conversation. A resolved handoff answers 409. Roles: agent, admin."
+            "conversation (role `agent`); the assistant answers the conversation again afterwards. "
+            "The webhook gets `message.created` and `handoff.resolved`. A resolved handoff answers "
+            "409. Roles: agent, admin."
         ),
         responses=error_responses(*AUTH_ERRORS, 404, 409),
     )
@@ -103,4 +149,5 @@ class HandoffController(Controller):
         record = await anyio.to_thread.run_sync(
             lambda: store.resolve_handoff(handoff_id, final_reply=data.final_reply, agent=caller.label)
         )
+        runtime.conversation_changed(record.conversation_id)
         return handoff_view(record)

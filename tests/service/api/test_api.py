@@ -114,6 +114,10 @@ def test_openapi_documents_every_endpoint_with_its_errors(api: Api) -> None:
         ("/v1/handoffs", "get"),
         ("/v1/handoffs/{handoff_id}/claim", "post"),
         ("/v1/handoffs/{handoff_id}/resolve", "post"),
+        ("/v1/handoffs/{handoff_id}", "get"),
+        ("/v1/handoffs/{handoff_id}/messages", "post"),
+        ("/v1/conversations/{conversation_id}/messages", "get"),
+        ("/v1/me", "get"),
         ("/v1/admin/reindex", "post"),
         ("/health", "get"),
         ("/ready", "get"),
@@ -389,6 +393,10 @@ ROLE_CASES = [
     ("GET", "/v1/handoffs", None, {"app": 403, "agent": 200, "admin": 200}),
     ("POST", "/v1/handoffs/none/claim", None, {"app": 403, "agent": 404, "admin": 404}),
     ("POST", "/v1/handoffs/none/resolve", {"final_reply": "x"}, {"app": 403, "agent": 404, "admin": 404}),
+    ("GET", "/v1/handoffs/none", None, {"app": 403, "agent": 404, "admin": 404}),
+    ("POST", "/v1/handoffs/none/messages", {"text": "x"}, {"app": 403, "agent": 404, "admin": 404}),
+    ("GET", "/v1/conversations/none/messages", None, {"app": 404, "agent": 404, "admin": 404}),
+    ("GET", "/v1/me", None, {"app": 200, "agent": 200, "admin": 200}),
     # Admin runs of reindex are tested on a copy of the index (test_api_lifecycle).
     ("POST", "/v1/admin/reindex", None, {"app": 403, "agent": 403}),
 ]

@@ -1,0 +1,342 @@
+/* kefu agent console: the handoff queue, a conversation with kefu's suggested reply, claim / send / resolve,
+   feedback on the suggestion, and help-center search. Inside Chatwoot (a Dashboard App) it asks the parent
+   frame for the conversation ('chatwoot-dashboard-app:fetch-info', answered with an 'appContext' event)
+   and shows kefu's suggestion for it. The agent key lives in sessionStorage only. */
+(function () {
+  "use strict";
+  var T = {
+    zh: {
+      title: "kefu 客服台", signout: "退出", signinTitle: "客服登录", keyLabel: "客服 API key", signin: "登录",
+      keyNote: "key 只保存在本浏览器标签页的会话中，关闭标签页即清除。", queue: "队列", tabOpen: "待处理", tabMine: "我的",
+      tabAll: "全部", empty: "没有会话", pick: "从左侧选择一个会话。", claim: "认领", conversation: "对话",
+      suggestion: "建议回复", reply: "回复", sendResolve: "发送并结束", sendOnly: "仅发送（不结束）", copy: "复制",
+      discard: "弃用建议", citations: "引用", similar: "相似的已解决工单", search: "搜索帮助中心", go: "搜索",
+      chatwootTitle: "Chatwoot 会话", user: "用户", assistant: "助手", agent: "客服", waiting: "{n} 条新消息",
+      status_open: "待处理", status_claimed: "处理中", status_resolved: "已解决", claimedBy: "{who} 已认领",
+      priority: "优先级", sentiment: "情绪", category: "分类", reason: "原因", loading: "正在生成建议…",
+      sent: "已发送给用户。", resolved: "已发送并结束，之后由助手回答。", discarded: "已弃用建议。", copied: "已复制。",
+      noKey: "请输入 key。", badRole: "这个 key 的角色是 {role}，客服台需要 agent 或 admin。", none: "无",
+      ago: "{n} 分钟前", agoH: "{n} 小时前", contact: "联系人", by: "客服", noMessages: "这个会话还没有用户消息。",
+      resolution: "处理结果", confidence: "置信度",
+      alone_answer: "助手自己会回答（{reason}）", alone_handoff: "助手自己会转人工（{reason}）"
+    },
+    en: {
+      title: "kefu console", signout: "Sign out", signinTitle: "Agent sign-in", keyLabel: "Agent API key", signin: "Sign in",
+      keyNote: "The key is kept in this browser tab's session only and is gone when the tab closes.", queue: "Queue",
+      tabOpen: "Open", tabMine: "Mine", tabAll: "All", empty: "No conversations", pick: "Pick a conversation on the left.",
+      claim: "Claim", conversation: "Conversation", suggestion: "Suggested reply", reply: "Reply",
+      sendResolve: "Send and resolve", sendOnly: "Send (keep open)", copy: "Copy", discard: "Discard suggestion",
+      citations: "Citations", similar: "Similar resolved tickets", search: "Search the help center", go: "Search",
+      chatwootTitle: "Chatwoot conversation", user: "User", assistant: "Assistant", agent: "Agent", waiting: "{n} new",
+      status_open: "open", status_claimed: "claimed", status_resolved: "resolved", claimedBy: "claimed by {who}",
+      priority: "priority", sentiment: "sentiment", category: "category", reason: "reason", loading: "Drafting a suggestion…",
+      sent: "Sent to the user.", resolved: "Sent and resolved; the assistant answers again.", discarded: "Suggestion discarded.",
+      copied: "Copied.", noKey: "Enter a key.", badRole: "This key's role is {role}; the console needs agent or admin.",
+      none: "none", ago: "{n} min ago", agoH: "{n} h ago", contact: "Contact", by: "Agent",
+      noMessages: "No message from the user in this conversation yet.", resolution: "Resolution",
+      confidence: "confidence", alone_answer: "on its own kefu would answer ({reason})",
+      alone_handoff: "on its own kefu would hand off ({reason})"
+    }
+  };
+  var lang = sessionStorage.getItem("kefu.lang") || ((navigator.language || "").toLowerCase().indexOf("zh") === 0 ? "zh" : "en");
+  var key = sessionStorage.getItem("kefu.agentKey") || "";
+  var params = new URLSearchParams(location.search);
+  var embedded = params.get("mode") === "chatwoot" || (window.self !== window.top && params.get("mode") !== "standalone");
+  var me = null, filter = "open", current = null, suggestion = null, suggestionUsed = false, lastId = 0;
+  var pollToken = 0, queueTimer = null, chatwootContext = null;
+  var $ = function (id) { return document.getElementById(id); };
+
+  function t(name, vars) {
+    var text = T[lang][name] || name;
+    Object.keys(vars || {}).forEach(function (k) { text = text.replace("{" + k + "}", vars[k]); });
+    return text;
+  }
+  function el(tag, attrs, text) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (k) { node.setAttribute(k, attrs[k]); });
+    if (text != null) node.textContent = text;
+    return node;
+  }
+  function applyLang() {
+    document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
+    document.querySelectorAll("[data-t]").forEach(function (n) { n.textContent = t(n.getAttribute("data-t")); });
+    $("lang").textContent = lang === "zh" ? "EN" : "中文";
+    $("lang").setAttribute("aria-label", lang === "zh" ? "Switch to English" : "切换到中文");
+    if (me) renderQueue(lastQueue);
+    if (current) renderDetail(current);
+  }
+
+  function api(path, options) {
+    options = options || {};
+    var headers = { "Content-Type": "application/json" };
+    if (key) headers.Authorization = "Bearer " + key;
+    return fetch(path, { method: options.method || "GET", headers: headers, signal: options.signal,
+                         body: options.body ? JSON.stringify(options.body) : undefined })
+      .then(function (r) {
+        return r.json().catch(function () { return {}; }).then(function (body) {
+          if (!r.ok) { var e = new Error((body.error && body.error.message) || ("HTTP " + r.status)); e.status = r.status; throw e; }
+          return body;
+        });
+      });
+  }
+
+  // --- sign-in ---------------------------------------------------------------------------
+  function signIn() {
+    return api("/v1/me").then(function (who) {
+      if (who.role !== "agent" && who.role !== "admin") throw new Error(t("badRole", { role: who.role }));
+      me = who;
+      if (key) sessionStorage.setItem("kefu.agentKey", key);
+      $("signin").hidden = true; $("app").hidden = false; $("signout").hidden = !key;
+      $("who").textContent = who.label + " (" + who.role + ")";
+      if (embedded) startChatwoot(); else { loadQueue(); queueTimer = setInterval(loadQueue, 5000); }
+    });
+  }
+  function showSignIn(message) {
+    $("signin").hidden = false; $("app").hidden = true;
+    $("signin-error").textContent = message || "";
+    $("key").focus();
+  }
+
+  // --- queue -----------------------------------------------------------------------------
+  var lastQueue = [];
+  function loadQueue() {
+    var q = filter === "open" ? "?status=open" : filter === "mine" ? "?status=claimed&order=newest" : "?order=newest&limit=100";
+    return api("/v1/handoffs" + q).then(function (page) {
+      var items = page.items;
+      if (filter === "mine") items = items.filter(function (h) { return h.claimed_by === me.label; });
+      lastQueue = items;
+      renderQueue(items);
+    }).catch(function (e) { if (e.status === 401) { signOut(); showSignIn(e.message); } });
+  }
+  function age(iso) {
+    var minutes = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 60000));
+    return minutes < 90 ? t("ago", { n: minutes }) : t("agoH", { n: Math.round(minutes / 60) });
+  }
+  function renderQueue(items) {
+    var list = $("queue");
+    list.textContent = "";
+    $("queue-empty").hidden = items.length > 0;
+    items.forEach(function (h) {
+      var li = el("li", { tabindex: "0", "data-id": h.id, "aria-current": String(!!current && current.id === h.id) });
+      var line = el("div", { class: "line" });
+      line.appendChild(el("span", { class: "badge p-" + h.priority }, h.priority));
+      line.appendChild(el("span", {}, h.reason));
+      if (h.status !== "open") line.appendChild(el("span", { class: "badge" }, t("status_" + h.status)));
+      if (h.waiting) line.appendChild(el("span", { class: "badge new", "aria-label": t("waiting", { n: h.waiting }) }, String(h.waiting)));
+      line.appendChild(el("span", { class: "age" }, age(h.created_at)));
+      li.appendChild(line);
+      li.appendChild(el("div", { class: "summary" }, h.summary || ""));
+      li.addEventListener("click", function () { openHandoff(h.id); });
+      li.addEventListener("keydown", function (e) { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); openHandoff(h.id); } });
+      list.appendChild(li);
+    });
+  }
+
+  // --- one handoff -----------------------------------------------------------------------
+  function openHandoff(id) {
+    return api("/v1/handoffs/" + encodeURIComponent(id)).then(function (detail) {
+      var switched = !current || current.id !== detail.id;
+      current = detail;
+      renderDetail(detail);
+      renderQueue(lastQueue);
+      if (switched) {
+        suggestion = null; suggestionUsed = false;
+        $("reply").value = detail.suggested_reply || "";
+        requestSuggestion(detail.messages, detail.lang, "");
+        watch(detail);
+      }
+    });
+  }
+  function renderDetail(h) {
+    $("pick").hidden = true; $("detail").hidden = false; $("suggest").hidden = false;
+    $("d-title").textContent = h.summary || h.reason;
+    var meta = [t("status_" + h.status), t("priority") + ": " + h.priority, t("reason") + ": " + h.reason,
+                t("sentiment") + ": " + (h.sentiment || t("none")), t("category") + ": " + (h.category || t("none"))];
+    if (h.claimed_by) meta.push(t("claimedBy", { who: h.claimed_by }));
+    $("d-meta").textContent = meta.join(" · ");
+    $("claim").hidden = h.status !== "open";
+    var resolved = h.status === "resolved";
+    $("send-resolve").disabled = resolved; $("send-only").disabled = resolved;
+    var list = $("messages");
+    list.textContent = "";
+    h.messages.forEach(function (m) { list.appendChild(messageItem(m)); });
+    lastId = h.messages.length ? h.messages[h.messages.length - 1].id : 0;
+  }
+  function messageItem(m) {
+    var li = el("li", { class: m.role });
+    li.appendChild(el("span", { class: "role" }, t(m.role) + (m.author ? " · " + m.author : "")));
+    li.appendChild(document.createTextNode(m.text));
+    return li;
+  }
+  // New messages of the open conversation as soon as they are stored (a long-poll).
+  function watch(h) {
+    var token = ++pollToken;
+    (function loop() {
+      if (token !== pollToken || !current) return;
+      api("/v1/conversations/" + encodeURIComponent(h.conversation_id) + "/messages?wait=25&after=" + lastId)
+        .then(function (page) {
+          if (token !== pollToken) return;
+          page.messages.forEach(function (m) { $("messages").appendChild(messageItem(m)); lastId = Math.max(lastId, m.id); });
+          if (page.messages.length) loadQueue();
+          loop();
+        })
+        .catch(function () { setTimeout(loop, 3000); });
+    })();
+  }
+
+  // --- suggestion --------------------------------------------------------------------------
+  function requestSuggestion(messages, lang_, subject) {
+    var turns = messages.filter(function (m) { return m.text && m.text.trim(); })
+      .map(function (m) { return { role: m.role === "user" ? "user" : "agent", text: m.text.slice(0, 8000) }; })
+      .slice(-100);
+    $("citations").textContent = ""; $("similar").textContent = "";
+    if (!turns.some(function (m) { return m.role === "user"; })) { $("s-status").textContent = t("noMessages"); return; }
+    $("s-status").textContent = t("loading");
+    var body = { conversation: turns, subject: subject || "" };
+    if (lang_ === "zh" || lang_ === "en") body.lang = lang_;
+    var forId = current && current.id;
+    return api("/v1/suggest", { method: "POST", body: body }).then(function (s) {
+      if (current && current.id !== forId) return;
+      suggestion = s; suggestionUsed = false;
+      $("reply").value = s.reply;
+      $("s-status").textContent = "";
+      $("s-meta").textContent = [t("alone_" + s.action, { reason: s.reason }), t("confidence") + " " + s.confidence.toFixed(2),
+        t("priority") + ": " + s.priority, t("sentiment") + ": " + s.sentiment].join(" · ");
+      renderRefs(s);
+    }).catch(function (e) { $("s-status").textContent = e.message; });
+  }
+  function renderRefs(s) {
+    var cites = $("citations");
+    cites.textContent = "";
+    s.citations.forEach(function (c) {
+      var li = el("li", { value: String(c.n) });
+      var a = el("a", { href: c.url || "#", target: "_blank", rel: "noopener noreferrer" }, c.title || c.source);
+      li.appendChild(a);
+      li.appendChild(el("span", { class: "snippet" }, c.snippet));
+      cites.appendChild(li);
+    });
+    var similar = $("similar");
+    similar.textContent = "";
+    s.similar_tickets.forEach(function (tk) {
+      var li = el("li");
+      li.appendChild(el("strong", {}, tk.subject));
+      li.appendChild(el("span", { class: "snippet" }, t("resolution") + ": " + (tk.resolution || t("none"))));
+      similar.appendChild(li);
+    });
+  }
+  function feedbackFor(text) {
+    if (!suggestion || suggestionUsed) return Promise.resolve();
+    suggestionUsed = true;
+    var same = text.trim() === suggestion.reply.trim();
+    var body = same ? { answer_id: suggestion.answer_id, kind: "sent_as_is" }
+                    : { answer_id: suggestion.answer_id, kind: "edited", final_text: text };
+    return api("/v1/feedback", { method: "POST", body: body });
+  }
+  function send(resolve) {
+    var text = $("reply").value.trim();
+    if (!text || !current) return;
+    var id = encodeURIComponent(current.id);
+    var call = resolve ? api("/v1/handoffs/" + id + "/resolve", { method: "POST", body: { final_reply: text } })
+                       : api("/v1/handoffs/" + id + "/messages", { method: "POST", body: { text: text } });
+    $("send-resolve").disabled = true; $("send-only").disabled = true;
+    return call.then(function () { return feedbackFor(text); })
+      .then(function () {
+        $("s-status").textContent = resolve ? t("resolved") : t("sent");
+        if (!resolve) $("reply").value = "";
+        loadQueue();
+        return openHandoff(current.id);
+      })
+      .catch(function (e) { $("s-status").textContent = e.message; $("send-resolve").disabled = false; $("send-only").disabled = false; });
+  }
+
+  // --- Chatwoot Dashboard App --------------------------------------------------------------
+  function startChatwoot() {
+    $("app").classList.add("embedded");
+    $("pick").hidden = true; $("chatwoot").hidden = false; $("suggest").hidden = false;
+    $("send-resolve").hidden = true; $("send-only").hidden = true; $("copy").hidden = false;
+    window.addEventListener("message", function (event) {
+      if (typeof event.data !== "string") return;
+      var payload;
+      try { payload = JSON.parse(event.data); } catch (e) { return; }
+      if (!payload || payload.event !== "appContext" || !payload.data) return;
+      chatwootContext = payload.data;
+      showChatwoot(payload.data);
+    });
+    window.parent.postMessage("chatwoot-dashboard-app:fetch-info", "*");
+  }
+  function showChatwoot(context) {
+    var conversation = context.conversation || {};
+    var contact = context.contact || (conversation.meta && conversation.meta.sender) || {};
+    var agent = context.currentAgent || {};
+    $("cw-meta").textContent = ["#" + (conversation.id || "?"), t("contact") + ": " + (contact.name || contact.email || "?"),
+      t("by") + ": " + (agent.name || "?")].join(" · ");
+    // message_type 0 is the contact's (incoming), 1 an agent's (outgoing); 2 activity and 3 template,
+    // and private notes, are not part of what the customer and the agent said.
+    var messages = (conversation.messages || [])
+      .filter(function (m) { return (m.message_type === 0 || m.message_type === 1) && !m.private && m.content; })
+      .map(function (m) { return { role: m.message_type === 0 ? "user" : "agent", text: m.content }; });
+    var subject = (conversation.additional_attributes && conversation.additional_attributes.mail_subject) || "";
+    current = null;
+    requestSuggestion(messages, null, subject);
+  }
+
+  function signOut() {
+    key = ""; me = null; current = null; pollToken++;
+    sessionStorage.removeItem("kefu.agentKey");
+    if (queueTimer) clearInterval(queueTimer);
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    applyLang();
+    $("lang").addEventListener("click", function () { lang = lang === "zh" ? "en" : "zh"; sessionStorage.setItem("kefu.lang", lang); applyLang(); });
+    $("signin").addEventListener("submit", function (e) {
+      e.preventDefault();
+      key = $("key").value.trim();
+      if (!key) { showSignIn(t("noKey")); return; }
+      signIn().catch(function (err) { key = ""; showSignIn(err.message); });
+    });
+    $("signout").addEventListener("click", function () { signOut(); location.reload(); });
+    document.querySelectorAll("[data-filter]").forEach(function (b) {
+      b.addEventListener("click", function () {
+        filter = b.getAttribute("data-filter");
+        document.querySelectorAll("[data-filter]").forEach(function (x) { x.setAttribute("aria-selected", String(x === b)); });
+        loadQueue();
+      });
+    });
+    $("claim").addEventListener("click", function () {
+      api("/v1/handoffs/" + encodeURIComponent(current.id) + "/claim", { method: "POST" })
+        .then(function () { loadQueue(); return openHandoff(current.id); })
+        .catch(function (e) { $("s-status").textContent = e.message; });
+    });
+    $("send-resolve").addEventListener("click", function () { send(true); });
+    $("send-only").addEventListener("click", function () { send(false); });
+    $("discard").addEventListener("click", function () {
+      if (!suggestion || suggestionUsed) { $("reply").value = ""; return; }
+      suggestionUsed = true;
+      api("/v1/feedback", { method: "POST", body: { answer_id: suggestion.answer_id, kind: "discarded" } })
+        .then(function () { $("reply").value = ""; $("s-status").textContent = t("discarded"); })
+        .catch(function (e) { $("s-status").textContent = e.message; });
+    });
+    $("copy").addEventListener("click", function () {
+      var text = $("reply").value;
+      (navigator.clipboard ? navigator.clipboard.writeText(text) : Promise.reject(new Error("clipboard")))
+        .then(function () { $("s-status").textContent = t("copied"); }, function () { $("reply").select(); });
+      if (suggestion && !suggestionUsed) feedbackFor(text);
+    });
+    $("search-form").addEventListener("submit", function (e) {
+      e.preventDefault();
+      api("/v1/search", { method: "POST", body: { query: $("q").value, k: 8 } }).then(function (res) {
+        var hits = $("hits");
+        hits.textContent = "";
+        res.hits.forEach(function (h) {
+          var li = el("li");
+          li.appendChild(el("a", { href: h.url || "#", target: "_blank", rel: "noopener noreferrer" }, h.title));
+          li.appendChild(el("span", { class: "snippet" }, h.snippet));
+          hits.appendChild(li);
+        });
+      }).catch(function (err) { $("hits").textContent = err.message; });
+    });
+    // With a key from this session, or on a server running without keys, no form is needed.
+    signIn().catch(function () { key = ""; showSignIn(""); });
+  });
+})();

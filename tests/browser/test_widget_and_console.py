@@ -1,0 +1,353 @@
+"""The widget and the console as people use them, in a real headless Chromium.
+
+A wallet user asks in the widget on /demo and gets a streamed, cited answer; asks for a
+human; writes again; an agent signs in to /console, sees the handoff with that later
+message, claims it, edits kefu's suggested reply and sends it; the widget shows the
+agent's reply; after the handoff is resolved the bot answers again, and a reload keeps
+the whole thread. The console also runs as a Chatwoot Dashboard App, under a page that
+plays Chatwoot's parent frame.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+import statistics
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import Served
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+WEB = Path(__file__).resolve().parents[2] / "service" / "web"
+#: Answered by quoting help/zh/transfers/pending-transfer.md (no LLM involved).
+QUOTED = "我的转账一直在打包中怎么办？"
+LATER = "订单号 8841，已经等了两个小时"
+EDIT = "\n如还有问题，请随时联系我们。"
+
+
+def widget_page(browser: Any, served: Served, locale: str = "zh-CN") -> Page:
+    context = browser.new_context(locale=locale, viewport={"width": 1100, "height": 760})
+    page: Page = context.new_page()
+    page.goto(f"{served.url}/demo?key={served.keys['app']}")
+    return page
+
+
+def ask_in_widget(page: Page, question: str) -> None:
+    chat = page.frame_locator("#kefu-frame")
+    chat.get_by_role("textbox").fill(question)
+    chat.get_by_role("textbox").press("Enter")
+
+
+def test_a_user_and_an_agent_talk_through_the_widget_and_the_console(browser: Any, served: Served, shots: Path) -> None:
+    page = widget_page(browser, served)
+    launcher = page.get_by_role("button", name="打开在线客服")
+    expect(launcher).to_have_attribute("aria-expanded", "false")
+    launcher.click()
+    expect(page.get_by_role("button", name="关闭在线客服")).to_have_attribute("aria-expanded", "true")
+    chat = page.frame_locator("#kefu-frame")
+    expect(chat.get_by_role("log")).to_be_visible()
+
+    # A streamed, cited answer, with votes.
+    with page.expect_response(lambda r: r.url.endswith("/v1/ask")) as asked:
+        ask_in_widget(page, QUOTED)
+    assert asked.value.headers["content-type"].startswith("text/event-stream")
+    answer = chat.locator(".msg.assistant").last
+    link = answer.locator(".text a").first
+    expect(link).to_have_attribute("href", re.compile(r"^https://help\.harborwallet\.example/"))
+    expect(answer.locator(".sources li")).not_to_have_count(0)
+    body = _final(asked.value.text())
+    assert body["action"] == "answer" and body["mode"] == "quoted"
+    assert answer.locator(".text").inner_text() == body["answer"]
+    answer.get_by_role("button", name="有帮助").click()
+    expect(answer.get_by_role("button", name="有帮助")).to_have_attribute("aria-pressed", "true")
+    assert [f.kind for f in served.store.list_feedback(body["answer_id"])] == ["helpful"]
+
+    # A human, and a message while waiting for one.
+    ask_in_widget(page, "我要转人工")
+    expect(chat.get_by_role("status")).to_contain_text("已转人工客服")
+    ask_in_widget(page, LATER)
+    expect(chat.locator(".msg.notice").last).to_contain_text("已转给人工客服")
+    page.screenshot(path=str(shots / "widget-handoff.png"))
+    conversation = body["conversation_id"]
+    [handoff] = [h for h in served.store.list_handoffs(status="open").items if h.conversation_id == conversation]
+
+    # The agent: sign in, the queue, the conversation, kefu's suggestion.
+    agent = browser.new_context(locale="zh-CN", viewport={"width": 1400, "height": 900}).new_page()
+    agent.goto(f"{served.url}/console")
+    agent.get_by_label("客服 API key").fill(served.keys["agent"])
+    agent.get_by_role("button", name="登录").click()
+    item = agent.locator(f'#queue li[data-id="{handoff.id}"]')
+    expect(item).to_contain_text("human_requested")
+    expect(item.locator(".badge.new")).to_have_text("1")
+    item.click()
+    expect(agent.locator("#messages")).to_contain_text(LATER)
+    expect(agent.locator("#d-meta")).to_contain_text("优先级: normal")
+    expect(agent.locator("#s-meta")).not_to_be_empty(timeout=60_000)
+    suggested = agent.locator("#reply").input_value()
+    assert suggested.strip()
+    expect(agent.locator("#similar li")).not_to_have_count(0)
+    agent.get_by_role("button", name="认领").click()
+    expect(agent.locator("#d-meta")).to_contain_text("agent-browser")
+    agent.get_by_role("tab", name="我的").click()
+    expect(agent.locator(f'#queue li[data-id="{handoff.id}"]')).to_contain_text("处理中")
+    agent.locator("#reply").fill(suggested + EDIT)
+    agent.screenshot(path=str(shots / "console.png"))
+    agent.get_by_role("button", name="发送并结束").click()
+    expect(agent.locator("#s-status")).to_contain_text("已发送并结束")
+
+    # The user sees the agent's reply, then the bot answers again.
+    reply = chat.locator(".msg.agent").last
+    expect(reply).to_contain_text(EDIT.strip(), timeout=10_000)
+    expect(reply.locator(".who")).to_contain_text("agent-browser")
+    expect(chat.locator(".msg.user", has_text=LATER)).to_have_count(1)
+    expect(chat.get_by_role("status")).to_contain_text("之后由助手回答")
+    page.screenshot(path=str(shots / "widget-agent-reply.png"))
+    resolved = served.store.get_handoff(handoff.id)
+    assert resolved.status == "resolved" and resolved.final_reply == (suggested + EDIT).strip()
+    kinds = {f.kind: f for a in _suggestions(served, conversation) for f in served.store.list_feedback(a)}
+    assert "edited" in kinds and kinds["edited"].final_text == (suggested + EDIT).strip()
+    ask_in_widget(page, "转账手续费是多少？")
+    expect(chat.locator(".msg.assistant")).to_have_count(3)
+    expect(chat.locator(".msg.assistant").last.locator(".votes button")).to_have_count(2)
+    page.screenshot(path=str(shots / "widget.png"))
+
+    # A reload keeps the open panel and the whole thread.
+    page.reload()
+    chat = page.frame_locator("#kefu-frame")
+    expect(chat.locator(".msg")).to_have_count(8)
+    expect(chat.locator(".msg.agent")).to_contain_text(EDIT.strip())
+    assert [m.role for m in served.store.messages(conversation)] == [
+        "user",
+        "assistant",
+        "user",
+        "assistant",
+        "user",
+        "agent",
+        "user",
+        "assistant",
+    ]
+    page.context.close()
+    agent.context.close()
+
+
+def _final(sse: str) -> dict[str, Any]:
+    """The body of a streamed answer's final event."""
+    block = sse.replace("\r\n", "\n").split("event: final\n", 1)[1].split("\n\n", 1)[0]
+    return json.loads("\n".join(line[5:].lstrip() for line in block.split("\n") if line.startswith("data:")))
+
+
+def _suggestions(served: Served, conversation_id: str) -> list[str]:
+    """The suggestions the console asked for (each in a conversation of channel agent)."""
+    from sqlalchemy import select
+
+    from service.store.models import Answer
+
+    with served.store.engine.connect() as db:
+        return list(db.scalars(select(Answer.id).where(Answer.mode == "suggest")))
+
+
+def test_the_widget_works_from_the_keyboard_and_in_english(browser: Any, served: Served) -> None:
+    page = widget_page(browser, served, locale="en-US")
+    launcher = page.get_by_role("button", name="Open support chat")
+    for _ in range(6):  # past the page's own links: the launcher comes last
+        page.keyboard.press("Tab")
+        if launcher.evaluate("b => b === document.activeElement"):
+            break
+    expect(launcher).to_be_focused()
+    page.keyboard.press("Enter")
+    chat = page.frame_locator("#kefu-frame")
+    expect(chat.get_by_role("textbox", name="Your question")).to_be_focused()
+    page.keyboard.type(QUOTED)
+    page.keyboard.press("Enter")
+    expect(chat.locator(".msg.assistant .text a").first).to_be_visible()
+    assert chat.get_by_role("log").get_attribute("aria-live") == "polite"
+    chat.get_by_role("button", name="切换到中文").click()
+    expect(chat.get_by_role("heading")).to_have_text("在线客服")
+    page.keyboard.press("Escape")
+    expect(page.locator("#kefu-frame")).to_be_hidden()
+    expect(page.get_by_role("button", name="Open support chat")).to_be_focused()
+    page.context.close()
+
+
+@contextmanager
+def serving(html: str) -> Iterator[str]:
+    """``html`` on a loopback port of its own; yields the server's URL."""
+    body = html.encode("utf-8")
+
+    class Page(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+CHATWOOT_PARENT = """<!doctype html><html><body>
+<h1>Chatwoot (test parent)</h1>
+<iframe id="dashboard-app--frame-0-0" src="{console}" style="width:900px;height:800px"></iframe>
+<script>
+// What Chatwoot's DashboardApp/Frame.vue does: on the iframe's load and on each
+// 'chatwoot-dashboard-app:fetch-info' it posts JSON.stringify({{event: 'appContext', data}}).
+var context = {context};
+var frame = document.getElementById("dashboard-app--frame-0-0");
+window.requests = 0;
+function send() {{ frame.contentWindow.postMessage(JSON.stringify({{event: "appContext", data: context}}), "*"); }}
+frame.addEventListener("load", send);
+window.onmessage = function (e) {{
+  if (typeof e.data !== "string" || e.data !== "chatwoot-dashboard-app:fetch-info") return;
+  window.requests += 1;
+  send();
+}};
+</script></body></html>"""
+
+CHATWOOT_CONTEXT = {
+    "conversation": {
+        "id": 4127,
+        "inbox_id": 3,
+        "status": "open",
+        "meta": {"sender": {"id": 88, "name": "Li Wei", "email": "li@example.com"}, "channel": "Channel::WebWidget"},
+        "messages": [
+            {"id": 1, "content": "你好，我的USDT转账一直在打包中", "message_type": 0, "private": False},
+            {"id": 2, "content": "Conversation was assigned to Alice", "message_type": 2, "private": False},
+            {"id": 3, "content": "请问是哪条链？", "message_type": 1, "private": False},
+            {"id": 4, "content": "内部备注：VIP 用户", "message_type": 1, "private": True},
+            {"id": 5, "content": "TRC20，转账一直在打包中怎么办？", "message_type": 0, "private": False},
+        ],
+    },
+    "contact": {"id": 88, "name": "Li Wei", "email": "li@example.com"},
+    "currentAgent": {"id": 7, "name": "Alice", "email": "alice@example.com"},
+}
+
+
+def test_the_console_runs_as_a_chatwoot_dashboard_app(browser: Any, served: Served, shots: Path) -> None:
+    context = browser.new_context(locale="zh-CN", viewport={"width": 1000, "height": 860})
+    page = context.new_page()
+    parent = CHATWOOT_PARENT.format(console=f"{served.url}/console", context=json.dumps(CHATWOOT_CONTEXT))
+    suggested: list[dict[str, Any]] = []
+    page.on(
+        "request",
+        lambda r: suggested.append(json.loads(r.post_data or "{}")) if r.url.endswith("/v1/suggest") else None,
+    )
+    # Chatwoot's page on an origin of its own (another port); a real server on loopback, since
+    # Chromium does not let a page of no known address frame a loopback one.
+    with serving(parent) as chatwoot:
+        page.goto(chatwoot + "/app/accounts/1/conversations/4127")
+        _check_chatwoot_mode(page, served, suggested, shots)
+    context.close()
+
+
+def _check_chatwoot_mode(page: Page, served: Served, suggested: list[dict[str, Any]], shots: Path) -> None:
+    app = page.frame_locator("#dashboard-app--frame-0-0")
+    app.get_by_label("客服 API key").fill(served.keys["agent"])
+    app.get_by_role("button", name="登录").click()
+    expect(app.locator("#cw-meta")).to_contain_text("#4127")
+    expect(app.locator("#cw-meta")).to_contain_text("Li Wei")
+    expect(app.locator("#cw-meta")).to_contain_text("Alice")
+    expect(app.locator("#s-meta")).not_to_be_empty(timeout=60_000)
+    assert app.locator("#reply").input_value().strip()
+    expect(app.locator("#citations li a").first).to_have_attribute("href", re.compile("harborwallet"))
+    assert page.evaluate("window.requests") >= 1
+    # Only what the customer and the agent said, in order: no activity message, no private note.
+    assert suggested[-1]["conversation"] == [
+        {"role": "user", "text": "你好，我的USDT转账一直在打包中"},
+        {"role": "agent", "text": "请问是哪条链？"},
+        {"role": "user", "text": "TRC20，转账一直在打包中怎么办？"},
+    ]
+    expect(app.get_by_role("button", name="复制")).to_be_visible()
+    expect(app.locator(".queue")).to_be_hidden()
+    page.screenshot(path=str(shots / "console-chatwoot.png"))
+
+
+def test_page_weight_requests_and_time_to_first_streamed_text(
+    browser: Any, served: Served, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The figures of the widget (printed; docs/widget.md has them, with this command)."""
+    widget_files = ["widget.js", "widget.html", "widget.css", "widget-app.js"]
+    gzipped = sum(len(gzip.compress((WEB / f).read_bytes(), 9)) for f in widget_files)
+    raw = sum((WEB / f).stat().st_size for f in widget_files)
+    assert gzipped < 12_000, gzipped
+
+    context = browser.new_context(locale="zh-CN")
+    page = context.new_page()
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url.replace(served.url, "")))
+    page.goto(f"{served.url}/demo?key={served.keys['app']}", wait_until="networkidle")
+    closed = list(requests)
+    assert [u.split("?")[0] for u in closed] == ["/demo", "/widget.js"]
+    requests.clear()
+    page.get_by_role("button", name="打开在线客服").click()
+    chat = page.frame_locator("#kefu-frame")
+    expect(chat.get_by_role("textbox")).to_be_visible()
+    page.wait_for_load_state("networkidle")
+    opened = [u.split("?")[0] for u in requests]
+    assert opened == ["/widget/frame", "/static/widget.css", "/static/widget-app.js"]
+
+    modes: list[str] = []
+    seconds = []
+    for i in range(20):
+        frame = page.frame(url=re.compile(r"/widget/frame"))
+        assert frame is not None
+        with page.expect_response(lambda r: r.url.endswith("/v1/ask")) as asked:
+            seconds.append(
+                frame.evaluate(
+                    """(question) => new Promise((resolve, reject) => {
+                    setTimeout(() => reject(new Error("no streamed text in 30 s")), 30000);
+                    const thread = document.getElementById("thread");
+                    const before = thread.querySelectorAll(".msg.assistant").length;
+                    const t0 = performance.now();
+                    const seen = new MutationObserver(() => {
+                      const last = thread.querySelectorAll(".msg.assistant")[before];
+                      const text = last && last.querySelector(".text:not(.pending)");
+                      if (text && text.textContent) { seen.disconnect(); resolve((performance.now() - t0) / 1000); }
+                    });
+                    seen.observe(thread, {childList: true, subtree: true, characterData: true, attributes: true});
+                    document.getElementById("input").value = question;
+                    document.getElementById("form").requestSubmit();
+                })""",
+                    QUOTED if i % 2 == 0 else "转账手续费是多少？",
+                )
+            )
+        modes.append(_final(asked.value.text())["mode"])
+        expect(chat.locator(".msg.assistant .votes")).to_have_count(1, timeout=30_000)
+        if i < 19:  # each question in a conversation of its own, as a new user's first one
+            frame.evaluate("() => localStorage.clear()")
+            page.reload()
+            expect(chat.get_by_role("textbox")).to_be_visible()
+    page.wait_for_load_state("networkidle")
+    assert modes == ["quoted"] * 20, modes
+    p50 = statistics.median(seconds)
+    assert p50 < 5, seconds
+
+    requests.clear()
+    page.reload(wait_until="networkidle")
+    expect(page.frame_locator("#kefu-frame").locator(".msg.assistant")).to_have_count(1)
+    reloaded = [u.split("?")[0] for u in requests]
+    with capsys.disabled():
+        print(f"\nwidget: {raw} bytes, {gzipped} bytes gzipped ({', '.join(widget_files)})")
+        print(f"requests: /demo {len(closed)} ({', '.join(closed)}); opening the chat {len(opened)} more")
+        print(f"requests on reload with the chat open and a conversation: {len(reloaded)} ({', '.join(reloaded)})")
+        print(f"first streamed text of a quoted answer: p50 {p50:.3f} s, max {max(seconds):.3f} s (n=20)")
+    context.close()

@@ -1,0 +1,249 @@
+"""The conversation loop through the API: a handoff takes the conversation from the bot,
+the user's later messages go to the agent, the agent's replies come back to the user
+(also by long-poll), resolving gives the conversation back to the bot, and each step is
+announced through the webhook outbox. Plus the pages kefu serves and origin-limited keys.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from service.keys import create_key
+from service.store import RetryPolicy, Store
+from tests.service.api.conftest import (
+    GROUNDED_QUESTION,
+    Api,
+    WebhookSink,
+    api_settings,
+    build_app,
+    sse_events,
+    start_api,
+)
+
+pytestmark = pytest.mark.slow
+
+USER = "w-5b1f0c"
+HUMAN = "我要转人工"
+
+
+@pytest.fixture(scope="module")
+def sink() -> Iterator[WebhookSink]:
+    server = WebhookSink().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory, harbor_data_dir, embedder, llm_server, sink) -> Iterator[Api]:  # type: ignore[no-untyped-def]
+    tmp = tmp_path_factory.mktemp("loop")
+    settings = api_settings(harbor_data_dir, tmp / "kefu.db", webhook_url=sink.url, rate_limit=0)
+    retry = RetryPolicy(base=timedelta(milliseconds=100), cap=timedelta(seconds=1), lease=timedelta(seconds=5))
+    store = Store.from_settings(settings, retry=retry)
+    app = build_app(settings, llm_server, embedder, store=store, webhook_poll_seconds=0.05)
+    client, keys = start_api(app, store)
+    try:
+        yield Api(client=client, store=store, keys=keys, app=app)
+    finally:
+        client.__exit__(None, None, None)
+        store.close()
+
+
+def ask(api: Api, question: str, conversation_id: str | None = None, **extra: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"question": question, "user_id": USER, **extra}
+    if conversation_id:
+        body["conversation_id"] = conversation_id
+    response = api.client.post("/v1/ask", json=body, headers=api.auth("app"))
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def messages(api: Api, conversation_id: str, role: str = "app", **params: Any) -> Any:
+    return api.client.get(
+        f"/v1/conversations/{conversation_id}/messages", params={"user_id": USER, **params}, headers=api.auth(role)
+    )
+
+
+def handed_off(api: Api) -> tuple[str, str]:
+    first = ask(api, HUMAN)
+    assert first["action"] == "handoff" and first["reason"] == "human_requested", first
+    return first["conversation_id"], first["handoff"]["id"]
+
+
+def test_while_handed_off_the_bot_is_silent_and_the_users_messages_reach_the_one_handoff(api: Api) -> None:
+    conversation, handoff = handed_off(api)
+    later = ask(api, "转账一直没到账，订单号 8841", conversation)
+    assert later["action"] == "handoff" and later["reason"] == "handed_off" and later["answer_id"] is None
+    assert later["handoff"]["id"] == handoff and "人工客服" in later["answer"]
+    # Even a question the bot could answer, and one that would open a handoff of its own.
+    assert ask(api, GROUNDED_QUESTION, conversation)["handoff"]["id"] == handoff
+    assert ask(api, "还是转人工吧", conversation)["handoff"]["id"] == handoff
+    streamed = api.client.post(
+        "/v1/ask",
+        json={"question": "在吗？", "conversation_id": conversation, "user_id": USER},
+        headers={**api.auth("app"), "Accept": "text/event-stream"},
+    )
+    events = sse_events(streamed.text)
+    assert [name for name, _ in events] == ["token", "final"]
+    assert events[-1][1]["reason"] == "handed_off" and events[0][1]["text"] == events[-1][1]["answer"]
+    listed = api.client.get("/v1/handoffs", params={"status": ["open", "claimed"]}, headers=api.auth("agent")).json()
+    assert [h["id"] for h in listed["items"] if h["conversation_id"] == conversation] == [handoff]
+    detail = api.client.get(f"/v1/handoffs/{handoff}", headers=api.auth("agent")).json()
+    said = [(m["role"], m["text"]) for m in detail["messages"]]
+    assert said[0] == ("user", HUMAN) and said[1][0] == "assistant"
+    assert said[2:] == [
+        ("user", "转账一直没到账，订单号 8841"),
+        ("user", GROUNDED_QUESTION),
+        ("user", "还是转人工吧"),
+        ("user", "在吗？"),
+    ]
+    # The first message opened the handoff; the four after it wait for an agent.
+    assert detail["waiting"] == 4 and next(h for h in listed["items"] if h["id"] == handoff)["waiting"] == 4
+
+
+def test_an_agents_reply_reaches_the_user_and_resolving_gives_the_conversation_back(api: Api) -> None:
+    conversation, handoff = handed_off(api)
+    ask(api, "我的钱包被盗了吗", conversation)
+    reply = api.client.post(
+        f"/v1/handoffs/{handoff}/messages", json={"text": "您好，我是客服小王，正在查看。"}, headers=api.auth("agent")
+    )
+    assert reply.status_code == 201, reply.text
+    assert reply.json()["role"] == "agent" and reply.json()["author"] == "agent-test"
+    page = messages(api, conversation).json()
+    assert page["handoff"] == {
+        "id": handoff,
+        "status": "claimed",
+        "reason": "human_requested",
+        "priority": "normal",
+        "category": page["handoff"]["category"],
+        "claimed_by": "agent-test",
+    }
+    assert [m["role"] for m in page["messages"]] == ["user", "assistant", "user", "agent"]
+    assert api.client.get(f"/v1/handoffs/{handoff}", headers=api.auth("agent")).json()["waiting"] == 0
+    last = page["messages"][-1]["id"]
+    final = "已确认您的资产安全，如有疑问请随时联系。"
+    resolved = api.client.post(
+        f"/v1/handoffs/{handoff}/resolve", json={"final_reply": final}, headers=api.auth("agent")
+    )
+    assert resolved.status_code == 200
+    after = messages(api, conversation, after=last).json()
+    assert [(m["role"], m["text"]) for m in after["messages"]] == [("agent", final)]
+    assert after["handoff"]["status"] == "resolved"
+    # The bot answers again, with citations and an answer to give feedback on.
+    again = ask(api, GROUNDED_QUESTION, conversation)
+    assert again["action"] == "answer" and again["answer_id"] and again["citations"]
+    newest = messages(api, conversation, after=after["messages"][-1]["id"]).json()["messages"]
+    assert [m["role"] for m in newest] == ["user", "assistant"]
+    assert newest[1]["answer_id"] == again["answer_id"] and newest[1]["citations"][0]["source"]
+    too_late = api.client.post(f"/v1/handoffs/{handoff}/messages", json={"text": "x"}, headers=api.auth("agent"))
+    assert too_late.status_code == 409
+
+
+def test_a_long_poll_answers_as_soon_as_the_agent_replies(api: Api) -> None:
+    conversation, handoff = handed_off(api)
+    last = messages(api, conversation).json()["messages"][-1]["id"]
+
+    def reply_soon() -> None:
+        time.sleep(0.6)
+        api.client.post(f"/v1/handoffs/{handoff}/messages", json={"text": "马上为您处理"}, headers=api.auth("agent"))
+
+    thread = threading.Thread(target=reply_soon)
+    began = time.monotonic()
+    thread.start()
+    page = messages(api, conversation, after=last, wait=20).json()
+    waited = time.monotonic() - began
+    thread.join()
+    assert [m["text"] for m in page["messages"]] == ["马上为您处理"]
+    assert 0.5 < waited < 5, waited
+    began = time.monotonic()
+    nothing = messages(api, conversation, after=page["messages"][-1]["id"], wait=1).json()
+    assert nothing["messages"] == [] and 0.9 < time.monotonic() - began < 4
+
+
+def test_only_the_owner_reads_a_conversation(api: Api) -> None:
+    conversation, _ = handed_off(api)
+    assert messages(api, conversation).status_code == 200
+    other = api.client.get(
+        f"/v1/conversations/{conversation}/messages", params={"user_id": "someone"}, headers=api.auth("app")
+    )
+    anonymous_user = api.client.get(f"/v1/conversations/{conversation}/messages", headers=api.auth("app"))
+    assert other.status_code == 404 and anonymous_user.status_code == 404
+    assert other.json()["error"]["code"] == "not_found"
+    # Agents read any conversation; nobody reads one without a key.
+    assert api.client.get(f"/v1/conversations/{conversation}/messages", headers=api.auth("agent")).status_code == 200
+    assert api.client.get(f"/v1/conversations/{conversation}/messages").status_code == 401
+    assert messages(api, "no-such-conversation").status_code == 404
+    # Nor can another user write into it.
+    stranger = api.client.post(
+        "/v1/ask",
+        json={"question": "在吗", "conversation_id": conversation, "user_id": "someone"},
+        headers=api.auth("app"),
+    )
+    assert stranger.status_code == 404
+
+
+def test_each_step_is_announced_to_the_webhook(api: Api, sink: WebhookSink) -> None:
+    conversation, handoff = handed_off(api)
+    ask(api, "订单号 8841", conversation)
+    api.client.post(f"/v1/handoffs/{handoff}/claim", headers=api.auth("agent"))
+    api.client.post(f"/v1/handoffs/{handoff}/messages", json={"text": "请稍等"}, headers=api.auth("agent"))
+    api.client.post(f"/v1/handoffs/{handoff}/resolve", json={"final_reply": "已处理"}, headers=api.auth("agent"))
+    expected = ["handoff.created", "message.created", "handoff.claimed", "message.created", "message.created"]
+    expected.append("handoff.resolved")
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        deliveries = api.store.deliveries_for(handoff)
+        if len(deliveries) == len(expected) and all(d.status == "delivered" for d in deliveries):
+            break
+        time.sleep(0.05)
+    assert [d.event for d in api.store.deliveries_for(handoff)] == expected
+    assert all(d.status == "delivered" for d in api.store.deliveries_for(handoff))
+    accepted = [c["body"] for c in sink.for_handoff(handoff) if c["status"] == 204]
+    assert sorted(b["event"] for b in accepted) == sorted(expected)
+    sent = {b["message"]["text"]: b for b in accepted if b["event"] == "message.created"}
+    assert set(sent) == {"订单号 8841", "请稍等", "已处理"}
+    assert sent["订单号 8841"]["message"]["role"] == "user" and sent["请稍等"]["message"]["author"] == "agent-test"
+    resolved = next(b for b in accepted if b["event"] == "handoff.resolved")
+    assert resolved["handoff"]["status"] == "resolved" and "resolved" in resolved["text"]
+
+
+def test_a_key_limited_to_origins_is_refused_elsewhere_and_its_chat_framed_only_there(api: Api) -> None:
+    key, _ = create_key(api.store, "app", "shop", allowed_origins=["https://wallet.example"])
+    body = {"question": GROUNDED_QUESTION}
+    auth = {"Authorization": f"Bearer {key}"}
+    assert (
+        api.client.post("/v1/ask", json=body, headers={**auth, "Origin": "https://wallet.example"}).status_code == 200
+    )
+    assert api.client.post("/v1/ask", json=body, headers=auth).status_code == 200  # a server, no Origin
+    elsewhere = api.client.post("/v1/ask", json=body, headers={**auth, "Origin": "https://phish.example"})
+    assert elsewhere.status_code == 403 and "https://phish.example" in elsewhere.json()["error"]["message"]
+    frame = api.client.get("/widget/frame", params={"key": key})
+    assert frame.headers["content-security-policy"] == "frame-ancestors 'self' https://wallet.example"
+    anywhere = api.client.get("/widget/frame", params={"key": api.keys["app"]})
+    assert anywhere.headers["content-security-policy"] == "frame-ancestors *"
+    with pytest.raises(Exception, match="not an origin"):
+        create_key(api.store, "app", "bad", allowed_origins=["wallet.example/path"])
+
+
+def test_the_pages_are_served_with_their_assets(api: Api) -> None:
+    assert api.client.get("/", follow_redirects=False).headers["location"] == "/demo"
+    for path, kind, marker in [
+        ("/console", "text/html", "/static/console.js"),
+        ("/demo", "text/html", "/widget.js"),
+        ("/widget/frame", "text/html", "/static/widget-app.js"),
+        ("/widget.js", "text/javascript", "kefu-launcher"),
+        ("/static/console.js", "text/javascript", "chatwoot-dashboard-app:fetch-info"),
+        ("/static/widget.css", "text/css", ".thread"),
+    ]:
+        response = api.client.get(path)
+        assert response.status_code == 200, path
+        assert response.headers["content-type"].startswith(kind) and marker in response.text, path
+    assert "max-age=300" in api.client.get("/static/widget-app.js").headers["cache-control"]
+    assert api.client.get("/static/nope.js").status_code == 404
+    schema = api.client.get("/schema/openapi.json").json()
+    assert "/v1/conversations/{conversation_id}/messages" in schema["paths"] and "/console" not in schema["paths"]
