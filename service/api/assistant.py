@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import anyio.to_thread
 import msgspec
 
-from kefu.errors import ForbiddenError, InvalidFieldError, KefuError, NotFoundError
+from kefu.errors import ForbiddenError, InvalidFieldError, KefuError
 from kefu.text import detect_language, visible
 from service.api import schemas
 from service.api.errors import error_body, status_for
@@ -80,9 +80,7 @@ async def history_for(runtime: Runtime, caller: Caller, request: schemas.AskRequ
     return [(m.role, m.text) for m in messages[last_agent + 1 :]]
 
 
-async def relay_to_agent(
-    runtime: Runtime, caller: Caller, request: schemas.AskRequest
-) -> schemas.AskResponse | None:
+async def relay_to_agent(runtime: Runtime, caller: Caller, request: schemas.AskRequest) -> schemas.AskResponse | None:
     """While a human has the conversation the assistant does not answer: the message is
     added to the handoff for the agent, and the user is told so. ``None`` otherwise."""
     conversation_id = request.conversation_id
