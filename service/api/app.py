@@ -19,6 +19,7 @@ from litestar.di import Provide
 
 from service.api.auth import provide_caller, provide_runtime
 from service.api.controllers.admin import reindex
+from service.api.controllers.analytics import analytics
 from service.api.controllers.assistant import AssistantController
 from service.api.controllers.handoffs import HandoffController
 from service.api.controllers.ops import health, metrics, ready
@@ -84,7 +85,7 @@ def create_app(
         else None
     )
     return Litestar(
-        route_handlers=[AssistantController, HandoffController, reindex, health, ready, metrics],
+        route_handlers=[AssistantController, HandoffController, reindex, analytics, health, ready, metrics],
         lifespan=[lifespan],
         state=State({"runtime": runtime}),
         dependencies={
