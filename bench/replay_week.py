@@ -192,10 +192,10 @@ def replay(
     done: Counter[str] = Counter()
     t0 = time.perf_counter()
 
-    def later(at: datetime, kind: str, **data: Any) -> None:
+    def later(at: datetime, event_kind: str, **data: Any) -> None:
         nonlocal seq
         if at < end:
-            heapq.heappush(queue, Event(at, seq, kind, data))
+            heapq.heappush(queue, Event(at, seq, event_kind, data))
             seq += 1
 
     def call(client: TestClient[Any], path: str, key: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -220,7 +220,7 @@ def replay(
                         right = bool(cited & set(item.gold))
                         helpful = rng.random() < (0.85 if right else 0.35)
                         later(event.at + timedelta(minutes=rng.uniform(0.5, 10)), "vote", answer=result["answer_id"],
-                              kind="helpful" if helpful else "not_helpful")  # fmt: skip
+                              vote="helpful" if helpful else "not_helpful")  # fmt: skip
                 elif result.get("handoff") and rng.random() < 0.8:
                     done["handed_off"] += 1
                     delay = timedelta(minutes=rng.expovariate(1 / 45) + 2)
@@ -229,7 +229,7 @@ def replay(
                 else:
                     done["handed_off"] += 1
             elif event.kind == "vote":
-                call(client, "/v1/feedback", app_key, {"answer_id": event.data["answer"], "kind": event.data["kind"]})
+                call(client, "/v1/feedback", app_key, {"answer_id": event.data["answer"], "kind": event.data["vote"]})
             elif event.kind == "agent":
                 agent, item = event.data["agent"], event.data["item"]
                 call(client, f"/v1/handoffs/{event.data['handoff']}/claim", agent, {})
