@@ -9,7 +9,7 @@ import anyio.to_thread
 import msgspec
 from litestar import get
 from litestar.di import NamedDependency
-from litestar.params import Parameter
+from litestar.params import QueryParameter
 from msgspec import Meta
 
 from kefu.errors import BadInputError
@@ -98,8 +98,10 @@ class AnalyticsReport(msgspec.Struct):
 )
 async def analytics(
     runtime: NamedDependency[Runtime],
-    start: Annotated[datetime | None, Parameter(query="from", description="Start of the period (inclusive).")] = None,
-    end: Annotated[datetime | None, Parameter(query="to", description="End of the period (exclusive).")] = None,
+    start: Annotated[
+        datetime | None, QueryParameter(name="from", description="Start of the period, inclusive.")
+    ] = None,
+    end: Annotated[datetime | None, QueryParameter(name="to", description="End of the period, exclusive.")] = None,
 ) -> AnalyticsReport:
     end = _utc(end) if end else datetime.now(UTC)
     start = _utc(start) if start else end - DEFAULT_PERIOD
