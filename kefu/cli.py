@@ -551,6 +551,89 @@ def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    """The weekly report over the store (see service/analytics.py)."""
+    from datetime import UTC, datetime
+
+    from service.analytics import build_report, parse_since
+    from service.store import Store
+
+    end = _moment(args.until) if args.until else datetime.now(UTC)
+    start = end - parse_since(args.since)
+    embedder = retriever = None
+    if args.group == "meaning":
+        from kefu.embedder import embedder_from_settings
+
+        embedder = embedder_from_settings(settings)
+        embedder.warm_up()
+    if not args.no_articles:
+        from service.retriever import retriever_from_settings
+
+        try:
+            retriever = retriever_from_settings(settings, args.index, embedder=embedder)
+        except KefuError as exc:
+            if args.index:
+                raise
+            print(f"kefu: no closest articles for the gaps: {exc}", file=sys.stderr)
+    with Store.from_settings(settings) as store:
+        store.migrate()
+        report = build_report(store, start=start, end=end, embedder=embedder, retriever=retriever, top=args.top)
+    if args.html:
+        from pathlib import Path
+
+        from service.analytics_html import render_html
+
+        Path(args.html).write_text(render_html(report), encoding="utf-8")
+        print(f"wrote {args.html}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+        return EXIT_OK
+    _print_report(report)
+    return EXIT_OK
+
+
+def _moment(value: str) -> Any:
+    from datetime import UTC, datetime
+
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise BadInputError(f"--until {value!r}: write an ISO time such as 2026-12-06T00:00:00Z") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _print_report(report: Any) -> None:
+    def pct(v: float | None) -> str:
+        return "-" if v is None else f"{v * 100:.1f}%"
+
+    r = report
+    change = "" if r.resolution_rate_change is None else f" ({r.resolution_rate_change * 100:+.1f} pts)"
+    print(f"period: {r.start:%Y-%m-%d %H:%M} to {r.end:%Y-%m-%d %H:%M} UTC")
+    print(f"questions: {r.questions} (previous period: {r.previous['questions']})")
+    print(f"answered by the bot: {r.answered}  handed off: {r.handed_off}")
+    print(f"resolution rate: {pct(r.resolution_rate)}{change}")
+    print(f"handoffs: {r.handoffs} (resolved {r.handoffs_resolved}, open {r.handoffs_open})")
+    for reason, n in r.handoffs_by_reason.items():
+        print(f"  {reason}: {n}")
+    votes = r.feedback.get("helpful", 0) + r.feedback.get("not_helpful", 0)
+    print(f"feedback: {pct(r.helpful_rate)} helpful of {votes} votes")
+    acted = sum(r.agent_actions.values())
+    print(
+        f"suggestions: {r.suggestions}; of {acted} acted on: edited {pct(r.edit_rate)}, discarded {pct(r.discard_rate)}"
+    )
+    print(f"latency: p50 {r.latency_ms['p50']} ms, p95 {r.latency_ms['p95']} ms")
+    print(f"hot questions (grouped by {r.grouping}):")
+    for g in r.hot_questions:
+        print(f"  {g.count:4d} (was {g.previous})  {g.question}")
+    print("rising:")
+    for g in r.rising:
+        print(f"  +{g.rise:<3d} {g.question}")
+    print("gaps:")
+    for g in r.gaps:
+        article = f"  -> {g.closest_article['path']}" if g.closest_article else ""
+        print(f"  {g.count:4d}  {g.question}{article}")
+
+
 def _positive_steps(value: str) -> int:
     from kefu.settings import positive_int
 
@@ -837,6 +920,32 @@ def build_parser() -> argparse.ArgumentParser:
         "https://wallet.example (repeat for several; default: any) (create)",
     )
     p.set_defaults(handler=cmd_keys)
+
+    p = sub.add_parser(
+        "report",
+        help="the weekly report: questions, resolution rate, handoffs, hot questions, gaps, feedback",
+        description=(
+            "Reads the store (KEFU_DATABASE_URL, else the data dir's database) and reports on the period "
+            "ending now (or --until): questions answered by the bot vs handed off and the resolution rate "
+            "against the period before, handoffs by reason per day, hot and rising questions grouped by "
+            "meaning, the gap list (questions handed off for low confidence, no sources or no answer, with "
+            "the closest article in --index), feedback, agents' edits of suggestions and answer latency."
+        ),
+    )
+    p.add_argument("--since", default="7d", help="the period's length: 7d (default), 24h, 2w")
+    p.add_argument("--until", help="the period's end, ISO time (default: now)")
+    p.add_argument("--index", help=index_help + "; gaps name its closest article")
+    p.add_argument(
+        "--group",
+        choices=("meaning", "text"),
+        default="meaning",
+        help="group questions by meaning with the embedder (default) or by their normalised text",
+    )
+    p.add_argument("--no-articles", action="store_true", help="do not look up the closest article for gaps")
+    p.add_argument("--top", type=int, default=10, help="how many groups per list (default 10)")
+    p.add_argument("--html", metavar="FILE", help="also write the report as one self-contained HTML file")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(handler=cmd_report)
     return parser
 
 

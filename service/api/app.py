@@ -19,6 +19,7 @@ from litestar.di import Provide
 
 from service.api.auth import provide_caller, provide_runtime
 from service.api.controllers.admin import reindex
+from service.api.controllers.analytics import analytics
 from service.api.controllers.assistant import AssistantController
 from service.api.controllers.conversations import conversation_messages, me
 from service.api.controllers.handoffs import HandoffController
@@ -92,6 +93,7 @@ def create_app(
             conversation_messages,
             me,
             reindex,
+            analytics,
             health,
             ready,
             metrics,

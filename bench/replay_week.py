@@ -1,0 +1,289 @@
+"""Replay realistic weeks of help-desk traffic through the real HTTP API, for the weekly report.
+
+Questions come from eval datasets (paraphrases of one question share their gold articles and
+make one topic). Topics are asked with a long-tailed popularity, a few of them rising in the
+last week; questions fall on working hours (UTC+8) with quieter weekends. Through the real
+app (Litestar's test client, the real store, embedder, index and answerer): users ask
+(``POST /v1/ask``) and vote on some answers (``POST /v1/feedback``); agents claim most
+handoffs, ask for a suggestion (``POST /v1/suggest``), send it as is, edit or discard it,
+and resolve the handoff with the reply sent.
+
+The API stamps rows with the store's clock and offers no way to set a time, so the replay
+gives the store a clock it moves to each event's moment: every row is written by the API
+as in production, only "now" is simulated. Latencies are real.
+
+Answers come out as in production with the default answer style (``quote``: the help
+center's own sentences), which calls no LLM; so by default the replay does not load the
+embedded model and gives the app an extractive stand-in (the first sentences of source [1],
+cited), which only ``KEFU_ANSWER_STYLE=generate`` would call. ``--llm configured`` loads the
+configured backend instead.
+
+    KEFU_DATABASE_URL=sqlite:///out/week.sqlite .venv/bin/python bench/replay_week.py
+    KEFU_DATABASE_URL=sqlite:///out/week.sqlite .venv/bin/kefu report --since 7d --html out/week.html
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import json
+import random
+import re
+import sys
+import time
+from collections import Counter, defaultdict
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from kefu.generators.base import ChatMessage, Chunk, GenerationOptions, GeneratorHealth, Usage
+from kefu.settings import Settings
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_DATASET = REPO / "eval" / "datasets" / "harbor.jsonl"
+#: Questions per hour of the day (UTC), for a desk in UTC+8: busy 09-23 local.
+HOURLY = [6, 7, 8, 8, 7, 7, 6, 6, 7, 8, 9, 10, 11, 12, 8, 4, 2, 1, 1, 1, 1, 1, 2, 4]
+_SOURCE = re.compile(r"^\[(\d+)\] (.*)$", re.M)
+_SENTENCE = re.compile(r"[^。！？!?.\n]+[。！？!?.]?")
+
+AGENT_REPLY = {
+    "zh": "您好，这个问题我们已经核实：请按帮助中心的步骤操作，如仍有问题请回复本工单，我们会继续跟进。",
+    "en": "Hello, we have looked into this: please follow the steps in the help center and reply to this "
+    "ticket if it still does not work; we will follow up.",
+}
+
+
+class ReplayClock:
+    """The store's clock during a replay: the moment of the event being replayed."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+class ExtractiveGenerator:
+    """Stands in for the LLM: the first sentences of source [1], cited as [1]."""
+
+    name = "extractive:replay"
+
+    async def warm_up(self) -> None:
+        return None
+
+    async def stream(
+        self, messages: Sequence[ChatMessage], options: GenerationOptions | None = None
+    ) -> AsyncIterator[Chunk]:
+        prompt = messages[-1].content if messages else ""
+        text = ""
+        for match in _SOURCE.finditer(prompt):
+            if match.group(1) == "1":
+                body = re.split(r"[：:]\s*", match.group(2), maxsplit=1)[-1]
+                sentences = [s.strip() for s in _SENTENCE.findall(body) if len(s.strip()) > 4]
+                text = "".join(sentences[:2])[:240]
+                break
+        if text:
+            yield Chunk(text=f"{text} [1]")
+        yield Chunk(text="", done=True, finish_reason="stop", usage=Usage(len(prompt) // 2, len(text) // 2))
+
+    def health(self) -> GeneratorHealth:
+        return GeneratorHealth()
+
+    async def close(self) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class Item:
+    id: str
+    question: str
+    lang: str
+    gold: tuple[str, ...]
+
+
+@dataclass(order=True)
+class Event:
+    at: datetime
+    seq: int
+    kind: str = field(compare=False)
+    data: dict[str, Any] = field(compare=False, default_factory=dict)
+
+
+def load_items(paths: Sequence[Path]) -> list[Item]:
+    items = []
+    for path in paths:
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                items.append(
+                    Item(row["id"], row["question"], row.get("lang", "zh"), tuple(sorted(row.get("gold", []))))
+                )
+            except (json.JSONDecodeError, KeyError) as exc:
+                raise SystemExit(f"{path}:{n}: not a dataset row ({exc})") from None
+    return items
+
+
+def plan_questions(items: Sequence[Item], *, end: datetime, days: int, per_day: int, rng: random.Random) -> list[Event]:
+    """When each question is asked: topics by long-tailed popularity, some rising in the last week."""
+    topics: dict[tuple[str, ...], list[Item]] = defaultdict(list)
+    for item in items:
+        topics[item.gold or (item.id,)].append(item)
+    keys = list(topics)
+    rng.shuffle(keys)
+    weights = [1.0 / (rank + 1) ** 0.9 for rank in range(len(keys))]
+    rising = set(rng.sample(range(5, min(25, len(keys))), k=min(3, max(0, len(keys) - 5))))
+    start = end - timedelta(days=days)
+    last_week = end - timedelta(days=7)
+    events: list[Event] = []
+    seq = 0
+    for day in range(days):
+        midnight = start + timedelta(days=day)
+        weekend = midnight.astimezone(UTC).weekday() >= 5
+        count = max(1, round(per_day * (0.65 if weekend else 1.0) * rng.uniform(0.85, 1.15)))
+        w = [weights[i] * (4.0 if i in rising and midnight >= last_week else 1.0) for i in range(len(keys))]
+        for _ in range(count):
+            hour = rng.choices(range(24), weights=HOURLY)[0]
+            at = midnight + timedelta(hours=hour, seconds=rng.randrange(3600))
+            if at >= end:
+                continue
+            item = rng.choice(topics[keys[rng.choices(range(len(keys)), weights=w)[0]]])
+            events.append(Event(at, seq, "ask", {"item": item}))
+            seq += 1
+    return events
+
+
+def replay(
+    settings: Settings,
+    items: Sequence[Item],
+    *,
+    days: int,
+    per_day: int,
+    seed: int,
+    llm: str = "extractive",
+    embedder: Any = None,
+) -> dict[str, Any]:
+    """Replay ``days`` ending at the last full hour into the settings' database (which must
+    hold no answers yet); ``embedder`` replaces the configured one (tests pass theirs)."""
+    from litestar.testing import TestClient
+
+    from service.api.app import create_app
+    from service.keys import create_key
+    from service.store import Store
+
+    rng = random.Random(seed)
+    end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    clock = ReplayClock(end - timedelta(days=days))
+    store = Store.from_settings(settings, clock=clock)
+    store.migrate()
+    if store.counts().answers:
+        raise SystemExit(f"{settings.database_url_resolved} already holds answers: replay into an empty database")
+    app_key, _ = create_key(store, "app", "replay-app")
+    agents = [create_key(store, "agent", name)[0] for name in ("agent-li", "agent-wang", "agent-chen")]
+    generator = ExtractiveGenerator() if llm == "extractive" else None
+    app = create_app(settings.with_overrides(rate_limit=0), store=store, generator=generator, embedder=embedder)  # type: ignore[arg-type]
+
+    queue = plan_questions(items, end=end, days=days, per_day=per_day, rng=rng)
+    heapq.heapify(queue)
+    seq = len(queue)
+    done: Counter[str] = Counter()
+    t0 = time.perf_counter()
+
+    def later(at: datetime, event_kind: str, **data: Any) -> None:
+        nonlocal seq
+        if at < end:
+            heapq.heappush(queue, Event(at, seq, event_kind, data))
+            seq += 1
+
+    def call(client: TestClient[Any], path: str, key: str, body: dict[str, Any]) -> dict[str, Any]:
+        response = client.post(path, json=body, headers={"Authorization": f"Bearer {key}"})
+        if response.status_code >= 300:
+            raise SystemExit(f"POST {path} answered {response.status_code}: {response.text[:300]}")
+        done[re.sub(r"/handoffs/[^/]+/", "/handoffs/{id}/", path)] += 1
+        return dict(response.json())
+
+    with TestClient(app, timeout=600) as client:
+        while queue:
+            event = heapq.heappop(queue)
+            clock.now = event.at
+            if event.kind == "ask":
+                item: Item = event.data["item"]
+                user = f"u{rng.randrange(10_000)}"
+                result = call(client, "/v1/ask", app_key, {"question": item.question, "user_id": user})
+                cited = {c["source"] for c in result["citations"]}
+                if result["action"] == "answer":
+                    done["answered"] += 1
+                    if rng.random() < 0.3:
+                        right = bool(cited & set(item.gold))
+                        helpful = rng.random() < (0.85 if right else 0.35)
+                        later(event.at + timedelta(minutes=rng.uniform(0.5, 10)), "vote", answer=result["answer_id"],
+                              vote="helpful" if helpful else "not_helpful")  # fmt: skip
+                elif result.get("handoff") and rng.random() < 0.8:
+                    done["handed_off"] += 1
+                    delay = timedelta(minutes=rng.expovariate(1 / 45) + 2)
+                    later(event.at + delay, "agent", handoff=result["handoff"]["id"], item=item,
+                          conversation=result["conversation_id"], agent=rng.choice(agents))  # fmt: skip
+                else:
+                    done["handed_off"] += 1
+            elif event.kind == "vote":
+                call(client, "/v1/feedback", app_key, {"answer_id": event.data["answer"], "kind": event.data["vote"]})
+            elif event.kind == "agent":
+                agent, item = event.data["agent"], event.data["item"]
+                call(client, f"/v1/handoffs/{event.data['handoff']}/claim", agent, {})
+                suggestion = call(
+                    client,
+                    "/v1/suggest",
+                    agent,
+                    {"conversation": [{"role": "user", "text": item.question}],
+                     "conversation_id": event.data["conversation"]},
+                )  # fmt: skip
+                right = bool({c["source"] for c in suggestion["citations"]} & set(item.gold))
+                roll = rng.random()
+                if right and roll < 0.55:
+                    kind, reply = "sent_as_is", suggestion["reply"]
+                elif roll < (0.9 if right else 0.35):
+                    kind, reply = "edited", suggestion["reply"] + "\n" + AGENT_REPLY[suggestion["lang"]]
+                else:
+                    kind, reply = "discarded", AGENT_REPLY[suggestion["lang"]]
+                feedback: dict[str, Any] = {"answer_id": suggestion["answer_id"], "kind": kind}
+                if kind == "edited":
+                    feedback["final_text"] = reply
+                clock.now = event.at + timedelta(minutes=rng.uniform(1, 8))
+                call(client, "/v1/feedback", agent, feedback)
+                if clock.now < end and rng.random() < 0.9:
+                    call(client, f"/v1/handoffs/{event.data['handoff']}/resolve", agent, {"final_reply": reply})
+    store.close()
+    return {
+        "database": settings.database_url_resolved,
+        "period": {"start": (end - timedelta(days=days)).isoformat(), "end": end.isoformat()},
+        "llm": llm,
+        "calls": dict(done),
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--dataset", type=Path, action="append", help="eval dataset(s) (default: harbor.jsonl)")
+    parser.add_argument("--index", help="the index to answer from (default: KEFU_INDEX, else harbor)")
+    parser.add_argument(
+        "--days", type=int, default=14, help="days to replay, ending now (default 14: a week and the one before)"
+    )
+    parser.add_argument("--per-day", type=int, default=30, help="questions on a weekday (default 30)")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--llm", choices=("extractive", "configured"), default="extractive")
+    args = parser.parse_args(argv)
+    settings = Settings.from_env()
+    if args.index:
+        settings = settings.with_overrides(index_name=args.index)
+    items = load_items(args.dataset or [DEFAULT_DATASET])
+    summary = replay(settings, items, days=args.days, per_day=args.per_day, seed=args.seed, llm=args.llm)
+    print(json.dumps(summary, ensure_ascii=False, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

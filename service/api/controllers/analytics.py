@@ -1,0 +1,131 @@
+"""``/v1/analytics``: the weekly report (service/analytics.py) as JSON."""
+
+# No ``from __future__ import annotations``: Litestar reads these annotations at run time.
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+import anyio.to_thread
+import msgspec
+from litestar import get
+from litestar.di import NamedDependency
+from litestar.params import QueryParameter
+from msgspec import Meta
+
+from kefu.errors import BadInputError
+from service.analytics import Report, build_report
+from service.api.auth import AGENTS, require
+from service.api.openapi import AUTH_ERRORS, SECURITY, error_responses
+from service.api.runtime import Runtime
+
+DEFAULT_PERIOD = timedelta(days=7)
+#: Longest period one call may cover: grouping embeds every question in it and the one before.
+MAX_PERIOD = timedelta(days=92)
+
+
+class QuestionGroup(msgspec.Struct):
+    """Similar questions, grouped by meaning (or by normalised text without an embedder)."""
+
+    question: Annotated[str, Meta(description="The group's most asked wording.")]
+    count: Annotated[int, Meta(description="Questions in the period.")]
+    previous: Annotated[int, Meta(description="Questions in the previous period of the same length.")]
+    rise: Annotated[int, Meta(description="count - previous.")]
+    examples: Annotated[list[str], Meta(description="Up to 3 wordings, most asked first.")]
+    reasons: Annotated[dict[str, int], Meta(description="For a gap: handoff reasons and their counts.")]
+    closest_article: Annotated[
+        dict[str, Any] | None,
+        Meta(description="For a gap: the article the served index finds closest (path, title, url, score)."),
+    ]
+
+
+class PreviousPeriod(msgspec.Struct):
+    start: datetime
+    end: datetime
+    questions: int
+    answered: int
+    resolution_rate: float | None
+
+
+class AnalyticsReport(msgspec.Struct):
+    """The report for ``[start, end)``; rates are shares (0-1), None when there is nothing to divide."""
+
+    start: datetime
+    end: datetime
+    questions: Annotated[int, Meta(description="Questions users asked the assistant.")]
+    answered: Annotated[int, Meta(description="Questions the bot answered itself.")]
+    handed_off: Annotated[int, Meta(description="Questions handed to a human.")]
+    resolution_rate: Annotated[float | None, Meta(description="answered / questions.")]
+    resolution_rate_change: Annotated[float | None, Meta(description="resolution_rate minus the previous period's.")]
+    previous: PreviousPeriod
+    suggestions: Annotated[int, Meta(description="Replies suggested to agents.")]
+    handoffs: Annotated[int, Meta(description="Handoffs opened (by answers and by rules).")]
+    handoffs_by_reason: dict[str, int]
+    handoffs_by_day: Annotated[dict[str, dict[str, int]], Meta(description="UTC day -> reason -> handoffs.")]
+    questions_by_day: Annotated[dict[str, dict[str, int]], Meta(description="UTC day -> answered / handed_off.")]
+    handoffs_resolved: int
+    handoffs_open: Annotated[int, Meta(description="Handoffs of the period not resolved (open or claimed).")]
+    feedback: Annotated[dict[str, int], Meta(description="Feedback given in the period, by kind.")]
+    helpful_rate: Annotated[float | None, Meta(description="helpful / (helpful + not_helpful).")]
+    agent_actions: Annotated[dict[str, int], Meta(description="What agents did with suggestions.")]
+    edit_rate: Annotated[float | None, Meta(description="edited / (sent_as_is + edited + discarded).")]
+    discard_rate: Annotated[float | None, Meta(description="discarded / (sent_as_is + edited + discarded).")]
+    latency_ms: Annotated[dict[str, int | None], Meta(description="p50, p95 (nearest rank) and count of answers.")]
+    grouping: Annotated[str, Meta(description="`meaning` (embedder) or `text` (normalised text).")]
+    hot_questions: Annotated[list[QuestionGroup], Meta(description="Biggest groups first.")]
+    rising: Annotated[list[QuestionGroup], Meta(description="Groups that rose most against the previous period.")]
+    gaps: Annotated[
+        list[QuestionGroup],
+        Meta(description="Groups handed off for low_confidence, no_sources or no_answer, biggest first."),
+    ]
+
+
+@get(
+    "/v1/analytics",
+    guards=[require(*AGENTS)],
+    security=SECURITY,
+    tags=["admin"],
+    summary="The weekly report",
+    description=(
+        "Questions, answered by the bot vs handed off (the resolution rate and its change against the "
+        "previous period of the same length), handoffs by reason per day, hot and rising questions "
+        "(grouped by meaning with the served embedder), the gap list (groups handed off for "
+        "low_confidence, no_sources or no_answer, each with the closest article in the served index), "
+        "👍/👎 rate, agents' edit/discard rate of suggestions and p50/p95 answer latency. `from` and "
+        "`to` are ISO times (UTC when no offset is given); `to` defaults to now and `from` to 7 days "
+        "before `to`; at most 92 days. The same report as `kefu report --json`. Roles: agent, admin."
+    ),
+    responses=error_responses(*AUTH_ERRORS, 503),
+)
+async def analytics(
+    runtime: NamedDependency[Runtime],
+    start: Annotated[
+        datetime | None, QueryParameter(name="from", description="Start of the period, inclusive.")
+    ] = None,
+    end: Annotated[datetime | None, QueryParameter(name="to", description="End of the period, exclusive.")] = None,
+) -> AnalyticsReport:
+    end = _utc(end) if end else datetime.now(UTC)
+    start = _utc(start) if start else end - DEFAULT_PERIOD
+    if end <= start:
+        raise BadInputError("from: must be before to")
+    if end - start > MAX_PERIOD:
+        raise BadInputError(f"from: the period is at most {MAX_PERIOD.days} days")
+    store = runtime.store
+    answerer = runtime.answerer
+    report = await anyio.to_thread.run_sync(
+        lambda: build_report(
+            store,
+            start=start,
+            end=end,
+            embedder=runtime.embedder,
+            retriever=answerer.retriever if answerer is not None else None,
+        )
+    )
+    return _view(report)
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _view(report: Report) -> AnalyticsReport:
+    return msgspec.convert(report.to_dict(), AnalyticsReport)
