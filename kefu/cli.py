@@ -449,6 +449,34 @@ def cmd_eval_calibrate(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def cmd_eval_reviews(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from eval.reviews import agreement, answer_sha1, load_reviews, reviewed_rates
+
+    reviews = load_reviews(Path(args.reviews))
+    run_dir = Path(args.run_dir)
+    answers = run_dir / "answers.jsonl"
+    if not answers.is_file():
+        raise BadInputError(f"{answers} does not exist (run `kefu eval --mode full --out {run_dir}` first)")
+    rows = [json.loads(line) for line in answers.read_text(encoding="utf-8").splitlines() if line.strip()]
+    by_id = {r["id"]: r for r in rows}
+    shas = {i: answer_sha1(str(r.get("answer") or "")) for i, r in by_id.items()}
+    labels = [rv.label for rv in reviews if rv.run == args.run and shas.get(rv.id) == rv.answer_sha1]
+    report = {"run": args.run, "rates": reviewed_rates(labels), "agreement": agreement(reviews, rows, args.run)}
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False, indent=2))
+        return EXIT_OK
+    rates, agree = report["rates"], report["agreement"]
+    print(f"reviewed {rates['n']} answers of run {args.run!r} ({agree['stale']} labels for other answers skipped)")
+    for key in ("good_of_answerable", "partial_of_answered", "wrong_of_answered", "needless_handoffs"):
+        print(f"  {key:22} {rates[key]:.3f}")
+    print(f"agreement with the review over {agree['n']} answered items:")
+    for name, value in agree["measures"].items():
+        print(f"  {name:30} {value:.3f}")
+    return EXIT_OK
+
+
 def cmd_eval_compare(args: argparse.Namespace, settings: Settings) -> int:
     from pathlib import Path
 
@@ -855,6 +883,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_eval_compare)
 
     p = sub.add_parser(
+        "eval-reviews",
+        prog="kefu eval reviews",
+        help="(kefu eval reviews) reviewed answer rates, and how the eval's correctness agrees with review",
+        description=(
+            "Read human review labels (JSONL: id, run, label good|partial|wrong|handoff_right|handoff_needless, "
+            "answer_sha1, note) for the answers of a `kefu eval --mode full --out RUN_DIR` run; a label counts "
+            "only for the very answer it was given to (same SHA-1). Prints the reviewed rates (good of "
+            "answerable, partial and wrong of answered, needless handoffs) and how often each correctness "
+            "measure agrees with the reviewer on answered items."
+        ),
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR", help="an eval run directory with answers.jsonl")
+    p.add_argument("--reviews", required=True, help="the review labels (JSONL)")
+    p.add_argument("--run", default="after", help="which reviewed run's labels to read (default: after)")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    p.set_defaults(handler=cmd_eval_reviews)
+
+    p = sub.add_parser(
         "ask",
         help="answer a question with citations, or hand it off",
         description=(
@@ -952,7 +998,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
-    if len(argv) >= 2 and argv[0] == "eval" and argv[1] in ("calibrate", "compare"):
+    if len(argv) >= 2 and argv[0] == "eval" and argv[1] in ("calibrate", "compare", "reviews"):
         argv = [f"eval-{argv[1]}", *argv[2:]]
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):

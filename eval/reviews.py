@@ -1,0 +1,122 @@
+"""Human review labels for eval answers, and how well the eval's correctness agrees with them.
+
+A review file is JSONL, one reviewed answer a line: ``id`` (the dataset item), ``run`` (a
+name for the answers reviewed, e.g. ``before`` / ``after``), ``label`` (``good``, ``partial``,
+``wrong``, ``handoff_right`` or ``handoff_needless``), ``answer_sha1`` (SHA-1 of the answer
+text reviewed, so a label is never applied to a different answer) and ``note``. The answers
+themselves are not stored: they quote the help center, whose text stays out of the repository.
+
+``good``: correct, addresses the question, the user is helped (in the user's language);
+``partial``: the right topic, but an essential step missing, buried in clutter, or not in the
+user's language; ``wrong``: off-topic, misleading or unsafe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kefu.errors import BadInputError
+from kefu.text import detect_language
+
+LABELS = ("good", "partial", "wrong", "handoff_right", "handoff_needless")
+
+
+@dataclass(frozen=True)
+class Review:
+    id: str
+    run: str
+    label: str
+    answer_sha1: str
+    note: str = ""
+
+
+def answer_sha1(text: str) -> str:
+    return hashlib.sha1(text.strip().encode("utf-8")).hexdigest()
+
+
+def load_reviews(path: Path) -> list[Review]:
+    """The reviews in ``path``; a bad line is an error naming the file, the line and the field."""
+    out = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            raw = json.loads(line)
+        except ValueError as exc:
+            raise BadInputError(f"{path}:{n}: not JSON ({exc})") from exc
+        for name in ("id", "run", "label", "answer_sha1"):
+            if not isinstance(raw.get(name), str) or not raw[name]:
+                raise BadInputError(f"{path}:{n}: field {name!r} is missing or not a string")
+        if raw["label"] not in LABELS:
+            raise BadInputError(f"{path}:{n}: field 'label' must be one of {', '.join(LABELS)}")
+        out.append(Review(raw["id"], raw["run"], raw["label"], raw["answer_sha1"], str(raw.get("note", ""))))
+    return out
+
+
+def reviewed_rates(labels: Sequence[str]) -> dict[str, Any]:
+    """The rates the issue's table reports: good of answerable, wrong and partial of answered."""
+    answered = [x for x in labels if x in ("good", "partial", "wrong")]
+    n = len(labels)
+
+    def ratio(a: int, b: int) -> float:
+        return round(a / b, 4) if b else 0.0
+
+    return {
+        "n": n,
+        "good_of_answerable": ratio(sum(x == "good" for x in labels), n),
+        "partial_of_answered": ratio(sum(x == "partial" for x in answered), len(answered)),
+        "wrong_of_answered": ratio(sum(x == "wrong" for x in answered), len(answered)),
+        "needless_handoffs": ratio(sum(x == "handoff_needless" for x in labels), n),
+    }
+
+
+def _gold_cited(row: dict[str, Any]) -> bool:
+    return bool(set(row.get("gold") or []) & set(row.get("cited") or []))
+
+
+def _recall(row: dict[str, Any]) -> float:
+    found = row.get("facts_found") or []
+    return sum(found) / len(found) if found else 1.0
+
+
+def _in_language(row: dict[str, Any]) -> bool:
+    # The body, without the citation line (whose title may be in the source's language).
+    body = "\n".join(line for line in str(row.get("answer") or "").splitlines()[:-1]) or str(row.get("answer") or "")
+    return detect_language(body) == row.get("lang")
+
+
+#: Candidate correctness measures over an ``answers.jsonl`` row of an answered item.
+MEASURES: dict[str, Callable[[dict[str, Any]], bool]] = {
+    "facts_all_and_gold": lambda r: bool(r.get("accurate_strict", r.get("accurate"))),
+    "gold_cited": _gold_cited,
+    "gold_and_half_facts": lambda r: _gold_cited(r) and _recall(r) >= 0.5,
+    "gold_half_facts_in_language": lambda r: _gold_cited(r) and _recall(r) >= 0.5 and _in_language(r),
+}
+
+
+def agreement(reviews: Sequence[Review], rows: Sequence[dict[str, Any]], run: str) -> dict[str, Any]:
+    """How often each measure's verdict on an answered item matches the review (good = correct).
+
+    Only reviews of ``run`` whose answer is the one in ``rows`` count (same SHA-1).
+    """
+    by_id = {r["id"]: r for r in rows}
+    pairs = []
+    stale = 0
+    for rv in reviews:
+        if rv.run != run or rv.label not in ("good", "partial", "wrong"):
+            continue
+        row = by_id.get(rv.id)
+        if row is None or answer_sha1(str(row.get("answer") or "")) != rv.answer_sha1:
+            stale += 1
+            continue
+        pairs.append((rv.label == "good", row))
+    result: dict[str, Any] = {"n": len(pairs), "stale": stale, "measures": {}}
+    for name, measure in MEASURES.items():
+        agree = sum(measure(row) == good for good, row in pairs)
+        result["measures"][name] = round(agree / len(pairs), 4) if pairs else 0.0
+    return result

@@ -1,0 +1,52 @@
+"""Review labels: loading with clear errors, the reviewed rates, agreement of the measures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from eval.reviews import agreement, answer_sha1, load_reviews, reviewed_rates
+from kefu.errors import BadInputError
+
+
+def test_a_bad_label_names_the_file_line_and_field(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    good = '{"id": "a", "run": "x", "label": "good", "answer_sha1": "0"}'
+    path.write_text(good + "\n" + good.replace('"good"', '"ok"') + "\n")
+    with pytest.raises(BadInputError, match=r"r.jsonl:2: field 'label'"):
+        load_reviews(path)
+
+
+def test_rates_and_agreement(tmp_path: Path) -> None:
+    rows = [
+        {"id": "a", "lang": "zh", "answer": "点击加速即可。\n来源：《加速》[1]", "gold": ["g.md"], "cited": ["g.md"],
+         "facts_found": [True, False], "accurate": False},
+        {"id": "b", "lang": "en", "answer": "点击加速即可。\nSource: x [1]", "gold": ["g.md"], "cited": ["g.md"],
+         "facts_found": [True], "accurate": True},
+        {"id": "c", "lang": "zh", "answer": "无关。\n来源：《别的》[1]", "gold": ["g.md"], "cited": ["h.md"],
+         "facts_found": [False], "accurate": False},
+    ]  # fmt: skip
+    labels = {"a": "good", "b": "partial", "c": "wrong"}
+    path = tmp_path / "r.jsonl"
+    path.write_text(
+        "".join(
+            json.dumps(
+                {"id": r["id"], "run": "after", "label": labels[r["id"]], "answer_sha1": answer_sha1(r["answer"])}
+            )
+            + "\n"
+            for r in rows
+        )
+        + json.dumps({"id": "a", "run": "after", "label": "wrong", "answer_sha1": "stale"})
+        + "\n"
+    )
+    reviews = load_reviews(path)
+    rates = reviewed_rates([labels[k] for k in "abc"] + ["handoff_needless"])
+    assert rates["good_of_answerable"] == 0.25 and rates["wrong_of_answered"] == round(1 / 3, 4)
+    agree = agreement(reviews, rows, "after")
+    assert agree["n"] == 3 and agree["stale"] == 1
+    # Only the measure that wants half the facts, a gold citation and the user's language
+    # agrees on all three: a's one fact of two is enough, b is in Chinese for an English user.
+    assert agree["measures"]["gold_half_facts_in_language"] == 1.0
+    assert agree["measures"]["facts_all_and_gold"] == 0.3333
