@@ -77,7 +77,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory, harbor_data_dir: Path, 
             assert time.monotonic() < deadline, "the API did not start within 120 s"
             time.sleep(0.05)
         port = server.servers[0].sockets[0].getsockname()[1]
-        key, _ = create_key(store, "app", "eval-remote")
+        key, _ = create_key(store, "agent", "eval-remote")  # details are for agent and admin keys
         yield Deployment(f"http://127.0.0.1:{port}", key, settings, app.state.runtime, llm)
     finally:
         server.should_exit = True

@@ -67,12 +67,15 @@ def error_of(response: Any) -> dict[str, Any]:
 
 
 def _rows(db: Path) -> str:
-    """Every text the database holds, as one string."""
+    """Every stored text a user or an agent wrote: questions, user messages, feedback, handoffs."""
+    queries = (
+        "SELECT text FROM messages WHERE role = 'user'",
+        "SELECT question FROM answers",
+        "SELECT comment, final_text FROM feedback",
+        "SELECT summary, payload FROM handoffs",
+    )
     with sqlite3.connect(db) as connection:
-        out = []
-        for (table,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'"):
-            out += [json.dumps(row, ensure_ascii=False) for row in connection.execute(f'SELECT * FROM "{table}"')]
-    return "\n".join(out)
+        return "\n".join(json.dumps(row, ensure_ascii=False) for q in queries for row in connection.execute(q))
 
 
 # --- 2. secrets through every channel ----------------------------------------------------------
