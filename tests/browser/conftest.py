@@ -47,7 +47,10 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
+# Module scope: the server (and its model process) and Playwright stop when the browser
+# tests end. Playwright's sync API keeps an event loop running on the main thread until
+# it stops, which would break every asyncio test after it.
+@pytest.fixture(scope="module")
 def served(settings: Settings, harbor_data_dir: Path, embedder, tmp_path_factory) -> Iterator[Served]:  # type: ignore[no-untyped-def]
     import uvicorn
 
@@ -99,7 +102,7 @@ def served(settings: Settings, harbor_data_dir: Path, embedder, tmp_path_factory
         store.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
