@@ -106,13 +106,15 @@ def test_no_evasion_reaches_the_store_the_logs_or_an_echo(api: Api, caplog: pyte
     stored = _rows(db)
     logged = "\n".join(JsonFormatter().format(r) for r in caplog.records)
     for name, _, hidden in EVASIONS:
-        for piece in hidden:
+        for piece in (p for p in hidden if len(p) > 1):  # one Chinese character says nothing alone
             for where, what in (
                 ("database", stored),
                 ("logs", logged),
                 ("echoes", json.dumps(echoes, ensure_ascii=False)),
             ):
-                assert json.dumps(piece, ensure_ascii=False)[1:-1] not in what, (name, piece, where)
+                # A word of a phrase only as a word ("arch" is inside "/v1/search").
+                needle = re.escape(json.dumps(piece, ensure_ascii=False)[1:-1])
+                assert not re.search(rf"(?<![A-Za-z]){needle}(?![A-Za-z])", what), (name, piece, where)
 
 
 @pytest.mark.parametrize(
