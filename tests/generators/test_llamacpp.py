@@ -10,7 +10,6 @@ import pytest
 from kefu.errors import BackendTimeoutError, NotReadyError
 from kefu.generators import ChatMessage, GenerationOptions, generate
 from kefu.generators.llamacpp import LlamaCppGenerator
-from kefu.settings import Settings
 
 pytestmark = pytest.mark.anyio
 
@@ -27,19 +26,6 @@ MESSAGES = [
     ChatMessage("assistant", EXAMPLE_A),
     ChatMessage("user", f"资料：\n[1] {PASSAGE}\n\n问题：我的转账一直在打包中，怎么办？"),
 ]
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(scope="module")
-def gguf(settings: Settings) -> Path:
-    path = settings.default_gguf_path
-    if not path.is_file():
-        pytest.fail(f"no GGUF at {path}: run `make models` first")
-    return path
 
 
 async def test_missing_model_file_is_not_ready(tmp_path: Path) -> None:

@@ -33,19 +33,6 @@ ASK = [ChatMessage("user", "用三句话介绍一下什么是助记词。")]
 AMX_INFO = "CPU : SSE3 = 1 | AVX = 1 | AVX2 = 1 | F16C = 1 | FMA = 1 | AVX512 = 1 | AMX_INT8 = 1 | REPACK = 1 |"
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(scope="module")
-def gguf(settings: Settings) -> Path:
-    path = settings.default_gguf_path
-    if not path.is_file():
-        pytest.fail(f"no GGUF at {path}: run `make models` first")
-    return path
-
-
 # --- never the AMX path -------------------------------------------------------------------------
 
 
