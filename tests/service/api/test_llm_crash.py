@@ -138,9 +138,9 @@ def test_killing_the_model_mid_stream_ends_the_stream_with_a_final_event_and_the
         assert _restarts(client) == restarts
         new_pid = served.model_pid()
         assert new_pid not in (None, pid)
-        answer = client.post("/v1/ask", json={"question": QUESTION})
+        answer = client.post("/v1/ask", json={"question": QUESTION, "details": True})
         assert answer.status_code == 200, answer.text
         body = answer.json()
         assert body["reason"] not in FALLBACK_REASONS, body
-        assert body["usage"]["completion_tokens"], body
+        assert body["details"]["usage"]["completion_tokens"], body
         assert client.get("/ready").json()["llm_restarts"] == restarts
