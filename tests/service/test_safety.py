@@ -625,9 +625,10 @@ def test_a_2000_character_answer_is_checked_in_a_few_milliseconds() -> None:
         check_answer(answer, sources)
         cpu.append(time.thread_time() - start_cpu)
         wall.append(time.perf_counter() - start_wall)
-    # CPU time of this thread: what the check costs, whatever else shares the machine.
-    assert statistics.median(cpu) < 0.005
-    assert min(wall) < 0.005
+    # CPU time of this thread: what the check costs, whatever else shares the machine. The
+    # bound is 10 ms since the check also screens links and evasions (6.3 ms seen in CI).
+    assert statistics.median(cpu) < 0.010
+    assert min(wall) < 0.010
 
 
 @pytest.mark.parametrize(
