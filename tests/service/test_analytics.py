@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import random
 import sqlite3
+import zlib
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -41,7 +42,7 @@ def load_groups() -> list[dict[str, str]]:
 
 class LabelledEmbedder:
     """A deterministic fake with the embedder protocol: each known text sits near its group's
-    direction (cosine ~0.97 to it), groups are orthogonal; unknown texts get a random direction."""
+    direction (cosine ~0.99 to it), groups are orthogonal; unknown texts get a random direction."""
 
     def __init__(self, groups: dict[str, str], dim: int = 64) -> None:
         self._groups = groups
@@ -57,11 +58,12 @@ class LabelledEmbedder:
         return None
 
     def _vector(self, text: str) -> np.ndarray:
-        rng = np.random.default_rng(abs(hash(text)) % 2**32)
+        # crc32, not hash(): str hashes change with every process (PYTHONHASHSEED).
+        rng = np.random.default_rng(zlib.crc32(text.encode("utf-8")))
         noise = rng.normal(size=self._dim).astype(np.float32)
         noise /= np.linalg.norm(noise)
         group = self._groups.get(text)
-        v = self._axes[group] + 0.25 * noise if group else noise
+        v = self._axes[group] + 0.15 * noise if group else noise
         return v / np.linalg.norm(v)
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
