@@ -111,7 +111,6 @@ async def test_a_model_process_killed_mid_answer_fails_that_answer_and_comes_bac
         old_pid = gen.process.pid
         error = await _first_token_then(gen, sig)
         assert sig.name in str(error), error
-        assert os.getpid() > 0  # this process is alive to say so
         # The next question waits for the restarted process and is answered by the model.
         answer = await generate(gen, ASK, GenerationOptions(max_tokens=8))
         assert answer.text.strip()
