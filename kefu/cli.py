@@ -16,7 +16,7 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from kefu import __version__
-from kefu.errors import BadInputError, KefuError
+from kefu.errors import BackendTimeoutError, BackendUnavailableError, BadInputError, KefuError
 from kefu.settings import Settings
 
 if TYPE_CHECKING:
@@ -119,7 +119,7 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     """Load the configured embedder and LLM and run one tiny grounded answer."""
     from kefu.embedder import embedder_from_settings
     from kefu.generators import ChatMessage, generator_from_settings
-    from kefu.generators.llamacpp import LlamaCppGenerator, smoke_test
+    from kefu.generators.llamacpp import LlamaCppGenerator
 
     console = _stderr_console()
     report: dict[str, Any] = {"embedding_model": settings.embedding_model_id}
@@ -145,11 +145,7 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     async def run() -> dict[str, Any]:
         try:
             t1 = time.perf_counter()
-            if isinstance(generator, LlamaCppGenerator):
-                # A crash names its signal here, instead of leaving a bare "Segmentation fault".
-                await smoke_test(generator, timeout=max(settings.llm_timeout, 120.0))
-            else:
-                await generator.warm_up()
+            await generator.warm_up()
             loaded = time.perf_counter() - t1
             parts: list[str] = []
             start = time.perf_counter()
@@ -173,6 +169,14 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
                 "answer": "".join(parts),
                 "usage": asdict(usage) if usage else None,
             }
+        except (BackendUnavailableError, BackendTimeoutError) as exc:
+            # A dead model process is named with its signal, not left as a bare "Segmentation fault".
+            explained = (
+                generator.crash_explained("while answering") if isinstance(generator, LlamaCppGenerator) else None
+            )
+            if explained is not None:
+                raise explained from exc
+            raise
         finally:
             await generator.close()
 

@@ -437,10 +437,25 @@ class LlamaCppGenerator:
             detail += f"; restarting it (restarts so far: {p.restarts})"
         return GeneratorHealth(ready=p.ready, detail=detail, restarts=p.restarts)
 
-    async def warm_up(self) -> None:
-        """Start the model process and wait until it has loaded the model."""
+    async def warm_up(self, *, timeout: float | None = None, through_restarts: bool = True) -> None:
+        """Start the model process and wait until it has loaded the model.
+
+        With ``through_restarts=False`` a process that dies while loading raises at once."""
         self._check_model_file()
-        await asyncio.to_thread(self.process.wait_ready, max(self.timeout, 120.0))
+        wait = timeout if timeout is not None else max(self.timeout, 120.0)
+        await asyncio.to_thread(self.process.wait_ready, wait, through_restarts=through_restarts)
+
+    def crash_explained(self, during: str) -> BackendUnavailableError | None:
+        """If the model process died, an error naming how, what to do, and llama.cpp's last
+        words; None when it did not (a timeout, a refused request)."""
+        code = self.process.last_returncode
+        if code is None:
+            return None
+        tail = self.process.stderr_tail()
+        return BackendUnavailableError(
+            f"the embedded model process {describe_exit(code)} {during}; {crash_advice(code)}"
+            + (f"\nllama.cpp said:\n{tail}" if tail else "")
+        )
 
     def _check_model_file(self) -> None:
         if not self.model_path.is_file():
@@ -487,22 +502,16 @@ class LlamaCppGenerator:
 async def smoke_test(generator: LlamaCppGenerator, timeout: float = 180.0) -> str:
     """Generate a few tokens in the model process; raise with the exit named if it dies.
 
-    ``kefu setup-models`` and ``kefu check`` run this, so a CPU on which llama.cpp crashes
-    is found at set-up with a message, not at the first user's question.
+    ``kefu setup-models`` runs this, so a CPU on which llama.cpp crashes is found at set-up
+    with a message, not at the first user's question.
     """
     messages = [ChatMessage("user", "Reply with one word: ok")]
     try:
-        generator._check_model_file()
-        await asyncio.to_thread(generator.process.wait_ready, timeout, through_restarts=False)
+        await generator.warm_up(timeout=timeout, through_restarts=False)
         parts = [c.text async for c in generator.stream(messages, GenerationOptions(max_tokens=4))]
     except (BackendUnavailableError, BackendTimeoutError) as exc:
-        p = generator.process
-        code = p.last_returncode
-        if code is not None:
-            tail = p.stderr_tail()
-            raise BackendUnavailableError(
-                f"the embedded model process {describe_exit(code)} while generating a test answer; "
-                f"{crash_advice(code)}" + (f"\nllama.cpp said:\n{tail}" if tail else "")
-            ) from exc
+        explained = generator.crash_explained("while generating a test answer")
+        if explained is not None:
+            raise explained from exc
         raise
     return "".join(parts)
