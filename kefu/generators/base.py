@@ -59,6 +59,18 @@ class Generation:
 
 
 @dataclass(frozen=True)
+class HostStatus:
+    """One server of a pool of LLM servers, as the pool sees it now."""
+
+    host: str
+    healthy: bool
+    running: int
+    waiting: int
+    problem: str | None
+    checked_seconds_ago: float | None
+
+
+@dataclass(frozen=True)
 class GeneratorHealth:
     """Whether a backend can generate now, and how often its model process was restarted."""
 
@@ -66,6 +78,8 @@ class GeneratorHealth:
     #: Why it is not ready (a dead model process and when it comes back), else None.
     detail: str | None = None
     restarts: int = 0
+    #: For a pool of LLM servers, each one's state; empty for a single backend.
+    hosts: tuple[HostStatus, ...] = ()
 
 
 @runtime_checkable

@@ -19,7 +19,6 @@ import logging
 import math
 import time
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
 
 from kefu.errors import BackendTimeoutError, BackendUnavailableError, BusyError, KefuError
 from kefu.generators.base import (
@@ -28,6 +27,7 @@ from kefu.generators.base import (
     GenerationOptions,
     Generator,
     GeneratorHealth,
+    HostStatus,
     validate_messages,
 )
 
@@ -35,18 +35,6 @@ log = logging.getLogger(__name__)
 
 #: A first guess at a generation's length (for Retry-After), until one has been timed.
 INITIAL_GENERATION_SECONDS = 5.0
-
-
-@dataclass(frozen=True)
-class HostStatus:
-    """One host as the pool sees it now."""
-
-    host: str
-    healthy: bool
-    running: int
-    waiting: int
-    problem: str | None
-    checked_seconds_ago: float | None
 
 
 class _Host:
@@ -169,9 +157,8 @@ class HostPool:
         """Ready while one host is healthy; each host's own restarts added up."""
         ready = any(h.healthy for h in self.hosts)
         detail = None if ready else "no LLM host answers: " + "; ".join(f"{h.url}: {h.problem}" for h in self.hosts)
-        return GeneratorHealth(
-            ready=ready, detail=detail, restarts=sum(h.generator.health().restarts for h in self.hosts)
-        )
+        restarts = sum(h.generator.health().restarts for h in self.hosts)
+        return GeneratorHealth(ready=ready, detail=detail, restarts=restarts, hosts=tuple(self.status()))
 
     def stream(self, messages: Sequence[ChatMessage], options: GenerationOptions | None = None) -> AsyncIterator[Chunk]:
         validate_messages(messages)

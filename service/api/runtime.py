@@ -388,12 +388,6 @@ class Runtime:
             "index_version": self.index_version,
             "llm": self.llm_name,
             "llm_restarts": health.restarts,
-            "llm_hosts": self.llm_pool.status() if self.llm_pool is not None else [],
+            "llm_hosts": list(health.hosts),
             "missing": missing,
         }
-
-    @property
-    def llm_pool(self) -> HostPool | None:
-        """The pool of LLM servers, when the LLM is one."""
-        inner = self.generator.inner if self.generator is not None else None
-        return inner if isinstance(inner, HostPool) else None

@@ -134,11 +134,10 @@ def test_a_pool_of_openai_compatible_servers_answers_fails_over_and_queues_per_h
             assert "cannot reach" in ready["llm_hosts"][0]["problem"]
 
             running = [threads.submit(post, client, "/v1/ask", ask) for _ in range(2)]
-            pool = runtime_of(app).llm_pool
-            assert pool is not None
+            runtime = runtime_of(app)
             deadline = time.monotonic() + 20
-            while [h.running for h in pool.status()] != [0, 1, 1]:
-                assert time.monotonic() < deadline, pool.status()
+            while [h.running for h in runtime.llm_health().hosts] != [0, 1, 1]:
+                assert time.monotonic() < deadline, runtime.llm_health().hosts
                 time.sleep(0.05)
             status, seconds, refused = post(client, "/v1/ask", ask)
             assert status == 503 and seconds < 1.5 and refused.json()["error"]["code"] == "busy"
