@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from eval.dataset import EvalItem
 from eval.metrics import percentile
-from kefu.text import normalise
+from kefu.text import detect_language, normalise
 from service.answerer import AnswerResult
 from service.confidence import Calibration, Evidence
 from service.rules import REASONS
@@ -68,6 +68,18 @@ class ItemOutcome:
     @property
     def accurate(self) -> bool:
         return bool(self.judged_text) and all(self.facts_found) and self.gold_cited
+
+    @property
+    def correct(self) -> bool:
+        """The measure that agrees with human review (docs/answers.md): a gold document cited, at
+        least half the facts, and the answer in the user's language. All the facts ask for the
+        item writer's words where a good answer may paraphrase or cut them; a Chinese passage
+        shown to an English user helps little, whatever facts it holds."""
+        if not self.judged_text or not self.gold_cited or self.fact_recall < 0.5:
+            return False
+        lines = self.judged_text.strip().splitlines()
+        body = "\n".join(lines[:-1]) if len(lines) > 1 else self.judged_text
+        return detect_language(body) == self.item.lang
 
     @property
     def fact_recall(self) -> float:
@@ -154,9 +166,12 @@ def _scored(outcomes: Sequence[ItemOutcome]) -> list[ItemOutcome]:
     return [o for o in outcomes if o.item.expected == "answer" and o.reason not in FIXED_REASONS and o.judged_text]
 
 
-def risk_coverage(outcomes: Sequence[ItemOutcome]) -> dict[str, Any]:
-    """Sweep the confidence threshold over answer items that reached a decision by score."""
-    scored = sorted(((o.confidence, o.accurate) for o in _scored(outcomes)), key=lambda x: -x[0])
+def risk_coverage(
+    outcomes: Sequence[ItemOutcome], judge: Callable[[ItemOutcome], bool] = lambda o: o.accurate
+) -> dict[str, Any]:
+    """Sweep the confidence threshold over answer items that reached a decision by score,
+    each answer judged by ``judge`` (the fact-based ``accurate`` unless told)."""
+    scored = sorted(((o.confidence, judge(o)) for o in _scored(outcomes)), key=lambda x: -x[0])
     n = len(scored)
     curve = []
     correct = 0
@@ -226,6 +241,7 @@ def answer_metrics(answer_items: Sequence[ItemOutcome]) -> dict[str, Any]:
         "n": len(answer_items),
         "answered": _ratio(len(answered), len(answer_items)),
         "accuracy_of_answered": _ratio(sum(o.accurate for o in answered), len(answered)),
+        "correct_of_answered": _ratio(sum(o.correct for o in answered), len(answered)),
         "accurate_share_of_all": _ratio(sum(o.accurate for o in answered), len(answer_items)),
         "fact_recall": _ratio(sum(o.fact_recall for o in answered), len(answered)),
         "citation_precision": _ratio(sum(precisions), len(precisions)),
@@ -302,6 +318,8 @@ def summarise(outcomes: Sequence[ItemOutcome], threshold: float | None = None) -
         "handoff": handoff_metrics(outcomes),
         # The sweep and the calibration error do not depend on the threshold in use.
         "selective": risk_coverage(sweep),
+        # The same sweep judged by the measure that agrees with human review.
+        "selective_correct": {k: v for k, v in risk_coverage(sweep, lambda o: o.correct).items() if k != "curve"},
         "calibration": {**calibration_error(sweep), "threshold": threshold},
         "latency_ms": {
             "first_token_p50": p(firsts, 50),
@@ -359,6 +377,7 @@ def outcome_row(o: ItemOutcome) -> dict[str, Any]:
         "mode": o.mode,
         "confidence": o.confidence,
         "accurate": o.accurate,
+        "correct": o.correct,
         "facts": list(o.item.facts),
         "facts_found": o.facts_found,
         "gold": list(o.item.gold),

@@ -1,14 +1,17 @@
 """Answer a question, or hand it to a human: the decision and the grounded answer.
 
-For each question: redact secrets; run the handoff rules; rewrite a follow-up into a
-standalone question; search; pick the source sentences closest to the question. In the
-default ``quote`` style, when those sentences are in the user's language they are the
-answer, each source cited; otherwise (an English question over Chinese articles, or the
-``generate`` style) a short prompt from the best passages goes to the LLM, whose answer
-streams sentence by sentence through the citation filter and the safety check. Then score
+For each question (:meth:`Answerer.stream`, a pipeline of small stages): redact secrets,
+run the handoff rules, note a question about a scam, rewrite a follow-up into a standalone
+question (``prepare``); search the help center (``retrieve``); hand off at once for a rule
+or an empty search (``decide``); pick the source sentences closest to the question
+(``measure``); compose: in the default ``quote`` style, when those sentences are in the
+user's language they are the answer; an English question over Chinese articles gets them
+rendered line by line by the LLM (a faithful translation, each line cited); the
+``generate`` style has the LLM write from the best passages. Every line passes the output
+check before it is shown; a scam question's answer opens with the warning. Then ``score``
 how well the answer is supported and decide: ``answer`` or ``handoff``, with a reason code.
-When the LLM is down, too slow or says nothing usable, the answer falls back to an
-extractive one from the best passage (marked as such) or to a handoff: never an error.
+When the LLM is down or late, the sentences themselves are shown (marked as such) or the
+question handed off: never an error.
 """
 
 from __future__ import annotations
@@ -31,12 +34,15 @@ from service.confidence import Calibration, Evidence, evidence_match, plain_cosi
 from service.followup import standalone_question
 from service.grounding import CitationAligner, copy_rate, groundedness, sentence_support
 from service.handoff import Handoff, build_handoff, user_message
+from service.intents import FraudIntent, detect_fraud, warning
 from service.prompting import (
     SelectedEvidence,
     Source,
     build_messages,
+    clean_rendering,
     is_no_answer,
     quote_answer,
+    render_messages,
     select_evidence,
     select_sources,
     trim_passage,
@@ -96,6 +102,8 @@ class AnswerResult:
     usage: dict[str, int | None] = field(default_factory=dict)
     timings_ms: dict[str, float] = field(default_factory=dict)
     model: str = ""
+    #: What the question is about beyond its topic, e.g. "fraud:impersonation".
+    intent: str | None = None
 
 
 @dataclass(frozen=True)
@@ -107,8 +115,78 @@ class AnswerEvent:
     result: AnswerResult | None = None
 
 
+@dataclass
+class Turn:
+    """A question made ready to answer (:meth:`Answerer.prepare`): validated, redacted, its
+    language known, a follow-up rewritten to stand alone, the handoff rules run."""
+
+    question: str  # redacted
+    standalone: str
+    lang: str
+    mode: Mode
+    history: list[tuple[str, str]]
+    rule_hits: list[RuleHit]
+    reasons: list[str]
+    sentiment: str
+    redactions: dict[str, int]
+    #: The scam the question is about (impersonation, phishing...), if any: the answer opens
+    #: with its warning and the conversation's priority is raised.
+    fraud: FraudIntent | None = None
+    started: float = field(default_factory=time.perf_counter)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+    def mark(self, name: str, since: float) -> None:
+        self.timings[name] = (time.perf_counter() - since) * 1000
+
+
+@dataclass
+class Found:
+    """What search found for a turn (:meth:`Answerer.retrieve`)."""
+
+    hits: list[DocumentHit]
+    similar: list[DocumentHit]
+    query: str
+    category: str | None
+    priority: str
+
+
+@dataclass
+class Measured:
+    """The evidence an answer would stand on (:meth:`Answerer.measure`): the retrieval
+    features, the best source sentences, and the numbered sources a prompt would carry."""
+
+    retrieval: dict[str, float]
+    selected: SelectedEvidence
+    sources: list[Source]
+
+
+@dataclass
+class Composed:
+    """The answer text a compose stage produced, and how."""
+
+    text: str = ""
+    mode: str = "quoted"
+    sources: list[Source] = field(default_factory=list)
+    evidence: Evidence = field(default_factory=Evidence)
+    violations: list[str] = field(default_factory=list)
+    usage: dict[str, int | None] = field(default_factory=dict)
+    failure: str | None = None
+    model: str = ""
+    #: Whether the text was already streamed to the user while it was composed.
+    streamed: bool = False
+
+
 class Answerer:
-    """The framework-free answering core; the service, the CLI and eval all call it."""
+    """The framework-free answering core; the service, the CLI and eval all call it.
+
+    :meth:`stream` is a pipeline of small stages, each testable on its own:
+    :meth:`prepare` → :meth:`retrieve` → :meth:`decide` → :meth:`measure` → compose
+    (:meth:`compose_quote`, :meth:`compose_rendered` or :meth:`compose_generated`, each
+    checking every line it shows) → :meth:`score`.
+    """
 
     def __init__(
         self,
@@ -120,12 +198,13 @@ class Answerer:
         max_sources: int = 3,
         max_source_chars: int = 320,
         max_tokens: int = 256,
-        style: Style = "generate",
+        style: Style = "quote",
         quote_chars: int = 300,
+        render_chars: int = 200,
         official_domains: Sequence[str] = DEFAULT_OFFICIAL_DOMAINS,
     ) -> None:
-        if deadline <= 0 or max_sources <= 0 or quote_chars <= 0:
-            raise ValueError("deadline, max_sources and quote_chars must be above 0")
+        if deadline <= 0 or max_sources <= 0 or quote_chars <= 0 or render_chars <= 0:
+            raise ValueError("deadline, max_sources, quote_chars and render_chars must be above 0")
         if style not in ("quote", "generate"):
             raise ValueError("style must be 'quote' or 'generate'")
         self.retriever = retriever
@@ -137,6 +216,7 @@ class Answerer:
         self.max_tokens = max_tokens
         self.style: Style = style
         self.quote_chars = quote_chars
+        self.render_chars = render_chars
         self.official_domains = tuple(official_domains)
 
     def _shown(self, text: str, sources: Sequence[str], lang: str) -> SafetyResult:
@@ -179,8 +259,65 @@ class Answerer:
         ``history`` is the conversation so far as (role, text) pairs, role "user" or
         "assistant"; it is redacted here too.
         """
-        t0 = time.perf_counter()
-        timings: dict[str, float] = {}
+        turn = self.prepare(question, history, lang=lang, mode=mode)
+        found = await self.retrieve(turn)
+        reason = self.decide(turn, found)
+        if reason is not None:
+            async for event in self._handed_off(self.handoff(turn, found, reason)):
+                yield event
+            return
+        measured = await self.measure(turn, found)
+        quote = quote_answer(measured.selected, turn.lang) if self.style == "quote" else None
+        # Even a perfectly supported answer could not clear the threshold: compose nothing.
+        # (A quote costs nothing, so the agent still gets it as a draft.)
+        best_case = self.calibration.best_case(measured.retrieval)
+        if best_case < self.calibration.threshold:
+            draft_sources = measured.selected.sources if quote else measured.sources
+            evidence = Evidence(**measured.retrieval)
+            result = (
+                self.warning_only(turn, found, evidence, best_case)
+                if turn.fraud
+                else self.handoff(turn, found, "low_confidence", draft=quote, sources=draft_sources,
+                                  evidence=evidence, confidence=best_case)
+            )  # fmt: skip
+            async for event in self._handed_off(result):
+                yield event
+            return
+
+        lead = self._warning(turn)
+        composed = Composed()
+        if quote is not None:
+            composed = self.compose_quote(lead + quote, turn, measured)
+        else:
+            if lead:
+                yield AnswerEvent("token", text=lead)
+            compose = (
+                self.compose_rendered(turn, measured, composed)
+                if self.style == "quote" and measured.selected.sources
+                else self.compose_generated(turn, measured, composed)
+            )
+            async for text in compose:
+                yield AnswerEvent("token", text=text)
+            if lead:
+                composed.text, composed.streamed = lead + composed.text, True
+        result = self.score(turn, found, measured, composed)
+        if result.action == "answer" and not composed.streamed:
+            turn.timings["first_token"] = turn.elapsed() * 1000
+            for line in result.answer.splitlines(keepends=True):
+                yield AnswerEvent("token", text=line)
+        elif result.action == "handoff":
+            yield AnswerEvent("token", text=("\n" if composed.streamed and composed.text else "") + result.answer)
+        turn.timings["total"] = turn.elapsed() * 1000
+        yield AnswerEvent("final", result=result)
+
+    # -- stages ---------------------------------------------------------------------------
+
+    def prepare(
+        self, question: str, history: Sequence[tuple[str, str]] = (), *, lang: str | None = None,
+        mode: Mode = "answer",
+    ) -> Turn:  # fmt: skip
+        """Validate, redact (the question and the history), detect the language, run the rules."""
+        started = time.perf_counter()
         if not question or not visible(question):
             raise BadInputError("question: must not be empty")
         if len(question) > MAX_QUESTION_CHARS:
@@ -189,255 +326,337 @@ class Answerer:
             raise BadInputError("mode: must be 'answer' or 'suggest'")
         redactor = Redactor()
         red = redactor.redact(question)
-        q = red.text
         turns = [(role, redactor.redact(text).text) for role, text in history]
         user_turns = [text for role, text in turns if role == "user"]
-        lang = lang if lang in ("zh", "en") else detect_language(question)
+        rule_hits, reasons = _rule_reasons(red.text, red.counts, user_turns)
+        return Turn(
+            question=red.text, standalone=standalone_question(red.text, user_turns),
+            lang=lang if lang in ("zh", "en") else detect_language(question), mode=mode, history=turns,
+            rule_hits=rule_hits, reasons=reasons, sentiment=detect_sentiment(red.text),
+            redactions=dict(red.counts), fraud=detect_fraud(red.text), started=started,
+        )  # fmt: skip
 
-        hits_rules, reasons = _rule_reasons(q, red.counts, user_turns)
-        sentiment = detect_sentiment(q)
-        standalone = standalone_question(q, user_turns)
-
+    async def retrieve(self, turn: Turn) -> Found:
+        """The help-center passages for the question (and, for an agent, similar past tickets)."""
         t = time.perf_counter()
         # A reply goes to a customer: it draws on the help center, never on what other
         # customers wrote in past tickets (the agent sees those apart, as similar tickets).
-        filters = SearchFilters(kind="article")
+        hits: list[DocumentHit] = []
+        similar: list[DocumentHit] = []
+        query = turn.standalone
         try:
-            search = await asyncio.to_thread(self.retriever.search, standalone, k=5, filters=filters)
-            hits = search.hits
-            similar = (
-                (
-                    await asyncio.to_thread(
-                        self.retriever.search, standalone, k=3, filters=SearchFilters(kind="ticket")
-                    )
-                ).hits
-                if mode == "suggest"
-                else []
+            search = await asyncio.to_thread(
+                self.retriever.search, turn.standalone, k=5, filters=SearchFilters(kind="article")
             )
+            hits, query = search.hits, " ".join([search.query, *search.expansion])
+            if turn.mode == "suggest":
+                tickets = SearchFilters(kind="ticket")
+                similar = (await asyncio.to_thread(self.retriever.search, turn.standalone, k=3, filters=tickets)).hits
         except BadInputError:
-            hits, similar = [], []
-        timings["retrieve"] = (time.perf_counter() - t) * 1000
-        category = detect_category(standalone) or (hits[0].category if hits else None)
-        priority = detect_priority(hits_rules, sentiment)
-        base: dict[str, Any] = {
-            "question": q,
-            "standalone_question": standalone,
-            "lang": lang,
-            "hits": hits,
-            "similar_tickets": similar,
-            "category": category,
-            "priority": priority,
-            "sentiment": sentiment,
-            "rules": reasons,
-            "redactions": dict(red.counts),
-        }
+            pass
+        turn.mark("retrieve", t)
+        category = detect_category(turn.standalone) or (hits[0].category if hits else None)
+        priority = detect_priority(turn.rule_hits, turn.sentiment)
+        if turn.fraud is not None and priority in ("low", "normal"):
+            priority = "high"
+        return Found(hits=hits, similar=similar, query=query, category=category, priority=priority)
 
-        def handoff(
-            reason: str,
-            *,
-            draft: str | None = None,
-            sources: list[Source] | None = None,
-            evidence: Evidence | None = None,
-            confidence: float = 0.0,
-            **extra: Any,
-        ) -> AnswerResult:
-            prio = priority if reason in reasons else ("normal" if priority in ("low", "normal") else priority)
-            if draft is not None:  # an agent reads it, and may send it on
-                draft = self._shown(draft, [s.text for s in sources or []], lang).text or None
-            info = build_handoff(
-                reason=reason, question=q, history=turns, lang=lang, hits=hits, category=category,
-                priority=prio, sentiment=sentiment, draft=draft, rules=reasons,
-            )  # fmt: skip
-            timings["total"] = (time.perf_counter() - t0) * 1000
-            return AnswerResult(
-                **base, answer=user_message(reason, lang), citations=[], confidence=round(confidence, 4),
-                action="handoff", reason=reason, mode="handoff", handoff=info, evidence=evidence or Evidence(),
-                sources=sources or [], timings_ms=timings, **extra,
-            )  # fmt: skip
+    def decide(self, turn: Turn, found: Found) -> str | None:
+        """The reason to hand off before any answer is composed (a rule, or nothing found)."""
+        if turn.reasons:
+            return turn.reasons[0]
+        if not found.hits:
+            return "no_sources"
+        return None
 
-        if reasons:
-            result = handoff(reasons[0])
-            yield AnswerEvent("token", text=result.answer)
-            yield AnswerEvent("final", result=result)
-            return
-        if not hits:
-            result = handoff("no_sources")
-            yield AnswerEvent("token", text=result.answer)
-            yield AnswerEvent("final", result=result)
-            return
-
-        sources = select_sources(hits, standalone, max_sources=self.max_sources, max_chars=self.max_source_chars)
-        source_texts = {s.n: s.text for s in sources}
+    async def measure(self, turn: Turn, found: Found) -> Measured:
+        """Retrieval evidence for the score, and the source sentences closest to the question
+        (the answer itself when quoting; embedding them costs ~0.1-0.4 s)."""
+        hits = found.hits
+        sources = select_sources(hits, turn.standalone, max_sources=self.max_sources, max_chars=self.max_source_chars)
         plain = self.retriever.plain_embedder
         top_cosine = None
         if plain is not self.retriever.embedder:
             # An adapted index (`kefu ingest --adapt`): its cosines are on another scale than
             # the one the confidence was calibrated on; measure the top passage with the plain model.
             t = time.perf_counter()
-            query = " ".join([search.query, *search.expansion])
-            top_cosine = await asyncio.to_thread(plain_cosine, plain, query, hits[0])
-            timings["plain_cosine"] = (time.perf_counter() - t) * 1000
-        retrieval = retrieval_evidence(hits, lang, top_cosine)
-        # The source sentences closest to the question: the answer itself when quoting, and
-        # evidence for the score when a calibration weighs it (embedding them costs ~0.1-0.4 s).
+            top_cosine = await asyncio.to_thread(plain_cosine, plain, found.query, hits[0])
+            turn.mark("plain_cosine", t)
+        retrieval = retrieval_evidence(hits, turn.lang, top_cosine)
         selected = SelectedEvidence(sources=[], best_match=0.0, has_top=False)
         if self.style == "quote" or self.calibration.weights.get("evidence_match"):
             t = time.perf_counter()
+            # An English question over Chinese articles is rendered by the LLM: fewer
+            # characters in, so the rendering comes back within seconds.
+            budget = self.quote_chars if detect_language(hits[0].passage) == turn.lang else self.render_chars
             selected = await asyncio.to_thread(
-                select_evidence, hits, standalone, plain,
-                max_sources=self.max_sources, budget=self.quote_chars,
+                select_evidence, hits, turn.standalone, plain, max_sources=self.max_sources, budget=budget,
             )  # fmt: skip
-            timings["select"] = (time.perf_counter() - t) * 1000
+            turn.mark("select", t)
             retrieval["evidence_match"] = evidence_match(selected.best_match)
-        quoted = quote_answer(selected, lang) if self.style == "quote" else None
-        # Even a perfectly supported answer could not clear the threshold: skip the LLM.
-        # (A quote costs nothing, so the agent still gets it as a draft.)
-        best_case = self.calibration.best_case(retrieval)
-        if best_case < self.calibration.threshold:
-            result = handoff("low_confidence", draft=quoted, sources=selected.sources if quoted else sources,
-                             evidence=Evidence(**retrieval), confidence=best_case)  # fmt: skip
-            yield AnswerEvent("token", text=result.answer)
-            yield AnswerEvent("final", result=result)
-            return
+        return Measured(retrieval=retrieval, selected=selected, sources=sources)
 
-        if quoted is not None:
-            # The help center's own sentences answer in the user's language: no LLM needed,
-            # nothing to invent. Measured on tp-cn, these carry the expected facts more often
-            # than the embedded model's rewrites of the same passages.
-            q_sources = selected.sources
-            safe = self._shown(quoted, [s.text for s in q_sources], lang)
-            ev = Evidence(
-                **retrieval, grounded=1.0, cited=1.0, copy_rate=1.0, cites_top=1.0 if selected.has_top else 0.0
-            )
-            conf = self.calibration.score(ev)
-            quote_violations: list[str] = [v.kind for v in safe.violations]
-            if self.calibration.answers(ev, conf) and safe.text.strip():
-                timings["first_token"] = (time.perf_counter() - t0) * 1000
-                for line in safe.text.splitlines(keepends=True):
-                    yield AnswerEvent("token", text=line)
-                timings["total"] = (time.perf_counter() - t0) * 1000
-                # A line the safety check removed takes its marker with it: cite what is shown.
-                cited = [s.n for s in q_sources if f"[{s.n}]" in safe.text]
-                result = AnswerResult(
-                    **base, answer=safe.text, citations=_citations(q_sources, cited), confidence=round(conf, 4),
-                    action="answer", reason="grounded", mode="quoted", evidence=ev, sources=q_sources,
-                    violations=quote_violations, timings_ms=timings, model="",
-                )  # fmt: skip
-            else:
-                result = handoff("low_confidence", draft=safe.text, sources=q_sources, evidence=ev,
-                                 confidence=conf, violations=quote_violations)  # fmt: skip
-                yield AnswerEvent("token", text=result.answer)
-            yield AnswerEvent("final", result=result)
-            return
+    def compose_quote(self, quote: str, turn: Turn, measured: Measured) -> Composed:
+        """The help center's own sentences, in the user's language: nothing to invent, no LLM.
 
-        # Generate, releasing text a sentence at a time once it is cited and safe.
+        Measured on tp-cn, these carry the expected facts more often than the embedded
+        model's rewrites of the same passages."""
+        sources = measured.selected.sources
+        safe = self._shown(quote, [s.text for s in sources], turn.lang)
+        ev = Evidence(
+            **measured.retrieval, grounded=1.0, cited=1.0, copy_rate=1.0,
+            cites_top=1.0 if measured.selected.has_top else 0.0,
+        )  # fmt: skip
+        return Composed(
+            text=safe.text, mode="quoted", sources=sources, evidence=ev, violations=[v.kind for v in safe.violations]
+        )
+
+    async def compose_rendered(self, turn: Turn, measured: Measured, out: Composed) -> AsyncIterator[str]:
+        """The source sentences the quote would show, rendered by the LLM in the user's
+        language line by line (a faithful translation, which a small model does far better
+        than free writing), each line cited to its source. Should the LLM fail or be late,
+        the sentences themselves, said to be in the help center's language."""
+        sources = measured.selected.sources
+        texts = [" ".join(s.text.split("\n")).strip() for s in sources]
+        out.sources, out.mode, out.model = sources, "rendered", self.generator.name
+        out.evidence = Evidence(
+            **measured.retrieval, grounded=1.0, cited=1.0, copy_rate=1.0,
+            cites_top=1.0 if measured.selected.has_top else 0.0,
+        )  # fmt: skip
         t = time.perf_counter()
-        cites = CitationStream(source_texts)
-        aligner = CitationAligner(source_texts, plain, standalone)
+        budget = max(0.5, self.deadline * (1 - DEADLINE_RESERVE) - turn.elapsed())
+        tokens = min(self.max_tokens, 24 + sum(len(x) for x in texts))
         shown: list[str] = []
-        violations: list[str] = []
         pending = ""
-        usage: dict[str, int | None] = {}
-        failure: str | None = None
-        first_token: float | None = None
-        messages = build_messages(standalone, sources, lang)
         try:
-            # The deadline bounds the whole answer: the LLM gets what retrieval left of it,
-            # less a reserve for scoring what it wrote.
-            spent = time.perf_counter() - t0
-            budget = max(0.5, self.deadline * (1 - DEADLINE_RESERVE) - spent)
             stream = with_deadline(
-                self.generator.stream(messages, GenerationOptions(max_tokens=self.max_tokens)),
+                self.generator.stream(render_messages(texts, turn.lang), GenerationOptions(max_tokens=tokens)),
                 budget,
-                "the answer",
+                "the rendering",
             )
             async for chunk in stream:
                 if chunk.done and chunk.usage:
-                    usage = {
-                        "prompt_tokens": chunk.usage.prompt_tokens,
-                        "completion_tokens": chunk.usage.completion_tokens,
-                    }
+                    out.usage = {
+                        "prompt_tokens": chunk.usage.prompt_tokens, "completion_tokens": chunk.usage.completion_tokens
+                    }  # fmt: skip
+                pending += chunk.text
+                *lines, pending = pending.split("\n")
+                for line in lines:
+                    for text in self._rendered_line(line, len(shown), turn, sources, out):
+                        shown.append(text)
+                        yield text
+            for text in self._rendered_line(pending, len(shown), turn, sources, out):
+                shown.append(text)
+                yield text
+        except (BackendUnavailableError, BackendTimeoutError, NotReadyError) as exc:
+            out.failure = type(exc).__name__
+        turn.mark("render", t)
+        out.text = "".join(shown).strip()
+        out.streamed = bool(shown)
+        if out.failure is None and out.text and detect_language(out.text) == turn.lang:
+            return
+        # Nothing (or nothing in the user's language) came back in time: the sentences as
+        # the help center wrote them, after what was already shown.
+        lead = _UNRENDERED_LEAD.get(turn.lang, _UNRENDERED_LEAD["en"])
+        body = "\n".join(f"{x} [{s.n}]" for x, s in zip(texts, sources, strict=True))
+        safe = self._shown(body, [s.text for s in sources], turn.lang)
+        out.violations += [v.kind for v in safe.violations]
+        out.mode = "extractive"
+        if safe.text.strip():
+            extra = ("\n" if shown else "") + lead + "\n" + safe.text
+            out.text = (out.text + extra).strip()
+            out.streamed = True
+            yield extra
+
+    def _rendered_line(
+        self, line: str, index: int, turn: Turn, sources: list[Source], out: Composed
+    ) -> list[str]:  # fmt: skip
+        """One rendered line, checked and cited to the source it renders (line i, source i)."""
+        line = clean_rendering(line)
+        if not line or detect_language(line) != turn.lang:  # a line the model left untranslated
+            return []
+        source = sources[min(index, len(sources) - 1)]
+        safe = self._shown(f"{line} [{source.n}]", [source.text], turn.lang)
+        out.violations += [v.kind for v in safe.violations]
+        if not safe.text.strip():
+            return []
+        if "first_token" not in turn.timings:
+            turn.timings["first_token"] = turn.elapsed() * 1000
+        return [("\n" if index else "") + safe.text]
+
+    async def compose_generated(self, turn: Turn, measured: Measured, out: Composed) -> AsyncIterator[str]:
+        """The LLM's own answer from the best passages (the ``generate`` style), released a
+        sentence at a time once it is cited and safe; the best passage itself when the LLM
+        fails or says nothing usable."""
+        sources = measured.sources
+        source_texts = {s.n: s.text for s in sources}
+        plain = self.retriever.plain_embedder
+        out.sources, out.mode, out.model = sources, "generated", self.generator.name
+        t = time.perf_counter()
+        cites = CitationStream(source_texts)
+        aligner = CitationAligner(source_texts, plain, turn.standalone)
+        shown: list[str] = []
+        pending = ""
+
+        async def release(raw: str) -> str | None:
+            sentence = await asyncio.to_thread(aligner.attach, raw)
+            safe = self._shown(sentence, list(source_texts.values()), turn.lang)
+            out.violations += [v.kind for v in safe.violations]
+            if not safe.text.strip():
+                return None
+            if "first_token" not in turn.timings:
+                turn.timings["first_token"] = turn.elapsed() * 1000
+            shown.append(safe.text)
+            return safe.text
+
+        try:
+            # The deadline bounds the whole answer: the LLM gets what retrieval left of it,
+            # less a reserve for scoring what it wrote.
+            budget = max(0.5, self.deadline * (1 - DEADLINE_RESERVE) - turn.elapsed())
+            messages = build_messages(turn.standalone, sources, turn.lang)
+            stream = with_deadline(
+                self.generator.stream(messages, GenerationOptions(max_tokens=self.max_tokens)), budget, "the answer"
+            )
+            async for chunk in stream:
+                if chunk.done and chunk.usage:
+                    out.usage = {
+                        "prompt_tokens": chunk.usage.prompt_tokens, "completion_tokens": chunk.usage.completion_tokens
+                    }  # fmt: skip
                 pending += cites.feed(chunk.text)
                 ready, pending = _complete_sentences(pending)
-                for raw_sentence in ready:
-                    sentence = await asyncio.to_thread(aligner.attach, raw_sentence)
-                    safe = self._shown(sentence, list(source_texts.values()), lang)
-                    violations += [v.kind for v in safe.violations]
-                    if safe.text.strip():
-                        if first_token is None:
-                            first_token = (time.perf_counter() - t0) * 1000
-                        shown.append(safe.text)
-                        yield AnswerEvent("token", text=safe.text)
+                for raw in ready:
+                    if (text := await release(raw)) is not None:
+                        yield text
         except (BackendUnavailableError, BackendTimeoutError, NotReadyError) as exc:
-            failure = type(exc).__name__
+            out.failure = type(exc).__name__
         pending += cites.flush()
-        if pending.strip() and failure is None:
-            pending = await asyncio.to_thread(aligner.attach, pending)
-            safe = self._shown(pending, list(source_texts.values()), lang)
-            violations += [v.kind for v in safe.violations]
-            if safe.text.strip():
-                first_token = first_token or (time.perf_counter() - t0) * 1000
-                shown.append(safe.text)
-                yield AnswerEvent("token", text=safe.text)
-        timings["generate"] = (time.perf_counter() - t) * 1000
-        if first_token is not None:
-            timings["first_token"] = first_token
-        text = "".join(shown).strip()
-        generated_ok = failure is None and text and not is_no_answer(text)
-
-        if not generated_ok:
-            # The LLM failed or had nothing: the best passage itself, if retrieval is sure.
-            extract = self._shown(_extractive(sources[0], standalone, lang), [sources[0].text], lang).text
-            ev = Evidence(**retrieval, grounded=1.0, cited=1.0, copy_rate=1.0, cites_top=1.0)
-            conf = self.calibration.score(ev)
-            reason = "llm_unavailable" if failure else "no_answer"
-            if failure and conf >= self.calibration.threshold and extract.strip():
-                citation = _citations(sources, [1])
-                timings["total"] = (time.perf_counter() - t0) * 1000
-                result = AnswerResult(
-                    **base, answer=extract, citations=citation, confidence=round(conf, 4), action="answer",
-                    reason="extractive_fallback", mode="extractive", evidence=ev, sources=sources,
-                    violations=violations, usage=usage, timings_ms=timings, model=self.generator.name,
-                )  # fmt: skip
-                yield AnswerEvent("token", text=("\n" if shown else "") + extract)
-                yield AnswerEvent("final", result=result)
-                return
-            result = handoff(reason, draft=extract or None, sources=sources, evidence=ev, confidence=conf,
-                             violations=violations, usage=usage, model=self.generator.name)  # fmt: skip
-            yield AnswerEvent("token", text=("\n" if shown else "") + result.answer)
-            yield AnswerEvent("final", result=result)
-            return
-
-        _, cited = normalise_markers(text, source_texts)
-        t = time.perf_counter()
-        supports = await asyncio.to_thread(sentence_support, text, source_texts, plain, standalone)
-        timings["grounding"] = (time.perf_counter() - t) * 1000
-        ev = Evidence(
-            **retrieval,
-            grounded=groundedness(supports),
-            cited=1.0 if cited else 0.0,
-            copy_rate=copy_rate(text, [source_texts[n] for n in cited] or list(source_texts.values())),
-            cites_top=1.0 if 1 in cited else 0.0,
-        )
-        conf = self.calibration.score(ev)
-        unsafe = any(v in ("asks_for_secret", "promises_recovery", "leaks_secret") for v in violations)
-        if unsafe and len(text) < 20:
-            result = handoff("unsafe_answer", draft=None, sources=sources, evidence=ev, confidence=conf,
-                             violations=violations, usage=usage, model=self.generator.name)  # fmt: skip
-        elif not self.calibration.answers(ev, conf):
-            # Not grounded enough to stand on its own: the agent gets it as a draft.
-            result = handoff("low_confidence", draft=text, sources=sources, evidence=ev, confidence=conf,
-                             violations=violations, usage=usage, model=self.generator.name)  # fmt: skip
-        else:
-            timings["total"] = (time.perf_counter() - t0) * 1000
-            result = AnswerResult(
-                **base, answer=text, citations=_citations(sources, cited), confidence=round(conf, 4),
-                action="answer", reason="grounded", mode="generated", evidence=ev, sources=sources,
-                violations=violations, usage=usage, timings_ms=timings, model=self.generator.name,
+        if pending.strip() and out.failure is None and (text := await release(pending)) is not None:
+            yield text
+        turn.mark("generate", t)
+        out.text = "".join(shown).strip()
+        out.streamed = bool(shown)
+        if out.failure is None and out.text and not is_no_answer(out.text):
+            t = time.perf_counter()
+            supports = await asyncio.to_thread(sentence_support, out.text, source_texts, plain, turn.standalone)
+            turn.mark("grounding", t)
+            _, cited = normalise_markers(out.text, source_texts)
+            out.evidence = Evidence(
+                **measured.retrieval, grounded=groundedness(supports), cited=1.0 if cited else 0.0,
+                copy_rate=copy_rate(out.text, [source_texts[n] for n in cited] or list(source_texts.values())),
+                cites_top=1.0 if 1 in cited else 0.0,
             )  # fmt: skip
-        if result.action == "handoff":
-            yield AnswerEvent("token", text="\n" + result.answer)
+            return
+        # The LLM failed or had nothing: the best passage itself, if retrieval is sure.
+        extract = self._shown(_extractive(sources[0], turn.standalone, turn.lang), [sources[0].text], turn.lang).text
+        out.evidence = Evidence(**measured.retrieval, grounded=1.0, cited=1.0, copy_rate=1.0, cites_top=1.0)
+        conf = self.calibration.score(out.evidence)
+        if out.failure and conf >= self.calibration.threshold and extract.strip():
+            text = ("\n" if shown else "") + extract
+            out.text, out.mode, out.sources, out.streamed = (out.text + text).strip(), "extractive", sources[:1], True
+            yield text
+        else:
+            out.mode = "extractive_failed"
+            out.text = extract
+
+    def score(self, turn: Turn, found: Found, measured: Measured, composed: Composed) -> AnswerResult:
+        """Score the composed answer and decide: answer, or hand off (with it as the agent's draft)."""
+        ev = composed.evidence
+        conf = self.calibration.score(ev)
+        extra: dict[str, Any] = {
+            "violations": composed.violations, "usage": composed.usage, "model": composed.model,
+        }  # fmt: skip
+        if composed.mode == "extractive_failed":
+            reason = "llm_unavailable" if composed.failure else "no_answer"
+            return self.handoff(turn, found, reason, draft=composed.text or None, sources=composed.sources,
+                                evidence=ev, confidence=conf, **extra)  # fmt: skip
+        unsafe = any(v in ("asks_for_secret", "promises_recovery", "leaks_secret") for v in composed.violations)
+        if composed.mode == "generated" and unsafe and len(composed.text) < 20:
+            return self.handoff(turn, found, "unsafe_answer", sources=composed.sources, evidence=ev,
+                                confidence=conf, **extra)  # fmt: skip
+        if not composed.text.strip() or not self.calibration.answers(ev, conf):
+            if turn.fraud:  # the warning stands, whatever the score of what follows it
+                return self.warning_only(turn, found, ev, conf, **extra)
+            # Not grounded enough to stand on its own: the agent gets it as a draft.
+            return self.handoff(turn, found, "low_confidence", draft=composed.text or None, sources=composed.sources,
+                                evidence=ev, confidence=conf, **extra)  # fmt: skip
+        # A line the safety check removed takes its marker with it: cite what is shown.
+        if composed.mode == "generated":
+            _, cited = normalise_markers(composed.text, {s.n: s.text for s in composed.sources})
+        else:
+            cited = [s.n for s in composed.sources if f"[{s.n}]" in composed.text]
+        reason = "extractive_fallback" if composed.mode == "extractive" else "grounded"
+        turn.timings["total"] = turn.elapsed() * 1000
+        return AnswerResult(
+            **self._base(turn, found), answer=composed.text, citations=_citations(composed.sources, cited),
+            confidence=round(conf, 4), action="answer", reason=reason, mode=composed.mode, evidence=ev,
+            sources=composed.sources, timings_ms=turn.timings, **extra,
+        )  # fmt: skip
+
+    def handoff(
+        self,
+        turn: Turn,
+        found: Found,
+        reason: str,
+        *,
+        draft: str | None = None,
+        sources: list[Source] | None = None,
+        evidence: Evidence | None = None,
+        confidence: float = 0.0,
+        **extra: Any,
+    ) -> AnswerResult:
+        """A handoff for ``reason``, with the answer (if any) as the agent's draft."""
+        prio = found.priority
+        if reason not in turn.reasons:  # a score, not a rule: no more urgent than the message itself
+            prio = "normal" if prio in ("low", "normal") else prio
+        if draft is not None:  # an agent reads it, and may send it on
+            draft = self._shown(draft, [s.text for s in sources or []], turn.lang).text or None
+        info = build_handoff(
+            reason=reason, question=turn.question, history=turn.history, lang=turn.lang, hits=found.hits,
+            category=found.category, priority=prio, sentiment=turn.sentiment, draft=draft, rules=turn.reasons,
+        )  # fmt: skip
+        turn.timings["total"] = turn.elapsed() * 1000
+        return AnswerResult(
+            **self._base(turn, found), answer=user_message(reason, turn.lang), citations=[],
+            confidence=round(confidence, 4), action="handoff", reason=reason, mode="handoff", handoff=info,
+            evidence=evidence or Evidence(), sources=sources or [], timings_ms=turn.timings, **extra,
+        )  # fmt: skip
+
+    def _warning(self, turn: Turn) -> str:
+        """The scam warning an answer opens with (a line of its own), or ""."""
+        if turn.fraud is None:
+            return ""
+        return self._shown(warning(turn.fraud.kind, turn.lang), [], turn.lang).text.strip() + "\n"
+
+    def warning_only(
+        self, turn: Turn, found: Found, evidence: Evidence, confidence: float, **extra: Any
+    ) -> AnswerResult:  # fmt: skip
+        """A question about a scam that no article answers well enough: the warning alone,
+        now, at high priority (a scam warning is right whatever the articles say)."""
+        text = self._warning(turn).strip()
+        turn.timings.setdefault("first_token", turn.elapsed() * 1000)
+        turn.timings["total"] = turn.elapsed() * 1000
+        return AnswerResult(
+            **self._base(turn, found), answer=text, citations=[], confidence=round(confidence, 4), action="answer",
+            reason="fraud_warning", mode="warning", evidence=evidence, timings_ms=turn.timings,
+            **{k: v for k, v in extra.items() if k in ("violations", "usage", "model")},
+        )  # fmt: skip
+
+    @staticmethod
+    def _base(turn: Turn, found: Found) -> dict[str, Any]:
+        return {
+            "question": turn.question, "standalone_question": turn.standalone, "lang": turn.lang,
+            "hits": found.hits, "similar_tickets": found.similar, "category": found.category,
+            "priority": found.priority, "sentiment": turn.sentiment, "rules": turn.reasons,
+            "redactions": turn.redactions, "intent": f"fraud:{turn.fraud.kind}" if turn.fraud else None,
+        }  # fmt: skip
+
+    @staticmethod
+    async def _handed_off(result: AnswerResult) -> AsyncIterator[AnswerEvent]:
+        yield AnswerEvent("token", text=result.answer)
         yield AnswerEvent("final", result=result)
+
+
+_UNRENDERED_LEAD = {"en": "From the help center (in Chinese):", "zh": "帮助中心的相关说明（原文）："}
 
 
 def _rule_reasons(
@@ -530,6 +749,7 @@ def result_dict(result: AnswerResult) -> dict[str, Any]:
         "usage": result.usage,
         "timings_ms": {k: round(v, 1) for k, v in result.timings_ms.items()},
         "model": result.model,
+        "intent": result.intent,
         "handoff": asdict(result.handoff) if result.handoff else None,
     }
     return out

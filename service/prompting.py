@@ -119,6 +119,46 @@ def _sentences(passage: str) -> list[str]:
     return out
 
 
+#: What a question asks for, and the words of a sentence that gives it: "多久" wants a
+#: duration, "多少钱" an amount, "能不能" a yes or a no, "为什么" a cause.
+_ASKS: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = (
+    (
+        re.compile(r"多久|多长时间|几天|几分钟|几个小时|什么时候|啥时候|how long|when will|how many (days|hours|min)"),
+        re.compile(
+            r"\d+\s*(秒|分钟|小时|天|个?工作日|个?区块|个?确认)|[一二两三四五六七八九十几半]+(秒|分钟|个?小时|天|周)"
+            r"|\d+\s*(seconds?|minutes?|hours?|days?|blocks?)",
+            re.IGNORECASE,
+        ),
+    ),
+    (
+        re.compile(r"多少钱|多少|手续费|费用|收费|收钱|要钱|免费|扣费|how much|\bfees?\b|\bcost|charge|\bfree\b", re.I),
+        re.compile(r"\d|免费|收费|手续费|矿工费|费用|VIP|\bfees?\b|\bfree\b", re.IGNORECASE),
+    ),
+    (
+        re.compile(
+            r"能不能|能否|可以吗|可不可以|能.{0,8}吗|支持.{0,8}吗|是否|有没有办法"
+            r"|can i|is it possible|support",
+            re.I,
+        ),
+        re.compile(r"不支持|无法|不能|不可以|暂不|暂时不|可以|支持|cannot|can't|not supported|unable", re.IGNORECASE),
+    ),
+    (
+        re.compile(r"为什么|为啥|怎么回事|什么原因|\bwhy\b", re.IGNORECASE),
+        re.compile(r"因为|由于|原因|导致|所以|because|due to|caused", re.IGNORECASE),
+    ),
+)
+#: Cosine added to a sentence that gives what the question asks for (measured on tp-cn: docs/answers.md).
+ASKS_BONUS = 0.03
+
+
+def asks_bonus(question: str, sentence: str) -> float:
+    """``ASKS_BONUS`` when the sentence gives the kind of thing the question asks for."""
+    for asks, gives in _ASKS:
+        if asks.search(question) and gives.search(sentence):
+            return ASKS_BONUS
+    return 0.0
+
+
 def select_evidence(
     hits: list[DocumentHit],
     question: str,
@@ -160,7 +200,7 @@ def select_evidence(
         return SelectedEvidence(sources=[], best_match=0.0, has_top=False)
     q = embedder.embed_queries([question])[0]
     vectors = embedder.embed_passages([c[2] for c in candidates])
-    scores = vectors @ q - np.array([0.01 * c[0] for c in candidates], dtype=np.float32)
+    scores = vectors @ q - np.array([0.01 * c[0] - asks_bonus(question, c[2]) for c in candidates], dtype=np.float32)
     best = float(scores.max())
     chosen: set[tuple[int, int]] = set()
     used = 0
@@ -255,3 +295,36 @@ def build_messages(question: str, sources: list[Source], lang: str) -> list[Chat
 def is_no_answer(text: str) -> bool:
     low = text.lower()
     return any(marker in low for marker in NO_ANSWER)
+
+
+# A faithful rendering, not an answer: the small local model translates far better than it
+# writes, and a translation cannot drift from what the help center says.
+_RENDER_SYSTEM = {
+    "en": (
+        "Translate each line of the user's Chinese wallet help-center text into plain English, one line "
+        "of translation for each line of text. Keep every step, number, amount, time, token and network "
+        "name, and the names of buttons and menus; add nothing, explain nothing, leave nothing out. "
+        "Output only the translated lines."
+    ),
+    "zh": "把用户给出的钱包帮助中心文字逐行忠实地翻译成简体中文，每行原文对应一行译文："
+    "保留每个步骤、数字、金额、时间、代币和网络名称，不要增删内容，只输出译文。",
+}
+
+
+def render_messages(lines: list[str], lang: str) -> list[ChatMessage]:
+    """The prompt that asks the LLM for a faithful rendering, line for line, in ``lang``."""
+    body = "\n".join(sanitize_source(line) for line in lines)
+    return [ChatMessage("system", _RENDER_SYSTEM["en" if lang == "en" else "zh"]), ChatMessage("user", body)]
+
+
+_PREAMBLE = re.compile(r"^\s*(here is|here's|translation|sure|english)[^\n]*:\s*$", re.IGNORECASE)
+
+
+def clean_rendering(line: str) -> str:
+    """One rendered line without a model's preamble ("Here is the translation:"), fences,
+    list bullets it added, or citation markers (the caller cites the line's source)."""
+    line = line.replace("```", "").strip()
+    if _PREAMBLE.match(line):
+        return ""
+    line = re.sub(r"\s*\[\d+\]", "", line)
+    return line.strip()

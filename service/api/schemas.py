@@ -172,8 +172,10 @@ class AskResponse(msgspec.Struct):
     mode: Annotated[
         str,
         Meta(
-            description="How the text came about: quoted (the help center's own sentences), generated "
-            "(by the LLM), extractive (the LLM failed; the best passage) or handoff."
+            description="How the text came about: quoted (the help center's own sentences), rendered (those "
+            "sentences translated line by line by the LLM into the user's language), generated (written by the "
+            "LLM), extractive (the LLM failed or was late; the sources' own sentences), warning (a scam "
+            "warning alone) or handoff."
         ),
     ]
     lang: Lang

@@ -52,6 +52,8 @@ def llm() -> Iterator[FakeOllama]:
 
 def answerer(retriever: HybridRetriever, llm: FakeOllama | str, model: str = "good", **kw: object) -> Answerer:
     host = llm.url if isinstance(llm, FakeOllama) else llm
+    # These tests are about the LLM's own answers: the generate style (the default quotes).
+    kw.setdefault("style", "generate")
     return Answerer(retriever, OllamaGenerator(host, model, timeout=10), **kw)  # type: ignore[arg-type]
 
 

@@ -132,18 +132,38 @@ class ChineseHelpCenter(HybridRetriever):
         return super().search(query, k=k, filters=SearchFilters(lang="zh", kind=kind))
 
 
-async def test_an_english_question_over_chinese_articles_is_written_by_the_llm(
+async def test_an_english_question_over_chinese_articles_gets_the_quote_rendered_in_english(
     harbor_data_dir: Path, embedder: SentenceTransformerEmbedder, llm: FakeOllama
 ) -> None:
     chinese = ChineseHelpCenter(open_index(harbor_data_dir, "harbor"), embedder, glossary=Glossary.load())
     a = quoting(chinese, llm, calibration=Calibration(threshold=0.0))
-    _, result = await _collect(a, "my transfer has been pending for hours, how do I speed it up?")
+    streamed, result = await _collect(a, "my transfer has been pending for hours, how do I speed it up?")
     assert result.lang == "en" and all("/zh/" in h.paths[0] for h in result.hits)
-    # Quoting Chinese sentences to an English user is not an answer: the LLM translates.
-    assert len(llm.requests) == 1 and "[1]" in llm.requests[0]["messages"][-1]["content"]
-    assert result.mode in ("generated", "handoff")
-    text = result.answer if result.action == "answer" else (result.handoff.suggested_reply if result.handoff else "")
-    assert text.startswith("Raise the fee")
+    # Quoting Chinese sentences to an English user is not an answer: the LLM translates the
+    # sentences the quote would show, one line per source, and writes nothing of its own.
+    assert len(llm.requests) == 1
+    prompt = llm.requests[0]["messages"]
+    assert "Translate" in prompt[0]["content"]
+    assert prompt[-1]["content"].split("\n") == [" ".join(s.text.split("\n")) for s in result.sources]
+    assert result.action == "answer" and result.mode == "rendered" and result.reason == "grounded"
+    # The model's own marker is dropped; the line is cited to the source it renders.
+    assert result.answer == "Raise the fee with Speed up in the transaction details. [1]"
+    assert streamed == result.answer and [c.n for c in result.citations] == [1]
+    assert "render" in result.timings_ms and result.timings_ms["first_token"] <= result.timings_ms["total"]
+
+
+async def test_when_the_llm_cannot_render_the_english_user_gets_the_sentences_said_to_be_chinese(
+    harbor_data_dir: Path, embedder: SentenceTransformerEmbedder
+) -> None:
+    chinese = ChineseHelpCenter(open_index(harbor_data_dir, "harbor"), embedder, glossary=Glossary.load())
+    down = Answerer(chinese, OllamaGenerator("http://127.0.0.1:9", "en", timeout=1), style="quote",
+                    calibration=Calibration(threshold=0.0))  # fmt: skip
+    streamed, result = await _collect(down, "my transfer has been pending for hours, how do I speed it up?")
+    assert result.action == "answer" and result.mode == "extractive" and result.reason == "extractive_fallback"
+    lead, *lines = result.answer.split("\n")
+    assert lead == "From the help center (in Chinese):" and streamed.strip() == result.answer
+    for line, source in zip(lines, result.sources, strict=True):
+        assert line == " ".join(source.text.split("\n")) + f" [{source.n}]"
 
 
 async def test_a_weak_quote_goes_to_the_agent_as_a_draft(retriever: HybridRetriever, llm: FakeOllama) -> None:

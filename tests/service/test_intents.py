@@ -1,0 +1,52 @@
+"""The anti-fraud intent: questions about a scam are told so first; ordinary questions that
+share its words (a password, a sync, a 0 in an amount) are not."""
+
+from __future__ import annotations
+
+import pytest
+
+from service.intents import detect_fraud, warning
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("有个自称tp客服的加我电报 说帮我验证钱包 让我填助记词", "secret_request"),
+        ("有人说是tp工作人员 要我发助记词给他核实 官方会这样吗", "secret_request"),
+        ("刷到一个跟官网长得一模一样的网站 要输助记词才能领空投 我没输", "secret_request"),
+        ("在电报群里问了个问题 马上就有个官方客服私聊我 让我去个网站同步一下钱包", "impersonation"),
+        ("someone claiming to be support DM'd me on telegram", "impersonation"),
+        ("空投群里发了个领币链接 要先授权才能领 能点吗", "phishing_site"),
+        ("电脑上打开的官网 怎么确认不是钓鱼站", "phishing_site"),
+        ("有人发我tp国际版下载链接 说功能更全 能装吗", "fake_app"),
+        ("a friend sent me a wallet APK on WhatsApp saying its the newest version", "fake_app"),
+        ("收款地址跟我常转的那个前几位后几位一模一样 差点转错 这是啥套路", "address_poisoning"),
+        ("钱包里突然多了好几条0 usdt的转出记录", "address_poisoning"),
+        ("how do I avoid address poisoning? someone keeps sending me dust", "address_poisoning"),
+        ("钱包里莫名多了个币 说是交易所空投的 能买但卖不出去", "fake_token"),
+    ],
+)
+def test_a_question_about_a_scam_names_its_kind(question: str, kind: str) -> None:
+    found = detect_fraud(question)
+    assert found is not None and found.kind == kind
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "手滑把500u转到了usdt的合约地址上 浏览器显示成功 还能要回来吗",
+        "core链想直接用我现在bsc那个地址 不想再新建一套助记词了 能不能一键同步过去",
+        "eth节点质押 提款的私钥和验证的私钥分别在谁手上？",
+        "uniswap现在让我签个permit2的名 这种签名会不会更容易被钓鱼",
+        "忘记钱包密码怎么办",
+        "how do I back up my recovery phrase?",
+        "我的转账一直显示打包中怎么办？",
+    ],
+)
+def test_an_ordinary_question_is_not_a_scam(question: str) -> None:
+    assert detect_fraud(question) is None
+
+
+def test_the_warning_is_in_the_users_language() -> None:
+    assert "诈骗" in warning("secret_request", "zh")
+    assert warning("secret_request", "en").startswith("This is a scam")
