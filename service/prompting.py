@@ -167,6 +167,7 @@ def select_evidence(
     max_sources: int = 3,
     budget: int = 300,
     floor: float = 0.06,
+    other_floor: float | None = None,
 ) -> SelectedEvidence:
     """The sentences of the best hits' passages closest in meaning to the question.
 
@@ -202,11 +203,15 @@ def select_evidence(
     vectors = embedder.embed_passages([c[2] for c in candidates])
     scores = vectors @ q - np.array([0.01 * c[0] - asks_bonus(question, c[2]) for c in candidates], dtype=np.float32)
     best = float(scores.max())
+    best_rank = candidates[int(scores.argmax())][0]
     chosen: set[tuple[int, int]] = set()
     used = 0
     for j in np.argsort(-scores, kind="stable").tolist():
         rank, i, sentence = candidates[j]
-        if scores[j] < best - floor or (used + len(sentence) > budget and chosen):
+        # Another source's sentence must come closer to the best one: a second source that
+        # only half-matches adds a subject the user did not ask about.
+        limit = floor if rank == best_rank or other_floor is None else other_floor
+        if scores[j] < best - limit or (used + len(sentence) > budget and chosen):
             continue
         chosen.add((rank, i))
         used += len(sentence)
