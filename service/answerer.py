@@ -204,7 +204,7 @@ class Answerer:
         max_tokens: int = 256,
         style: Style = "quote",
         quote_chars: int = 300,
-        render_chars: int = 200,
+        render_chars: int = 160,
         official_domains: Sequence[str] = DEFAULT_OFFICIAL_DOMAINS,
     ) -> None:
         if deadline <= 0 or max_sources <= 0 or quote_chars <= 0 or render_chars <= 0:
@@ -432,6 +432,7 @@ class Answerer:
         budget = max(0.5, self.deadline * (1 - DEADLINE_RESERVE) - turn.elapsed())
         tokens = min(self.max_tokens, 24 + sum(len(x) for x in texts))
         shown: list[str] = []
+        line = _RenderedLine()
         pending = ""
         try:
             stream = with_deadline(
@@ -446,13 +447,12 @@ class Answerer:
                     out.usage = {
                         "prompt_tokens": chunk.usage.prompt_tokens, "completion_tokens": chunk.usage.completion_tokens
                     }  # fmt: skip
-                pending += chunk.text
-                *lines, pending = pending.split("\n")
-                for line in lines:
-                    for text in self._rendered_line(line, len(shown), turn, sources, out):
+                ready, pending = _complete_sentences(pending + chunk.text)
+                for part in ready:
+                    for text in self._rendered(part, line, turn, sources, out, any_shown=bool(shown)):
                         shown.append(text)
                         yield text
-            for text in self._rendered_line(pending, len(shown), turn, sources, out):
+            for text in self._rendered(pending + "\n", line, turn, sources, out, any_shown=bool(shown)):
                 shown.append(text)
                 yield text
         except (BackendUnavailableError, BackendTimeoutError, NotReadyError) as exc:
@@ -475,21 +475,29 @@ class Answerer:
             out.streamed = True
             yield extra
 
-    def _rendered_line(
-        self, line: str, index: int, turn: Turn, sources: list[Source], out: Composed
+    def _rendered(
+        self, part: str, line: _RenderedLine, turn: Turn, sources: list[Source], out: Composed, *, any_shown: bool
     ) -> list[str]:  # fmt: skip
-        """One rendered line, checked and cited to the source it renders (line i, source i)."""
-        line = clean_rendering(line)
-        if not line or detect_language(line) != turn.lang:  # a line the model left untranslated
-            return []
-        source = sources[min(index, len(sources) - 1)]
-        safe = self._shown(f"{line} [{source.n}]", [source.text], turn.lang)
-        out.violations += [v.kind for v in safe.violations]
-        if not safe.text.strip():
-            return []
-        if "first_token" not in turn.timings:
-            turn.timings["first_token"] = turn.elapsed() * 1000
-        return [("\n" if index else "") + safe.text]
+        """A rendered sentence, checked, as the text to show; a line's end brings the marker of
+        the source it renders (line i renders source i), so text streams a sentence at a time."""
+        out_texts: list[str] = []
+        sentence = clean_rendering(part)
+        source = sources[min(line.index, len(sources) - 1)]
+        # A sentence the model left untranslated is not shown.
+        if sentence and detect_language(sentence) == turn.lang:
+            safe = self._shown(sentence, [source.text], turn.lang)
+            out.violations += [v.kind for v in safe.violations]
+            if safe.text.strip():
+                lead = " " if line.shown else ("\n" if any_shown else "")
+                out_texts.append(lead + safe.text.strip())
+                line.shown = True
+                turn.timings.setdefault("first_token", turn.elapsed() * 1000)
+        if part.endswith("\n"):
+            if line.shown:
+                out_texts.append(f" [{source.n}]")
+            line.index += 1 if line.shown else 0
+            line.shown = False
+        return out_texts
 
     async def compose_generated(self, turn: Turn, measured: Measured, out: Composed) -> AsyncIterator[str]:
         """The LLM's own answer from the best passages (the ``generate`` style), released a
@@ -661,6 +669,14 @@ class Answerer:
     async def _handed_off(result: AnswerResult) -> AsyncIterator[AnswerEvent]:
         yield AnswerEvent("token", text=result.answer)
         yield AnswerEvent("final", result=result)
+
+
+@dataclass
+class _RenderedLine:
+    """Where a streamed rendering is: which line (so which source), and whether any of it was shown."""
+
+    index: int = 0
+    shown: bool = False
 
 
 _UNRENDERED_LEAD = {"en": "From the help center (in Chinese):", "zh": "帮助中心的相关说明（原文）："}
