@@ -96,7 +96,7 @@ from typing import ClassVar, Final
 
 from kefu.brand import Brand, active_brand, demo_brand
 from kefu.redaction import detect_secrets, find_addresses
-from kefu.text import normalise
+from kefu.text import normalise, sentence_around, stop_after
 from service.lexicon import PatternSpec, lexicon
 
 # Words and phrase shapes are data (service/lexicon/*.toml); what is here reads them.
@@ -210,17 +210,10 @@ def _before(text: str, start: int, limit: int = _WINDOW) -> str:
     return text[i:start]
 
 
-_SENTENCE_END = re.compile(r"[。!?;\n]|\.(?=\s|$)")
-
-
-def _sentence(text: str, start: int, end: int, reach: int = 200) -> str:
-    """The sentence holding ``text[start:end]`` (breaks: 。 ! ? ; line ends, ". "), at most
-    ``reach`` characters either side, so that a long message costs no more per match."""
-    left = max(0, start - reach)
-    for match in _SENTENCE_END.finditer(text, left, start):
-        left = match.end()
-    right = _SENTENCE_END.search(text, end, min(len(text), end + reach))
-    return text[left : right.start() if right else min(len(text), end + reach)]
+def _sentence(text: str, start: int, end: int) -> str:
+    """The sentence holding ``text[start:end]`` (:func:`kefu.text.sentence_around`)."""
+    left, right = sentence_around(text, start, end)
+    return text[left:right]
 
 
 _HYPOTHETICAL = _LEX.regex("rules.hypothetical")
@@ -262,8 +255,7 @@ def _is_question(text: str, start: int, end: int) -> bool:
     if _QUESTION_BEFORE_ZH.search(before) or _QUESTION_AFTER_ZH.search(text[end : end + 3]):
         return True
     # An English clause opened by an auxiliary and closed by "?": "is my wallet hacked?"
-    stop = _SENTENCE_END.search(text, end, end + 200)
-    return bool(stop and stop.group() == "?" and _AUX_OPENER.match(before))
+    return stop_after(text, end).startswith("?") and bool(_AUX_OPENER.match(before))
 
 
 def _near(text: str, start: int) -> str:

@@ -137,6 +137,7 @@ from urllib.parse import urlsplit
 from kefu.brand import Brand, active_brand
 from kefu.errors import BadInputError
 from kefu.redaction import SecretMatch, detect_secrets, find_emails, placeholder
+from kefu.text import sentence_spans
 from service.lexicon import lexicon
 
 # Words and phrase shapes are data (service/lexicon/*.toml); what is here reads them.
@@ -180,15 +181,6 @@ def _norm(text: str) -> str:
 
 # --- sentences ----------------------------------------------------------------------------
 
-_CITATION: Final = r"(?:\[\d{1,3}(?:\s*[,，、\-–]\s*\d{1,3})*\]|【\d{1,3}】)"
-_TRAILING_CITATIONS = re.compile(rf"[ \t]*{_CITATION}(?:[ \t]*{_CITATION})*")
-# Chinese stops end a sentence anywhere; Latin ones before a space, a line end or Chinese.
-_STOP = re.compile(r"[。！？；]+|…+|[!?;]+(?=\s|$|[\u4e00-\u9fff])|\.(?=\s|$)|\n")
-_CLOSERS: Final = "”’」』）)》\"'*"
-_NO_SPLIT_BEFORE_DOT = re.compile(
-    r"(?<![a-z0-9.])(?:\d{1,3}|[a-z]|e\.g|i\.e|etc|vs|approx|no|mr|mrs|ms|dr|st|inc|ltd|fig)$", re.IGNORECASE
-)
-
 
 @dataclass(frozen=True)
 class _Sentence:
@@ -198,34 +190,8 @@ class _Sentence:
 
 
 def _sentences(text: str) -> list[_Sentence]:
-    """Sentences as spans of ``text``; a citation marker after a stop joins the sentence."""
-    spans: list[tuple[int, int]] = []
-    start = 0
-    for stop in _STOP.finditer(text):
-        if stop.start() < start:
-            continue  # inside closers or citations already taken by the sentence before
-        if stop.group() == "\n":
-            end = stop.start()
-        else:
-            if stop.group() == "." and _NO_SPLIT_BEFORE_DOT.search(text, max(start, stop.start() - 8), stop.start()):
-                continue  # "1. Open the app", "e.g. this"
-            end = stop.end()
-            while end < len(text) and text[end] in _CLOSERS:
-                end += 1
-            citations = _TRAILING_CITATIONS.match(text, end)
-            if citations:
-                end = citations.end()
-        spans.append((start, end))
-        start = max(end, stop.end())
-    spans.append((start, len(text)))
-    out = []
-    for a, b in spans:
-        piece = text[a:b]
-        stripped = piece.strip()
-        if stripped:
-            lead = len(piece) - len(piece.lstrip())
-            out.append(_Sentence(a + lead, a + lead + len(stripped), stripped))
-    return out
+    """Sentences as spans of ``text`` (:func:`kefu.text.sentence_spans`)."""
+    return [_Sentence(a, b, text[a:b]) for a, b in sentence_spans(text)]
 
 
 def _rejoin(text: str, sentences: list[_Sentence], removed: set[int]) -> str:
