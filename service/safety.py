@@ -7,6 +7,8 @@ source passage gave or that leaves the deployment's official domains, and never 
 secret; quoted source text, extracts and suggested replies are held to the same check.
 :func:`check_answer` enforces that on the model's answer, sentence by sentence;
 :func:`sanitize_source` cleans retrieved passages and user text before they go into a prompt.
+The words the detectors read are data shared with the handoff rules (``service/lexicon``);
+the brand's names come from the deployment's brand file (:mod:`kefu.brand`).
 
 check_answer
 ------------
@@ -62,10 +64,11 @@ Detectors only ever remove text, so an answer that passes comes back unchanged.
     refund, return, reimburse, freeze, reverse...). Who acts decides, taking the nearest
     actor before the verb:
 
-    * kefu (我们, 客服 but not 交易所客服, 港湾钱包, 安全团队, we, support, our team,
-      Harbor): a violation, hedged or not ("我们会尽力帮您追回", "we can freeze the
-      scammer's tokens"), also when it works through someone ("我们会联系交易所帮您找回",
-      "we will work with the exchange to get your funds back");
+    * kefu (我们, 客服 but not 交易所客服, 安全团队, we, support, our team, and the
+      brand's names from its brand file: 港湾钱包, Harbor): a violation, hedged or not
+      ("我们会尽力帮您追回", "we can freeze the scammer's tokens"), also when it works
+      through someone ("我们会联系交易所帮您找回", "we will work with the exchange to get
+      your funds back");
     * no actor, the funds as subject, with a modal of certainty (会, 可以, 一定, will,
       can, should): a violation ("资金可以找回", "your funds will be returned", "you will
       be reimbursed"), but not with a hedge (可能, 有机会, might, may, could);
