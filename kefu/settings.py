@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+from kefu.brand import Brand, demo_brand, load_brand
 from kefu.errors import ConfigError
 
 LlmBackend = Literal["ollama", "openai", "llamacpp"]
@@ -25,21 +26,9 @@ DEFAULT_EMBEDDER_DIRNAME = "multilingual-e5-small"
 #: File name (under ``<data dir>/models``) of the GGUF that ``kefu setup-models`` assembles.
 DEFAULT_GGUF_FILENAME = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
 
-#: The domains links may name unless KEFU_OFFICIAL_DOMAINS says otherwise: the demo brand's,
-#: and the block explorers and approval checker its help center sends users to.
-DEFAULT_OFFICIAL_DOMAINS: tuple[str, ...] = (
-    "harborwallet.example",
-    "etherscan.io",
-    "bscscan.com",
-    "tronscan.org",
-    "mempool.space",
-    "solscan.io",
-    "polygonscan.com",
-    "arbiscan.io",
-    "basescan.org",
-    "explorer.solana.com",
-    "revoke.cash",
-)
+#: The domains links may name unless KEFU_OFFICIAL_DOMAINS or a brand file says otherwise:
+#: the demo brand's (kefu/brands/harbor.toml).
+DEFAULT_OFFICIAL_DOMAINS: tuple[str, ...] = demo_brand().official_domains
 
 T = TypeVar("T")
 
@@ -109,9 +98,18 @@ class Settings:
     rate_burst: int = 30
     #: Level of the service's JSON logs (DEBUG, INFO, WARNING, ERROR).
     log_level: str = "INFO"
+    #: The deployment's brand file (names, official domains, handoff texts); ``None``: the
+    #: demo brand's. The rules and the answer check read the one KEFU_BRAND_FILE names.
+    brand_file: Path | None = None
     #: The only domains (and their subdomains) a link in an answer or suggestion may name;
-    #: a sentence linking elsewhere is cut, and left out and reported at ingest.
+    #: a sentence linking elsewhere is cut, and left out and reported at ingest. Default:
+    #: the brand file's.
     official_domains: tuple[str, ...] = DEFAULT_OFFICIAL_DOMAINS
+
+    @property
+    def brand(self) -> Brand:
+        """The brand this deployment speaks for (:mod:`kefu.brand`)."""
+        return load_brand(self.brand_file) if self.brand_file else demo_brand()
 
     @property
     def database_url_resolved(self) -> str:
@@ -175,6 +173,8 @@ class Settings:
         ollama_host_env = env.get("KEFU_OLLAMA_HOST") or env.get("OLLAMA_HOST")
         openai_env = env.get("KEFU_OPENAI_BASE_URL", "").strip()
         backend_default: LlmBackend = "ollama" if ollama_host_env else "openai" if openai_env else "llamacpp"
+        brand_file = get("KEFU_BRAND_FILE", lambda s: Path(s).expanduser(), None)
+        brand = load_brand(brand_file) if brand_file else None
         settings = cls(
             data_dir=get("KEFU_DATA_DIR", lambda s: Path(s).expanduser(), defaults.data_dir),
             embedding_model=get("KEFU_EMBEDDING_MODEL", str, None),
@@ -209,14 +209,20 @@ class Settings:
             rate_limit=get("KEFU_RATE_LIMIT", _non_negative_int, defaults.rate_limit),
             rate_burst=get("KEFU_RATE_BURST", positive_int, defaults.rate_burst),
             log_level=get("KEFU_LOG_LEVEL", _log_level, defaults.log_level),
-            official_domains=get("KEFU_OFFICIAL_DOMAINS", _domains, defaults.official_domains),
+            brand_file=brand_file,
+            # a bad brand file fails here, at start, naming its file and field
+            official_domains=get("KEFU_OFFICIAL_DOMAINS", _domains, (brand or demo_brand()).official_domains),
         )
-        if settings.llm_backend == "openai" and not (settings.openai_base_urls and settings.openai_model):
+        return settings.checked()
+
+    def checked(self) -> Settings:
+        """These settings, or a ConfigError for a combination that cannot work."""
+        if self.llm_backend == "openai" and not (self.openai_base_urls and self.openai_model):
             raise ConfigError(
                 "KEFU_LLM_BACKEND=openai needs KEFU_OPENAI_BASE_URL (e.g. http://127.0.0.1:8000/v1) "
                 "and KEFU_OPENAI_MODEL (a model the server lists at /v1/models)"
             )
-        return settings
+        return self
 
     def describe(self) -> dict[str, str]:
         """Field name -> value as text, for ``kefu`` commands that show the configuration."""

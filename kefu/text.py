@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 import threading
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from functools import lru_cache
-from typing import Any
+from typing import Any, Final
 
 _CJK_CHARS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _CJK = re.compile(f"[{_CJK_CHARS}]")
@@ -74,9 +74,87 @@ def detect_language(text: str) -> str:
 
 
 def split_sentences(text: str) -> list[str]:
-    """Sentences (and list items / lines) of Chinese or English text, stripped."""
+    """Sentences (and list items / lines) of Chinese or English text, stripped.
+
+    The pieces search indexes (a stop after ":" too); :func:`sentence_spans` is the
+    sentence as the rules and the answer check read it.
+    """
     parts = _SENTENCE_END.split(text)
     return [p.strip() for p in parts if p and p.strip()]
+
+
+# Where a sentence ends. Chinese stops end one anywhere; Latin ones before a space, a line
+# end or Chinese; "1." and "e.g." are not ends.
+_STOP = re.compile(r"[。！？；]+|…+|[!?;]+(?=\s|$|[\u4e00-\u9fff])|\.(?=\s|$)|\n")
+_NO_SPLIT_BEFORE_DOT = re.compile(
+    r"(?<![a-z0-9.])(?:\d{1,3}|[a-z]|e\.g|i\.e|etc|vs|approx|no|mr|mrs|ms|dr|st|inc|ltd|fig)$", re.IGNORECASE
+)
+_CITATION: Final = r"(?:\[\d{1,3}(?:\s*[,，、\-–]\s*\d{1,3})*\]|【\d{1,3}】)"
+_TRAILING_CITATIONS = re.compile(rf"[ \t]*{_CITATION}(?:[ \t]*{_CITATION})*")
+_CLOSERS: Final = "”’」』）)》\"'*"
+
+
+def _abbreviation(text: str, stop: re.Match[str], floor: int) -> bool:
+    """Whether a "." ends "1." or "e.g." (looking back no further than ``floor``)."""
+    return stop.group() == "." and bool(_NO_SPLIT_BEFORE_DOT.search(text, max(floor, stop.start() - 8), stop.start()))
+
+
+def _stops(text: str, start: int, end: int, floor: int) -> Iterator[re.Match[str]]:
+    """The sentence ends in ``text[start:end]``, in a sentence that began at ``floor``."""
+    return (stop for stop in _STOP.finditer(text, start, end) if not _abbreviation(text, stop, floor))
+
+
+def _sentence_end(text: str, stop: re.Match[str]) -> int:
+    """Where the sentence a stop ends stops: closing quotes and citation markers stay with it."""
+    if stop.group() == "\n":
+        return stop.start()
+    end = stop.end()
+    while end < len(text) and text[end] in _CLOSERS:
+        end += 1
+    citations = _TRAILING_CITATIONS.match(text, end)
+    return citations.end() if citations else end
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """The sentences of ``text`` as (start, end) spans, white space trimmed, empty ones left out.
+
+    Stops: 。！？；… and line ends anywhere; ``! ? ; .`` before a space, the end or Chinese
+    (not after "1." or "e.g."). Closing quotes and citation markers (``[1]``, ``【2】``)
+    after a stop stay with the sentence before.
+    """
+    bounds: list[tuple[int, int]] = []
+    start = 0
+    for stop in _STOP.finditer(text):
+        if stop.start() < start or _abbreviation(text, stop, start):
+            continue  # inside closers or citations already taken by the sentence before
+        end = _sentence_end(text, stop)
+        bounds.append((start, end))
+        start = max(end, stop.end())
+    bounds.append((start, len(text)))
+    spans = []
+    for a, b in bounds:
+        piece = text[a:b]
+        lead = len(piece) - len(piece.lstrip())
+        if piece.strip():
+            spans.append((a + lead, a + lead + len(piece.strip())))
+    return spans
+
+
+def sentence_around(text: str, start: int, end: int, reach: int = 200) -> tuple[int, int]:
+    """The span of the sentence (as :func:`sentence_spans` cuts) holding ``text[start:end]``,
+    looking at most ``reach`` characters either side: a long text costs no more per call."""
+    left = low = max(0, start - reach)
+    for stop in _stops(text, low, start, low):
+        left = max(left, min(_sentence_end(text, stop), start))
+    right = next(_stops(text, end, min(len(text), end + reach), left), None)
+    return left, right.start() if right else min(len(text), end + reach)
+
+
+def stop_after(text: str, end: int, reach: int = 200) -> str:
+    """The stop that ends the sentence running on from ``end`` ("?", "。"...), or "" when none
+    comes within ``reach`` characters."""
+    stop = next(_stops(text, end, min(len(text), end + reach), max(0, end - 8)), None)
+    return stop.group() if stop else ""
 
 
 # Function words that carry no topic; BM25's idf would weigh them down anyway, but

@@ -7,6 +7,8 @@ source passage gave or that leaves the deployment's official domains, and never 
 secret; quoted source text, extracts and suggested replies are held to the same check.
 :func:`check_answer` enforces that on the model's answer, sentence by sentence;
 :func:`sanitize_source` cleans retrieved passages and user text before they go into a prompt.
+The words the detectors read are data shared with the handoff rules (``service/lexicon``);
+the brand's names come from the deployment's brand file (:mod:`kefu.brand`).
 
 check_answer
 ------------
@@ -62,10 +64,11 @@ Detectors only ever remove text, so an answer that passes comes back unchanged.
     refund, return, reimburse, freeze, reverse...). Who acts decides, taking the nearest
     actor before the verb:
 
-    * kefu (我们, 客服 but not 交易所客服, 港湾钱包, 安全团队, we, support, our team,
-      Harbor): a violation, hedged or not ("我们会尽力帮您追回", "we can freeze the
-      scammer's tokens"), also when it works through someone ("我们会联系交易所帮您找回",
-      "we will work with the exchange to get your funds back");
+    * kefu (我们, 客服 but not 交易所客服, 安全团队, we, support, our team, and the
+      brand's names from its brand file: 港湾钱包, Harbor): a violation, hedged or not
+      ("我们会尽力帮您追回", "we can freeze the scammer's tokens"), also when it works
+      through someone ("我们会联系交易所帮您找回", "we will work with the exchange to get
+      your funds back");
     * no actor, the funds as subject, with a modal of certainty (会, 可以, 一定, will,
       can, should): a violation ("资金可以找回", "your funds will be returned", "you will
       be reimbursed"), but not with a hedge (可能, 有机会, might, may, could);
@@ -130,11 +133,18 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Final, Literal
 from urllib.parse import urlsplit
 
+from kefu.brand import Brand, active_brand
 from kefu.errors import BadInputError
 from kefu.redaction import SecretMatch, detect_secrets, find_emails, placeholder
+from kefu.text import sentence_spans
+from service.lexicon import lexicon
+
+# Words and phrase shapes are data (service/lexicon/*.toml); what is here reads them.
+_LEX: Final = lexicon()
 
 ViolationKind = Literal["asks_for_secret", "promises_recovery", "unknown_url", "leaks_secret"]
 
@@ -174,15 +184,6 @@ def _norm(text: str) -> str:
 
 # --- sentences ----------------------------------------------------------------------------
 
-_CITATION: Final = r"(?:\[\d{1,3}(?:\s*[,，、\-–]\s*\d{1,3})*\]|【\d{1,3}】)"
-_TRAILING_CITATIONS = re.compile(rf"[ \t]*{_CITATION}(?:[ \t]*{_CITATION})*")
-# Chinese stops end a sentence anywhere; Latin ones before a space, a line end or Chinese.
-_STOP = re.compile(r"[。！？；]+|…+|[!?;]+(?=\s|$|[\u4e00-\u9fff])|\.(?=\s|$)|\n")
-_CLOSERS: Final = "”’」』）)》\"'*"
-_NO_SPLIT_BEFORE_DOT = re.compile(
-    r"(?<![a-z0-9.])(?:\d{1,3}|[a-z]|e\.g|i\.e|etc|vs|approx|no|mr|mrs|ms|dr|st|inc|ltd|fig)$", re.IGNORECASE
-)
-
 
 @dataclass(frozen=True)
 class _Sentence:
@@ -192,34 +193,8 @@ class _Sentence:
 
 
 def _sentences(text: str) -> list[_Sentence]:
-    """Sentences as spans of ``text``; a citation marker after a stop joins the sentence."""
-    spans: list[tuple[int, int]] = []
-    start = 0
-    for stop in _STOP.finditer(text):
-        if stop.start() < start:
-            continue  # inside closers or citations already taken by the sentence before
-        if stop.group() == "\n":
-            end = stop.start()
-        else:
-            if stop.group() == "." and _NO_SPLIT_BEFORE_DOT.search(text, max(start, stop.start() - 8), stop.start()):
-                continue  # "1. Open the app", "e.g. this"
-            end = stop.end()
-            while end < len(text) and text[end] in _CLOSERS:
-                end += 1
-            citations = _TRAILING_CITATIONS.match(text, end)
-            if citations:
-                end = citations.end()
-        spans.append((start, end))
-        start = max(end, stop.end())
-    spans.append((start, len(text)))
-    out = []
-    for a, b in spans:
-        piece = text[a:b]
-        stripped = piece.strip()
-        if stripped:
-            lead = len(piece) - len(piece.lstrip())
-            out.append(_Sentence(a + lead, a + lead + len(stripped), stripped))
-    return out
+    """Sentences as spans of ``text`` (:func:`kefu.text.sentence_spans`)."""
+    return [_Sentence(a, b, text[a:b]) for a, b in sentence_spans(text)]
 
 
 def _rejoin(text: str, sentences: list[_Sentence], removed: set[int]) -> str:
@@ -237,101 +212,73 @@ def _rejoin(text: str, sentences: list[_Sentence], removed: set[int]) -> str:
 
 # --- vocabulary shared by the detectors ---------------------------------------------------
 
+
+@dataclass(frozen=True)
+class _BrandTerms:
+    """The vocabulary that names the deployment's brand ("不是港湾", "Harbor will refund")."""
+
+    verdict: re.Pattern[str]  #: a sentence that calls something a scam, or "not us"
+    in_app: re.Pattern[str]  #: the user's own app
+    external_place: re.Pattern[str]  #: a place outside it (a site, a chat, "this page")
+    first_person: re.Pattern[str]  #: kefu and the company as the one who acts
+    en_filler: frozenset[str]  #: words that may stand between an English verb and its object
+
+
+@lru_cache(maxsize=8)
+def _terms_for(brand: Brand) -> _BrandTerms:
+    names = {word for name in brand.names["en"] for word in name.lower().split()}
+    return _BrandTerms(
+        verdict=_LEX.regex("answers.verdict", brand=brand),
+        in_app=_LEX.regex("answers.in_app", brand=brand),
+        external_place=_LEX.regex("answers.external_place", brand=brand),
+        first_person=_LEX.regex("answers.first_person", brand=brand),
+        en_filler=_LEX.words("answers.en_filler") | names,
+    )
+
+
+def _terms() -> _BrandTerms:
+    """The brand vocabulary of the deployment's brand (:func:`kefu.brand.active_brand`)."""
+    return _terms_for(active_brand())
+
+
 # Secrets that give away the wallet itself, and secrets that guard an app or an account.
-_STRONG_SECRET: Final = (
-    r"\[redacted:(?:seed_phrase|private_key|keystore)\]"
-    r"|助记词|助记字|助计词|注记词|助记码|种子短语|种子词|恢复短语|恢复词|私钥|私鑰|秘钥|私匙|私玥|密钥"
-    r"|keystore(?:\s*(?:文件|file|json))?"
-    r"|(?:12|24|十二|二十四)\s*个?\s*(?:英文)?(?:单词|词)"
-    r"|(?<![a-z])(?:(?:secret\s+)?recovery\s+(?:phrase|words?)|seed(?:\s*(?:phrase|words?))?"
-    r"|mnemonic(?:\s+(?:phrase|words?))?|backup\s+phrase|secret\s+(?:phrase|words)|private\s*keys?"
-    r"|priv\s*key|secret\s+keys?|(?:12|24|twelve|twenty[- ]four)[- ]word(?:s)?(?:\s+(?:phrase|seed))?"
-    r"|(?:12|24|twelve|twenty[- ]four)\s+(?:secret\s+|recovery\s+|seed\s+|backup\s+)?words)(?![a-z])"
-)
-_WEAK_SECRET: Final = (
-    r"(?:钱包|交易|支付|登录|解锁|keystore\s*)?密码(?!学)(?:短语)?|口令|pin\s*码"
-    r"|(?:短信|谷歌|二次|双重|动态|邮箱)?验证码|2fa\s*码?"
-    r"|(?<![a-z])(?:(?:wallet\s+|account\s+)?passwords?|passcodes?|passphrase|pin(?:\s+code)?"
-    r"|2fa(?:\s+codes?)?|two[- ]factor(?:\s+authentication)?\s+codes?|verification\s+codes?"
-    r"|one[- ]time\s+(?:pass)?codes?|otp|sms\s+codes?|authenticator\s+codes?)(?![a-z])"
-)
+_STRONG_SECRET: Final = r"\[redacted:(?:seed_phrase|private_key|keystore)\]|" + _LEX.source("shared.secret")
+_WEAK_SECRET: Final = _LEX.source("shared.weak_secret")
 _SECRET = re.compile(rf"(?P<strong>{_STRONG_SECRET})|(?P<weak>{_WEAK_SECRET})")
-_PRONOUN = re.compile(r"它们?|这些(?:单)?词|这串(?:单)?词|(?<![a-z])(?:it|them)(?![a-z])")
+_PRONOUN = _LEX.regex("answers.pronoun")
 
 # Where clauses end: negation, conditions and reported speech reach no further.
-_CLAUSE_BREAK = re.compile(r"[,;:()]|(?<![a-z])but(?![a-z])|但是|不过|可是|然而|但")
+_CLAUSE_BREAK = _LEX.regex("answers.clause_break")
 _LONGEST_CLAUSE: Final = 200
 
-_NEGATION = re.compile(
-    r"不要|不用|不需要|无需|无须|不必|别|勿|千万不|绝不|决不|绝对不|永远不|从不|从来不|从未|不会|不能|不可|不得"
-    r"|不应|不该|禁止|严禁|没有必要|并不|没有|没|未曾|避免|防止|切忌|不宜|拒绝"
-    r"|不(?=\s*(?:提供|发|告诉|分享|透露|输入|填|交|给|回复|上传|提交|索要|问|要求|需要))"
-    r"|(?<![a-z])(?:never|don't|dont|do\s+not|doesn't|does\s+not|didn't|did\s+not|won't|will\s+not|wouldn't"
-    r"|would\s+not|can't|cannot|can\s+not|shouldn't|should\s+not|must\s+not|mustn't|no\s+one|nobody|not"
-    r"|neither|nor|avoid|refuse|without|no\s+need\s+to|under\s+no\s+circumstances|at\s+no\s+time)(?![a-z])"
-)
+_NEGATION = _LEX.regex("shared.negation")
 # After a negation these make a request again: "别忘了发给我们", "don't hesitate to send".
 # ...and so do negated feelings: "别担心，...", "不要慌", "don't worry".
-_NEGATION_CANCELLED = re.compile(
-    r"\s*(?:忘|犹豫|迟疑|慌|急|着急|担心|怕|紧张|(?:forget|hesitate|fail|worry|panic|be\s+afraid)(?![a-z]))"
-)
+_NEGATION_CANCELLED = _LEX.regex("answers.negation_cancelled")
 # An imperative after a negation starts a new request: "不用担心请提供", "no worries, just send".
-_IMPERATIVE = re.compile(r"请|麻烦|只需|只要|(?<![a-z])(?:please|pls|plz|just|simply|kindly)(?![a-z])")
-_PLEASE = re.compile(r"请|麻烦|(?<![a-z])(?:please|kindly)(?![a-z])")
-_CONDITION = re.compile(
-    r"如果|若|假如|要是|一旦|万一|凡是|如有|倘若|(?<![a-z])(?:if|whenever|once|in\s+case|whoever|anyone\s+who)(?![a-z])"
-)
+_IMPERATIVE = _LEX.regex("answers.imperative")
+_PLEASE = _LEX.regex("answers.please")
+_CONDITION = _LEX.regex("answers.condition")
 # Someone else makes the request: a scammer, "someone", a site "that asks"... Scam *events*
 # (诈骗, scam) are not here: "为防止诈骗请把助记词发给我们" is still a request.
-_REPORTED = re.compile(
-    r"骗子|诈骗者|诈骗分子|坏人|黑客|盗币者|攻击者|对方|陌生人|有人(?!工)|别人|其他人|任何人|某人|假客服|冒充|钓鱼网站"
-    r"|钓鱼页面|钓鱼链接|所谓|自称|声称|号称|谎称|为由|借口|诱导|骗你|骗您|第三方|客户(?!端)|用户(?!名)"
-    r"|说需要|说要|让我|要我|叫我|(?<![a-z])(?:asked|told)\s+me(?![a-z])|(?<![a-z])the\s+(?:customer|user)(?![a-z])"
-    r"|(?<![a-z])(?:scammers?|fraudsters?|attackers?|hackers?|thieves|impostors?|imposters?|someone|anyone"
-    r"|anybody|somebody|strangers?|fake\s+\w+|phishing\s+\w+|claims?|claiming|pretend(?:s|ing)?|impersonat\w*"
-    r"|bad\s+actors?|criminals?|(?:that|which|who)\s+(?:asks?|requests?|wants?|tells?|prompts?|requires?)"
-    r"|asking\s+(?:you\s+)?(?:for|to))(?![a-z])"
-)
+_REPORTED = _LEX.regex("answers.reported")
 # A sentence about what the customer did: "用户在钓鱼网页导入了助记词", "The user pasted...".
-_NARRATIVE = re.compile(
-    r"^[\s\-*#>]*(?:客户|用户|顾客|该用户|骗子|诈骗分子|诈骗者|盗币者|黑客|假客服|钓鱼网站"
-    r"|(?:the\s+)?(?:customer|user|scammers?|fraudsters?|attackers?|hackers?|thieves)(?![a-z]))"
-)
+_NARRATIVE = _LEX.regex("answers.narrative")
 # Third-person pronouns report someone else only when a scam was just named.
-_REPORTED_PRONOUN = re.compile(r"他们|她们|他|她|(?<![a-z])(?:they|he|she)(?![a-z])")
-_SCAM_WORD = re.compile(r"骗|钓鱼|冒充|假客服|(?<![a-z])(?:scam\w*|fraud\w*|phishing|fake|impersonat\w*)")
-_VERDICT = re.compile(
-    r"(?:是|都是|就是|一定是|肯定是|必然是|必定是|全是|均为|即为|属于|均是|可能是)\s*(?:骗子|诈骗|骗局|钓鱼|假的|假冒|盗币)"
-    r"|谨防|警惕|提防|当心|不是(?:我们|官方|港湾|真的?客服)|并非(?:我们|官方)"
-    r"|(?<![a-z])(?:(?:is|are|'s|'re|be)\s+(?:a\s+|an\s+|always\s+|definitely\s+|likely\s+|probably\s+|100%\s+)?"
-    r"(?:scam|scams|scammer|scammers|fraud|fraudster|phishing|fake|impostor|imposter|red\s+flag)"
-    r"|beware|watch\s+out\s+for|be\s+wary|be\s+careful\s+of|scam\s+alert|never\s+legitimate|not\s+legitimate"
-    r"|(?:is|are)\s+not\s+(?:us|harbor|real\s+support)|isn't\s+us|aren't\s+us)(?![a-z])"
-)
+_REPORTED_PRONOUN = _LEX.regex("answers.reported_pronoun")
+_SCAM_WORD = _LEX.regex("answers.scam_word")
 # Whom the secret goes to shows a warning or a description, not a request: "告诉任何人",
 # "share it with anyone", "发送给骗子", "send your recovery phrase to the attacker".
-_OTHER_RECIPIENT = re.compile(
-    r"^[^,;:。!?]{0,40}?(?:任何人|别人|他人|陌生人|第三方|其他人|骗子|攻击者|黑客|对方|远程服务器|服务器"
-    r"|(?<![a-z])(?:anyone|anybody|others|other\s+people|strangers|third[- ]part(?:y|ies)|no\s+one|nobody"
-    r"|(?:the\s+)?(?:attackers?|scammers?|hackers?|thie(?:f|ves))|(?:a\s+|the\s+)?(?:remote\s+)?servers?)(?![a-z]))"
-)
+_OTHER_RECIPIENT = _LEX.regex("answers.other_recipient")
 # A passive verb describes what happens to the secret: "助记词会被悄悄发送给骗子".
 _ZH_PASSIVE = re.compile(r"被\S{0,4}$")
-_FIRST_PERSON_OFFER = re.compile(
-    r"(?:我们|我|客服|本人|技术人员)(?:这边)?(?:就|便|才|马上|立即)?(?:可以|能|会|将|帮)"
-    r"|(?<![a-z])(?:we|i|support|our\s+team)"
-    r"(?:'ll|\s+will|\s+can|\s+could|\s+would|\s+are\s+able\s+to|\s+am\s+able\s+to)(?![a-z])"
-)
+_FIRST_PERSON_OFFER = _LEX.regex("answers.first_person_offer")
 
 
 # Quoted words in a sentence that reports speech or shows a scam ("骗子常说：“……”", a
 # table row of scam lines) are someone else's, not kefu's request or promise.
 _QUOTED = re.compile(r"“[^”]*”|「[^」]*」|『[^』]*』|\"[^\"]*\"")
-_QUOTE_CUE = re.compile(
-    r"说|称|话术|骗|冒充|钓鱼|诈骗|假|例如|比如|常见|类似|(?:要求|让|叫)(?:你|您)\s*[“\"「]|^\s*\|"
-    r"|(?<![a-z])(?:say|says|said|saying|claim\w*|scam\w*|phishing|fake|like|such\s+as|e\.g\.|ask\w*\s+you\s+to"
-    r"|tell\w*\s+you)(?![a-z])"
-)
+_QUOTE_CUE = _LEX.regex("answers.quote_cue")
 
 
 def _without_reported_quotes(s: str) -> str:
@@ -369,134 +316,50 @@ def _negated(prefix: str, rest: str) -> bool:
 # --- asks_for_secret ----------------------------------------------------------------------
 
 _VERB = re.compile(
-    # giving a secret away, with or without a recipient
-    r"(?P<give>提供|发给|发我|发过来|发来|发一下|发下|发个|发送|发到|发至|传给|传一下|私发|私信|私聊|告诉|告知"
-    r"|透露|分享|交给|交出|给我们?|给客服|报给|报一下|报出|说出|说一下|念出|念给|念一下|回复|提交|上传|附上|附带"
-    r"|贴出|贴给|贴到|粘贴到(?:这里|此处|聊天|对话)|粘贴给|复制给|复制到(?:这里|此处|聊天|对话)|索要|问您要|问你要"
-    r"|(?<![a-z])(?:provide|send|share|give|tell|reply(?:\s+to\s+(?:this|us|me)(?:\s+\w+)?)?\s+with"
-    r"|respond\s+with|(?:dm|message|email|e-mail)\s+(?:us|me|it|them|support)|submit|upload|forward|post"
-    r"|disclose|hand\s+over|read\s+(?:out|us|me)|show\s+(?:us|me|the\s+agent|support)|ask\s+(?:you\s+)?for"
-    r"|request|attach|let\s+(?:us|me)\s+know"
-    r"|by\s+(?:sending|providing|sharing|submitting|uploading|giving|telling))(?![a-z]))"
-    # entering a secret somewhere
-    r"|(?P<enter>输入|填写|填入|填到|录入|键入|导入|粘贴|复制|填"
-    r"|(?<![a-z])(?:enter|type|paste|input|fill\s+in|key\s+in|import|copy|write"
-    r"|by\s+(?:entering|typing|pasting|inputting|importing))(?![a-z]))"
-    # checking a secret
-    r"|(?P<check>验证(?!码)|核实|核验|确认|校验|认证|激活|同步"
-    r"|(?<![a-z])(?:verify|confirm|validate|authenticate|sync|synchroni[sz]e|activate|whitelist)(?![a-z]))"
+    rf"(?P<give>{_LEX.source('answers.give_verb')})|(?P<enter>{_LEX.source('answers.enter_verb')})"
+    rf"|(?P<check>{_LEX.source('answers.check_verb')})"
 )
-_NEED = re.compile(
-    r"(?:我们|我|客服|技术人员|工作人员|团队)(?:这边|现在|还|则|就|先|也)?(?:需要|要|必须|得|需)"
-    r"|(?<![a-z])(?:we|i|support|our\s+team)(?:'d|'ll|\s+would|\s+will|\s+do|\s+still|\s+also|\s+first)?\s+"
-    r"(?:need|require|must\s+have|have\s+to\s+(?:see|check|verify|have))"
-    r"(?:\s+to\s+(?:see|check|verify|have))?(?![a-z])"
-)
-# Words that may stand between an English verb and its secret object.
-_EN_FILLER: Final = frozenset(
-    """us me him her them our the your my a an this that all full entire whole complete exact original
-    copy copies screenshot screenshots photo photos picture pictures image images scan of 12 24 twelve
-    twenty-four 12-word 24-word word words wallet wallet's account account's harbor secret recovery backup
-    current old new real correct over back in here now quickly immediately please just also both and or plus
-    along with to kindly directly private first last few 6 six team support agent ur u yr""".split()  # noqa: SIM905
-)
-_GAP_BLOCKER = re.compile(
-    r"不要|不用|不需要|无需|不必|别|勿|不会|不能|不可|无法|没有|不是|而不是|并非|除了|以外|之外|是否|有没有|有无|是不是"
-    r"|如何|怎么|怎样|什么"
-    r"|的人|者|。|[,;:!?]"
-)
-_NOUN_NEGATED_BEFORE = re.compile(
-    r"(?:不是|而不是|并非|而非|不包括|除了|不含|不要|别|勿|(?<![a-z])(?:never|not|rather\s+than|instead\s+of|other\s+than"
-    r"|except|no))\s*(?:(?:your|the|any|you|您的|你的|您|你|的)\s*)*$"
-)
-_NOUN_NEGATED_AFTER = re.compile(
-    r"^\s*(?:千万|一定|绝对|永远|都)?(?:不需要|不用|无需|不必|不要|别|勿|不能|不可|不会|绝不|永远不"
-    r"|(?:is|are)\s+(?:not|never)\s+(?:needed|required)|isn't\s+(?:needed|required)|aren't\s+(?:needed|required))"
-)
+_NEED = _LEX.regex("answers.need")
+_GAP_BLOCKER = _LEX.regex("answers.gap_blocker")
+_NOUN_NEGATED_BEFORE = _LEX.regex("answers.noun_negated_before")
+_NOUN_NEGATED_AFTER = _LEX.regex("answers.noun_negated_after")
 # The secret names something else: its import, its backup function, its importance...
-_NOUN_MODIFIES = re.compile(
-    r"^(?:的)?(?:(?:备份|导入|导出|找回|恢复|验证|管理|和|与|及|、)*(?:功能|方式|方法|选项|教程|服务|说明|页面|界面|入口|流程)"
-    r"|^\s*(?:用于|用来|是指|指的是|由)"
-    r"|重要性|作用|用途|原理|区别|含义|意思|格式|位数|长度|数量|个数|顺序|规则|风险|安全|管理|丢失|泄露|错误|提示"
-    r"|问题|情况|保管|保护|设置|不对|无效|正确|是否)"
-    r"|^\s+(?:import|export|feature|option|screen|page|quiz|step|tab|button|menu|settings?|reminder|tutorial|guide"
-    r"|section|format|length|security|safety|risks?|manager|hint|rules?|policy|errors?|strength|reset|requirements?)(?![a-z])"
-)
-_MODIFIER_PAGE = re.compile(r"的?(?:页面|界面)|\s+(?:screen|page)(?![a-z])")
-_PHOTO = re.compile(r"截图|截屏|拍照|拍下|照片|(?<![a-z])(?:screenshot|photo|picture|image)")
+_NOUN_MODIFIES = _LEX.regex("answers.noun_modifies")
+_MODIFIER_PAGE = _LEX.regex("answers.modifier_page")
+_PHOTO = _LEX.regex("answers.photo")
 # After the secret: it belongs to a relative clause about someone else ("索要助记词的人").
-_NOUN_RELATIVE = re.compile(
-    r"^的(?:人|网站|网页|页面|链接|消息|短信|邮件|私信|客服|行为|请求|要求|话术|骗局|app|应用|软件|都|一律|均)|^者"
-    r"|^的[\u4e00-\u9fff]{0,4}?(?:窗口|弹窗|提示|页面|网站|链接|消息|短信|邮件|人|话术|骗局|app|应用|软件)"
-)
+_NOUN_RELATIVE = _LEX.regex("answers.noun_relative")
 _PAST = re.compile(r"^(?:过|了)")
-_ELIDED_OBJECT = re.compile(
-    r"(?:发给?|发过来|发来|传给|告诉|私信|私发|交给|给)\s*(?:我们|我|客服|官方)?\s*"
-    r"(?:看看|看一下|一下|吧|哈|呀|啊|就行|就好|即可|可以吗|好吗|行吗)?\s*(?:[,;:。!?~]|$)"
-)
+_ELIDED_OBJECT = _LEX.regex("answers.elided_object")
 _ONLY_ADVERBS = re.compile(r"[\s*]*(?:请|麻烦|直接|先|就|可以|也|再|然后|您|你|现在|赶紧|马上|快)*[\s*]*")
-_TO_THE_USER = re.compile(r"(?:到|给|至)\s*(?:您|你|用户|客户)(?!们)|(?<![a-z])to\s+(?:you|your|the\s+user)(?![a-z])")
-_FROM_US = re.compile(r"(?:向|给)(?:您|你)(?!们)\s*$|(?:向|给)(?:您|你)(?!们)[^,;。]{0,6}$")
+_TO_THE_USER = _LEX.regex("answers.to_the_user")
+_FROM_US = _LEX.regex("answers.from_us")
 _PAST_BEFORE = re.compile(r"(?:已经?|曾经?)\s*$")
-_EXTERNAL_PLACE = re.compile(
-    r"网站|网页|链接|网址|表单|聊天框|聊天窗口|对话框|官网|小程序|(?<![a-z])h5|telegram|电报|微信|(?<![a-z])qq"
-    r"|whatsapp|discord|邮件|邮箱|(?:这个|此|该|下面的?|下方的?|以下|上面的?|指定的?|验证|同步|激活|领取)页面"
-    r"|(?:在|到|进|至|往|入|向)\s*(?:这里|此处|下面|下方|聊天|对话|客服|群里?|这儿)"
-    r"|(?<![a-z])(?:on|in|into|at|via|through|to|inside|within|using)\s+(?:(?:this|that|the|our|a|an|following"
-    r"|below|above|linked|official|verification|support|secure|harbor's|harbor|special|dedicated|same)\s+){0,3}"
-    r"(?:page|website|site|web\s*page|link|url|form|chat|chat\s*(?:window|box)|dm|telegram|whatsapp|discord"
-    r"|email|portal|dapp|web\s*app|browser)(?![a-z])"
-    # a page the sentence sends the reader to: "visit [2] and enter...", "打开 https://... ，输入..."
-    r"|(?<![a-z])(?:visit|go\s+to|open|click|follow)\s+(?:\[\d{1,3}\]|(?:the|this|that)\s+link|https?://)"
-    r"|访问|前往|打开\s*(?:链接|网址|网站|网页|https?://)|点击\s*(?:链接|网址)"
-)
 # For a password or a code, only a place pointed at counts: entering a 2FA code on an
 # exchange's website is routine, entering it "on this page" that kefu links is not.
-_POINTED_PLACE = re.compile(
-    r"这个|此|该|下面|下方|以下|上面|指定|聊天|对话|这里|这儿|此处|客服"
-    r"|(?<![a-z])(?:this|that|following|below|above|linked|here|chat|dm|telegram|whatsapp|discord)(?![a-z])"
-)
+_POINTED_PLACE = _LEX.regex("answers.pointed_place")
 # "here" and "below" name a place only after the verb ("paste it here", not "here's how").
 _HERE = re.compile(r"(?<![a-z])(?:here|below)(?![a-z']|\s+(?:is|are|'s)(?![a-z]))")
-_PLACE_NOT_MEANT = re.compile(
-    r"(?:从|下载|安装|不要|不|别|勿|任何|(?<![a-z])(?:from|download|install|never|not|no|any))\s*\S{0,12}$"
-)
+_PLACE_NOT_MEANT = _LEX.regex("answers.place_not_meant")
 _PLACE_FOR_DOWNLOAD = re.compile(r"^\S{0,8}?(?:下载|安装|(?<![a-z])(?:download|install))")
-_SCAM_PURPOSE = re.compile(
-    r"验证(?!码)|核实|核验|激活|解冻|解锁|认证|领取|解除|同步|升级|绑定|白名单|风控|空投"
-    r"|(?<![a-z])(?:verify|verification|validate|validation|activate|unfreeze|unlock|claim|sync|synchroni[sz]e"
-    r"|upgrade|migrate|rectify|whitelist|authenticate|authentication|airdrop|kyc|expedite|accelerate)(?![a-z])"
-    r"|(?<![a-z])speed\s+(?:it\s+|this\s+|things\s+)?up|加速|提速|加快|找回资产|追回"
-)
-_AFTERWARDS = re.compile(r"后|之后|以后|然后|会自动|(?<![a-z])(?:after|then|afterwards|will\s+automatically)(?![a-z])")
-_IN_APP = re.compile(
-    r"(?:官方|港湾钱包|钱包)?\s*app\s*(?:内|中|里)|本机|设备上|手机上"
-    r"|(?<![a-z])(?:(?:in|into|inside)\s+the\s+(?:official\s+)?(?:harbor\s+)?(?:wallet\s+)?app|in-app|your\s+device)(?![a-z])"
-)
-_BACKUP_FLOW = re.compile(
-    r"按顺序|依次|顺序|点选|点击|选择|备份|抄写|写下|抄下"
-    r"|(?<![a-z])(?:in\s+order|in\s+the\s+correct\s+order|tap|tapping|select|selecting|back\s*up|backup|wrote"
-    r"|write\s+down|written)(?![a-z])"
-)
+_SCAM_PURPOSE = _LEX.regex("answers.scam_purpose")
+_AFTERWARDS = _LEX.regex("answers.afterwards")
+_BACKUP_FLOW = _LEX.regex("answers.backup_flow")
 _WHAT_IS_YOUR_SECRET = re.compile(
     rf"(?:你|您)的?\s*(?:钱包)?\s*(?:{_STRONG_SECRET}|{_WEAK_SECRET})\s*(?:是多少|是啥|是哪些|多少|发一下|发我"
     rf"|是什么(?!意思|样|格式|作用|用))"
     rf"|(?<![a-z])what(?:'s|\s+is|\s+are)\s+(?:your|the\s+user's)\s+(?:wallet\s+)?(?:{_STRONG_SECRET}|{_WEAK_SECRET})"
     rf"(?=\s*(?:\?|$|,|please|again|exactly))"
 )
-_CHECK_REQUEST = re.compile(r"(?:请|麻烦|需要|要|必须|先|立即|马上|您|你|我们|帮|去|来|再|以便|才能|就能|即可)\s*$")
+_CHECK_REQUEST = _LEX.regex("answers.check_request")
 _LIST_ITEM = re.compile(r"^\s*(?:[-*•·+]|\d{1,2}[.)、]|[a-z][.)]|\(\d{1,2}\)|（\d{1,2}）)\s*")
 _HEADING = re.compile(r"^\s*#{1,6}\s")
-_LIST_REQUEST = re.compile(
-    r"(?:提供|发给|发送|准备|告诉|回复|提交|附上|需要)[^,;。!?]{0,12}(?:以下|下面|如下|下列|这些)"
-    r"|(?<![a-z])(?:provide|send|share|give|tell|reply|submit|include|need|attach)(?![a-z])[^,;.!?]{0,30}"
-    r"(?:following|below|these|this\s+information|the\s+details)"
-)
+_LIST_REQUEST = _LEX.regex("answers.list_request")
 
 
 def _en_gap_ok(gap: str) -> bool:
     words = gap.replace("**", " ").split()
-    return len(words) <= 8 and all(w.strip("\"'“”*") in _EN_FILLER for w in words)
+    return len(words) <= 8 and all(w.strip("\"'“”*") in _terms().en_filler for w in words)
 
 
 def _zh_gap_ok(gap: str, limit: int) -> bool:
@@ -540,7 +403,7 @@ def _external_place(s: str, verb: re.Match[str]) -> str | None:
     """A place outside the user's app named around ``verb``: in its clause or the one before."""
     start = _clause_start(s, max(0, _clause_start(s, verb.start()) - 1))
     end = _clause_end(s, verb.end())
-    for m in _EXTERNAL_PLACE.finditer(s, start, end):
+    for m in _terms().external_place.finditer(s, start, end):
         if _PLACE_NOT_MEANT.search(s[max(0, m.start() - 14) : m.start()]) or _PLACE_FOR_DOWNLOAD.search(
             s[m.end() : m.end() + 10]
         ):
@@ -551,7 +414,7 @@ def _external_place(s: str, verb: re.Match[str]) -> str | None:
     for m in _URL.finditer(s, start, end):
         return m.group()
     # A link earlier in the sentence ("打开 https://...，输入助记词"): its "://" cut the clauses.
-    if _IN_APP.search(s):
+    if _terms().in_app.search(s):
         return None
     for m in _URL.finditer(s, 0, verb.start()):
         if (
@@ -568,7 +431,7 @@ _SECRET_HINTS: Final = (
     "助", "钥", "鑰", "密", "码", "词", "种子", "短语", "私", "秘", "口令", "匙", "玥",
     "seed", "phrase", "mnemonic", "key", "pass", "pin", "2fa", "otp", "code", "word",
 )  # fmt: skip
-_ELIDED_OR_PRONOUN_HINT = re.compile(r"它|这些|这串|发|传|告诉|私信|交给|给|(?<![a-z])(?:it|them)(?![a-z])")
+_ELIDED_OR_PRONOUN_HINT = _LEX.regex("answers.elided_or_pronoun_hint")
 
 
 def _may_name_secret(s: str) -> bool:
@@ -599,7 +462,7 @@ def _asks_for_secret(s: str, prev: str) -> str | None:
     nouns = [m for m in _SECRET.finditer(s) if _noun_is_object(s, m)]
     antecedent = bool(nouns) or bool(_SECRET.search(prev))
     referred = antecedent and bool(_PRONOUN.search(s) or _ELIDED_OBJECT.search(s))
-    if _NARRATIVE.match(s) or _VERDICT.search(s) or not (nouns or referred):
+    if _NARRATIVE.match(s) or _terms().verdict.search(s) or not (nouns or referred):
         return None
     if m := _WHAT_IS_YOUR_SECRET.search(s):
         return f"asks what the user's secret is: {m.group().strip()!r}"
@@ -688,7 +551,12 @@ def _request_reason(sentence: _Judged, verb: re.Match[str], kind: str, clause: s
         purpose = _SCAM_PURPOSE.search(s, noun.end() if noun.start() > verb.start() else verb.end())
         if place and (strong or _POINTED_PLACE.search(place)):
             reason = f"asks the user to enter a secret outside the app ({place.strip()!r}): {what}"
-        elif strong and purpose and not _AFTERWARDS.search(s, verb.end(), purpose.start()) and not _IN_APP.search(s):
+        elif (
+            strong
+            and purpose
+            and not _AFTERWARDS.search(s, verb.end(), purpose.start())
+            and not _terms().in_app.search(s)
+        ):
             reason = f"asks the user to enter a secret to {purpose.group()!r}: {what}"
     elif kind == "check" and strong and not _BACKUP_FLOW.search(s) and _asks_to_check(clause, verb):
         reason = f"asks the user to verify a secret: {what}"
@@ -711,7 +579,7 @@ def _list_announced(s: str) -> int | None:
     if m is None or colon < 0:
         return None
     clause = s[_clause_start(s, m.start()) : m.start()]
-    if _negated(clause, s[m.start() :]) or _reported(s, clause, "") or _VERDICT.search(s):
+    if _negated(clause, s[m.start() :]) or _reported(s, clause, "") or _terms().verdict.search(s):
         return None
     return colon + 1
 
@@ -743,111 +611,50 @@ def _list_request_items(sentences: list[str]) -> dict[int, str]:
 
 # --- promises_recovery --------------------------------------------------------------------
 
-_RECOVERY_VERB = re.compile(
-    r"追回|找回|挽回|拿回|要回|取回|收回|退回|退还|返还|归还|赔偿|赔付|补偿|退款|冻结|解冻|撤回|撤销|回滚|恢复"
-    r"|(?<![a-z])(?:recover|recovers|refund|refunds|reimburse|compensate|return|returns|retrieve|restore|reverse"
-    r"|undo|roll\s+back|claw\s+back|freeze|unfreeze|recoup|get\s+(?:(?:it|them|(?:your|ur|the|their|my)\s+\w+|all\s+of\s+it)\s+)?back"
-    r"|give\s+(?:(?:it|them|you\s+your\s+\w+)\s+)?back|send\s+(?:(?:it|them)\s+)?back|make\s+you\s+whole"
-    r"|recovered|refunded|returned|reimbursed|restored|retrieved|reversed|frozen|compensated|unfrozen"
-    r"|rolled\s+back|clawed\s+back|given\s+back|sent\s+back|paid\s+back)(?![a-z])"
-)
+_RECOVERY_VERB = _LEX.regex("answers.recovery_verb")
 # Verbs that are about money whatever their object: "you will be refunded".
-_MONEY_VERB = re.compile(r"退款|赔偿|赔付|补偿|refund\w*|reimburs\w*|compensat\w*|make\s+you\s+whole")
+_MONEY_VERB = _LEX.regex("answers.money_verb")
 _PASSIVE = re.compile(r"(?<![a-z])(?:be|been|get|got|being)\s+(?:\w+\s+)?$")
 # The object is not money: 找回钱包, recover your wallet, 撤销授权.
-_NOT_FUNDS_OBJECT = re.compile(
-    r"^\s*(?:(?:your|the|my|a|an|this|access\s+to)\s+)*(?:wallet|account|access|password|app|seed|phrase"
-    r"|mnemonic|backup|key|approval|permissions?|normal)(?![a-z])"
-    r"|^(?:您的?|你的?)?(?:钱包|账户|账号|密码|助记词|私钥|app|访问|授权|备份|出厂|默认|正常|网络|连接|设置|界面|显示)"
-)
+_NOT_FUNDS_OBJECT = _LEX.regex("answers.not_funds_object")
 # "we'll get back to you", "return to the app": not money coming back.
 _INTRANSITIVE = re.compile(r"^\s*to\s+(?:you|us|me|the\s+app|the\s+home|work|normal|this)(?![a-z])")
 # A Chinese verb used as a noun ("解冻费", "找回申请", "“撤回”"), or asked for, not promised.
-_VERB_AS_NOUN = re.compile(r"^(?:费|金|申请|流程|服务|功能|教程|按钮|[”」』\"])")
-_ASKED_FOR = re.compile(
-    r"(?:要求|申请|请求|索要)\s*$|(?<![a-z])(?:demand\w*|request\w*|ask\w*\s+for|apply\s+for)\s+(?:a\s+)?$"
-)
-_RESTORE_NEEDS_FUNDS = re.compile(
-    r"^(?:您的?|你的?)?\s*(?:资产|资金|余额|币|代币|损失|款项|usdt|钱)"
-    r"|^\s*(?:(?:your|the|all|of|stolen|lost)\s+)*(?:funds|money|assets|coins|tokens|crypto|usdt|balance|losses?|eth|btc)"
-)
-_FIRST_PERSON = re.compile(
-    r"我们|我|(?<!交易所)(?<!对方)(?<!项目方)(?<!平台)(?<!桥)客服|港湾钱包|港湾|安全团队|技术团队|团队|工作人员"
-    r"|本平台|kefu"
-    r"|(?<![a-z])(?:we|i|our\s+(?:support\s+|security\s+|technical\s+)?team|support|the\s+support\s+team"
-    r"|harbor(?:\s+wallet)?(?:\s+support|\s+team)?|customer\s+service|our\s+engineers)(?![a-z])"
-)
-_THIRD_PARTIES: Final = (
-    r"交易所|警方|警察|公安|派出所|执法|tether|circle|发行方|项目方|跨链桥|桥|法院|律师|银行|对方|商家|收款方|dapp|合约"
-    r"|币安|欧易|火币|(?<![a-z])(?:exchange|exchanges|police|law\s+enforcement|issuer|the\s+bridge|bridge\s+provider"
-    r"|bridge|merchant|recipient|court|lawyer|bank|protocol|contract|network|the\s+chain|blockchain|binance|okx"
-    r"|coinbase|kraken|bybit|kucoin|bitget|huobi|htx)(?![a-z])"
-)
+_VERB_AS_NOUN = _LEX.regex("answers.verb_as_noun")
+_ASKED_FOR = _LEX.regex("answers.asked_for")
+_RESTORE_NEEDS_FUNDS = _LEX.regex("answers.restore_needs_funds")
+_THIRD_PARTIES: Final = _LEX.source("answers.third_party")
 _THIRD_PARTY = re.compile(_THIRD_PARTIES)
 # "交易所客服", "the exchange's support team", "Binance support": someone else's support.
 _THIRD_PARTY_BEFORE = re.compile(rf"(?:{_THIRD_PARTIES})(?:'s)?\s*(?:的)?\s*$")
-_WORKS_WITH = re.compile(
-    r"(?:联系|和|与|同|跟|协助|配合|向|通过)\s*$|(?<![a-z])(?:with|contact|contacting|reach\s+out\s+to|through|via)\s+(?:the\s+)?$"
-)
-_MADE_TO = re.compile(r"(?:确保|保证|让|使)\s*$|(?<![a-z])(?:make\s+sure|ensure|see\s+to\s+it\s+that)\s+$")
+_WORKS_WITH = _LEX.regex("answers.works_with")
+_MADE_TO = _LEX.regex("answers.made_to")
 # The user as the one who acts ("你可以联系交易所找回"), not "帮您"/"your".
-_USER = re.compile(r"(?<![帮为替给助])(?:您|你)(?![们的])|(?<![a-z])(?<!help\s)(?<!for\s)you(?![a-z])")
+_USER = _LEX.regex("answers.user")
 # Someone else claims they can recover: "有人声称可以帮你追回", "recovery services claim...".
-_CLAIMANT = re.compile(
-    r"有人|声称|号称|自称|谎称|所谓|(?<![a-z])(?:claims?|claiming|so-called|anyone|someone|recovery\s+(?:services?"
-    r"|specialists?|experts?|agents?|companies|firms?)|hackers?)(?![a-z])"
-)
-_CERTAIN = re.compile(
-    r"会|将|一定|肯定|必定|保证|确保|可以|能|能够|都能|可|马上|立即|很快|全额|尽快|没问题|放心"
-    r"|'ll(?![a-z])|(?<![a-z])(?:will|can|shall|should|are\s+going\s+to|is\s+going\s+to|definitely|certainly|surely"
-    r"|guaranteed?)(?![a-z])"
-)
+_CLAIMANT = _LEX.regex("answers.claimant")
+_CERTAIN = _LEX.regex("answers.certain")
 # What the user *will* get back is a promise; what they *can* do is advice.
-_USER_CERTAIN = re.compile(r"会|将|一定|肯定|'ll(?![a-z])|(?<![a-z])(?:will|definitely|certainly|surely)(?![a-z])")
-_HEDGE = re.compile(
-    r"可能|或许|也许|有机会|有望|不一定|尝试|试着|视情况|取决于"
-    r"|(?<![a-z])(?:might|may|could|possibly|perhaps|chance|depends|try\s+to|attempt)(?![a-z])"
-)
-_GUARANTEE = re.compile(
-    r"保证(?!金)|承诺|包您|包你|包找回|一定能|一定会|肯定能|肯定会|百分百|100%|绝对能|绝对可以"
-    r"|(?<![a-z])(?:guarantee[sd]?|definitely|certainly|for\s+sure|promise[sd]?|100\s*%)(?![a-z])"
-)
-_CANNOT = re.compile(
-    r"不保证|无法保证|不能保证|无法|不能|不可能|没法|没有办法|没办法|难以|很难|无从|无权|没有能力|做不到|不存在|不支持|谁也|任何人都|不可"
-    r"|(?<![a-z])(?:cannot|can't|can\s+not|unable|impossible|no\s+way|not\s+possible|no\s+one|nobody|nothing"
-    r"|isn't\s+possible|is\s+not\s+possible|there\s+is\s+no|not\s+able|irreversible|no\s+guarantee)(?![a-z])"
-)
+_USER_CERTAIN = _LEX.regex("answers.user_certain")
+_HEDGE = _LEX.regex("answers.hedge")
+_GUARANTEE = _LEX.regex("answers.guarantee")
+_CANNOT = _LEX.regex("answers.cannot")
 # How a clause that only continues a list of negated verbs starts: ", reverse or ...",
 # "、撤回" ("we can't recover X, reverse Y, or refund Z", "无法冻结、撤回").
-_LIST_CONTINUES = re.compile(r"\s*(?:(?:or|and|nor|也|或者?|和|及|以及|并且?|又)\s*)*")
-_RECOVERY_NEGATED_AFTER = re.compile(r"^\s*(?:不了|不回|不到|不来)|^[^,;。]{0,4}(?:是不可能|不可能|无望)")
-_QUESTION = re.compile(r"能否|是否|能不能|可不可以|可否|有没有可能|有没有办法|吗|(?<![a-z])(?:whether|if)(?![a-z])")
-_FUNDS = re.compile(
-    r"资金|资产|币|钱|款|损失|usdt|余额|被盗|被骗|代币|(?<![a-z])u(?![a-z])"
-    r"|(?<![a-z])(?:funds|money|assets|coins|tokens|crypto|usdt|eth|btc|trx|balance|loss|losses|deposit|it|they)(?![a-z])"
-)
-_FEES = re.compile(
-    r"矿工费|手续费|gas|能量|带宽|租金|(?<![a-z])(?:fees?|energy|bandwidth|rent)(?![a-z])|质押|stak\w+|(?<![a-z])trx(?![a-z])"
-)
-_NEVER_SENT = re.compile(
-    r"失败|未成功|没有成功|被取消|已取消|取消的|没有转出|未转出|没有上链|未上链|被替换"
-    r"|(?<![a-z])(?:failed|cancell?ed|dropped|reverted|replaced|never\s+left|was\s+not\s+sent|wasn't\s+sent"
-    r"|never\s+sent)(?![a-z])"
-)
+_LIST_CONTINUES = _LEX.regex("answers.list_continues")
+_RECOVERY_NEGATED_AFTER = _LEX.regex("answers.recovery_negated_after")
+_QUESTION = _LEX.regex("answers.question")
+_FUNDS = _LEX.regex("answers.funds")
+_FEES = _LEX.regex("answers.fees")
+_NEVER_SENT = _LEX.regex("answers.never_sent")
 # "可以使用该功能找回资产": the user does it with a tool; advice, not a promise.
-_INSTRUMENT = re.compile(r"使用|利用|通过|借助|(?<![a-z])(?:using|by\s+using|with\s+the|via)(?![a-z])")
+_INSTRUMENT = _LEX.regex("answers.instrument")
 # Restoring a wallet from its phrase brings its balance back into view: not a recovery.
-_WALLET_RESTORE = re.compile(
-    r"助记词|私钥|导入|(?<![a-z])(?:seed|recovery\s+phrase|mnemonic|private\s+key|import\w*)(?![a-z])"
-)
+_WALLET_RESTORE = _LEX.regex("answers.wallet_restore")
 
 
 # A recovery named as a noun and guaranteed: "we guarantee 100% recovery of stolen funds".
-_GUARANTEED_RECOVERY = re.compile(
-    r"(?<![a-z])(?:guarantee[sd]?|guaranteeing|promise[sd]?|promising|assure[sd]?|ensure[sd]?)\s+(?:(?:a|an|the|you|your"
-    r"|full|fully|complete|total|100\s*%|100\s+percent|successful|fast|quick)\s+)*(?:recovery|refund|reimbursement"
-    r"|compensation|return\s+of)(?![a-z])"
-)
+_GUARANTEED_RECOVERY = _LEX.regex("answers.guaranteed_recovery")
 # Substrings without which no recovery verb can occur (a fast test before the regexes).
 _RECOVERY_HINTS: Final = (
     "追", "找回", "挽", "拿回", "要回", "取回", "收回", "退", "返还", "归还", "赔", "补偿", "冻", "撤",
@@ -870,7 +677,7 @@ def _promises_recovery(s: str) -> str | None:
     if not any(hint in s for hint in _RECOVERY_HINTS):
         return None
     s = _without_reported_quotes(s)
-    if _VERDICT.search(s):
+    if _terms().verdict.search(s):
         return None
     question = s.rstrip(" *").endswith("?")
     noun = _GUARANTEED_RECOVERY.search(s)
@@ -954,7 +761,7 @@ def _nearest_actor(before: str, after: str, *, passive: bool) -> tuple[str | Non
     For a passive verb the subject is what is returned, so only a "by ..." agent counts.
     """
     by = re.match(r"\s*by\s+(?:the\s+)?(\w+(?:'s)?(?:\s+\w+)?)", after)
-    if by and _FIRST_PERSON.match(by.group(1)):  # "refunded by us", not "by tomorrow"
+    if by and _terms().first_person.match(by.group(1)):  # "refunded by us", not "by tomorrow"
         return "kefu", len(before)
     if by and _THIRD_PARTY.match(by.group(1)):
         return "third_party", len(before)
@@ -962,7 +769,7 @@ def _nearest_actor(before: str, after: str, *, passive: bool) -> tuple[str | Non
         return None, len(before)
     best, who = -1, None
     for name, pattern in (
-        ("kefu", _FIRST_PERSON),
+        ("kefu", _terms().first_person),
         ("third_party", _THIRD_PARTY),
         ("claimant", _CLAIMANT),
         ("user", _USER),
@@ -1101,10 +908,7 @@ def _redacted(text: str, start: int, end: int, secrets: list[SecretMatch]) -> st
 
 # --- the whole answer ---------------------------------------------------------------------
 
-_NEGATED_HEADER = re.compile(
-    r"不会|不要|永远不|绝不|从不|切勿|别|勿|做不到|无法|骗子|诈骗|骗局|警惕|谨防|危险信号"
-    r"|(?<![a-z])(?:never|won't|will\s+not|don't|do\s+not|can't|cannot|scam\w*|red\s+flags?|beware|warning\s+signs?)(?![a-z])"
-)
+_NEGATED_HEADER = _LEX.regex("answers.negated_header")
 
 
 def check_answer(
@@ -1242,27 +1046,8 @@ _FAKE_TURN = re.compile(
 )
 # A model-side role marker starting a line; what follows must read like a turn, not like a
 # ticket's "System: iOS 17" (device fields stay).
-_ROLE_LINE = re.compile(
-    r"^[\s#>*_\-]*(?:system|assistant|developer|ai|chatgpt|gpt|系统消息|系统提示词?|系统指令|助手|ai助手)"
-    r"\s*(?:\([^)]{0,20}\))?\s*[:：]\s*(?P<rest>.*)$",
-    re.IGNORECASE,
-)
-_INSTRUCTION = re.compile(
-    r"(?<![a-z])(?:ignore|disregard|forget|override|bypass)\s+(?:(?:all|any|the|your|of|my|these|those|every)\s+)*"
-    r"(?:(?:previous|prior|above|earlier|preceding|former|original|system|initial|existing|other)\s+)+"
-    r"(?:instructions?|prompts?|rules|directions|guidelines|messages|context|constraints|policies|programming|text)?"
-    r"|(?<![a-z])(?:ignore|disregard|forget)\s+(?:all|everything|any)\s+(?:instructions?|prompts?|rules|you\s+were\s+told)"
-    r"|(?<![a-z])you\s+are\s+now(?![a-z])|from\s+now\s+on,?\s+(?:you|the\s+assistant)|pretend\s+(?:to\s+be|you\s+are)"
-    r"|new\s+instructions?\s*:|(?<![a-z])system\s+prompt|(?<![a-z])(?:tell|instruct|ask|advise|inform|remind)\s+"
-    r"(?:the\s+)?(?:user|customer)s?\s+to(?![a-z])|(?:reply|respond|answer)\s+(?:only\s+)?(?:with|by\s+saying)\s*[:\"“]"
-    r"|(?<![a-z])(?:do\s+not|don't)\s+(?:follow|obey)\s+(?:the|your|any)|(?<![a-z])jailbreak"
-    r"|(?:忽略|无视|忽视|不要理会|别管|忘记|忘掉|覆盖)(?:掉)?(?:你)?(?:之前|以上|上面|前面|先前|此前|原来|原有|所有|全部|一切|系统)"
-    r"(?:的)?(?:所有|全部|一切)?(?:的)?(?:指令|指示|提示词?|规则|设定|要求|命令|约束|限制|内容)"
-    r"|你现在是|你现在(?:要)?扮演|你(?:要)?扮演|从现在(?:开始|起)\s*[,，]?\s*你|你(?:要)?假装|新的?(?:指令|指示|规则)\s*[:：]"
-    r"|系统提示词|(?:请)?直接回复(?!\s*(?:本|此|这封|该)?\s*(?:邮件|工单|消息|email))"
-    r"|(?:告诉|提醒|要求|通知|指导|引导|回复)(?:用户|客户)(?:说|：|:|把|将|去|立即|马上|转|发|提供|输入)",
-    re.IGNORECASE,
-)
+_ROLE_LINE = _LEX.regex("answers.role_line", re.IGNORECASE)
+_INSTRUCTION = _LEX.regex("answers.instruction", re.IGNORECASE)
 _FAKE_CITATION = re.compile(r"[\[［【]\s*([0-9０-９]{1,3}(?:\s*[,，、\-–]\s*[0-9０-９]{1,3})*)\s*[\]］】]")
 _INVISIBLE = re.compile("[\u200b\u200c\u200d\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
 

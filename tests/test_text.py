@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from kefu.text import char_bigrams, detect_language, fold_questions, normalise, split_sentences, tokens
+from kefu.text import (
+    char_bigrams,
+    detect_language,
+    fold_questions,
+    normalise,
+    sentence_around,
+    sentence_spans,
+    split_sentences,
+    stop_after,
+    tokens,
+)
 
 
 def test_normalise_folds_width_and_traditional_characters() -> None:
@@ -34,6 +44,35 @@ def test_split_sentences_in_both_languages() -> None:
         "done.",
         "Version 6.3 is fine",
     ]
+
+
+SENTENCES = "客服说：“不要截图。”[1] 1. Open the app, e.g. the iOS one. Done?! 好的…\n- 列表项 [2]【3】结束"
+
+
+def test_sentence_spans_keep_closers_citations_and_numbered_steps() -> None:
+    assert [SENTENCES[a:b] for a, b in sentence_spans(SENTENCES)] == [
+        "客服说：“不要截图。”[1]",
+        "1. Open the app, e.g. the iOS one.",
+        "Done?!",
+        "好的…",
+        "- 列表项 [2]【3】结束",
+    ]
+    assert sentence_spans("  \n ") == []
+
+
+def test_sentence_around_is_the_sentence_spans_cut() -> None:
+    for a, b in sentence_spans(SENTENCES):
+        for i in range(a, b):
+            if SENTENCES[i].isalpha():  # a word: its stop, closers and citations may fall either side
+                left, right = sentence_around(SENTENCES, i, i + 1)
+                assert SENTENCES[left:right].strip() in SENTENCES[a:b], (i, SENTENCES[left:right])
+
+
+def test_stop_after_names_the_stop_within_reach() -> None:
+    assert stop_after("is my wallet hacked? yes", 5) == "?"
+    assert stop_after("被盗了吗？", 0) == "？"
+    assert stop_after("no stop here at all", 0) == ""
+    assert stop_after("far away" + " x" * 150 + "?", 0, reach=50) == ""
 
 
 def test_tokens_segment_chinese_for_search_and_drop_function_words() -> None:
