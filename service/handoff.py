@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from service.retriever import DocumentHit
 
 #: Reasons a handoff can carry: the rule reasons, and the answer-side ones.
-ANSWER_REASONS = ("low_confidence", "no_answer", "no_sources", "unsafe_answer", "llm_unavailable")
+ANSWER_REASONS = ("low_confidence", "no_answer", "no_sources", "unsafe_answer", "llm_unavailable", "timeout")
 
 _USER_MESSAGE = {
     "stolen_funds": (
@@ -43,6 +43,10 @@ _USER_MESSAGE = {
         "查询具体的交易或账户需要人工客服协助，我已为你转接，请准备好交易哈希或地址。",
         "Looking into a specific transaction or account needs a human agent; I've passed you on. "
         "Please have the transaction hash or address ready.",
+    ),
+    "timeout": (
+        "这个问题我没能及时答完，已为你转接人工客服，请稍候。",
+        "I couldn't finish answering this in time, so I've passed you to a human agent.",
     ),
     "out_of_scope": (
         "抱歉，我只能回答钱包使用相关的问题，不能提供价格预测、投资或税务建议。如需其他帮助，已为你转接人工客服。",
