@@ -250,9 +250,9 @@ class Answerer:
             )  # fmt: skip
             timings["total"] = (time.perf_counter() - t0) * 1000
             return AnswerResult(
-                **base, answer=user_message(reason, lang), citations=[], confidence=round(confidence, 4),
-                action="handoff", reason=reason, mode="handoff", handoff=info, evidence=evidence or Evidence(),
-                sources=sources or [], timings_ms=timings, **extra,
+                **base, answer=user_message(reason, lang, [q, *user_turns]), citations=[],
+                confidence=round(confidence, 4), action="handoff", reason=reason, mode="handoff", handoff=info,
+                evidence=evidence or Evidence(), sources=sources or [], timings_ms=timings, **extra,
             )  # fmt: skip
 
         if reasons:

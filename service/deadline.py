@@ -107,8 +107,9 @@ def overdue_result(
         reason=reason, question=q, history=turns, lang=lang, hits=[], category=category,
         priority=priority, sentiment=sentiment, draft=shown or None, rules=reasons,
     )  # fmt: skip
+    said = [q, *(text for role, text in turns if role == "user")]
     return AnswerResult(
-        question=q, standalone_question=q, lang=lang, answer=user_message(reason, lang), citations=[],
+        question=q, standalone_question=q, lang=lang, answer=user_message(reason, lang, said), citations=[],
         confidence=0.0, action="handoff", reason=reason, mode="handoff", handoff=info, category=category,
         priority=priority, sentiment=sentiment, rules=reasons, redactions=dict(red.counts),
     )  # fmt: skip

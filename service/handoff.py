@@ -3,7 +3,8 @@ fields, the redacted conversation, the evidence found and a reply they can edit.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,16 @@ _USER_MESSAGE = {
         "share your recovery phrase or private key with anyone, including people who say they are "
         "support. Treat this wallet as exposed: create a new wallet and move your funds soon. I've passed "
         "you to a human agent.",
+    ),
+    # A password (of the app, an exchange, an e-mail) is not the wallet's keys: change it, no
+    # need to move funds. Chosen by pasted_kinds() when no phrase or key was pasted with it.
+    "secret_shared:password": (
+        "你的消息里有密码，我们已将其隐藏，不会保存。官方客服绝不会索要你的密码、助记词或私钥，"
+        "请不要告诉任何人（包括自称客服的人）。如果这是钱包或交易所账户的密码，请尽快修改。我已为你转接人工客服。",
+        "Your message contained a password; we hid it and did not store it. Official support never asks "
+        "for your password, recovery phrase or private key: don't give them to anyone, including people "
+        "who say they are support. If it is the password of your wallet or an exchange account, change "
+        "it now. I've passed you to a human agent.",
     ),
     "human_requested": (
         "好的，正在为你转接人工客服，请稍候。",
@@ -75,12 +86,37 @@ _AGENT_REPLY = {
         "Hello, your message contained a recovery phrase or private key, which we hid. Anyone who asks for it "
         "is a scammer. Please create a new wallet soon, move your assets to it and stop using the old one.",
     ),
+    "secret_shared:password": (
+        "您好，您发送的内容包含密码，我们已隐藏。官方客服不会索要密码、助记词或私钥，任何索要的人都是诈骗。"
+        "如果这是钱包或交易所账户的密码，请尽快修改。",
+        "Hello, your message contained a password, which we hid. Official support never asks for a "
+        "password, recovery phrase or private key; anyone who does is a scammer. If it is the password "
+        "of your wallet or an exchange account, please change it now.",
+    ),
 }
+#: Placeholders the redactor leaves (kefu.redaction): which kinds of secret a text held.
+_PLACEHOLDER = re.compile(r"\[REDACTED:([a-z_]+)\]")
+_WALLET_SECRETS = frozenset({"seed_phrase", "private_key", "keystore"})
 
 
-def user_message(reason: str, lang: str) -> str:
-    """What the user is told when the conversation goes to a human."""
-    pair = _USER_MESSAGE.get(reason, _DEFAULT_USER_MESSAGE)
+def pasted_kinds(texts: Iterable[str]) -> set[str]:
+    """The kinds of secret the redactor hid in ``texts`` (already redacted)."""
+    return {m.group(1) for text in texts for m in _PLACEHOLDER.finditer(text)}
+
+
+def _variant(reason: str, said: Iterable[str]) -> str:
+    """``secret_shared`` for a pasted password alone reads ``secret_shared:password``."""
+    if reason == "secret_shared":
+        kinds = pasted_kinds(said)
+        if "password" in kinds and not kinds & _WALLET_SECRETS:
+            return "secret_shared:password"
+    return reason
+
+
+def user_message(reason: str, lang: str, said: Iterable[str] = ()) -> str:
+    """What the user is told when the conversation goes to a human; ``said`` is what the
+    user wrote (redacted), for the secret they pasted."""
+    pair = _USER_MESSAGE.get(_variant(reason, said), _DEFAULT_USER_MESSAGE)
     return pair[1] if lang == "en" else pair[0]
 
 
@@ -140,7 +176,7 @@ def build_handoff(
         }
         for h in hits[:5]
     ]
-    pair = _AGENT_REPLY.get(reason)
+    pair = _AGENT_REPLY.get(_variant(reason, [question, *(text for role, text in history if role == "user")]))
     if pair:
         reply = pair[1] if lang == "en" else pair[0]
     elif draft:

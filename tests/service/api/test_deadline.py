@@ -8,22 +8,16 @@ file, the LLM a local fake Ollama.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from kefu.generators.ollama import OllamaGenerator
-from service.answerer import Answerer
-from service.api import create_app
-from service.store import Store
 from tests.fakes.ollama_server import FakeOllama, ScriptedModel
 from tests.fakes.retriever import SlowEmbedder, SlowRetriever, article_hit
-from tests.service.api.conftest import api_settings, sse_events, start_api
+from tests.service.api.conftest import Served, serve_fake, sse_events
 
 DEADLINE = 1.0
 #: What the reply may take beyond the deadline: storing it, the HTTP round trip.
@@ -39,43 +33,9 @@ def llm() -> Iterator[FakeOllama]:
     server.stop()
 
 
-@dataclass
-class Served:
-    client: Any
-    keys: dict[str, str]
-    retriever: SlowRetriever
-    db: Path
-
-    def post(self, path: str, body: dict[str, Any], role: str = "app", **headers: str) -> tuple[Any, float]:
-        start = time.perf_counter()
-        response = self.client.post(path, json=body, headers={"Authorization": f"Bearer {self.keys[role]}", **headers})
-        took = time.perf_counter() - start
-        print(f"{path} {body} -> {response.status_code} in {took:.3f} s (deadline {DEADLINE:g} s)")  # docs/security.md
-        return response, took
-
-    def rows(self, query: str) -> list[tuple[Any, ...]]:
-        with sqlite3.connect(self.db) as connection:
-            return list(connection.execute(query))
-
-
-def serve(tmp_path: Path, llm: FakeOllama, retriever: SlowRetriever, **answerer: Any) -> Iterator[Served]:
-    settings = api_settings(tmp_path, tmp_path / "kefu.db", rate_limit=0, answer_deadline=DEADLINE)
-    generator = OllamaGenerator(llm.url, "fast", timeout=10, connect_timeout=1)
-    core = Answerer(retriever, generator, deadline=DEADLINE, **answerer)  # type: ignore[arg-type]
-    store = Store.from_settings(settings)
-    client, keys = start_api(create_app(settings, answerer=core, store=store), store)
-    try:
-        yield Served(client, keys, retriever, tmp_path / "kefu.db")
-    finally:
-        retriever.release.set()
-        retriever.embedder.release.set()
-        client.__exit__(None, None, None)
-        store.close()
-
-
 @pytest.fixture
 def slow_search(tmp_path: Path, llm: FakeOllama) -> Iterator[Served]:
-    yield from serve(tmp_path, llm, SlowRetriever(delay=SLOW, hits=[article_hit()]), style="quote")
+    yield from serve_fake(tmp_path, llm, SlowRetriever(delay=SLOW, hits=[article_hit()]), DEADLINE, style="quote")
 
 
 def wait_until(check: Any, seconds: float = 10.0) -> None:
@@ -132,7 +92,7 @@ def test_a_suggestion_is_bounded_too(slow_search: Served) -> None:
 def test_a_slow_sentence_selection_is_bounded(tmp_path: Path, llm: FakeOllama) -> None:
     # Search is quick; embedding the source sentences to pick the answer is what hangs.
     retriever = SlowRetriever(hits=[article_hit()], embedder=SlowEmbedder(delay=SLOW))
-    for served in serve(tmp_path, llm, retriever, style="quote"):
+    for served in serve_fake(tmp_path, llm, retriever, DEADLINE, style="quote"):
         response, took = served.post("/v1/ask", {"question": "转账一直在打包中怎么办"})
         assert took < DEADLINE + MARGIN, took
         assert response.json()["reason"] == "timeout"
@@ -140,7 +100,7 @@ def test_a_slow_sentence_selection_is_bounded(tmp_path: Path, llm: FakeOllama) -
 
 
 def test_an_answer_within_the_deadline_is_untouched(tmp_path: Path, llm: FakeOllama) -> None:
-    for served in serve(tmp_path, llm, SlowRetriever(delay=0.3)):
+    for served in serve_fake(tmp_path, llm, SlowRetriever(delay=0.3), DEADLINE):
         response, took = served.post("/v1/ask", {"question": "转账一直在打包中怎么办"})
         body = response.json()
         assert (body["action"], body["reason"]) == ("handoff", "no_sources"), body
