@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -134,7 +135,7 @@ def read_all(
     """Read every source; a missing or unreadable one is a problem, not the end. Sentences
     of articles that would fail the output check are left out, each a problem
     (:mod:`ingest.screen`; links are judged only with ``official_domains``)."""
-    from ingest.screen import screen_documents
+    from ingest.screen import foreign_domains_note, screen_documents
     from ingest.sources import read_source
 
     documents: list[SourceDocument] = []
@@ -147,8 +148,11 @@ def read_all(
             continue
         read = read_source(source, fmt=fmt, redact=redactor)
         problems.extend(read.problems)
-        problems.extend(screen_documents(read.documents, source, official_domains))
+        foreign: Counter[str] = Counter()
+        problems.extend(screen_documents(read.documents, source, official_domains, foreign))
         notes = list(read.notes)
+        if foreign:
+            notes.append(foreign_domains_note(foreign))
         # A GitBook section's index page ("BSC钱包") or a page of images alone: nothing in it
         # can answer a question, and its title alone would outrank the pages under it.
         blank = [doc.path for doc in read.documents if _blank(doc)]

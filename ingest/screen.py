@@ -13,9 +13,11 @@ it stays, and the output check cuts it if an answer ever quotes it.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from ingest.documents import Problem, Section, SourceDocument
 from service.safety import passage_problems
@@ -23,15 +25,21 @@ from service.safety import passage_problems
 # Words that make a link an example of a scam, not a recommendation ("钓鱼域名示例 | 手法",
 # "例如“Visit xxx-claim.com to get 500 USDC”").
 _WARNING = re.compile(r"钓鱼|冒充|仿冒|假冒|诈骗|骗子|山寨|例如“|(?i:phishing|scam|fake|look-?alike|impersonat)")
+#: How service.safety words a link to a domain that is not official.
+_NOT_OFFICIAL = "not an official domain: "
 #: How much of a sentence is looked for in the file to find its line (markup may differ).
 _PROBES = (40, 20, 10)
 
 
 def screen_documents(
-    documents: Sequence[SourceDocument], root: Path, official_domains: Sequence[str] | None
+    documents: Sequence[SourceDocument],
+    root: Path,
+    official_domains: Sequence[str] | None,
+    foreign: Counter[str] | None = None,
 ) -> list[Problem]:
     """Remove, in place, the sentences of articles that would fail the output check; one
-    problem per sentence (file and line when the sentence can be found in the file)."""
+    problem per sentence (file and line when the sentence can be found in the file).
+    ``foreign`` counts, by domain, the links left out for not being official."""
     problems: list[Problem] = []
     files: dict[str, str | None] = {}
     for doc in documents:
@@ -55,6 +63,8 @@ def screen_documents(
                 sentence = problem.sentence.removeprefix("| ")
                 text = text.replace(sentence, "", 1)
                 what = problem.violation
+                if foreign is not None and (link := what.detail.removeprefix(_NOT_OFFICIAL)) != what.detail:
+                    foreign[_domain_of(link)] += 1
                 problems.append(
                     Problem(
                         where,
@@ -64,6 +74,26 @@ def screen_documents(
                 )
             doc.sections[n] = replace(section, text=text)
     return problems
+
+
+def foreign_domains_note(foreign: Counter[str], shown: int = 8) -> str:
+    """What an ingest says about the links it left out for their domain, and what to do."""
+    total = sum(foreign.values())
+    top = ", ".join(f"{domain} ({n})" for domain, n in foreign.most_common(shown))
+    more = f" and {len(foreign) - shown} more domain(s)" if len(foreign) > shown else ""
+    return (
+        f"{total} link(s) outside KEFU_OFFICIAL_DOMAINS left their sentences out of the index (each a problem "
+        f"above): {top}{more}; "
+        "if some of these are this help center's own domains, add them to KEFU_OFFICIAL_DOMAINS "
+        "(it replaces the default list) and ingest again"
+    )
+
+
+def _domain_of(link: str) -> str:
+    """The domain a link or e-mail address names, as its last two labels (help.x.pro -> x.pro)."""
+    host = link.rsplit("@", 1)[-1] if "@" in link and "://" not in link else link
+    host = (urlsplit(host if "://" in host else f"//{host}").hostname or host).rstrip(".")
+    return ".".join(host.split(".")[-2:])
 
 
 def _as_written(section: Section) -> str:
@@ -84,10 +114,32 @@ def _read(root: Path, relative: str) -> str | None:
 
 
 def _line_of(text: str | None, sentence: str) -> int | None:
+    """The line of ``text`` the sentence starts on: as written, else by its words alone
+    (the file may wrap them in markup: "* **安卓**：[www.x.pro](https://x.pro)&#x20;")."""
     if not text:
         return None
     for size in _PROBES:
         probe = sentence[:size].strip()
         if len(probe) >= 6 and (at := text.find(probe)) >= 0:
             return text.count("\n", 0, at) + 1
+    bare = _bare(_PLACEHOLDER.split(sentence)[0])
+    lines = [_bare(line) for line in text.split("\n")]
+    for size in _PROBES:
+        probe = bare[:size]
+        if len(probe) < 6:
+            break
+        for n, line in enumerate(lines, start=1):
+            if probe in line:
+                return n
     return None
+
+
+# Markup around the words of a line: tags, link targets, entities, escapes.
+_MARKUP = re.compile(r"<[^<>\n]*>|\]\([^()\n]*\)|&#?[0-9A-Za-z]+;|\\")
+_NOT_WORD = re.compile(r"[\W_]+")
+_PLACEHOLDER = re.compile(r"\[REDACTED:[a-z_]+\]")
+
+
+def _bare(text: str) -> str:
+    """Only the letters, digits and CJK characters of ``text``, lower-cased, markup dropped."""
+    return _NOT_WORD.sub("", _MARKUP.sub("", text)).lower()

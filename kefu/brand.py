@@ -43,6 +43,7 @@ MESSAGE_KEYS: Final = frozenset(
     {
         "stolen_funds",
         "secret_shared",
+        "secret_shared_password",
         "compensation",
         "human_requested",
         "account_lookup",
@@ -52,9 +53,12 @@ MESSAGE_KEYS: Final = frozenset(
         "no_sources",
         "unsafe_answer",
         "llm_unavailable",
+        "timeout",
         "default",
     }
 )
+#: A message variant and the reason whose text it falls back to.
+_BASE_REASON: Final = {"secret_shared_password": "secret_shared"}
 _TOP_LEVEL: Final = frozenset({"names", "official_domains", "user_messages", "agent_replies"})
 _DOMAIN = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{1,62}")
 
@@ -78,11 +82,12 @@ class Brand:
     def user_message(self, reason: str, lang: str) -> str:
         """What the user is told when the conversation goes to a human for ``reason``."""
         texts = self.user_messages["en" if lang == "en" else "zh"]
-        return self._named(texts.get(reason) or texts["default"], lang)
+        return self._named(texts.get(reason) or texts.get(_BASE_REASON.get(reason, "")) or texts["default"], lang)
 
     def agent_reply(self, reason: str, lang: str) -> str | None:
         """The reply suggested to the agent for ``reason``, if the brand has one."""
-        text = self.agent_replies["en" if lang == "en" else "zh"].get(reason)
+        replies = self.agent_replies["en" if lang == "en" else "zh"]
+        text = replies.get(reason) or replies.get(_BASE_REASON.get(reason, ""))
         return self._named(text, lang) if text else None
 
     def _named(self, text: str, lang: str) -> str:

@@ -572,7 +572,7 @@ _STANDARD_NAMES: Final = frozenset(
 _PASSWORD_HINT = re.compile(r"pw|pass|密[码碼]|口令", re.IGNORECASE)
 # Forms without "is" or a colon: "pwd hunter2", "密码abc123", "pass: hunter2".
 _PASSWORD_BARE = re.compile(
-    r"(?:(?<![A-Za-z])(?P<abbr>pwd|passwd|pw)(?![A-Za-z])\s*[:：=]?\s*"
+    r"(?:(?<![A-Za-z])(?P<abbr>pwd|passwd|pw)(?![A-Za-z])(?P<abbr_sep>\s*[:：=]?\s*)"
     r"|(?<![A-Za-z])pass\s*[:：=]\s*"
     r"|(?P<zh>密码|密碼|口令)(?P<space>\s*))"
     r"[\"'“‘「『]?(?P<value>[A-Za-z0-9][!-~]{0,63})",
@@ -603,8 +603,9 @@ def find_passwords(text: str) -> list[SecretMatch]:
     Only the value is redacted, so the sentence still says a password was given. A value
     is a run of ASCII characters without spaces (a password in Chinese characters would be
     indistinguishable from "密码是什么"); plain words that usually follow "password is" in
-    a sentence ("wrong", "the", "not"...) are not values. After "密码" and a space, a
-    value needs a digit, a symbol or mixed case ("密码 Google" names an app).
+    a sentence ("wrong", "the", "not"...) are not values. After "密码" and a space, or "pwd"
+    with no colon, a value needs a digit, a symbol or mixed case ("密码 Google" names an
+    app, "what does pwd mean" asks a question).
     """
     if not _PASSWORD_HINT.search(text):
         return []
@@ -619,7 +620,9 @@ def find_passwords(text: str) -> list[SecretMatch]:
     for m in _PASSWORD_BARE.finditer(text):
         if (value := _password_value(m)) is None:
             continue
-        if m.group("zh") and m.group("space") and not re.search(r"[^A-Za-z]|[a-z].*[A-Z]|[A-Z].*[A-Z]", value):
+        # Bare words after "密码 " or "pwd " name things ("密码 Google", "what does pwd mean").
+        spaced = bool(m["zh"] and m["space"]) or bool(m["abbr"] and not re.search("[:：=]", m["abbr_sep"]))
+        if spaced and not re.search(r"[^A-Za-z]|[a-z].*[A-Z]|[A-Z].*[A-Z]", value):
             continue
         found.append(SecretMatch("password", m.start("value"), m.start("value") + len(value)))
     return _disjoint(found)

@@ -631,7 +631,8 @@ class Answerer:
         )  # fmt: skip
         turn.timings["total"] = turn.elapsed() * 1000
         return AnswerResult(
-            **self._base(turn, found), answer=user_message(reason, turn.lang), citations=[],
+            **self._base(turn, found), answer=user_message(reason, turn.lang, self._said(turn)),
+            citations=[],
             confidence=round(confidence, 4), action="handoff", reason=reason, mode="handoff", handoff=info,
             evidence=evidence or Evidence(), sources=sources or [], timings_ms=turn.timings, **extra,
         )  # fmt: skip
@@ -655,6 +656,11 @@ class Answerer:
             reason="fraud_warning", mode="warning", evidence=evidence, timings_ms=turn.timings,
             **{k: v for k, v in extra.items() if k in ("violations", "usage", "model")},
         )  # fmt: skip
+
+    @staticmethod
+    def _said(turn: Turn) -> list[str]:
+        """What the user wrote (redacted), for the kind of secret they pasted."""
+        return [turn.question, *(text for role, text in turn.history if role == "user")]
 
     @staticmethod
     def _base(turn: Turn, found: Found) -> dict[str, Any]:

@@ -3,7 +3,8 @@ fields, the redacted conversation, the evidence found and a reply they can edit.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -13,13 +14,31 @@ if TYPE_CHECKING:
     from service.retriever import DocumentHit
 
 #: Reasons a handoff can carry: the rule reasons, and the answer-side ones.
-ANSWER_REASONS = ("low_confidence", "no_answer", "no_sources", "unsafe_answer", "llm_unavailable")
+ANSWER_REASONS = ("low_confidence", "no_answer", "no_sources", "unsafe_answer", "llm_unavailable", "timeout")
+#: Placeholders the redactor leaves (kefu.redaction): which kinds of secret a text held.
+_PLACEHOLDER = re.compile(r"\[REDACTED:([a-z_]+)\]")
+_WALLET_SECRETS = frozenset({"seed_phrase", "private_key", "keystore"})
 
 
-def user_message(reason: str, lang: str, brand: Brand | None = None) -> str:
+def pasted_kinds(texts: Iterable[str]) -> set[str]:
+    return {m.group(1) for text in texts for m in _PLACEHOLDER.finditer(text)}
+
+
+def _variant(reason: str, said: Iterable[str]) -> str:
+    # A password (of the app, an exchange, an e-mail) is not the wallet's keys: change it, no
+    # need to move funds. Chosen when no phrase or key was pasted with it.
+    if reason == "secret_shared":
+        kinds = pasted_kinds(said)
+        if "password" in kinds and not kinds & _WALLET_SECRETS:
+            return "secret_shared_password"
+    return reason
+
+
+def user_message(reason: str, lang: str, said: Iterable[str] = (), brand: Brand | None = None) -> str:
     """What the user is told when the conversation goes to a human: the brand file's text
-    for ``reason`` (:mod:`kefu.brand`; default: the deployment's brand)."""
-    return (brand or active_brand()).user_message(reason, lang)
+    for ``reason`` (:mod:`kefu.brand`; default: the deployment's brand); ``said`` is what the
+    user wrote (redacted), for the kind of secret they pasted."""
+    return (brand or active_brand()).user_message(_variant(reason, said), lang)
 
 
 @dataclass
@@ -57,7 +76,8 @@ def build_handoff(
     titles = "、".join(h.title for h in hits[:3]) if lang != "en" else "; ".join(h.title for h in hits[:3])
     turns = len([1 for role, _ in history if role == "user"]) + 1
     conversation = [{"role": role, "text": text} for role, text in history] + [{"role": "user", "text": question}]
-    canned = (brand or active_brand()).agent_reply(reason, lang)
+    said = [question, *(text for role, text in history if role == "user")]
+    canned = (brand or active_brand()).agent_reply(_variant(reason, said), lang)
     return Handoff(
         reason=reason,
         summary=_summary(reason, question, lang=lang, sentiment=sentiment, turns=turns, titles=titles),

@@ -8,8 +8,8 @@ and the eval use them):
 
     reason           priority  fires when the user...
     stolen_funds     urgent    reports funds stolen, drained or a wallet/key compromised now
-    secret_shared    urgent    pastes a seed phrase, private key or keystore, or says they
-                               gave one away (to "support", a site, anyone)
+    secret_shared    urgent    pastes a seed phrase, private key, keystore or password, or says
+                               they gave one away (to "support", a site, anyone)
     compensation     high      demands compensation or a refund from the company, or
                                threatens police, lawyers, regulators, public exposure
     human_requested  normal    asks for a human (转人工, "real person", "live agent")
@@ -120,7 +120,7 @@ HISTORY_TURNS: Final = 20
 #: Longest evidence string; longer matches are cut with an ellipsis.
 MAX_EVIDENCE: Final = 40
 
-_SECRET_KINDS: Final = frozenset({"seed_phrase", "private_key", "keystore"})
+_SECRET_KINDS: Final = frozenset({"seed_phrase", "private_key", "keystore", "password"})
 
 
 @dataclass(frozen=True)
@@ -410,10 +410,12 @@ class StolenFundsDetector(Detector):
 
 
 class SecretSharedDetector(Detector):
-    """A seed phrase, private key or keystore in the message, or the user saying they gave one away.
+    """A seed phrase, private key, keystore or password in the message, or the user saying they
+    gave one away.
 
     Pasted secrets come from :func:`kefu.redaction.detect_secrets` (kinds seed_phrase,
-    private_key, keystore); the evidence names the kind ("seed_phrase pasted"), never the
+    private_key, keystore, password: "我的密码是 Abc12345", not "忘记密码怎么办"); the
+    evidence names the kind ("seed_phrase pasted"), never the
     value. Told: a completed act of giving, with a secret as its object: 把助记词发给客服了,
     私钥告诉了一个自称官方的人, 在网站上输入了助记词, "I gave my seed phrase to an agent",
     "I typed my recovery phrase into a site", "the scammer has my private key".

@@ -429,6 +429,8 @@ def test_password_values_are_redacted_not_the_keyword(text: str, expected: str) 
         "Your password is stored only on your phone.",
         "Reset your password in Settings → Security.",
         "password: [REDACTED:password]",
+        "what does pwd mean",
+        "pwd reset link expired",
     ],
 )
 def test_sentences_about_passwords_are_left(text: str) -> None:

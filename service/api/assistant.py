@@ -18,6 +18,7 @@ from kefu.text import detect_language, visible
 from service.api import schemas
 from service.api.errors import error_body, status_for
 from service.api.logs import redact
+from service.deadline import answer_within
 from service.retriever import SearchFilters
 from service.store import HandoffRecord, HandoffRequest, MessageRecord, Owner, Priority, SavedAnswer
 
@@ -119,9 +120,10 @@ async def relayed_messages(response: schemas.AskResponse) -> AsyncIterator[dict[
 def answer_events(
     runtime: Runtime, request: schemas.AskRequest, history: list[tuple[str, str]]
 ) -> AsyncIterator[AnswerEvent]:
-    """The answer's events from the answerer being served now (history_for checked the question)."""
+    """The answer's events from the answerer being served now (history_for checked the question),
+    the last of them within the answer deadline."""
     answerer = runtime.current_answerer()
-    return answerer.stream(request.question, history, lang=request.lang, mode="answer")
+    return answer_within(answerer, request.question, history, lang=request.lang, mode="answer")
 
 
 async def final_result(events: AsyncIterator[AnswerEvent]) -> AnswerResult:
@@ -238,7 +240,7 @@ async def sse_messages(
 async def suggest(runtime: Runtime, caller: Caller, request: schemas.SuggestRequest) -> schemas.SuggestResponse:
     question, history = _ticket_turns(request, runtime)
     answerer = runtime.current_answerer()
-    result = await answerer.answer(question, history, lang=request.lang, mode="suggest")
+    result = await final_result(answer_within(answerer, question, history, lang=request.lang, mode="suggest"))
     # A suggestion goes to an agent, who is already a human: it opens no handoff.
     saved = await _save(
         runtime,

@@ -301,8 +301,11 @@ def test_the_answer_deadline_is_a_hard_bound(
             headers={"Authorization": f"Bearer {keys['app']}"},
         ).json()  # fmt: skip
         took = time.perf_counter() - start
-        # The slow model needs 2 s for its answer; the deadline cuts it, with a fallback.
-        assert body["reason"] in ("extractive_fallback", "llm_unavailable", "low_confidence", "no_answer"), body
+        # The slow model needs 2 s for its answer; the deadline cuts it, with a fallback (or, if
+        # search took most of the time on a busy machine, a handoff at the deadline itself).
+        assert body["reason"] in ("extractive_fallback", "llm_unavailable", "low_confidence", "no_answer", "timeout"), (
+            body
+        )
         assert took < deadline + 1.5, took
     finally:
         client.__exit__(None, None, None)

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from mnemonic import Mnemonic
 
 from kefu.redaction import Redactor, detect_secrets
+from service.rules import check_rules
 
 EN = Mnemonic("english")
 ZH = Mnemonic("chinese_simplified")
@@ -75,6 +76,13 @@ def test_every_evasion_is_redacted(name: str, text: str, hidden: list[str]) -> N
     assert "[REDACTED:" in redacted, name
     for piece in hidden:
         assert piece not in redacted, (name, piece, redacted)
+
+
+@pytest.mark.parametrize(("name", "text"), [e[:2] for e in EVASIONS], ids=[e[0] for e in EVASIONS])
+def test_every_evasion_hands_off_as_a_shared_secret(name: str, text: str) -> None:
+    # The answerer runs the rules on the redacted question: the user is warned, a person takes over.
+    redacted = Redactor().redact(f"帮我看看：{text}").text
+    assert "secret_shared" in [hit.reason for hit in check_rules(redacted)], (name, redacted)
 
 
 @pytest.mark.parametrize(

@@ -211,6 +211,51 @@ def test_a_leaked_phrase_is_both_a_compromise_and_a_shared_secret() -> None:
     assert reasons("助记词泄露了 币还在") == ["stolen_funds", "secret_shared"]
 
 
+#: A password stated in the message: the redactor hides the value, the rule hands off.
+PASSWORD_PASTED = [
+    "我的钱包密码是 Abc12345，为什么一直提示错误",
+    "密码是Tp@2024x 登录不了",
+    "交易所密码 Qwer!234 被改了吗",
+    "钱包打不开了 密码hunter2024 是不是错了",
+    "my password is Sunshine!9 and the app says it is wrong",
+    "my password is correct horse battery staple",
+    "pwd qwerty7788 still fails",
+    "Password: hunter22, please check my account",
+]
+#: Talk about passwords, nothing pasted: answered like any question.
+PASSWORD_MENTIONED = [
+    "忘记密码怎么办",
+    "钱包密码忘了怎么找回",
+    "密码错误怎么办",
+    "修改密码在哪里",
+    "交易密码和登录密码有什么区别",
+    "密码是什么意思",
+    "我的密码是对的但是提示错误",
+    "忘记密码了，可以用助记词重置吗",
+    "how do I reset my password",
+    "I forgot my wallet password",
+    "my password is wrong every time",
+    "my password is correct but it says wrong password",
+    "Can I change my wallet password without the seed phrase?",
+    "what does pwd mean",
+]
+
+
+@pytest.mark.parametrize("text", PASSWORD_PASTED)
+def test_a_pasted_password_is_a_shared_secret(text: str) -> None:
+    redacted = Redactor()(text)
+    assert "[REDACTED:password]" in redacted, redacted
+    for said in (text, redacted):  # the answerer runs the rules on the redacted text
+        hit = next(h for h in check_rules(said) if h.reason == "secret_shared")
+        assert (hit.evidence, hit.priority) == ("password pasted", "urgent")
+
+
+@pytest.mark.parametrize("text", PASSWORD_MENTIONED)
+def test_a_password_mentioned_is_not_a_shared_secret(text: str) -> None:
+    assert Redactor()(text) == text
+    assert "secret_shared" not in reasons(text)
+
+
 # --- human_requested ------------------------------------------------------------------------
 
 HUMAN_POSITIVE = [

@@ -49,7 +49,9 @@ through `GET /v1/conversations/{id}/messages`. Once the handoff is resolved the 
 answers again.
 
 Only one answer is generated at a time; a few wait, and when the queue is full the call
-answers 503 (`code: busy`) at once, with a Retry-After header.
+answers 503 (`code: busy`) at once, with a Retry-After header. An answer not finished within
+`KEFU_ANSWER_DEADLINE` seconds hands the conversation to a human (`reason: timeout`, or the
+handoff rule's own reason) instead of keeping the caller waiting.
 
 Roles: app, agent, admin."""
 

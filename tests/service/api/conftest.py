@@ -8,7 +8,9 @@ the app's state build their own.
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -165,3 +167,45 @@ def sse_events(text: str) -> list[tuple[str, Any]]:
         if data:
             events.append((name, json.loads("\n".join(data))))
     return events
+
+
+@dataclass
+class Served:
+    """The app over a fake retriever (tests/fakes/retriever.py): its client, keys and database."""
+
+    client: TestClient[Litestar]
+    keys: dict[str, str]
+    retriever: Any
+    db: Path
+
+    def post(self, path: str, body: dict[str, Any], role: str = "app", **headers: str) -> tuple[Any, float]:
+        """The response and the seconds it took (printed: `pytest -rP` shows the figures)."""
+        start = time.perf_counter()
+        response = self.client.post(path, json=body, headers={"Authorization": f"Bearer {self.keys[role]}", **headers})
+        took = time.perf_counter() - start
+        print(f"{path} {body} -> {response.status_code} in {took:.3f} s")
+        return response, took
+
+    def rows(self, query: str) -> list[tuple[Any, ...]]:
+        with sqlite3.connect(self.db) as connection:
+            return list(connection.execute(query))
+
+
+def serve_fake(
+    tmp_path: Path, llm: FakeOllama, retriever: Any, deadline: float = 25.0, *, model: str = "fast", **answerer: Any
+) -> Iterator[Served]:
+    """The real app (real SQLite file, the fake Ollama's ``model``) answering over ``retriever``."""
+    from service.answerer import Answerer
+
+    settings = api_settings(tmp_path, tmp_path / "kefu.db", rate_limit=0, answer_deadline=deadline)
+    generator = OllamaGenerator(llm.url, model, timeout=10, connect_timeout=1)
+    core = Answerer(retriever, generator, deadline=deadline, **answerer)
+    store = Store.from_settings(settings)
+    client, keys = start_api(create_app(settings, answerer=core, store=store), store)
+    try:
+        yield Served(client, keys, retriever, tmp_path / "kefu.db")
+    finally:
+        retriever.release.set()
+        retriever.embedder.release.set()
+        client.__exit__(None, None, None)
+        store.close()

@@ -1,0 +1,74 @@
+"""Links to domains that are not the deployment's: each a problem with its file and line
+(however the file marks the link up), a note naming the domains and what to do, and
+nothing reported once the deployment names its own domains."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from ingest.pipeline import read_all
+from kefu.redaction import Redactor
+from kefu.settings import DEFAULT_OFFICIAL_DOMAINS
+from tests.conftest import TP_CN
+
+#: The help center's own domains, then the explorers its articles send users to
+#: (docs/security.md says how this list was drawn up).
+TP_DOMAINS = (
+    "tokenpocket.pro", "tpwallet.io", "tpglobalwallet.net", "keypal.pro", "tphelp.gitbook.io",
+    "etherscan.io", "etherscan.com", "bscscan.com", "tronscan.org", "tronscan.io", "solscan.io",
+    "polygonscan.com", "arbiscan.io", "basescan.org", "explorer.solana.com", "revoke.cash",
+)  # fmt: skip
+
+ARTICLE = """\
+# 如何下载 Acme 钱包
+
+Acme 钱包支持安卓和 iOS。
+
+* 客服邮箱：help@acme.example
+* **安卓版本**：在APP内更新或在[<mark style="color:red;">**www.acme.example**</mark>](https://acme.example/)官网下载。
+1\\. acme.example&#x20;
+
+iOS 用户请在 App Store 搜索 Acme。
+"""
+
+
+def _read(folder: Path, domains: tuple[str, ...]) -> tuple[str, list[str], list[str]]:
+    docs, problems, summary = read_all([folder], "markdown", Redactor(), domains)
+    text = "\n".join(section.text for doc in docs for section in doc.sections)
+    return text, [str(p) for p in problems], summary[0]["notes"]
+
+
+def test_links_outside_the_official_domains_are_reported_by_file_and_line(tmp_path: Path) -> None:
+    (tmp_path / "download.md").write_text(ARTICLE, encoding="utf-8")
+    text, problems, notes = _read(tmp_path, DEFAULT_OFFICIAL_DOMAINS)
+    lines = sorted(int(p.split(":")[1]) for p in problems)
+    assert lines == [5, 6, 7], problems  # the e-mail, the marked-up link, the escaped list item
+    assert all("unknown_url: not an official domain" in p for p in problems)
+    assert "acme.example" not in text and "iOS 用户请在 App Store 搜索 Acme" in text
+    note = next(n for n in notes if "KEFU_OFFICIAL_DOMAINS" in n)
+    assert note.startswith("3 link(s) outside KEFU_OFFICIAL_DOMAINS") and "acme.example (3)" in note
+
+
+def test_a_deployment_that_names_its_domains_keeps_its_links(tmp_path: Path) -> None:
+    (tmp_path / "download.md").write_text(ARTICLE, encoding="utf-8")
+    text, problems, notes = _read(tmp_path, ("acme.example",))
+    assert problems == [] and not any("KEFU_OFFICIAL_DOMAINS" in n for n in notes)
+    assert "help@acme.example" in text and "www.acme.example" in text
+
+
+@pytest.mark.skipif(not TP_CN.is_dir(), reason=f"no tp-cn corpus at {TP_CN}")
+def test_tp_cn_links_are_found_where_they_are_written() -> None:
+    _, problems, notes = _read(TP_CN, DEFAULT_OFFICIAL_DOMAINS)
+    foreign = [p for p in problems if "not an official domain" in p]
+    assert len(foreign) > 200 and "tokenpocket.pro" in next(n for n in notes if "KEFU_OFFICIAL_DOMAINS" in n)
+    for problem in foreign:
+        file, line, *_ = problem.split(":")
+        host = re.search(r"not an official domain: (?:\S+://|\S+@)?(?:www\.)?([^/\s;:]+)", problem)
+        assert host, problem
+        assert host.group(1).lower() in (TP_CN / file).read_text(encoding="utf-8").split("\n")[int(line) - 1].lower()
+    # With the help center's own domains, its own links stay.
+    _, problems, _ = _read(TP_CN, TP_DOMAINS)
+    assert not [p for p in problems if "tokenpocket.pro" in p or "tpwallet.io" in p]
