@@ -7,11 +7,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from kefu import vocab
+
 if TYPE_CHECKING:
     from service.retriever import DocumentHit
 
 #: Reasons a handoff can carry: the rule reasons, and the answer-side ones.
-ANSWER_REASONS = ("low_confidence", "no_answer", "no_sources", "unsafe_answer", "llm_unavailable")
+ANSWER_REASONS = vocab.ANSWER_REASONS
 
 _USER_MESSAGE = {
     "stolen_funds": (

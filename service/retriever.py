@@ -15,6 +15,7 @@ import numpy as np
 
 from kefu.errors import BadInputError
 from kefu.text import TOKENS_VERSION, char_bigrams, detect_language, normalise, tokens
+from kefu.vocab import MAX_QUESTION_CHARS
 from service.glossary import Expansion
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 Fusion = Literal["rrf", "score", "dense", "sparse"]
 FUSIONS: tuple[Fusion, ...] = ("rrf", "score", "dense", "sparse")
 DEFAULT_FUSION: Fusion = "score"
-MAX_QUERY_CHARS = 2000
+MAX_QUERY_CHARS = MAX_QUESTION_CHARS  # a query is a question
 #: Below this share of the documents searched, a question's language is foreign to them.
 FOREIGN_SHARE = 0.05
 log = logging.getLogger(__name__)

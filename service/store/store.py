@@ -39,13 +39,20 @@ from kefu.errors import (
     NotFoundError,
 )
 from kefu.redaction import Redactor
+from kefu.vocab import (
+    FEEDBACK_KINDS,
+    HANDOFF_STATUSES,
+    HISTORY_TURNS,
+    PRIORITIES,
+    FeedbackKind,
+    HandoffStatus,
+    Priority,
+)
+from kefu.vocab import Mode as AnswerMode
 from service.store.engine import create_database_engine, sqlite_file, writer
 from service.store.migrate import upgrade_database
 from service.store.models import (
     ANSWER_MODES,
-    FEEDBACK_KINDS,
-    HANDOFF_STATUSES,
-    PRIORITIES,
     ROLES,
     Answer,
     ApiKey,
@@ -59,25 +66,21 @@ from service.store.models import (
 )
 from service.store.records import (
     ACTIVE_HANDOFF,
-    AnswerMode,
     AnswerRecord,
     ApiKeyRecord,
     ConversationRecord,
     DeliveryRecord,
     DeliveryStatus,
     DueDelivery,
-    FeedbackKind,
     FeedbackRecord,
     HandoffMessage,
     HandoffOrder,
     HandoffPage,
     HandoffRecord,
     HandoffRequest,
-    HandoffStatus,
     MessageRecord,
     MessageRole,
     Owner,
-    Priority,
     Role,
     SavedAnswer,
     StoreCounts,
@@ -416,7 +419,12 @@ class Store:
             return _conversation(_conversation_for(session, conversation_id, user_id, owner))
 
     def conversation_history(
-        self, conversation_id: str, *, turns: int = 5, user_id: str | None = None, owner: Owner | None = None
+        self,
+        conversation_id: str,
+        *,
+        turns: int = HISTORY_TURNS,
+        user_id: str | None = None,
+        owner: Owner | None = None,
     ) -> list[MessageRecord]:
         """The last ``turns`` turns of a conversation, oldest message first.
 
