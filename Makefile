@@ -75,7 +75,7 @@ lint: setup
 
 # The main job: set up, produce the models, index the bundled corpus, then serve the HTTP
 # API on 127.0.0.1:$(PORT) with the embedded LLM (Ctrl-C stops it). With no API key created
-# yet it runs open, for this machine only; see README "HTTP API".
+# yet it runs open, for this machine only; see docs/api.md.
 PORT ?= 8000
 run: models
 	$(KEFU) ingest

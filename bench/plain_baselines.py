@@ -17,6 +17,7 @@ import json
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import bm25s
 import numpy as np
@@ -52,53 +53,43 @@ def rrf(*rankings: Sequence[int], k: int = RRF_K) -> list[int]:
     return sorted(score, key=lambda d: -score[d])
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("corpus", nargs="?", default=str(REPO.parent / "shared" / "corpora" / "tp-cn"))
-    parser.add_argument("--dataset", default=str(REPO / "eval" / "datasets" / "tp-cn.jsonl"))
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
+def dense_docs(scores: np.ndarray, win_doc: np.ndarray, depth: int) -> list[int]:
+    """Documents in the order of their best window's score, the first ``depth``."""
+    out: list[int] = []
+    for w in np.argsort(-scores):
+        d = int(win_doc[w])
+        if d not in out:
+            out.append(d)
+            if len(out) == depth:
+                break
+    return out
 
-    docs = read_source(Path(args.corpus)).documents
-    paths = [d.path for d in docs]
-    texts = [d.text() for d in docs]
-    items = [i for i in load_dataset(Path(args.dataset)) if i.expected == "answer"]
 
+def rank_all(texts: list[str], items: list[Any], depth: int = 100) -> tuple[dict[str, list[list[int]]], int]:
+    """Each baseline's ranking of the documents for every item; and how many windows were embedded."""
     bm25 = bm25s.BM25()
     bm25.index([jieba_tokens(t) for t in texts], show_progress=False)
-
     embedder = embedder_from_settings(Settings.from_env())
-    win_doc: list[int] = []
-    win_text: list[str] = []
-    for d, t in enumerate(texts):
-        for w in windows(t):
-            win_doc.append(d)
-            win_text.append(w)
-    vectors = embedder.embed_passages(win_text)
+    windowed = [(d, w) for d, t in enumerate(texts) for w in windows(t)]
+    vectors = embedder.embed_passages([w for _, w in windowed])
     queries = embedder.embed_queries([i.question for i in items])
-    win_doc_arr = np.asarray(win_doc)
-
-    depth = 100
+    win_doc = np.asarray([d for d, _ in windowed])
     rankings: dict[str, list[list[int]]] = {"bm25": [], "dense": [], "fusion": []}
     for qi, item in enumerate(items):
         q = jieba_tokens(item.question)
+        sparse: list[int] = []
         if q:
-            found, scores = bm25.retrieve([q], k=min(depth, len(docs)), show_progress=False)
+            found, scores = bm25.retrieve([q], k=min(depth, len(texts)), show_progress=False)
             sparse = [int(d) for d, s in zip(found[0], scores[0], strict=True) if s > 0]
-        else:
-            sparse = []
-        order = np.argsort(-(vectors @ queries[qi]))
-        dense: list[int] = []
-        for w in order:
-            d = int(win_doc_arr[w])
-            if d not in dense:
-                dense.append(d)
-                if len(dense) == depth:
-                    break
+        dense = dense_docs(vectors @ queries[qi], win_doc, depth)
         rankings["bm25"].append(sparse)
         rankings["dense"].append(dense)
         rankings["fusion"].append(rrf(sparse, dense))
+    return rankings, len(windowed)
 
+
+def score(rankings: dict[str, list[list[int]]], items: list[Any], paths: list[str]) -> dict[str, Any]:
+    """hit@k and MRR@10 of each baseline, over all items and per language."""
     out: dict[str, dict[str, dict[str, float]]] = {}
     for name, ranked in rankings.items():
         groups: dict[str, list[list[bool]]] = {"all": []}
@@ -115,10 +106,25 @@ def main() -> None:
             }
             for group, rel in groups.items()
         }
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("corpus", nargs="?", default=str(REPO.parent / "shared" / "corpora" / "tp-cn"))
+    parser.add_argument("--dataset", default=str(REPO / "eval" / "datasets" / "tp-cn.jsonl"))
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    docs = read_source(Path(args.corpus)).documents
+    paths = [d.path for d in docs]
+    items = [i for i in load_dataset(Path(args.dataset)) if i.expected == "answer"]
+    rankings, n_windows = rank_all([d.text() for d in docs], items)
+    out = score(rankings, items, paths)
     if args.json:
         print(json.dumps({"corpus": args.corpus, "dataset": args.dataset, "baselines": out}, indent=2))
         return
-    print(f"{len(items)} answer items, {len(docs)} documents, {len(win_text)} windows of {WINDOW} characters")
+    print(f"{len(items)} answer items, {len(docs)} documents, {n_windows} windows of {WINDOW} characters")
     for name, groups in out.items():
         for group, m in groups.items():
             cells = "  ".join(f"{k} {v}" for k, v in m.items())

@@ -185,84 +185,111 @@ def replay(
     agents = [create_key(store, "agent", name)[0] for name in ("agent-li", "agent-wang", "agent-chen")]
     generator = ExtractiveGenerator() if llm == "extractive" else None
     app = create_app(settings.with_overrides(rate_limit=0), store=store, generator=generator, embedder=embedder)  # type: ignore[arg-type]
-
     queue = plan_questions(items, end=end, days=days, per_day=per_day, rng=rng)
-    heapq.heapify(queue)
-    seq = len(queue)
-    done: Counter[str] = Counter()
     t0 = time.perf_counter()
-
-    def later(at: datetime, event_kind: str, **data: Any) -> None:
-        nonlocal seq
-        if at < end:
-            heapq.heappush(queue, Event(at, seq, event_kind, data))
-            seq += 1
-
-    def call(client: TestClient[Any], path: str, key: str, body: dict[str, Any]) -> dict[str, Any]:
-        response = client.post(path, json=body, headers={"Authorization": f"Bearer {key}"})
-        if response.status_code >= 300:
-            raise SystemExit(f"POST {path} answered {response.status_code}: {response.text[:300]}")
-        done[re.sub(r"/handoffs/[^/]+/", "/handoffs/{id}/", path)] += 1
-        return dict(response.json())
-
     with TestClient(app, timeout=600) as client:
-        while queue:
-            event = heapq.heappop(queue)
-            clock.now = event.at
-            if event.kind == "ask":
-                item: Item = event.data["item"]
-                user = f"u{rng.randrange(10_000)}"
-                result = call(client, "/v1/ask", app_key, {"question": item.question, "user_id": user})
-                cited = {c["source"] for c in result["citations"]}
-                if result["action"] == "answer":
-                    done["answered"] += 1
-                    if rng.random() < 0.3:
-                        right = bool(cited & set(item.gold))
-                        helpful = rng.random() < (0.85 if right else 0.35)
-                        later(event.at + timedelta(minutes=rng.uniform(0.5, 10)), "vote", answer=result["answer_id"],
-                              vote="helpful" if helpful else "not_helpful")  # fmt: skip
-                elif result.get("handoff") and rng.random() < 0.8:
-                    done["handed_off"] += 1
-                    delay = timedelta(minutes=rng.expovariate(1 / 45) + 2)
-                    later(event.at + delay, "agent", handoff=result["handoff"]["id"], item=item,
-                          conversation=result["conversation_id"], agent=rng.choice(agents))  # fmt: skip
-                else:
-                    done["handed_off"] += 1
-            elif event.kind == "vote":
-                call(client, "/v1/feedback", app_key, {"answer_id": event.data["answer"], "kind": event.data["vote"]})
-            elif event.kind == "agent":
-                agent, item = event.data["agent"], event.data["item"]
-                call(client, f"/v1/handoffs/{event.data['handoff']}/claim", agent, {})
-                suggestion = call(
-                    client,
-                    "/v1/suggest",
-                    agent,
-                    {"conversation": [{"role": "user", "text": item.question}],
-                     "conversation_id": event.data["conversation"]},
-                )  # fmt: skip
-                right = bool({c["source"] for c in suggestion["citations"]} & set(item.gold))
-                roll = rng.random()
-                if right and roll < 0.55:
-                    kind, reply = "sent_as_is", suggestion["reply"]
-                elif roll < (0.9 if right else 0.35):
-                    kind, reply = "edited", suggestion["reply"] + "\n" + AGENT_REPLY[suggestion["lang"]]
-                else:
-                    kind, reply = "discarded", AGENT_REPLY[suggestion["lang"]]
-                feedback: dict[str, Any] = {"answer_id": suggestion["answer_id"], "kind": kind}
-                if kind == "edited":
-                    feedback["final_text"] = reply
-                clock.now = event.at + timedelta(minutes=rng.uniform(1, 8))
-                call(client, "/v1/feedback", agent, feedback)
-                if clock.now < end and rng.random() < 0.9:
-                    call(client, f"/v1/handoffs/{event.data['handoff']}/resolve", agent, {"final_reply": reply})
+        week = _Week(client, rng, clock, end, queue, app_key=app_key, agents=agents)
+        week.run()
     store.close()
     return {
         "database": settings.database_url_resolved,
         "period": {"start": (end - timedelta(days=days)).isoformat(), "end": end.isoformat()},
         "llm": llm,
-        "calls": dict(done),
+        "calls": dict(week.done),
         "seconds": round(time.perf_counter() - t0, 1),
     }
+
+
+class _Week:
+    """The replay's events in time order: questions, the votes and agents' work they lead to."""
+
+    def __init__(
+        self,
+        client: Any,
+        rng: random.Random,
+        clock: ReplayClock,
+        end: datetime,
+        queue: list[Event],
+        *,
+        app_key: str,
+        agents: list[str],
+    ) -> None:
+        self.client, self.rng, self.clock, self.end = client, rng, clock, end
+        self.queue = queue
+        heapq.heapify(self.queue)
+        self.seq = len(queue)
+        self.app_key, self.agents = app_key, agents
+        self.done: Counter[str] = Counter()
+
+    def run(self) -> None:
+        handlers = {"ask": self.ask, "vote": self.vote, "agent": self.agent}
+        while self.queue:
+            event = heapq.heappop(self.queue)
+            self.clock.now = event.at
+            handlers[event.kind](event)
+
+    def later(self, at: datetime, event_kind: str, **data: Any) -> None:
+        if at < self.end:
+            heapq.heappush(self.queue, Event(at, self.seq, event_kind, data))
+            self.seq += 1
+
+    def call(self, path: str, key: str, body: dict[str, Any]) -> dict[str, Any]:
+        response = self.client.post(path, json=body, headers={"Authorization": f"Bearer {key}"})
+        if response.status_code >= 300:
+            raise SystemExit(f"POST {path} answered {response.status_code}: {response.text[:300]}")
+        self.done[re.sub(r"/handoffs/[^/]+/", "/handoffs/{id}/", path)] += 1
+        return dict(response.json())
+
+    def ask(self, event: Event) -> None:
+        rng = self.rng
+        item: Item = event.data["item"]
+        user = f"u{rng.randrange(10_000)}"
+        result = self.call("/v1/ask", self.app_key, {"question": item.question, "user_id": user})
+        cited = {c["source"] for c in result["citations"]}
+        if result["action"] == "answer":
+            self.done["answered"] += 1
+            if rng.random() < 0.3:
+                right = bool(cited & set(item.gold))
+                helpful = rng.random() < (0.85 if right else 0.35)
+                self.later(event.at + timedelta(minutes=rng.uniform(0.5, 10)), "vote", answer=result["answer_id"],
+                           vote="helpful" if helpful else "not_helpful")  # fmt: skip
+        elif result.get("handoff") and rng.random() < 0.8:
+            self.done["handed_off"] += 1
+            delay = timedelta(minutes=rng.expovariate(1 / 45) + 2)
+            self.later(event.at + delay, "agent", handoff=result["handoff"]["id"], item=item,
+                       conversation=result["conversation_id"], agent=rng.choice(self.agents))  # fmt: skip
+        else:
+            self.done["handed_off"] += 1
+
+    def vote(self, event: Event) -> None:
+        self.call("/v1/feedback", self.app_key, {"answer_id": event.data["answer"], "kind": event.data["vote"]})
+
+    def agent(self, event: Event) -> None:
+        """An agent claims the handoff, acts on the suggestion and (mostly) resolves it."""
+        rng = self.rng
+        agent, item = event.data["agent"], event.data["item"]
+        self.call(f"/v1/handoffs/{event.data['handoff']}/claim", agent, {})
+        suggestion = self.call(
+            "/v1/suggest",
+            agent,
+            {"conversation": [{"role": "user", "text": item.question}],
+             "conversation_id": event.data["conversation"]},
+        )  # fmt: skip
+        right = bool({c["source"] for c in suggestion["citations"]} & set(item.gold))
+        roll = rng.random()
+        if right and roll < 0.55:
+            kind, reply = "sent_as_is", suggestion["reply"]
+        elif roll < (0.9 if right else 0.35):
+            kind, reply = "edited", suggestion["reply"] + "\n" + AGENT_REPLY[suggestion["lang"]]
+        else:
+            kind, reply = "discarded", AGENT_REPLY[suggestion["lang"]]
+        feedback: dict[str, Any] = {"answer_id": suggestion["answer_id"], "kind": kind}
+        if kind == "edited":
+            feedback["final_text"] = reply
+        self.clock.now = event.at + timedelta(minutes=rng.uniform(1, 8))
+        self.call("/v1/feedback", agent, feedback)
+        if self.clock.now < self.end and rng.random() < 0.9:
+            self.call(f"/v1/handoffs/{event.data['handoff']}/resolve", agent, {"final_reply": reply})
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -19,12 +19,9 @@ from typing import Any, Protocol
 from eval.dataset import EvalItem
 from eval.metrics import percentile
 from kefu.text import detect_language, normalise
+from kefu.vocab import RULE_REASONS
 from service.answerer import AnswerResult
 from service.confidence import Calibration, Evidence
-from service.rules import REASONS
-
-#: The rules' handoff reasons (one detector each), in the order the rules rank them.
-RULE_REASONS = REASONS
 
 
 def normalise_fact(text: str) -> str:

@@ -38,44 +38,49 @@ def load_dataset(path: Path) -> list[EvalItem]:
     for n, line in enumerate(lines, start=1):
         if not line.strip():
             continue
-        where = f"{path}:{n}"
-        try:
-            raw = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise BadInputError(f"{where}: not valid JSON ({exc.msg})") from exc
-        if not isinstance(raw, dict):
-            raise BadInputError(f"{where}: each line must be a JSON object")
-        for name in ("id", "question", "lang", "expected"):
-            if not isinstance(raw.get(name), str) or not raw[name].strip():
-                raise BadInputError(f"{where}: field '{name}' is missing or not a non-empty string")
-        if raw["expected"] not in EXPECTED:
-            raise BadInputError(f"{where}: field 'expected' must be one of {EXPECTED}")
-        gold = raw.get("gold", [])
-        if not isinstance(gold, list) or not all(isinstance(g, str) for g in gold):
-            raise BadInputError(f"{where}: field 'gold' must be a list of document paths")
-        if raw["expected"] == "answer" and not gold:
-            raise BadInputError(f"{where}: an 'answer' item needs at least one gold document")
-        facts = raw.get("facts", [])
-        if not isinstance(facts, list) or not all(isinstance(f, str) for f in facts):
-            raise BadInputError(f"{where}: field 'facts' must be a list of strings")
-        if raw["id"] in seen:
-            raise BadInputError(f"{where}: id {raw['id']!r} appears twice")
-        seen.add(raw["id"])
-        known = {"id", "question", "lang", "expected", "gold", "facts", "category", "reason", "note"}
-        items.append(
-            EvalItem(
-                id=raw["id"],
-                question=raw["question"],
-                lang=raw["lang"],
-                expected=raw["expected"],
-                gold=tuple(g.lstrip("./") for g in gold),
-                facts=tuple(facts),
-                category=str(raw.get("category") or ""),
-                reason=raw.get("reason"),
-                note=str(raw.get("note") or ""),
-                extra={k: v for k, v in raw.items() if k not in known},
-            )
-        )
+        item = _item(line, f"{path}:{n}")
+        if item.id in seen:
+            raise BadInputError(f"{path}:{n}: id {item.id!r} appears twice")
+        seen.add(item.id)
+        items.append(item)
     if not items:
         raise BadInputError(f"{path}: the dataset has no items")
     return items
+
+
+_KNOWN = {"id", "question", "lang", "expected", "gold", "facts", "category", "reason", "note"}
+
+
+def _item(line: str, where: str) -> EvalItem:
+    """One line as an item; a bad one is an error naming ``where`` (file:line) and the field."""
+    try:
+        raw = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise BadInputError(f"{where}: not valid JSON ({exc.msg})") from exc
+    if not isinstance(raw, dict):
+        raise BadInputError(f"{where}: each line must be a JSON object")
+    for name in ("id", "question", "lang", "expected"):
+        if not isinstance(raw.get(name), str) or not raw[name].strip():
+            raise BadInputError(f"{where}: field '{name}' is missing or not a non-empty string")
+    if raw["expected"] not in EXPECTED:
+        raise BadInputError(f"{where}: field 'expected' must be one of {EXPECTED}")
+    gold = raw.get("gold", [])
+    if not isinstance(gold, list) or not all(isinstance(g, str) for g in gold):
+        raise BadInputError(f"{where}: field 'gold' must be a list of document paths")
+    if raw["expected"] == "answer" and not gold:
+        raise BadInputError(f"{where}: an 'answer' item needs at least one gold document")
+    facts = raw.get("facts", [])
+    if not isinstance(facts, list) or not all(isinstance(f, str) for f in facts):
+        raise BadInputError(f"{where}: field 'facts' must be a list of strings")
+    return EvalItem(
+        id=raw["id"],
+        question=raw["question"],
+        lang=raw["lang"],
+        expected=raw["expected"],
+        gold=tuple(g.lstrip("./") for g in gold),
+        facts=tuple(facts),
+        category=str(raw.get("category") or ""),
+        reason=raw.get("reason"),
+        note=str(raw.get("note") or ""),
+        extra={k: v for k, v in raw.items() if k not in _KNOWN},
+    )

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from eval.answers import RULE_REASONS, ItemOutcome, QuestionAnswerer, outcome_row, run_item, summarise
+from eval.answers import ItemOutcome, QuestionAnswerer, outcome_row, run_item, summarise
 from eval.dataset import EvalItem, load_dataset
 from eval.retrieval import (
     RetrievalOutcome,
@@ -32,6 +32,7 @@ from eval.retrieval import (
     run_retrieval_eval,
 )
 from eval.retrieval import write_outputs as write_retrieval_outputs
+from kefu.vocab import RULE_REASONS
 
 if TYPE_CHECKING:
     from kefu.embedder import Embedder

@@ -39,7 +39,7 @@ ADAPTER_FILE = "adapter.safetensors"
 FROZEN = ("word_embeddings",)
 #: The share of the articles new or changed since the adapter was trained from which
 #: ``kefu ingest`` suggests training it again. An adapter trained on half of tp-cn searched
-#: the whole of it as well as one trained on all of it (the README has the figures).
+#: the whole of it as well as one trained on all of it (docs/search.md has the figures).
 RETRAIN_SHARE = 0.5
 
 
@@ -51,7 +51,7 @@ def retrain_due(outdated: dict[str, int]) -> bool:
 
 @dataclass(frozen=True)
 class AdaptConfig:
-    """How the adapter is trained. Measured on tp-cn with the defaults (README)."""
+    """How the adapter is trained (measured on tp-cn with these defaults: docs/search.md)."""
 
     steps: int = 80
     batch_size: int = 32
@@ -124,7 +124,6 @@ def train_adapter(
     Returns what the manifest records about it.
     """
     import torch
-    from safetensors.torch import save_file
 
     from kefu.embedder import load_sentence_transformer
 
@@ -139,14 +138,34 @@ def train_adapter(
     rng = random.Random(config.seed)
     model = load_sentence_transformer(model_id)
     model.max_seq_length = config.max_seq_length
-    prompts = getattr(model, "prompts", {}) or {}
-    query_prefix, passage_prefix = prompts.get("query", ""), prompts.get("passage", "")
+    optimiser = torch.optim.AdamW(_trainable(model), lr=config.learning_rate)
+    batches = _batches(pairs, config, rng)
+    losses = _train(model, optimiser, batches, config, progress)
+    digest = _save_adapter(model, model_id, out)
+    first, last = losses[: max(1, len(losses) // 10)], losses[-max(1, len(losses) // 10) :]
+    return {
+        "file": out.name,
+        "sha256": digest,
+        "pairs": len(pairs),
+        "config": asdict(config),
+        "loss_first": round(sum(first) / len(first), 4),
+        "loss_last": round(sum(last) / len(last), 4),
+        "seconds": round(time.perf_counter() - start, 1),
+    }
+
+
+def _trainable(model: Any) -> list[Any]:
+    """The parameters the adapter trains (all but the FROZEN ones), the others frozen."""
     trainable = []
     for name, param in model.named_parameters():
         param.requires_grad = not any(f in name for f in FROZEN)
         if param.requires_grad:
             trainable.append(param)
-    optimiser = torch.optim.AdamW(trainable, lr=config.learning_rate)
+    return trainable
+
+
+def _batches(pairs: Sequence[TrainingPair], config: AdaptConfig, rng: random.Random) -> list[list[TrainingPair]]:
+    """``config.steps`` batches: the pairs shuffled, over again as often as the steps need."""
     order: list[TrainingPair] = []
     batches: list[list[TrainingPair]] = []
     while len(batches) < config.steps:
@@ -155,7 +174,21 @@ def train_adapter(
             rng.shuffle(order)
         batches.append(order[: config.batch_size])
         order = order[config.batch_size :]
+    return batches
 
+
+def _train(
+    model: Any,
+    optimiser: Any,
+    batches: list[list[TrainingPair]],
+    config: AdaptConfig,
+    progress: Callable[[str, int, int], None] | None,
+) -> list[float]:
+    """Contrastive steps over the batches (other pages' passages are the negatives); the losses."""
+    import torch
+
+    prompts = getattr(model, "prompts", {}) or {}
+    query_prefix, passage_prefix = prompts.get("query", ""), prompts.get("passage", "")
     tokenize = getattr(model, "preprocess", None) or model.tokenize  # renamed in sentence-transformers 6
 
     def encode(texts: list[str]) -> Any:
@@ -179,6 +212,13 @@ def train_adapter(
         if progress:
             progress("adapting the embedder", step, len(batches))
     model.eval()
+    return losses
+
+
+def _save_adapter(model: Any, model_id: str, out: Path) -> str:
+    """Write the trained weights to ``out``; their SHA-256."""
+    from safetensors.torch import save_file
+
     state = {
         name: param.detach().contiguous()
         for name, param in model.named_parameters()
@@ -190,14 +230,4 @@ def train_adapter(
     mask = os.umask(0o022)
     os.umask(mask)
     out.chmod(0o666 & ~mask)
-    digest = hashlib.sha256(out.read_bytes()).hexdigest()
-    first, last = losses[: max(1, len(losses) // 10)], losses[-max(1, len(losses) // 10) :]
-    return {
-        "file": out.name,
-        "sha256": digest,
-        "pairs": len(pairs),
-        "config": asdict(config),
-        "loss_first": round(sum(first) / len(first), 4),
-        "loss_last": round(sum(last) / len(last), 4),
-        "seconds": round(time.perf_counter() - start, 1),
-    }
+    return hashlib.sha256(out.read_bytes()).hexdigest()

@@ -188,6 +188,72 @@ def _some(paths: Sequence[str], shown: int = 3) -> str:
     return ", ".join(paths[:shown]) + (f" and {len(paths) - shown} more" if len(paths) > shown else "")
 
 
+@dataclass
+class _Input:
+    """What the sources hold: documents, exact duplicates grouped, content hashes by path."""
+
+    docs: list[SourceDocument]
+    problems: list[Problem]
+    summary: list[dict[str, Any]]
+    #: Exact duplicates become one record that remembers every path.
+    groups: list[list[SourceDocument]]
+    hashes: dict[str, str]
+
+    @property
+    def unique(self) -> list[SourceDocument]:
+        return [group[0] for group in self.groups]
+
+
+@dataclass
+class _Reuse:
+    """What of the previous version the new one can take over."""
+
+    previous: IndexVersion | None
+    #: Same chunker and embedder model: chunks and vectors carry over.
+    same_config: bool
+    #: Same tokeniser: stored BM25 tokens carry over.
+    same_tokens: bool
+    #: Same grouping of paths into copies of one page.
+    same_groups: bool
+    #: The previous version's adapter file, if it had one.
+    adapter: Path | None
+    #: No adapter is trained, and none is dropped.
+    same_adapter: bool
+
+    def nothing_changed(self, hashes: dict[str, str]) -> bool:
+        return bool(
+            self.previous
+            and self.same_config
+            and self.same_tokens
+            and self.same_groups
+            and self.same_adapter
+            and self.previous.manifest.source_hashes == hashes
+        )
+
+
+@dataclass
+class _Chunks:
+    """The new version's chunk table as it is built; a vector of None is still to be embedded."""
+
+    records: list[DocumentRecord] = field(default_factory=list)
+    rows: list[ChunkRecord] = field(default_factory=list)
+    tokens: list[list[str]] = field(default_factory=list)
+    pairs: list[list[str]] = field(default_factory=list)
+    vectors: list[NDArray[np.float16] | None] = field(default_factory=list)
+    #: (row, text to embed) of each new chunk.
+    to_embed: list[tuple[int, str]] = field(default_factory=list)
+
+
+@dataclass
+class _Embedding:
+    """How the new version is embedded: with which embedder, adapter and whether old vectors carry over."""
+
+    probe: NDArray[np.float32]
+    use: Embedder
+    reuse_vectors: bool
+    adapter_info: dict[str, Any] | None = None
+
+
 def run_ingest(
     sources: Sequence[Path],
     *,
@@ -214,7 +280,7 @@ def run_ingest(
     """
     start = time.perf_counter()
     if adapt:
-        _adapter_maker(embedder)  # refuses, before any work, an embedder that cannot take one
+        _adapted(embedder, Path(ADAPTER_FILE))  # refuses, before any work, an embedder that cannot take one
     stages: dict[str, float] = {}
     chunker = chunker or ChunkerConfig()
     redactor = redactor or Redactor()
@@ -224,227 +290,293 @@ def run_ingest(
         # Holding the lock, nothing else builds: leftovers of a killed run can go.
         layout.prune(keep={current.name} if current else set())
         t = time.perf_counter()
-        docs, problems, summary = read_all(sources, fmt, redactor, official_domains)
+        found = _read_input(sources, fmt, redactor, official_domains, strict=strict)
         stages["read"] = time.perf_counter() - t
-        if problems and strict:
-            raise BadInputError(
-                f"--strict: {len(problems)} problem(s) in the input, nothing was changed:\n"
-                + "\n".join(f"  {p}" for p in problems)
-            )
-        if not docs:
-            raise BadInputError(
-                "nothing to ingest: no documents were read"
-                + ("".join(f"\n  {p}" for p in problems) if problems else "")
-            )
-        for doc in docs:
-            if not doc.lang:
-                doc.lang = detect_language(doc.title + "\n" + doc.text()[:600])
-
-        # Exact duplicates become one record that remembers every path.
-        groups: dict[str, list[SourceDocument]] = {}
-        for doc in docs:
-            groups.setdefault(_content_key(doc), []).append(doc)
-        unique = [group[0] for group in groups.values()]
-        paths_of = {id(group[0]): [d.path for d in group] for group in groups.values()}
-        hashes = {doc.path: document_hash(doc) for doc in docs}
-
-        previous_dir = layout.current_version()
-        previous = None
-        if previous_dir:
-            try:
-                previous = IndexVersion(previous_dir)
-            except NotReadyError as exc:
-                # An index from another kefu version (or a damaged one) is rebuilt whole.
-                problems.append(Problem(str(previous_dir), None, f"previous version not reused: {exc}"))
-        counts = _diff(previous, hashes)
-        counts["duplicates"] = len(docs) - len(unique)
-        model_id = getattr(embedder, "model_id", type(embedder).__name__)
-        same_config = bool(
-            previous
-            and previous.manifest.chunker == {"version": CHUNKER_VERSION, **asdict(chunker)}
-            and previous.manifest.embedder.get("model_id") == model_id
-        )
-        same_tokens = bool(previous and previous.manifest.tokens_version == TOKENS_VERSION)
-        # Which paths are copies of one page: a change in how duplicates are told apart
-        # regroups them even when no file changed.
-        same_groups = bool(
-            previous
-            and {tuple(sorted(r.paths)) for r in previous.documents}
-            == {tuple(sorted(d.path for d in group)) for group in groups.values()}
-        )
-        prev_adapter = previous.adapter_path if previous else None
-        same_adapter = not adapt and (adapt is None or prev_adapter is None)
-        if (
-            previous
-            and same_config
-            and same_tokens
-            and same_groups
-            and same_adapter
-            and previous.manifest.source_hashes == hashes
-        ):
-            return IngestReport(
-                index=index_name,
-                version=previous.manifest.version,
-                changed=False,
-                documents=counts,
-                chunks=len(previous.chunks),
-                embedded_chunks=0,
-                redactions=dict(redactor.totals),
-                problems=[str(p) for p in problems],
-                sources=summary,
-                seconds=time.perf_counter() - start,
-                stages=stages,
-                adapter="kept" if prev_adapter else None,
-                adapter_info=_public(previous.manifest.embedder.get("adapter")),
-                adapter_outdated=_outdated(previous.manifest.embedder.get("adapter"), previous.documents),
-            )
-
+        reuse = _judge_reuse(_open_previous(current, found.problems), found, chunker, embedder.model_id, adapt)
+        counts = _diff(reuse.previous, found.hashes)
+        counts["duplicates"] = len(found.docs) - len(found.groups)
+        run = _Run(index_name, redactor, found, counts, start, stages)
+        if reuse.nothing_changed(found.hashes):
+            assert reuse.previous is not None
+            kept = reuse.previous.manifest.embedder.get("adapter")
+            return run.report(reuse.previous.manifest.version, changed=False, chunks=len(reuse.previous.chunks),
+                              embedded=0, adapter="kept" if reuse.adapter else None, adapter_info=kept,
+                              records=reuse.previous.documents)  # fmt: skip
         # The new version is built in its own folder from here on; a failure or a kill
         # leaves ``current`` untouched, and the next ingest clears the folder.
         build = layout.new_build_dir()
         try:
-            t = time.perf_counter()
-            probe = embedder.embed_passages([PROBE_TEXT])[0]
-            if previous and same_config:
-                try:
-                    previous.check_embedder(model_id, probe)
-                except BadInputError:
-                    same_config = False
-            # Vectors carry over only when made by the same model and the same adapter.
-            keep_adapter = bool(adapt is None and prev_adapter and same_config)
-            same_config = same_config and not adapt and (keep_adapter or prev_adapter is None)
-            adapter_info: dict[str, Any] | None = None
-            use = embedder
-            if keep_adapter and previous and prev_adapter:
-                _link_or_copy(prev_adapter, build / ADAPTER_FILE)
-                adapter_info = previous.manifest.embedder["adapter"]
-                use = _adapter_maker(embedder)(build / ADAPTER_FILE)
-            reusable = _reusable_chunks(previous) if previous and same_config else {}
-
-            records: list[DocumentRecord] = []
-            chunk_rows: list[ChunkRecord] = []
-            chunk_tokens: list[list[str]] = []
-            chunk_pairs: list[list[str]] = []
-            vectors: list[NDArray[np.float16] | None] = []
-            to_embed: list[tuple[int, str]] = []
-            prev_vectors = previous.vectors() if reusable and previous else None
-            for doc in unique:
-                doc_hash = hashes[doc.path]
-                record = DocumentRecord(
-                    doc_id=doc.path,
-                    paths=paths_of[id(doc)],
-                    kind=doc.kind,
-                    title=doc.title,
-                    lang=doc.lang or "zh",
-                    category=doc.category,
-                    url=doc.url,
-                    updated=doc.updated,
-                    hash=doc_hash,
-                    chunk_start=len(chunk_rows),
-                    chunk_count=0,
-                    meta=doc.meta,
-                )
-                doc_no = len(records)
-                carried = reusable.get(doc_hash)
-                if carried is not None and prev_vectors is not None:
-                    for row, heading, text, stored_tokens, stored_pairs in carried:
-                        chunk_rows.append(ChunkRecord(doc_no, heading, text))
-                        if same_tokens and stored_tokens is not None and stored_pairs is not None:
-                            toks, prs = stored_tokens, stored_pairs
-                        else:  # a tokeniser change, or a version that stored none: new tokens, same vectors
-                            _, toks, prs = _search_views(doc, heading, text)
-                        chunk_tokens.append(toks)
-                        chunk_pairs.append(prs)
-                        vectors.append(np.asarray(prev_vectors[row]))
-                else:
-                    for chunk in chunk_document(doc, chunker):
-                        seen, chunk_toks, chunk_prs = _search_views(doc, chunk.heading_path, chunk.text)
-                        chunk_rows.append(ChunkRecord(doc_no, list(chunk.heading_path), chunk.text))
-                        chunk_tokens.append(chunk_toks)
-                        chunk_pairs.append(chunk_prs)
-                        vectors.append(None)
-                        to_embed.append((len(chunk_rows) - 1, seen))
-                record.chunk_count = len(chunk_rows) - record.chunk_start
-                records.append(record)
-            stages["chunk"] = time.perf_counter() - t
-
-            if adapt:
-                t = time.perf_counter()
-                config = adapt_config or AdaptConfig()
-                pairs = training_pairs(records, chunk_rows, cloze_per_chunk=config.cloze_per_chunk, seed=config.seed)
-                adapter_info = train_adapter(model_id, pairs, build / ADAPTER_FILE, config, progress=progress)
-                adapter_info[TRAINED_ON] = sorted({r.hash[:16] for r in records if r.kind == "article"})
-                # Loaded back from the file: the vectors stored are what every search will compute.
-                use = _adapter_maker(embedder)(build / ADAPTER_FILE)
-                stages["adapt"] = time.perf_counter() - t
-
-            t = time.perf_counter()
-            batch = 64
-            for i in range(0, len(to_embed), batch):
-                part = to_embed[i : i + batch]
-                embedded = use.embed_passages([text for _, text in part])
-                for (row, _), vec in zip(part, embedded, strict=True):
-                    vectors[row] = vec.astype(np.float16)
-                if progress:
-                    progress("embedding", min(i + batch, len(to_embed)), len(to_embed))
-            # One vector per document title: short FAQ titles state what a page answers.
-            prev_titles = _reusable_titles(previous) if previous and same_config else {}
-            title_vectors: list[NDArray[np.float16] | None] = [prev_titles.get(r.hash) for r in records]
-            missing = [i for i, v in enumerate(title_vectors) if v is None]
-            for i in range(0, len(missing), batch):
-                rows = missing[i : i + batch]
-                for row, vec in zip(rows, use.embed_passages([records[r].title for r in rows]), strict=True):
-                    title_vectors[row] = vec.astype(np.float16)
-            stages["embed"] = time.perf_counter() - t
-
-            t = time.perf_counter()
-            matrix16 = np.stack([v for v in vectors if v is not None]).astype(np.float16)
-            matrix = matrix16.astype(np.float32)
-            # float16 storage loses a little length; renormalise so inner product stays cosine.
-            matrix /= np.linalg.norm(matrix, axis=1, keepdims=True).clip(min=1e-12)
-            version = _write_version(
-                build,
-                layout=layout,
-                index_name=index_name,
-                records=records,
-                chunk_rows=chunk_rows,
-                chunk_tokens=chunk_tokens,
-                chunk_pairs=chunk_pairs,
-                matrix16=matrix16,
-                matrix=matrix,
-                title_matrix16=np.stack([v for v in title_vectors if v is not None]).astype(np.float16),
-                embedder_info={
-                    "model_id": model_id,
-                    "dim": int(matrix.shape[1]),
-                    "probe": probe.tolist(),
-                    **({"adapter": adapter_info} if adapter_info else {}),
-                },
-                chunker=chunker,
-                summary=summary,
-                hashes=hashes,
-                redactions=dict(redactor.totals),
-                build_seconds=time.perf_counter() - start,
-            )
-            stages["write"] = time.perf_counter() - t
+            version, chunks, plan = _build_version(
+                build, layout, run, reuse, embedder, chunker=chunker, adapt=adapt, adapt_config=adapt_config,
+                progress=progress,
+            )  # fmt: skip
         except BaseException:
             shutil.rmtree(build, ignore_errors=True)
             raise
+        trained_or_kept = ("trained" if adapt else "kept") if plan.adapter_info else None
+        return run.report(version, changed=True, chunks=len(chunks.rows), embedded=len(chunks.to_embed),
+                          adapter=trained_or_kept, adapter_info=plan.adapter_info, records=chunks.records)  # fmt: skip
+
+
+def _build_version(
+    build: Path,
+    layout: IndexLayout,
+    run: _Run,
+    reuse: _Reuse,
+    embedder: Embedder,
+    *,
+    chunker: ChunkerConfig,
+    adapt: bool | None,
+    adapt_config: AdaptConfig | None,
+    progress: Progress | None,
+) -> tuple[str, _Chunks, _Embedding]:
+    """Chunk, (train an adapter,) embed and write the new version in ``build``, then publish it."""
+    stages, found = run.stages, run.found
+    t = time.perf_counter()
+    plan = _plan_embedding(build, embedder, reuse, adapt)
+    chunks = _chunk_all(found, reuse, chunker, reuse_vectors=plan.reuse_vectors)
+    stages["chunk"] = time.perf_counter() - t
+    if adapt:
+        t = time.perf_counter()
+        _train_adapter(build, embedder, plan, chunks, config=adapt_config or AdaptConfig(), progress=progress)
+        stages["adapt"] = time.perf_counter() - t
+    t = time.perf_counter()
+    _embed_chunks(plan.use, chunks, progress)
+    titles = _title_vectors(plan.use, chunks.records, reuse.previous if plan.reuse_vectors else None)
+    stages["embed"] = time.perf_counter() - t
+    t = time.perf_counter()
+    version = _write_version(
+        build, layout=layout, index_name=run.index_name, chunks=chunks, title_matrix16=titles,
+        model_id=embedder.model_id, plan=plan, chunker=chunker, summary=found.summary, hashes=found.hashes,
+        redactions=dict(run.redactor.totals), build_seconds=time.perf_counter() - run.start,
+    )  # fmt: skip
+    stages["write"] = time.perf_counter() - t
+    return version, chunks, plan
+
+
+@dataclass
+class _Run:
+    """One ingest's bookkeeping, for its report."""
+
+    index_name: str
+    redactor: Redactor
+    found: _Input
+    counts: dict[str, int]
+    start: float
+    stages: dict[str, float]
+
+    def report(
+        self,
+        version: str | None,
+        *,
+        changed: bool,
+        chunks: int,
+        embedded: int,
+        adapter: str | None,
+        adapter_info: dict[str, Any] | None,
+        records: list[DocumentRecord],
+    ) -> IngestReport:
         return IngestReport(
-            index=index_name,
+            index=self.index_name,
             version=version,
-            changed=True,
-            documents=counts,
-            chunks=len(chunk_rows),
-            embedded_chunks=len(to_embed),
-            redactions=dict(redactor.totals),
-            problems=[str(p) for p in problems],
-            sources=summary,
-            seconds=time.perf_counter() - start,
-            stages=stages,
-            adapter=("trained" if adapt else "kept") if adapter_info else None,
+            changed=changed,
+            documents=self.counts,
+            chunks=chunks,
+            embedded_chunks=embedded,
+            redactions=dict(self.redactor.totals),
+            problems=[str(p) for p in self.found.problems],
+            sources=self.found.summary,
+            seconds=time.perf_counter() - self.start,
+            stages=self.stages,
+            adapter=adapter,
             adapter_info=_public(adapter_info),
             adapter_outdated=_outdated(adapter_info, records),
         )
+
+
+def _read_input(
+    sources: Sequence[Path],
+    fmt: str | None,
+    redactor: Redactor,
+    official_domains: Sequence[str] | None,
+    *,
+    strict: bool,
+) -> _Input:
+    """Read the sources, refuse bad input under ``strict`` or none at all, group exact duplicates."""
+    docs, problems, summary = read_all(sources, fmt, redactor, official_domains)
+    if problems and strict:
+        raise BadInputError(
+            f"--strict: {len(problems)} problem(s) in the input, nothing was changed:\n"
+            + "\n".join(f"  {p}" for p in problems)
+        )
+    if not docs:
+        raise BadInputError(
+            "nothing to ingest: no documents were read" + ("".join(f"\n  {p}" for p in problems) if problems else "")
+        )
+    for doc in docs:
+        if not doc.lang:
+            doc.lang = detect_language(doc.title + "\n" + doc.text()[:600])
+    groups: dict[str, list[SourceDocument]] = {}
+    for doc in docs:
+        groups.setdefault(_content_key(doc), []).append(doc)
+    hashes = {doc.path: document_hash(doc) for doc in docs}
+    return _Input(docs, problems, summary, list(groups.values()), hashes)
+
+
+def _open_previous(current: Path | None, problems: list[Problem]) -> IndexVersion | None:
+    """The current version, to reuse from; an index from another kefu version (or a damaged
+    one) is rebuilt whole, with a problem saying why."""
+    if not current:
+        return None
+    try:
+        return IndexVersion(current)
+    except NotReadyError as exc:
+        problems.append(Problem(str(current), None, f"previous version not reused: {exc}"))
+        return None
+
+
+def _judge_reuse(
+    previous: IndexVersion | None, found: _Input, chunker: ChunkerConfig, model_id: str, adapt: bool | None
+) -> _Reuse:
+    if previous is None:
+        return _Reuse(None, False, False, False, None, same_adapter=not adapt)
+    manifest = previous.manifest
+    same_config = (
+        manifest.chunker == {"version": CHUNKER_VERSION, **asdict(chunker)}
+        and manifest.embedder.get("model_id") == model_id
+    )
+    # Which paths are copies of one page: a change in how duplicates are told apart
+    # regroups them even when no file changed.
+    same_groups = {tuple(sorted(r.paths)) for r in previous.documents} == {
+        tuple(sorted(d.path for d in group)) for group in found.groups
+    }
+    adapter = previous.adapter_path
+    return _Reuse(
+        previous,
+        same_config=same_config,
+        same_tokens=manifest.tokens_version == TOKENS_VERSION,
+        same_groups=same_groups,
+        adapter=adapter,
+        same_adapter=not adapt and (adapt is None or adapter is None),
+    )
+
+
+def _plan_embedding(build: Path, embedder: Embedder, reuse: _Reuse, adapt: bool | None) -> _Embedding:
+    """Check the embedder against the previous version and carry its adapter over where kept."""
+    probe = embedder.embed_passages([PROBE_TEXT])[0]
+    same_config = reuse.same_config
+    if reuse.previous and same_config:
+        try:
+            reuse.previous.check_embedder(embedder.model_id, probe)
+        except BadInputError:
+            same_config = False
+    # Vectors carry over only when made by the same model and the same adapter.
+    keep_adapter = bool(adapt is None and reuse.adapter and same_config)
+    plan = _Embedding(probe, embedder, same_config and not adapt and (keep_adapter or reuse.adapter is None))
+    if keep_adapter and reuse.previous and reuse.adapter:
+        _link_or_copy(reuse.adapter, build / ADAPTER_FILE)
+        plan.adapter_info = reuse.previous.manifest.embedder["adapter"]
+        plan.use = _adapted(embedder, build / ADAPTER_FILE)
+    return plan
+
+
+def _chunk_all(found: _Input, reuse: _Reuse, chunker: ChunkerConfig, *, reuse_vectors: bool) -> _Chunks:
+    """Every document's chunks: carried over with their vectors where unchanged, else cut anew."""
+    reusable = _reusable_chunks(reuse.previous) if reuse.previous and reuse_vectors else {}
+    prev_vectors = reuse.previous.vectors() if reusable and reuse.previous else None
+    out = _Chunks()
+    for group in found.groups:
+        doc = group[0]
+        doc_hash = found.hashes[doc.path]
+        record = DocumentRecord(
+            doc_id=doc.path, paths=[d.path for d in group], kind=doc.kind, title=doc.title, lang=doc.lang or "zh",
+            category=doc.category, url=doc.url, updated=doc.updated, hash=doc_hash,
+            chunk_start=len(out.rows), chunk_count=0, meta=doc.meta,
+        )  # fmt: skip
+        doc_no = len(out.records)
+        carried = reusable.get(doc_hash)
+        if carried is not None and prev_vectors is not None:
+            _carry_chunks(out, doc, doc_no, carried, prev_vectors, same_tokens=reuse.same_tokens)
+        else:
+            _cut_chunks(out, doc, doc_no, chunker)
+        record.chunk_count = len(out.rows) - record.chunk_start
+        out.records.append(record)
+    return out
+
+
+def _carry_chunks(
+    out: _Chunks,
+    doc: SourceDocument,
+    doc_no: int,
+    carried: list[_Carried],
+    prev_vectors: NDArray[np.float16],
+    *,
+    same_tokens: bool,
+) -> None:
+    for row, heading, text, stored_tokens, stored_pairs in carried:
+        out.rows.append(ChunkRecord(doc_no, heading, text))
+        if same_tokens and stored_tokens is not None and stored_pairs is not None:
+            toks, prs = stored_tokens, stored_pairs
+        else:  # a tokeniser change, or a version that stored none: new tokens, same vectors
+            _, toks, prs = _search_views(doc, heading, text)
+        out.tokens.append(toks)
+        out.pairs.append(prs)
+        out.vectors.append(np.asarray(prev_vectors[row]))
+
+
+def _cut_chunks(out: _Chunks, doc: SourceDocument, doc_no: int, chunker: ChunkerConfig) -> None:
+    for chunk in chunk_document(doc, chunker):
+        seen, chunk_toks, chunk_prs = _search_views(doc, chunk.heading_path, chunk.text)
+        out.rows.append(ChunkRecord(doc_no, list(chunk.heading_path), chunk.text))
+        out.tokens.append(chunk_toks)
+        out.pairs.append(chunk_prs)
+        out.vectors.append(None)
+        out.to_embed.append((len(out.rows) - 1, seen))
+
+
+def _train_adapter(
+    build: Path,
+    embedder: Embedder,
+    plan: _Embedding,
+    chunks: _Chunks,
+    *,
+    config: AdaptConfig,
+    progress: Progress | None,
+) -> None:
+    """Train a new adapter on the articles' text; the plan then embeds with it."""
+    pairs = training_pairs(chunks.records, chunks.rows, cloze_per_chunk=config.cloze_per_chunk, seed=config.seed)
+    info = train_adapter(embedder.model_id, pairs, build / ADAPTER_FILE, config, progress=progress)
+    info[TRAINED_ON] = sorted({r.hash[:16] for r in chunks.records if r.kind == "article"})
+    plan.adapter_info = info
+    # Loaded back from the file: the vectors stored are what every search will compute.
+    plan.use = _adapted(embedder, build / ADAPTER_FILE)
+
+
+_EMBED_BATCH = 64
+
+
+def _embed_chunks(use: Embedder, chunks: _Chunks, progress: Progress | None) -> None:
+    todo = chunks.to_embed
+    for i in range(0, len(todo), _EMBED_BATCH):
+        part = todo[i : i + _EMBED_BATCH]
+        embedded = use.embed_passages([text for _, text in part])
+        for (row, _), vec in zip(part, embedded, strict=True):
+            chunks.vectors[row] = vec.astype(np.float16)
+        if progress:
+            progress("embedding", min(i + _EMBED_BATCH, len(todo)), len(todo))
+
+
+def _title_vectors(use: Embedder, records: list[DocumentRecord], previous: IndexVersion | None) -> NDArray[np.float16]:
+    """One vector per document title (short FAQ titles state what a page answers), carried
+    over from ``previous`` where the document is unchanged."""
+    prev_titles = _reusable_titles(previous) if previous else {}
+    vectors: list[NDArray[np.float16] | None] = [prev_titles.get(r.hash) for r in records]
+    missing = [i for i, v in enumerate(vectors) if v is None]
+    for i in range(0, len(missing), _EMBED_BATCH):
+        rows = missing[i : i + _EMBED_BATCH]
+        for row, vec in zip(rows, use.embed_passages([records[r].title for r in rows]), strict=True):
+            vectors[row] = vec.astype(np.float16)
+    return np.stack([v for v in vectors if v is not None]).astype(np.float16)
 
 
 #: In the manifest's adapter entry: the first 16 hex digits of the content hash of each
@@ -466,14 +598,12 @@ def _outdated(adapter_info: dict[str, Any] | None, records: list[DocumentRecord]
     return {"articles": len(articles), "new_or_changed": sum(1 for r in articles if r.hash[:16] not in seen)}
 
 
-def _adapter_maker(embedder: Embedder) -> Callable[[Path], Embedder]:
-    """``embedder.adapted``: the embedder with an adapter file on top (loaded when first used)."""
-    make: Callable[[Path], Embedder] | None = getattr(embedder, "adapted", None)
-    if make is None:
-        raise BadInputError(
-            f"--adapt: {type(embedder).__name__} cannot take an adapter; it needs a sentence-transformers embedder"
-        )
-    return make
+def _adapted(embedder: Embedder, adapter: Path) -> Embedder:
+    """``embedder`` with the adapter file on top (loaded when first used)."""
+    try:
+        return embedder.adapted(adapter)
+    except BadInputError as exc:
+        raise BadInputError(f"--adapt: {exc}") from exc
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:
@@ -536,71 +666,38 @@ def _write_version(
     *,
     layout: IndexLayout,
     index_name: str,
-    records: list[DocumentRecord],
-    chunk_rows: list[ChunkRecord],
-    chunk_tokens: list[list[str]],
-    chunk_pairs: list[list[str]],
-    matrix16: NDArray[np.float16],
-    matrix: NDArray[np.float32],
+    chunks: _Chunks,
     title_matrix16: NDArray[np.float16],
-    embedder_info: dict[str, Any],
+    model_id: str,
+    plan: _Embedding,
     chunker: ChunkerConfig,
     summary: list[dict[str, Any]],
     hashes: dict[str, str],
     redactions: dict[str, int],
     build_seconds: float,
 ) -> str:
-    import bm25s
-    import faiss
-
-    write_jsonl(build / "documents.jsonl", [asdict(r) for r in records])
-    write_jsonl(build / "chunks.jsonl", [asdict(c) for c in chunk_rows])
-    (build / "tokens.txt").write_text("\n".join(" ".join(t) for t in chunk_tokens), encoding="utf-8")
-    (build / "pairs.txt").write_text("\n".join(" ".join(p) for p in chunk_pairs), encoding="utf-8")
+    """Write the version's files into ``build`` and publish it; returns the version's name."""
+    matrix16 = np.stack([v for v in chunks.vectors if v is not None]).astype(np.float16)
+    # float16 storage loses a little length; renormalise so inner product stays cosine.
+    matrix = _unit_rows(matrix16)
+    _write_tables(build, chunks)
     np.save(build / "vectors.f16.npy", matrix16)
-    dense, dense_info = dense_index_for(matrix)
-    faiss.write_index(dense, str(build / "dense.faiss"))
-    sparse = bm25s.BM25(k1=1.2, b=0.75)
-    sparse.index([t or ["\u2205"] for t in chunk_tokens], show_progress=False)
-    sparse.save(str(build / "sparse"))
-    # The same tokens plus Chinese character pairs: meets a question where jieba cut the
-    # user's words ("撸毛", "充了币") differently from the article's.
-    bigram_sparse = bm25s.BM25(k1=1.2, b=0.75)
-    bigram_sparse.index(
-        [(toks + pairs) or ["\u2205"] for toks, pairs in zip(chunk_tokens, chunk_pairs, strict=True)],
-        show_progress=False,
-    )
-    bigram_sparse.save(str(build / "bigram_sparse"))
-    np.save(build / "titles.f16.npy", title_matrix16)
-    titles = title_matrix16.astype(np.float32)
-    titles /= np.linalg.norm(titles, axis=1, keepdims=True).clip(min=1e-12)
-    title_dense, _ = dense_index_for(titles)
-    faiss.write_index(title_dense, str(build / "titles.faiss"))
-    title_sparse = bm25s.BM25(k1=1.2, b=0.75)
-    title_sparse.index([tokens(r.title) or ["\u2205"] for r in records], show_progress=False)
-    title_sparse.save(str(build / "title_sparse"))
-    version = (
-        time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-        + "-"
-        + hashlib.sha256("".join(sorted(hashes.values())).encode()).hexdigest()[:8]
-    )
-    if (layout.versions / version).exists():
-        version += f"-{time.time_ns() % 1_000_000:06d}"
+    dense_info = _write_search_indexes(build, chunks, matrix, title_matrix16)
+    version = _version_name(layout, hashes)
     manifest = Manifest(
         format_version=FORMAT_VERSION,
         name=index_name,
         version=version,
         created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        embedder=embedder_info,
+        embedder={
+            "model_id": model_id,
+            "dim": int(matrix.shape[1]),
+            "probe": plan.probe.tolist(),
+            **({"adapter": plan.adapter_info} if plan.adapter_info else {}),
+        },
         chunker={"version": CHUNKER_VERSION, **asdict(chunker)},
         tokens_version=TOKENS_VERSION,
-        counts={
-            "documents": len(hashes),
-            "unique_documents": len(records),
-            "articles": sum(1 for r in records if r.kind == "article"),
-            "tickets": sum(1 for r in records if r.kind == "ticket"),
-            "chunks": len(chunk_rows),
-        },
+        counts=_counts(chunks, hashes),
         sources=summary,
         source_hashes=hashes,
         dense=dense_info,
@@ -613,3 +710,65 @@ def _write_version(
     )
     layout.publish(build, version)
     return version
+
+
+def _unit_rows(matrix16: NDArray[np.float16]) -> NDArray[np.float32]:
+    matrix = matrix16.astype(np.float32)
+    matrix /= np.linalg.norm(matrix, axis=1, keepdims=True).clip(min=1e-12)
+    return matrix
+
+
+def _write_tables(build: Path, chunks: _Chunks) -> None:
+    write_jsonl(build / "documents.jsonl", [asdict(r) for r in chunks.records])
+    write_jsonl(build / "chunks.jsonl", [asdict(c) for c in chunks.rows])
+    (build / "tokens.txt").write_text("\n".join(" ".join(t) for t in chunks.tokens), encoding="utf-8")
+    (build / "pairs.txt").write_text("\n".join(" ".join(p) for p in chunks.pairs), encoding="utf-8")
+
+
+def _write_search_indexes(
+    build: Path, chunks: _Chunks, matrix: NDArray[np.float32], title_matrix16: NDArray[np.float16]
+) -> dict[str, Any]:
+    """FAISS over chunks and titles, BM25 over chunks' words, words and pairs, and titles."""
+    import faiss
+
+    dense, dense_info = dense_index_for(matrix)
+    faiss.write_index(dense, str(build / "dense.faiss"))
+    _write_bm25(build / "sparse", chunks.tokens)
+    # The same tokens plus Chinese character pairs: meets a question where jieba cut the
+    # user's words ("撸毛", "充了币") differently from the article's.
+    _write_bm25(build / "bigram_sparse", [t + p for t, p in zip(chunks.tokens, chunks.pairs, strict=True)])
+    np.save(build / "titles.f16.npy", title_matrix16)
+    title_dense, _ = dense_index_for(_unit_rows(title_matrix16))
+    faiss.write_index(title_dense, str(build / "titles.faiss"))
+    _write_bm25(build / "title_sparse", [tokens(r.title) for r in chunks.records])
+    return dense_info
+
+
+def _write_bm25(path: Path, corpus: list[list[str]]) -> None:
+    import bm25s
+
+    bm25 = bm25s.BM25(k1=1.2, b=0.75)
+    bm25.index([words or ["\u2205"] for words in corpus], show_progress=False)  # an empty row still counts
+    bm25.save(str(path))
+
+
+def _version_name(layout: IndexLayout, hashes: dict[str, str]) -> str:
+    """The build time and the content's hash, unique among the index's versions."""
+    version = (
+        time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        + "-"
+        + hashlib.sha256("".join(sorted(hashes.values())).encode()).hexdigest()[:8]
+    )
+    if (layout.versions / version).exists():
+        version += f"-{time.time_ns() % 1_000_000:06d}"
+    return version
+
+
+def _counts(chunks: _Chunks, hashes: dict[str, str]) -> dict[str, int]:
+    return {
+        "documents": len(hashes),
+        "unique_documents": len(chunks.records),
+        "articles": sum(1 for r in chunks.records if r.kind == "article"),
+        "tickets": sum(1 for r in chunks.records if r.kind == "ticket"),
+        "chunks": len(chunks.rows),
+    }

@@ -22,11 +22,11 @@ import os
 import posixpath
 import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import unquote, urlsplit
 
 import yaml
@@ -834,35 +834,55 @@ class _Flattener:
         name = tag.name
         if name in _DROP:
             return
-        if name in _HEADINGS:
-            self.end_line()
-            text = _inline_text(tag)
-            if text:
-                self.events.append(_Heading(_HEADINGS[name], text))
-        elif name in ("ul", "ol"):
-            self.end_line()
-            self._list(tag)
-        elif name == "table":
-            self.end_line()
-            self._table(tag)
-        elif name == "pre":
-            self.end_line()
-            for line in tag.get_text().splitlines():
-                if line.strip():
-                    self._line(line.rstrip())
-        elif name in ("br", "hr"):
-            self.end_line()
-        elif name == "figcaption":
-            text = _inline_text(tag)
-            if _says_something(text):
-                self.end_line()
-                self._line(text)
+        special = _Flattener._heading if name in _HEADINGS else self._SPECIAL.get(name)
+        if special is not None:
+            special(self, tag)
         elif name in _BLOCK:
             self.end_line()
             self.walk(tag)
             self.end_line()
         else:
             self.walk(tag)
+
+    def _heading(self, tag: Tag) -> None:
+        self.end_line()
+        text = _inline_text(tag)
+        if text:
+            self.events.append(_Heading(_HEADINGS[tag.name], text))
+
+    def _list_block(self, tag: Tag) -> None:
+        self.end_line()
+        self._list(tag)
+
+    def _table_block(self, tag: Tag) -> None:
+        self.end_line()
+        self._table(tag)
+
+    def _pre(self, tag: Tag) -> None:
+        self.end_line()
+        for line in tag.get_text().splitlines():
+            if line.strip():
+                self._line(line.rstrip())
+
+    def _break(self, tag: Tag) -> None:
+        self.end_line()
+
+    def _figcaption(self, tag: Tag) -> None:
+        text = _inline_text(tag)
+        if _says_something(text):
+            self.end_line()
+            self._line(text)
+
+    #: Tags besides headings that are not walked as they are.
+    _SPECIAL: ClassVar[dict[str, Callable[[_Flattener, Tag], None]]] = {
+        "ul": _list_block,
+        "ol": _list_block,
+        "table": _table_block,
+        "pre": _pre,
+        "br": _break,
+        "hr": _break,
+        "figcaption": _figcaption,
+    }
 
     def end_line(self) -> None:
         if self._inline:

@@ -20,9 +20,14 @@ from kefu.errors import BackendTimeoutError, BackendUnavailableError, BadInputEr
 from kefu.settings import Settings
 
 if TYPE_CHECKING:
+    from typing import TypeAlias
+
     from rich.console import Console
 
     from ingest.pipeline import IngestReport
+
+    # what add_subparsers returns (generic only to the type checker)
+    Subcommands: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -675,19 +680,10 @@ def _positive_steps(value: str) -> int:
         raise argparse.ArgumentTypeError(f"must be a whole number above 0, not {value!r}") from None
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from ingest.adapt import AdaptConfig
+INDEX_HELP = "the index to use (default: KEFU_INDEX, else 'harbor', the bundled corpus's index)"
 
-    parser = argparse.ArgumentParser(
-        prog="kefu",
-        description=(
-            "kefu: a self-hosted support assistant for crypto-wallet help desks. "
-            "Settings come from KEFU_* environment variables (see `kefu config`)."
-        ),
-    )
-    parser.add_argument("--version", action="version", version=f"kefu {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
+def _add_setup_models_command(sub: Subcommands) -> None:
     p = sub.add_parser(
         "setup-models",
         help="produce the default embedder and LLM under the data dir (offline, idempotent)",
@@ -704,6 +700,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print a machine-readable report")
     p.set_defaults(handler=cmd_setup_models)
 
+
+def _add_config_command(sub: Subcommands) -> None:
     p = sub.add_parser(
         "config",
         help="show the settings in effect",
@@ -712,6 +710,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print them as JSON")
     p.set_defaults(handler=cmd_config)
 
+
+def _add_check_command(sub: Subcommands) -> None:
     p = sub.add_parser(
         "check",
         help="load the configured embedder and LLM and answer one tiny question",
@@ -723,7 +723,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print a machine-readable report")
     p.set_defaults(handler=cmd_check)
 
-    index_help = "the index to use (default: KEFU_INDEX, else 'harbor', the bundled corpus's index)"
+
+def _add_ingest_command(sub: Subcommands) -> None:
+    from ingest.adapt import AdaptConfig
+
     p = sub.add_parser(
         "ingest",
         help="build or update an index from help content and tickets",
@@ -737,7 +740,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     p.add_argument("sources", nargs="*", metavar="SOURCE", help="folders or files (default: the bundled corpus)")
-    p.add_argument("--index", help=index_help)
+    p.add_argument("--index", help=INDEX_HELP)
     p.add_argument(
         "--format",
         choices=("markdown", "gitbook", "html", "zendesk", "tickets-jsonl", "tickets-csv"),
@@ -776,13 +779,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the ingest report as JSON")
     p.set_defaults(handler=cmd_ingest, adapt=None)
 
+
+def _add_search_command(sub: Subcommands) -> None:
     p = sub.add_parser(
         "search",
         help="hybrid search (dense + BM25) over an index",
         description="Print the best documents for QUERY with titles, paths, scores and a snippet.",
     )
     p.add_argument("query", help="the question or keywords, in any language")
-    p.add_argument("--index", help=index_help)
+    p.add_argument("--index", help=INDEX_HELP)
     p.add_argument("--k", type=int, default=5, help="how many documents (default 5)")
     p.add_argument("--lang", help="only documents in this language (zh, en)")
     p.add_argument("--kind", choices=("article", "ticket"), help="only articles or only tickets")
@@ -795,6 +800,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print results as JSON")
     p.set_defaults(handler=cmd_search)
 
+
+def _add_eval_command(sub: Subcommands) -> None:
     p = sub.add_parser(
         "eval",
         help="score kefu on an eval dataset (also: kefu eval calibrate, kefu eval compare)",
@@ -813,7 +820,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="see `kefu eval calibrate --help` and `kefu eval compare --help`",
     )
     p.add_argument("--dataset", required=True, help="the dataset file (JSONL)")
-    p.add_argument("--index", help=index_help)
+    p.add_argument("--index", help=INDEX_HELP)
     p.add_argument(
         "--mode",
         choices=("retrieval", "full", "ci"),
@@ -844,6 +851,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     p.set_defaults(handler=cmd_eval)
 
+
+def _add_eval_calibrate_command(sub: Subcommands) -> None:
     p = sub.add_parser(
         "eval-calibrate",
         prog="kefu eval calibrate",
@@ -867,6 +876,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(handler=cmd_eval_calibrate)
 
+
+def _add_eval_compare_command(sub: Subcommands) -> None:
     p = sub.add_parser(
         "eval-compare",
         prog="kefu eval compare",
@@ -886,6 +897,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the comparison as JSON")
     p.set_defaults(handler=cmd_eval_compare)
 
+
+def _add_eval_reviews_command(sub: Subcommands) -> None:
     p = sub.add_parser(
         "eval-reviews",
         prog="kefu eval reviews",
@@ -904,6 +917,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     p.set_defaults(handler=cmd_eval_reviews)
 
+
+def _add_ask_command(sub: Subcommands) -> None:
     p = sub.add_parser(
         "ask",
         help="answer a question with citations, or hand it off",
@@ -916,7 +931,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     p.add_argument("question", help="the user's question, in any language")
-    p.add_argument("--index", help=index_help)
+    p.add_argument("--index", help=INDEX_HELP)
     p.add_argument("--lang", choices=("zh", "en"), help="answer in this language (default: the question's)")
     p.add_argument(
         "--mode",
@@ -934,6 +949,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
     p.set_defaults(handler=cmd_ask)
 
+
+def _add_serve_command(sub: Subcommands) -> None:
     p = sub.add_parser(
         "serve",
         help="serve the HTTP API (answers, suggestions, search, handoffs)",
@@ -946,9 +963,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
-    p.add_argument("--index", help=index_help)
+    p.add_argument("--index", help=INDEX_HELP)
     p.set_defaults(handler=cmd_serve)
 
+
+def _add_keys_command(sub: Subcommands) -> None:
     p = sub.add_parser(
         "keys",
         help="create, list or revoke API keys",
@@ -971,6 +990,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(handler=cmd_keys)
 
+
+def _add_report_command(sub: Subcommands) -> None:
     p = sub.add_parser(
         "report",
         help="the weekly report: questions, resolution rate, handoffs, hot questions, gaps, feedback",
@@ -984,7 +1005,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--since", default="7d", help="the period's length: 7d (default), 24h, 2w")
     p.add_argument("--until", help="the period's end, ISO time (default: now)")
-    p.add_argument("--index", help=index_help + "; gaps name its closest article")
+    p.add_argument("--index", help=INDEX_HELP + "; gaps name its closest article")
     p.add_argument(
         "--group",
         choices=("meaning", "text"),
@@ -996,6 +1017,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--html", metavar="FILE", help="also write the report as one self-contained HTML file")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(handler=cmd_report)
+
+
+# The subcommands in the order `kefu --help` lists them.
+COMMANDS: tuple[Callable[[Subcommands], None], ...] = (
+    _add_setup_models_command,
+    _add_config_command,
+    _add_check_command,
+    _add_ingest_command,
+    _add_search_command,
+    _add_eval_command,
+    _add_eval_calibrate_command,
+    _add_eval_compare_command,
+    _add_eval_reviews_command,
+    _add_ask_command,
+    _add_serve_command,
+    _add_keys_command,
+    _add_report_command,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kefu",
+        description=(
+            "kefu: a self-hosted support assistant for crypto-wallet help desks. "
+            "Settings come from KEFU_* environment variables (see `kefu config`)."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"kefu {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for add_command in COMMANDS:
+        add_command(sub)
     return parser
 
 

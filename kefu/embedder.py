@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from kefu.errors import BackendUnavailableError, NotReadyError
+from kefu.errors import BackendUnavailableError, BadInputError, NotReadyError
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -22,18 +22,43 @@ PASSAGE_PROMPT_NAMES = ("passage", "document", "corpus")
 
 @runtime_checkable
 class Embedder(Protocol):
-    """Turns texts into L2-normalised float32 vectors (one row per text)."""
+    """Turns texts into L2-normalised float32 vectors (one row per text).
+
+    An index built with ``kefu ingest --adapt`` carries an adapter for its model:
+    :meth:`adapted` puts one on top, :attr:`base` is the model without it.
+    """
 
     model_id: str
+    #: The index adapter this embedder applies, or None.
+    adapter: Path | None
 
     @property
     def dim(self) -> int: ...
 
-    def warm_up(self) -> None: ...
+    @property
+    def base(self) -> Embedder:
+        """The model without an adapter (itself, if it has none)."""
+        ...
+
+    def warm_up(self) -> None:
+        """Load the model now rather than at the first text."""
+        ...
 
     def embed_queries(self, texts: Sequence[str]) -> NDArray[np.float32]: ...
 
     def embed_passages(self, texts: Sequence[str]) -> NDArray[np.float32]: ...
+
+    def adapted(self, adapter: Path) -> Embedder:
+        """This model with the adapter file ``adapter`` on top, loaded when first used.
+
+        Raises :class:`~kefu.errors.BadInputError` where the model cannot take one.
+        """
+        ...
+
+
+def cannot_adapt(embedder: Embedder) -> BadInputError:
+    """The error of an embedder that cannot take an index's adapter."""
+    return BadInputError(f"{type(embedder).__name__} cannot take an adapter; it needs a sentence-transformers embedder")
 
 
 class SentenceTransformerEmbedder:

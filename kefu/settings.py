@@ -15,11 +15,10 @@ from typing import Any, Literal, TypeVar
 
 from kefu.brand import Brand, demo_brand, load_brand
 from kefu.errors import ConfigError
+from kefu.vocab import ANSWER_STYLES, DEFAULT_ANSWER_STYLE, MAX_QUESTION_CHARS, AnswerStyle
 
 LlmBackend = Literal["ollama", "openai", "llamacpp"]
 LLM_BACKENDS: tuple[LlmBackend, ...] = ("ollama", "openai", "llamacpp")
-AnswerStyle = Literal["quote", "generate"]
-ANSWER_STYLES: tuple[AnswerStyle, ...] = ("quote", "generate")
 
 #: Folder (under ``<data dir>/models``) of the embedder that ``kefu setup-models`` builds.
 DEFAULT_EMBEDDER_DIRNAME = "multilingual-e5-small"
@@ -75,7 +74,7 @@ class Settings:
     answer_deadline: float = 25.0
     #: How answers are written: "quote" (the help center's own sentences when they are in
     #: the user's language, the LLM only to translate) or "generate" (the LLM always writes).
-    answer_style: AnswerStyle = "quote"
+    answer_style: AnswerStyle = DEFAULT_ANSWER_STYLE
     #: Confidence calibration file; ``None`` means ``<data dir>/calibration.json`` if present.
     calibration_path: Path | None = None
     #: SQLAlchemy URL of the database; ``None`` means SQLite at ``<data dir>/kefu.db``.
@@ -91,7 +90,7 @@ class Settings:
     #: Largest request body the HTTP API reads, in bytes (larger: 413).
     max_body_bytes: int = 65_536
     #: Longest question the HTTP API accepts, in characters (capped at 2000).
-    max_question_chars: int = 2000
+    max_question_chars: int = MAX_QUESTION_CHARS
     #: Requests per minute each API key may make (a token bucket); 0: no limit.
     rate_limit: int = 120
     #: Requests a key may make at once before the per-minute rate applies.

@@ -8,13 +8,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from kefu import vocab
 from kefu.brand import Brand, active_brand
 
 if TYPE_CHECKING:
     from service.retriever import DocumentHit
 
 #: Reasons a handoff can carry: the rule reasons, and the answer-side ones.
-ANSWER_REASONS = ("low_confidence", "no_answer", "no_sources", "unsafe_answer", "llm_unavailable", "timeout")
+ANSWER_REASONS = vocab.ANSWER_REASONS
 #: Placeholders the redactor leaves (kefu.redaction): which kinds of secret a text held.
 _PLACEHOLDER = re.compile(r"\[REDACTED:([a-z_]+)\]")
 _WALLET_SECRETS = frozenset({"seed_phrase", "private_key", "keystore"})

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
 from kefu.errors import BadInputError
 from kefu.text import TOKENS_VERSION, char_bigrams, detect_language, normalise, tokens
+from kefu.vocab import MAX_QUESTION_CHARS
 from service.glossary import Expansion
 
 if TYPE_CHECKING:
@@ -27,7 +29,7 @@ if TYPE_CHECKING:
 Fusion = Literal["rrf", "score", "dense", "sparse"]
 FUSIONS: tuple[Fusion, ...] = ("rrf", "score", "dense", "sparse")
 DEFAULT_FUSION: Fusion = "score"
-MAX_QUERY_CHARS = 2000
+MAX_QUERY_CHARS = MAX_QUESTION_CHARS  # a query is a question
 #: Below this share of the documents searched, a question's language is foreign to them.
 FOREIGN_SHARE = 0.05
 log = logging.getLogger(__name__)
@@ -79,8 +81,59 @@ class SearchResult:
     timings_ms: dict[str, float]
 
 
+@runtime_checkable
+class Retriever(Protocol):
+    """What the answerer needs of search: one index version, searched with its embedder."""
+
+    index: IndexVersion
+    #: The embedder questions are searched with (the index's adapter on top, if it has one).
+    embedder: Embedder
+    #: The embedder without the index's adapter: sentence matching and the confidence's
+    #: cosine thresholds were set on it (the adapter was trained for passages only).
+    plain_embedder: Embedder
+    fusion: Fusion
+
+    def warm_up(self) -> None:
+        """Load models and indexes now, so the first question does not wait for them."""
+        ...
+
+    def search(self, query: str, *, k: int = 5, filters: SearchFilters | None = None) -> SearchResult:
+        """The ``k`` best documents for ``query``."""
+        ...
+
+
+@dataclass
+class _Query:
+    """A question as search sees it: its language, glossary expansion and the rows it may match."""
+
+    text: str
+    lang: str
+    expansion: list[str]
+    concepts: list[list[str]]
+    expanded: str
+    doc_mask: NDArray[np.bool_] | None
+    chunk_ok: NDArray[np.bool_] | None
+    #: How many candidates each ranking keeps.
+    pool: int
+
+
+@dataclass
+class _Rankings:
+    """Each ranking's documents, best first: (score, best chunk) for chunk rankings, score for the rest."""
+
+    dense: dict[int, tuple[float, int]] = field(default_factory=dict)
+    title_dense: dict[int, float] = field(default_factory=dict)
+    sparse: dict[int, tuple[float, int]] = field(default_factory=dict)
+    title_sparse: dict[int, float] = field(default_factory=dict)
+    bigram: dict[int, float] = field(default_factory=dict)
+
+
 class HybridRetriever:
-    """Searches one index version. Thread-safe for concurrent searches (read-only)."""
+    """Searches one index version. Thread-safe for concurrent searches (read-only).
+
+    Construction reads the index's tables; :meth:`warm_up` (or else the first search) checks
+    the embedder against the index, loads an adapter and the FAISS indexes.
+    """
 
     def __init__(
         self,
@@ -104,7 +157,6 @@ class HybridRetriever:
         if candidates <= 0 or rrf_k <= 0:
             raise ValueError("candidates and rrf_k must be above 0")
         self.index = index
-        self.embedder = embedder
         self.glossary = glossary
         self.fusion: Fusion = fusion
         self.candidates = candidates
@@ -112,62 +164,19 @@ class HybridRetriever:
         self.dense_weight = dense_weight
         self.sparse_weight = sparse_weight
         self.title_weight = title_weight
-        # A second BM25 ranking over words and Chinese character pairs, for Chinese questions
-        # whose words jieba segments differently from the article's. Measured, weight 1
-        # against 0 (hit@1 / hit@5): with score fusion, tp-cn 0.678 / 0.917 against
-        # 0.633 / 0.900, the first tp-cn hold-out 0.733 / 0.900 against 0.700 / 0.900, the
-        # demo 0.741 / 0.988 against 0.765 / 0.988; with reciprocal ranks, tp-cn hit@5 0.906
-        # against 0.894. A question in another language gets it only where hardly any of the
-        # documents searched are in that language (an English question over a Chinese help
-        # centre): its Chinese is the glossary's, and where an English article exists the
-        # pairs would pull Chinese ones above it. Over tp-cn this took English hit@1 from
-        # 0.627 to 0.667 on 51 questions (the README has the hold-out sets' figures).
+        # BM25 over words and Chinese character pairs, for questions jieba cuts differently from the articles
+        # (weights measured in docs/search.md).
         self.bigram_weight = bigram_weight
-        # Past tickets support an answer; help articles are the answer. A ticket ranks
-        # above an article only when it matches clearly better.
+        # Past tickets support an answer; help articles are the answer.
         self.ticket_weight = ticket_weight
-        # Score fusion: a BM25 score counts as its share of that ranking's best, a cosine
-        # as 1 less ``score_spread`` times its distance below the best (e5's cosines sit on
-        # a narrow 0.7-0.92 band: at 10, a passage 0.1 below the best adds nothing). It
-        # keeps how far apart the scores are, which reciprocal ranks throw away, and beat
-        # them (k = 20) on all three datasets with the same weights: tp-cn hit@1 0.650 ->
-        # 0.678, hit@5 0.906 -> 0.917; the blind tp-cn hold-out 0.700 -> 0.733, 0.900 ->
-        # 0.900; the demo 0.718 -> 0.741, 0.977 -> 0.988 (spread 5: 0.667, 0.700, 0.729).
-        # An adapted index's cosines lie about five times wider apart (top to tenth 0.113
-        # against 0.021 on average over the three dev sets' questions), yet 10 stays: hit@1
-        # questions right of those 350 at spread 10, 14 and 20 were 244, 250, 250 with the
-        # seed-0 adapter, 244, 243, 242 with a seed-1 one, 235, 234, 237 with the plain model.
+        # Score fusion: how far below the best a cosine may be and still count (docs/search.md).
         self.score_spread = score_spread
-        base = getattr(embedder, "base", embedder)
-        #: The embedder without the index's adapter: sentence matching and the confidence's
-        #: cosine thresholds were set on it (the adapter was trained for passages only).
-        self.plain_embedder: Embedder = base
-        if check_embedder:
-            from ingest.index import PROBE_TEXT
-
-            index.check_embedder(getattr(base, "model_id", "?"), base.embed_passages([PROBE_TEXT])[0])
-        # An index built with an adapter (``kefu ingest --adapt``) embeds questions with it too.
-        adapter = index.adapter_path
-        if adapter is None:
-            self.embedder = base
-        elif getattr(embedder, "adapter", None) != adapter:
-            if not hasattr(base, "adapted"):
-                raise BadInputError(
-                    f"index {index.manifest.name!r} was built with an adapted embedder "
-                    f"(`kefu ingest --adapt`); {type(base).__name__} cannot load its adapter"
-                )
-            self.embedder = base.adapted(adapter)
-            self.embedder.warm_up()  # a damaged adapter is named now, not at the first question
-        if index.manifest.tokens_version != TOKENS_VERSION:
-            # Still searchable (the question's tokens mostly meet the old ones), but not as
-            # built today: the next ingest rebuilds the BM25 indexes without embedding again.
-            log.warning(
-                "index %r has BM25 tokens of version %s, this kefu makes version %s: "
-                "run `kefu ingest` again to rebuild them (no re-embedding)",
-                index.manifest.name,
-                index.manifest.tokens_version,
-                TOKENS_VERSION,
-            )
+        self.plain_embedder: Embedder = embedder.base
+        self.embedder: Embedder = _embedder_for(index, embedder)
+        self._check_embedder = check_embedder
+        self._ready = False
+        self._ready_lock = threading.Lock()
+        _warn_if_old_tokens(index)
         docs = index.documents
         self._doc_lang = np.array([d.lang for d in docs])
         self._lang_counts = Counter(d.lang for d in docs)
@@ -176,11 +185,26 @@ class HybridRetriever:
         self._vocab = index.sparse.vocab_dict
         self._title_vocab = index.title_sparse.vocab_dict
         self._bigram_vocab = index.bigram_sparse.vocab_dict
-        _ = (index.dense, index.title_dense)  # load now, not on the first query
 
     def warm_up(self) -> None:
-        """Run one query so lazy loads (jieba's dictionary, opencc) happen now."""
+        """Check the embedder, load the adapter and indexes, and run one query so lazy loads
+        (jieba's dictionary, opencc) happen now."""
         self.search("转账 transfer", k=1)
+
+    def _prepare(self) -> None:
+        """Once: refuse an embedder other than the index's, name a damaged adapter, load FAISS."""
+        with self._ready_lock:
+            if self._ready:
+                return
+            if self._check_embedder:
+                from ingest.index import PROBE_TEXT
+
+                plain = self.plain_embedder
+                self.index.check_embedder(plain.model_id, plain.embed_passages([PROBE_TEXT])[0])
+            if self.embedder is not self.plain_embedder:
+                self.embedder.warm_up()  # a damaged adapter is named now, not at the first question
+            _ = (self.index.dense, self.index.title_dense)
+            self._ready = True
 
     def _foreign(self, lang: str, doc_mask: NDArray[np.bool_] | None) -> bool:
         """Whether hardly any of the documents searched (under 5%) are in ``lang``."""
@@ -204,125 +228,133 @@ class HybridRetriever:
 
     def search(self, query: str, *, k: int = 5, filters: SearchFilters | None = None) -> SearchResult:
         """The ``k`` best documents for ``query``."""
-        query = query.strip()
-        if not query:
-            raise BadInputError("query: must not be empty")
-        if len(query) > MAX_QUERY_CHARS:
-            raise BadInputError(f"query: longer than {MAX_QUERY_CHARS} characters")
-        if k <= 0:
-            raise BadInputError("k: must be at least 1")
-        filters = filters or SearchFilters()
+        query = _valid_query(query, k)
+        self._prepare()
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
+        q = self._read_query(query, filters or SearchFilters())
+        rankings = _Rankings()
+        if self.fusion != "sparse":
+            self._rank_dense(q, rankings, timings)
+        if self.fusion != "dense":
+            t = time.perf_counter()
+            self._rank_sparse(q, rankings)
+            timings["sparse"] = (time.perf_counter() - t) * 1000
+        t = time.perf_counter()
+        hits = self._best_hits(q, rankings, k)
+        timings["fuse"] = (time.perf_counter() - t) * 1000
+        timings["total"] = (time.perf_counter() - t0) * 1000
+        return SearchResult(query=query, lang=q.lang, expansion=q.expansion, hits=hits, timings_ms=timings)
+
+    def _read_query(self, query: str, filters: SearchFilters) -> _Query:
         lang = detect_language(query)
         expanded_by = self.glossary.expand(normalise(query), lang) if self.glossary else Expansion([], [])
-        expansion, concepts = expanded_by.terms, expanded_by.concepts
-        expanded = query if not expansion else f"{query} {' '.join(expansion)}"
+        expansion = expanded_by.terms
         doc_mask = self._doc_mask(filters)
         chunk_ok = doc_mask[self.index.chunk_doc] if doc_mask is not None else None
         n_chunks = len(self.index.chunks)
-        pool = min(n_chunks, self.candidates if chunk_ok is None else max(self.candidates * 4, 400))
+        return _Query(
+            text=query,
+            lang=lang,
+            expansion=expansion,
+            concepts=expanded_by.concepts,
+            expanded=query if not expansion else f"{query} {' '.join(expansion)}",
+            doc_mask=doc_mask,
+            chunk_ok=chunk_ok,
+            pool=min(n_chunks, self.candidates if chunk_ok is None else max(self.candidates * 4, 400)),
+        )
 
-        dense_docs: dict[int, tuple[float, int]] = {}
-        title_dense: dict[int, float] = {}
-        if self.fusion != "sparse":
-            t = time.perf_counter()
-            qv = self.embedder.embed_queries([expanded])
-            timings["embed"] = (time.perf_counter() - t) * 1000
-            t = time.perf_counter()
-            scores, ids = self.index.dense.search(qv, pool)
-            for score, cid in zip(scores[0].tolist(), ids[0].tolist(), strict=True):
-                if cid < 0 or (chunk_ok is not None and not chunk_ok[cid]):
-                    continue
-                d = int(self.index.chunk_doc[cid])
-                if d not in dense_docs:
-                    dense_docs[d] = (float(score), cid)
-            if self.title_weight:
-                n_docs = len(self.index.documents)
-                tscores, tids = self.index.title_dense.search(qv, min(n_docs, pool))
-                for score, d in zip(tscores[0].tolist(), tids[0].tolist(), strict=True):
-                    if d >= 0 and (doc_mask is None or doc_mask[d]):
-                        title_dense[d] = float(score)
-            timings["dense"] = (time.perf_counter() - t) * 1000
-
-        sparse_docs: dict[int, tuple[float, int]] = {}
-        title_sparse: dict[int, float] = {}
-        bigram_docs: dict[int, float] = {}
-        if self.fusion != "dense":
-            t = time.perf_counter()
-            q_tokens = tokens(expanded)
-            concept_tokens = [[tokens(form) for form in forms] for forms in concepts]
-            known = [tok for tok in q_tokens if tok in self._vocab]
-            if known:
-                scores_all = _bm25_scores(self.index.sparse, known, concept_tokens)
-                for cid, s in _top_positive(scores_all, chunk_ok, pool):
-                    d = int(self.index.chunk_doc[cid])
-                    if d not in sparse_docs:
-                        sparse_docs[d] = (s, cid)
-            known_titles = [tok for tok in q_tokens if tok in self._title_vocab]
-            if self.title_weight and known_titles:
-                title_scores = _bm25_scores(self.index.title_sparse, known_titles, concept_tokens)
-                title_sparse = dict(_top_positive(title_scores, doc_mask, pool))
-            if self.bigram_weight and (lang == "zh" or self._foreign(lang, doc_mask)):
-                known_pairs = [tok for tok in q_tokens + char_bigrams(expanded) if tok in self._bigram_vocab]
-                if known_pairs:
-                    pair_scores = self.index.bigram_sparse.get_scores(known_pairs)
-                    for cid, s in _top_positive(pair_scores, chunk_ok, pool):
-                        bigram_docs.setdefault(int(self.index.chunk_doc[cid]), s)
-            timings["sparse"] = (time.perf_counter() - t) * 1000
-
+    def _rank_dense(self, q: _Query, out: _Rankings, timings: dict[str, float]) -> None:
+        """Documents by the cosine of their best chunk, and by their title's."""
         t = time.perf_counter()
-        dense_rank = {d: r for r, d in enumerate(dense_docs, start=1)}
-        sparse_rank = {d: r for r, d in enumerate(sparse_docs, start=1)}
-        title_rank = {d: r for r, d in enumerate(title_dense, start=1)}
+        qv = self.embedder.embed_queries([q.expanded])
+        timings["embed"] = (time.perf_counter() - t) * 1000
+        t = time.perf_counter()
+        scores, ids = self.index.dense.search(qv, q.pool)
+        for score, cid in zip(scores[0].tolist(), ids[0].tolist(), strict=True):
+            if cid < 0 or (q.chunk_ok is not None and not q.chunk_ok[cid]):
+                continue
+            out.dense.setdefault(int(self.index.chunk_doc[cid]), (float(score), cid))
+        if self.title_weight:
+            n_docs = len(self.index.documents)
+            tscores, tids = self.index.title_dense.search(qv, min(n_docs, q.pool))
+            for score, d in zip(tscores[0].tolist(), tids[0].tolist(), strict=True):
+                if d >= 0 and (q.doc_mask is None or q.doc_mask[d]):
+                    out.title_dense[d] = float(score)
+        timings["dense"] = (time.perf_counter() - t) * 1000
+
+    def _rank_sparse(self, q: _Query, out: _Rankings) -> None:
+        """Documents by BM25: of their best chunk, their title, and words with character pairs."""
+        q_tokens = tokens(q.expanded)
+        concept_tokens = [[tokens(form) for form in forms] for forms in q.concepts]
+        known = [tok for tok in q_tokens if tok in self._vocab]
+        if known:
+            scores_all = _bm25_scores(self.index.sparse, known, concept_tokens)
+            for cid, s in _top_positive(scores_all, q.chunk_ok, q.pool):
+                out.sparse.setdefault(int(self.index.chunk_doc[cid]), (s, cid))
+        known_titles = [tok for tok in q_tokens if tok in self._title_vocab]
+        if self.title_weight and known_titles:
+            title_scores = _bm25_scores(self.index.title_sparse, known_titles, concept_tokens)
+            out.title_sparse = dict(_top_positive(title_scores, q.doc_mask, q.pool))
+        # Pairs help a question in another language only where hardly any documents are in it
+        # (its Chinese is then the glossary's); docs/search.md has the figures.
+        if self.bigram_weight and (q.lang == "zh" or self._foreign(q.lang, q.doc_mask)):
+            known_pairs = [tok for tok in q_tokens + char_bigrams(q.expanded) if tok in self._bigram_vocab]
+            if known_pairs:
+                pair_scores = self.index.bigram_sparse.get_scores(known_pairs)
+                for cid, s in _top_positive(pair_scores, q.chunk_ok, q.pool):
+                    out.bigram.setdefault(int(self.index.chunk_doc[cid]), s)
+
+    def _best_hits(self, q: _Query, r: _Rankings, k: int) -> list[DocumentHit]:
+        """Fuse the rankings, weigh tickets down, and describe the ``k`` best documents."""
         fused = self._fuse(
             [
-                ({d: s for d, (s, _) in dense_docs.items()}, self.dense_weight, False),
-                ({d: s for d, (s, _) in sparse_docs.items()}, self.sparse_weight, True),
-                (title_dense, self.title_weight * self.dense_weight, False),
-                (title_sparse, self.title_weight * self.sparse_weight, True),
-                (bigram_docs, self.bigram_weight * self.sparse_weight, True),
+                ({d: s for d, (s, _) in r.dense.items()}, self.dense_weight, False),
+                ({d: s for d, (s, _) in r.sparse.items()}, self.sparse_weight, True),
+                (r.title_dense, self.title_weight * self.dense_weight, False),
+                (r.title_sparse, self.title_weight * self.sparse_weight, True),
+                (r.bigram, self.bigram_weight * self.sparse_weight, True),
             ]
         )
         if self.ticket_weight != 1.0:
             fused = {d: v * (self.ticket_weight if self._doc_kind[d] == "ticket" else 1.0) for d, v in fused.items()}
         best = sorted(fused.items(), key=lambda kv: -kv[1])[:k]
-        hits = []
-        for d, score in best:
-            record = self.index.documents[d]
-            dense = dense_docs.get(d)
-            sparse = sparse_docs.get(d)
-            # The passage to show: the chunk that ranked the document higher.
-            if dense and sparse:
-                cid = dense[1] if dense_rank[d] <= sparse_rank[d] else sparse[1]
-            else:
-                cid = (dense or sparse or (0.0, record.chunk_start))[1]
-            chunk = self.index.chunks[cid]
-            hits.append(
-                DocumentHit(
-                    doc_id=record.doc_id,
-                    paths=record.paths,
-                    title=record.title,
-                    kind=record.kind,
-                    lang=record.lang,
-                    category=record.category,
-                    url=record.url,
-                    score=round(score, 6),
-                    dense_score=round(dense[0], 4) if dense else None,
-                    sparse_score=round(sparse[0], 4) if sparse else None,
-                    dense_rank=dense_rank.get(d),
-                    sparse_rank=sparse_rank.get(d),
-                    heading_path=chunk.heading_path,
-                    passage=chunk.text,
-                    snippet=snippet(chunk.text, expanded),
-                    chunk=cid,
-                    meta=record.meta,
-                    title_rank=title_rank.get(d),
-                )
-            )
-        timings["fuse"] = (time.perf_counter() - t) * 1000
-        timings["total"] = (time.perf_counter() - t0) * 1000
-        return SearchResult(query=query, lang=lang, expansion=expansion, hits=hits, timings_ms=timings)
+        ranks = _Ranks(
+            dense={d: n for n, d in enumerate(r.dense, start=1)},
+            sparse={d: n for n, d in enumerate(r.sparse, start=1)},
+            title={d: n for n, d in enumerate(r.title_dense, start=1)},
+        )
+        return [self._hit(d, score, q, r, ranks) for d, score in best]
+
+    def _hit(self, d: int, score: float, q: _Query, r: _Rankings, ranks: _Ranks) -> DocumentHit:
+        record = self.index.documents[d]
+        dense, sparse = r.dense.get(d), r.sparse.get(d)
+        # The passage to show: the chunk that ranked the document higher.
+        if dense and sparse:
+            cid = dense[1] if ranks.dense[d] <= ranks.sparse[d] else sparse[1]
+        else:
+            cid = (dense or sparse or (0.0, record.chunk_start))[1]
+        chunk = self.index.chunks[cid]
+        return DocumentHit(
+            doc_id=record.doc_id,
+            paths=record.paths,
+            title=record.title,
+            kind=record.kind,
+            lang=record.lang,
+            category=record.category,
+            url=record.url,
+            score=round(score, 6),
+            dense_score=round(dense[0], 4) if dense else None,
+            sparse_score=round(sparse[0], 4) if sparse else None,
+            dense_rank=ranks.dense.get(d),
+            sparse_rank=ranks.sparse.get(d),
+            heading_path=chunk.heading_path,
+            passage=chunk.text,
+            snippet=snippet(chunk.text, q.expanded),
+            chunk=cid,
+            meta=record.meta,
+            title_rank=ranks.title.get(d),
+        )
 
     def _fuse(self, rankings: list[tuple[dict[int, float], float, bool]]) -> dict[int, float]:
         """Combine rankings (document -> score, weight, is_bm25), each already ordered."""
@@ -345,6 +377,56 @@ class HybridRetriever:
         return out
 
 
+@dataclass
+class _Ranks:
+    """Each document's place (from 1) in the dense, BM25 and title rankings."""
+
+    dense: dict[int, int]
+    sparse: dict[int, int]
+    title: dict[int, int]
+
+
+def _valid_query(query: str, k: int) -> str:
+    query = query.strip()
+    if not query:
+        raise BadInputError("query: must not be empty")
+    if len(query) > MAX_QUERY_CHARS:
+        raise BadInputError(f"query: longer than {MAX_QUERY_CHARS} characters")
+    if k <= 0:
+        raise BadInputError("k: must be at least 1")
+    return query
+
+
+def _embedder_for(index: IndexVersion, embedder: Embedder) -> Embedder:
+    """The embedder questions are searched with: an index built with an adapter
+    (``kefu ingest --adapt``) embeds them with it too (loaded at warm-up)."""
+    adapter = index.adapter_path
+    if adapter is None:
+        return embedder.base
+    if embedder.adapter == adapter:
+        return embedder
+    try:
+        return embedder.base.adapted(adapter)
+    except BadInputError:
+        raise BadInputError(
+            f"index {index.manifest.name!r} was built with an adapted embedder "
+            f"(`kefu ingest --adapt`); {type(embedder.base).__name__} cannot load its adapter"
+        ) from None
+
+
+def _warn_if_old_tokens(index: IndexVersion) -> None:
+    if index.manifest.tokens_version != TOKENS_VERSION:
+        # Still searchable (the question's tokens mostly meet the old ones), but not as
+        # built today: the next ingest rebuilds the BM25 indexes without embedding again.
+        log.warning(
+            "index %r has BM25 tokens of version %s, this kefu makes version %s: "
+            "run `kefu ingest` again to rebuild them (no re-embedding)",
+            index.manifest.name,
+            index.manifest.tokens_version,
+            TOKENS_VERSION,
+        )
+
+
 #: Per glossary concept a question names, per form of it, that form's tokens.
 _ConceptTokens = list[list[list[str]]]
 
@@ -352,13 +434,8 @@ _ConceptTokens = list[list[list[str]]]
 def _bm25_scores(bm25: Any, known: list[str], concepts: _ConceptTokens) -> NDArray[np.float32]:
     """BM25 scores for the question's tokens ``known`` to the index: each token once, and each
     glossary concept the question names (the tokens of each of its forms) once, by the form
-    that matches a passage best, not by all its forms added up.
-
-    The question "adding PulseChain to the TP chrome extension" gains 插件钱包 for
-    "extension". Added up, the installation guide, which says both "extension" and 插件,
-    scored 9.34 against the PulseChain guide's 6.72, mostly on that one idea (now 6.76 against
-    6.72). Against the sum, hit@1 rose on three of the five tp-cn datasets and fell on none;
-    on the demo it fell by one question of 85."""
+    that matches a passage best, not by all its forms added up (one idea named in two languages
+    outweighed the page about the question's subject; docs/search.md has the example and figures)."""
     known_set = set(known)
     total: NDArray[np.float32] | None = None
     grouped: set[str] = set()

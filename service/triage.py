@@ -22,11 +22,12 @@ from typing import Final
 
 from kefu.errors import BadInputError
 from kefu.text import normalise
-from service.rules import PRIORITIES, RuleHit
+from kefu.vocab import PRIORITIES, RULE_PRIORITIES
+from service.rules import RuleHit
 
 SENTIMENTS: Final = ("negative", "neutral", "positive")
 #: Triage priorities, most pressing first (a rule hit is at least "normal").
-TRIAGE_PRIORITIES: Final = ("urgent", "high", "normal", "low")
+TRIAGE_PRIORITIES: Final = PRIORITIES
 #: The help center's categories (the ``category`` of its articles and tickets).
 CATEGORIES: Final = (
     "wallet",
@@ -133,7 +134,7 @@ def detect_priority(hits: Sequence[RuleHit], sentiment: str) -> str:
         raise BadInputError(f"sentiment must be one of {SENTIMENTS}, not {sentiment!r}")
     rank = _RANK["low"]
     for hit in hits:
-        if hit.priority not in PRIORITIES:
+        if hit.priority not in RULE_PRIORITIES:
             raise BadInputError(f"rule hit {hit.rule!r} has an unknown priority {hit.priority!r}")
         rank = max(rank, _RANK[hit.priority])
     if sentiment == "negative" and rank < _RANK["high"]:

@@ -8,19 +8,20 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 import msgspec
 
 from kefu.errors import ForbiddenError, InvalidFieldError, KefuError
 from kefu.text import detect_language, visible
+from kefu.vocab import HISTORY_TURNS, MAX_QUESTION_CHARS, PRIORITIES, Lang, Mode, Priority
 from service.api import schemas
 from service.api.errors import error_body, status_for
 from service.api.logs import redact
 from service.deadline import answer_within
 from service.retriever import SearchFilters
-from service.store import HandoffRecord, HandoffRequest, MessageRecord, Owner, Priority, SavedAnswer
+from service.store import HandoffRecord, HandoffRequest, MessageRecord, Owner, SavedAnswer
 
 if TYPE_CHECKING:
     from service.answerer import AnswerEvent, AnswerResult
@@ -28,9 +29,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("kefu.api")
 
-PRIORITIES: tuple[Priority, ...] = ("urgent", "high", "normal", "low")
-#: Turns of stored conversation a follow-up question sees.
-HISTORY_TURNS = 5
 AGENT_ACTIONS = ("sent_as_is", "edited", "discarded")
 #: What the user is told when their message went to the human who has the conversation.
 RELAYED = {
@@ -42,7 +40,7 @@ MAX_WAIT = 30.0
 
 
 def check_question(question: str, runtime: Runtime, field: str = "question") -> None:
-    limit = min(runtime.settings.max_question_chars, schemas.MAX_QUESTION_CHARS)
+    limit = min(runtime.settings.max_question_chars, MAX_QUESTION_CHARS)
     if not visible(question):
         raise InvalidFieldError(f"{field}: must not be empty (or only spaces and invisible characters)", field=field)
     if len(question) > limit:
@@ -278,7 +276,7 @@ def _ticket_turns(request: schemas.SuggestRequest, runtime: Runtime) -> tuple[st
         raise InvalidFieldError("conversation: needs at least one message from the user", field="conversation")
     question = turns[last][1].strip()
     # A long customer email: its start states the problem.
-    question = question[: min(runtime.settings.max_question_chars, schemas.MAX_QUESTION_CHARS)]
+    question = question[: min(runtime.settings.max_question_chars, MAX_QUESTION_CHARS)]
     check_question(question, runtime, field=f"conversation[{last}].text")
     history = turns[:last]
     if request.subject.strip():
@@ -487,7 +485,7 @@ async def _save(
     runtime: Runtime,
     result: AnswerResult,
     *,
-    mode: Literal["answer", "suggest"],
+    mode: Mode,
     conversation_id: str | None,
     channel: str,
     user_id: str | None,
@@ -569,7 +567,7 @@ def _priority(value: str) -> Priority:
     return next((p for p in PRIORITIES if p == value), "normal")
 
 
-def _lang(value: str) -> schemas.Lang:
+def _lang(value: str) -> Lang:
     return "en" if value == "en" else "zh"
 
 

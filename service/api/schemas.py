@@ -13,15 +13,9 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta
 
-#: The answerer's own limit; KEFU_MAX_QUESTION_CHARS can only lower it.
-MAX_QUESTION_CHARS = 2000
-MAX_TEXT_CHARS = 8000
+from kefu.vocab import MAX_QUESTION_CHARS, Action, FeedbackKind, HandoffStatus, Lang, Priority
 
-Lang = Literal["zh", "en"]
-Action = Literal["answer", "handoff"]
-HandoffStatus = Literal["open", "claimed", "resolved"]
-Priority = Literal["urgent", "high", "normal", "low"]
-FeedbackKind = Literal["helpful", "not_helpful", "sent_as_is", "edited", "discarded"]
+MAX_TEXT_CHARS = 8000
 
 Question = Annotated[
     str,

@@ -10,24 +10,22 @@ SQLite (in the data dir) by default, any SQLAlchemy URL (PostgreSQL) by setting
 
 from __future__ import annotations
 
+from kefu.vocab import FeedbackKind, HandoffStatus, Priority
+from kefu.vocab import Mode as AnswerMode
 from service.store.migrate import current_revision, head_revision, upgrade_database
 from service.store.records import (
-    AnswerMode,
     AnswerRecord,
     ApiKeyRecord,
     ConversationRecord,
     DeliveryRecord,
     DueDelivery,
-    FeedbackKind,
     FeedbackRecord,
     HandoffOrder,
     HandoffPage,
     HandoffRecord,
     HandoffRequest,
-    HandoffStatus,
     MessageRecord,
     Owner,
-    Priority,
     Role,
     SavedAnswer,
     StoreCounts,

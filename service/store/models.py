@@ -28,6 +28,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from kefu.vocab import FEEDBACK_KINDS, HANDOFF_STATUSES, MODES, PRIORITIES
+
 # Names for constraints and indexes, so that later migrations can refer to them by name
 # (PostgreSQL names them itself otherwise, and SQLite leaves them unnamed).
 NAMING_CONVENTION: Final = {
@@ -41,11 +43,7 @@ NAMING_CONVENTION: Final = {
 ROLES: Final = ("app", "agent", "admin")
 #: ``agent``: what a human agent wrote to the user (the bot is ``assistant``).
 MESSAGE_ROLES: Final = ("user", "assistant", "agent")
-ANSWER_MODES: Final = ("answer", "suggest")
-FEEDBACK_KINDS: Final = ("helpful", "not_helpful", "sent_as_is", "edited", "discarded")
-HANDOFF_STATUSES: Final = ("open", "claimed", "resolved")
-#: Most urgent first: the order of the handoff queue.
-PRIORITIES: Final = ("urgent", "high", "normal", "low")
+ANSWER_MODES: Final = MODES
 DELIVERY_STATUSES: Final = ("pending", "delivered", "failed")
 #: What a webhook delivery announces; every event belongs to a handoff.
 WEBHOOK_EVENTS: Final = ("handoff.created", "handoff.claimed", "message.created", "handoff.resolved")

@@ -10,12 +10,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from kefu.vocab import FeedbackKind, HandoffStatus, Priority
+from kefu.vocab import Mode as AnswerMode
+
 Role = Literal["app", "agent", "admin"]
 MessageRole = Literal["user", "assistant", "agent"]
-AnswerMode = Literal["answer", "suggest"]
-FeedbackKind = Literal["helpful", "not_helpful", "sent_as_is", "edited", "discarded"]
-HandoffStatus = Literal["open", "claimed", "resolved"]
-Priority = Literal["urgent", "high", "normal", "low"]
 DeliveryStatus = Literal["pending", "delivered", "failed"]
 HandoffOrder = Literal["newest", "priority"]
 WebhookEvent = Literal["handoff.created", "handoff.claimed", "message.created", "handoff.resolved"]

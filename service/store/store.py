@@ -39,13 +39,20 @@ from kefu.errors import (
     NotFoundError,
 )
 from kefu.redaction import Redactor
+from kefu.vocab import (
+    FEEDBACK_KINDS,
+    HANDOFF_STATUSES,
+    HISTORY_TURNS,
+    PRIORITIES,
+    FeedbackKind,
+    HandoffStatus,
+    Priority,
+)
+from kefu.vocab import Mode as AnswerMode
 from service.store.engine import create_database_engine, sqlite_file, writer
 from service.store.migrate import upgrade_database
 from service.store.models import (
     ANSWER_MODES,
-    FEEDBACK_KINDS,
-    HANDOFF_STATUSES,
-    PRIORITIES,
     ROLES,
     Answer,
     ApiKey,
@@ -59,25 +66,21 @@ from service.store.models import (
 )
 from service.store.records import (
     ACTIVE_HANDOFF,
-    AnswerMode,
     AnswerRecord,
     ApiKeyRecord,
     ConversationRecord,
     DeliveryRecord,
     DeliveryStatus,
     DueDelivery,
-    FeedbackKind,
     FeedbackRecord,
     HandoffMessage,
     HandoffOrder,
     HandoffPage,
     HandoffRecord,
     HandoffRequest,
-    HandoffStatus,
     MessageRecord,
     MessageRole,
     Owner,
-    Priority,
     Role,
     SavedAnswer,
     StoreCounts,
@@ -336,72 +339,29 @@ class Store:
         in mode ``answer`` only, since a suggestion is not said to the user until an agent
         sends it (see :meth:`record_feedback`).
         """
-        _check_choice("mode", mode, ANSWER_MODES)
-        if not 0.0 <= confidence <= 1.0:
-            raise BadInputError(f"confidence must be between 0 and 1, not {confidence}")
-        if handoff is not None:
-            _check_handoff_request(handoff)
-        _check_length("channel", channel, 32)
-        _check_length("user_id", user_id, 128)
-        _check_length("lang", lang, 16)
-        _check_length("action", action, 32)
+        _check_answer(mode=mode, confidence=confidence, handoff=handoff, channel=channel, user_id=user_id,
+                      lang=lang, action=action)  # fmt: skip
         now = self._now()
         with self._transaction(write=True) as session:
-            if conversation_id is None:
-                conversation = Conversation(
-                    id=str(uuid.uuid4()),
-                    channel=channel,
-                    user_id=user_id,
-                    lang=lang,
-                    api_key_id=owner.api_key_id if owner else None,
-                    created_at=now,
-                    updated_at=now,
-                )
-                session.add(conversation)
-                # No relationship() between the models, so the unit of work does not
-                # order inserts by foreign key: the parent goes in first, explicitly.
-                session.flush()
-                context = ""
-            else:
-                conversation = _conversation_for(session, conversation_id, user_id, owner, lock=True)
-                conversation.updated_at = now
-                if lang and not conversation.lang:
-                    conversation.lang = lang
-                context = _last_assistant_text(session, conversation.id)
+            conversation, context = self._conversation_to_answer_in(
+                session, conversation_id, channel=channel, user_id=user_id, lang=lang, owner=owner, now=now
+            )
             # The user may be answering the assistant ("please send the tx hash"): that
             # context is what tells a transaction hash from a private key.
             question = self._clean(question, context)
             answer_text = self._clean(answer)
             session.add(Message(conversation_id=conversation.id, role="user", text=question, created_at=now))
-            answer_id = str(uuid.uuid4())
             row = Answer(
-                id=answer_id,
-                conversation_id=conversation.id,
-                question=question,
-                answer=answer_text,
-                citations=self._clean_json(list(citations)),
-                confidence=float(confidence),
-                action=action,
-                reason=self._clean(reason) if reason else None,
-                mode=mode,
-                model=model,
-                latency_ms=latency_ms,
-                prompt_tokens=prompt_tokens,
-                completion_tokens=completion_tokens,
-                created_at=now,
-            )
+                id=str(uuid.uuid4()), conversation_id=conversation.id, question=question, answer=answer_text,
+                citations=self._clean_json(list(citations)), confidence=float(confidence), action=action,
+                reason=self._clean(reason) if reason else None, mode=mode, model=model, latency_ms=latency_ms,
+                prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, created_at=now,
+            )  # fmt: skip
             session.add(row)
             session.flush()
             if mode == "answer":
-                session.add(
-                    Message(
-                        conversation_id=conversation.id,
-                        role="assistant",
-                        text=answer_text,
-                        created_at=now,
-                        answer_id=answer_id,
-                    )
-                )
+                session.add(Message(conversation_id=conversation.id, role="assistant", text=answer_text,
+                                    created_at=now, answer_id=row.id))  # fmt: skip
             # One open handoff per conversation: a second request for one (two questions
             # racing) joins the one a human already has.
             handoff_row = None
@@ -416,6 +376,40 @@ class Store:
                 handoff=_handoff(handoff_row) if handoff_row is not None else None,
             )
 
+    def _conversation_to_answer_in(
+        self,
+        session: Session,
+        conversation_id: str | None,
+        *,
+        channel: str,
+        user_id: str | None,
+        lang: str | None,
+        owner: Owner | None,
+        now: datetime,
+    ) -> tuple[Conversation, str]:
+        """A new conversation, or the caller's existing one (locked), with the assistant's
+        last words in it ("" in a new one)."""
+        if conversation_id is None:
+            conversation = Conversation(
+                id=str(uuid.uuid4()),
+                channel=channel,
+                user_id=user_id,
+                lang=lang,
+                api_key_id=owner.api_key_id if owner else None,
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(conversation)
+            # No relationship() between the models, so the unit of work does not
+            # order inserts by foreign key: the parent goes in first, explicitly.
+            session.flush()
+            return conversation, ""
+        conversation = _conversation_for(session, conversation_id, user_id, owner, lock=True)
+        conversation.updated_at = now
+        if lang and not conversation.lang:
+            conversation.lang = lang
+        return conversation, _last_assistant_text(session, conversation.id)
+
     def get_conversation(
         self, conversation_id: str, *, user_id: str | None = None, owner: Owner | None = None
     ) -> ConversationRecord:
@@ -425,7 +419,12 @@ class Store:
             return _conversation(_conversation_for(session, conversation_id, user_id, owner))
 
     def conversation_history(
-        self, conversation_id: str, *, turns: int = 5, user_id: str | None = None, owner: Owner | None = None
+        self,
+        conversation_id: str,
+        *,
+        turns: int = HISTORY_TURNS,
+        user_id: str | None = None,
+        owner: Owner | None = None,
     ) -> list[MessageRecord]:
         """The last ``turns`` turns of a conversation, oldest message first.
 
@@ -1057,6 +1056,28 @@ def _check_handoff_request(request: HandoffRequest) -> None:
     _check_length("category", request.category, 64)
     _check_length("lang", request.lang, 16)
     _check_length("sentiment", request.sentiment, 32)
+
+
+def _check_answer(
+    *,
+    mode: str,
+    confidence: float,
+    handoff: HandoffRequest | None,
+    channel: str,
+    user_id: str | None,
+    lang: str | None,
+    action: str,
+) -> None:
+    """Refuse an answer :meth:`Store.save_answer` could not store as given."""
+    _check_choice("mode", mode, ANSWER_MODES)
+    if not 0.0 <= confidence <= 1.0:
+        raise BadInputError(f"confidence must be between 0 and 1, not {confidence}")
+    if handoff is not None:
+        _check_handoff_request(handoff)
+    _check_length("channel", channel, 32)
+    _check_length("user_id", user_id, 128)
+    _check_length("lang", lang, 16)
+    _check_length("action", action, 32)
 
 
 def _check_length(name: str, value: str | None, limit: int) -> None:

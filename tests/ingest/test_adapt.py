@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,7 @@ from kefu.settings import Settings
 from service.keys import create_key
 from service.retriever import HybridRetriever, SearchFilters
 from service.store import Store
+from tests.fakes.embedder import FakeEmbedder
 from tests.fakes.ollama_server import FakeOllama, ScriptedModel
 from tests.service.api.conftest import MODEL, api_settings, build_app
 
@@ -218,15 +220,16 @@ def test_reindex_keeps_the_adapter_and_says_how_much_it_has_not_seen(
     )
 
 
-def test_a_damaged_adapter_is_named_when_the_index_is_opened(
+def test_a_damaged_adapter_is_named_at_warm_up(
     adapted: tuple[Path, Path], embedder: SentenceTransformerEmbedder, tmp_path: Path
 ) -> None:
     data, _ = _copy(adapted, tmp_path)
     index = open_index(data, "t")
     assert index.adapter_path is not None
     index.adapter_path.write_bytes(b"not a safetensors file")
+    retriever = HybridRetriever(index, embedder)  # reads tables only
     with pytest.raises(NotReadyError, match=r"embedder adapter .*adapter\.safetensors is unreadable"):
-        HybridRetriever(index, embedder)
+        retriever.warm_up()
 
 
 def test_cli_refuses_adapting_too_little_text_and_changes_nothing(
@@ -254,19 +257,12 @@ def test_cli_refuses_adapting_too_little_text_and_changes_nothing(
 
 
 def test_an_embedder_that_cannot_take_an_adapter_is_refused_before_any_work(tmp_path: Path) -> None:
-    class Plain:
-        model_id = "plain"
-        dim = 4
-
-        def warm_up(self) -> None: ...
-
-        def embed_queries(self, texts: list[str]) -> np.ndarray:
+    class Plain(FakeEmbedder):
+        def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
             raise AssertionError("nothing may be embedded")
 
-        embed_passages = embed_queries
-
     with pytest.raises(BadInputError, match="--adapt: Plain cannot take an adapter"):
-        run_ingest([HELP / "fees"], data_dir=tmp_path, index_name="t", embedder=Plain(), adapt=True)  # type: ignore[arg-type]
+        run_ingest([HELP / "fees"], data_dir=tmp_path, index_name="t", embedder=Plain(), adapt=True)
     assert not (tmp_path / "indexes").exists()
 
 

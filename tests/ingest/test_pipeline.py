@@ -23,6 +23,7 @@ from kefu.embedder import SentenceTransformerEmbedder
 from kefu.errors import BadInputError, NotReadyError
 from kefu.redaction import detect_secrets
 from service.retriever import HybridRetriever
+from tests.fakes.embedder import FakeEmbedder
 
 pytestmark = pytest.mark.slow
 
@@ -274,19 +275,8 @@ def test_bad_input_is_reported_and_strict_changes_nothing(
 
 
 def test_an_index_from_another_embedder_is_refused(harbor: Path) -> None:
-    class OtherEmbedder:
-        model_id = "other-model"
-        dim = 8
-
-        def warm_up(self) -> None: ...
-
-        def embed_queries(self, texts: list[str]) -> np.ndarray:
-            return np.ones((len(texts), 8), dtype=np.float32) / np.sqrt(8)
-
-        embed_passages = embed_queries
-
     with pytest.raises(BadInputError, match="built with the embedder"):
-        HybridRetriever(open_index(harbor, "harbor"), OtherEmbedder())  # type: ignore[arg-type]
+        HybridRetriever(open_index(harbor, "harbor"), FakeEmbedder(dim=8, model_id="other-model")).warm_up()
 
 
 def test_a_missing_index_says_how_to_build_it(tmp_path: Path) -> None:

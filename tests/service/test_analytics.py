@@ -21,6 +21,7 @@ from kefu.errors import BadInputError
 from service.analytics import GAP_REASONS, build_report, group_questions, parse_since, percentile
 from service.analytics_html import render_html
 from service.store import HandoffRequest, Store
+from tests.fakes.embedder import FakeEmbedder
 
 DATA = Path(__file__).parent / "data"
 END = datetime(2026, 11, 30, tzinfo=UTC)
@@ -40,22 +41,15 @@ def load_groups() -> list[dict[str, str]]:
     return [json.loads(line) for line in (DATA / "question_groups.jsonl").read_text(encoding="utf-8").splitlines()]
 
 
-class LabelledEmbedder:
+class LabelledEmbedder(FakeEmbedder):
     """A deterministic fake with the embedder protocol: each known text sits near its group's
     direction (cosine ~0.99 to it), groups are orthogonal; unknown texts get a random direction."""
 
     def __init__(self, groups: dict[str, str], dim: int = 64) -> None:
+        super().__init__(dim=dim, model_id="fake-labelled")
         self._groups = groups
-        self._dim = dim
         names = sorted(set(groups.values()))
         self._axes = {name: np.eye(dim, dtype=np.float32)[i] for i, name in enumerate(names)}
-
-    @property
-    def dim(self) -> int:
-        return self._dim
-
-    def warm_up(self) -> None:
-        return None
 
     def _vector(self, text: str) -> np.ndarray:
         # crc32, not hash(): str hashes change with every process (PYTHONHASHSEED).
@@ -65,11 +59,6 @@ class LabelledEmbedder:
         group = self._groups.get(text)
         v = self._axes[group] + 0.15 * noise if group else noise
         return v / np.linalg.norm(v)
-
-    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return np.stack([self._vector(t) for t in texts])
-
-    embed_passages = embed_queries
 
 
 class Clock:

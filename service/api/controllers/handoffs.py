@@ -9,6 +9,7 @@ from litestar import Controller, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 
+from kefu.vocab import HandoffStatus, Priority
 from service.api.assistant import agent_message, handoff_detail, handoff_view
 from service.api.auth import AGENTS, require
 from service.api.openapi import AUTH_ERRORS, SECURITY, error_responses
@@ -19,8 +20,6 @@ from service.api.schemas import (
     Handoff,
     HandoffDetail,
     HandoffPage,
-    HandoffStatus,
-    Priority,
     ResolveRequest,
 )
 
