@@ -31,7 +31,7 @@ from service.store.models import Answer, Feedback, Handoff
 
 if TYPE_CHECKING:
     from kefu.embedder import Embedder
-    from service.retriever import HybridRetriever
+    from service.retriever import Retriever
     from service.store import Store
 
 #: Handoffs that say the knowledge base lacks something (not rules such as stolen funds).
@@ -130,7 +130,7 @@ def build_report(
     start: datetime,
     end: datetime,
     embedder: Embedder | None = None,
-    retriever: HybridRetriever | None = None,
+    retriever: Retriever | None = None,
     threshold: float = GROUP_THRESHOLD,
     top: int = 10,
 ) -> Report:
@@ -305,7 +305,7 @@ def _groups(questions: Sequence[_Question], labels: Sequence[int], *, with_reaso
     return sorted(groups, key=lambda g: (-g.count, -g.rise, g.question))
 
 
-def _with_article(group: Group, retriever: HybridRetriever) -> Group:
+def _with_article(group: Group, retriever: Retriever) -> Group:
     from service.retriever import SearchFilters
 
     hits = retriever.search(group.question, k=1, filters=SearchFilters(kind="article")).hits

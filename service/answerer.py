@@ -47,7 +47,7 @@ from service.prompting import (
     select_sources,
     trim_passage,
 )
-from service.retriever import DocumentHit, HybridRetriever, SearchFilters
+from service.retriever import DocumentHit, HybridRetriever, Retriever, SearchFilters
 from service.rules import RuleHit, check_rules
 from service.safety import SafetyResult, check_shown
 from service.triage import detect_category, detect_priority, detect_sentiment
@@ -194,7 +194,7 @@ class Answerer:
 
     def __init__(
         self,
-        retriever: HybridRetriever,
+        retriever: Retriever,
         generator: Generator,
         *,
         calibration: Calibration | None = None,
@@ -552,14 +552,8 @@ class Answerer:
         out.streamed = bool(shown)
         if out.failure is None and out.text and not is_no_answer(out.text):
             t = time.perf_counter()
-            supports = await asyncio.to_thread(sentence_support, out.text, source_texts, plain, turn.standalone)
+            out.evidence = await asyncio.to_thread(self._generated_evidence, turn, measured, out.text)
             turn.mark("grounding", t)
-            _, cited = normalise_markers(out.text, source_texts)
-            out.evidence = Evidence(
-                **measured.retrieval, grounded=groundedness(supports), cited=1.0 if cited else 0.0,
-                copy_rate=copy_rate(out.text, [source_texts[n] for n in cited] or list(source_texts.values())),
-                cites_top=1.0 if 1 in cited else 0.0,
-            )  # fmt: skip
             return
         # The LLM failed or had nothing: the best passage itself, if retrieval is sure.
         extract = self._shown(_extractive(sources[0], turn.standalone, turn.lang), [sources[0].text], turn.lang).text
@@ -572,6 +566,17 @@ class Answerer:
         else:
             out.mode = "extractive_failed"
             out.text = extract
+
+    def _generated_evidence(self, turn: Turn, measured: Measured, text: str) -> Evidence:
+        """How well the sources support what the LLM wrote (sentence by sentence), and its citations."""
+        source_texts = {s.n: s.text for s in measured.sources}
+        supports = sentence_support(text, source_texts, self.retriever.plain_embedder, turn.standalone)
+        _, cited = normalise_markers(text, source_texts)
+        return Evidence(
+            **measured.retrieval, grounded=groundedness(supports), cited=1.0 if cited else 0.0,
+            copy_rate=copy_rate(text, [source_texts[n] for n in cited] or list(source_texts.values())),
+            cites_top=1.0 if 1 in cited else 0.0,
+        )  # fmt: skip
 
     def score(self, turn: Turn, found: Found, measured: Measured, composed: Composed) -> AnswerResult:
         """Score the composed answer and decide: answer, or hand off (with it as the agent's draft)."""
