@@ -131,6 +131,18 @@ def test_a_pasted_phrase_or_key_hands_off_as_secret_shared(api: Api, text: str) 
     assert body["action"] == "handoff" and body["reason"] == "secret_shared"
 
 
+def test_a_pasted_password_hands_off_and_a_question_about_one_is_answered(api: Api) -> None:
+    for text in ("钱包密码是 Harbor@2024，为什么提示错误", "my wallet password is Hx7-kk29z and it fails"):
+        body = ask(api, text).json()
+        assert (body["reason"], body["handoff"]["priority"]) == ("secret_shared", "urgent"), body
+    # Questions about a password: the demo help center's article answers the Chinese one (the
+    # English one goes to this module's scripted LLM, which writes Chinese: not grounded).
+    for text in ("钱包密码忘了怎么办", "I forgot my wallet password, what can I do?"):
+        body = ask(api, text).json()
+        assert body["reason"] != "secret_shared" and "never asks for" not in body["answer"], body
+        assert body["action"] == "answer" or text.isascii(), body
+
+
 # --- 1 and 3. what a suggestion is made of --------------------------------------------------------
 
 
