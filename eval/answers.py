@@ -13,14 +13,14 @@ import re
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Protocol
 
 from eval.dataset import EvalItem
 from eval.metrics import percentile
 from kefu.text import detect_language, normalise
 from kefu.vocab import RULE_REASONS
-from service.answerer import AnswerResult
+from service.answerer import AnswerResult, result_dict
 from service.confidence import Calibration, Evidence
 
 
@@ -128,7 +128,7 @@ async def run_item(answerer: QuestionAnswerer, item: EvalItem) -> ItemOutcome:
         completion_tokens=result.usage.get("completion_tokens"),
         rules=result.rules,
         answer=result.answer,
-        evidence={k: round(float(v), 4) for k, v in asdict(result.evidence).items()},
+        evidence={k: round(float(v), 4) for k, v in result_dict(result)["evidence"].items()},
         ranked=[list(h.paths) for h in result.hits],
     )
 

@@ -122,70 +122,13 @@ CHECK_QUESTION = "我的转账一直在打包中怎么办？"
 
 def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     """Load the configured embedder and LLM and run one tiny grounded answer."""
-    from kefu.embedder import embedder_from_settings
-    from kefu.generators import ChatMessage, generator_from_settings
-    from kefu.generators.llamacpp import LlamaCppGenerator
-
     console = _stderr_console()
     report: dict[str, Any] = {"embedding_model": settings.embedding_model_id}
-    t0 = time.perf_counter()
-    embedder = embedder_from_settings(settings)
-    embedder.warm_up()
-    q = embedder.embed_queries([CHECK_QUESTION])
-    p = embedder.embed_passages([CHECK_PASSAGE, "Keep your recovery phrase offline."])
-    scores = (p @ q[0]).tolist()
-    report["embedder"] = {
-        "dim": int(q.shape[1]),
-        "scores": [round(s, 4) for s in scores],
-        "seconds": round(time.perf_counter() - t0, 2),
-    }
-    console.print(f"embedder: {settings.embedding_model_id} dim={q.shape[1]} scores={report['embedder']['scores']}")
-
-    generator = generator_from_settings(settings)
-    messages = [
-        ChatMessage("system", "你是钱包客服助手。只根据给出的资料回答，并用 [1] 标注引用。回答简短。"),
-        ChatMessage("user", f"资料：\n[1] {CHECK_PASSAGE}\n\n问题：{CHECK_QUESTION}"),
-    ]
-
-    async def run() -> dict[str, Any]:
-        try:
-            t1 = time.perf_counter()
-            await generator.warm_up()
-            loaded = time.perf_counter() - t1
-            parts: list[str] = []
-            start = time.perf_counter()
-            first = None
-            usage = None
-            async for chunk in generator.stream(messages):
-                if chunk.text:
-                    first = first or time.perf_counter() - start
-                    parts.append(chunk.text)
-                    if not args.json:
-                        print(chunk.text, end="", flush=True)
-                if chunk.done:
-                    usage = chunk.usage
-            if not args.json:
-                print()
-            return {
-                "backend": generator.name,
-                "load_seconds": round(loaded, 2),
-                "first_token_seconds": round(first or 0.0, 2),
-                "total_seconds": round(time.perf_counter() - start, 2),
-                "answer": "".join(parts),
-                "usage": asdict(usage) if usage else None,
-            }
-        except (BackendUnavailableError, BackendTimeoutError) as exc:
-            # A dead model process is named with its signal, not left as a bare "Segmentation fault".
-            explained = (
-                generator.crash_explained("while answering") if isinstance(generator, LlamaCppGenerator) else None
-            )
-            if explained is not None:
-                raise explained from exc
-            raise
-        finally:
-            await generator.close()
-
-    report["llm"] = asyncio.run(run())
+    report["embedder"] = _check_embedder(settings)
+    console.print(
+        f"embedder: {settings.embedding_model_id} dim={report['embedder']['dim']} scores={report['embedder']['scores']}"
+    )
+    report["llm"] = asyncio.run(_check_llm(settings, echo=not args.json))
     if args.json:
         print(json.dumps(report, indent=2, ensure_ascii=False))
     else:
@@ -195,6 +138,69 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
             f"{llm['first_token_seconds']}s, total {llm['total_seconds']}s"
         )
     return EXIT_OK
+
+
+def _check_embedder(settings: Settings) -> dict[str, Any]:
+    """Embed the check question and two passages; their dimension, cosines and time."""
+    from kefu.embedder import embedder_from_settings
+
+    t0 = time.perf_counter()
+    embedder = embedder_from_settings(settings)
+    embedder.warm_up()
+    q = embedder.embed_queries([CHECK_QUESTION])
+    p = embedder.embed_passages([CHECK_PASSAGE, "Keep your recovery phrase offline."])
+    scores = (p @ q[0]).tolist()
+    return {
+        "dim": int(q.shape[1]),
+        "scores": [round(s, 4) for s in scores],
+        "seconds": round(time.perf_counter() - t0, 2),
+    }
+
+
+async def _check_llm(settings: Settings, *, echo: bool) -> dict[str, Any]:
+    """Stream one grounded answer from the configured LLM (printed as it comes with ``echo``)."""
+    from kefu.generators import ChatMessage, generator_from_settings
+    from kefu.generators.llamacpp import LlamaCppGenerator
+
+    generator = generator_from_settings(settings)
+    messages = [
+        ChatMessage("system", "你是钱包客服助手。只根据给出的资料回答，并用 [1] 标注引用。回答简短。"),
+        ChatMessage("user", f"资料：\n[1] {CHECK_PASSAGE}\n\n问题：{CHECK_QUESTION}"),
+    ]
+    try:
+        t1 = time.perf_counter()
+        await generator.warm_up()
+        loaded = time.perf_counter() - t1
+        parts: list[str] = []
+        start = time.perf_counter()
+        first = None
+        usage = None
+        async for chunk in generator.stream(messages):
+            if chunk.text:
+                first = first or time.perf_counter() - start
+                parts.append(chunk.text)
+                if echo:
+                    print(chunk.text, end="", flush=True)
+            if chunk.done:
+                usage = chunk.usage
+        if echo:
+            print()
+        return {
+            "backend": generator.name,
+            "load_seconds": round(loaded, 2),
+            "first_token_seconds": round(first or 0.0, 2),
+            "total_seconds": round(time.perf_counter() - start, 2),
+            "answer": "".join(parts),
+            "usage": asdict(usage) if usage else None,
+        }
+    except (BackendUnavailableError, BackendTimeoutError) as exc:
+        # A dead model process is named with its signal, not left as a bare "Segmentation fault".
+        explained = generator.crash_explained("while answering") if isinstance(generator, LlamaCppGenerator) else None
+        if explained is not None:
+            raise explained from exc
+        raise
+    finally:
+        await generator.close()
 
 
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:

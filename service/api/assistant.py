@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
@@ -188,7 +187,7 @@ def _details(result: AnswerResult) -> schemas.AnswerDetails:
             for s in result.sources
         ],
         rules=list(result.rules),
-        evidence={name: float(value) for name, value in asdict(result.evidence).items()},
+        evidence={name: float(value) for name, value in _wire(result)["evidence"].items()},
         draft=result.handoff.suggested_reply if result.action == "handoff" and result.handoff else None,
         usage=schemas.TokenUsage(
             prompt_tokens=result.usage.get("prompt_tokens"), completion_tokens=result.usage.get("completion_tokens")
@@ -493,7 +492,8 @@ async def _save(
     owner: Owner,
 ) -> SavedAnswer:
     """Store the (redacted) question, the answer and its handoff in one transaction."""
-    handoff = _handoff_request(result) if open_handoff else None
+    wire = _wire(result)
+    handoff = _handoff_request(wire) if open_handoff else None
     store = runtime.store
     saved = await anyio.to_thread.run_sync(
         lambda: store.save_answer(
@@ -506,7 +506,7 @@ async def _save(
             channel=channel,
             user_id=user_id,
             lang=result.lang,
-            citations=[_citation_dict(c) for c in result.citations],
+            citations=[{k: c[k] for k in STORED_CITATION} for c in wire["citations"]],
             reason=result.reason,
             model=result.model or None,
             latency_ms=int(result.timings_ms.get("total", 0.0)),
@@ -523,29 +523,33 @@ async def _save(
     return saved
 
 
-def _handoff_request(result: AnswerResult) -> HandoffRequest | None:
-    info = result.handoff
-    if result.action != "handoff" or info is None:
+def _wire(result: AnswerResult) -> dict[str, Any]:
+    """The result's one JSON shape (``service.answerer.result_dict``), which the store and the
+    details are taken from."""
+    from service.answerer import result_dict
+
+    return result_dict(result)
+
+
+#: What the store keeps of a citation (what the API and the console show of it).
+STORED_CITATION = ("n", "source", "title", "url", "snippet")
+#: What the store keeps of a handoff beside its own columns, for the agent.
+HANDOFF_PAYLOAD = ("conversation", "evidence", "suggested_reply", "rules")
+
+
+def _handoff_request(wire: dict[str, Any]) -> HandoffRequest | None:
+    info = wire["handoff"]
+    if wire["action"] != "handoff" or info is None:
         return None
     return HandoffRequest(
-        reason=info.reason,
-        priority=_priority(info.priority),
-        category=(info.category or None) and str(info.category)[:64],
-        lang=info.lang,
-        sentiment=(info.sentiment or None) and str(info.sentiment)[:32],
-        summary=info.summary,
-        payload={
-            "conversation": info.conversation,
-            "evidence": info.evidence,
-            "suggested_reply": info.suggested_reply,
-            "rules": info.rules,
-        },
+        reason=info["reason"],
+        priority=_priority(info["priority"]),
+        category=(info["category"] or None) and str(info["category"])[:64],
+        lang=info["lang"],
+        sentiment=(info["sentiment"] or None) and str(info["sentiment"])[:32],
+        summary=info["summary"],
+        payload={k: info[k] for k in HANDOFF_PAYLOAD},
     )
-
-
-def _citation_dict(citation: Any) -> dict[str, Any]:
-    raw = asdict(citation)
-    return {k: raw[k] for k in ("n", "source", "title", "url", "snippet")}
 
 
 def _citations(result: AnswerResult) -> list[schemas.Citation]:
