@@ -28,6 +28,7 @@ from kefu.settings import DEFAULT_OFFICIAL_DOMAINS
 from kefu.text import detect_language, visible
 from service.citations import CitationStream, normalise_markers
 from service.confidence import Calibration, Evidence, evidence_match, plain_cosine, retrieval_evidence
+from service.curated import curated_result
 from service.followup import standalone_question
 from service.grounding import CitationAligner, copy_rate, groundedness, sentence_support
 from service.handoff import Handoff, build_handoff, user_message
@@ -48,6 +49,7 @@ from service.triage import detect_category, detect_priority, detect_sentiment
 
 if TYPE_CHECKING:
     from kefu.generators import Generator
+    from service.curated import CuratedMatcher
 
 Mode = Literal["answer", "suggest"]
 Style = Literal["quote", "generate"]
@@ -110,6 +112,9 @@ class AnswerEvent:
 class Answerer:
     """The framework-free answering core; the service, the CLI and eval all call it."""
 
+    #: Curated answers to try before retrieval (the service sets it; None: none).
+    curated: CuratedMatcher | None = None
+
     def __init__(
         self,
         retriever: HybridRetriever,
@@ -166,7 +171,7 @@ class Answerer:
         user_turns = [redactor.redact(text).text for role, text in history if role == "user"]
         return _rule_reasons(red.text, red.counts, user_turns)[1]
 
-    async def stream(
+    async def stream(  # noqa: PLR0911 - one return per way an answer ends
         self,
         question: str,
         history: Sequence[tuple[str, str]] = (),
@@ -197,6 +202,20 @@ class Answerer:
         hits_rules, reasons = _rule_reasons(q, red.counts, user_turns)
         sentiment = detect_sentiment(q)
         standalone = standalone_question(q, user_turns)
+
+        # --- curated answers (service/curated.py): an admin's answer to this question, as
+        # written, before retrieval; any handoff rule (a pasted secret, stolen funds) wins.
+        if self.curated is not None and not reasons and mode == "answer":
+            matched = await asyncio.to_thread(self.curated.match, standalone, lang)
+            if matched is not None:
+                curated = curated_result(
+                    matched, question=q, standalone=standalone, redactions=red.counts,
+                    elapsed_ms=(time.perf_counter() - t0) * 1000,
+                )  # fmt: skip
+                yield AnswerEvent("token", text=curated.answer)
+                yield AnswerEvent("final", result=curated)
+                return
+        # --- end of curated answers
 
         t = time.perf_counter()
         # A reply goes to a customer: it draws on the help center, never on what other

@@ -432,6 +432,7 @@ def _message_view(message: MessageRecord) -> schemas.ConversationMessage:
                 title=str(c.get("title", "")),
                 url=c.get("url"),
                 snippet=str(c.get("snippet", "")),
+                kind=str(c.get("kind") or "article"),
             )
             for c in message.citations
             if isinstance(c, dict)
@@ -545,12 +546,13 @@ def _handoff_request(result: AnswerResult) -> HandoffRequest | None:
 
 def _citation_dict(citation: Any) -> dict[str, Any]:
     raw = asdict(citation)
-    return {k: raw[k] for k in ("n", "source", "title", "url", "snippet")}
+    return {k: raw[k] for k in ("n", "source", "title", "url", "snippet", "kind")}
 
 
 def _citations(result: AnswerResult) -> list[schemas.Citation]:
     return [
-        schemas.Citation(n=c.n, source=c.source, title=c.title, url=c.url, snippet=c.snippet) for c in result.citations
+        schemas.Citation(n=c.n, source=c.source, title=c.title, url=c.url, snippet=c.snippet, kind=c.kind)
+        for c in result.citations
     ]
 
 

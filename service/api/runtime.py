@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from kefu.generators import Generator
     from kefu.settings import Settings
     from service.answerer import Answerer
+    from service.curated import CuratedMatcher
     from service.retriever import HybridRetriever
 
 log = logging.getLogger("kefu.api")
@@ -98,6 +99,8 @@ class Runtime:
         self.generator: GatedGenerator | None = None
         #: The answerer serving requests; replaced whole by a reindex.
         self.answerer: Answerer | None = None
+        #: Curated answers, matched before retrieval (needs the embedder).
+        self.curated: CuratedMatcher | None = None
         #: Component -> why it is not ready ("embedder", "index", "llm").
         self.problems: dict[str, str] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -132,6 +135,12 @@ class Runtime:
             self.answerer.generator = self.generator
         else:
             await self._load_models()
+        if self.embedder is not None:
+            from service.curated import CuratedMatcher
+
+            self.curated = CuratedMatcher(self.store, self.embedder)
+            if self.answerer is not None:
+                self.answerer.curated = self.curated
         self._publish_index_metrics()
         await self._warm_up_llm()
         if "llm" in self.problems:
@@ -211,7 +220,9 @@ class Runtime:
         from service.answerer import answerer_from_settings
 
         assert self.generator is not None
-        return answerer_from_settings(self.settings, retriever=retriever, generator=self.generator)
+        answerer = answerer_from_settings(self.settings, retriever=retriever, generator=self.generator)
+        answerer.curated = self.curated
+        return answerer
 
     async def _warm_up_llm(self) -> bool:
         assert self.generator is not None
