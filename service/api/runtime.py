@@ -19,6 +19,7 @@ import copy
 import logging
 from collections.abc import Collection
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
@@ -145,6 +146,8 @@ class Runtime:
         await self._warm_up_llm()
         if "llm" in self.problems:
             self._tasks.append(asyncio.create_task(self._retry_llm(), name="kefu-llm-retry"))
+        if self.settings.learn_every_hours > 0:
+            self._tasks.append(asyncio.create_task(self._learn_on_schedule(), name="kefu-learn"))
         if self.store.webhook_url:
             from service.api.webhook import WebhookWorker
 
@@ -239,6 +242,28 @@ class Runtime:
             return True
         self.metrics.llm_ready.set(0)
         return False
+
+    async def _learn_on_schedule(self) -> None:
+        """``kefu learn`` over the last KEFU_LEARN_EVERY_HOURS, every that many hours (opt-in).
+
+        Drafts only fill the review queue; a failure is logged and tried again next time."""
+        from datetime import UTC, datetime, timedelta
+
+        from service.learn import learn
+
+        every = timedelta(hours=self.settings.learn_every_hours)
+        while True:
+            await asyncio.sleep(every.total_seconds())
+            end = datetime.now(UTC)
+            task = partial(
+                learn, self.store, start=end - every, end=end, embedder=self.embedder, matcher=self.curated,
+                official_domains=self.settings.official_domains,
+            )  # fmt: skip
+            try:
+                outcome = await anyio.to_thread.run_sync(task)
+                log.info("scheduled learn: %d FAQ drafts for review", len(outcome.drafts))
+            except KefuError as exc:
+                log.warning("scheduled learn failed, trying again in %s: %s", every, exc)
 
     async def _retry_llm(self) -> None:
         while True:

@@ -351,3 +351,53 @@ def test_page_weight_requests_and_time_to_first_streamed_text(
         print(f"requests on reload with the chat open and a conversation: {len(reloaded)} ({', '.join(reloaded)})")
         print(f"first streamed text of a quoted answer: p50 {p50:.3f} s, max {max(seconds):.3f} s (n=20)")
     context.close()
+
+
+def test_the_widget_asks_for_a_rating_once_after_an_answer_and_after_a_resolved_handoff(
+    browser: Any, served: Served, shots: Path
+) -> None:
+    page = widget_page(browser, served)
+    page.get_by_role("button", name="打开在线客服").click()
+    chat = page.frame_locator("#kefu-frame")
+    csat = chat.locator("#csat")
+    ask_in_widget(page, QUOTED)
+    expect(chat.locator(".msg.assistant").last.locator(".sources li")).not_to_have_count(0)
+    expect(csat).to_be_visible()
+    expect(csat).to_contain_text("满意")
+    csat.get_by_role("button", name="4 分").click()
+    expect(csat.get_by_role("button", name="4 分")).to_have_attribute("aria-pressed", "true")
+    chat.get_by_role("textbox", name="想说点什么（可不填）").fill("回答很快")
+    page.screenshot(path=str(shots / "widget-csat.png"))
+    with page.expect_response(lambda r: r.url.endswith("/csat")) as rated:
+        csat.get_by_role("button", name="提交评分").click()
+    assert rated.value.status == 201, rated.value.text()
+    expect(csat).to_contain_text("感谢评分")
+    record = served.store.get_csat(rated.value.json()["conversation_id"])
+    assert record is not None and (record.score, record.comment, record.handled_by) == (4, "回答很快", "bot")
+    # Once per conversation: not again after a reload and another answer.
+    page.reload()
+    page.get_by_role("button", name="打开在线客服").click()
+    ask_in_widget(page, "转账手续费是多少？")
+    expect(chat.locator(".msg.assistant")).to_have_count(2, timeout=60_000)
+    expect(csat).to_be_hidden()
+
+    # A conversation a human agent resolved is rated as the agent's.
+    other = widget_page(browser, served)
+    other.get_by_role("button", name="打开在线客服").click()
+    chat = other.frame_locator("#kefu-frame")
+    csat = chat.locator("#csat")
+    with other.expect_response(lambda r: r.url.endswith("/v1/ask")) as asked:
+        ask_in_widget(other, "我要转人工")
+    handed = _final(asked.value.text())
+    expect(chat.get_by_role("status")).to_contain_text("已转人工客服")
+    expect(csat).to_be_hidden()
+    handoff = served.store.get_handoff(handed["handoff"]["id"])
+    resolved = served.api("POST", f"/v1/handoffs/{handoff.id}/resolve", "agent", json={"final_reply": "已为您处理好。"})
+    assert resolved.status_code == 200, resolved.text
+    expect(chat.get_by_role("status")).to_contain_text("之后由助手回答", timeout=30_000)
+    expect(csat).to_be_visible()
+    csat.get_by_role("button", name="5 分").click()
+    with other.expect_response(lambda r: r.url.endswith("/csat")) as rated:
+        csat.get_by_role("button", name="提交评分").click()
+    assert rated.value.status == 201 and rated.value.json()["handled_by"] == "agent"
+    assert rated.value.json()["conversation_id"] == handoff.conversation_id

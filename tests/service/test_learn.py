@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -122,3 +123,35 @@ def test_kefu_learn_and_kefu_drafts(desk: tuple[Store, Path, Clock], monkeypatch
     assert curated["answer_zh"] == "改写后的回答"
     assert main(["drafts", "approve", str(first)]) == 1
     assert "pending" in capsys.readouterr().err
+
+
+def test_the_server_drafts_on_a_schedule_only_when_asked(desk: tuple[Store, Path, Clock]) -> None:
+    import asyncio
+
+    from kefu.settings import Settings
+    from service.api.runtime import Runtime
+
+    store, _, clock = desk
+    assert Settings.from_env({}).learn_every_hours == 0  # off by default
+    # Every 3.6 s, the schedule reads the 3.6 s before the real "now".
+    runtime = Runtime(Settings.from_env({"KEFU_LEARN_EVERY_HOURS": "0.001"}), store=store)
+
+    async def run_a_while(during: Callable[[], None] = lambda: None) -> None:
+        task = asyncio.create_task(runtime._learn_on_schedule())
+        await asyncio.sleep(1)
+        during()
+        await asyncio.sleep(4)
+        task.cancel()
+
+    asyncio.run(run_a_while())
+    assert store.list_drafts() == []  # the desk's handoffs are days older than what it reads
+
+    def resolved_handoff() -> None:
+        clock.now = datetime.now(UTC)
+        fresh = store.save_answer(question="NFT 怎么转出去", answer="转人工", confidence=0.2, action="handoff",
+                                  reason="no_sources", handoff=HandoffRequest(reason="no_sources"))  # fmt: skip
+        assert fresh.handoff is not None
+        store.resolve_handoff(fresh.handoff.id, final_reply="在 NFT 详情页点转账即可。", agent="a")
+
+    asyncio.run(run_a_while(resolved_handoff))
+    assert [d.answer for d in store.list_drafts()] == ["在 NFT 详情页点转账即可。"]
