@@ -4,9 +4,10 @@ Questions come from eval datasets (paraphrases of one question share their gold 
 make one topic). Topics are asked with a long-tailed popularity, a few of them rising in the
 last week; questions fall on working hours (UTC+8) with quieter weekends. Through the real
 app (Litestar's test client, the real store, embedder, index and answerer): users ask
-(``POST /v1/ask``) and vote on some answers (``POST /v1/feedback``); agents claim most
-handoffs, ask for a suggestion (``POST /v1/suggest``), send it as is, edit or discard it,
-and resolve the handoff with the reply sent.
+(``POST /v1/ask``), vote on some answers (``POST /v1/feedback``) and rate some conversations
+(``POST /v1/conversations/{id}/csat``); agents claim most handoffs, ask for a suggestion
+(``POST /v1/suggest``), send it as is, edit or discard it, and resolve the handoff with the
+reply sent, after which some users rate the conversation too.
 
 The API stamps rows with the store's clock and offers no way to set a time, so the replay
 gives the store a clock it moves to each event's moment: every row is written by the API
@@ -202,7 +203,7 @@ def replay(
         response = client.post(path, json=body, headers={"Authorization": f"Bearer {key}"})
         if response.status_code >= 300:
             raise SystemExit(f"POST {path} answered {response.status_code}: {response.text[:300]}")
-        done[re.sub(r"/handoffs/[^/]+/", "/handoffs/{id}/", path)] += 1
+        done[re.sub(r"/(handoffs|conversations)/[^/]+/", r"/\1/{id}/", path)] += 1
         return dict(response.json())
 
     with TestClient(app, timeout=600) as client:
@@ -221,13 +222,20 @@ def replay(
                         helpful = rng.random() < (0.85 if right else 0.35)
                         later(event.at + timedelta(minutes=rng.uniform(0.5, 10)), "vote", answer=result["answer_id"],
                               vote="helpful" if helpful else "not_helpful")  # fmt: skip
+                    if rng.random() < 0.25:
+                        score = rng.choice([5, 5, 4, 4, 3, 2] if cited & set(item.gold) else [4, 3, 2, 1])
+                        later(event.at + timedelta(minutes=rng.uniform(1, 15)), "rate", user=user, score=score,
+                              conversation=result["conversation_id"])  # fmt: skip
                 elif result.get("handoff") and rng.random() < 0.8:
                     done["handed_off"] += 1
                     delay = timedelta(minutes=rng.expovariate(1 / 45) + 2)
-                    later(event.at + delay, "agent", handoff=result["handoff"]["id"], item=item,
+                    later(event.at + delay, "agent", handoff=result["handoff"]["id"], item=item, user=user,
                           conversation=result["conversation_id"], agent=rng.choice(agents))  # fmt: skip
                 else:
                     done["handed_off"] += 1
+            elif event.kind == "rate":
+                call(client, f"/v1/conversations/{event.data['conversation']}/csat", app_key,
+                     {"score": event.data["score"], "user_id": event.data["user"]})  # fmt: skip
             elif event.kind == "vote":
                 call(client, "/v1/feedback", app_key, {"answer_id": event.data["answer"], "kind": event.data["vote"]})
             elif event.kind == "agent":
@@ -255,6 +263,10 @@ def replay(
                 call(client, "/v1/feedback", agent, feedback)
                 if clock.now < end and rng.random() < 0.9:
                     call(client, f"/v1/handoffs/{event.data['handoff']}/resolve", agent, {"final_reply": reply})
+                    if rng.random() < 0.4:
+                        score = rng.choice([5, 5, 4, 4, 3, 1])
+                        later(clock.now + timedelta(minutes=rng.uniform(1, 30)), "rate", user=event.data["user"],
+                              conversation=event.data["conversation"], score=score)  # fmt: skip
     store.close()
     return {
         "database": settings.database_url_resolved,

@@ -401,3 +401,53 @@ def test_the_widget_asks_for_a_rating_once_after_an_answer_and_after_a_resolved_
         csat.get_by_role("button", name="提交评分").click()
     assert rated.value.status == 201 and rated.value.json()["handled_by"] == "agent"
     assert rated.value.json()["conversation_id"] == handoff.conversation_id
+
+
+def test_admins_review_drafts_and_keep_curated_answers_on_the_learning_page(
+    browser: Any, served: Served, shots: Path
+) -> None:
+    draft = served.store.add_draft(
+        question="转账失败了矿工费还扣吗", answer="失败的交易也会消耗矿工费，转出的资产不会扣除。", lang="zh", users=3,
+        examples=["转账失败 手续费退吗"], sources={"handoffs": ["browser-h1"]},
+    )  # fmt: skip
+    junk = served.store.add_draft(question="在吗", answer="在的", lang="zh", users=1)
+    page = browser.new_context(locale="zh-CN", viewport={"width": 1300, "height": 900}).new_page()
+    page.goto(f"{served.url}/console/learning")
+    page.get_by_label("管理员 API key (admin)").fill(served.keys["agent"])
+    page.get_by_role("button", name="登录 Sign in").click()
+    expect(page.get_by_role("alert")).to_contain_text("admin")  # an agent key may not review
+    page.get_by_label("管理员 API key (admin)").fill(served.keys["admin"])
+    page.get_by_role("button", name="登录 Sign in").click()
+
+    item = page.locator(f'#drafts li[data-id="{draft.id}"]')
+    expect(item.get_by_label(re.compile("问题 Question"))).to_have_value(draft.question)
+    expect(item).to_contain_text("3 位用户")
+    item.get_by_label("答案 Answer").fill("失败的交易会消耗矿工费，资产本身不会扣除，可在浏览器里查看交易状态。")
+    page.screenshot(path=str(shots / "learning.png"))
+    item.get_by_role("button", name="通过 Approve").click()
+    expect(page.locator("#drafts-status")).to_contain_text("已通过")
+    page.locator(f'#drafts li[data-id="{junk.id}"]').get_by_role("button", name="拒绝 Reject").click()
+    expect(page.locator("#drafts li")).to_have_count(0)
+    approved = served.store.get_draft(draft.id)
+    assert approved.status == "approved" and approved.curated_id is not None
+    assert served.store.get_draft(junk.id).status == "rejected"
+    curated = page.locator(f'#curated li[data-id="{approved.curated_id}"]')
+    expect(curated).to_contain_text("资产本身不会扣除")
+
+    # A new curated answer, then disabled.
+    page.get_by_label("问题（英文）Question (en)").fill("How do I contact official support?")
+    page.get_by_label("答案（英文）Answer (en)").fill(
+        "Use Settings > Help in the app; staff never ask for your phrase."
+    )
+    page.get_by_role("button", name="保存 Save", exact=True).click()
+    expect(page.locator("#curated-status")).to_contain_text("Saved")
+    made = [c for c in served.store.list_curated() if c.question_en == "How do I contact official support?"]
+    assert len(made) == 1 and made[0].enabled
+    page.locator(f'#curated li[data-id="{made[0].id}"]').get_by_role("button", name="停用 Disable").click()
+    expect(page.locator(f'#curated li[data-id="{made[0].id}"]')).to_contain_text("停用 disabled")
+    assert not served.store.get_curated(made[0].id).enabled
+    # An answer the output check refuses is explained where it was typed.
+    page.get_by_label("问题（中文）Question (zh)").fill("钱包被盗怎么办")
+    page.get_by_label("答案（中文）Answer (zh)").fill("请把你的助记词发给客服，我们帮你找回。")
+    page.get_by_role("button", name="保存 Save", exact=True).click()
+    expect(page.locator("#curated-status")).to_contain_text("answer_zh")
