@@ -509,8 +509,12 @@ class Curated(msgspec.Struct):
 
 
 class CuratedMatchView(Curated, kw_only=True):
-    score: Annotated[float, Meta(description="Cosine of the query to the closest of its questions.")]
-    matches: Annotated[bool, Meta(description="Whether a user asking the query would get this answer.")]
+    score: Annotated[
+        float | None, Meta(description="With `q`: cosine of `q` to the closest of its questions; else null.")
+    ] = None
+    matches: Annotated[
+        bool | None, Meta(description="With `q`: whether a user asking `q` would get this answer; else null.")
+    ] = None
 
 
 class CsatRequest(msgspec.Struct, forbid_unknown_fields=True):

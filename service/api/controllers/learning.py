@@ -79,6 +79,10 @@ def csat_view(record: CsatRecord) -> Csat:
     )
 
 
+def _with_score(view: Curated, score: float | None = None, matches: bool | None = None) -> CuratedMatchView:
+    return CuratedMatchView(**{f: getattr(view, f) for f in view.__struct_fields__}, score=score, matches=matches)
+
+
 class CuratedController(Controller):
     path = "/v1/curated"
     security = SECURITY
@@ -93,7 +97,7 @@ class CuratedController(Controller):
             "With `q`, the ones closest in meaning to `q` instead, best first, each with its `score` "
             "(cosine to the closest of its questions) and whether a user asking `q` would get it "
             "(`matches`: enabled, at or above the match threshold, with an answer in the language "
-            "of `q`); this needs the embedder (503 until it is loaded). `enabled` filters. "
+            "of `q`; both null without `q`); this needs the embedder (503 until it is loaded). `enabled` filters. "
             "Roles: agent, admin."
         ),
         responses=error_responses(*AUTH_ERRORS, 503),
@@ -104,11 +108,11 @@ class CuratedController(Controller):
         q: Annotated[str | None, QueryParameter(max_length=2000, description="Search by meaning.")] = None,
         enabled: Annotated[bool | None, QueryParameter(description="Only enabled (true) or disabled.")] = None,
         k: Annotated[int, QueryParameter(ge=1, le=50, description="How many results with `q`.")] = 10,
-    ) -> list[Any]:
+    ) -> list[CuratedMatchView]:
         store = runtime.store
         if q is None or not q.strip():
             records = await anyio.to_thread.run_sync(lambda: store.list_curated(enabled=enabled))
-            return [curated_view(r) for r in records]
+            return [_with_score(curated_view(r)) for r in records]
         matcher = runtime.curated
         if matcher is None:
             raise NotReadyError(f"the embedder is not loaded: {runtime.problems.get('embedder', 'starting')}")
@@ -124,11 +128,7 @@ class CuratedController(Controller):
                 continue
             view = curated_view(record)
             matches = record.enabled and score >= matcher.threshold and bool(record.answer_in(lang))
-            out.append(
-                CuratedMatchView(
-                    **{f: getattr(view, f) for f in view.__struct_fields__}, score=round(score, 4), matches=matches
-                )
-            )
+            out.append(_with_score(view, round(score, 4), matches))
         return out[:k]
 
     @post(
