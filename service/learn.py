@@ -5,8 +5,9 @@ Read over a period: questions handed off because the help center had nothing goo
 (``low_confidence``, ``no_sources``, ``no_answer``, ``llm_unavailable``), with the agent's
 final reply when the handoff was resolved, and suggestions agents edited before sending
 (the question and the text sent). Questions a handoff rule catches (stolen funds, a pasted
-secret, a request for compensation or a person) are left out: no curated answer would be
-given to them anyway, and their replies are about one user's case.
+secret, an account to look up, a request for a person...) are left out: the rules come
+before curated answers, so none would ever be given to them, and their replies are about
+one user's case.
 
 The questions are grouped by meaning (the report's grouping, ``service.analytics``); each
 group with at least one agent reply becomes a draft: the most asked wording as the
@@ -33,7 +34,7 @@ from kefu.redaction import Redactor, detect_secrets
 from kefu.settings import DEFAULT_OFFICIAL_DOMAINS
 from kefu.text import detect_language
 from service.analytics import GROUP_THRESHOLD, group_questions
-from service.rules import STICKY_REASONS, check_rules
+from service.rules import check_rules
 from service.safety import passage_problems
 from service.store.models import Answer, Feedback, Handoff
 
@@ -96,7 +97,7 @@ def collect(store: Store, *, start: datetime, end: datetime) -> tuple[list[Item]
     ] + [Item(e.question, e.final_text, e.conversation_id, ("answers", e.id)) for e in edited]
     kept = []
     for item in items:
-        if any(hit.reason in STICKY_REASONS for hit in check_rules(item.question, [])) or detect_secrets(item.question):
+        if check_rules(item.question, []) or detect_secrets(item.question):
             outcome.skipped_by_rules += 1
             continue
         kept.append(item)
