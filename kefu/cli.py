@@ -1241,8 +1241,9 @@ def build_parser() -> argparse.ArgumentParser:
             "reply when resolved) and the suggestions agents edited, leaves out questions a handoff rule "
             "catches (stolen funds, pasted secrets, account look-ups...: rules come before curated answers), "
             "groups the rest by meaning, and drafts one FAQ entry per group that an agent answered: the most "
-            "asked wording, the most typical reply (redacted) and how many users asked. Drafts wait in the review queue (kefu drafts) and are never shown to users; "
-            "sources drafted before, and questions a curated answer already answers, are skipped."
+            "asked wording, the most typical reply (redacted) and how many users asked. Drafts wait in the "
+            "review queue (kefu drafts) and are never shown to users; sources drafted before, and questions a "
+            "curated answer already answers, are skipped."
         ),
     )
     p.add_argument("--since", default="7d", help="the period's length: 7d (default), 24h, 2w")
