@@ -4,9 +4,10 @@ Questions come from eval datasets (paraphrases of one question share their gold 
 make one topic). Topics are asked with a long-tailed popularity, a few of them rising in the
 last week; questions fall on working hours (UTC+8) with quieter weekends. Through the real
 app (Litestar's test client, the real store, embedder, index and answerer): users ask
-(``POST /v1/ask``) and vote on some answers (``POST /v1/feedback``); agents claim most
-handoffs, ask for a suggestion (``POST /v1/suggest``), send it as is, edit or discard it,
-and resolve the handoff with the reply sent.
+(``POST /v1/ask``), vote on some answers (``POST /v1/feedback``) and rate some conversations
+(``POST /v1/conversations/{id}/csat``); agents claim most handoffs, ask for a suggestion
+(``POST /v1/suggest``), send it as is, edit or discard it, and resolve the handoff with the
+reply sent, after which some users rate the conversation too.
 
 The API stamps rows with the store's clock and offers no way to set a time, so the replay
 gives the store a clock it moves to each event's moment: every row is written by the API
@@ -222,7 +223,7 @@ class _Week:
         self.done: Counter[str] = Counter()
 
     def run(self) -> None:
-        handlers = {"ask": self.ask, "vote": self.vote, "agent": self.agent}
+        handlers = {"ask": self.ask, "vote": self.vote, "agent": self.agent, "rate": self.rate}
         while self.queue:
             event = heapq.heappop(self.queue)
             self.clock.now = event.at
@@ -237,7 +238,7 @@ class _Week:
         response = self.client.post(path, json=body, headers={"Authorization": f"Bearer {key}"})
         if response.status_code >= 300:
             raise SystemExit(f"POST {path} answered {response.status_code}: {response.text[:300]}")
-        self.done[re.sub(r"/handoffs/[^/]+/", "/handoffs/{id}/", path)] += 1
+        self.done[re.sub(r"/(handoffs|conversations)/[^/]+/", r"/\1/{id}/", path)] += 1
         return dict(response.json())
 
     def ask(self, event: Event) -> None:
@@ -253,16 +254,24 @@ class _Week:
                 helpful = rng.random() < (0.85 if right else 0.35)
                 self.later(event.at + timedelta(minutes=rng.uniform(0.5, 10)), "vote", answer=result["answer_id"],
                            vote="helpful" if helpful else "not_helpful")  # fmt: skip
+            if rng.random() < 0.25:
+                score = rng.choice([5, 5, 4, 4, 3, 2] if cited & set(item.gold) else [4, 3, 2, 1])
+                self.later(event.at + timedelta(minutes=rng.uniform(1, 15)), "rate", user=user, score=score,
+                           conversation=result["conversation_id"])  # fmt: skip
         elif result.get("handoff") and rng.random() < 0.8:
             self.done["handed_off"] += 1
             delay = timedelta(minutes=rng.expovariate(1 / 45) + 2)
-            self.later(event.at + delay, "agent", handoff=result["handoff"]["id"], item=item,
+            self.later(event.at + delay, "agent", handoff=result["handoff"]["id"], item=item, user=user,
                        conversation=result["conversation_id"], agent=rng.choice(self.agents))  # fmt: skip
         else:
             self.done["handed_off"] += 1
 
     def vote(self, event: Event) -> None:
         self.call("/v1/feedback", self.app_key, {"answer_id": event.data["answer"], "kind": event.data["vote"]})
+
+    def rate(self, event: Event) -> None:
+        self.call(f"/v1/conversations/{event.data['conversation']}/csat", self.app_key,
+                  {"score": event.data["score"], "user_id": event.data["user"]})  # fmt: skip
 
     def agent(self, event: Event) -> None:
         """An agent claims the handoff, acts on the suggestion and (mostly) resolves it."""
@@ -290,6 +299,10 @@ class _Week:
         self.call("/v1/feedback", agent, feedback)
         if self.clock.now < self.end and rng.random() < 0.9:
             self.call(f"/v1/handoffs/{event.data['handoff']}/resolve", agent, {"final_reply": reply})
+            if rng.random() < 0.4:
+                score = rng.choice([5, 5, 4, 4, 3, 1])
+                self.later(self.clock.now + timedelta(minutes=rng.uniform(1, 30)), "rate", user=event.data["user"],
+                           conversation=event.data["conversation"], score=score)  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:

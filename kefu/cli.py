@@ -528,6 +528,11 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     from service.answerer import answerer_from_settings, result_dict
 
     answerer = answerer_from_settings(settings, args.index)
+    store = _curated_store(settings)
+    if store is not None:
+        from service.curated import CuratedMatcher
+
+        answerer.curated = CuratedMatcher(store, answerer.retriever.plain_embedder)
     history: list[tuple[str, str]] = []
     for turn in args.history or []:
         role, _, text = turn.partition(":")
@@ -566,6 +571,20 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
         )
         print(f"  summary: {result.handoff.summary}")
     return EXIT_OK
+
+
+def _curated_store(settings: Settings) -> Any:
+    """The store, for its curated answers; ``None`` (said on stderr) when it cannot be opened."""
+    from service.store import Store
+
+    store = Store.from_settings(settings)
+    try:
+        store.migrate()
+    except KefuError as exc:
+        print(f"kefu: answering without curated answers: {exc}", file=sys.stderr)
+        store.close()
+        return None
+    return store
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -665,6 +684,10 @@ def _print_report(report: Any) -> None:
         f"suggestions: {r.suggestions}; of {acted} acted on: edited {pct(r.edit_rate)}, discarded {pct(r.discard_rate)}"
     )
     print(f"latency: p50 {r.latency_ms['p50']} ms, p95 {r.latency_ms['p95']} ms")
+    for who in ("bot", "agent"):
+        c = r.csat[who]
+        average = "-" if c["average"] is None else f"{c['average']:.2f}/5"
+        print(f"CSAT ({who}): {average} of {c['count']} ratings, {pct(c['satisfied_rate'])} rated 4-5")
     print(f"hot questions (grouped by {r.grouping}):")
     for g in r.hot_questions:
         print(f"  {g.count:4d} (was {g.previous})  {g.question}")
@@ -675,6 +698,207 @@ def _print_report(report: Any) -> None:
     for g in r.gaps:
         article = f"  -> {g.closest_article['path']}" if g.closest_article else ""
         print(f"  {g.count:4d}  {g.question}{article}")
+
+
+def _curated_json(record: Any) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    data = asdict(record)
+    if "articles" in data:
+        data["articles"] = list(record.articles)
+    for key in ("created_at", "updated_at", "last_hit_at", "reviewed_at"):
+        if data.get(key) is not None:
+            data[key] = data[key].isoformat()
+    return data
+
+
+def cmd_curated(args: argparse.Namespace, settings: Settings) -> int:
+    """Curated answers in the store (see service/curated.py)."""
+    from service.curated import check_texts
+    from service.store import Store
+
+    with Store.from_settings(settings) as store:
+        store.migrate()
+        if args.action == "match":
+            return _curated_match(args, settings, store)
+        if args.action == "list":
+            records = store.list_curated()
+        elif args.action == "show":
+            records = [store.get_curated(_curated_id(args))]
+        elif args.action == "add":
+            fields = {
+                "question_zh": args.question_zh, "question_en": args.question_en,
+                "answer_zh": args.answer_zh, "answer_en": args.answer_en, "articles": args.article or [],
+            }  # fmt: skip
+            check_texts(fields, settings.official_domains)
+            records = [store.add_curated(**fields, enabled=not args.disabled, by="cli")]
+        elif args.action == "edit":
+            changes = _curated_changes(args)
+            check_texts(changes, settings.official_domains)
+            records = [store.update_curated(_curated_id(args), by="cli", **changes)]
+        else:  # delete
+            store.delete_curated(_curated_id(args))
+            records = []
+            if not args.json:
+                print(f"deleted curated answer {args.id}")
+    if args.json:
+        print(json.dumps([_curated_json(r) for r in records], ensure_ascii=False, indent=2))
+        return EXIT_OK
+    for r in records:
+        state = "on " if r.enabled else "off"
+        print(f"#{r.id} [{state}] hits {r.hits}")
+        for lang in ("zh", "en"):
+            question, answer = getattr(r, f"question_{lang}"), getattr(r, f"answer_{lang}")
+            if question or answer:
+                print(f"  {lang} Q: {question or '-'}")
+                print(f"  {lang} A: {answer or '-'}")
+        if r.articles:
+            print(f"  articles: {', '.join(r.articles)}")
+    return EXIT_OK
+
+
+def _curated_changes(args: argparse.Namespace) -> dict[str, Any]:
+    """The fields `kefu curated edit` was given."""
+    changes: dict[str, Any] = {
+        name: getattr(args, name) for name in ("question_zh", "question_en", "answer_zh", "answer_en")
+        if getattr(args, name) is not None
+    }  # fmt: skip
+    if args.article is not None:
+        changes["articles"] = args.article
+    if args.disabled or args.enabled:
+        changes["enabled"] = bool(args.enabled)
+    if not changes:
+        raise BadInputError("kefu curated edit: give at least one field to change (see --help)")
+    return changes
+
+
+def _curated_match(args: argparse.Namespace, settings: Settings, store: Any) -> int:
+    """Which curated answer a question would get (`kefu curated match`)."""
+    from kefu.embedder import embedder_from_settings
+    from kefu.text import detect_language
+    from service.curated import CuratedMatcher
+
+    if not args.question:
+        raise BadInputError("kefu curated match: give the question (--question)")
+    embedder = embedder_from_settings(settings)
+    embedder.warm_up()
+    matcher = CuratedMatcher(store, embedder)
+    found = matcher.search(args.question, k=5)
+    lang = detect_language(args.question)
+    rows = [
+        {**_curated_json(r), "score": round(s, 4),
+         "matches": r.enabled and s >= matcher.threshold and bool(r.answer_in(lang))}
+        for r, s in found
+    ]  # fmt: skip
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return EXIT_OK
+    for row in rows:
+        mark = "MATCH" if row["matches"] else "     "
+        print(f"{mark} {row['score']:.4f}  #{row['id']}  {row['question_zh'] or row['question_en']}")
+    print(f"threshold {matcher.threshold}")
+    return EXIT_OK
+
+
+def _curated_id(args: argparse.Namespace) -> int:
+    if args.id is None or not str(args.id).isdigit():
+        raise BadInputError(f"kefu curated {args.action}: give the curated answer's id (see kefu curated list)")
+    return int(args.id)
+
+
+def cmd_learn(args: argparse.Namespace, settings: Settings) -> int:
+    """Draft FAQ entries from the desk's handoffs into the review queue (service/learn.py)."""
+    import time
+    from datetime import UTC, datetime
+
+    from service.analytics import parse_since
+    from service.learn import learn
+    from service.store import Store
+
+    t0 = time.perf_counter()
+    end = _moment(args.until) if args.until else datetime.now(UTC)
+    start = end - parse_since(args.since)
+    embedder = None
+    if args.group == "meaning":
+        from kefu.embedder import embedder_from_settings
+
+        embedder = embedder_from_settings(settings)
+        embedder.warm_up()
+    with Store.from_settings(settings) as store:
+        store.migrate()
+        matcher = None
+        if embedder is not None:
+            from service.curated import CuratedMatcher
+
+            matcher = CuratedMatcher(store, embedder)
+        outcome = learn(
+            store, start=start, end=end, embedder=embedder, matcher=matcher, min_users=args.min_users,
+            official_domains=settings.official_domains, dry_run=args.dry_run,
+        )  # fmt: skip
+    seconds = round(time.perf_counter() - t0, 1)
+    if args.json:
+        print(json.dumps(
+            {"drafts": [_curated_json(d) for d in outcome.drafts], "handoffs_read": outcome.handoffs_read,
+             "suggestions_read": outcome.suggestions_read, "skipped_by_rules": outcome.skipped_by_rules,
+             "groups": outcome.groups, "dry_run": args.dry_run, "seconds": seconds},
+            ensure_ascii=False, indent=2,
+        ))  # fmt: skip
+        return EXIT_OK
+    print(
+        f"read {outcome.handoffs_read} handoffs and {outcome.suggestions_read} edited suggestions "
+        f"({outcome.skipped_by_rules} left out by the handoff rules), {outcome.groups} groups"
+    )
+    verb = "would draft" if args.dry_run else "drafted"
+    print(f"{verb} {len(outcome.drafts)} FAQ entries for review in {seconds} s (kefu drafts list)")
+    for d in outcome.drafts:
+        print(f"  #{d.id} ({d.users} users) {d.question}")
+    return EXIT_OK
+
+
+def cmd_drafts(args: argparse.Namespace, settings: Settings) -> int:
+    """The FAQ drafts review queue."""
+    from service.store import Store
+
+    with Store.from_settings(settings) as store:
+        store.migrate()
+        if args.action == "list":
+            records = store.list_drafts(status=None if args.status == "all" else args.status)
+        else:
+            records = [_draft_action(args, settings, store)]
+    if args.json:
+        print(json.dumps([_curated_json(r) for r in records], ensure_ascii=False, indent=2))
+        return EXIT_OK
+    for d in records:
+        print(f"#{d.id} [{d.status}] {d.lang}, {d.users} users")
+        print(f"  Q: {d.question}")
+        print(f"  A: {d.answer}")
+        if d.examples:
+            print(f"  also asked: {' / '.join(d.examples)}")
+    return EXIT_OK
+
+
+def _draft_action(args: argparse.Namespace, settings: Settings, store: Any) -> Any:
+    """Show, edit, approve or reject one draft; the draft as it is after."""
+    from service.curated import check_texts
+
+    if args.id is None or not str(args.id).isdigit():
+        raise BadInputError(f"kefu drafts {args.action}: give the draft's id (see kefu drafts list)")
+    draft_id = int(args.id)
+    if args.action == "show":
+        return store.get_draft(draft_id)
+    if args.action == "edit":
+        if args.question is None and args.answer is None:
+            raise BadInputError("kefu drafts edit: give --question or --answer")
+        if args.answer is not None:
+            check_texts({"answer": args.answer}, settings.official_domains)
+        return store.edit_draft(draft_id, question=args.question, answer=args.answer)
+    if args.action == "approve":
+        check_texts({"answer": store.get_draft(draft_id).answer}, settings.official_domains)
+        draft, curated = store.approve_draft(draft_id, by="cli", articles=args.article or [])
+        if not args.json:
+            print(f"approved: curated answer #{curated.id}")
+        return draft
+    return store.reject_draft(draft_id, by="cli")
 
 
 def _positive_steps(value: str) -> int:
@@ -1006,7 +1230,8 @@ def _add_report_command(sub: Subcommands) -> None:
             "ending now (or --until): questions answered by the bot vs handed off and the resolution rate "
             "against the period before, handoffs by reason per day, hot and rising questions grouped by "
             "meaning, the gap list (questions handed off for low confidence, no sources or no answer, with "
-            "the closest article in --index), feedback, agents' edits of suggestions and answer latency."
+            "the closest article in --index), feedback, agents' edits of suggestions, CSAT for bot vs agent "
+            "and answer latency."
         ),
     )
     p.add_argument("--since", default="7d", help="the period's length: 7d (default), 24h, 2w")
@@ -1025,6 +1250,78 @@ def _add_report_command(sub: Subcommands) -> None:
     p.set_defaults(handler=cmd_report)
 
 
+def _add_curated_command(sub: Subcommands) -> None:
+    p = sub.add_parser(
+        "curated",
+        help="curated answers: list, add, edit, delete, or see which one a question matches",
+        description=(
+            "Curated answers live in the store (KEFU_DATABASE_URL, else the data dir's database): a user "
+            "question close enough in meaning to one of an answer's questions gets that answer as written, "
+            "cited as curated, before retrieval; a running server uses changes at its next question. Each "
+            "question needs an answer in its language. An answer the output check would not show (asking "
+            "for a secret, promising recovery, linking outside the official domains) is refused."
+        ),
+    )
+    p.add_argument("action", choices=("list", "show", "add", "edit", "delete", "match"), help="what to do")
+    p.add_argument("id", nargs="?", help="the curated answer (show, edit, delete)")
+    p.add_argument("--question-zh", help="the question in Chinese")
+    p.add_argument("--question-en", help="the question in English")
+    p.add_argument("--answer-zh", help="the answer to Chinese questions, shown as written")
+    p.add_argument("--answer-en", help="the answer to English questions, shown as written")
+    p.add_argument("--article", action="append", metavar="PATH", help="an article to cite after it (repeatable)")
+    p.add_argument("--disabled", action="store_true", help="add it disabled, or disable it (edit)")
+    p.add_argument("--enabled", action="store_true", help="enable it again (edit)")
+    p.add_argument("--question", help="match: the user question to try")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(handler=cmd_curated)
+
+
+def _add_learn_command(sub: Subcommands) -> None:
+    p = sub.add_parser(
+        "learn",
+        help="draft FAQ entries from resolved handoffs and edited suggestions, for review",
+        description=(
+            "Reads the period's handoffs for low confidence, no sources or no answer (with the agent's final "
+            "reply when resolved) and the suggestions agents edited, leaves out questions a handoff rule "
+            "catches (stolen funds, pasted secrets, account look-ups...: rules come before curated answers), "
+            "groups the rest by meaning, and drafts one FAQ entry per group that an agent answered: the most "
+            "asked wording, the most typical reply (redacted) and how many users asked. Drafts wait in the "
+            "review queue (kefu drafts) and are never shown to users; sources drafted before, and questions a "
+            "curated answer already answers, are skipped."
+        ),
+    )
+    p.add_argument("--since", default="7d", help="the period's length: 7d (default), 24h, 2w")
+    p.add_argument("--until", help="the period's end, ISO time (default: now)")
+    p.add_argument("--min-users", type=int, default=1, help="draft only groups asked by this many users (default 1)")
+    p.add_argument(
+        "--group", choices=("meaning", "text"), default="meaning", help="group by meaning (default) or by text"
+    )
+    p.add_argument("--dry-run", action="store_true", help="show the drafts without storing them")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(handler=cmd_learn)
+
+
+def _add_drafts_command(sub: Subcommands) -> None:
+    p = sub.add_parser(
+        "drafts",
+        help="the FAQ drafts review queue: list, show, edit, approve (becomes a curated answer), reject",
+        description=(
+            "FAQ entries drafted by kefu learn. Approving one makes it an enabled curated answer in its "
+            "language; rejecting keeps it as rejected, never shown. Only pending drafts can be changed."
+        ),
+    )
+    p.add_argument("action", choices=("list", "show", "edit", "approve", "reject"), help="what to do")
+    p.add_argument("id", nargs="?", help="the draft (show, edit, approve, reject)")
+    p.add_argument(
+        "--status", choices=("pending", "approved", "rejected", "all"), default="pending", help="list: which drafts"
+    )
+    p.add_argument("--question", help="edit: the new question")
+    p.add_argument("--answer", help="edit: the new answer")
+    p.add_argument("--article", action="append", metavar="PATH", help="approve: an article to cite (repeatable)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(handler=cmd_drafts)
+
+
 # The subcommands in the order `kefu --help` lists them.
 COMMANDS: tuple[Callable[[Subcommands], None], ...] = (
     _add_setup_models_command,
@@ -1040,6 +1337,9 @@ COMMANDS: tuple[Callable[[Subcommands], None], ...] = (
     _add_serve_command,
     _add_keys_command,
     _add_report_command,
+    _add_curated_command,
+    _add_learn_command,
+    _add_drafts_command,
 )
 
 

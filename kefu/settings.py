@@ -91,6 +91,9 @@ class Settings:
     max_body_bytes: int = 65_536
     #: Longest question the HTTP API accepts, in characters (capped at 2000).
     max_question_chars: int = MAX_QUESTION_CHARS
+    #: The server drafts FAQ entries (``kefu learn`` over this many hours) every this many
+    #: hours; 0: never (the default: drafting is an admin's choice).
+    learn_every_hours: float = 0.0
     #: Requests per minute each API key may make (a token bucket); 0: no limit.
     rate_limit: int = 120
     #: Requests a key may make at once before the per-minute rate applies.
@@ -205,6 +208,7 @@ class Settings:
             cors_origins=get("KEFU_CORS_ORIGINS", _origins, defaults.cors_origins),
             max_body_bytes=get("KEFU_MAX_BODY_BYTES", positive_int, defaults.max_body_bytes),
             max_question_chars=get("KEFU_MAX_QUESTION_CHARS", positive_int, defaults.max_question_chars),
+            learn_every_hours=get("KEFU_LEARN_EVERY_HOURS", _non_negative_float, defaults.learn_every_hours),
             rate_limit=get("KEFU_RATE_LIMIT", _non_negative_int, defaults.rate_limit),
             rate_burst=get("KEFU_RATE_BURST", positive_int, defaults.rate_burst),
             log_level=get("KEFU_LOG_LEVEL", _log_level, defaults.log_level),

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from kefu.errors import BadInputError
 from kefu.text import normalise
-from service.store.models import Answer, Feedback, Handoff
+from service.store.models import Answer, CsatRating, Feedback, Handoff
 
 if TYPE_CHECKING:
     from kefu.embedder import Embedder
@@ -100,6 +100,9 @@ class Report:
     edit_rate: float | None
     discard_rate: float | None
     latency_ms: dict[str, int | None]
+    #: Satisfaction ratings of the period, for conversations the bot answered alone ("bot") and
+    #: those a human agent wrote in ("agent"): count, average score, share of 4-5.
+    csat: dict[str, dict[str, float | int | None]]
     grouping: str
     hot_questions: list[Group]
     rising: list[Group]
@@ -159,6 +162,11 @@ def build_report(
         ).all()
         feedback = session.execute(
             select(Feedback.kind).where(Feedback.created_at >= start, Feedback.created_at < end)
+        ).all()
+        ratings = session.execute(
+            select(CsatRating.handled_by, CsatRating.score).where(
+                CsatRating.created_at >= start, CsatRating.created_at < end
+            )
         ).all()
 
     questions = [
@@ -229,11 +237,23 @@ def build_report(
         edit_rate=kinds["edited"] / acted if acted else None,
         discard_rate=kinds["discarded"] / acted if acted else None,
         latency_ms={"p50": percentile(latencies, 50), "p95": percentile(latencies, 95), "count": len(latencies)},
+        csat={who: _csat([int(r.score) for r in ratings if r.handled_by == who]) for who in ("bot", "agent")},
         grouping="meaning" if embedder is not None else "text",
         hot_questions=[g for g in hot if g.count][:top],
         rising=sorted((g for g in hot if g.rise > 0), key=lambda g: (-g.rise, -g.count))[:top],
         gaps=gaps,
     )
+
+
+def _csat(scores: Sequence[int]) -> dict[str, float | int | None]:
+    """Count, average (1-5) and share of satisfied (4 or 5) ratings."""
+    if not scores:
+        return {"count": 0, "average": None, "satisfied_rate": None}
+    return {
+        "count": len(scores),
+        "average": round(sum(scores) / len(scores), 2),
+        "satisfied_rate": sum(s >= 4 for s in scores) / len(scores),
+    }
 
 
 def percentile(values: Sequence[int], p: float) -> int | None:

@@ -32,6 +32,10 @@ def _pct(value: float | None) -> str:
     return "–" if value is None else f"{value * 100:.1f}%"
 
 
+def _avg(value: float | int | None) -> str:
+    return "–" if value is None else f"{value:.2f} / 5"
+
+
 def _points(value: float | None) -> str:
     if value is None:
         return ""
@@ -146,6 +150,14 @@ def render_html(report: Report, *, title: str = "kefu weekly report") -> str:
         ("resolution rate", _pct(r.resolution_rate), _points(r.resolution_rate_change)),
         ("👍 rate", _pct(r.helpful_rate), f"{r.feedback.get('helpful', 0)} 👍 / {r.feedback.get('not_helpful', 0)} 👎"),
         ("suggestions edited", _pct(r.edit_rate), f"discarded {_pct(r.discard_rate)}"),
+        *(
+            (
+                f"CSAT ({who})",
+                _avg(r.csat[who]["average"]),
+                f"{r.csat[who]['count']} ratings, {_pct(r.csat[who]['satisfied_rate'])} 4-5",
+            )
+            for who in ("bot", "agent")
+        ),
         ("latency p50 / p95", f"{r.latency_ms['p50'] or '–'} / {r.latency_ms['p95'] or '–'} ms", ""),
         ("handoffs", str(r.handoffs), f"resolved {r.handoffs_resolved}, open {r.handoffs_open}"),
     ]

@@ -31,6 +31,7 @@ from kefu.settings import DEFAULT_OFFICIAL_DOMAINS
 from kefu.text import detect_language, visible
 from service.citations import CitationStream, normalise_markers
 from service.confidence import Calibration, Evidence, evidence_match, plain_cosine, retrieval_evidence
+from service.curated import curated_result
 from service.followup import standalone_question
 from service.grounding import CitationAligner, copy_rate, groundedness, sentence_support
 from service.handoff import Handoff, build_handoff, user_message
@@ -54,6 +55,7 @@ from service.triage import detect_category, detect_priority, detect_sentiment
 
 if TYPE_CHECKING:
     from kefu.generators import Generator
+    from service.curated import CuratedMatcher
 
 Mode = Literal["answer", "suggest"]
 Style = Literal["quote", "generate"]
@@ -192,6 +194,9 @@ class Answerer:
     checking every line it shows) → :meth:`score`.
     """
 
+    #: Curated answers to try before retrieval (the service sets it; None: none).
+    curated: CuratedMatcher | None = None
+
     def __init__(
         self,
         retriever: Retriever,
@@ -264,30 +269,40 @@ class Answerer:
         "assistant"; it is redacted here too.
         """
         turn = self.prepare(question, history, lang=lang, mode=mode)
-        found = await self.retrieve(turn)
-        reason = self.decide(turn, found)
-        if reason is not None:
-            async for event in self._handed_off(self.handoff(turn, found, reason)):
-                yield event
-            return
-        measured = await self.measure(turn, found)
-        quote = quote_answer(measured.selected, turn.lang) if self.style == "quote" else None
-        # Even a perfectly supported answer could not clear the threshold: compose nothing.
-        # (A quote costs nothing, so the agent still gets it as a draft.)
-        best_case = self.calibration.best_case(measured.retrieval)
-        if best_case < self.calibration.threshold:
-            draft_sources = measured.selected.sources if quote else measured.sources
-            evidence = Evidence(**measured.retrieval)
-            result = (
-                self.warning_only(turn, found, evidence, best_case)
-                if turn.fraud
-                else self.handoff(turn, found, "low_confidence", draft=quote, sources=draft_sources,
-                                  evidence=evidence, confidence=best_case)
-            )  # fmt: skip
-            async for event in self._handed_off(result):
-                yield event
-            return
+        result = await self.curated_answer(turn)
+        if result is None:
+            found = await self.retrieve(turn)
+            reason = self.decide(turn, found)
+            if reason is not None:
+                result = self.handoff(turn, found, reason)
+            else:
+                measured = await self.measure(turn, found)
+                quote = quote_answer(measured.selected, turn.lang) if self.style == "quote" else None
+                result = self._too_weak(turn, found, measured, quote)
+                if result is None:
+                    async for event in self._compose_and_score(turn, found, measured, quote):
+                        yield event
+                    return
+        # Decided before anything was composed: a curated answer or a handoff, all at once.
+        yield AnswerEvent("token", text=result.answer)
+        yield AnswerEvent("final", result=result)
 
+    def _too_weak(self, turn: Turn, found: Found, measured: Measured, quote: str | None) -> AnswerResult | None:
+        """Even a perfectly supported answer could not clear the threshold: compose nothing.
+        (A quote costs nothing, so the agent still gets it as a draft.)"""
+        best_case = self.calibration.best_case(measured.retrieval)
+        if best_case >= self.calibration.threshold:
+            return None
+        evidence = Evidence(**measured.retrieval)
+        if turn.fraud:
+            return self.warning_only(turn, found, evidence, best_case)
+        draft_sources = measured.selected.sources if quote else measured.sources
+        return self.handoff(turn, found, "low_confidence", draft=quote, sources=draft_sources,
+                            evidence=evidence, confidence=best_case)  # fmt: skip
+
+    async def _compose_and_score(
+        self, turn: Turn, found: Found, measured: Measured, quote: str | None
+    ) -> AsyncIterator[AnswerEvent]:  # fmt: skip
         lead = self._warning(turn)
         composed = Composed()
         if quote is not None:
@@ -338,6 +353,19 @@ class Answerer:
             lang=lang if lang in ("zh", "en") else detect_language(question), mode=mode, history=turns,
             rule_hits=rule_hits, reasons=reasons, sentiment=detect_sentiment(red.text),
             redactions=dict(red.counts), fraud=detect_fraud(red.text), started=started,
+        )  # fmt: skip
+
+    async def curated_answer(self, turn: Turn) -> AnswerResult | None:
+        """An admin's curated answer to this question, as written (service/curated.py), before
+        any search; never over a handoff rule (a pasted secret, stolen funds), never to an agent."""
+        if self.curated is None or turn.reasons or turn.mode != "answer":
+            return None
+        matched = await asyncio.to_thread(self.curated.match, turn.standalone, turn.lang)
+        if matched is None:
+            return None
+        return curated_result(
+            matched, question=turn.question, standalone=turn.standalone, redactions=turn.redactions,
+            elapsed_ms=turn.elapsed() * 1000,
         )  # fmt: skip
 
     async def retrieve(self, turn: Turn) -> Found:
@@ -675,11 +703,6 @@ class Answerer:
             "priority": found.priority, "sentiment": turn.sentiment, "rules": turn.reasons,
             "redactions": turn.redactions, "intent": f"fraud:{turn.fraud.kind}" if turn.fraud else None,
         }  # fmt: skip
-
-    @staticmethod
-    async def _handed_off(result: AnswerResult) -> AsyncIterator[AnswerEvent]:
-        yield AnswerEvent("token", text=result.answer)
-        yield AnswerEvent("final", result=result)
 
 
 @dataclass

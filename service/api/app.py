@@ -23,6 +23,7 @@ from service.api.controllers.analytics import analytics
 from service.api.controllers.assistant import AssistantController
 from service.api.controllers.conversations import conversation_messages, me
 from service.api.controllers.handoffs import HandoffController
+from service.api.controllers.learning import CuratedController, DraftController, conversation_csat
 from service.api.controllers.ops import health, metrics, ready
 from service.api.controllers.pages import page_routes
 from service.api.errors import exception_handlers
@@ -91,6 +92,9 @@ def create_app(
             AssistantController,
             HandoffController,
             conversation_messages,
+            conversation_csat,
+            CuratedController,
+            DraftController,
             me,
             reindex,
             analytics,

@@ -431,6 +431,7 @@ def _message_view(message: MessageRecord) -> schemas.ConversationMessage:
                 title=str(c.get("title", "")),
                 url=c.get("url"),
                 snippet=str(c.get("snippet", "")),
+                kind=str(c.get("kind") or "article"),
             )
             for c in message.citations
             if isinstance(c, dict)
@@ -554,7 +555,8 @@ def _handoff_request(wire: dict[str, Any]) -> HandoffRequest | None:
 
 def _citations(result: AnswerResult) -> list[schemas.Citation]:
     return [
-        schemas.Citation(n=c.n, source=c.source, title=c.title, url=c.url, snippet=c.snippet) for c in result.citations
+        schemas.Citation(n=c.n, source=c.source, title=c.title, url=c.url, snippet=c.snippet, kind=c.kind)
+        for c in result.citations
     ]
 
 

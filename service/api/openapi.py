@@ -63,5 +63,9 @@ def openapi_config() -> OpenAPIConfig:
             Tag(name="handoffs", description="The handoff queue (roles agent, admin)."),
             Tag(name="operations", description="Health, readiness and metrics (no key needed)."),
             Tag(name="admin", description="Administration (role admin)."),
+            Tag(
+                name="curated answers",
+                description="Curated answers and the FAQ drafts review queue (read: agent, admin; change: admin).",
+            ),
         ],
     )

@@ -19,6 +19,7 @@ import copy
 import logging
 from collections.abc import Collection
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from kefu.generators import Generator
     from kefu.settings import Settings
     from service.answerer import Answerer
+    from service.curated import CuratedMatcher
     from service.retriever import HybridRetriever
 
 log = logging.getLogger("kefu.api")
@@ -98,6 +100,8 @@ class Runtime:
         self.generator: GatedGenerator | None = None
         #: The answerer serving requests; replaced whole by a reindex.
         self.answerer: Answerer | None = None
+        #: Curated answers, matched before retrieval (needs the embedder).
+        self.curated: CuratedMatcher | None = None
         #: Component -> why it is not ready ("embedder", "index", "llm").
         self.problems: dict[str, str] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -132,10 +136,18 @@ class Runtime:
             self.answerer.generator = self.generator
         else:
             await self._load_models()
+        if self.embedder is not None:
+            from service.curated import CuratedMatcher
+
+            self.curated = CuratedMatcher(self.store, self.embedder)
+            if self.answerer is not None:
+                self.answerer.curated = self.curated
         self._publish_index_metrics()
         await self._warm_up_llm()
         if "llm" in self.problems:
             self._tasks.append(asyncio.create_task(self._retry_llm(), name="kefu-llm-retry"))
+        if self.settings.learn_every_hours > 0:
+            self._tasks.append(asyncio.create_task(self._learn_on_schedule(), name="kefu-learn"))
         if self.store.webhook_url:
             from service.api.webhook import WebhookWorker
 
@@ -211,7 +223,9 @@ class Runtime:
         from service.answerer import answerer_from_settings
 
         assert self.generator is not None
-        return answerer_from_settings(self.settings, retriever=retriever, generator=self.generator)
+        answerer = answerer_from_settings(self.settings, retriever=retriever, generator=self.generator)
+        answerer.curated = self.curated
+        return answerer
 
     async def _warm_up_llm(self) -> bool:
         assert self.generator is not None
@@ -228,6 +242,28 @@ class Runtime:
             return True
         self.metrics.llm_ready.set(0)
         return False
+
+    async def _learn_on_schedule(self) -> None:
+        """``kefu learn`` over the last KEFU_LEARN_EVERY_HOURS, every that many hours (opt-in).
+
+        Drafts only fill the review queue; a failure is logged and tried again next time."""
+        from datetime import UTC, datetime, timedelta
+
+        from service.learn import learn
+
+        every = timedelta(hours=self.settings.learn_every_hours)
+        while True:
+            await asyncio.sleep(every.total_seconds())
+            end = datetime.now(UTC)
+            task = partial(
+                learn, self.store, start=end - every, end=end, embedder=self.embedder, matcher=self.curated,
+                official_domains=self.settings.official_domains,
+            )  # fmt: skip
+            try:
+                outcome = await anyio.to_thread.run_sync(task)
+                log.info("scheduled learn: %d FAQ drafts for review", len(outcome.drafts))
+            except KefuError as exc:
+                log.warning("scheduled learn failed, trying again in %s: %s", every, exc)
 
     async def _retry_llm(self) -> None:
         while True:

@@ -36,6 +36,13 @@ class Citation(msgspec.Struct):
     title: str
     url: str | None
     snippet: Annotated[str, Meta(description="The passage the answer drew on, shortened.")]
+    kind: Annotated[
+        str,
+        Meta(
+            description="`article` or `ticket`; `curated` for a curated answer (source `curated/<id>`), "
+            "whose linked articles follow it as `article` citations."
+        ),
+    ] = "article"
 
 
 class HandoffRef(msgspec.Struct):
@@ -169,7 +176,7 @@ class AskResponse(msgspec.Struct):
             description="How the text came about: quoted (the help center's own sentences), rendered (those "
             "sentences translated line by line by the LLM into the user's language), generated (written by the "
             "LLM), extractive (the LLM failed or was late; the sources' own sentences), warning (a scam "
-            "warning alone) or handoff."
+            "warning alone), curated (an admin's curated answer, as written; reason `curated`) or handoff."
         ),
     ]
     lang: Lang
@@ -443,3 +450,121 @@ class Caller(msgspec.Struct):
     role: Literal["app", "agent", "admin"]
     label: Annotated[str, Meta(description="How the key is named in stored data, e.g. `claimed_by`.")]
     open_access: Annotated[bool, Meta(description="The server runs without API keys (a local demo).")]
+
+
+# --- curated answers, FAQ drafts, satisfaction -----------------------------------------------
+
+CuratedQuestion = Annotated[str, Meta(max_length=500)]
+CuratedText = Annotated[str, Meta(max_length=4000)]
+ArticleRef = Annotated[str, Meta(min_length=1, max_length=500)]
+
+
+class CuratedRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """A curated answer: a question and its answer in Chinese, English or both."""
+
+    question_zh: Annotated[CuratedQuestion | None, Meta(description="The question in Chinese.")] = None
+    question_en: Annotated[CuratedQuestion | None, Meta(description="The question in English.")] = None
+    answer_zh: Annotated[
+        CuratedText | None, Meta(description="The answer shown, as written, to a matching Chinese question.")
+    ] = None
+    answer_en: Annotated[
+        CuratedText | None, Meta(description="The answer shown, as written, to a matching English question.")
+    ] = None
+    articles: Annotated[
+        list[ArticleRef],
+        Meta(max_length=10, description="Help-center articles (corpus paths or URLs) cited after the answer."),
+    ] = msgspec.field(default_factory=list)
+    enabled: Annotated[bool, Meta(description="Disabled answers are kept but never matched.")] = True
+
+
+class CuratedPatch(msgspec.Struct, forbid_unknown_fields=True):
+    """Fields to change; a text field set to an empty string is removed."""
+
+    question_zh: CuratedQuestion | msgspec.UnsetType | None = msgspec.UNSET
+    question_en: CuratedQuestion | msgspec.UnsetType | None = msgspec.UNSET
+    answer_zh: CuratedText | msgspec.UnsetType | None = msgspec.UNSET
+    answer_en: CuratedText | msgspec.UnsetType | None = msgspec.UNSET
+    articles: Annotated[list[ArticleRef], Meta(max_length=10)] | msgspec.UnsetType = msgspec.UNSET
+    enabled: bool | msgspec.UnsetType = msgspec.UNSET
+
+
+class Curated(msgspec.Struct):
+    id: int
+    question_zh: str | None
+    question_en: str | None
+    answer_zh: str | None
+    answer_en: str | None
+    articles: list[str]
+    enabled: bool
+    hits: Annotated[int, Meta(description="Questions it answered.")]
+    last_hit_at: datetime | None
+    updated_by: Annotated[str | None, Meta(description="The key that wrote or last changed it.")]
+    created_at: datetime
+    updated_at: datetime
+
+
+class CuratedMatchView(Curated, kw_only=True):
+    score: Annotated[
+        float | None, Meta(description="With `q`: cosine of `q` to the closest of its questions; else null.")
+    ] = None
+    matches: Annotated[
+        bool | None, Meta(description="With `q`: whether a user asking `q` would get this answer; else null.")
+    ] = None
+
+
+class CsatRequest(msgspec.Struct, forbid_unknown_fields=True):
+    score: Annotated[int, Meta(ge=1, le=5, description="1 (very unhappy) to 5 (very happy).")]
+    comment: Annotated[str, Meta(max_length=2000, description="Optional words from the user.")] | None = None
+    user_id: (
+        Annotated[str, Meta(max_length=128, description="The user the conversation belongs to (as given to /v1/ask).")]
+        | None
+    ) = None
+
+
+class Csat(msgspec.Struct):
+    conversation_id: str
+    score: int
+    comment: str | None
+    handled_by: Annotated[
+        Literal["bot", "agent"], Meta(description="`agent` when a human agent wrote in the conversation.")
+    ]
+    created_at: datetime
+
+
+class Draft(msgspec.Struct):
+    """A FAQ entry drafted from the desk's handoffs, waiting for review; never shown to users."""
+
+    id: int
+    question: Annotated[str, Meta(description="The canonical question (the group's most asked wording).")]
+    answer: Annotated[str, Meta(description="Drafted from the agents' replies, redacted.")]
+    lang: Lang
+    users: Annotated[int, Meta(description="Conversations that asked it.")]
+    examples: Annotated[list[str], Meta(description="Other wordings asked.")]
+    status: Literal["pending", "approved", "rejected"]
+    created_at: datetime
+    reviewed_at: datetime | None
+    reviewed_by: str | None
+    curated_id: Annotated[int | None, Meta(description="The curated answer approving it made.")]
+
+
+class DraftPatch(msgspec.Struct, forbid_unknown_fields=True):
+    question: Annotated[str, Meta(min_length=1, max_length=500)] | None = None
+    answer: Annotated[str, Meta(min_length=1, max_length=4000)] | None = None
+
+
+class ApproveRequest(msgspec.Struct, forbid_unknown_fields=True):
+    articles: Annotated[list[ArticleRef], Meta(max_length=10, description="Articles to cite after it.")] = (
+        msgspec.field(default_factory=list)
+    )
+
+
+class Approved(msgspec.Struct):
+    draft: Draft
+    curated: Curated
+
+
+class LearnReport(msgspec.Struct):
+    drafts: Annotated[list[Draft], Meta(description="The drafts made now (pending review).")]
+    handoffs_read: int
+    suggestions_read: int
+    seconds: float

@@ -1,7 +1,8 @@
 """Calls the webhook for each event of a handoff, from the store's outbox, with retries.
 
 Events: ``handoff.created``, ``handoff.claimed``, ``message.created`` (the user wrote
-while a human has the conversation, or an agent replied) and ``handoff.resolved``. Each
+while a human has the conversation, or an agent replied), ``handoff.resolved``, and
+``csat.submitted`` (a user rated a conversation; it carries no handoff). Each
 change and its pending delivery are written in one transaction (the outbox); this
 worker takes due deliveries (leased, so two workers never call twice at once), POSTs
 them, and marks each delivered or failed. The store schedules retries with exponential
@@ -33,15 +34,26 @@ BATCH = 20
 
 
 def webhook_body(
-    handoff: HandoffRecord, event: str = "handoff.created", extra: dict[str, Any] | None = None
+    handoff: HandoffRecord | None, event: str = "handoff.created", extra: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """What the webhook receives: the event, the handoff without the conversation
-    (redacted anyway) and, for ``message.created``, the message.
+    (redacted anyway) and, for ``message.created``, the message; for ``csat.submitted``,
+    the rating (``handoff`` is then null).
 
     ``text`` makes Slack and Teams incoming webhooks show something readable as is.
     """
     extra = extra or {}
     message = extra.get("message") or {}
+    if handoff is None:
+        csat = extra.get("csat") or {}
+        stars = int(csat.get("score") or 0)
+        comment = f": {csat['comment']}" if csat.get("comment") else ""
+        return {
+            "event": event,
+            "text": f"[kefu] a user rated a conversation {stars}/5 ({csat.get('handled_by', '?')}){comment}",
+            "handoff": None,
+            "csat": csat,
+        }
     if event == "handoff.created":
         text = f"[kefu] {handoff.priority} handoff ({handoff.reason}): {handoff.summary or ''}"
     elif event == "handoff.claimed":
@@ -130,14 +142,14 @@ class WebhookWorker:
             if error is None:
                 await anyio.to_thread.run_sync(lambda: self.store.mark_delivered(delivery.id))
                 self.metrics.webhook.labels("delivered").inc()
-                log.info("webhook %s delivered for handoff %s", delivery.event, due.handoff.id)
+                log.info("webhook %s delivered for %s", delivery.event, _subject(due))
             else:
                 record = await anyio.to_thread.run_sync(lambda: self.store.mark_failed(delivery.id, error or ""))
                 outcome = "gave_up" if record.status == "failed" else "retry"
                 self.metrics.webhook.labels(outcome).inc()
                 log.warning(
-                    "webhook for handoff %s failed (attempt %d, %s): %s",
-                    due.handoff.id,
+                    "webhook for %s failed (attempt %d, %s): %s",
+                    _subject(due),
                     record.attempts,
                     outcome,
                     error,
@@ -145,3 +157,9 @@ class WebhookWorker:
         except KefuError as exc:
             # The lease runs out and the delivery comes back: nothing is lost.
             log.warning("could not record the webhook outcome for delivery %d: %s", delivery.id, exc)
+
+
+def _subject(due: DueDelivery) -> str:
+    if due.handoff is not None:
+        return f"handoff {due.handoff.id}"
+    return f"conversation {due.delivery.conversation_id}"

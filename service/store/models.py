@@ -14,6 +14,7 @@ from typing import Any, Final
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     CheckConstraint,
     DateTime,
     Dialect,
@@ -45,8 +46,11 @@ ROLES: Final = ("app", "agent", "admin")
 MESSAGE_ROLES: Final = ("user", "assistant", "agent")
 ANSWER_MODES: Final = MODES
 DELIVERY_STATUSES: Final = ("pending", "delivered", "failed")
-#: What a webhook delivery announces; every event belongs to a handoff.
-WEBHOOK_EVENTS: Final = ("handoff.created", "handoff.claimed", "message.created", "handoff.resolved")
+#: What a webhook delivery announces; every event but ``csat.submitted`` belongs to a handoff.
+WEBHOOK_EVENTS: Final = ("handoff.created", "handoff.claimed", "message.created", "handoff.resolved", "csat.submitted")
+#: Who answered a conversation a rating is about: the bot alone, or a human agent too.
+CSAT_HANDLERS: Final = ("bot", "agent")
+DRAFT_STATUSES: Final = ("pending", "approved", "rejected")
 
 UUID_LENGTH: Final = 36
 
@@ -215,7 +219,8 @@ class WebhookDelivery(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    handoff_id: Mapped[str] = mapped_column(ForeignKey("handoffs.id", ondelete="CASCADE"), index=True)
+    #: The handoff the event belongs to (``None`` for ``csat.submitted``).
+    handoff_id: Mapped[str | None] = mapped_column(ForeignKey("handoffs.id", ondelete="CASCADE"), index=True)
     url: Mapped[str] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16))
@@ -225,6 +230,8 @@ class WebhookDelivery(Base):
     event: Mapped[str] = mapped_column(String(32), server_default="handoff.created")
     #: What the event adds to the handoff (the message of ``message.created``), redacted.
     body: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    #: The conversation of an event without a handoff (``csat.submitted``).
+    conversation_id: Mapped[str | None] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
 
 
 class RateBucket(Base):
@@ -239,3 +246,74 @@ class RateBucket(Base):
     bucket: Mapped[str] = mapped_column(String(160), primary_key=True)
     tokens: Mapped[float] = mapped_column(Float)
     updated: Mapped[float] = mapped_column(Float)
+
+
+class CuratedAnswer(Base):
+    """A question -> answer pair an admin wrote (or approved from a FAQ draft): a user
+    question close enough to one of its questions gets its answer as written."""
+
+    __tablename__ = "curated_answers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    question_zh: Mapped[str | None] = mapped_column(Text)
+    question_en: Mapped[str | None] = mapped_column(Text)
+    answer_zh: Mapped[str | None] = mapped_column(Text)
+    answer_en: Mapped[str | None] = mapped_column(Text)
+    #: Help-center articles the answer points to (corpus paths or URLs).
+    articles: Mapped[list[str]] = mapped_column(JSON)
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    #: How many questions it answered.
+    hits: Mapped[int] = mapped_column(Integer)
+    last_hit_at: Mapped[datetime | None]
+    #: Who wrote or last changed it (the API key's name).
+    updated_by: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class CsatRating(Base):
+    """A user's satisfaction rating of a conversation (one per conversation)."""
+
+    __tablename__ = "csat_ratings"
+    __table_args__ = (
+        CheckConstraint("score >= 1 AND score <= 5", name="score"),
+        CheckConstraint(_one_of("handled_by", CSAT_HANDLERS), name="handled_by"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), unique=True)
+    score: Mapped[int] = mapped_column(Integer)
+    comment: Mapped[str | None] = mapped_column(Text)
+    #: ``agent`` when a human agent wrote in the conversation before the rating, else ``bot``.
+    handled_by: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id", ondelete="SET NULL"))
+
+
+class FaqDraft(Base):
+    """A FAQ entry drafted by ``kefu learn`` from the desk's own work, waiting for review.
+
+    Never shown to users: only approving it makes a curated answer of it."""
+
+    __tablename__ = "faq_drafts"
+    __table_args__ = (
+        CheckConstraint(_one_of("status", DRAFT_STATUSES), name="status"),
+        Index("ix_faq_drafts_status_created_at", "status", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    question: Mapped[str] = mapped_column(Text)
+    answer: Mapped[str] = mapped_column(Text)
+    lang: Mapped[str] = mapped_column(String(16))
+    #: How many conversations asked it.
+    users: Mapped[int] = mapped_column(Integer)
+    #: Other wordings of the question, most asked first.
+    examples: Mapped[list[str]] = mapped_column(JSON)
+    #: What it was drafted from: ``{"handoffs": [...], "answers": [...]}`` (ids).
+    sources: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    reviewed_at: Mapped[datetime | None]
+    reviewed_by: Mapped[str | None] = mapped_column(String(128))
+    #: The curated answer approving it made.
+    curated_id: Mapped[int | None] = mapped_column(ForeignKey("curated_answers.id", ondelete="SET NULL"))

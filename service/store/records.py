@@ -17,7 +17,9 @@ Role = Literal["app", "agent", "admin"]
 MessageRole = Literal["user", "assistant", "agent"]
 DeliveryStatus = Literal["pending", "delivered", "failed"]
 HandoffOrder = Literal["newest", "priority"]
-WebhookEvent = Literal["handoff.created", "handoff.claimed", "message.created", "handoff.resolved"]
+WebhookEvent = Literal["handoff.created", "handoff.claimed", "message.created", "handoff.resolved", "csat.submitted"]
+CsatHandler = Literal["bot", "agent"]
+DraftStatus = Literal["pending", "approved", "rejected"]
 #: A handoff in these states has a human on the conversation: the bot does not answer.
 ACTIVE_HANDOFF: tuple[HandoffStatus, ...] = ("open", "claimed")
 
@@ -182,7 +184,7 @@ class SavedAnswer:
 @dataclass(frozen=True, slots=True)
 class DeliveryRecord:
     id: int
-    handoff_id: str
+    handoff_id: str | None
     url: str
     attempts: int
     status: DeliveryStatus
@@ -192,14 +194,70 @@ class DeliveryRecord:
     event: WebhookEvent = "handoff.created"
     #: What the event adds to the handoff (``{"message": {...}}`` for message.created).
     body: dict[str, Any] = field(default_factory=dict)
+    #: The conversation of an event without a handoff (``csat.submitted``).
+    conversation_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class DueDelivery:
-    """A webhook call to make now, with the handoff it announces."""
+    """A webhook call to make now, with the handoff it announces (``None`` for an event
+    of a conversation, such as ``csat.submitted``)."""
 
     delivery: DeliveryRecord
-    handoff: HandoffRecord
+    handoff: HandoffRecord | None
+
+
+@dataclass(frozen=True, slots=True)
+class CuratedRecord:
+    """A curated answer: its questions and answers per language, as the admin wrote them."""
+
+    id: int
+    question_zh: str | None
+    question_en: str | None
+    answer_zh: str | None
+    answer_en: str | None
+    articles: tuple[str, ...]
+    enabled: bool
+    hits: int
+    last_hit_at: datetime | None
+    updated_by: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    def questions(self) -> dict[str, str]:
+        """Language -> question, for the languages it has one in."""
+        return {lang: q for lang, q in (("zh", self.question_zh), ("en", self.question_en)) if q}
+
+    def answer_in(self, lang: str) -> str | None:
+        return self.answer_en if lang == "en" else self.answer_zh
+
+
+@dataclass(frozen=True, slots=True)
+class CsatRecord:
+    id: int
+    conversation_id: str
+    score: int
+    comment: str | None
+    handled_by: CsatHandler
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DraftRecord:
+    """A FAQ draft waiting for review (or reviewed)."""
+
+    id: int
+    question: str
+    answer: str
+    lang: str
+    users: int
+    examples: list[str]
+    sources: dict[str, Any]
+    status: DraftStatus
+    created_at: datetime
+    reviewed_at: datetime | None
+    reviewed_by: str | None
+    curated_id: int | None
 
 
 @dataclass(frozen=True, slots=True)

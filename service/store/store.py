@@ -53,10 +53,14 @@ from service.store.engine import create_database_engine, sqlite_file, writer
 from service.store.migrate import upgrade_database
 from service.store.models import (
     ANSWER_MODES,
+    DRAFT_STATUSES,
     ROLES,
     Answer,
     ApiKey,
     Conversation,
+    CsatRating,
+    CuratedAnswer,
+    FaqDraft,
     Feedback,
     Handoff,
     Message,
@@ -69,8 +73,13 @@ from service.store.records import (
     AnswerRecord,
     ApiKeyRecord,
     ConversationRecord,
+    CsatHandler,
+    CsatRecord,
+    CuratedRecord,
     DeliveryRecord,
     DeliveryStatus,
+    DraftRecord,
+    DraftStatus,
     DueDelivery,
     FeedbackRecord,
     HandoffMessage,
@@ -107,6 +116,9 @@ _KEY_HASH = re.compile(r"[0-9a-f]{64}")
 _ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?|https?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
 #: Most messages :meth:`Store.messages` returns at once.
 MAX_MESSAGES: Final = 500
+MAX_CURATED_QUESTION: Final = 500
+MAX_CURATED_ANSWER: Final = 4000
+MAX_ARTICLES: Final = 10
 
 
 def utcnow() -> datetime:
@@ -770,10 +782,10 @@ class Store:
             due = []
             for row in rows:
                 row.next_attempt_at = now + self.retry.lease
-                handoff = session.get(Handoff, row.handoff_id)
-                if handoff is None:  # pragma: no cover - the foreign key prevents it
+                handoff = session.get(Handoff, row.handoff_id) if row.handoff_id is not None else None
+                if handoff is None and row.conversation_id is None:  # pragma: no cover - foreign keys prevent it
                     continue
-                due.append(DueDelivery(delivery=_delivery(row), handoff=_handoff(handoff)))
+                due.append(DueDelivery(delivery=_delivery(row), handoff=_handoff(handoff) if handoff else None))
             return due
 
     def mark_delivered(self, delivery_id: int) -> DeliveryRecord:
@@ -806,6 +818,275 @@ class Store:
         with self._transaction(write=False) as session:
             query = select(WebhookDelivery).where(WebhookDelivery.handoff_id == handoff_id)
             return [_delivery(row) for row in session.scalars(query.order_by(WebhookDelivery.id))]
+
+    # --- curated answers -------------------------------------------------------------------
+
+    def add_curated(
+        self,
+        *,
+        question_zh: str | None = None,
+        question_en: str | None = None,
+        answer_zh: str | None = None,
+        answer_en: str | None = None,
+        articles: Sequence[str] = (),
+        enabled: bool = True,
+        by: str | None = None,
+    ) -> CuratedRecord:
+        """A new curated answer (redacted like everything else stored).
+
+        It needs a question and an answer in at least one language, and every question
+        an answer in its language (a question matched in English is answered in English)."""
+        fields = _curated_fields(question_zh, question_en, answer_zh, answer_en, articles)
+        _check_length("by", by, 128)
+        now = self._now()
+        with self._transaction(write=True) as session:
+            row = CuratedAnswer(
+                **{k: self._clean(v) if isinstance(v, str) else v for k, v in fields.items()},
+                enabled=bool(enabled),
+                hits=0,
+                updated_by=by,
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(row)
+            session.flush()
+            return _curated(row)
+
+    def update_curated(self, curated_id: int, *, by: str | None = None, **changes: Any) -> CuratedRecord:
+        """Change the given fields of a curated answer (question_zh, question_en, answer_zh,
+        answer_en, articles, enabled); ``None`` for a text field removes it."""
+        allowed = {"question_zh", "question_en", "answer_zh", "answer_en", "articles", "enabled"}
+        unknown = set(changes) - allowed
+        if unknown:
+            raise BadInputError(f"unknown curated answer field(s): {', '.join(sorted(unknown))}")
+        _check_length("by", by, 128)
+        now = self._now()
+        with self._transaction(write=True) as session:
+            row = _get(session, CuratedAnswer, curated_id, "curated answer")
+            merged = {name: getattr(row, name) for name in allowed - {"enabled"}}
+            merged.update({k: v for k, v in changes.items() if k != "enabled"})
+            fields = _curated_fields(
+                merged["question_zh"], merged["question_en"], merged["answer_zh"], merged["answer_en"],
+                merged["articles"] or (),
+            )  # fmt: skip
+            for name, value in fields.items():
+                setattr(row, name, self._clean(value) if isinstance(value, str) else value)
+            if "enabled" in changes and changes["enabled"] is not None:
+                row.enabled = bool(changes["enabled"])
+            row.updated_by = by
+            row.updated_at = now
+            return _curated(row)
+
+    def delete_curated(self, curated_id: int) -> None:
+        with self._transaction(write=True) as session:
+            session.delete(_get(session, CuratedAnswer, curated_id, "curated answer"))
+
+    def get_curated(self, curated_id: int) -> CuratedRecord:
+        with self._transaction(write=False) as session:
+            return _curated(_get(session, CuratedAnswer, curated_id, "curated answer"))
+
+    def list_curated(self, *, enabled: bool | None = None) -> list[CuratedRecord]:
+        """Every curated answer (or only the enabled / disabled ones), oldest first."""
+        query = select(CuratedAnswer).order_by(CuratedAnswer.id)
+        if enabled is not None:
+            query = query.where(CuratedAnswer.enabled.is_(enabled))
+        with self._transaction(write=False) as session:
+            return [_curated(row) for row in session.scalars(query)]
+
+    def curated_version(self) -> tuple[int, datetime | None]:
+        """(how many, last change): changes whenever a curated answer is added, edited,
+        disabled or deleted (not when one is used), so a matcher knows to reload."""
+        with self._transaction(write=False) as session:
+            count, latest = session.execute(
+                select(func.count(CuratedAnswer.id), func.max(CuratedAnswer.updated_at))
+            ).one()
+            if latest is not None and not isinstance(latest, datetime):  # SQLite's max() is text
+                latest = datetime.fromisoformat(str(latest))
+            if latest is not None and latest.tzinfo is None:
+                latest = latest.replace(tzinfo=UTC)
+            return int(count), latest
+
+    def record_curated_hit(self, curated_id: int) -> None:
+        """Count one use of a curated answer (a missing one, deleted meanwhile, is ignored)."""
+        now = self._now()
+        with self._transaction(write=True) as session:
+            session.execute(
+                update(CuratedAnswer)
+                .where(CuratedAnswer.id == curated_id)
+                .values(hits=CuratedAnswer.hits + 1, last_hit_at=now)
+                .execution_options(synchronize_session=False)
+            )
+
+    # --- satisfaction ------------------------------------------------------------------------
+
+    def save_csat(
+        self,
+        conversation_id: str,
+        score: int,
+        *,
+        comment: str | None = None,
+        user_id: str | None = None,
+        owner: Owner | None = None,
+        api_key_id: int | None = None,
+    ) -> CsatRecord:
+        """The user's rating (1-5) of a conversation, once per conversation.
+
+        A conversation nobody has answered yet (no assistant or agent message) cannot be
+        rated, nor one rated before (:class:`ConflictError`). ``handled_by`` is ``agent``
+        when a human agent wrote in it, else ``bot``. With a webhook configured the rating
+        is announced (``csat.submitted``) in the same transaction."""
+        if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5:
+            raise BadInputError(f"score must be a whole number from 1 to 5, not {score!r}")
+        _check_length("comment", comment, 2000)
+        now = self._now()
+        with self._transaction(write=True) as session:
+            conversation = _conversation_for(session, conversation_id, user_id, owner, lock=True)
+            roles = set(
+                session.scalars(select(Message.role).where(Message.conversation_id == conversation.id).distinct())
+            )
+            if not roles & {"assistant", "agent"}:
+                raise ConflictError(f"conversation {conversation_id} has no answer yet: there is nothing to rate")
+            if session.scalar(select(CsatRating.id).where(CsatRating.conversation_id == conversation.id)) is not None:
+                raise ConflictError(f"conversation {conversation_id} was already rated (one rating per conversation)")
+            row = CsatRating(
+                conversation_id=conversation.id,
+                score=score,
+                comment=self._clean(comment) if comment and comment.strip() else None,
+                handled_by="agent" if "agent" in roles else "bot",
+                created_at=now,
+                api_key_id=api_key_id,
+            )
+            session.add(row)
+            session.flush()
+            record = _csat(row)
+            if self.webhook_url:
+                session.add(
+                    WebhookDelivery(
+                        handoff_id=None,
+                        conversation_id=conversation.id,
+                        url=self.webhook_url,
+                        attempts=0,
+                        status="pending",
+                        next_attempt_at=now,
+                        created_at=now,
+                        event="csat.submitted",
+                        body={"csat": _csat_body(record)},
+                    )
+                )
+            return record
+
+    def get_csat(self, conversation_id: str) -> CsatRecord | None:
+        with self._transaction(write=False) as session:
+            row = session.scalars(select(CsatRating).where(CsatRating.conversation_id == conversation_id)).one_or_none()
+            return _csat(row) if row is not None else None
+
+    def deliveries_of_conversation(self, conversation_id: str) -> list[DeliveryRecord]:
+        """The webhook deliveries of a conversation's own events (``csat.submitted``)."""
+        with self._transaction(write=False) as session:
+            query = select(WebhookDelivery).where(WebhookDelivery.conversation_id == conversation_id)
+            return [_delivery(row) for row in session.scalars(query.order_by(WebhookDelivery.id))]
+
+    # --- FAQ drafts ----------------------------------------------------------------------------
+
+    def add_draft(
+        self,
+        *,
+        question: str,
+        answer: str,
+        lang: str,
+        users: int,
+        examples: Sequence[str] = (),
+        sources: dict[str, Any] | None = None,
+    ) -> DraftRecord:
+        """A FAQ draft for review (redacted again here: a secret never reaches a draft)."""
+        if not question.strip() or not answer.strip():
+            raise BadInputError("a draft needs a question and an answer")
+        _check_choice("lang", lang, ("zh", "en"))
+        if users < 1:
+            raise BadInputError("users must be 1 or more")
+        _check_length("question", question, MAX_CURATED_QUESTION)
+        _check_length("answer", answer, MAX_CURATED_ANSWER)
+        with self._transaction(write=True) as session:
+            row = FaqDraft(
+                question=self._clean(question.strip()),
+                answer=self._clean(answer.strip()),
+                lang=lang,
+                users=users,
+                examples=[self._clean(e) for e in examples],
+                sources=dict(sources or {}),
+                status="pending",
+                created_at=self._now(),
+            )
+            session.add(row)
+            session.flush()
+            return _draft(row)
+
+    def list_drafts(self, *, status: DraftStatus | None = None) -> list[DraftRecord]:
+        """Drafts, most asked first (then newest), optionally of one status."""
+        query = select(FaqDraft).order_by(FaqDraft.users.desc(), FaqDraft.id.desc())
+        if status is not None:
+            _check_choice("status", status, DRAFT_STATUSES)
+            query = query.where(FaqDraft.status == status)
+        with self._transaction(write=False) as session:
+            return [_draft(row) for row in session.scalars(query)]
+
+    def get_draft(self, draft_id: int) -> DraftRecord:
+        with self._transaction(write=False) as session:
+            return _draft(_get(session, FaqDraft, draft_id, "draft"))
+
+    def drafted_sources(self) -> dict[str, set[str]]:
+        """The handoff and answer ids some draft (of any status) was made from: ``kefu learn``
+        does not draft them again."""
+        out: dict[str, set[str]] = {"handoffs": set(), "answers": set()}
+        with self._transaction(write=False) as session:
+            for sources in session.scalars(select(FaqDraft.sources)):
+                for kind, ids in out.items():
+                    ids.update(str(i) for i in (sources or {}).get(kind, []))
+        return out
+
+    def edit_draft(self, draft_id: int, *, question: str | None = None, answer: str | None = None) -> DraftRecord:
+        """Change a pending draft's question or answer."""
+        for name, value in (("question", question), ("answer", answer)):
+            if value is not None and not value.strip():
+                raise BadInputError(f"{name} is empty")
+        _check_length("question", question, MAX_CURATED_QUESTION)
+        _check_length("answer", answer, MAX_CURATED_ANSWER)
+        with self._transaction(write=True) as session:
+            row = _pending_draft(session, draft_id)
+            if question is not None:
+                row.question = self._clean(question.strip())
+            if answer is not None:
+                row.answer = self._clean(answer.strip())
+            return _draft(row)
+
+    def approve_draft(
+        self, draft_id: int, *, by: str, articles: Sequence[str] = ()
+    ) -> tuple[DraftRecord, CuratedRecord]:
+        """A pending draft becomes a curated answer (in its language), in one transaction."""
+        _check_length("by", by, 128)
+        now = self._now()
+        with self._transaction(write=True) as session:
+            row = _pending_draft(session, draft_id)
+            lang = row.lang
+            fields = _curated_fields(
+                row.question if lang == "zh" else None, row.question if lang == "en" else None,
+                row.answer if lang == "zh" else None, row.answer if lang == "en" else None, articles,
+            )  # fmt: skip
+            curated = CuratedAnswer(
+                **{k: self._clean(v) if isinstance(v, str) else v for k, v in fields.items()},
+                enabled=True, hits=0, updated_by=by, created_at=now, updated_at=now,
+            )  # fmt: skip
+            session.add(curated)
+            session.flush()
+            row.status, row.reviewed_at, row.reviewed_by, row.curated_id = "approved", now, by, curated.id
+            return _draft(row), _curated(curated)
+
+    def reject_draft(self, draft_id: int, *, by: str) -> DraftRecord:
+        _check_length("by", by, 128)
+        with self._transaction(write=True) as session:
+            row = _pending_draft(session, draft_id)
+            row.status, row.reviewed_at, row.reviewed_by = "rejected", self._now(), by
+            return _draft(row)
 
     # --- rate limits ----------------------------------------------------------------------
 
@@ -941,7 +1222,7 @@ class Store:
 
 # --- helpers ---------------------------------------------------------------------------------
 
-M = TypeVar("M", ApiKey, Conversation, Answer, Handoff, WebhookDelivery)
+M = TypeVar("M", ApiKey, Conversation, Answer, Handoff, WebhookDelivery, CuratedAnswer, FaqDraft)
 
 
 def _insert_ignoring_duplicates(session: Session, model: Any, values: dict[str, Any]) -> Any:
@@ -1204,4 +1485,106 @@ def _delivery(row: WebhookDelivery) -> DeliveryRecord:
         created_at=row.created_at,
         event=cast(WebhookEvent, row.event),
         body=dict(row.body or {}),
+        conversation_id=row.conversation_id,
     )
+
+
+def _curated_fields(
+    question_zh: str | None,
+    question_en: str | None,
+    answer_zh: str | None,
+    answer_en: str | None,
+    articles: Sequence[str],
+) -> dict[str, Any]:
+    """The checked fields of a curated answer (blank texts become ``None``)."""
+
+    def text(name: str, value: str | None, limit: int) -> str | None:
+        if value is None or not value.strip():
+            return None
+        _check_length(name, value.strip(), limit)
+        return value.strip()
+
+    fields: dict[str, Any] = {
+        "question_zh": text("question_zh", question_zh, MAX_CURATED_QUESTION),
+        "question_en": text("question_en", question_en, MAX_CURATED_QUESTION),
+        "answer_zh": text("answer_zh", answer_zh, MAX_CURATED_ANSWER),
+        "answer_en": text("answer_en", answer_en, MAX_CURATED_ANSWER),
+    }
+    if not fields["question_zh"] and not fields["question_en"]:
+        raise BadInputError("a curated answer needs a question: give question_zh or question_en")
+    for lang in ("zh", "en"):
+        if fields[f"question_{lang}"] and not fields[f"answer_{lang}"]:
+            raise BadInputError(f"answer_{lang}: question_{lang} is given, so the {lang} answer is needed too")
+    if not fields["answer_zh"] and not fields["answer_en"]:
+        raise BadInputError("a curated answer needs an answer: give answer_zh or answer_en")
+    if isinstance(articles, str):
+        raise BadInputError("articles must be a list of article paths or URLs")
+    cleaned = [a.strip() for a in articles if a and a.strip()]
+    if len(cleaned) > MAX_ARTICLES:
+        raise BadInputError(f"articles: at most {MAX_ARTICLES}")
+    for i, article in enumerate(cleaned):
+        _check_length(f"articles[{i}]", article, 500)
+    fields["articles"] = cleaned
+    return fields
+
+
+def _curated(row: CuratedAnswer) -> CuratedRecord:
+    return CuratedRecord(
+        id=row.id,
+        question_zh=row.question_zh,
+        question_en=row.question_en,
+        answer_zh=row.answer_zh,
+        answer_en=row.answer_en,
+        articles=tuple(row.articles or ()),
+        enabled=bool(row.enabled),
+        hits=int(row.hits),
+        last_hit_at=row.last_hit_at,
+        updated_by=row.updated_by,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def _csat(row: CsatRating) -> CsatRecord:
+    return CsatRecord(
+        id=row.id,
+        conversation_id=row.conversation_id,
+        score=int(row.score),
+        comment=row.comment,
+        handled_by=cast(CsatHandler, row.handled_by),
+        created_at=row.created_at,
+    )
+
+
+def _csat_body(record: CsatRecord) -> dict[str, Any]:
+    return {
+        "conversation_id": record.conversation_id,
+        "score": record.score,
+        "comment": record.comment,
+        "handled_by": record.handled_by,
+        "created_at": record.created_at.isoformat(),
+    }
+
+
+def _draft(row: FaqDraft) -> DraftRecord:
+    return DraftRecord(
+        id=row.id,
+        question=row.question,
+        answer=row.answer,
+        lang=row.lang,
+        users=int(row.users),
+        examples=list(row.examples or []),
+        sources=dict(row.sources or {}),
+        status=cast(DraftStatus, row.status),
+        created_at=row.created_at,
+        reviewed_at=row.reviewed_at,
+        reviewed_by=row.reviewed_by,
+        curated_id=row.curated_id,
+    )
+
+
+def _pending_draft(session: Session, draft_id: int) -> FaqDraft:
+    row = _get(session, FaqDraft, draft_id, "draft")
+    if row.status != "pending":
+        raise ConflictError(f"draft {draft_id} is {row.status}: only a pending draft can be changed")
+    return row

@@ -1,6 +1,7 @@
 /* kefu chat (inside the widget's iframe): asks POST /v1/ask with streamed answers, shows citations,
    handoffs and the agent's replies (long-poll of GET /v1/conversations/{id}/messages), votes on answers,
-   and keeps the conversation in localStorage so it survives a reload. */
+   asks once per conversation for a 1-5 rating (POST /v1/conversations/{id}/csat) after an answer or
+   a resolved handoff, and keeps the conversation in localStorage so it survives a reload. */
 (function () {
   "use strict";
   var T = {
@@ -12,7 +13,9 @@
       thanks: "感谢反馈", handoff: "已转人工客服，请稍候，客服回复会显示在这里。",
       claimed: "人工客服 {who} 正在处理你的问题。", resolved: "人工客服已处理完毕，之后由助手回答。",
       error: "出错了：{what}", busy: "系统繁忙，请稍后再试。", thinking: "正在查找答案…",
-      newMessages: "{n} 条新消息"
+      newMessages: "{n} 条新消息",
+      csatAsk: "这次服务你满意吗？（1 很不满意，5 很满意）", csatComment: "想说点什么（可不填）", csatSend: "提交评分",
+      csatScore: "{n} 分", csatThanks: "感谢评分！"
     },
     en: {
       title: "Support chat", switch: "中文", switchLabel: "切换到中文", close: "Close", label: "Your question",
@@ -22,7 +25,9 @@
       thanks: "Thanks for the feedback", handoff: "A support agent will take over; their reply will appear here.",
       claimed: "Support agent {who} is on your question.", resolved: "The agent has finished; the assistant answers again.",
       error: "Something went wrong: {what}", busy: "We are busy, please try again in a moment.", thinking: "Looking for an answer…",
-      newMessages: "{n} new messages"
+      newMessages: "{n} new messages",
+      csatAsk: "How satisfied are you? (1 very unhappy, 5 very happy)", csatComment: "Anything to add? (optional)",
+      csatSend: "Send rating", csatScore: "{n} of 5", csatThanks: "Thanks for rating us!"
     }
   };
   var params = new URLSearchParams(location.search);
@@ -45,7 +50,8 @@
   var handoff = null;
   var polling = false;
   var $ = function (id) { return document.getElementById(id); };
-  var thread, input, send, statusBox;
+  var thread, input, send, statusBox, csatBox;
+  var csatScore = 0;
 
   function t(name, vars) {
     var text = T[lang][name] || name;
@@ -64,6 +70,7 @@
     document.querySelectorAll("[data-t]").forEach(function (el) { el.textContent = t(el.getAttribute("data-t")); });
     document.querySelectorAll("[data-t-label]").forEach(function (el) { el.setAttribute("aria-label", t(el.getAttribute("data-t-label"))); });
     document.querySelectorAll("[data-t-placeholder]").forEach(function (el) { el.placeholder = t(el.getAttribute("data-t-placeholder")); });
+    document.querySelectorAll("[data-score]").forEach(function (el) { el.setAttribute("aria-label", t("csatScore", { n: el.getAttribute("data-score") })); });
     $("lang").setAttribute("aria-label", t("switchLabel"));
     showHandoff();
   }
@@ -184,7 +191,40 @@
     var was = handoff && handoff.status;
     handoff = h && (h.status !== "resolved" || was) ? h : null;
     showHandoff();
-    if (handoff && handoff.status !== "resolved") poll();
+    if (handoff && handoff.status !== "resolved") { csatBox.hidden = true; poll(); }
+    else if (was && was !== "resolved" && h && h.status === "resolved") askRating();
+  }
+
+  // Satisfaction: once per conversation, after an answer or after the agent resolved the handoff.
+  function askRating() {
+    if (!conversation || store.get("rated:" + conversation)) { csatBox.hidden = true; return; }
+    if (!csatBox.hidden) return;
+    csatScore = 0;
+    csatBox.querySelectorAll("[data-score]").forEach(function (b) { b.setAttribute("aria-pressed", "false"); b.disabled = false; });
+    $("csat-more").hidden = true;
+    $("csat-comment").value = "";
+    $("csat-ask").textContent = t("csatAsk");
+    csatBox.hidden = false;
+  }
+
+  function sendRating() {
+    if (!csatScore || !conversation) return;
+    var rated = conversation;
+    var comment = $("csat-comment").value.trim();
+    var payload = { score: csatScore, user_id: user };
+    if (comment) payload.comment = comment;
+    $("csat-send").disabled = true;
+    fetch("/v1/conversations/" + encodeURIComponent(rated) + "/csat", { method: "POST", headers: headers(), body: JSON.stringify(payload) })
+      .then(function (r) {
+        // 409: rated already (another tab): nothing more to ask.
+        if (!r.ok && r.status !== 409) throw new Error(String(r.status));
+        store.set("rated:" + rated, "1");
+        $("csat-more").hidden = true;
+        csatBox.querySelectorAll("[data-score]").forEach(function (b) { b.disabled = true; });
+        $("csat-ask").textContent = t("csatThanks");
+      })
+      .catch(function (e) { showError(String(e.message || e)); })
+      .finally(function () { $("csat-send").disabled = false; });
   }
 
   // The agent's replies: a long-poll that answers as soon as one is stored.
@@ -306,6 +346,7 @@
           renderCited(body, final.answer, final.citations);
           addSources(answerEl, final.citations);
           addVotes(answerEl, final.answer_id);
+          if (final.action === "answer") askRating();
         }
         scrollDown();
         return sync();
@@ -318,8 +359,17 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () {
-    thread = $("thread"); input = $("input"); send = $("send"); statusBox = $("status");
+    thread = $("thread"); input = $("input"); send = $("send"); statusBox = $("status"); csatBox = $("csat");
     applyLang();
+    csatBox.querySelectorAll("[data-score]").forEach(function (b) {
+      b.addEventListener("click", function () {
+        csatScore = Number(b.getAttribute("data-score"));
+        csatBox.querySelectorAll("[data-score]").forEach(function (x) { x.setAttribute("aria-pressed", String(x === b)); });
+        $("csat-more").hidden = false;
+        $("csat-comment").focus();
+      });
+    });
+    $("csat-send").addEventListener("click", sendRating);
     $("form").addEventListener("submit", function (e) {
       e.preventDefault();
       var q = input.value.trim();
@@ -334,7 +384,10 @@
       if (e.key === "Escape") parent.postMessage({ type: "kefu:close" }, "*");
     });
     $("close").addEventListener("click", function () { parent.postMessage({ type: "kefu:close" }, "*"); });
-    $("lang").addEventListener("click", function () { lang = lang === "zh" ? "en" : "zh"; store.set("lang", lang); applyLang(); });
+    $("lang").addEventListener("click", function () {
+      lang = lang === "zh" ? "en" : "zh"; store.set("lang", lang); applyLang();
+      if (csatBox.querySelector("[data-score]").disabled) $("csat-ask").textContent = t("csatThanks");
+    });
     window.addEventListener("message", function (e) { if (e.data === "kefu:focus") input.focus(); });
     restore();
   });

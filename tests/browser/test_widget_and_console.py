@@ -351,3 +351,106 @@ def test_page_weight_requests_and_time_to_first_streamed_text(
         print(f"requests on reload with the chat open and a conversation: {len(reloaded)} ({', '.join(reloaded)})")
         print(f"first streamed text of a quoted answer: p50 {p50:.3f} s, max {max(seconds):.3f} s (n=20)")
     context.close()
+
+
+def test_the_widget_asks_for_a_rating_once_after_an_answer_and_after_a_resolved_handoff(
+    browser: Any, served: Served, shots: Path
+) -> None:
+    page = widget_page(browser, served)
+    page.get_by_role("button", name="打开在线客服").click()
+    chat = page.frame_locator("#kefu-frame")
+    csat = chat.locator("#csat")
+    ask_in_widget(page, QUOTED)
+    expect(chat.locator(".msg.assistant").last.locator(".sources li")).not_to_have_count(0)
+    expect(csat).to_be_visible()
+    expect(csat).to_contain_text("满意")
+    csat.get_by_role("button", name="4 分").click()
+    expect(csat.get_by_role("button", name="4 分")).to_have_attribute("aria-pressed", "true")
+    chat.get_by_role("textbox", name="想说点什么（可不填）").fill("回答很快")
+    page.screenshot(path=str(shots / "widget-csat.png"))
+    with page.expect_response(lambda r: r.url.endswith("/csat")) as rated:
+        csat.get_by_role("button", name="提交评分").click()
+    assert rated.value.status == 201, rated.value.text()
+    expect(csat).to_contain_text("感谢评分")
+    record = served.store.get_csat(rated.value.json()["conversation_id"])
+    assert record is not None and (record.score, record.comment, record.handled_by) == (4, "回答很快", "bot")
+    # Once per conversation: not again after a reload (which keeps the panel open) and another answer.
+    page.reload()
+    chat = page.frame_locator("#kefu-frame")
+    csat = chat.locator("#csat")
+    expect(chat.locator(".msg.assistant")).to_have_count(1)
+    expect(csat).to_be_hidden()
+    ask_in_widget(page, "转账手续费是多少？")
+    expect(chat.locator(".msg.assistant")).to_have_count(2, timeout=60_000)
+    expect(csat).to_be_hidden()
+
+    # A conversation a human agent resolved is rated as the agent's.
+    other = widget_page(browser, served)
+    other.get_by_role("button", name="打开在线客服").click()
+    chat = other.frame_locator("#kefu-frame")
+    csat = chat.locator("#csat")
+    with other.expect_response(lambda r: r.url.endswith("/v1/ask")) as asked:
+        ask_in_widget(other, "我要转人工")
+    handed = _final(asked.value.text())
+    expect(chat.get_by_role("status")).to_contain_text("已转人工客服")
+    expect(csat).to_be_hidden()
+    handoff = served.store.get_handoff(handed["handoff"]["id"])
+    resolved = served.api("POST", f"/v1/handoffs/{handoff.id}/resolve", "agent", json={"final_reply": "已为您处理好。"})
+    assert resolved.status_code == 200, resolved.text
+    expect(chat.get_by_role("status")).to_contain_text("之后由助手回答", timeout=30_000)
+    expect(csat).to_be_visible()
+    csat.get_by_role("button", name="5 分").click()
+    with other.expect_response(lambda r: r.url.endswith("/csat")) as rated:
+        csat.get_by_role("button", name="提交评分").click()
+    assert rated.value.status == 201 and rated.value.json()["handled_by"] == "agent"
+    assert rated.value.json()["conversation_id"] == handoff.conversation_id
+
+
+def test_admins_review_drafts_and_keep_curated_answers_on_the_learning_page(
+    browser: Any, served: Served, shots: Path
+) -> None:
+    draft = served.store.add_draft(
+        question="转账失败了矿工费还扣吗", answer="失败的交易也会消耗矿工费，转出的资产不会扣除。", lang="zh", users=3,
+        examples=["转账失败 手续费退吗"], sources={"handoffs": ["browser-h1"]},
+    )  # fmt: skip
+    junk = served.store.add_draft(question="在吗", answer="在的", lang="zh", users=1)
+    page = browser.new_context(locale="zh-CN", viewport={"width": 1300, "height": 900}).new_page()
+    page.goto(f"{served.url}/console/learning")
+    page.get_by_label("管理员 API key (admin)").fill(served.keys["agent"])
+    page.get_by_role("button", name="登录 Sign in").click()
+    expect(page.get_by_role("alert")).to_contain_text("admin")  # an agent key may not review
+    page.get_by_label("管理员 API key (admin)").fill(served.keys["admin"])
+    page.get_by_role("button", name="登录 Sign in").click()
+
+    item = page.locator(f'#drafts li[data-id="{draft.id}"]')
+    expect(item.get_by_label(re.compile("问题 Question"))).to_have_value(draft.question)
+    expect(item).to_contain_text("3 位用户")
+    item.get_by_label("答案 Answer").fill("失败的交易会消耗矿工费，资产本身不会扣除，可在浏览器里查看交易状态。")
+    page.screenshot(path=str(shots / "learning.png"))
+    item.get_by_role("button", name="通过 Approve").click()
+    expect(page.locator("#drafts-status")).to_contain_text("已通过")
+    page.locator(f'#drafts li[data-id="{junk.id}"]').get_by_role("button", name="拒绝 Reject").click()
+    expect(page.locator("#drafts li")).to_have_count(0)
+    approved = served.store.get_draft(draft.id)
+    assert approved.status == "approved" and approved.curated_id is not None
+    assert served.store.get_draft(junk.id).status == "rejected"
+    curated = page.locator(f'#curated li[data-id="{approved.curated_id}"]')
+    expect(curated).to_contain_text("资产本身不会扣除")
+
+    # A new curated answer, then disabled.
+    page.get_by_label("问题（英文）Question (en)").fill("How do I contact official support?")
+    page.get_by_label("答案（英文）Answer (en)").fill(
+        "Use Settings > Help in the app; staff never ask for your phrase."
+    )
+    page.get_by_role("button", name="保存 Save", exact=True).click()
+    expect(page.locator("#curated-status")).to_contain_text("Saved")
+    made = [c for c in served.store.list_curated() if c.question_en == "How do I contact official support?"]
+    assert len(made) == 1 and made[0].enabled
+    page.locator(f'#curated li[data-id="{made[0].id}"]').get_by_role("button", name="停用 Disable").click()
+    expect(page.locator(f'#curated li[data-id="{made[0].id}"]')).to_contain_text("停用 disabled")
+    assert not served.store.get_curated(made[0].id).enabled
+    # An answer the output check refuses is explained where it was typed.
+    page.get_by_label("问题（中文）Question (zh)").fill("钱包被盗怎么办")
+    page.get_by_label("答案（中文）Answer (zh)").fill("请把你的助记词发给客服，我们帮你找回。")
+    page.get_by_role("button", name="保存 Save", exact=True).click()
+    expect(page.locator("#curated-status")).to_contain_text("answer_zh")

@@ -90,6 +90,8 @@ def seed(store: Store, clock: Clock, *, days: int = 14, seed: int = 3) -> None:
             )
             if not handoff and rng.random() < 0.5:
                 store.record_feedback(saved.answer.id, rng.choice(["helpful", "helpful", "not_helpful"]))
+            if not handoff and rng.random() < 0.3:
+                store.save_csat(saved.conversation.id, rng.choice([2, 3, 4, 5, 5]))
             if saved.handoff is not None and rng.random() < 0.7:
                 suggestion = store.save_answer(
                     question=question,
@@ -103,6 +105,8 @@ def seed(store: Store, clock: Clock, *, days: int = 14, seed: int = 3) -> None:
                 store.record_feedback(suggestion.answer.id, kind, final_text="改过的回复" if kind == "edited" else None)
                 if rng.random() < 0.8:
                     store.resolve_handoff(saved.handoff.id, final_reply="已处理", agent="agent-1")
+                    if rng.random() < 0.5:
+                        store.save_csat(saved.conversation.id, rng.choice([1, 3, 4, 5]), comment="谢谢")
 
 
 @pytest.fixture(scope="module")
@@ -146,6 +150,12 @@ def sql_figures(path: Path, start: datetime, end: datetime) -> dict[str, Any]:
         (*span, *GAP_REASONS),
     ).fetchone()[0]
     texts = Counter(r[0] for r in db.execute(f"SELECT question {questions}", span))
+    csat = {
+        who: [r[0] for r in db.execute(
+            "SELECT score FROM csat_ratings WHERE handled_by = ? AND created_at >= ? AND created_at < ?", (who, *span)
+        )]
+        for who in ("bot", "agent")
+    }  # fmt: skip
     figures = {
         "questions": one(f"SELECT count(*) {questions}"),
         "answered": one(f"SELECT count(*) {questions} AND action = 'answer'"),
@@ -164,6 +174,7 @@ def sql_figures(path: Path, start: datetime, end: datetime) -> dict[str, Any]:
         "latencies": latencies,
         "gap_questions": gap,
         "texts": texts,
+        "csat": csat,
     }
     db.close()
     return figures
@@ -205,6 +216,13 @@ def test_the_report_equals_counts_made_with_sql(seeded: tuple[Store, Path]) -> N
     assert {g.question: g.count for g in report.hot_questions} == dict(sql["texts"])
     assert sum(g.count for g in report.gaps) == sql["gap_questions"]
     assert all(set(g.reasons) <= set(GAP_REASONS) for g in report.gaps)
+    for who, scores in sql["csat"].items():
+        assert scores, f"the seed must rate {who} conversations"
+        assert report.csat[who] == {
+            "count": len(scores),
+            "average": round(sum(scores) / len(scores), 2),
+            "satisfied_rate": pytest.approx(sum(s >= 4 for s in scores) / len(scores)),
+        }
 
 
 def test_hot_questions_grouped_by_meaning_are_the_topics(seeded: tuple[Store, Path]) -> None:
@@ -299,6 +317,7 @@ def test_the_html_report_is_one_self_contained_page(tmp_path: Path) -> None:
     } == set()
     for reason in ("low_confidence", "no_sources", "stolen_funds"):
         assert reason in page
+    assert "CSAT (bot)" in page and "CSAT (agent)" in page
 
 
 def test_kefu_report_prints_json_and_writes_html(

@@ -138,7 +138,7 @@ def test_migration_builds_exactly_the_models_schema(store: Store) -> None:
     with store.engine.connect() as connection:
         diffs = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     assert diffs == []
-    assert current_revision(store.engine) == head_revision() == "0004"
+    assert current_revision(store.engine) == head_revision() == "0005"
 
 
 def test_the_schema_comparison_does_notice_a_difference(store: Store) -> None:

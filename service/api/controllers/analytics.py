@@ -70,6 +70,13 @@ class AnalyticsReport(msgspec.Struct):
     edit_rate: Annotated[float | None, Meta(description="edited / (sent_as_is + edited + discarded).")]
     discard_rate: Annotated[float | None, Meta(description="discarded / (sent_as_is + edited + discarded).")]
     latency_ms: Annotated[dict[str, int | None], Meta(description="p50, p95 (nearest rank) and count of answers.")]
+    csat: Annotated[
+        dict[str, dict[str, float | int | None]],
+        Meta(
+            description="Satisfaction ratings of the period: `bot` (conversations the bot answered alone) and "
+            "`agent` (a human agent wrote in them), each with count, average (1-5) and satisfied_rate (share of 4-5)."
+        ),
+    ]
     grouping: Annotated[str, Meta(description="`meaning` (embedder) or `text` (normalised text).")]
     hot_questions: Annotated[list[QuestionGroup], Meta(description="Biggest groups first.")]
     rising: Annotated[list[QuestionGroup], Meta(description="Groups that rose most against the previous period.")]
@@ -90,9 +97,9 @@ class AnalyticsReport(msgspec.Struct):
         "previous period of the same length), handoffs by reason per day, hot and rising questions "
         "(grouped by meaning with the served embedder), the gap list (groups handed off for "
         "low_confidence, no_sources or no_answer, each with the closest article in the served index), "
-        "👍/👎 rate, agents' edit/discard rate of suggestions and p50/p95 answer latency. `from` and "
-        "`to` are ISO times (UTC when no offset is given); `to` defaults to now and `from` to 7 days "
-        "before `to`; at most 92 days. The same report as `kefu report --json`. Roles: agent, admin."
+        "👍/👎 rate, agents' edit/discard rate of suggestions, CSAT for bot vs agent and p50/p95 answer "
+        "latency. `from` and `to` are ISO times (UTC when no offset is given); `to` defaults to now and "
+        "`from` to 7 days before `to`; at most 92 days. The same report as `kefu report --json`. Roles: agent, admin."
     ),
     responses=error_responses(*AUTH_ERRORS, 503),
 )

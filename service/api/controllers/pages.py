@@ -1,4 +1,5 @@
-"""The pages kefu serves itself: the agent console, the chat widget and its demo.
+"""The pages kefu serves itself: the agent console, the admins' curated answers and FAQ
+drafts page (``/console/learning``), the chat widget and its demo.
 
 Plain HTML, CSS and JavaScript from ``service/web`` (no build step, nothing fetched from
 elsewhere at run time). ``/widget.js`` is the one script a site adds; it opens
@@ -48,6 +49,12 @@ async def console() -> Response[bytes]:
     return _page("console.html")
 
 
+@get("/console/learning", include_in_schema=False)
+async def learning() -> Response[bytes]:
+    # Curated answers and the FAQ drafts queue (admin keys); not meant to be framed.
+    return _page("learning.html", {"X-Frame-Options": "DENY"})
+
+
 @get("/demo", include_in_schema=False)
 async def demo() -> Response[bytes]:
     return _page("demo.html", {"X-Frame-Options": "DENY"})
@@ -90,4 +97,4 @@ def page_routes() -> list[Any]:
         include_in_schema=False,
         name="kefu-static",
     )
-    return [index, console, demo, widget_loader, widget_frame, assets]
+    return [index, console, learning, demo, widget_loader, widget_frame, assets]

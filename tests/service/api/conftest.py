@@ -133,7 +133,8 @@ class WebhookSink:
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
                 # Keyed by handoff too: apps on different databases reuse delivery ids.
-                delivery = (self.headers.get("X-Kefu-Delivery"), body["handoff"]["id"])
+                subject = (body.get("handoff") or {}).get("id") or (body.get("csat") or {}).get("conversation_id")
+                delivery = (self.headers.get("X-Kefu-Delivery"), subject)
                 first = sink.fail_first and not any(c["delivery"] == delivery for c in sink.calls)
                 sink.calls.append({"delivery": delivery, "body": body, "status": 500 if first else 204})
                 self.send_response(500 if first else 204)
@@ -151,7 +152,7 @@ class WebhookSink:
             self.server.server_close()
 
     def for_handoff(self, handoff_id: str) -> list[dict[str, Any]]:
-        return [c for c in self.calls if c["body"]["handoff"]["id"] == handoff_id]
+        return [c for c in self.calls if (c["body"].get("handoff") or {}).get("id") == handoff_id]
 
 
 def sse_events(text: str) -> list[tuple[str, Any]]:

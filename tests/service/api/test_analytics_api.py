@@ -81,6 +81,11 @@ def test_the_report_of_a_replayed_week_equals_sql_counts(week: dict[str, Any], e
     assert report["handoffs_by_day"] == sql["by_day"]
     assert report["feedback"] == sql["feedback"]
     assert report["latency_ms"]["count"] == len(sql["latencies"])
+    for who, scores in sql["csat"].items():
+        assert report["csat"][who]["count"] == len(scores)
+        if scores:
+            assert report["csat"][who]["average"] == round(sum(scores) / len(scores), 2)
+    assert calls.get("/v1/conversations/{id}/csat", 0) > 0, calls
     assert report["grouping"] == "meaning"
     assert sum(g["count"] for g in report["gaps"]) <= sql["gap_questions"]
     assert all(g["closest_article"]["path"].endswith(".md") for g in report["gaps"])
