@@ -242,6 +242,8 @@ _FEES = _LEX.regex("rules.fees")
 _THIRD_PARTY = _LEX.regex("rules.third_party")
 _PAST = _LEX.regex("rules.past")
 _RECENT = _LEX.regex("rules.recent")
+_ASKS_IF_LEGIT = _LEX.regex("rules.asks_if_legit")
+_DONE = _LEX.regex("rules.done")
 
 
 @lru_cache(maxsize=256)
@@ -268,6 +270,15 @@ def _is_past(text: str, start: int, end: int) -> bool:
     return bool(_PAST.search(sentence)) and not _RECENT.search(sentence)
 
 
+def _asks_if_legit(text: str, start: int, end: int) -> bool:
+    # "客服让我输入助记词，靠谱吗": nothing was given yet; the answer warns (service/intents.py).
+    return (
+        _anywhere(_ASKS_IF_LEGIT, text)
+        and not _DONE.search(text[start:end])
+        and not _DONE.search(_before(text, start, 8))
+    )
+
+
 _GUARDS: Final[dict[str, Callable[[str, int, int], bool]]] = {
     "hypothetical": lambda t, s, e: bool(
         _HYPOTHETICAL.search(_before(t, s)) or _HYPOTHETICAL_AFTER.search(t[e : e + 8])
@@ -284,6 +295,7 @@ _GUARDS: Final[dict[str, Callable[[str, int, int], bool]]] = {
     "fees": lambda t, s, e: bool(_FEES.search(_sentence(t, s, e))),
     "third_party": lambda t, s, e: bool(_THIRD_PARTY.search(_before(t, s, 12))),
     "past": _is_past,
+    "asks_if_legit": _asks_if_legit,
 }
 
 

@@ -139,6 +139,9 @@ SECRET_POSITIVE = [
     "i typed my recovery phrase into a site that looked like harbor",
     "the scammer has my private key now",
     "shared my 12 words with a guy from discord yesterday",
+    # Asking whether it was legit does not undo what was done.
+    "在网站上输入了助记词 靠谱吗",
+    "客服让我把助记词发给他验证，我已经发了，靠谱吗",
 ]
 
 SECRET_NEGATIVE = [
@@ -154,6 +157,9 @@ SECRET_NEGATIVE = [
     "I never shared my seed phrase with anyone but my funds are gone",
     "can I import my private key from metamask?",
     f"tx hash 0x{HASH_HEX} still pending",
+    # Told to, asking whether to: a scam to warn about, nothing given yet (issue: 靠谱吗).
+    "电报群里的客服让我去网站同步钱包，要输入助记词，靠谱吗",
+    "someone from support told me to type my seed phrase into a site, is this legit?",
 ]
 
 
@@ -285,6 +291,8 @@ HUMAN_POSITIVE = [
 ]
 
 HUMAN_NEGATIVE = [
+    # A story about someone "from support", not a request for a person.
+    "someone from support asked me to enter my seed phrase on a site, is this legit?",
     "你是机器人吗",
     "人工智能钱包安全吗",
     "客服邮箱是多少",
