@@ -29,6 +29,7 @@ from kefu.generators.base import with_deadline
 from kefu.redaction import Redactor
 from kefu.settings import DEFAULT_OFFICIAL_DOMAINS
 from kefu.text import detect_language, visible
+from kefu.vocab import MAX_QUESTION_CHARS, AnswerStyle, Mode
 from service.citations import CitationStream, normalise_markers
 from service.confidence import Calibration, Evidence, evidence_match, plain_cosine, retrieval_evidence
 from service.curated import curated_result
@@ -57,9 +58,7 @@ if TYPE_CHECKING:
     from kefu.generators import Generator
     from service.curated import CuratedMatcher
 
-Mode = Literal["answer", "suggest"]
-Style = Literal["quote", "generate"]
-MAX_QUESTION_CHARS = 2000
+Style = AnswerStyle
 #: How close (cosine) another source's sentence must come to the best sentence to join the
 #: answer: on tp-cn.jsonl, 0.03 cut the sources shown from 2.5 to 2.1 for one fewer correct
 #: answer in 129 (docs/answers.md).

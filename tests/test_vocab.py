@@ -16,9 +16,16 @@ def test_the_rules_raise_exactly_the_reasons_and_priorities_of_the_vocabulary() 
 
 
 def test_the_answerer_refuses_questions_at_the_vocabularys_limit() -> None:
-    from service import answerer
+    import pytest
 
-    assert answerer.MAX_QUESTION_CHARS == vocab.MAX_QUESTION_CHARS == Settings().max_question_chars
+    from kefu.errors import BadInputError
+    from service.answerer import Answerer
+
+    a = Answerer(object(), object())  # type: ignore[arg-type]  # prepare() needs no search or LLM
+    assert Settings().max_question_chars == vocab.MAX_QUESTION_CHARS
+    a.prepare("转" * vocab.MAX_QUESTION_CHARS)
+    with pytest.raises(BadInputError, match=f"longer than {vocab.MAX_QUESTION_CHARS}"):
+        a.prepare("转" * (vocab.MAX_QUESTION_CHARS + 1))
 
 
 def test_every_reason_is_one_word_list_and_the_answer_reasons_are_the_handoffs() -> None:
