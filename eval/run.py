@@ -62,6 +62,8 @@ class EvalConfig:
 def ci_sample(items: Sequence[EvalItem], n: int) -> list[EvalItem]:
     """A fixed, evenly spread sample of ``n`` answer items (the same every run)."""
     answer_items = [i for i in items if i.expected == "answer"]
+    if n <= 0:  # --sample 0: the rules and search only, no LLM answers
+        return []
     if n >= len(answer_items):
         return answer_items
     step = len(answer_items) / n

@@ -901,6 +901,12 @@ def _draft_action(args: argparse.Namespace, settings: Settings, store: Any) -> A
     return store.reject_draft(draft_id, by="cli")
 
 
+def _non_negative(value: str) -> int:
+    if not value.strip().isdigit():
+        raise argparse.ArgumentTypeError(f"must be a whole number, 0 or more, not {value!r}")
+    return int(value)
+
+
 def _positive_steps(value: str) -> int:
     from kefu.settings import positive_int
 
@@ -1060,7 +1066,12 @@ def _add_eval_command(sub: Subcommands) -> None:
         "on a small fixed sample",
     )
     p.add_argument("--limit", type=int, help="only the first N items (a quick run)")
-    p.add_argument("--sample", type=int, default=8, help="ci mode: answer items that go through the LLM (default 8)")
+    p.add_argument(
+        "--sample",
+        type=_non_negative,
+        default=8,
+        help="ci mode: answer items that go through the LLM (default 8; 0: none)",
+    )
     p.add_argument("--out", help="write metrics.json, report.html, report.md and per-item results here")
     p.add_argument(
         "--fusion",

@@ -226,6 +226,7 @@ def test_ci_sample_is_fixed_and_spread_over_the_answer_items() -> None:
     sample = ci_sample(items, 4)
     assert [i.id for i in sample] == ["t0", "t10", "t20", "t30"]
     assert ci_sample(items, 4) == sample and len(ci_sample(items, 100)) == 40
+    assert ci_sample(items, 0) == []
 
 
 def test_ci_mode_runs_rules_on_everything_and_the_llm_on_the_sample(
