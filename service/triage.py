@@ -74,7 +74,7 @@ _POSITIVE = re.compile(
     r"谢谢|感谢|多谢|谢了|谢啦|3q|辛苦了|解决了|搞定了|好用|给力|太好了|真棒|很棒|点赞|赞一个|明白了"
     r"|懂了|好的谢"
     rf"|{_L}(?:thanks|thank you|thx|ty|tysm|appreciate\w*|awesome|great help|perfect|helpful|solved|works now"
-    rf"|that worked|got it|cheers|brilliant|love (?:it|this|harbor|the app)){_R}"
+    rf"|that worked|got it|cheers|brilliant|love (?:it|this|the app|your app|the wallet)){_R}"
     r"|[👍❤😊🥰😀😄]"
 )
 _ALARM_PUNCTUATION = re.compile(r"[!?]{2,}")
@@ -342,7 +342,7 @@ _CATEGORY_TERMS: Final[dict[str, tuple[tuple[int, re.Pattern[str]], ...]]] = {
         _terms(
             3,
             r"客服电话|客服邮箱|工单|人工|联系你们|联系客服|联系官方|警察|民警|调取|冻结(?:骗子|对方|他)",
-            rf"{_L}(?:contact (?:you|support|harbor|the team)|support team|customer (?:service|support)"
+            rf"{_L}(?:contact (?:you|support|the team|the company)|support team|customer (?:service|support)"
             rf"|police"
             rf"|officer|records|freeze|ticket|human|real person|agent){_R}",
         ),
