@@ -998,8 +998,8 @@ def _add_ingest_command(sub: Subcommands) -> None:
         dest="adapt",
         help=(
             "fine-tune the embedder on the help articles' own text (titles and sentences with their "
-            "passages) and embed everything with it; minutes of CPU (8.5 on tp-cn's 996 chunks, "
-            "2 cores), better search (README). Later ingests keep the adapter"
+            "passages) and embed everything with it; several minutes of CPU for a few hundred articles, "
+            "better search (docs/search.md). Later ingests keep the adapter"
         ),
     )
     adapt.add_argument(
