@@ -533,7 +533,7 @@ def _wire(result: AnswerResult) -> dict[str, Any]:
 
 
 #: What the store keeps of a citation (what the API and the console show of it).
-STORED_CITATION = ("n", "source", "title", "url", "snippet")
+STORED_CITATION = ("n", "source", "title", "url", "snippet", "kind")
 #: What the store keeps of a handoff beside its own columns, for the agent.
 HANDOFF_PAYLOAD = ("conversation", "evidence", "suggested_reply", "rules")
 

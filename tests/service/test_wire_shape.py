@@ -35,9 +35,12 @@ def test_the_stored_handoff_is_the_wire_handoff_with_the_stores_limits() -> None
     assert request.payload["suggested_reply"] == "请加速 [1]"
 
 
-def test_an_answer_opens_no_handoff_and_citations_are_stored_without_their_kind() -> None:
+def test_an_answer_opens_no_handoff_and_citations_are_stored_with_their_kind() -> None:
     result = _result()
     result.action = "answer"
     assert assistant._handoff_request(result_dict(result)) is None
     stored = [{k: c[k] for k in assistant.STORED_CITATION} for c in result_dict(result)["citations"]]
-    assert stored == [{"n": 1, "source": "fqa/pending.md", "title": "打包中", "url": None, "snippet": "矿工费过低"}]
+    # The kind tells a curated answer's citation from an article's when the conversation is read back.
+    assert stored == [
+        {"n": 1, "source": "fqa/pending.md", "title": "打包中", "url": None, "snippet": "矿工费过低", "kind": "article"}
+    ]
