@@ -27,7 +27,8 @@ from service.rules import check_rules
 from service.triage import detect_category, detect_priority, detect_sentiment
 
 if TYPE_CHECKING:
-    from service.answerer import Answerer, AnswerEvent, AnswerResult, Mode
+    from kefu.vocab import Mode
+    from service.answerer import Answerer, AnswerEvent, AnswerResult
 
 log = logging.getLogger("kefu.answer")
 

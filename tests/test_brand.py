@@ -43,7 +43,8 @@ def reasons(text: str, **kwargs: object) -> list[str]:
 
 
 def test_the_message_keys_are_the_handoff_reasons() -> None:
-    assert {*REASONS, *ANSWER_REASONS, "default"} == MESSAGE_KEYS
+    # secret_shared_password: the text for a password pasted alone (falls back to secret_shared)
+    assert {*REASONS, *ANSWER_REASONS, "default", "secret_shared_password"} == MESSAGE_KEYS
 
 
 def test_the_demo_brand_is_the_default() -> None:
@@ -73,10 +74,10 @@ def test_a_second_brand_is_kefu_to_the_answer_check(orca_file: Path, monkeypatch
 
 def test_a_second_brands_texts_are_what_the_user_and_agent_get(orca_file: Path) -> None:
     orca = load_brand(orca_file)
-    assert user_message("human_requested", "zh", orca) == "好的，鲸鱼钱包的客服马上来。"
-    assert user_message("low_confidence", "en", orca) == "An Orca Wallet colleague will take this one."
+    assert user_message("human_requested", "zh", brand=orca) == "好的，鲸鱼钱包的客服马上来。"
+    assert user_message("low_confidence", "en", brand=orca) == "An Orca Wallet colleague will take this one."
     # what the file leaves out is the demo brand's text, in this brand's name
-    assert user_message("stolen_funds", "en", orca) == demo_brand().user_message("stolen_funds", "en")
+    assert user_message("stolen_funds", "en", brand=orca) == demo_brand().user_message("stolen_funds", "en")
     handoff = build_handoff(
         reason="stolen_funds",
         question="币被盗了",

@@ -98,10 +98,25 @@ def before_send(metrics: Metrics) -> BeforeMessageSendHookHandler:
         headers = MutableScopeHeaders.from_message(message)
         if "x-request-id" not in headers:
             headers["X-Request-ID"] = request_id_of(scope)
+        if scope.get("method") == "OPTIONS" and "allow" in headers:
+            _allow_every_method(headers, scope)
         if not scope.get("state", {}).get(STARTED_STATE):
             metrics.requests.labels("unmatched", scope.get("method", ""), str(message["status"])).inc()
 
     return hook
+
+
+_PARAM_TYPE = re.compile(r":[a-z]+\}")
+
+
+def _allow_every_method(headers: MutableScopeHeaders, scope: Scope) -> None:
+    # Litestar's OPTIONS answer lists only the first handler's methods when a path has several
+    # (GET and POST on /v1/curated): list every method of the path.
+    template = scope.get("path_template")
+    for route in scope["app"].routes:
+        if _PARAM_TYPE.sub("}", route.path) == template:
+            headers["Allow"] = ", ".join(sorted(route.methods))
+            return
 
 
 #: Deepest nesting of arrays and objects a request body may have; kefu's deepest is 3

@@ -71,7 +71,7 @@ class AnalyticsReport(msgspec.Struct):
     discard_rate: Annotated[float | None, Meta(description="discarded / (sent_as_is + edited + discarded).")]
     latency_ms: Annotated[dict[str, int | None], Meta(description="p50, p95 (nearest rank) and count of answers.")]
     csat: Annotated[
-        dict[str, dict[str, float | int | None]],
+        dict[str, dict[str, float | None]],
         Meta(
             description="Satisfaction ratings of the period: `bot` (conversations the bot answered alone) and "
             "`agent` (a human agent wrote in them), each with count, average (1-5) and satisfied_rate (share of 4-5)."
