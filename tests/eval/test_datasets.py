@@ -17,6 +17,7 @@ CORPUS_OF = {
     "tp-cn-holdout2.jsonl": TP_CN,
     "tp-cn-holdout3.jsonl": TP_CN,
     "tp-cn-holdout4.jsonl": TP_CN,
+    "tp-cn-uncovered.jsonl": TP_CN,
 }
 
 
