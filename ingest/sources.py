@@ -715,6 +715,8 @@ _CONTENT_REF = re.compile(r'\{%\s*content-ref\s+url="([^"]*)"\s*%\}.*?\{%\s*endc
 _GITBOOK_LINE = re.compile(r"^[ \t]*\{%-?(.*?)-?%\}[ \t]*$", re.MULTILINE)
 _GITBOOK_INLINE = re.compile(r"\{%-?(.*?)-?%\}")
 _TITLE_ATTR = re.compile(r'\btitle="([^"]*)"')
+#: A column name ending in a Chinese character takes a full-width colon.
+_CJK_END = re.compile(r"[\u3400-\u9fff）」》]$")
 # GitBook ends paragraphs with a hard-break backslash, which Markdown keeps as text there.
 _TRAILING_BACKSLASH = re.compile(r"\\[ \t]*(?=(?:\n[ \t]*\\[ \t]*)*(?:\n[ \t]*\n|\n?\Z))")
 
@@ -922,12 +924,37 @@ class _Flattener:
         caption = table.find("caption", recursive=False)
         if isinstance(caption, Tag) and _inline_text(caption):
             self._line(_inline_text(caption))
+        header: list[str] | None = None
+        rows = 0
         for tr in table.find_all("tr"):
             if tr.find_parent("table") is not table:
                 continue
-            cells = [_inline_text(c) for c in tr.find_all(["td", "th"], recursive=False)]
-            if any(cells):
-                self._line(" | ".join(cells))
+            tags = tr.find_all(["td", "th"], recursive=False)
+            cells = [_inline_text(c) for c in tags]
+            if not any(cells):
+                continue
+            if header is None and rows == 0 and all(c.name == "th" for c in tags):
+                header = cells
+                continue
+            rows += 1
+            self._line(_labelled_row(header, cells))
+        if header is not None and rows == 0:
+            self._line(" | ".join(header))
+
+
+def _labelled_row(header: list[str] | None, cells: list[str]) -> str:
+    """A table row whose cells carry their column's name ("浏览器显示：查不到这笔交易 | 说明：…"):
+    a row quoted or embedded on its own still says what each value is."""
+    if not header:
+        return " | ".join(cells)
+    parts = []
+    for i, cell in enumerate(cells):
+        name = header[i] if i < len(header) else ""
+        if not cell:
+            continue
+        colon = "：" if name and _CJK_END.search(name) else ": "
+        parts.append(f"{name}{colon}{cell}" if name else cell)
+    return " | ".join(parts)
 
 
 def _flatten(node: Tag) -> list[_Event]:

@@ -83,6 +83,12 @@ def split_sentences(text: str) -> list[str]:
     return [p.strip() for p in parts if p and p.strip()]
 
 
+def split_passage(text: str) -> list[str]:
+    """:func:`split_sentences`, but a table row (cells joined by " | ") stays one piece: a
+    "；" inside a cell does not end it."""
+    return [p for line in text.split("\n") for p in ([line.strip()] if " | " in line else split_sentences(line)) if p]
+
+
 # Where a sentence ends. Chinese stops end one anywhere; Latin ones before a space, a line
 # end or Chinese; "1." and "e.g." are not ends.
 _STOP = re.compile(r"[。！？；]+|…+|[!?;]+(?=\s|$|[\u4e00-\u9fff])|\.(?=\s|$)|\n")

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from kefu.generators import ChatMessage
-from kefu.text import RELATED_PAGES, detect_language, split_sentences, tokens
+from kefu.text import RELATED_PAGES, detect_language, split_passage, split_sentences, tokens
 from service.safety import sanitize_source
 
 if TYPE_CHECKING:
@@ -107,10 +107,11 @@ _LIST_MARKER = re.compile(r"^[(（]?\d{1,2}[.)）、]?$")
 
 
 def _sentences(passage: str) -> list[str]:
-    """The passage's sentences, a bare list number ("1.") joined to the step it numbers."""
+    """The passage's sentences, a bare list number ("1.") joined to the step it numbers, and
+    a table row whole (its cells name their columns: ingest.sources)."""
     out: list[str] = []
     marker = ""
-    for sentence in split_sentences(passage):
+    for sentence in split_passage(passage):
         if _LIST_MARKER.match(sentence):
             marker += sentence + " "
             continue
@@ -233,6 +234,16 @@ def select_evidence(
 _QUOTE_LEAD = {"zh": "帮助中心的相关说明：", "en": "From the help center:"}
 
 
+def _one_source(text: str) -> str:
+    """A source's sentences as one paragraph, each table row on a line of its own."""
+    out, out_row = "", False
+    for line in (x.strip() for x in text.split("\n")):
+        row = " | " in line
+        out += ("\n" if out and (row or out_row) else " " if out else "") + line
+        out_row = row
+    return out.strip()
+
+
 def quote_answer(evidence: SelectedEvidence, lang: str) -> str | None:
     """An answer made of the evidence sentences themselves, each source's cited as ``[n]``.
 
@@ -244,7 +255,7 @@ def quote_answer(evidence: SelectedEvidence, lang: str) -> str | None:
     body = " ".join(s.text for s in evidence.sources)
     if detect_language(body) != lang:
         return None
-    parts = [" ".join(s.text.split("\n")).strip() + f" [{s.n}]" for s in evidence.sources]
+    parts = [_one_source(s.text) + f" [{s.n}]" for s in evidence.sources]
     return _QUOTE_LEAD.get(lang, _QUOTE_LEAD["en"]) + "\n" + "\n".join(parts)
 
 

@@ -98,7 +98,8 @@ def test_markdown_without_front_matter() -> None:
         Section(
             (),
             "请用纸笔按顺序抄写 12 个单词，保存在安全的地方。不要截图，不要存到网盘。\n"
-            "做法 | 是否安全\n纸笔抄写 | 安全\n截图 | 不安全",
+            # A table row names its columns, so a row quoted on its own still reads.
+            "做法：纸笔抄写 | 是否安全：安全\n做法：截图 | 是否安全：不安全",
         )
     ]
 
@@ -441,7 +442,7 @@ def test_html_page_is_cleaned(tmp_path: Path) -> None:
         "guides",
         "https://help.example/fees",
     )
-    assert doc.sections == [Section((), "Pay fees in ETH.\nChain | Token\nEthereum | ETH\ngas = 21000\n  limit")]
+    assert doc.sections == [Section((), "Pay fees in ETH.\nChain: Ethereum | Token: ETH\ngas = 21000\n  limit")]
 
 
 # --------------------------------------------------------------------------- bad input
