@@ -59,6 +59,7 @@ def confidences(settings: Settings, items: Sequence[Item]) -> list[dict[str, Any
                 rows.append(
                     {
                         "id": item.id,
+                        "question": item.question,
                         "gap": bool(item.topic),
                         "action": body["action"],
                         "reason": (body.get("handoff") or {}).get("reason"),
@@ -89,12 +90,14 @@ def sweep(rows: Sequence[dict[str, Any]], target: float) -> dict[str, Any]:
             }
         )
     chosen = next((row for row in table if (row["accuracy"] or 0) >= target), None)
+    still = [r for r in gaps if r["action"] == "answer" and chosen and r["confidence"] >= chosen["threshold"]]
     return {
         "eval_answer_items": len(evals),
         "rule_handoffs": sum(r["action"] == "handoff" and r["reason"] != "low_confidence" for r in rows),
         "target": target,
         "chosen": chosen,
         "table": table,
+        "gaps_answered_at_chosen": [{"question": r["question"], "confidence": r["confidence"]} for r in still],
     }
 
 
@@ -122,6 +125,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     chosen = result["chosen"]
     print(f"chosen: {chosen['threshold'] if chosen else 'none reaches the target'}")
+    for row in result["gaps_answered_at_chosen"]:
+        print(f"  gap question still answered: {row['confidence']:.3f} {row['question']}")
     return 0
 
 
