@@ -19,7 +19,7 @@ from litestar.di import Provide
 
 from service.api.auth import provide_caller, provide_runtime
 from service.api.controllers.admin import reindex
-from service.api.controllers.analytics import analytics
+from service.api.controllers.analytics import analytics, analytics_html
 from service.api.controllers.assistant import AssistantController
 from service.api.controllers.conversations import conversation_messages, me
 from service.api.controllers.handoffs import HandoffController
@@ -98,6 +98,7 @@ def create_app(
             me,
             reindex,
             analytics,
+            analytics_html,
             health,
             ready,
             metrics,

@@ -454,3 +454,48 @@ def test_admins_review_drafts_and_keep_curated_answers_on_the_learning_page(
     page.get_by_label("答案（中文）Answer (zh)").fill("请把你的助记词发给客服，我们帮你找回。")
     page.get_by_role("button", name="保存 Save", exact=True).click()
     expect(page.locator("#curated-status")).to_contain_text("answer_zh")
+
+
+def test_agents_read_the_weekly_report_in_the_console(browser: Any, served: Served, shots: Path) -> None:
+    for question in (QUOTED, "我要转人工"):
+        asked = served.api("POST", "/v1/ask", "app", json={"question": question, "user_id": "report-reader"})
+        assert asked.status_code == 200, asked.text
+    figures = served.api("GET", "/v1/analytics", "agent")
+    assert figures.status_code == 200, figures.text
+    week = figures.json()
+    assert week["questions"] >= 2 and week["handoffs_by_reason"].get("human_requested", 0) >= 1
+
+    page = browser.new_context(locale="zh-CN", viewport={"width": 1300, "height": 900}).new_page()
+    page.goto(f"{served.url}/console/report")
+    page.get_by_label(re.compile("API key")).fill(served.keys["app"])
+    page.get_by_role("button", name="登录 Sign in").click()
+    expect(page.get_by_role("alert")).to_contain_text("agent")  # an app key may not read it
+    page.get_by_label(re.compile("API key")).fill(served.keys["agent"])
+    page.get_by_role("button", name="登录 Sign in").click()
+
+    report = page.frame_locator("#report")
+    expect(report.get_by_role("heading", name="kefu weekly report")).to_be_visible(timeout=120_000)
+    # The figures of GET /v1/analytics for the same data, on the page `kefu report --html` writes.
+    for name, value in (("questions", week["questions"]), ("handed off", week["handed_off"])):
+        card = report.locator(".card").filter(has_text=re.compile(f"^{name}"))
+        expect(card.locator("b")).to_have_text(str(value))
+    reasons = report.locator("table").filter(has_text="reason").first
+    expect(reasons.locator("tr").filter(has_text="human_requested").locator("td.n")).to_have_text(
+        str(week["handoffs_by_reason"]["human_requested"])
+    )
+    expect(report.locator("svg#questions-by-day")).to_be_visible()
+    assert report.locator("script").count() == 0
+    expect(page.get_by_role("status")).to_contain_text("UTC")
+    download = page.get_by_role("link", name=re.compile("Download"))
+    expect(download).to_have_attribute("download", re.compile(r"^kefu-report-\d{4}-\d{2}-\d{2}\.html$"))
+    with page.expect_download() as saved:
+        download.click()
+    assert "kefu weekly report" in Path(saved.value.path()).read_text(encoding="utf-8")
+    page.screenshot(path=str(shots / "report.png"), full_page=True)
+
+    # Another period is another report.
+    page.get_by_label("截止 Until (UTC)").fill("2020-01-01T00:00")
+    page.get_by_role("button", name="生成 Show").click()
+    expect(page.get_by_role("status")).to_contain_text("2020-01-01 00:00 UTC")
+    card = report.locator(".card").filter(has_text=re.compile("^questions"))
+    expect(card.locator("b")).to_have_text("0")

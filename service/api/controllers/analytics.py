@@ -1,4 +1,6 @@
-"""``/v1/analytics``: the weekly report (service/analytics.py) as JSON."""
+"""``/v1/analytics``: the weekly report (service/analytics.py) as JSON, and
+``/v1/analytics/html``: the same report as the page ``kefu report --html`` writes (the
+console's report page shows it)."""
 
 # No ``from __future__ import annotations``: Litestar reads these annotations at run time.
 
@@ -7,18 +9,25 @@ from typing import Annotated, Any
 
 import anyio.to_thread
 import msgspec
-from litestar import get
+from litestar import Response, get
 from litestar.di import NamedDependency
 from litestar.params import QueryParameter
 from msgspec import Meta
 
 from kefu.errors import BadInputError
 from service.analytics import Report, build_report
+from service.analytics_html import render_html
 from service.api.auth import AGENTS, require
 from service.api.openapi import AUTH_ERRORS, SECURITY, error_responses
 from service.api.runtime import Runtime
 
 DEFAULT_PERIOD = timedelta(days=7)
+#: The report page holds no script and fetches nothing; this keeps it so if opened directly.
+HTML_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+}
 #: Longest period one call may cover: grouping embeds every question in it and the one before.
 MAX_PERIOD = timedelta(days=92)
 
@@ -110,6 +119,35 @@ async def analytics(
     ] = None,
     end: Annotated[datetime | None, QueryParameter(name="to", description="End of the period, exclusive.")] = None,
 ) -> AnalyticsReport:
+    return _view(await _report(runtime, start, end))
+
+
+@get(
+    "/v1/analytics/html",
+    guards=[require(*AGENTS)],
+    security=SECURITY,
+    tags=["admin"],
+    summary="The weekly report as a page",
+    description=(
+        "The report of `GET /v1/analytics` for the same `from` and `to`, as the one self-contained HTML page "
+        "`kefu report --html` writes (figures, tables and inline SVG charts; no script, nothing fetched). "
+        "The console's report page (`/console/report`) shows it. Roles: agent, admin."
+    ),
+    media_type="text/html; charset=utf-8",
+    responses=error_responses(*AUTH_ERRORS, 503),
+)
+async def analytics_html(
+    runtime: NamedDependency[Runtime],
+    start: Annotated[
+        datetime | None, QueryParameter(name="from", description="Start of the period, inclusive.")
+    ] = None,
+    end: Annotated[datetime | None, QueryParameter(name="to", description="End of the period, exclusive.")] = None,
+) -> Response[str]:
+    report = await _report(runtime, start, end)
+    return Response(render_html(report), media_type="text/html; charset=utf-8", headers=HTML_HEADERS)
+
+
+async def _report(runtime: Runtime, start: datetime | None, end: datetime | None) -> Report:
     end = _utc(end) if end else datetime.now(UTC)
     start = _utc(start) if start else end - DEFAULT_PERIOD
     if end <= start:
@@ -118,7 +156,7 @@ async def analytics(
         raise BadInputError(f"from: the period is at most {MAX_PERIOD.days} days")
     store = runtime.store
     answerer = runtime.answerer
-    report = await anyio.to_thread.run_sync(
+    return await anyio.to_thread.run_sync(
         lambda: build_report(
             store,
             start=start,
@@ -127,7 +165,6 @@ async def analytics(
             retriever=answerer.retriever if answerer is not None else None,
         )
     )
-    return _view(report)
 
 
 def _utc(moment: datetime) -> datetime:

@@ -1,5 +1,6 @@
 """The pages kefu serves itself: the agent console, the admins' curated answers and FAQ
-drafts page (``/console/learning``), the chat widget and its demo.
+drafts page (``/console/learning``), the weekly report (``/console/report``), the chat
+widget and its demo.
 
 Plain HTML, CSS and JavaScript from ``service/web`` (no build step, nothing fetched from
 elsewhere at run time). ``/widget.js`` is the one script a site adds; it opens
@@ -55,6 +56,12 @@ async def learning() -> Response[bytes]:
     return _page("learning.html", {"X-Frame-Options": "DENY"})
 
 
+@get("/console/report", include_in_schema=False)
+async def report() -> Response[bytes]:
+    # The weekly report (agent and admin keys); not meant to be framed.
+    return _page("report.html", {"X-Frame-Options": "DENY"})
+
+
 @get("/demo", include_in_schema=False)
 async def demo() -> Response[bytes]:
     return _page("demo.html", {"X-Frame-Options": "DENY"})
@@ -97,4 +104,4 @@ def page_routes() -> list[Any]:
         include_in_schema=False,
         name="kefu-static",
     )
-    return [index, console, learning, demo, widget_loader, widget_frame, assets]
+    return [index, console, learning, report, demo, widget_loader, widget_frame, assets]

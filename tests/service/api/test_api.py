@@ -119,6 +119,8 @@ def test_openapi_documents_every_endpoint_with_its_errors(api: Api) -> None:
         ("/v1/conversations/{conversation_id}/messages", "get"),
         ("/v1/me", "get"),
         ("/v1/admin/reindex", "post"),
+        ("/v1/analytics", "get"),
+        ("/v1/analytics/html", "get"),
         ("/health", "get"),
         ("/ready", "get"),
         ("/metrics", "get"),
