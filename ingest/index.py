@@ -115,6 +115,14 @@ class IndexLayout:
         target = self.current.resolve()
         return target if (target / "manifest.json").is_file() else None
 
+    def current_name(self) -> str | None:
+        """The name of the version ``current`` points at, or None: one readlink, cheap enough
+        for a server to poll for versions another process published."""
+        try:
+            return self.current.readlink().name
+        except OSError:
+            return None
+
     def new_build_dir(self) -> Path:
         self.versions.mkdir(parents=True, exist_ok=True)
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
