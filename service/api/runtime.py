@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import copy
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Coroutine
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -110,6 +110,8 @@ class Runtime:
         self._reindex_lock: asyncio.Lock | None = None
         #: Held while a new index version is opened and swapped in (by a reindex or the watch).
         self._swap_lock: asyncio.Lock | None = None
+        #: Work that outlives its request (a streamed answer whose client left); stop() waits for it.
+        self._detached: set[asyncio.Task[None]] = set()
         self.handoff_created: asyncio.Event | None = None
         #: Conversation id -> the long-polls waiting for its next message.
         self._listeners: dict[str, set[asyncio.Event]] = {}
@@ -166,6 +168,11 @@ class Runtime:
             log.info("ready: index %s version %s, llm %s", self.index_name, self.index_version, self.llm_name)
 
     async def stop(self) -> None:
+        if self._detached:
+            # Answers whose clients left are finished and saved; the deadline bounds each.
+            _, late = await asyncio.wait(set(self._detached), timeout=self.settings.answer_deadline + 5)
+            for task in late:
+                task.cancel()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -213,6 +220,13 @@ class Runtime:
         backend = generator.name.split(":", 1)[0]
         histogram = self.metrics.llm_seconds.labels(backend)
         return GatedGenerator(generator, self.gate, on_generation=histogram.observe)
+
+    def detach(self, work: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        """Run ``work`` in a task of its own, which a client's disconnect does not cancel."""
+        task = asyncio.create_task(work, name=name)
+        self._detached.add(task)
+        task.add_done_callback(self._detached.discard)
+        return task
 
     def _open_retriever(self) -> HybridRetriever:
         from service.retriever import retriever_from_settings
