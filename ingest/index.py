@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from kefu.errors import BadInputError, NotReadyError
+from kefu.errors import BadInputError, ConflictError, NotReadyError
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -168,7 +168,7 @@ class IndexLayout:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError as exc:
-                raise BadInputError(f"another ingest into index {self.name!r} is running") from exc
+                raise ConflictError(f"another ingest into index {self.name!r} is running") from exc
             try:
                 yield
             finally:

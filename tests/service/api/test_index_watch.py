@@ -152,3 +152,18 @@ def test_a_version_that_cannot_be_served_is_skipped_and_the_old_one_keeps_servin
         # The next version it can serve is served.
         again = run_ingest([corpus], data_dir=data, index_name="harbor", embedder=FakeEmbedder())
         wait_for_version(a, str(again.version))
+
+
+def test_a_reindex_while_another_server_ingests_is_refused_and_changes_nothing(
+    tmp_path: Path, corpus: Path, llm: FakeOllama
+) -> None:
+    data = tmp_path / "data"
+    first = run_ingest([corpus], data_dir=data, index_name="harbor", embedder=FakeEmbedder())
+    (corpus / "security" / "zephyrine-vault.md").write_text(NEW_ARTICLE, encoding="utf-8")
+    with client_for(data, tmp_path / "a.db", corpus, llm) as a:
+        with IndexLayout(data, "harbor").lock():  # what an ingest in another process holds
+            refused = a.post("/v1/admin/reindex")
+            assert refused.status_code == 409, refused.text
+            assert refused.json()["error"]["message"] == "another ingest into index 'harbor' is running"
+            assert served_version(a) == first.version == IndexLayout(data, "harbor").current_name()
+        assert a.post("/v1/admin/reindex").json()["documents"]["new"] == 1
