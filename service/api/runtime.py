@@ -465,7 +465,7 @@ class Runtime:
             previous = self.index_version
             try:
                 swapped = await self._serve_current()
-            except KefuError as exc:
+            except Exception as exc:  # (FAISS raises its own): one bad version must not end the watch
                 refused = published
                 self.metrics.index_watch.labels("failed").inc()
                 log.warning(

@@ -167,3 +167,27 @@ def test_a_reindex_while_another_server_ingests_is_refused_and_changes_nothing(
             assert refused.json()["error"]["message"] == "another ingest into index 'harbor' is running"
             assert served_version(a) == first.version == IndexLayout(data, "harbor").current_name()
         assert a.post("/v1/admin/reindex").json()["documents"]["new"] == 1
+
+
+def test_a_damaged_version_is_skipped_and_the_watch_goes_on(tmp_path: Path, corpus: Path, llm: FakeOllama) -> None:
+    data = tmp_path / "data"
+    first = run_ingest([corpus], data_dir=data, index_name="harbor", embedder=FakeEmbedder())
+    layout = IndexLayout(data, "harbor")
+    with client_for(data, tmp_path / "a.db", corpus, llm) as a:
+        # A copy of the version with its FAISS file damaged, switched in as an ingest would.
+        damaged = layout.versions / f"{first.version}-damaged"
+        shutil.copytree(layout.versions / str(first.version), damaged)
+        (damaged / "dense.faiss").write_bytes(b"not a FAISS index")
+        link = layout.root / ".current-test"
+        link.symlink_to(Path("versions") / damaged.name)
+        link.replace(layout.current)
+        deadline = time.monotonic() + PICKUP_SECONDS
+        while 'kefu_index_watch_total{outcome="failed"} 1.0' not in a.get("/metrics").text:
+            assert time.monotonic() < deadline, "the watch never tried the damaged version"
+            time.sleep(0.05)
+        assert served_version(a) == first.version
+        assert a.post("/v1/search", json={"query": "矿工费", "k": 1}).status_code == 200
+        # The watch is still there for the next version.
+        (corpus / "security" / "zephyrine-vault.md").write_text(NEW_ARTICLE, encoding="utf-8")
+        again = run_ingest([corpus], data_dir=data, index_name="harbor", embedder=FakeEmbedder())
+        wait_for_version(a, str(again.version))
