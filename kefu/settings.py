@@ -75,6 +75,9 @@ class Settings:
     #: How answers are written: "quote" (the help center's own sentences when they are in
     #: the user's language, the LLM only to translate) or "generate" (the LLM always writes).
     answer_style: AnswerStyle = DEFAULT_ANSWER_STYLE
+    #: Seconds between looks at the index's ``current`` version on disk: a version another
+    #: process published (a reindex on another replica, ``kefu ingest``) is swapped in. 0: never.
+    index_watch_seconds: float = 2.0
     #: Confidence calibration file; ``None`` means ``<data dir>/calibration.json`` if present.
     calibration_path: Path | None = None
     #: SQLAlchemy URL of the database; ``None`` means SQLite at ``<data dir>/kefu.db``.
@@ -201,6 +204,7 @@ class Settings:
             glossary_path=get("KEFU_GLOSSARY", lambda s: Path(s).expanduser(), None),
             answer_deadline=get("KEFU_ANSWER_DEADLINE", _positive_float, defaults.answer_deadline),
             answer_style=get("KEFU_ANSWER_STYLE", _answer_style, defaults.answer_style),
+            index_watch_seconds=get("KEFU_INDEX_WATCH_SECONDS", _non_negative_float, defaults.index_watch_seconds),
             calibration_path=get("KEFU_CALIBRATION", lambda s: Path(s).expanduser(), None),
             database_url=get("KEFU_DATABASE_URL", _database_url, None),
             webhook_url=get("KEFU_WEBHOOK_URL", _http_url, None),

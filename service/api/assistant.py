@@ -5,6 +5,7 @@ the response body.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -195,40 +196,87 @@ def _details(result: AnswerResult) -> schemas.AnswerDetails:
     )
 
 
-async def sse_messages(
-    first: AnswerEvent,
-    events: AsyncIterator[AnswerEvent],
-    finish: Callable[[AnswerResult], Awaitable[schemas.AskResponse]],
-) -> AsyncIterator[dict[str, Any]]:
-    """The streamed answer as server-sent events: ``token`` events with ``{"text"}``, then
-    one ``final`` event with the body the non-streamed call returns, or one ``error``
-    event with the error body if something fails after the stream began."""
-    event = first
-    try:
+class StreamedAnswer:
+    """An answer streamed as server-sent events, generated and saved by a task of its own.
+
+    A client that disconnects mid-stream cancels only the reading of the events (Litestar
+    stops the response), never the answer: it is finished and saved to the conversation as
+    if the client had stayed, so the next message, on any replica, sees it. The events pass
+    through an unbounded queue: an answer is a few sentences, and nobody may be reading.
+    """
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        events: AsyncIterator[AnswerEvent],
+        finish: Callable[[AnswerResult], Awaitable[schemas.AskResponse]],
+    ) -> None:
+        self._queue: asyncio.Queue[tuple[str, Any] | Exception] = asyncio.Queue()
+        self._first: tuple[str, Any] | None = None
+        runtime.detach(self._produce(events, finish), name="kefu-streamed-answer")
+
+    async def _produce(
+        self, events: AsyncIterator[AnswerEvent], finish: Callable[[AnswerResult], Awaitable[schemas.AskResponse]]
+    ) -> None:
+        put = self._queue.put_nowait
+        sent = False
+        try:
+            async for event in events:
+                if event.type == "token" and event.text:
+                    put(("token", event.text))
+                    sent = True
+                elif event.result is not None:
+                    put(("final", await finish(event.result)))
+                    return
+            raise _EndedWithoutResult("the answer ended without a result")
+        except Exception as exc:
+            if sent:  # before the first event the response carries the error, and it is logged then
+                if isinstance(exc, KefuError) and not isinstance(exc, _EndedWithoutResult):
+                    log.warning("streamed answer failed (%d): %s", status_for(exc), exc)
+                else:
+                    log.exception("streamed answer failed")
+            put(exc)
+        finally:
+            close = getattr(events, "aclose", None)
+            if close is not None:
+                await close()
+
+    async def first(self) -> None:
+        """Wait for the first event; an error before it is raised (the response then has the
+        error's own status code, not a 200 stream with an error in it)."""
+        item = await self._queue.get()
+        if isinstance(item, Exception):
+            raise item
+        self._first = item
+
+    async def messages(self) -> AsyncIterator[dict[str, Any]]:
+        """``token`` events with ``{"text"}``, then one ``final`` event with the body the
+        non-streamed call returns, or one ``error`` event with the error body if something
+        failed after the stream began."""
+        item: tuple[str, Any] | Exception | None = self._first
         while True:
-            if event.type == "token":
-                if event.text:
-                    yield {"event": "token", "data": _json({"text": event.text})}
-            elif event.result is not None:
-                body = await finish(event.result)
-                yield {"event": "final", "data": msgspec.json.encode(body).decode()}
+            if item is None:
+                item = await self._queue.get()
+            if isinstance(item, Exception):
+                yield {"event": "error", "data": _json(_stream_error(item))}
                 return
-            event = await anext(events)
-    except StopAsyncIteration:
-        yield {
-            "event": "error",
-            "data": _json(error_body("internal_error", "the answer ended without a result")),
-        }
-    except KefuError as exc:
-        log.warning("streamed answer failed (%d): %s", status_for(exc), exc)
-        yield {"event": "error", "data": _json(error_body(exc.code, str(exc)))}
-    except Exception:
-        log.exception("streamed answer failed")
-        yield {"event": "error", "data": _json(error_body("internal_error", "internal error"))}
-    finally:
-        close = getattr(events, "aclose", None)
-        if close is not None:
-            await close()
+            kind, value = item
+            if kind == "final":
+                yield {"event": "final", "data": msgspec.json.encode(value).decode()}
+                return
+            yield {"event": "token", "data": _json({"text": value})}
+            item = None
+
+
+class _EndedWithoutResult(KefuError):
+    code = "internal_error"
+
+
+def _stream_error(exc: Exception) -> dict[str, Any]:
+    """The body of the ``error`` event for a failure after the stream began."""
+    if isinstance(exc, KefuError):
+        return error_body(exc.code, str(exc))
+    return error_body("internal_error", "internal error")
 
 
 # --- suggest ----------------------------------------------------------------------------

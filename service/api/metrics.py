@@ -84,6 +84,13 @@ class Metrics:
         self.reindex = Counter(
             "kefu_reindex", "Reindex runs through the admin API, by outcome", ["outcome"], registry=r
         )
+        self.index_watch = Counter(
+            "kefu_index_watch",
+            "Index versions another process published (a reindex on another replica, kefu ingest): "
+            "swapped in, or failed to load",
+            ["outcome"],
+            registry=r,
+        )
         self.webhook = Counter(
             "kefu_webhook_deliveries", "Webhook calls for new handoffs, by outcome", ["outcome"], registry=r
         )

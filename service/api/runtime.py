@@ -6,9 +6,10 @@ webhook worker started. A part that fails to load (no index yet, an Ollama serve
 does not answer) does not stop the app: ``/ready`` says what is missing, search works
 without the LLM, and the LLM's warm-up is retried in the background.
 
-The answerer is one reference, replaced whole when a reindex publishes a new index
-version; a request takes the reference once, so requests in flight finish on the version
-they started with.
+The answerer is one reference, replaced whole when a new index version is published (by
+this process's reindex, or by another's: replicas sharing the index folder watch its
+``current`` pointer); a request takes the reference once, so requests in flight finish on
+the version they started with.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import asyncio
 import contextlib
 import copy
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Coroutine
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -35,6 +36,7 @@ from service.store import Role, Store
 from service.store.engine import is_sqlite
 
 if TYPE_CHECKING:
+    from ingest.index import IndexLayout
     from ingest.pipeline import IngestReport
     from kefu.embedder import Embedder
     from kefu.generators import Generator
@@ -106,6 +108,10 @@ class Runtime:
         self.problems: dict[str, str] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._reindex_lock: asyncio.Lock | None = None
+        #: Held while a new index version is opened and swapped in (by a reindex or the watch).
+        self._swap_lock: asyncio.Lock | None = None
+        #: Work that outlives its request (a streamed answer whose client left); stop() waits for it.
+        self._detached: set[asyncio.Task[None]] = set()
         self.handoff_created: asyncio.Event | None = None
         #: Conversation id -> the long-polls waiting for its next message.
         self._listeners: dict[str, set[asyncio.Event]] = {}
@@ -121,6 +127,7 @@ class Runtime:
     async def start(self) -> None:
         """Open the store and load what the service needs (the app's lifespan calls this)."""
         self._reindex_lock = asyncio.Lock()
+        self._swap_lock = asyncio.Lock()
         self.handoff_created = asyncio.Event()
         if self._store is None:
             self._store = Store.from_settings(self.settings)
@@ -146,6 +153,8 @@ class Runtime:
         await self._warm_up_llm()
         if "llm" in self.problems:
             self._tasks.append(asyncio.create_task(self._retry_llm(), name="kefu-llm-retry"))
+        if self._given_answerer is None and self.settings.index_watch_seconds > 0:
+            self._tasks.append(asyncio.create_task(self._watch_index(), name="kefu-index-watch"))
         if self.settings.learn_every_hours > 0:
             self._tasks.append(asyncio.create_task(self._learn_on_schedule(), name="kefu-learn"))
         if self.store.webhook_url:
@@ -159,6 +168,11 @@ class Runtime:
             log.info("ready: index %s version %s, llm %s", self.index_name, self.index_version, self.llm_name)
 
     async def stop(self) -> None:
+        if self._detached:
+            # Answers whose clients left are finished and saved; the deadline bounds each.
+            _, late = await asyncio.wait(set(self._detached), timeout=self.settings.answer_deadline + 5)
+            for task in late:
+                task.cancel()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -206,6 +220,13 @@ class Runtime:
         backend = generator.name.split(":", 1)[0]
         histogram = self.metrics.llm_seconds.labels(backend)
         return GatedGenerator(generator, self.gate, on_generation=histogram.observe)
+
+    def detach(self, work: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        """Run ``work`` in a task of its own, which a client's disconnect does not cancel."""
+        task = asyncio.create_task(work, name=name)
+        self._detached.add(task)
+        task.add_done_callback(self._detached.discard)
+        return task
 
     def _open_retriever(self) -> HybridRetriever:
         from service.retriever import retriever_from_settings
@@ -382,14 +403,10 @@ class Runtime:
                         official_domains=settings.official_domains,
                     )
                 )
-                swapped = False
-                if report.version is not None and report.version != previous:
-                    retriever = await anyio.to_thread.run_sync(self._open_retriever)
-                    # One assignment: requests that already took the old answerer keep it.
-                    self.answerer = self._answerer_for(retriever)
-                    self.problems.pop("index", None)
-                    self._publish_index_metrics()
-                    swapped = True
+                swapped = report.version is not None and report.version != previous
+                if swapped:
+                    # (The index watch may have swapped it in already.)
+                    await self._serve_current()
             except BaseException:
                 self.metrics.reindex.labels("failed").inc()
                 raise
@@ -402,6 +419,64 @@ class Runtime:
                 "swapped in" if swapped else "unchanged",
             )
             return ReindexOutcome(report=report, previous_version=previous, swapped=swapped)
+
+    @property
+    def _served_name(self) -> str | None:
+        """The folder name of the index version served (its version id)."""
+        answerer = self.answerer
+        return answerer.retriever.index.path.name if answerer else None
+
+    def _layout(self) -> IndexLayout:
+        from ingest.index import IndexLayout
+
+        return IndexLayout(self.settings.data_dir, self.index_name)
+
+    async def _serve_current(self) -> bool:
+        """Open the index's current version and serve it, unless it is served already; whether
+        it was swapped in. The old version serves until the new one is loaded."""
+        assert self._swap_lock is not None
+        async with self._swap_lock:
+            if await anyio.to_thread.run_sync(self._layout().current_name) == self._served_name:
+                return False
+            retriever = await anyio.to_thread.run_sync(self._open_retriever)
+            # One assignment: requests that already took the old answerer keep it.
+            self.answerer = self._answerer_for(retriever)
+            self.problems.pop("index", None)
+            self._publish_index_metrics()
+            return True
+
+    async def _watch_index(self) -> None:
+        """Serve a version another process published (a reindex on another replica sharing the
+        index folder, ``kefu ingest``) within KEFU_INDEX_WATCH_SECONDS.
+
+        A poll of the ``current`` link rather than a filesystem watch: inotify does not see
+        changes another host makes on network storage (NFS, EFS), and a readlink costs nothing.
+        A version that cannot be served (another embedder, damaged) is logged once and skipped
+        until ``current`` moves again; the old version keeps serving."""
+        layout = self._layout()
+        refused: str | None = None
+        while True:
+            await asyncio.sleep(self.settings.index_watch_seconds)
+            published = await anyio.to_thread.run_sync(layout.current_name)
+            if published is None or published in (self._served_name, refused) or self.embedder is None:
+                continue
+            if self._reindex_lock is not None and self._reindex_lock.locked():
+                continue  # this process's own reindex publishes and swaps it in
+            previous = self.index_version
+            try:
+                swapped = await self._serve_current()
+            except Exception as exc:  # (FAISS raises its own): one bad version must not end the watch
+                refused = published
+                self.metrics.index_watch.labels("failed").inc()
+                log.warning(
+                    "index %s version %s was published but cannot be served (still serving %s): %s",
+                    self.index_name, published, previous, exc,
+                )  # fmt: skip
+                continue
+            if swapped:
+                self.metrics.index_watch.labels("swapped").inc()
+                log.info("index %s version %s published elsewhere: swapped in (was %s)",
+                         self.index_name, self.index_version, previous)  # fmt: skip
 
     # --- health --------------------------------------------------------------------------
 

@@ -25,7 +25,8 @@ from service.api.schemas import AdapterOutdated, ReindexResponse
         "in flight finish on the old one, later ones use the new one, none is refused. Incremental: "
         "only new or changed documents are embedded (with the index's embedder adapter, if it has one; "
         "a reindex keeps it and never trains one), and an unchanged corpus changes nothing. One "
-        "reindex at a time; another while one runs answers 409. Roles: admin."
+        "reindex at a time, also across replicas sharing the index; another while one runs answers 409. "
+        "The other replicas serve the new version within KEFU_INDEX_WATCH_SECONDS. Roles: admin."
     ),
     responses=error_responses(*AUTH_ERRORS, 409, 503),
 )

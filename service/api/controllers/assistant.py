@@ -40,7 +40,9 @@ token usage (for evaluating a deployment).
 With `Accept: text/event-stream` the answer streams as server-sent events: `event: token`
 events whose data is `{"text": "..."}` (answer text as each sentence is ready), then one
 `event: final` whose data is exactly the JSON body the non-streamed call returns. An
-error after the stream began arrives as one `event: error` with the error body.
+error after the stream began arrives as one `event: error` with the error body. A client
+that disconnects mid-stream loses nothing: the answer is finished and saved to the
+conversation all the same (`GET /v1/conversations/{id}/messages` shows it).
 
 While a human has the conversation (its handoff is open or claimed) the assistant does
 not answer: the question is added to the handoff for the agent and the response says so
@@ -91,11 +93,12 @@ class AssistantController(Controller):
             return ServerSentEvent(assistant.relayed_messages(relayed)) if streamed else Response(relayed)
         events = assistant.answer_events(runtime, data, history)
         if streamed:
+            finish = partial(assistant.save_answer, runtime, caller, data)
+            answer = assistant.StreamedAnswer(runtime, events, finish)
             # The first event before the headers: a full queue or a missing index still
             # gets its own status code rather than a 200 stream with an error in it.
-            first = await anext(events)
-            finish = partial(assistant.save_answer, runtime, caller, data)
-            return ServerSentEvent(assistant.sse_messages(first, events, finish))
+            await answer.first()
+            return ServerSentEvent(answer.messages())
         result = await assistant.final_result(events)
         return Response(await assistant.save_answer(runtime, caller, data, result))
 

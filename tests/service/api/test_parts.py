@@ -170,13 +170,18 @@ def test_the_api_settings_read_their_variables() -> None:
             "KEFU_RATE_LIMIT": "0",
             "KEFU_RATE_BURST": "5",
             "KEFU_LOG_LEVEL": "debug",
+            "KEFU_INDEX_WATCH_SECONDS": "0.5",
         }
     )
     assert s.llm_queue == 0 and s.cors_origins == ("https://desk.example.com", "http://localhost:3000")
     assert (s.max_body_bytes, s.max_question_chars, s.rate_limit, s.rate_burst) == (1024, 300, 0, 5)
-    assert s.log_level == "DEBUG"
+    assert s.log_level == "DEBUG" and s.index_watch_seconds == 0.5
     defaults = Settings.from_env({})
     assert (defaults.llm_queue, defaults.cors_origins, defaults.rate_limit) == (4, (), 120)
+    assert (
+        defaults.index_watch_seconds == 2.0
+        and Settings.from_env({"KEFU_INDEX_WATCH_SECONDS": "0"}).index_watch_seconds == 0
+    )
 
 
 @pytest.mark.parametrize(
@@ -188,6 +193,7 @@ def test_the_api_settings_read_their_variables() -> None:
         ("KEFU_MAX_BODY_BYTES", "0"),
         ("KEFU_RATE_BURST", "0"),
         ("KEFU_LOG_LEVEL", "LOUD"),
+        ("KEFU_INDEX_WATCH_SECONDS", "-1"),
     ],
 )
 def test_bad_api_settings_name_the_variable(name: str, value: str) -> None:
