@@ -168,3 +168,17 @@ def test_an_adapted_model_is_batched_too_and_keeps_its_base() -> None:
 def test_bounds_are_checked(max_batch: int, max_wait: float) -> None:
     with pytest.raises(ValueError, match="max_"):
         BatchingEmbedder(FakeEmbedder(), max_batch=max_batch, max_wait=max_wait)
+
+
+@pytest.mark.slow
+def test_the_real_model_gives_each_query_the_vector_it_gets_alone(embedder: Embedder) -> None:
+    questions = ["我的转账一直在打包中", "忘记密码了怎么办", "How do I revoke an approval?", "USDT 转不出去 能量不足"]
+    alone = embedder.embed_queries(questions)
+    batched = BatchingEmbedder(embedder, max_batch=16, max_wait=0.05)
+    try:
+        together = np.vstack(_concurrently(batched, questions))
+    finally:
+        batched.close()
+    # padding to the longest question of a batch must not move a vector
+    assert np.min(np.sum(alone * together, axis=1)) > 0.9999
+    assert batched.calls < len(questions) and batched.texts == len(questions)
