@@ -40,9 +40,10 @@ class Settings:
     #: A sentence-transformers model name or folder; ``None`` means the offline default.
     embedding_model: str | None = None
     embedding_batch_size: int = 16
-    #: The API's query batching: texts in one model call at most, and milliseconds a search
-    #: waits for others to join it (0 ms: only those already waiting).
-    query_batch_max: int = 16
+    #: The API's query batching: texts in one model call at most (1: no batching, the default
+    #: until it is measured faster; docs/benchmarks.md), and milliseconds a search waits for
+    #: others to join it (0 ms: only those already waiting).
+    query_batch_max: int = 1
     query_batch_wait_ms: float = 2.0
     llm_backend: LlmBackend = "llamacpp"
     #: Ollama servers serving ``ollama_model``; more than one makes a pool (failover, a queue each).

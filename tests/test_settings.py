@@ -129,4 +129,4 @@ def test_bad_urls_name_the_variable(name: str, value: str) -> None:
 def test_query_batching_is_read_from_the_environment() -> None:
     s = Settings.from_env({"KEFU_QUERY_BATCH_MAX": "8", "KEFU_QUERY_BATCH_WAIT_MS": "0"})
     assert (s.query_batch_max, s.query_batch_wait_ms) == (8, 0.0)
-    assert (Settings().query_batch_max, Settings().query_batch_wait_ms) == (16, 2.0)
+    assert (Settings().query_batch_max, Settings().query_batch_wait_ms) == (1, 2.0)

@@ -199,6 +199,8 @@ class Runtime:
         """Concurrent searches embed their questions in one model call (kefu/batching.py)."""
         from kefu.batching import BatchingEmbedder
 
+        if self.settings.query_batch_max <= 1:
+            return embedder
         batched = BatchingEmbedder(
             embedder, max_batch=self.settings.query_batch_max, max_wait=self.settings.query_batch_wait_ms / 1000
         )
