@@ -40,6 +40,11 @@ class Settings:
     #: A sentence-transformers model name or folder; ``None`` means the offline default.
     embedding_model: str | None = None
     embedding_batch_size: int = 16
+    #: The API's query batching: texts in one model call at most (1: no batching, the default
+    #: until it is measured faster; docs/benchmarks.md), and milliseconds a search waits for
+    #: others to join it (0 ms: only those already waiting).
+    query_batch_max: int = 1
+    query_batch_wait_ms: float = 2.0
     llm_backend: LlmBackend = "llamacpp"
     #: Ollama servers serving ``ollama_model``; more than one makes a pool (failover, a queue each).
     ollama_hosts: tuple[str, ...] = ("http://127.0.0.1:11434",)
@@ -184,6 +189,8 @@ class Settings:
             data_dir=get("KEFU_DATA_DIR", lambda s: Path(s).expanduser(), defaults.data_dir),
             embedding_model=get("KEFU_EMBEDDING_MODEL", str, None),
             embedding_batch_size=get("KEFU_EMBEDDING_BATCH_SIZE", positive_int, defaults.embedding_batch_size),
+            query_batch_max=get("KEFU_QUERY_BATCH_MAX", positive_int, defaults.query_batch_max),
+            query_batch_wait_ms=get("KEFU_QUERY_BATCH_WAIT_MS", _batch_wait_ms, defaults.query_batch_wait_ms),
             llm_backend=get("KEFU_LLM_BACKEND", _backend, backend_default),
             ollama_hosts=_hosts("KEFU_OLLAMA_HOST", ollama_host_env) if ollama_host_env else defaults.ollama_hosts,
             ollama_model=get("KEFU_OLLAMA_MODEL", str, defaults.ollama_model),
@@ -294,6 +301,13 @@ def _non_negative_float(raw: str) -> float:
     value = float(raw)
     if value < 0:
         raise ValueError("must be a number of 0 or more")
+    return value
+
+
+def _batch_wait_ms(raw: str) -> float:
+    value = float(raw)
+    if not 0 <= value <= 100:
+        raise ValueError("must be between 0 and 100 (milliseconds)")
     return value
 
 

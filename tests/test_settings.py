@@ -61,6 +61,8 @@ def test_every_field_reads_its_variable(tmp_path: Path) -> None:
         ("KEFU_LLM_TIMEOUT", "soon"),
         ("KEFU_EMBEDDING_BATCH_SIZE", "-1"),
         ("KEFU_LLM_TEMPERATURE", "-0.5"),
+        ("KEFU_QUERY_BATCH_MAX", "0"),
+        ("KEFU_QUERY_BATCH_WAIT_MS", "250"),
     ],
 )
 def test_bad_values_name_the_variable(name: str, value: str) -> None:
@@ -122,3 +124,9 @@ def test_database_password_and_webhook_token_are_never_shown() -> None:
 def test_bad_urls_name_the_variable(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         Settings.from_env({name: value})
+
+
+def test_query_batching_is_read_from_the_environment() -> None:
+    s = Settings.from_env({"KEFU_QUERY_BATCH_MAX": "8", "KEFU_QUERY_BATCH_WAIT_MS": "0"})
+    assert (s.query_batch_max, s.query_batch_wait_ms) == (8, 0.0)
+    assert (Settings().query_batch_max, Settings().query_batch_wait_ms) == (1, 2.0)

@@ -38,6 +38,7 @@ from service.store.engine import is_sqlite
 if TYPE_CHECKING:
     from ingest.index import IndexLayout
     from ingest.pipeline import IngestReport
+    from kefu.batching import BatchingEmbedder
     from kefu.embedder import Embedder
     from kefu.generators import Generator
     from kefu.settings import Settings
@@ -96,6 +97,7 @@ class Runtime:
         self._given_store = store
         self._given_answerer = answerer
         self._given_embedder = embedder
+        self._batcher: BatchingEmbedder | None = None
         self._given_generator = generator
         self._store: Store | None = store
         self.embedder: Embedder | None = None
@@ -181,6 +183,9 @@ class Runtime:
         self._tasks.clear()
         if self.generator is not None and self._given_generator is None and self._given_answerer is None:
             await self.generator.close()
+        if self._batcher is not None:
+            await anyio.to_thread.run_sync(self._batcher.close)
+            self._batcher = None
         if self._store is not None and self._given_store is None:
             self._store.close()
             self._store = None
@@ -189,7 +194,7 @@ class Runtime:
         from kefu.embedder import embedder_from_settings
         from kefu.generators import generator_from_settings
 
-        embedder = self._given_embedder or embedder_from_settings(self.settings)
+        embedder = self._given_embedder or self._batched(embedder_from_settings(self.settings))
         try:
             await anyio.to_thread.run_sync(embedder.warm_up)
             self.embedder = embedder
@@ -203,6 +208,18 @@ class Runtime:
                 self.answerer = self._answerer_for(retriever)
             except KefuError as exc:
                 self.problems["index"] = str(exc)
+
+    def _batched(self, embedder: Embedder) -> Embedder:
+        """Concurrent searches embed their questions in one model call (kefu/batching.py)."""
+        from kefu.batching import BatchingEmbedder
+
+        if self.settings.query_batch_max <= 1:
+            return embedder
+        batched = BatchingEmbedder(
+            embedder, max_batch=self.settings.query_batch_max, max_wait=self.settings.query_batch_wait_ms / 1000
+        )
+        self._batcher = batched
+        return batched
 
     def _gate(self, max_waiting: int, *, slots: int) -> LlmGate:
         return LlmGate(
