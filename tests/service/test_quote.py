@@ -179,4 +179,3 @@ def test_the_answer_style_is_a_setting() -> None:
     assert Settings.from_env({"KEFU_ANSWER_STYLE": "Generate"}).answer_style == "generate"
     with pytest.raises(ConfigError, match=r"KEFU_ANSWER_STYLE.*quote, generate"):
         Settings.from_env({"KEFU_ANSWER_STYLE": "poem"})
-
