@@ -35,6 +35,9 @@ from service.keys import create_key
 from service.store import Store
 from tests.fakes.ollama_server import FakeOllama, ScriptedModel
 
+#: Each test talks to a server on loopback; those that ask the deployment load the real embedder.
+pytestmark = pytest.mark.integration
+
 MODEL = "qwen2.5:3b-instruct"
 #: Cites [1] and repeats words of the top source, so the answer is "grounded".
 GROUNDED_TOKENS = ["转账", "打包中", "通常", "是", "矿工费", "太低", "[1]", "。"]
@@ -98,6 +101,7 @@ async def remote_answer(deployment: Deployment, question: str, **kw: Any) -> Ans
         return await remote.answer(question)
 
 
+@pytest.mark.slow
 def test_a_remote_answer_is_the_in_process_answer(deployment: Deployment) -> None:
     local = asyncio.run(in_process(deployment).answer(GROUNDED_QUESTION, lang=None))
     remote = asyncio.run(remote_answer(deployment, GROUNDED_QUESTION))
@@ -115,6 +119,7 @@ def test_a_remote_answer_is_the_in_process_answer(deployment: Deployment) -> Non
     assert 0 < remote.timings_ms["first_token"] <= remote.timings_ms["total"]
 
 
+@pytest.mark.slow
 def test_a_handoff_comes_back_with_its_reason_and_draft(deployment: Deployment) -> None:
     question = f"我的助记词是 {SEED} 帮我看看"
     local = asyncio.run(in_process(deployment).answer(question, lang=None))
@@ -128,6 +133,7 @@ def test_a_handoff_comes_back_with_its_reason_and_draft(deployment: Deployment) 
     assert _judged(remote) == _judged(local)
 
 
+@pytest.mark.slow
 def test_a_handoffs_draft_keeps_its_sources(deployment: Deployment) -> None:
     # The LLM finds no answer in the sources: the agent gets the best passage, citing it [1], as a draft.
     scripted = deployment.llm.models[MODEL]
@@ -147,6 +153,7 @@ def test_a_handoffs_draft_keeps_its_sources(deployment: Deployment) -> None:
     assert "first_token" in remote.timings_ms
 
 
+@pytest.mark.slow
 def test_run_item_judges_a_remote_answer(deployment: Deployment) -> None:
     item = EvalItem(
         id="remote-1",
@@ -169,6 +176,7 @@ def test_run_item_judges_a_remote_answer(deployment: Deployment) -> None:
     assert outcome.prompt_tokens == 57
 
 
+@pytest.mark.slow
 def test_a_wrong_or_missing_api_key_is_a_clear_auth_error(deployment: Deployment) -> None:
     wrong = "kefu_app_" + "x" * 32
     with pytest.raises(AuthError) as refused:

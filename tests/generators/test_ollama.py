@@ -12,7 +12,7 @@ from kefu.generators import ChatMessage, GenerationOptions, generate
 from kefu.generators.ollama import OllamaGenerator
 from tests.fakes.ollama_server import FakeOllama, ScriptedModel
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
 MESSAGES = [
     ChatMessage("system", "只根据资料回答。"),

@@ -18,7 +18,7 @@ from kefu.settings import Settings
 from tests.fakes.ollama_server import ScriptedModel
 from tests.fakes.openai_server import FakeOpenAI
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
 MODEL = "Qwen/Qwen2.5-3B-Instruct"
 TOKENS = ["转账", "打包中", "通常", "是", "矿工费", "太低", "[1]", "。"]

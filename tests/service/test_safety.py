@@ -652,6 +652,7 @@ def test_no_input_makes_it_slow(text: str) -> None:
     assert cpu_seconds(both) < 0.1
 
 
+@pytest.mark.integration  # a new Python process
 def test_importing_it_loads_no_web_framework_or_model() -> None:
     code = (
         "import sys, service.safety;"

@@ -55,6 +55,8 @@ from service.store.migrate import alembic_config
 from service.store.models import Base
 from tests.service.databases import BACKENDS, Database, make_database
 
+pytestmark = pytest.mark.integration
+
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 WEBHOOK = "https://hooks.example.com/kefu"
 #: The schema the previous release shipped (its migration head), and its tables.

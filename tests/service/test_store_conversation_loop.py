@@ -15,6 +15,8 @@ from service.store import HandoffRequest, Store, current_revision, head_revision
 from service.store.migrate import alembic_config
 from tests.service.test_store import MNEMONIC, WEBHOOK, Clock, ask, escalate, make_store
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture
 def clock() -> Clock:

@@ -16,6 +16,8 @@ from service.store.migrate import alembic_config
 from tests.service.databases import Database
 from tests.service.test_store import MNEMONIC, WEBHOOK, Clock, ask, make_store
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture
 def clock() -> Clock:
