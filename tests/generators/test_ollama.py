@@ -8,21 +8,12 @@ import ollama
 import pytest
 
 from kefu.errors import BackendTimeoutError, BackendUnavailableError, BadInputError, ModelNotFoundError
-from kefu.generators import ChatMessage, GenerationOptions, generate
+from kefu.generators import GenerationOptions, generate
 from kefu.generators.ollama import OllamaGenerator
 from tests.fakes.ollama_server import FakeOllama, ScriptedModel
+from tests.generators.conftest import MESSAGES
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
-
-MESSAGES = [
-    ChatMessage("system", "只根据资料回答。"),
-    ChatMessage("user", "资料：[1] 打包中一般是矿工费低。\n问题：转账一直打包中？"),
-]
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 def _free_port() -> int:

@@ -11,26 +11,18 @@ import openai
 import pytest
 
 from kefu.errors import BackendTimeoutError, BackendUnavailableError, BadInputError, ConfigError, ModelNotFoundError
-from kefu.generators import ChatMessage, GenerationOptions, generate, generator_from_settings
+from kefu.generators import GenerationOptions, generate, generator_from_settings
 from kefu.generators.openai_compat import OpenAICompatibleGenerator
 from kefu.generators.pool import HostPool
 from kefu.settings import Settings
 from tests.fakes.ollama_server import ScriptedModel
 from tests.fakes.openai_server import FakeOpenAI
+from tests.generators.conftest import MESSAGES
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
 MODEL = "Qwen/Qwen2.5-3B-Instruct"
 TOKENS = ["转账", "打包中", "通常", "是", "矿工费", "太低", "[1]", "。"]
-MESSAGES = [
-    ChatMessage("system", "只根据资料回答。"),
-    ChatMessage("user", "资料：[1] 打包中一般是矿工费低。\n问题：转账一直打包中？"),
-]
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 @pytest.fixture
