@@ -29,7 +29,9 @@ from tests.service.api.conftest import (  # noqa: F401 - llm_server is a fixture
     SLOW_MODEL,
     Api,
     api_settings,
+    ask,
     build_app,
+    error_of,
     llm_server,
     start_api,
 )
@@ -54,16 +56,6 @@ def api(tmp_path_factory, harbor_data_dir, embedder, llm_server) -> Iterator[Api
     finally:
         client.__exit__(None, None, None)
         store.close()
-
-
-def ask(api: Api, question: str = TRANSFER_QUESTION, role: str = "app", **body: Any) -> Any:
-    return api.client.post("/v1/ask", json={"question": question, **body}, headers=api.auth(role))
-
-
-def error_of(response: Any) -> dict[str, Any]:
-    body = response.json()
-    assert set(body) == {"error"}, body
-    return dict(body["error"])
 
 
 def _rows(db: Path) -> str:

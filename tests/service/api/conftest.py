@@ -101,6 +101,18 @@ class Api:
         return {"Authorization": f"Bearer {self.keys[role]}"}
 
 
+def ask(api: Api, question: str = GROUNDED_QUESTION, role: str = "app", **body: Any) -> Any:
+    """POST /v1/ask with ``role``'s key."""
+    return api.client.post("/v1/ask", json={"question": question, **body}, headers=api.auth(role))
+
+
+def error_of(response: Any) -> dict[str, Any]:
+    """The error of a response, which must be the API's one error shape."""
+    body = response.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "detail"}, body
+    return dict(body["error"])
+
+
 def start_api(app: Litestar, store: Store) -> tuple[TestClient[Litestar], dict[str, str]]:
     client = TestClient(app)
     client.__enter__()  # runs the lifespan (migrates the store)

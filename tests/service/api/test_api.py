@@ -30,7 +30,9 @@ from tests.service.api.conftest import (
     Api,
     WebhookSink,
     api_settings,
+    ask,
     build_app,
+    error_of,
     sse_events,
     start_api,
 )
@@ -79,16 +81,6 @@ def api(request, tmp_path_factory, harbor_data_dir, embedder, llm_server, sink) 
     finally:
         client.__exit__(None, None, None)
         store.close()
-
-
-def ask(api: Api, question: str = GROUNDED_QUESTION, role: str = "app", **body: Any) -> Any:
-    return api.client.post("/v1/ask", json={"question": question, **body}, headers=api.auth(role))
-
-
-def error_of(response: Any) -> dict[str, Any]:
-    body = response.json()
-    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "detail"}, body
-    return dict(body["error"])
 
 
 # --- operations ----------------------------------------------------------------------------
