@@ -95,11 +95,6 @@ ASKS_MIXED = [
 ]
 
 
-@pytest.mark.parametrize("sentence", ASKS_ZH + ASKS_EN + ASKS_MIXED)
-def test_a_request_for_a_secret_is_found(sentence: str) -> None:
-    assert asks_for_secret(sentence), sentence
-
-
 @pytest.mark.parametrize(
     ("previous", "sentence"),
     [
@@ -173,11 +168,6 @@ SAFE_EN = [
 ]
 
 
-@pytest.mark.parametrize("sentence", SAFE_ZH + SAFE_EN)
-def test_warnings_and_safe_instructions_are_not_requests(sentence: str) -> None:
-    assert asks_for_secret(sentence) is None
-
-
 def test_the_reason_names_the_verb_and_the_secret() -> None:
     reason = asks_for_secret("请把助记词发给我们。")
     assert reason is not None and "'发给'" in reason and "'助记词'" in reason
@@ -221,11 +211,6 @@ PROMISES_EN = [
     "Your funds will be returned by tomorrow.",
     "Your funds will be returned by our team.",
 ]
-
-
-@pytest.mark.parametrize("sentence", PROMISES_ZH + PROMISES_EN)
-def test_a_promise_of_recovery_is_found(sentence: str) -> None:
-    assert promises_recovery(sentence), sentence
 
 
 NO_PROMISE_ZH = [
@@ -274,9 +259,22 @@ NO_PROMISE_EN = [
 ]
 
 
-@pytest.mark.parametrize("sentence", NO_PROMISE_ZH + NO_PROMISE_EN)
-def test_facts_about_recovery_are_not_promises(sentence: str) -> None:
-    assert promises_recovery(sentence) is None
+#: Each sentence check: the sentences it must find, and those (warnings, safe instructions,
+#: facts about recovery) it must let pass.
+CHECKS = {
+    "asks_for_secret": (asks_for_secret, ASKS_ZH + ASKS_EN + ASKS_MIXED, SAFE_ZH + SAFE_EN),
+    "promises_recovery": (promises_recovery, PROMISES_ZH + PROMISES_EN, NO_PROMISE_ZH + NO_PROMISE_EN),
+}
+
+
+@pytest.mark.parametrize(("name", "sentence"), [(n, t) for n, (_, found, _) in CHECKS.items() for t in found])
+def test_the_check_finds_the_sentence(name: str, sentence: str) -> None:
+    assert CHECKS[name][0](sentence), sentence
+
+
+@pytest.mark.parametrize(("name", "sentence"), [(n, t) for n, (_, _, passes) in CHECKS.items() for t in passes])
+def test_the_check_lets_the_sentence_pass(name: str, sentence: str) -> None:
+    assert CHECKS[name][0](sentence) is None
 
 
 # --- unknown_url --------------------------------------------------------------------------
