@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from service.api import create_app
 from service.api.runtime import Runtime
 from service.keys import create_key
 from service.store import Store
+from tests.fakes.http import QuietHandler, base_url, serve, stop
 from tests.fakes.ollama_server import FakeOllama, ScriptedModel
 
 #: Each test talks to a server on loopback; those that ask the deployment load the real embedder.
@@ -214,16 +215,12 @@ class Scripted:
 
     @property
     def url(self) -> str:
-        assert self.server is not None
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        return base_url(self.server)
 
     def __enter__(self) -> Scripted:
         script = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 status, code, headers = script.replies[min(script.calls, len(script.replies) - 1)]
@@ -236,14 +233,11 @@ class Scripted:
                 self.end_headers()
                 self.wfile.write(body)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = serve(Handler)
         return self
 
     def __exit__(self, *_: object) -> None:
-        assert self.server is not None
-        self.server.shutdown()
-        self.server.server_close()
+        stop(self.server)
 
 
 def test_busy_is_retried_as_retry_after_says_then_given_up() -> None:

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from service.api import create_app
 from service.api.runtime import Runtime
 from service.keys import create_key
 from service.store import Store
+from tests.fakes.http import QuietHandler, base_url, serve, stop
 from tests.fakes.ollama_server import FakeOllama, ScriptedModel
 
 MODEL = "qwen2.5:3b-instruct"
@@ -131,17 +131,12 @@ class WebhookSink:
 
     @property
     def url(self) -> str:
-        assert self.server is not None
-        host, port = self.server.server_address[:2]
-        return f"http://{host!s}:{port}/hooks/kefu"
+        return base_url(self.server) + "/hooks/kefu"
 
     def start(self) -> WebhookSink:
         sink = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
                 # Keyed by handoff too: apps on different databases reuse delivery ids.
@@ -153,15 +148,11 @@ class WebhookSink:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = serve(Handler)
         return self
 
     def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
+        stop(self.server)
 
     def for_handoff(self, handoff_id: str) -> list[dict[str, Any]]:
         return [c for c in self.calls if (c["body"].get("handoff") or {}).get("id") == handoff_id]
