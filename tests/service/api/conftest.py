@@ -11,7 +11,9 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -25,7 +27,7 @@ from kefu.settings import Settings
 from service.api import create_app
 from service.api.runtime import Runtime
 from service.keys import create_key
-from service.store import Store
+from service.store import RetryPolicy, Store
 from tests.fakes.http import QuietHandler, base_url, serve, stop
 from tests.fakes.ollama_server import FakeOllama, ScriptedModel
 
@@ -111,6 +113,21 @@ def error_of(response: Any) -> dict[str, Any]:
     body = response.json()
     assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "detail"}, body
     return dict(body["error"])
+
+
+#: Webhook retries within a test's patience: the first call fails, the next one 0.1 s later.
+QUICK_RETRY = RetryPolicy(base=timedelta(milliseconds=100), cap=timedelta(seconds=1), lease=timedelta(seconds=5))
+
+
+@contextmanager
+def running(app: Litestar, store: Store) -> Iterator[Api]:
+    """The app started (its lifespan run) with a key per role; stopped, and its store closed, after."""
+    client, keys = start_api(app, store)
+    try:
+        yield Api(client=client, store=store, keys=keys, app=app)
+    finally:
+        client.__exit__(None, None, None)
+        store.close()
 
 
 def start_api(app: Litestar, store: Store) -> tuple[TestClient[Litestar], dict[str, str]]:
