@@ -617,16 +617,15 @@ def test_a_2000_character_answer_is_checked_in_a_few_milliseconds() -> None:
     answer = _answer_of(2000)
     sources = [s + " 说明" * 500 for s in LONG_SOURCES]
     check_answer(answer, sources)  # loads the BIP39 word lists once
-    cpu, wall = [], []
+    cpu = []
     for _ in range(30):
-        start_cpu, start_wall = time.thread_time(), time.perf_counter()
+        start_cpu = time.thread_time()
         check_answer(answer, sources)
         cpu.append(time.thread_time() - start_cpu)
-        wall.append(time.perf_counter() - start_wall)
-    # CPU time of this thread: what the check costs, whatever else shares the machine. The
+    # CPU time of this thread: what the check costs, whatever else shares the machine (wall
+    # time is not: 30 runs all over 10 ms were seen at a load average of 14 on 2 cores). The
     # bound is 10 ms since the check also screens links and evasions (6.3 ms seen in CI).
     assert statistics.median(cpu) < 0.010
-    assert min(wall) < 0.010
 
 
 @pytest.mark.parametrize(
