@@ -11,7 +11,7 @@ from kefu.errors import BackendTimeoutError, BackendUnavailableError, BadInputEr
 from kefu.generators import GenerationOptions, generate
 from kefu.generators.ollama import OllamaGenerator
 from tests.fakes.ollama_server import FakeOllama, ScriptedModel
-from tests.generators.conftest import MESSAGES
+from tests.generators.conftest import MESSAGES, texts_until_failure
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -85,11 +85,7 @@ async def test_error_line_mid_stream_is_backend_unavailable() -> None:
     server = FakeOllama({"m": ScriptedModel(tokens=["a", "b", "c"], error_after=2)}).start()
     try:
         gen = OllamaGenerator(server.url, "m")
-        seen = []
-        with pytest.raises(BackendUnavailableError, match="unexpected EOF"):
-            async for chunk in gen.stream(MESSAGES):
-                seen.append(chunk.text)
-        assert seen == ["a", "b"]
+        assert await texts_until_failure(gen, BackendUnavailableError, "unexpected EOF") == ["a", "b"]
     finally:
         server.stop()
 

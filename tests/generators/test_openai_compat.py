@@ -17,7 +17,7 @@ from kefu.generators.pool import HostPool
 from kefu.settings import Settings
 from tests.fakes.ollama_server import ScriptedModel
 from tests.fakes.openai_server import FakeOpenAI
-from tests.generators.conftest import MESSAGES
+from tests.generators.conftest import MESSAGES, texts_until_failure
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -155,12 +155,8 @@ async def test_an_overloaded_server_is_backend_unavailable(server: FakeOpenAI) -
 async def test_an_error_event_mid_stream_is_backend_unavailable() -> None:
     fake = FakeOpenAI({MODEL: ScriptedModel(tokens=["a", "b", "c"], error_after=2, error_message="CUDA OOM")}).start()
     try:
-        seen = []
         async with opened(fake.url) as gen:
-            with pytest.raises(BackendUnavailableError, match="CUDA OOM"):
-                async for chunk in gen.stream(MESSAGES):
-                    seen.append(chunk.text)
-        assert seen == ["a", "b"]
+            assert await texts_until_failure(gen, BackendUnavailableError, "CUDA OOM") == ["a", "b"]
     finally:
         fake.stop()
 
