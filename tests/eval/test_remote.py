@@ -10,8 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import ThreadingHTTPServer
@@ -19,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from mnemonic import Mnemonic
 
 from eval.answers import _judged, run_item
@@ -35,6 +32,7 @@ from service.keys import create_key
 from service.store import Store
 from tests.fakes.http import QuietHandler, base_url, serve, stop
 from tests.fakes.ollama_server import FakeOllama, ScriptedModel
+from tests.service.api.conftest import on_loopback
 
 #: Each test talks to a server on loopback; those that ask the deployment load the real embedder.
 pytestmark = pytest.mark.integration
@@ -69,23 +67,11 @@ def deployment(tmp_path_factory: pytest.TempPathFactory, harbor_data_dir: Path, 
     store = Store.from_settings(settings)
     generator = OllamaGenerator(llm.url, MODEL, timeout=10, connect_timeout=1)
     app = create_app(settings, store=store, embedder=embedder, generator=generator)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, access_log=False, lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, name="kefu-api", daemon=True)
-    thread.start()
     try:
-        deadline = time.monotonic() + 120
-        while not server.started:
-            assert thread.is_alive(), "the API did not start"
-            assert time.monotonic() < deadline, "the API did not start within 120 s"
-            time.sleep(0.05)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        key, _ = create_key(store, "agent", "eval-remote")  # details are for agent and admin keys
-        yield Deployment(f"http://127.0.0.1:{port}", key, settings, app.state.runtime, llm)
+        with on_loopback(app, patience=120) as port:
+            key, _ = create_key(store, "agent", "eval-remote")  # details are for agent and admin keys
+            yield Deployment(f"http://127.0.0.1:{port}", key, settings, app.state.runtime, llm)
     finally:
-        server.should_exit = True
-        thread.join(timeout=30)
         store.close()
         llm.stop()
 

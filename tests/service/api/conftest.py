@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import uvicorn
 from litestar import Litestar
 from litestar.testing import TestClient
 
@@ -128,6 +130,27 @@ def running(app: Litestar, store: Store) -> Iterator[Api]:
     finally:
         client.__exit__(None, None, None)
         store.close()
+
+
+@contextmanager
+def on_loopback(app: Litestar, patience: float) -> Iterator[int]:
+    """``app`` served by uvicorn on a free port of 127.0.0.1 (its lifespan run), from a thread,
+    while the block runs; yields the port once it listens, failing after ``patience`` seconds."""
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, access_log=False, lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, name="kefu-api", daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + patience
+        while not server.started:
+            assert thread.is_alive(), "the API did not start"
+            assert time.monotonic() < deadline, f"the API did not start within {patience:.0f} s"
+            time.sleep(0.05)
+        yield int(server.servers[0].sockets[0].getsockname()[1])
+    finally:
+        server.should_exit = True
+        thread.join(timeout=60)
 
 
 def start_api(app: Litestar, store: Store) -> tuple[TestClient[Litestar], dict[str, str]]:
