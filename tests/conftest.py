@@ -1,13 +1,19 @@
 """Shared fixtures: no network beyond loopback, real models from the data dir, a fake Ollama,
-a real PostgreSQL server."""
+a real PostgreSQL server; and the markers kept true: a test that loads a model is `slow`, one
+that starts a server, a process or a database is `integration`, and every other test runs in
+this process alone (what `make test-fast` runs)."""
 
 from __future__ import annotations
 
+import importlib.abc
 import ipaddress
 import os
 import socket
-from collections.abc import Iterator
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -25,6 +31,61 @@ REQUIRE_POSTGRES_VARIABLE = "KEFU_TEST_REQUIRE_POSTGRES"
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+#: Fixtures that load a real model: a test that asks for one must be marked slow.
+MODEL_FIXTURES = frozenset({"embedder", "harbor_data_dir", "retriever"})
+#: Fixtures that start a server or a database: a test that asks for one must be marked
+#: integration (or slow).
+OUTSIDE_FIXTURES = frozenset({"postgres", "db", "fake_ollama"})
+#: Libraries that only a model needs; a test not marked slow may not import them.
+MODEL_LIBRARIES = frozenset({"torch", "sentence_transformers", "transformers", "llama_cpp"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Refuse a run where a test's fixtures say more than its markers: `make test-fast` would
+    otherwise load a model or start a server."""
+    wrong = []
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        slow = item.get_closest_marker("slow") is not None
+        if names & MODEL_FIXTURES and not slow:
+            wrong.append(f"{item.nodeid} loads a model ({', '.join(sorted(names & MODEL_FIXTURES))}): mark it slow")
+        elif names & OUTSIDE_FIXTURES and not (slow or item.get_closest_marker("integration")):
+            needs = ", ".join(sorted(names & OUTSIDE_FIXTURES))
+            wrong.append(f"{item.nodeid} starts a server or a database ({needs}): mark it integration")
+    if wrong:
+        raise pytest.UsageError("tests whose markers do not say what they need:\n" + "\n".join(wrong))
+
+
+class _RefuseModelLibraries(importlib.abc.MetaPathFinder):
+    def find_spec(self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None) -> None:
+        if fullname.partition(".")[0] in MODEL_LIBRARIES:
+            raise ImportError(f"a test not marked slow may not load a model ({fullname} imported)")
+
+
+@pytest.fixture(autouse=True)
+def _in_process_only(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A test marked neither slow nor integration binds no socket (no server), starts no
+    process and imports no model library: such tests are what `make test-fast` runs."""
+    if request.node.get_closest_marker("slow") or request.node.get_closest_marker("integration"):
+        yield
+        return
+
+    def refuse(what: str) -> object:
+        def refused(*args: object, **kwargs: object) -> None:
+            raise RuntimeError(f"a test not marked integration may not {what}")
+
+        return refused
+
+    monkeypatch.setattr(socket.socket, "bind", refuse("bind a socket (start a server)"))
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse("start a process"))
+    finder = _RefuseModelLibraries()
+    sys.meta_path.insert(0, finder)
+    try:
+        yield
+    finally:
+        sys.meta_path.remove(finder)
 
 
 @pytest.fixture(autouse=True)

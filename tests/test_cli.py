@@ -13,6 +13,8 @@ import pytest
 
 from kefu.settings import Settings
 
+pytestmark = pytest.mark.integration
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -92,6 +94,7 @@ def test_ingest_prints_what_it_left_out(tmp_path: Path, settings: Settings) -> N
     assert "2 new" in out.stdout
 
 
+@pytest.mark.slow  # the real embedder, in the `kefu` process
 def test_ingest_search_and_retrieval_eval_through_the_cli(tmp_path: Path, settings: Settings) -> None:
     env = {"KEFU_DATA_DIR": str(tmp_path), "KEFU_EMBEDDING_MODEL": settings.embedding_model_id}
     src = REPO / "tests" / "fixtures" / "sources" / "markdown"

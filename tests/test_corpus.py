@@ -116,11 +116,13 @@ def _max_jaccard(items: dict[str, set[str]]) -> tuple[float, str, str]:
     return best
 
 
+@pytest.mark.integration  # reads a whole corpus
 def test_no_two_articles_are_near_copies() -> None:
     j, a, b = _max_jaccard({str(p): _shingles(body) for p, (_, body) in ARTICLES.items()})
     assert j < 0.5, f"{a} and {b} share {j:.0%} of their character 4-grams"
 
 
+@pytest.mark.integration  # reads a whole corpus
 def test_no_two_tickets_are_near_copies() -> None:
     texts = {
         str(t["id"]): _shingles(" ".join([str(t["subject"]), *(m["text"] for m in t["messages"])]))  # type: ignore[attr-defined]

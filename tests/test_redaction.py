@@ -747,6 +747,7 @@ def test_false_positive_budget_on_agent_messages() -> None:
     assert redactor.totals == {"email": len(found)}
 
 
+@pytest.mark.integration  # reads a whole corpus
 def test_the_whole_corpus_redacts_well_under_a_second() -> None:
     messages = [
         (m["text"], t["messages"][n - 1]["text"] if n else "") for t in TICKETS for n, m in enumerate(t["messages"])

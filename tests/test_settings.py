@@ -63,6 +63,19 @@ def test_every_field_reads_its_variable(tmp_path: Path) -> None:
         ("KEFU_LLM_TEMPERATURE", "-0.5"),
         ("KEFU_QUERY_BATCH_MAX", "0"),
         ("KEFU_QUERY_BATCH_WAIT_MS", "250"),
+        ("KEFU_DATABASE_URL", "var/kefu.db"),
+        ("KEFU_DATABASE_URL", "://nothing"),
+        ("KEFU_WEBHOOK_URL", "ftp://hooks.example.com/x"),
+        ("KEFU_WEBHOOK_URL", "hooks.example.com/x"),
+        ("KEFU_WEBHOOK_URL", "https:///path-only"),
+        # the HTTP API's
+        ("KEFU_LLM_QUEUE", "-1"),
+        ("KEFU_CORS_ORIGINS", "https://desk.example.com/app"),
+        ("KEFU_CORS_ORIGINS", "desk.example.com"),
+        ("KEFU_MAX_BODY_BYTES", "0"),
+        ("KEFU_RATE_BURST", "0"),
+        ("KEFU_LOG_LEVEL", "LOUD"),
+        ("KEFU_INDEX_WATCH_SECONDS", "-1"),
     ],
 )
 def test_bad_values_name_the_variable(name: str, value: str) -> None:
@@ -109,21 +122,6 @@ def test_database_password_and_webhook_token_are_never_shown() -> None:
     for text in (repr(s), *shown.values()):
         assert "s3cret" not in text
         assert "XXXX" not in text
-
-
-@pytest.mark.parametrize(
-    ("name", "value"),
-    [
-        ("KEFU_DATABASE_URL", "var/kefu.db"),
-        ("KEFU_DATABASE_URL", "://nothing"),
-        ("KEFU_WEBHOOK_URL", "ftp://hooks.example.com/x"),
-        ("KEFU_WEBHOOK_URL", "hooks.example.com/x"),
-        ("KEFU_WEBHOOK_URL", "https:///path-only"),
-    ],
-)
-def test_bad_urls_name_the_variable(name: str, value: str) -> None:
-    with pytest.raises(ConfigError, match=name):
-        Settings.from_env({name: value})
 
 
 def test_query_batching_is_read_from_the_environment() -> None:

@@ -187,6 +187,7 @@ def test_compare_refuses_runs_of_different_datasets_or_modes() -> None:
     assert comparable(_metrics(), other) == ["mode differs: 'full' vs 'retrieval'"]
 
 
+@pytest.mark.slow
 def test_a_dense_only_retrieval_regression_makes_compare_fail(
     harbor_data_dir: Path, settings: Settings, embedder: Any, tmp_path: Path, capsys: Any
 ) -> None:
@@ -229,6 +230,7 @@ def test_ci_sample_is_fixed_and_spread_over_the_answer_items() -> None:
     assert ci_sample(items, 0) == []
 
 
+@pytest.mark.slow
 def test_ci_mode_runs_rules_on_everything_and_the_llm_on_the_sample(
     harbor_data_dir: Path, settings: Settings, embedder: Any, fake_ollama: FakeOllama, tmp_path: Path
 ) -> None:
@@ -274,6 +276,7 @@ def test_parse_verdict(text: str, verdict: bool | None) -> None:
     assert parse_verdict(text) is verdict
 
 
+@pytest.mark.integration  # a fake Ollama on loopback
 @pytest.mark.anyio
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])
 async def test_llm_judge_asks_the_configured_llm_and_reads_its_verdict(anyio_backend: str) -> None:

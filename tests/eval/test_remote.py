@@ -10,16 +10,13 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from mnemonic import Mnemonic
 
 from eval.answers import _judged, run_item
@@ -33,7 +30,12 @@ from service.api import create_app
 from service.api.runtime import Runtime
 from service.keys import create_key
 from service.store import Store
+from tests.fakes.http import QuietHandler, base_url, serve, stop
 from tests.fakes.ollama_server import FakeOllama, ScriptedModel
+from tests.service.api.conftest import on_loopback
+
+#: Each test talks to a server on loopback; those that ask the deployment load the real embedder.
+pytestmark = pytest.mark.integration
 
 MODEL = "qwen2.5:3b-instruct"
 #: Cites [1] and repeats words of the top source, so the answer is "grounded".
@@ -65,23 +67,11 @@ def deployment(tmp_path_factory: pytest.TempPathFactory, harbor_data_dir: Path, 
     store = Store.from_settings(settings)
     generator = OllamaGenerator(llm.url, MODEL, timeout=10, connect_timeout=1)
     app = create_app(settings, store=store, embedder=embedder, generator=generator)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, access_log=False, lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, name="kefu-api", daemon=True)
-    thread.start()
     try:
-        deadline = time.monotonic() + 120
-        while not server.started:
-            assert thread.is_alive(), "the API did not start"
-            assert time.monotonic() < deadline, "the API did not start within 120 s"
-            time.sleep(0.05)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        key, _ = create_key(store, "agent", "eval-remote")  # details are for agent and admin keys
-        yield Deployment(f"http://127.0.0.1:{port}", key, settings, app.state.runtime, llm)
+        with on_loopback(app, patience=120) as port:
+            key, _ = create_key(store, "agent", "eval-remote")  # details are for agent and admin keys
+            yield Deployment(f"http://127.0.0.1:{port}", key, settings, app.state.runtime, llm)
     finally:
-        server.should_exit = True
-        thread.join(timeout=30)
         store.close()
         llm.stop()
 
@@ -98,6 +88,7 @@ async def remote_answer(deployment: Deployment, question: str, **kw: Any) -> Ans
         return await remote.answer(question)
 
 
+@pytest.mark.slow
 def test_a_remote_answer_is_the_in_process_answer(deployment: Deployment) -> None:
     local = asyncio.run(in_process(deployment).answer(GROUNDED_QUESTION, lang=None))
     remote = asyncio.run(remote_answer(deployment, GROUNDED_QUESTION))
@@ -115,6 +106,7 @@ def test_a_remote_answer_is_the_in_process_answer(deployment: Deployment) -> Non
     assert 0 < remote.timings_ms["first_token"] <= remote.timings_ms["total"]
 
 
+@pytest.mark.slow
 def test_a_handoff_comes_back_with_its_reason_and_draft(deployment: Deployment) -> None:
     question = f"我的助记词是 {SEED} 帮我看看"
     local = asyncio.run(in_process(deployment).answer(question, lang=None))
@@ -128,6 +120,7 @@ def test_a_handoff_comes_back_with_its_reason_and_draft(deployment: Deployment) 
     assert _judged(remote) == _judged(local)
 
 
+@pytest.mark.slow
 def test_a_handoffs_draft_keeps_its_sources(deployment: Deployment) -> None:
     # The LLM finds no answer in the sources: the agent gets the best passage, citing it [1], as a draft.
     scripted = deployment.llm.models[MODEL]
@@ -147,6 +140,7 @@ def test_a_handoffs_draft_keeps_its_sources(deployment: Deployment) -> None:
     assert "first_token" in remote.timings_ms
 
 
+@pytest.mark.slow
 def test_run_item_judges_a_remote_answer(deployment: Deployment) -> None:
     item = EvalItem(
         id="remote-1",
@@ -169,6 +163,7 @@ def test_run_item_judges_a_remote_answer(deployment: Deployment) -> None:
     assert outcome.prompt_tokens == 57
 
 
+@pytest.mark.slow
 def test_a_wrong_or_missing_api_key_is_a_clear_auth_error(deployment: Deployment) -> None:
     wrong = "kefu_app_" + "x" * 32
     with pytest.raises(AuthError) as refused:
@@ -206,16 +201,12 @@ class Scripted:
 
     @property
     def url(self) -> str:
-        assert self.server is not None
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        return base_url(self.server)
 
     def __enter__(self) -> Scripted:
         script = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 status, code, headers = script.replies[min(script.calls, len(script.replies) - 1)]
@@ -228,14 +219,11 @@ class Scripted:
                 self.end_headers()
                 self.wfile.write(body)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = serve(Handler)
         return self
 
     def __exit__(self, *_: object) -> None:
-        assert self.server is not None
-        self.server.shutdown()
-        self.server.server_close()
+        stop(self.server)
 
 
 def test_busy_is_retried_as_retry_after_says_then_given_up() -> None:

@@ -22,9 +22,10 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 
+from tests.fakes.http import QuietHandler, base_url, serve, stop
 from tests.fakes.ollama_server import ScriptedModel
 
 CREATED = 1_764_000_000
@@ -50,9 +51,7 @@ class FakeOpenAI:
     @property
     def url(self) -> str:
         """The base URL clients are given (with the ``/v1`` prefix)."""
-        assert self.server is not None
-        host, port = self.server.server_address[:2]
-        return f"http://{host!s}:{port}/v1"
+        return base_url(self.server) + "/v1"
 
     def start(self, port: int = 0) -> FakeOpenAI:
         """Serve on ``port`` (0: any free one; a stopped fake's port: the same server back)."""
@@ -61,9 +60,7 @@ class FakeOpenAI:
         class Handler(_Handler):
             state = fake
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = serve(Handler, port)
         return self
 
     @property
@@ -73,9 +70,7 @@ class FakeOpenAI:
 
     def stop(self) -> None:
         """Stop listening and drop open (keep-alive) connections, as a server going down does."""
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
+        stop(self.server)
         with self._lock:
             for connection in self._connections:
                 with contextlib.suppress(OSError):
@@ -96,12 +91,9 @@ def _error(message: str, type_: str, code: str | None = None, param: str | None 
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     state: FakeOpenAI
     protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
 
     def setup(self) -> None:
         super().setup()

@@ -50,10 +50,18 @@ class SlowEmbedder:
         return self._embed(texts)
 
 
-def article_hit(doc_id: str = "fqa/pending.md", text: str = "转账一直在打包中，通常是矿工费设置过低。") -> DocumentHit:
+def article_hit(
+    doc_id: str = "fqa/pending.md",
+    text: str = "转账一直在打包中，通常是矿工费设置过低。",
+    *,
+    title: str = "转账一直在打包中怎么办",
+    dense: float = 0.9,
+    kind: str = "article",
+) -> DocumentHit:
+    """A search hit on one passage, ranked first by both searches."""
     return DocumentHit(
-        doc_id=doc_id, paths=[doc_id], title="转账一直在打包中怎么办", kind="article", lang="zh", category="transfers",
-        url=None, score=0.9, dense_score=0.9, sparse_score=5.0, dense_rank=1, sparse_rank=1,
+        doc_id=doc_id, paths=[doc_id], title=title, kind=kind, lang="zh", category="transfers",
+        url=None, score=0.9, dense_score=dense, sparse_score=5.0, dense_rank=1, sparse_rank=1,
         heading_path=[], passage=text, snippet=text, chunk=0,
     )  # fmt: skip
 

@@ -36,6 +36,7 @@ AMX_INFO = "CPU : SSE3 = 1 | AVX = 1 | AVX2 = 1 | F16C = 1 | FMA = 1 | AVX512 = 
 # --- never the AMX path -------------------------------------------------------------------------
 
 
+@pytest.mark.integration  # loads the installed llama.cpp library
 def test_the_installed_llama_cpp_would_not_run_amx_kernels() -> None:
     """Fails on a build with AMX compiled in (e.g. a native build picked from a wheel cache)."""
     import llama_cpp

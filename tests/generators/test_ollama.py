@@ -8,21 +8,12 @@ import ollama
 import pytest
 
 from kefu.errors import BackendTimeoutError, BackendUnavailableError, BadInputError, ModelNotFoundError
-from kefu.generators import ChatMessage, GenerationOptions, generate
+from kefu.generators import GenerationOptions, generate
 from kefu.generators.ollama import OllamaGenerator
 from tests.fakes.ollama_server import FakeOllama, ScriptedModel
+from tests.generators.conftest import MESSAGES, texts_until_failure
 
-pytestmark = pytest.mark.anyio
-
-MESSAGES = [
-    ChatMessage("system", "只根据资料回答。"),
-    ChatMessage("user", "资料：[1] 打包中一般是矿工费低。\n问题：转账一直打包中？"),
-]
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
+pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
 
 def _free_port() -> int:
@@ -94,11 +85,7 @@ async def test_error_line_mid_stream_is_backend_unavailable() -> None:
     server = FakeOllama({"m": ScriptedModel(tokens=["a", "b", "c"], error_after=2)}).start()
     try:
         gen = OllamaGenerator(server.url, "m")
-        seen = []
-        with pytest.raises(BackendUnavailableError, match="unexpected EOF"):
-            async for chunk in gen.stream(MESSAGES):
-                seen.append(chunk.text)
-        assert seen == ["a", "b"]
+        assert await texts_until_failure(gen, BackendUnavailableError, "unexpected EOF") == ["a", "b"]
     finally:
         server.stop()
 

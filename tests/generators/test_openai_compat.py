@@ -11,26 +11,18 @@ import openai
 import pytest
 
 from kefu.errors import BackendTimeoutError, BackendUnavailableError, BadInputError, ConfigError, ModelNotFoundError
-from kefu.generators import ChatMessage, GenerationOptions, generate, generator_from_settings
+from kefu.generators import GenerationOptions, generate, generator_from_settings
 from kefu.generators.openai_compat import OpenAICompatibleGenerator
 from kefu.generators.pool import HostPool
 from kefu.settings import Settings
 from tests.fakes.ollama_server import ScriptedModel
 from tests.fakes.openai_server import FakeOpenAI
+from tests.generators.conftest import MESSAGES, texts_until_failure
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
 MODEL = "Qwen/Qwen2.5-3B-Instruct"
 TOKENS = ["转账", "打包中", "通常", "是", "矿工费", "太低", "[1]", "。"]
-MESSAGES = [
-    ChatMessage("system", "只根据资料回答。"),
-    ChatMessage("user", "资料：[1] 打包中一般是矿工费低。\n问题：转账一直打包中？"),
-]
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 @pytest.fixture
@@ -163,12 +155,8 @@ async def test_an_overloaded_server_is_backend_unavailable(server: FakeOpenAI) -
 async def test_an_error_event_mid_stream_is_backend_unavailable() -> None:
     fake = FakeOpenAI({MODEL: ScriptedModel(tokens=["a", "b", "c"], error_after=2, error_message="CUDA OOM")}).start()
     try:
-        seen = []
         async with opened(fake.url) as gen:
-            with pytest.raises(BackendUnavailableError, match="CUDA OOM"):
-                async for chunk in gen.stream(MESSAGES):
-                    seen.append(chunk.text)
-        assert seen == ["a", "b"]
+            assert await texts_until_failure(gen, BackendUnavailableError, "CUDA OOM") == ["a", "b"]
     finally:
         fake.stop()
 

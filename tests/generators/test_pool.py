@@ -20,7 +20,7 @@ from kefu.settings import Settings
 from tests.fakes.ollama_server import FakeOllama, ScriptedModel
 from tests.fakes.openai_server import FakeOpenAI
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
 MODEL = "qwen2.5-3b-instruct"
 TOKENS = ["转账", "打包中", "通常", "是", "矿工费", "太低", "[1]", "。"]

@@ -144,6 +144,14 @@ def _copy_fixtures(tmp_path: Path) -> Path:
     return src
 
 
+def _ingested(tmp_path: Path, embedder: SentenceTransformerEmbedder) -> tuple[Path, Path]:
+    """The fixtures copied to ``src`` and ingested into index "t" of the data dir ``data``."""
+    src = _copy_fixtures(tmp_path)
+    data = tmp_path / "data"
+    run_ingest([src], data_dir=data, index_name="t", embedder=embedder)
+    return src, data
+
+
 def test_incremental_ingest_embeds_only_changes_and_prunes_removed(
     tmp_path: Path, embedder: SentenceTransformerEmbedder
 ) -> None:
@@ -202,9 +210,7 @@ def test_exact_duplicates_are_indexed_once_with_all_paths(
 def test_a_version_from_before_pairs_were_stored_is_carried_over_not_a_crash(
     tmp_path: Path, embedder: SentenceTransformerEmbedder
 ) -> None:
-    src = _copy_fixtures(tmp_path)
-    data = tmp_path / "data"
-    run_ingest([src], data_dir=data, index_name="t", embedder=embedder)
+    src, data = _ingested(tmp_path, embedder)
     old = open_index(data, "t")
     old_pairs = (old.path / "pairs.txt").read_text(encoding="utf-8").split("\n")
     (old.path / "pairs.txt").unlink()  # as kefu wrote versions before it stored the pairs
@@ -256,9 +262,7 @@ def test_pages_with_nothing_but_a_title_are_left_out_with_a_note(
 def test_bad_input_is_reported_and_strict_changes_nothing(
     tmp_path: Path, embedder: SentenceTransformerEmbedder
 ) -> None:
-    src = _copy_fixtures(tmp_path)
-    data = tmp_path / "data"
-    run_ingest([src], data_dir=data, index_name="t", embedder=embedder)
+    src, data = _ingested(tmp_path, embedder)
     before = open_index(data, "t")
     (src / "broken.md").write_bytes("# 标题\n\n乱码".encode("gbk"))
     (src / "tickets.jsonl").write_text('{"id": "A-1", "subject": "x"\n', encoding="utf-8")

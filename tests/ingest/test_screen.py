@@ -60,6 +60,7 @@ def test_a_deployment_that_names_its_domains_keeps_its_links(tmp_path: Path) -> 
 
 
 @pytest.mark.skipif(not TP_CN.is_dir(), reason=f"no tp-cn corpus at {TP_CN}")
+@pytest.mark.integration  # reads a whole corpus
 def test_tp_cn_links_are_found_where_they_are_written() -> None:
     _, problems, notes = _read(TP_CN, DEFAULT_OFFICIAL_DOMAINS)
     foreign = [p for p in problems if "not an official domain" in p]

@@ -302,6 +302,7 @@ def test_single_file_paths_are_relative_to_its_folder() -> None:
     assert [d.path for d in read.documents] == ["memo.md"]
 
 
+@pytest.mark.integration  # reads a whole corpus
 def test_reading_is_deterministic() -> None:
     assert read_source(HARBOR).documents == read_source(HARBOR).documents
 
@@ -309,6 +310,7 @@ def test_reading_is_deterministic() -> None:
 # --------------------------------------------------------------------------- the demo corpus
 
 
+@pytest.mark.integration  # reads a whole corpus
 def test_demo_corpus() -> None:
     read = read_source(HARBOR)
     elapsed = cpu_seconds(lambda: read_source(HARBOR), repeat=1)  # CPU time: a loaded machine does not count
@@ -359,6 +361,7 @@ def _summary_entries(summary: str) -> tuple[dict[str, str], dict[str, str]]:
 
 
 @pytest.mark.skipif(not TP_CN.is_dir(), reason=f"the GitBook export {TP_CN} is not on this machine")
+@pytest.mark.integration  # reads a whole corpus
 def test_real_gitbook_export() -> None:
     read = read_source(TP_CN)
     elapsed = cpu_seconds(lambda: read_source(TP_CN), repeat=1)  # CPU time: a loaded machine does not count

@@ -29,8 +29,11 @@ from tests.service.api.conftest import (  # noqa: F401 - llm_server is a fixture
     SLOW_MODEL,
     Api,
     api_settings,
+    ask,
     build_app,
+    error_of,
     llm_server,
+    running,
     start_api,
 )
 
@@ -46,24 +49,9 @@ def api(tmp_path_factory, harbor_data_dir, embedder, llm_server) -> Iterator[Api
     tmp = tmp_path_factory.mktemp("security")
     settings = api_settings(harbor_data_dir, tmp / "kefu.db", rate_limit=0, answer_style="quote")
     store = Store.from_settings(settings)
-    app = build_app(settings, llm_server, embedder, store=store)
-    client, keys = start_api(app, store)
-    keys["app2"] = create_key(store, "app", "second-app")[0]
-    try:
-        yield Api(client=client, store=store, keys=keys, app=app)
-    finally:
-        client.__exit__(None, None, None)
-        store.close()
-
-
-def ask(api: Api, question: str = TRANSFER_QUESTION, role: str = "app", **body: Any) -> Any:
-    return api.client.post("/v1/ask", json={"question": question, **body}, headers=api.auth(role))
-
-
-def error_of(response: Any) -> dict[str, Any]:
-    body = response.json()
-    assert set(body) == {"error"}, body
-    return dict(body["error"])
+    with running(build_app(settings, llm_server, embedder, store=store), store) as api:
+        api.keys["app2"] = create_key(store, "app", "second-app")[0]
+        yield api
 
 
 def _rows(db: Path) -> str:

@@ -1,9 +1,11 @@
-"""A database under test, SQLite file or PostgreSQL, and the raw looks tests take at it."""
+"""A database under test, SQLite file or PostgreSQL, the raw looks tests take at it, and a
+store on it with a clock the test moves."""
 
 from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -11,8 +13,25 @@ import pytest
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.pool import NullPool
 
+from service.store import Store
+
 #: Both backends, for ``pytest.fixture(params=BACKENDS)``.
 BACKENDS = ("sqlite", "postgresql")
+T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
+WEBHOOK = "https://hooks.example.com/kefu"
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, now: datetime = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float = 1.0) -> None:
+        self.now += timedelta(seconds=seconds)
 
 
 @dataclass(frozen=True)
@@ -90,3 +109,11 @@ def make_database(request: pytest.FixtureRequest, kind: str, folder: Path) -> Da
         return Database("sqlite", f"sqlite:///{path}", path)
     server = request.getfixturevalue("postgres")
     return Database("postgresql", server.create_database())
+
+
+def make_store(where: Database | Path, clock: Clock, **options: object) -> Store:
+    """A migrated store on ``where`` (a database, or a SQLite file's path) keeping ``clock``'s time."""
+    url = where.url if isinstance(where, Database) else f"sqlite:///{where}"
+    store = Store(url, clock=clock, **options)  # type: ignore[arg-type]
+    store.migrate()
+    return store

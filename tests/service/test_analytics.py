@@ -180,6 +180,7 @@ def sql_figures(path: Path, start: datetime, end: datetime) -> dict[str, Any]:
     return figures
 
 
+@pytest.mark.integration  # a seeded SQLite store
 def test_the_report_equals_counts_made_with_sql(seeded: tuple[Store, Path]) -> None:
     store, path = seeded
     report = build_report(store, start=START, end=END, top=50)
@@ -225,6 +226,7 @@ def test_the_report_equals_counts_made_with_sql(seeded: tuple[Store, Path]) -> N
         }
 
 
+@pytest.mark.integration  # a seeded SQLite store
 def test_hot_questions_grouped_by_meaning_are_the_topics(seeded: tuple[Store, Path]) -> None:
     store, path = seeded
     embedder = LabelledEmbedder({q: topic for topic, qs in TOPICS.items() for q in qs})
@@ -291,6 +293,7 @@ def test_percentile_is_nearest_rank() -> None:
     assert percentile([1, 2, 3, 4], 50) == 2
 
 
+@pytest.mark.integration  # a seeded SQLite store
 def test_an_empty_period_reports_zeros_and_no_rates(seeded: tuple[Store, Path]) -> None:
     store, _ = seeded
     report = build_report(store, start=END + timedelta(days=30), end=END + timedelta(days=37))
@@ -320,6 +323,7 @@ def test_the_html_report_is_one_self_contained_page(tmp_path: Path) -> None:
     assert "CSAT (bot)" in page and "CSAT (agent)" in page
 
 
+@pytest.mark.integration  # a seeded SQLite store
 def test_kefu_report_prints_json_and_writes_html(
     seeded: tuple[Store, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

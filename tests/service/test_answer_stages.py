@@ -1,99 +1,25 @@
-"""The answer path's stages with fakes (no model, no index): prepare, decide, compose (quote,
-rendering, fraud warning) and score each do what they say, in well under a second."""
+"""The answer path's stages with fakes (tests/fakes: no model, no index, no server): prepare,
+retrieve, decide, compose (quote, rendering, generation, fraud warning) and score each do what
+they say, and every way out (answer, warning, each handoff reason) is reached."""
 
 from __future__ import annotations
 
-import asyncio
-import itertools
-import zlib
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
-
-import numpy as np
 import pytest
 
-from kefu.generators.base import ChatMessage, Chunk, GenerationOptions, GeneratorHealth
-from service.answerer import Answerer, AnswerResult
+from kefu.errors import BackendUnavailableError, BadInputError
+from kefu.vocab import MAX_QUESTION_CHARS
+from service.answerer import Answerer, Found
 from service.confidence import Calibration
 from service.retriever import DocumentHit, SearchFilters, SearchResult
+from tests.fakes.embedder import FakeEmbedder
+from tests.fakes.generator import FakeGenerator, collect
+from tests.fakes.retriever import SlowRetriever, article_hit
 
 pytestmark = pytest.mark.anyio
 
 
-class BigramEmbedder:
-    """Hashed character bigrams, L2-normalised: texts that share words are close."""
-
-    dim = 256
-
-    def warm_up(self) -> None:
-        pass
-
-    def _embed(self, texts: Sequence[str]) -> np.ndarray:
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for row, text in enumerate(texts):
-            low = text.lower()
-            for a, b in itertools.pairwise(low):
-                out[row, zlib.crc32((a + b).encode()) % self.dim] += 1.0
-            out[row] /= max(float(np.linalg.norm(out[row])), 1e-6)
-        return out
-
-    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self._embed(texts)
-
-    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
-        return self._embed(texts)
-
-
-def hit(doc_id: str, passage: str, *, dense: float = 0.9, lang: str = "zh", title: str = "标题") -> DocumentHit:
-    return DocumentHit(
-        doc_id=doc_id, paths=[doc_id], title=title, kind="article", lang=lang, category=None, url=None,
-        score=1.0, dense_score=dense, sparse_score=5.0, dense_rank=1, sparse_rank=1, heading_path=[],
-        passage=passage, snippet=passage[:40], chunk=0,
-    )  # fmt: skip
-
-
-@dataclass
-class FakeRetriever:
-    hits: list[DocumentHit]
-    embedder: BigramEmbedder = field(default_factory=BigramEmbedder)
-    queries: list[str] = field(default_factory=list)
-
-    @property
-    def plain_embedder(self) -> BigramEmbedder:
-        return self.embedder
-
-    def search(self, query: str, *, k: int = 5, filters: SearchFilters | None = None) -> SearchResult:
-        self.queries.append(query)
-        hits = [h for h in self.hits if filters is None or filters.kind in (None, h.kind)]
-        return SearchResult(query=query, lang="zh", expansion=[], hits=hits[:k], timings_ms={})
-
-
-@dataclass
-class FakeGenerator:
-    """Streams a scripted reply; records each prompt."""
-
-    reply: list[str]
-    delay: float = 0.0
-    name: str = "fake:model"
-    prompts: list[list[ChatMessage]] = field(default_factory=list)
-
-    async def warm_up(self) -> None:
-        pass
-
-    async def stream(
-        self, messages: Sequence[ChatMessage], options: GenerationOptions | None = None
-    ) -> AsyncIterator[Chunk]:  # fmt: skip
-        self.prompts.append(list(messages))
-        for piece in self.reply:
-            await asyncio.sleep(self.delay)
-            yield Chunk(piece)
-        yield Chunk("", done=True, finish_reason="stop")
-
-    def health(self) -> GeneratorHealth:
-        return GeneratorHealth()
-
-    async def close(self) -> None:
-        pass
+def hit(doc_id: str, passage: str, *, dense: float = 0.9, title: str = "标题", kind: str = "article") -> DocumentHit:
+    return article_hit(doc_id, passage, title=title, dense=dense, kind=kind)
 
 
 PENDING = hit(
@@ -104,19 +30,9 @@ PENDING = hit(
 OPEN = Calibration(threshold=0.0)
 
 
-async def collect(a: Answerer, question: str, **kw: object) -> tuple[str, AnswerResult]:
-    text, final = "", None
-    async for event in a.stream(question, **kw):  # type: ignore[arg-type]
-        if event.type == "token":
-            text += event.text
-        else:
-            final = event.result
-    assert final is not None
-    return text, final
-
-
 def answerer(hits: list[DocumentHit], gen: FakeGenerator | None = None, **kw: object) -> Answerer:
-    return Answerer(FakeRetriever(hits), gen or FakeGenerator([]), **kw)  # type: ignore[arg-type]
+    retriever = SlowRetriever(hits=hits, embedder=FakeEmbedder())
+    return Answerer(retriever, gen or FakeGenerator([]), **kw)  # type: ignore[arg-type]
 
 
 def test_prepare_redacts_runs_the_rules_and_knows_the_language() -> None:
@@ -157,7 +73,9 @@ async def test_a_late_rendering_falls_back_to_the_sentences_said_to_be_chinese()
     slow = FakeGenerator(["The fee", " is too low."], delay=2.0)
     _, result = await collect(answerer([PENDING], slow, calibration=OPEN, deadline=1.0), "my transfer is stuck")
     assert result.mode == "extractive" and result.action == "answer"
-    assert result.answer.startswith("From the help center (in Chinese):\n") and "矿工费" in result.answer
+    lead, shown = result.answer.split("\n", 1)
+    # The fake embedder cannot match English to Chinese: whichever sentence was picked is shown as written.
+    assert lead == "From the help center (in Chinese):" and shown.removesuffix(" [1]") in PENDING.passage.split("\n")
 
 
 async def test_a_rendering_in_the_wrong_language_is_not_shown_as_english() -> None:
@@ -186,3 +104,119 @@ async def test_a_weak_answer_goes_to_the_agent_as_a_draft() -> None:
     _, result = await collect(answerer([PENDING], calibration=Calibration(threshold=0.999)), "转账一直打包中怎么办")
     assert result.action == "handoff" and result.reason == "low_confidence"
     assert result.handoff is not None and "矿工费" in (result.handoff.suggested_reply or "")
+
+
+# --- prepare, retrieve, decide -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("question", "mode", "field"),
+    [("", "answer", "question"), ("  \n ", "answer", "question"),
+     ("x" * (MAX_QUESTION_CHARS + 1), "answer", "question"), ("转账打包中", "chat", "mode")],
+)  # fmt: skip
+def test_prepare_refuses_what_cannot_be_asked_naming_the_field(question: str, mode: str, field: str) -> None:
+    with pytest.raises(BadInputError, match=f"^{field}: "):
+        answerer([PENDING]).prepare(question, mode=mode)  # type: ignore[arg-type]
+
+
+def test_prepare_takes_the_language_asked_for_and_rewrites_a_follow_up() -> None:
+    a = answerer([PENDING])
+    assert a.prepare("转账一直打包中", lang="en").lang == "en"
+    turn = a.prepare("那手续费呢？", [("user", "波场转USDT需要什么"), ("assistant", "需要能量 [1]。")])
+    assert turn.standalone.startswith("波场转USDT需要什么") and turn.history[0] == ("user", "波场转USDT需要什么")
+
+
+def test_decide_puts_a_rule_before_an_empty_search_and_lets_found_passages_through() -> None:
+    a = answerer([PENDING])
+    found = Found(hits=[PENDING], similar=[], query="q", category=None, priority="normal")
+    empty = Found(hits=[], similar=[], query="q", category=None, priority="normal")
+    assert a.decide(a.prepare("我要投诉 转人工"), empty) == "compensation"
+    assert a.decide(a.prepare("转账一直打包中怎么办"), empty) == "no_sources"
+    assert a.decide(a.prepare("转账一直打包中怎么办"), found) is None
+
+
+async def test_a_reply_draws_on_articles_and_only_an_agent_sees_similar_tickets() -> None:
+    ticket = hit("tickets/t-1.jsonl", "用户：转账一直打包中\n客服：请加速。", kind="ticket")
+    a = answerer([ticket, PENDING])
+    user = await a.retrieve(a.prepare("转账一直打包中怎么办"))
+    agent = await a.retrieve(a.prepare("转账一直打包中怎么办", mode="suggest"))
+    assert [h.doc_id for h in user.hits] == [PENDING.doc_id] and user.similar == []
+    assert [h.doc_id for h in agent.hits] == [PENDING.doc_id] and [h.doc_id for h in agent.similar] == [ticket.doc_id]
+
+
+async def test_a_question_search_refuses_is_handed_off_as_finding_nothing() -> None:
+    class Refusing(SlowRetriever):
+        def search(self, query: str, k: int = 5, filters: SearchFilters | None = None) -> SearchResult:
+            raise BadInputError("query: nothing to search for")
+
+    a = Answerer(Refusing(hits=[PENDING], embedder=FakeEmbedder()), FakeGenerator([]), calibration=OPEN)
+    _, result = await collect(a, "转账一直打包中怎么办")
+    assert result.action == "handoff" and result.reason == "no_sources" and result.hits == []
+
+
+async def test_a_handoff_for_a_score_is_no_more_urgent_than_the_message() -> None:
+    # A low score adds no urgency of its own; a rule does.
+    weak = answerer([PENDING], calibration=Calibration(threshold=0.999))
+    _, result = await collect(weak, "转账一直打包中怎么办")
+    _, stolen = await collect(weak, "我的币被盗了，被转走了全部USDT")
+    assert result.reason == "low_confidence" and result.handoff is not None
+    assert result.handoff.priority == "normal"
+    assert stolen.handoff is not None and stolen.handoff.priority == "urgent"
+
+
+# --- the generate style: the LLM writes, the score decides --------------------------------------
+
+SOURCE_SENTENCE = "转账一直打包中，通常是矿工费设置过低"
+
+
+def generating(reply: list[str], **kw: object) -> tuple[Answerer, FakeGenerator]:
+    gen = FakeGenerator(reply, **kw)  # type: ignore[arg-type]
+    return answerer([PENDING], gen, style="generate", calibration=OPEN), gen
+
+
+async def test_a_cited_supported_answer_is_given_with_its_citation() -> None:
+    a, gen = generating([SOURCE_SENTENCE, " [1]", "。"])
+    streamed, result = await collect(a, "转账一直打包中怎么办")
+    assert result.action == "answer" and result.reason == "grounded" and result.mode == "generated"
+    assert streamed.strip() == result.answer and [c.source for c in result.citations] == [PENDING.doc_id]
+    assert result.evidence.grounded > 0 and result.evidence.cited == 1.0
+    (prompt,) = gen.prompts
+    assert "[1]" in prompt[-1].content and "矿工费" in prompt[-1].content
+
+
+async def test_a_citation_to_no_source_is_not_shown() -> None:
+    a, _ = generating([SOURCE_SENTENCE, " [7]", "。"])
+    _, result = await collect(a, "转账一直打包中怎么办")
+    assert "[7]" not in result.answer and all(c.n == 1 for c in result.citations)
+
+
+async def test_a_cited_answer_no_source_supports_goes_to_the_agent_as_a_draft() -> None:
+    a, _ = generating(["火星上的天气非常寒冷", " [1]", "。"])
+    _, result = await collect(a, "转账一直打包中怎么办")
+    assert result.evidence.cited == 1.0 and result.evidence.grounded == 0.0
+    assert result.action == "handoff" and result.reason == "low_confidence"
+    assert result.handoff is not None and "火星" in (result.handoff.suggested_reply or "")
+
+
+async def test_an_unsafe_sentence_is_never_shown_and_an_answer_of_little_else_is_handed_off() -> None:
+    a, _ = generating([SOURCE_SENTENCE, " [1]。", "请提供您的助记词以便我们验证 [1]。"])
+    streamed, result = await collect(a, "转账一直打包中怎么办")
+    assert "助记词" not in streamed and "助记词" not in result.answer and "asks_for_secret" in result.violations
+    short, _ = generating(["加速 [1]。", "请提供您的助记词以便我们验证 [1]。"])
+    _, unsafe = await collect(short, "转账一直打包中怎么办")
+    assert unsafe.action == "handoff" and unsafe.reason == "unsafe_answer" and "助记词" not in unsafe.answer
+
+
+async def test_a_model_that_cannot_answer_hands_off_with_the_passage_as_draft() -> None:
+    a, _ = generating(["无法根据资料回答。"])
+    _, result = await collect(a, "转账一直打包中怎么办")
+    assert result.action == "handoff" and result.reason == "no_answer"
+    assert result.handoff is not None and "矿工费" in (result.handoff.suggested_reply or "")
+
+
+async def test_an_llm_that_fails_is_replaced_by_the_passage_itself() -> None:
+    a, _ = generating([], fail=BackendUnavailableError("LLM server at 127.0.0.1:1 is not reachable"))
+    streamed, result = await collect(a, "转账一直打包中怎么办")
+    assert result.action == "answer" and result.reason == "extractive_fallback" and result.mode == "extractive"
+    assert result.answer.startswith("以下内容摘自帮助中心文章《转账一直打包中》") and "矿工费" in result.answer
+    assert streamed.strip() == result.answer and [c.source for c in result.citations] == [PENDING.doc_id]

@@ -19,6 +19,8 @@ from service.store import HandoffRequest, Store
 from tests.service.test_analytics import Clock, LabelledEmbedder
 from tests.service.test_store import MNEMONIC
 
+pytestmark = pytest.mark.integration
+
 END = datetime(2026, 11, 30, tzinfo=UTC)
 START = END - timedelta(days=7)
 GROUPS = {

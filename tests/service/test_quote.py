@@ -14,11 +14,12 @@ from kefu.embedder import SentenceTransformerEmbedder
 from kefu.errors import ConfigError
 from kefu.generators.ollama import OllamaGenerator
 from kefu.settings import Settings
-from service.answerer import Answerer, AnswerResult
+from service.answerer import Answerer
 from service.confidence import Calibration
 from service.glossary import Glossary
 from service.prompting import quote_answer, select_evidence
 from service.retriever import DocumentHit, HybridRetriever, SearchFilters, SearchResult
+from tests.fakes.generator import collect
 from tests.fakes.ollama_server import FakeOllama, ScriptedModel
 
 pytestmark = [pytest.mark.slow, pytest.mark.anyio]
@@ -37,17 +38,6 @@ def llm() -> Iterator[FakeOllama]:
 
 def quoting(retriever: HybridRetriever, llm: FakeOllama, **kw: object) -> Answerer:
     return Answerer(retriever, OllamaGenerator(llm.url, "en", timeout=10), style="quote", **kw)  # type: ignore[arg-type]
-
-
-async def _collect(a: Answerer, question: str) -> tuple[str, AnswerResult]:
-    text, final = "", None
-    async for event in a.stream(question):
-        if event.type == "token":
-            text += event.text
-        else:
-            final = event.result
-    assert final is not None
-    return text, final
 
 
 def _hit(doc_id: str, passage: str, title: str = "标题") -> DocumentHit:
@@ -109,7 +99,7 @@ def test_no_passage_sentences_no_evidence(embedder: SentenceTransformerEmbedder)
 async def test_a_chinese_question_is_answered_from_the_articles_own_sentences_without_the_llm(
     retriever: HybridRetriever, llm: FakeOllama
 ) -> None:
-    streamed, result = await _collect(quoting(retriever, llm), "我的转账一直在打包中怎么办")
+    streamed, result = await collect(quoting(retriever, llm), "我的转账一直在打包中怎么办")
     assert result.action == "answer" and result.reason == "grounded" and result.mode == "quoted"
     assert streamed == result.answer and llm.requests == []
     assert PENDING in [c.source for c in result.citations]
@@ -137,7 +127,7 @@ async def test_an_english_question_over_chinese_articles_gets_the_quote_rendered
 ) -> None:
     chinese = ChineseHelpCenter(open_index(harbor_data_dir, "harbor"), embedder, glossary=Glossary.load())
     a = quoting(chinese, llm, calibration=Calibration(threshold=0.0))
-    streamed, result = await _collect(a, "my transfer has been pending for hours, how do I speed it up?")
+    streamed, result = await collect(a, "my transfer has been pending for hours, how do I speed it up?")
     assert result.lang == "en" and all("/zh/" in h.paths[0] for h in result.hits)
     # Quoting Chinese sentences to an English user is not an answer: the LLM translates the
     # sentences the quote would show, one line per source, and writes nothing of its own.
@@ -158,7 +148,7 @@ async def test_when_the_llm_cannot_render_the_english_user_gets_the_sentences_sa
     chinese = ChineseHelpCenter(open_index(harbor_data_dir, "harbor"), embedder, glossary=Glossary.load())
     down = Answerer(chinese, OllamaGenerator("http://127.0.0.1:9", "en", timeout=1), style="quote",
                     calibration=Calibration(threshold=0.0))  # fmt: skip
-    streamed, result = await _collect(down, "my transfer has been pending for hours, how do I speed it up?")
+    streamed, result = await collect(down, "my transfer has been pending for hours, how do I speed it up?")
     assert result.action == "answer" and result.mode == "extractive" and result.reason == "extractive_fallback"
     lead, *lines = result.answer.split("\n")
     assert lead == "From the help center (in Chinese):" and streamed.strip() == result.answer
@@ -168,7 +158,7 @@ async def test_when_the_llm_cannot_render_the_english_user_gets_the_sentences_sa
 
 async def test_a_weak_quote_goes_to_the_agent_as_a_draft(retriever: HybridRetriever, llm: FakeOllama) -> None:
     strict = Calibration(threshold=0.999)
-    _, result = await _collect(quoting(retriever, llm, calibration=strict), "我的转账一直在打包中怎么办")
+    _, result = await collect(quoting(retriever, llm, calibration=strict), "我的转账一直在打包中怎么办")
     assert result.action == "handoff" and result.reason == "low_confidence"
     assert result.handoff is not None and result.handoff.suggested_reply
     assert "[1]" in result.handoff.suggested_reply and llm.requests == []

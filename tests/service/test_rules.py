@@ -47,16 +47,6 @@ def reasons(text: str, history: tuple[str, ...] = ()) -> list[str]:
     return [hit.reason for hit in check_rules(text, history)]
 
 
-def assert_fires(reason: str, text: str) -> None:
-    hits = check_rules(text)
-    assert reason in [h.reason for h in hits], f"{reason} should fire on {text!r}; got {hits}"
-
-
-def assert_silent(reason: str, text: str) -> None:
-    hits = check_rules(text)
-    assert reason not in [h.reason for h in hits], f"{reason} should not fire on {text!r}; got {hits}"
-
-
 # --- stolen_funds ---------------------------------------------------------------------------
 
 STOLEN_POSITIVE = [
@@ -111,16 +101,6 @@ STOLEN_NEGATIVE = [
 ]
 
 
-@pytest.mark.parametrize("text", STOLEN_POSITIVE)
-def test_stolen_funds_fires(text: str) -> None:
-    assert_fires("stolen_funds", text)
-
-
-@pytest.mark.parametrize("text", STOLEN_NEGATIVE)
-def test_stolen_funds_stays_silent(text: str) -> None:
-    assert_silent("stolen_funds", text)
-
-
 # --- secret_shared --------------------------------------------------------------------------
 
 SECRET_POSITIVE = [
@@ -161,16 +141,6 @@ SECRET_NEGATIVE = [
     "电报群里的客服让我去网站同步钱包，要输入助记词，靠谱吗",
     "someone from support told me to type my seed phrase into a site, is this legit?",
 ]
-
-
-@pytest.mark.parametrize("text", SECRET_POSITIVE)
-def test_secret_shared_fires(text: str) -> None:
-    assert_fires("secret_shared", text)
-
-
-@pytest.mark.parametrize("text", SECRET_NEGATIVE)
-def test_secret_shared_stays_silent(text: str) -> None:
-    assert_silent("secret_shared", text)
 
 
 @pytest.mark.parametrize(
@@ -311,16 +281,6 @@ HUMAN_NEGATIVE = [
 ]
 
 
-@pytest.mark.parametrize("text", HUMAN_POSITIVE)
-def test_human_requested_fires(text: str) -> None:
-    assert_fires("human_requested", text)
-
-
-@pytest.mark.parametrize("text", HUMAN_NEGATIVE)
-def test_human_requested_stays_silent(text: str) -> None:
-    assert_silent("human_requested", text)
-
-
 # --- compensation ---------------------------------------------------------------------------
 
 COMPENSATION_POSITIVE = [
@@ -368,16 +328,6 @@ COMPENSATION_NEGATIVE = [
 ]
 
 
-@pytest.mark.parametrize("text", COMPENSATION_POSITIVE)
-def test_compensation_fires(text: str) -> None:
-    assert_fires("compensation", text)
-
-
-@pytest.mark.parametrize("text", COMPENSATION_NEGATIVE)
-def test_compensation_stays_silent(text: str) -> None:
-    assert_silent("compensation", text)
-
-
 # --- account_lookup -------------------------------------------------------------------------
 
 LOOKUP_POSITIVE = [
@@ -408,16 +358,6 @@ LOOKUP_NEGATIVE = [
     "what is a tx hash",
     "how can I check my balance on another chain?",
 ]
-
-
-@pytest.mark.parametrize("text", LOOKUP_POSITIVE)
-def test_account_lookup_fires(text: str) -> None:
-    assert_fires("account_lookup", text)
-
-
-@pytest.mark.parametrize("text", LOOKUP_NEGATIVE)
-def test_account_lookup_stays_silent(text: str) -> None:
-    assert_silent("account_lookup", text)
 
 
 def test_lookup_evidence_names_the_identifier_kind() -> None:
@@ -487,14 +427,27 @@ OUT_OF_SCOPE_NEGATIVE = [
 ]
 
 
-@pytest.mark.parametrize("text", OUT_OF_SCOPE_POSITIVE)
-def test_out_of_scope_fires(text: str) -> None:
-    assert_fires("out_of_scope", text)
+#: Each rule's messages: those that must fire it, and those (about the same things) that must not.
+EXAMPLES = {
+    "stolen_funds": (STOLEN_POSITIVE, STOLEN_NEGATIVE),
+    "secret_shared": (SECRET_POSITIVE, SECRET_NEGATIVE),
+    "human_requested": (HUMAN_POSITIVE, HUMAN_NEGATIVE),
+    "compensation": (COMPENSATION_POSITIVE, COMPENSATION_NEGATIVE),
+    "account_lookup": (LOOKUP_POSITIVE, LOOKUP_NEGATIVE),
+    "out_of_scope": (OUT_OF_SCOPE_POSITIVE, OUT_OF_SCOPE_NEGATIVE),
+}
 
 
-@pytest.mark.parametrize("text", OUT_OF_SCOPE_NEGATIVE)
-def test_out_of_scope_stays_silent(text: str) -> None:
-    assert_silent("out_of_scope", text)
+@pytest.mark.parametrize(("reason", "text"), [(r, t) for r, (fire, _) in EXAMPLES.items() for t in fire])
+def test_the_rule_fires(reason: str, text: str) -> None:
+    hits = check_rules(text)
+    assert reason in [h.reason for h in hits], f"{reason} should fire on {text!r}; got {hits}"
+
+
+@pytest.mark.parametrize(("reason", "text"), [(r, t) for r, (_, silent) in EXAMPLES.items() for t in silent])
+def test_the_rule_stays_silent(reason: str, text: str) -> None:
+    hits = check_rules(text)
+    assert reason not in [h.reason for h in hits], f"{reason} should not fire on {text!r}; got {hits}"
 
 
 # --- the API --------------------------------------------------------------------------------

@@ -95,11 +95,6 @@ ASKS_MIXED = [
 ]
 
 
-@pytest.mark.parametrize("sentence", ASKS_ZH + ASKS_EN + ASKS_MIXED)
-def test_a_request_for_a_secret_is_found(sentence: str) -> None:
-    assert asks_for_secret(sentence), sentence
-
-
 @pytest.mark.parametrize(
     ("previous", "sentence"),
     [
@@ -173,11 +168,6 @@ SAFE_EN = [
 ]
 
 
-@pytest.mark.parametrize("sentence", SAFE_ZH + SAFE_EN)
-def test_warnings_and_safe_instructions_are_not_requests(sentence: str) -> None:
-    assert asks_for_secret(sentence) is None
-
-
 def test_the_reason_names_the_verb_and_the_secret() -> None:
     reason = asks_for_secret("请把助记词发给我们。")
     assert reason is not None and "'发给'" in reason and "'助记词'" in reason
@@ -221,11 +211,6 @@ PROMISES_EN = [
     "Your funds will be returned by tomorrow.",
     "Your funds will be returned by our team.",
 ]
-
-
-@pytest.mark.parametrize("sentence", PROMISES_ZH + PROMISES_EN)
-def test_a_promise_of_recovery_is_found(sentence: str) -> None:
-    assert promises_recovery(sentence), sentence
 
 
 NO_PROMISE_ZH = [
@@ -274,9 +259,22 @@ NO_PROMISE_EN = [
 ]
 
 
-@pytest.mark.parametrize("sentence", NO_PROMISE_ZH + NO_PROMISE_EN)
-def test_facts_about_recovery_are_not_promises(sentence: str) -> None:
-    assert promises_recovery(sentence) is None
+#: Each sentence check: the sentences it must find, and those (warnings, safe instructions,
+#: facts about recovery) it must let pass.
+CHECKS = {
+    "asks_for_secret": (asks_for_secret, ASKS_ZH + ASKS_EN + ASKS_MIXED, SAFE_ZH + SAFE_EN),
+    "promises_recovery": (promises_recovery, PROMISES_ZH + PROMISES_EN, NO_PROMISE_ZH + NO_PROMISE_EN),
+}
+
+
+@pytest.mark.parametrize(("name", "sentence"), [(n, t) for n, (_, found, _) in CHECKS.items() for t in found])
+def test_the_check_finds_the_sentence(name: str, sentence: str) -> None:
+    assert CHECKS[name][0](sentence), sentence
+
+
+@pytest.mark.parametrize(("name", "sentence"), [(n, t) for n, (_, _, passes) in CHECKS.items() for t in passes])
+def test_the_check_lets_the_sentence_pass(name: str, sentence: str) -> None:
+    assert CHECKS[name][0](sentence) is None
 
 
 # --- unknown_url --------------------------------------------------------------------------
@@ -619,16 +617,15 @@ def test_a_2000_character_answer_is_checked_in_a_few_milliseconds() -> None:
     answer = _answer_of(2000)
     sources = [s + " 说明" * 500 for s in LONG_SOURCES]
     check_answer(answer, sources)  # loads the BIP39 word lists once
-    cpu, wall = [], []
+    cpu = []
     for _ in range(30):
-        start_cpu, start_wall = time.thread_time(), time.perf_counter()
+        start_cpu = time.thread_time()
         check_answer(answer, sources)
         cpu.append(time.thread_time() - start_cpu)
-        wall.append(time.perf_counter() - start_wall)
-    # CPU time of this thread: what the check costs, whatever else shares the machine. The
+    # CPU time of this thread: what the check costs, whatever else shares the machine (wall
+    # time is not: 30 runs all over 10 ms were seen at a load average of 14 on 2 cores). The
     # bound is 10 ms since the check also screens links and evasions (6.3 ms seen in CI).
     assert statistics.median(cpu) < 0.010
-    assert min(wall) < 0.010
 
 
 @pytest.mark.parametrize(
@@ -649,9 +646,12 @@ def test_no_input_makes_it_slow(text: str) -> None:
         check_answer(text, [text])
         sanitize_source(text * 5)
 
-    assert cpu_seconds(both) < 0.1
+    # Backtracking that explodes takes seconds; "请提供" * 700 alone costs 0.09-0.12 s of CPU
+    # on a loaded machine (docs/development.md), so a 0.1 s bound failed without a regression.
+    assert cpu_seconds(both) < 0.5
 
 
+@pytest.mark.integration  # a new Python process
 def test_importing_it_loads_no_web_framework_or_model() -> None:
     code = (
         "import sys, service.safety;"

@@ -8,7 +8,6 @@ import re
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -53,10 +52,10 @@ from service.store import (
 )
 from service.store.migrate import alembic_config
 from service.store.models import Base
-from tests.service.databases import BACKENDS, Database, make_database
+from tests.service.databases import BACKENDS, T0, WEBHOOK, Clock, Database, make_database, make_store
 
-T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
-WEBHOOK = "https://hooks.example.com/kefu"
+pytestmark = pytest.mark.integration
+
 #: The schema the previous release shipped (its migration head), and its tables.
 PREVIOUS_RELEASE = "0001"
 PREVIOUS_RELEASE_TABLES = {
@@ -72,50 +71,10 @@ MNEMONIC = Mnemonic("english").to_mnemonic(bytes(range(16)))  # a valid 12-word 
 HEX64 = "9f3a" * 16
 
 
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, now: datetime = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float = 1.0) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     """A SQLite file, for the tests of SQLite's own behaviour."""
     return tmp_path / "data" / "kefu.db"
-
-
-def make_store(where: Database | Path, clock: Clock, **options: object) -> Store:
-    url = where.url if isinstance(where, Database) else f"sqlite:///{where}"
-    store = Store(url, clock=clock, **options)  # type: ignore[arg-type]
-    store.migrate()
-    return store
-
-
-@pytest.fixture
-def store(db: Database, clock: Clock) -> Iterator[Store]:
-    s = make_store(db, clock)
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def hooked(db: Database, clock: Clock) -> Iterator[Store]:
-    """A store with a webhook configured: every new handoff writes an outbox row."""
-    s = make_store(db, clock, webhook_url=WEBHOOK)
-    yield s
-    s.close()
 
 
 def ask(store: Store, question: str = "转账一直卡住怎么办", **kw: Any) -> SavedAnswer:

@@ -13,12 +13,10 @@ from alembic import command
 from kefu.errors import BadInputError, ConflictError, NotFoundError
 from service.store import HandoffRequest, Store, current_revision, head_revision
 from service.store.migrate import alembic_config
-from tests.service.test_store import MNEMONIC, WEBHOOK, Clock, ask, escalate, make_store
+from tests.service.databases import WEBHOOK, Clock, make_store
+from tests.service.test_store import MNEMONIC, ask, escalate
 
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
+pytestmark = pytest.mark.integration
 
 
 @pytest.fixture

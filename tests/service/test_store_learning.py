@@ -4,7 +4,6 @@ satisfaction rating per conversation with its webhook event, and the FAQ draft q
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,27 +12,10 @@ from alembic import command
 from kefu.errors import BadInputError, ConflictError, NotFoundError
 from service.store import HandoffRequest, Owner, Store, current_revision
 from service.store.migrate import alembic_config
-from tests.service.databases import Database
-from tests.service.test_store import MNEMONIC, WEBHOOK, Clock, ask, make_store
+from tests.service.databases import WEBHOOK, Clock, Database
+from tests.service.test_store import MNEMONIC, ask
 
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def store(db: Database, clock: Clock) -> Iterator[Store]:
-    s = make_store(db, clock)
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def hooked(db: Database, clock: Clock) -> Iterator[Store]:
-    s = make_store(db, clock, webhook_url=WEBHOOK)
-    yield s
-    s.close()
+pytestmark = pytest.mark.integration
 
 
 def test_curated_answers_are_created_edited_disabled_and_deleted(hooked: Store, clock: Clock, db: Database) -> None:

@@ -18,6 +18,8 @@ from kefu.errors import BackendUnavailableError
 from service.store import HandoffRequest, Store
 from tests.postgres import ExternalPostgres, LocalPostgres
 
+pytestmark = pytest.mark.integration
+
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 
 

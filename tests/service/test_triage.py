@@ -24,9 +24,9 @@ DATASETS = Path(__file__).resolve().parents[2] / "eval" / "datasets"
 # --- sentiment ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "text",
-    [
+#: Messages and the sentiment triage must read in each.
+EXAMPLES = {
+    "negative": [
         "什么垃圾钱包 转个账都转不了",
         "你们是不是骗子 我的钱呢",
         "急急急 在线等",
@@ -42,14 +42,7 @@ DATASETS = Path(__file__).resolve().parents[2] / "eval" / "datasets"
         "钱包打不开了😭",
         "third time asking. fix this.",
     ],
-)
-def test_negative_sentiment(text: str) -> None:
-    assert detect_sentiment(text) == "negative"
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
+    "positive": [
         "谢谢 已经解决了",
         "好的 明白了 感谢",
         "太好了 终于到账了",
@@ -57,14 +50,7 @@ def test_negative_sentiment(text: str) -> None:
         "thank you so much 👍",
         "got it, appreciate the help",
     ],
-)
-def test_positive_sentiment(text: str) -> None:
-    assert detect_sentiment(text) == "positive"
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
+    "neutral": [
         "怎么创建钱包",
         "usdt转账需要多少手续费?",
         "How do I add a custom network?",
@@ -72,9 +58,12 @@ def test_positive_sentiment(text: str) -> None:
         "BTC和ETH的区别是什么",
         "tronscan says SUCCESS but the exchange shows nothing",  # a quoted status is not shouting
     ],
-)
-def test_neutral_sentiment(text: str) -> None:
-    assert detect_sentiment(text) == "neutral"
+}
+
+
+@pytest.mark.parametrize(("text", "sentiment"), [(t, s) for s, texts in EXAMPLES.items() for t in texts])
+def test_sentiment(text: str, sentiment: str) -> None:
+    assert detect_sentiment(text) == sentiment
 
 
 def test_anger_outweighs_thanks() -> None:

@@ -12,12 +12,15 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from datetime import timedelta
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+import uvicorn
 from litestar import Litestar
 from litestar.testing import TestClient
 
@@ -26,7 +29,8 @@ from kefu.settings import Settings
 from service.api import create_app
 from service.api.runtime import Runtime
 from service.keys import create_key
-from service.store import Store
+from service.store import RetryPolicy, Store
+from tests.fakes.http import QuietHandler, base_url, serve, stop
 from tests.fakes.ollama_server import FakeOllama, ScriptedModel
 
 MODEL = "qwen2.5:3b-instruct"
@@ -101,6 +105,54 @@ class Api:
         return {"Authorization": f"Bearer {self.keys[role]}"}
 
 
+def ask(api: Api, question: str = GROUNDED_QUESTION, role: str = "app", **body: Any) -> Any:
+    """POST /v1/ask with ``role``'s key."""
+    return api.client.post("/v1/ask", json={"question": question, **body}, headers=api.auth(role))
+
+
+def error_of(response: Any) -> dict[str, Any]:
+    """The error of a response, which must be the API's one error shape."""
+    body = response.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "detail"}, body
+    return dict(body["error"])
+
+
+#: Webhook retries within a test's patience: the first call fails, the next one 0.1 s later.
+QUICK_RETRY = RetryPolicy(base=timedelta(milliseconds=100), cap=timedelta(seconds=1), lease=timedelta(seconds=5))
+
+
+@contextmanager
+def running(app: Litestar, store: Store) -> Iterator[Api]:
+    """The app started (its lifespan run) with a key per role; stopped, and its store closed, after."""
+    client, keys = start_api(app, store)
+    try:
+        yield Api(client=client, store=store, keys=keys, app=app)
+    finally:
+        client.__exit__(None, None, None)
+        store.close()
+
+
+@contextmanager
+def on_loopback(app: Litestar, patience: float) -> Iterator[int]:
+    """``app`` served by uvicorn on a free port of 127.0.0.1 (its lifespan run), from a thread,
+    while the block runs; yields the port once it listens, failing after ``patience`` seconds."""
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, access_log=False, lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, name="kefu-api", daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + patience
+        while not server.started:
+            assert thread.is_alive(), "the API did not start"
+            assert time.monotonic() < deadline, f"the API did not start within {patience:.0f} s"
+            time.sleep(0.05)
+        yield int(server.servers[0].sockets[0].getsockname()[1])
+    finally:
+        server.should_exit = True
+        thread.join(timeout=60)
+
+
 def start_api(app: Litestar, store: Store) -> tuple[TestClient[Litestar], dict[str, str]]:
     client = TestClient(app)
     client.__enter__()  # runs the lifespan (migrates the store)
@@ -119,17 +171,12 @@ class WebhookSink:
 
     @property
     def url(self) -> str:
-        assert self.server is not None
-        host, port = self.server.server_address[:2]
-        return f"http://{host!s}:{port}/hooks/kefu"
+        return base_url(self.server) + "/hooks/kefu"
 
     def start(self) -> WebhookSink:
         sink = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
                 # Keyed by handoff too: apps on different databases reuse delivery ids.
@@ -141,15 +188,11 @@ class WebhookSink:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = serve(Handler)
         return self
 
     def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
+        stop(self.server)
 
     def for_handoff(self, handoff_id: str) -> list[dict[str, Any]]:
         return [c for c in self.calls if (c["body"].get("handoff") or {}).get("id") == handoff_id]

@@ -11,7 +11,6 @@ import json
 import logging
 import time
 from collections.abc import Iterator
-from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -21,16 +20,20 @@ from kefu.errors import BackendUnavailableError
 from service.api.logs import JsonFormatter
 from service.api.ratelimit import RateLimiter, SharedRateLimiter
 from service.keys import create_key
-from service.store import RetryPolicy, Store
+from service.store import Store
 from tests.fakes.ollama_server import FakeOllama
 from tests.service.api.conftest import (
     GROUNDED_QUESTION,
     GROUNDED_SOURCE,
+    QUICK_RETRY,
     STOLEN_QUESTION,
     Api,
     WebhookSink,
     api_settings,
+    ask,
     build_app,
+    error_of,
+    running,
     sse_events,
     start_api,
 )
@@ -69,26 +72,9 @@ def api(request, tmp_path_factory, harbor_data_dir, embedder, llm_server, sink) 
         webhook_url=sink.url,
         rate_limit=0,  # tested on its own with a limiter of its own
     )
-    # Retries within a test's patience: the first call fails, the next one 0.1 s later.
-    retry = RetryPolicy(base=timedelta(milliseconds=100), cap=timedelta(seconds=1), lease=timedelta(seconds=5))
-    store = Store.from_settings(settings, retry=retry)
-    app = build_app(settings, llm_server, embedder, store=store, webhook_poll_seconds=0.05)
-    client, keys = start_api(app, store)
-    try:
-        yield Api(client=client, store=store, keys=keys, app=app)
-    finally:
-        client.__exit__(None, None, None)
-        store.close()
-
-
-def ask(api: Api, question: str = GROUNDED_QUESTION, role: str = "app", **body: Any) -> Any:
-    return api.client.post("/v1/ask", json={"question": question, **body}, headers=api.auth(role))
-
-
-def error_of(response: Any) -> dict[str, Any]:
-    body = response.json()
-    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "detail"}, body
-    return dict(body["error"])
+    store = Store.from_settings(settings, retry=QUICK_RETRY)
+    with running(build_app(settings, llm_server, embedder, store=store, webhook_poll_seconds=0.05), store) as api:
+        yield api
 
 
 # --- operations ----------------------------------------------------------------------------

@@ -9,21 +9,21 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from service.keys import create_key
-from service.store import RetryPolicy, Store
+from service.store import Store
 from tests.service.api.conftest import (
     GROUNDED_QUESTION,
+    QUICK_RETRY,
     Api,
     WebhookSink,
     api_settings,
     build_app,
+    running,
     sse_events,
-    start_api,
 )
 
 pytestmark = pytest.mark.slow
@@ -43,15 +43,9 @@ def sink() -> Iterator[WebhookSink]:
 def api(tmp_path_factory, harbor_data_dir, embedder, llm_server, sink) -> Iterator[Api]:  # type: ignore[no-untyped-def]
     tmp = tmp_path_factory.mktemp("loop")
     settings = api_settings(harbor_data_dir, tmp / "kefu.db", webhook_url=sink.url, rate_limit=0)
-    retry = RetryPolicy(base=timedelta(milliseconds=100), cap=timedelta(seconds=1), lease=timedelta(seconds=5))
-    store = Store.from_settings(settings, retry=retry)
-    app = build_app(settings, llm_server, embedder, store=store, webhook_poll_seconds=0.05)
-    client, keys = start_api(app, store)
-    try:
-        yield Api(client=client, store=store, keys=keys, app=app)
-    finally:
-        client.__exit__(None, None, None)
-        store.close()
+    store = Store.from_settings(settings, retry=QUICK_RETRY)
+    with running(build_app(settings, llm_server, embedder, store=store, webhook_poll_seconds=0.05), store) as api:
+        yield api
 
 
 def ask(api: Api, question: str, conversation_id: str | None = None, **extra: Any) -> dict[str, Any]:

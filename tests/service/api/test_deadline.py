@@ -19,6 +19,8 @@ from tests.fakes.ollama_server import FakeOllama, ScriptedModel
 from tests.fakes.retriever import SlowEmbedder, SlowRetriever, article_hit
 from tests.service.api.conftest import Served, serve_fake, sse_events
 
+pytestmark = pytest.mark.integration
+
 DEADLINE = 1.0
 #: What the reply may take beyond the deadline: storing it, the HTTP round trip.
 MARGIN = 1.5  # a loaded CI machine is slow to schedule; SLOW stays well above the bound

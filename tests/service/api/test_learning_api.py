@@ -5,14 +5,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from service.store import RetryPolicy, Store
-from tests.service.api.conftest import GROUNDED_QUESTION, Api, WebhookSink, api_settings, build_app, start_api
+from service.store import Store
+from tests.service.api.conftest import (
+    GROUNDED_QUESTION,
+    QUICK_RETRY,
+    Api,
+    WebhookSink,
+    api_settings,
+    build_app,
+    start_api,
+)
 from tests.service.test_store import MNEMONIC
 
 pytestmark = pytest.mark.slow
@@ -31,8 +38,7 @@ def sink() -> Iterator[WebhookSink]:
 
 def open_api(db: Path, harbor_data_dir: Path, embedder: Any, llm_server: Any, sink: WebhookSink) -> Api:
     settings = api_settings(harbor_data_dir, db, webhook_url=sink.url, rate_limit=0)
-    retry = RetryPolicy(base=timedelta(milliseconds=100), cap=timedelta(seconds=1), lease=timedelta(seconds=5))
-    store = Store.from_settings(settings, retry=retry)
+    store = Store.from_settings(settings, retry=QUICK_RETRY)
     app = build_app(settings, llm_server, embedder, store=store, webhook_poll_seconds=0.05)
     client, keys = start_api(app, store)
     return Api(client=client, store=store, keys=keys, app=app)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,11 +16,11 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from kefu.settings import Settings
 from service.api import create_app
 from service.api.runtime import Runtime
+from tests.service.api.conftest import on_loopback
 
 pytestmark = pytest.mark.slow
 
@@ -58,21 +57,8 @@ def served(
         llm_timeout=300,
     )
     app = create_app(settings, embedder=embedder, open_access=True)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, access_log=False, lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, name="kefu-api", daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 180
-        while not server.started:
-            assert thread.is_alive() and time.monotonic() < deadline, "the API did not start"
-            time.sleep(0.05)
-        port = server.servers[0].sockets[0].getsockname()[1]
+    with on_loopback(app, patience=180) as port:
         yield Served(f"http://127.0.0.1:{port}", app.state.runtime)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=60)
 
 
 def _events(lines: Iterator[str]) -> Iterator[tuple[str, Any]]:
