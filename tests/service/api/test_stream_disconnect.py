@@ -28,6 +28,9 @@ from tests.fakes.embedder import FakeEmbedder
 from tests.fakes.ollama_server import FakeOllama, ScriptedModel
 from tests.service.api.conftest import api_settings, build_app, sse_events
 
+# uvicorn on loopback: a real client that really hangs up.
+pytestmark = pytest.mark.integration
+
 HELP = Path(__file__).resolve().parents[3] / "corpora" / "harbor" / "help" / "zh"
 QUESTION = "我的转账一直在打包中怎么办？"
 #: Two sentences, each streamed when it ends: about 1 s each.
