@@ -359,20 +359,12 @@ class Store:
             )
             # The user may be answering the assistant ("please send the tx hash"): that
             # context is what tells a transaction hash from a private key.
-            question = self._clean(question, context)
-            answer_text = self._clean(answer)
-            session.add(Message(conversation_id=conversation.id, role="user", text=question, created_at=now))
-            row = Answer(
-                id=str(uuid.uuid4()), conversation_id=conversation.id, question=question, answer=answer_text,
-                citations=self._clean_json(list(citations)), confidence=float(confidence), action=action,
-                reason=self._clean(reason) if reason else None, mode=mode, model=model, latency_ms=latency_ms,
-                prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, created_at=now,
+            row = self._add_answer(
+                session, conversation.id, now=now, question=self._clean(question, context), answer=self._clean(answer),
+                mode=mode, citations=self._clean_json(list(citations)), confidence=float(confidence), action=action,
+                reason=self._clean(reason) if reason else None, model=model, latency_ms=latency_ms,
+                prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
             )  # fmt: skip
-            session.add(row)
-            session.flush()
-            if mode == "answer":
-                session.add(Message(conversation_id=conversation.id, role="assistant", text=answer_text,
-                                    created_at=now, answer_id=row.id))  # fmt: skip
             # One open handoff per conversation: a second request for one (two questions
             # racing) joins the one a human already has.
             handoff_row = None
@@ -386,6 +378,22 @@ class Store:
                 answer=_answer(row),
                 handoff=_handoff(handoff_row) if handoff_row is not None else None,
             )
+
+    @staticmethod
+    def _add_answer(
+        session: Session, conversation_id: str, *, now: datetime, question: str, answer: str, mode: str, **fields: Any
+    ) -> Answer:
+        """The answer's row, after the question as a user message and before the answer as an
+        assistant message (mode ``answer`` only)."""
+        session.add(Message(conversation_id=conversation_id, role="user", text=question, created_at=now))
+        row = Answer(id=str(uuid.uuid4()), conversation_id=conversation_id, question=question, answer=answer,
+                     mode=mode, created_at=now, **fields)  # fmt: skip
+        session.add(row)
+        session.flush()
+        if mode == "answer":
+            session.add(Message(conversation_id=conversation_id, role="assistant", text=answer,
+                                created_at=now, answer_id=row.id))  # fmt: skip
+        return row
 
     def _conversation_to_answer_in(
         self,
