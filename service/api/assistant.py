@@ -147,13 +147,7 @@ async def save_answer(
     return schemas.AskResponse(
         answer=result.answer,
         citations=_citations(result),
-        confidence=result.confidence,
-        action=result.action,
-        reason=result.reason,
-        mode=result.mode,
-        lang=_lang(result.lang),
-        conversation_id=saved.conversation.id,
-        answer_id=saved.answer.id,
+        **_decision(result, saved),
         handoff=_handoff_ref(handoff) if handoff else None,
         details=_details(result) if request.details else msgspec.UNSET,
     )
@@ -244,14 +238,21 @@ async def suggest(runtime: Runtime, caller: Caller, request: schemas.SuggestRequ
         category=result.category,
         priority=_priority(result.priority),
         sentiment=result.sentiment,
-        confidence=result.confidence,
-        action=result.action,
-        reason=result.reason,
-        mode=result.mode,
-        lang=_lang(result.lang),
-        conversation_id=saved.conversation.id,
-        answer_id=saved.answer.id,
+        **_decision(result, saved),
     )
+
+
+def _decision(result: AnswerResult, saved: SavedAnswer) -> dict[str, Any]:
+    """What an answer and a suggestion both report: the decision, and where it was stored."""
+    return {
+        "confidence": result.confidence,
+        "action": result.action,
+        "reason": result.reason,
+        "mode": result.mode,
+        "lang": _lang(result.lang),
+        "conversation_id": saved.conversation.id,
+        "answer_id": saved.answer.id,
+    }
 
 
 def _ticket_turns(request: schemas.SuggestRequest, runtime: Runtime) -> tuple[str, list[tuple[str, str]]]:
@@ -406,14 +407,7 @@ def _message_view(message: MessageRecord) -> schemas.ConversationMessage:
 
 
 def _handoff_ref(handoff: HandoffRecord) -> schemas.HandoffRef:
-    return schemas.HandoffRef(
-        id=handoff.id,
-        status=handoff.status,
-        reason=handoff.reason,
-        priority=handoff.priority,
-        category=handoff.category,
-        claimed_by=handoff.claimed_by,
-    )
+    return schemas.view(schemas.HandoffRef, handoff)
 
 
 # --- handoffs ---------------------------------------------------------------------------
