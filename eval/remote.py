@@ -239,22 +239,55 @@ def result_from_body(
     evidence and draft are empty, and citations fall back to their ``source`` path.
     """
     details: dict[str, Any] = body.get("details") or {}
-    hits = [_hit(d) for d in details.get("documents") or []]
+    sources = _sources(details, body)
+    rules = [str(r) for r in details.get("rules") or []]
+    lang = str(body.get("lang") or "zh")
+    ref: dict[str, Any] | None = body.get("handoff")
+    evidence_body: dict[str, Any] = details.get("evidence") or {}
+    action: Literal["answer", "handoff"] = "handoff" if body.get("action") == "handoff" else "answer"
+    redacted = Redactor().redact(question).text
+    return AnswerResult(
+        question=redacted,
+        standalone_question=redacted,
+        lang=lang,
+        answer=str(body.get("answer") or ""),
+        citations=_citations(body, sources),
+        confidence=float(body.get("confidence") or 0.0),
+        action=action,
+        reason=str(body.get("reason") or ""),
+        mode=str(body.get("mode") or ""),
+        handoff=_handoff(body, details, lang=lang, rules=rules),
+        evidence=Evidence(**{k: float(v) for k, v in evidence_body.items() if k in _EVIDENCE_FIELDS}),
+        hits=[_hit(d) for d in details.get("documents") or []],
+        sources=sources,
+        category=ref.get("category") if ref else None,
+        priority=str(ref.get("priority") or "normal") if ref else "normal",
+        rules=rules,
+        usage=_usage(details),
+        timings_ms=_timings(first_token_ms, total_ms),
+    )
+
+
+def _sources(details: dict[str, Any], body: dict[str, Any]) -> list[Source]:
+    """The numbered sources, each with the snippet its citation quoted (the passage is not in the reply)."""
     cited_snippets = {int(c["n"]): str(c.get("snippet") or "") for c in body.get("citations") or []}
-    sources = [
+    return [
         Source(
             n=int(s["n"]),
             doc_id=str(s["source"]),
             title=str(s.get("title") or ""),
             url=s.get("url"),
             kind=str(s.get("kind") or "article"),
-            text="",  # the passage itself is not in the reply
+            text="",
             snippet=cited_snippets.get(int(s["n"]), ""),
         )
         for s in details.get("sources") or []
     ]
+
+
+def _citations(body: dict[str, Any], sources: list[Source]) -> list[Citation]:
     kind_of = {s.n: s.kind for s in sources}
-    citations = [
+    return [
         Citation(
             n=int(c["n"]),
             source=str(c["source"]),
@@ -265,58 +298,42 @@ def result_from_body(
         )
         for c in body.get("citations") or []
     ]
-    rules = [str(r) for r in details.get("rules") or []]
-    lang = str(body.get("lang") or "zh")
+
+
+def _handoff(body: dict[str, Any], details: dict[str, Any], *, lang: str, rules: list[str]) -> Handoff | None:
+    """The handoff the reply names, or one its ``action`` implies; ``None`` for an answer."""
     ref: dict[str, Any] | None = body.get("handoff")
-    handoff = None
-    if ref is not None or body.get("action") == "handoff":
-        ref = ref or {}
-        handoff = Handoff(
-            reason=str(ref.get("reason") or body.get("reason") or ""),
-            summary="",
-            category=ref.get("category"),
-            priority=str(ref.get("priority") or "normal"),
-            lang=lang,
-            sentiment="",
-            conversation=[],
-            evidence=[],
-            suggested_reply=str(details.get("draft") or ""),
-            rules=rules,
-        )
-    usage_body: dict[str, Any] = details.get("usage") or {}
-    usage: dict[str, int | None] = (
-        {"prompt_tokens": usage_body.get("prompt_tokens"), "completion_tokens": usage_body.get("completion_tokens")}
-        if any(v is not None for v in usage_body.values())
-        else {}
+    if ref is None and body.get("action") != "handoff":
+        return None
+    ref = ref or {}
+    return Handoff(
+        reason=str(ref.get("reason") or body.get("reason") or ""),
+        summary="",
+        category=ref.get("category"),
+        priority=str(ref.get("priority") or "normal"),
+        lang=lang,
+        sentiment="",
+        conversation=[],
+        evidence=[],
+        suggested_reply=str(details.get("draft") or ""),
+        rules=rules,
     )
+
+
+def _usage(details: dict[str, Any]) -> dict[str, int | None]:
+    usage_body: dict[str, Any] = details.get("usage") or {}
+    if not any(v is not None for v in usage_body.values()):
+        return {}
+    return {"prompt_tokens": usage_body.get("prompt_tokens"), "completion_tokens": usage_body.get("completion_tokens")}
+
+
+def _timings(first_token_ms: float | None, total_ms: float | None) -> dict[str, float]:
     timings: dict[str, float] = {}
     if first_token_ms is not None:
         timings["first_token"] = first_token_ms
     if total_ms is not None:
         timings["total"] = total_ms
-    evidence_body: dict[str, Any] = details.get("evidence") or {}
-    action: Literal["answer", "handoff"] = "handoff" if body.get("action") == "handoff" else "answer"
-    redacted = Redactor().redact(question).text
-    return AnswerResult(
-        question=redacted,
-        standalone_question=redacted,
-        lang=lang,
-        answer=str(body.get("answer") or ""),
-        citations=citations,
-        confidence=float(body.get("confidence") or 0.0),
-        action=action,
-        reason=str(body.get("reason") or ""),
-        mode=str(body.get("mode") or ""),
-        handoff=handoff,
-        evidence=Evidence(**{k: float(v) for k, v in evidence_body.items() if k in _EVIDENCE_FIELDS}),
-        hits=hits,
-        sources=sources,
-        category=ref.get("category") if ref else None,
-        priority=str(ref.get("priority") or "normal") if ref else "normal",
-        rules=rules,
-        usage=usage,
-        timings_ms=timings,
-    )
+    return timings
 
 
 def _hit(doc: dict[str, Any]) -> DocumentHit:

@@ -326,8 +326,25 @@ def render_html(
     *,
     worst: int = 25,
 ) -> str:
-    config = metrics.get("config") or {}
     r = metrics.get("retrieval") or {}
+    a = metrics.get("answers")
+    out = [
+        *_head(metrics.get("config") or {}),
+        _headline(metrics),
+        *_retrieval_sections(r),
+        *(_answer_sections(metrics, a) if a is not None else []),
+        '<h2 id="plots">Plots</h2><div class="plots">' + "".join(_plots(metrics, r, a)) + "</div>",
+        '<h2 id="failures">Worst failures</h2>',
+        *(_answer_failures(rows, worst) if a is not None else []),
+    ]
+    misses = [x for x in retrieval_rows if (rank := _real(x.get("rank"))) is None or rank > 5]
+    out.append(_failure_section("Retrieval misses at 5", "retrieval-misses", misses, worst, _retrieval_case))
+    out.append("</body></html>\n")
+    return "\n".join(out)
+
+
+def _head(config: dict[str, Any]) -> list[str]:
+    """The document's head and title line, with the run's configuration."""
     meta = " · ".join(
         f"{_e(label)} <code>{_e(_plain(config[key]))}</code>"
         for key, label in (
@@ -342,13 +359,17 @@ def render_html(
         )
         if config.get(key) is not None
     )
-    out = [
+    return [
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>kefu eval report{(' – ' + _e(config['dataset'])) if config.get('dataset') else ''}</title>",
         f"<style>{STYLE}</style></head><body>",
         f'<h1>kefu eval report</h1><p class="meta">{meta or DASH}</p>',
-        _headline(metrics),
+    ]
+
+
+def _retrieval_sections(r: dict[str, Any]) -> list[str]:
+    out = [
         '<h2 id="retrieval">Retrieval</h2>',
         _slices("by language", r, r.get("by_lang") or {}, RETRIEVAL_KEYS, RETRIEVAL_KEYS),
         _slices("by category", None, r.get("by_category") or {}, RETRIEVAL_KEYS, RETRIEVAL_KEYS),
@@ -363,27 +384,33 @@ def render_html(
                 RETRIEVAL_KEYS,
             )
         )
-    a = metrics.get("answers")
-    if a is not None:
-        labels = ("answered", "accuracy of answered", "fact recall", "citation precision", "citation recall")
-        out += [
-            '<h2 id="answers">Answers</h2>',
-            _slices("by language", a, a.get("by_lang") or {}, ANSWER_KEYS, labels),
-            _slices("by category", None, a.get("by_category") or {}, ANSWER_KEYS, labels),
-        ]
-        counts = [
-            ("answer modes", a.get("by_mode") or {}),
-            ("handoff reasons on answer items", a.get("handoff_reasons") or {}),
-        ]
-        for title, c in counts:
-            if c:
-                out.append(
-                    f"<h3>{_e(title)}</h3>"
-                    + _table([title.split(" ")[0], "count"], [(_e(k), _int(v)) for k, v in c.items()])
-                )
-        h = metrics.get("handoff") or {}
-        hk = ("handed_off", "reason_matched", "precision", "recall", "f1")
-        out += ['<h2 id="handoff">Handoff</h2>', _slices("by reason", h, h.get("by_reason") or {}, hk, hk)]
+    return out
+
+
+def _answer_sections(metrics: dict[str, Any], a: dict[str, Any]) -> list[str]:
+    """Answers by slice, their modes and handoff reasons, and the handoff decisions."""
+    labels = ("answered", "accuracy of answered", "fact recall", "citation precision", "citation recall")
+    out = [
+        '<h2 id="answers">Answers</h2>',
+        _slices("by language", a, a.get("by_lang") or {}, ANSWER_KEYS, labels),
+        _slices("by category", None, a.get("by_category") or {}, ANSWER_KEYS, labels),
+    ]
+    counts = [
+        ("answer modes", a.get("by_mode") or {}),
+        ("handoff reasons on answer items", a.get("handoff_reasons") or {}),
+    ]
+    for title, c in counts:
+        if c:
+            out.append(
+                f"<h3>{_e(title)}</h3>"
+                + _table([title.split(" ")[0], "count"], [(_e(k), _int(v)) for k, v in c.items()])
+            )
+    h = metrics.get("handoff") or {}
+    hk = ("handed_off", "reason_matched", "precision", "recall", "f1")
+    return [*out, '<h2 id="handoff">Handoff</h2>', _slices("by reason", h, h.get("by_reason") or {}, hk, hk)]
+
+
+def _plots(metrics: dict[str, Any], r: dict[str, Any], a: dict[str, Any] | None) -> list[str]:
     plots = []
     if a is not None:
         if metrics.get("selective"):
@@ -396,23 +423,19 @@ def render_html(
     if a is not None and a.get("by_category"):
         acc = {k: (v or {}).get("accuracy_of_answered") for k, v in a["by_category"].items()}
         plots.append(category_bars_svg("bars-accuracy", "accuracy of answered per category", "accuracy", acc))
-    out.append('<h2 id="plots">Plots</h2><div class="plots">' + "".join(plots) + "</div>")
-    out.append('<h2 id="failures">Worst failures</h2>')
-    if a is not None:
-        wrong = [
-            x for x in rows if x.get("expected") == "answer" and x.get("action") == "answer" and not x.get("accurate")
-        ]
-        missed = [x for x in rows if x.get("expected") == "handoff" and x.get("action") == "answer"]
-        wrongly = [x for x in rows if x.get("expected") == "answer" and x.get("action") == "handoff"]
-        out += [
-            _failure_section("Confidently wrong", "confidently-wrong", _by_confidence(wrong), worst, _case),
-            _failure_section("Handoff missed", "handoff-missed", _by_confidence(missed), worst, _case),
-            _failure_section("Wrongly handed off", "wrongly-handed-off", _by_confidence(wrongly), worst, _case),
-        ]
-    misses = [x for x in retrieval_rows if (rank := _real(x.get("rank"))) is None or rank > 5]
-    out.append(_failure_section("Retrieval misses at 5", "retrieval-misses", misses, worst, _retrieval_case))
-    out.append("</body></html>\n")
-    return "\n".join(out)
+    return plots
+
+
+def _answer_failures(rows: Sequence[dict[str, Any]], worst: int) -> list[str]:
+    """The worst answers: wrong ones given with confidence, missed handoffs, needless handoffs."""
+    wrong = [x for x in rows if x.get("expected") == "answer" and x.get("action") == "answer" and not x.get("accurate")]
+    missed = [x for x in rows if x.get("expected") == "handoff" and x.get("action") == "answer"]
+    wrongly = [x for x in rows if x.get("expected") == "answer" and x.get("action") == "handoff"]
+    return [
+        _failure_section("Confidently wrong", "confidently-wrong", _by_confidence(wrong), worst, _case),
+        _failure_section("Handoff missed", "handoff-missed", _by_confidence(missed), worst, _case),
+        _failure_section("Wrongly handed off", "wrongly-handed-off", _by_confidence(wrongly), worst, _case),
+    ]
 
 
 def write_html(

@@ -177,6 +177,36 @@ def _row(name: str, m: dict[str, float]) -> str:
     return f"| {name} | {int(m.get('n', 0))} | " + " | ".join(cols) + " |"
 
 
+def _answer_lines(metrics: dict[str, Any]) -> list[str]:
+    """The answers and handoff table of a full run."""
+    a, h, s = metrics["answers"], metrics["handoff"], metrics["selective"]
+    al = metrics.get("answer_latency_ms", {})
+    return [
+        "## Answers and handoff",
+        "",
+        "| metric | value |",
+        "|---|---|",
+        f"| answer items answered | {a['answered']:.3f} |",
+        f"| accuracy of answered (all facts + a gold citation) | {a['accuracy_of_answered']:.3f} |",
+        f"| fact recall of answered | {a['fact_recall']:.3f} |",
+        f"| citation precision / recall | {a['citation_precision']:.3f} / {a['citation_recall']:.3f} |",
+        f"| answer items wrongly handed off | {a['wrongly_handed_off']:.3f} |",
+        f"| handoff items handed off | {h['handed_off']:.3f} |",
+        f"| handoff precision / recall / F1 | {h['precision']:.3f} / {h['recall']:.3f} / {h['f1']:.3f} |",
+        f"| coverage at 90% / 95% accuracy | {s['coverage_at_90_accuracy']} / {s['coverage_at_95_accuracy']} |",
+        f"| AURC | {s['aurc']} |",
+        f"| first token p50 / p95 (ms) | {al.get('first_token_p50')} / {al.get('first_token_p95')} |",
+        f"| full answer p50 / p95 (ms) | {al.get('total_p50')} / {al.get('total_p95')} |",
+        f"| LLM answers only: first token p50 / p95 (ms) | {al.get('llm_first_token_p50')} / "
+        f"{al.get('llm_first_token_p95')} |",
+        f"| LLM answers only: full answer p50 / p95 (ms) | {al.get('llm_total_p50')} / {al.get('llm_total_p95')} |",
+        f"| prompt tokens p50 | {al.get('prompt_tokens_p50')} |",
+        "",
+        "Handoff by reason: " + ", ".join(f"{r} {v['handed_off']:.2f} (n={v['n']})" for r, v in h["by_reason"].items()),
+        "",
+    ]
+
+
 def render_report(metrics: dict[str, Any], outcomes: Sequence[RetrievalOutcome]) -> str:
     r = metrics["retrieval"]
     config = metrics.get("config", {})
@@ -204,33 +234,7 @@ def render_report(metrics: dict[str, Any], outcomes: Sequence[RetrievalOutcome])
     if metrics.get("gold_missing_from_index"):
         lines += ["Gold paths not in the index: " + ", ".join(metrics["gold_missing_from_index"]), ""]
     if "answers" in metrics:
-        a, h, s = metrics["answers"], metrics["handoff"], metrics["selective"]
-        al = metrics.get("answer_latency_ms", {})
-        lines += [
-            "## Answers and handoff",
-            "",
-            "| metric | value |",
-            "|---|---|",
-            f"| answer items answered | {a['answered']:.3f} |",
-            f"| accuracy of answered (all facts + a gold citation) | {a['accuracy_of_answered']:.3f} |",
-            f"| fact recall of answered | {a['fact_recall']:.3f} |",
-            f"| citation precision / recall | {a['citation_precision']:.3f} / {a['citation_recall']:.3f} |",
-            f"| answer items wrongly handed off | {a['wrongly_handed_off']:.3f} |",
-            f"| handoff items handed off | {h['handed_off']:.3f} |",
-            f"| handoff precision / recall / F1 | {h['precision']:.3f} / {h['recall']:.3f} / {h['f1']:.3f} |",
-            f"| coverage at 90% / 95% accuracy | {s['coverage_at_90_accuracy']} / {s['coverage_at_95_accuracy']} |",
-            f"| AURC | {s['aurc']} |",
-            f"| first token p50 / p95 (ms) | {al.get('first_token_p50')} / {al.get('first_token_p95')} |",
-            f"| full answer p50 / p95 (ms) | {al.get('total_p50')} / {al.get('total_p95')} |",
-            f"| LLM answers only: first token p50 / p95 (ms) | {al.get('llm_first_token_p50')} / "
-            f"{al.get('llm_first_token_p95')} |",
-            f"| LLM answers only: full answer p50 / p95 (ms) | {al.get('llm_total_p50')} / {al.get('llm_total_p95')} |",
-            f"| prompt tokens p50 | {al.get('prompt_tokens_p50')} |",
-            "",
-            "Handoff by reason: "
-            + ", ".join(f"{r} {v['handed_off']:.2f} (n={v['n']})" for r, v in h["by_reason"].items()),
-            "",
-        ]
+        lines += _answer_lines(metrics)
     misses = [o for o in outcomes if not any(o.relevant[:5])]
     lines += [f"## Misses at 5 ({len(misses)})", ""]
     for o in misses:

@@ -15,7 +15,8 @@ import re
 import shutil
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -302,20 +303,26 @@ def run_ingest(
             return run.report(reuse.previous.manifest.version, changed=False, chunks=len(reuse.previous.chunks),
                               embedded=0, adapter="kept" if reuse.adapter else None, adapter_info=kept,
                               records=reuse.previous.documents)  # fmt: skip
-        # The new version is built in its own folder from here on; a failure or a kill
-        # leaves ``current`` untouched, and the next ingest clears the folder.
-        build = layout.new_build_dir()
-        try:
+        with _build_folder(layout) as build:
             version, chunks, plan = _build_version(
                 build, layout, run, reuse, embedder, chunker=chunker, adapt=adapt, adapt_config=adapt_config,
                 progress=progress,
             )  # fmt: skip
-        except BaseException:
-            shutil.rmtree(build, ignore_errors=True)
-            raise
         trained_or_kept = ("trained" if adapt else "kept") if plan.adapter_info else None
         return run.report(version, changed=True, chunks=len(chunks.rows), embedded=len(chunks.to_embed),
                           adapter=trained_or_kept, adapter_info=plan.adapter_info, records=chunks.records)  # fmt: skip
+
+
+@contextmanager
+def _build_folder(layout: IndexLayout) -> Iterator[Path]:
+    """A folder of its own for the new version: a failure or a kill leaves the current
+    version untouched, and the next ingest clears what a kill left."""
+    build = layout.new_build_dir()
+    try:
+        yield build
+    except BaseException:
+        shutil.rmtree(build, ignore_errors=True)
+        raise
 
 
 def _build_version(

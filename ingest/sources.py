@@ -459,34 +459,13 @@ class _Reader:
             self.problem(rel, line, f"{label}: missing required {_names(missing)}; skipped")
             return
 
-        r = self.redact
         subject_raw = str(record["subject"]).strip()
-        subject = r(subject_raw, "")
-        turns: list[dict[str, str]] = []
-        # A turn answers the turn before it and, for a customer, the agent's last request
-        # ("请发一下交易哈希"), which may be a turn or two back.
-        previous = subject_raw  # the subject is what the first message answers to
-        last_agent = ""
-        for role, text in messages:
-            context = previous if role == "agent" or last_agent in ("", previous) else f"{last_agent}\n{previous}"
-            turns.append({"role": role, "text": r(text, context)})
-            previous = text
-            if role == "agent":
-                last_agent = text
-        resolution = r(str(record["resolution"]).strip(), "")
+        subject = self.redact(subject_raw, "")
+        turns = self._redacted_turns(messages, subject_raw)
+        resolution = self.redact(str(record["resolution"]).strip(), "")
         lang = _language(_scalar(record.get("lang")))
         zh = lang == "zh" if lang else _has_cjk(subject_raw + "".join(t for _, t in messages))
         customer_said = [t["text"] for t in turns if t["role"] == "customer"]
-
-        def text_field(key: str) -> str | None:
-            value = _scalar(record.get(key))
-            return r(value, "") if value else None
-
-        def text_list(key: str) -> list[str]:
-            values = record.get(key)
-            items = [_scalar(v) for v in values] if isinstance(values, list) else []
-            return [r(v, "") for v in items if v]
-
         resolved = self._timestamp(record, "resolved", rel, line, label)
         escalated = record.get("escalated")
         self.documents.append(
@@ -499,24 +478,48 @@ class _Reader:
                     Section(("解决方法",) if zh else ("Resolution",), resolution),
                 ],
                 lang=lang,
-                category=text_field("category"),
+                category=self._redacted_field(record, "category"),
                 updated=resolved,
                 source_file=rel,
                 meta={
                     "subject": subject,
                     "resolution": resolution,
-                    "channel": text_field("channel"),
-                    "priority": text_field("priority"),
-                    "tags": text_list("tags"),
+                    "channel": self._redacted_field(record, "channel"),
+                    "priority": self._redacted_field(record, "priority"),
+                    "tags": self._redacted_list(record, "tags"),
                     "csat": self._csat(record.get("csat"), rel, line, label),
                     "created": self._timestamp(record, "created", rel, line, label),
                     "resolved": resolved,
                     "escalated": escalated if isinstance(escalated, bool) else None,
-                    "articles": text_list("articles"),
+                    "articles": self._redacted_list(record, "articles"),
                     "messages": turns,
                 },
             )
         )
+
+    def _redacted_turns(self, messages: list[tuple[str, str]], subject: str) -> list[dict[str, str]]:
+        """The messages as ``{"role", "text"}`` turns, each redacted in the context it answers."""
+        turns: list[dict[str, str]] = []
+        # A turn answers the turn before it and, for a customer, the agent's last request
+        # ("请发一下交易哈希"), which may be a turn or two back.
+        previous = subject  # the subject is what the first message answers to
+        last_agent = ""
+        for role, text in messages:
+            context = previous if role == "agent" or last_agent in ("", previous) else f"{last_agent}\n{previous}"
+            turns.append({"role": role, "text": self.redact(text, context)})
+            previous = text
+            if role == "agent":
+                last_agent = text
+        return turns
+
+    def _redacted_field(self, record: dict[str, Any], key: str) -> str | None:
+        value = _scalar(record.get(key))
+        return self.redact(value, "") if value else None
+
+    def _redacted_list(self, record: dict[str, Any], key: str) -> list[str]:
+        values = record.get(key)
+        items = [_scalar(v) for v in values] if isinstance(values, list) else []
+        return [self.redact(v, "") for v in items if v]
 
     def _messages(self, raw: Any, rel: str, line: int, label: str) -> list[tuple[str, str]]:
         """``(role, text)`` of each usable message; unusable ones are reported and left out."""

@@ -11,7 +11,8 @@ import asyncio
 import json
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +41,11 @@ def _stderr_console() -> Any:
     from rich.console import Console
 
     return Console(stderr=True, highlight=False)
+
+
+def _print_json(value: Any) -> None:
+    """What a command's ``--json`` prints: indented, non-ASCII text kept as it is."""
+    print(json.dumps(value, ensure_ascii=False, indent=2))
 
 
 def cmd_setup_models(args: argparse.Namespace, settings: Settings) -> int:
@@ -75,7 +81,7 @@ def cmd_setup_models(args: argparse.Namespace, settings: Settings) -> int:
             results.append(_smoke_test_llm(settings, say))
     total = time.perf_counter() - start
     if args.json:
-        print(json.dumps({"steps": [asdict(r) for r in results], "seconds": round(total, 2)}, indent=2))
+        _print_json({"steps": [asdict(r) for r in results], "seconds": round(total, 2)})
     else:
         for r in results:
             print(f"{r.name:9} {r.status:8} {r.seconds:6.1f}s  {r.path}")
@@ -108,7 +114,7 @@ def _smoke_test_llm(settings: Settings, say: Callable[[str], None]) -> Any:
 def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
     values = settings.describe()
     if args.json:
-        print(json.dumps(values, indent=2, ensure_ascii=False))
+        _print_json(values)
     else:
         width = max(len(k) for k in values)
         for key, value in values.items():
@@ -130,7 +136,7 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     )
     report["llm"] = asyncio.run(_check_llm(settings, echo=not args.json))
     if args.json:
-        print(json.dumps(report, indent=2, ensure_ascii=False))
+        _print_json(report)
     else:
         llm = report["llm"]
         console.print(
@@ -243,7 +249,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
             official_domains=settings.official_domains,
         )
     if args.json:
-        print(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
+        _print_json(report.as_dict())
     else:
         print_ingest_report(report, console)
     return EXIT_OK
@@ -326,7 +332,7 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
             ],
             "timings_ms": {k: round(v, 2) for k, v in result.timings_ms.items()},
         }
-        print(json.dumps(payload, ensure_ascii=False, indent=2))
+        _print_json(payload)
         return EXIT_OK
     if not result.hits:
         print("no results")
@@ -373,7 +379,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
 
         metrics, _, _ = run_eval(settings, config, stage)
     if args.json:
-        print(json.dumps(metrics, ensure_ascii=False, indent=2))
+        _print_json(metrics)
         return EXIT_OK
     _print_eval_summary(metrics)
     if config.out:
@@ -444,7 +450,7 @@ def cmd_eval_calibrate(args: argparse.Namespace, settings: Settings) -> int:
         result.calibration.save(path)
     report = {**result.report(), "written_to": None if args.dry_run else str(path)}
     if args.json:
-        print(json.dumps(report, ensure_ascii=False, indent=2))
+        _print_json(report)
         return EXIT_OK
     where = "not written (--dry-run)" if args.dry_run else f"written to {path}"
     verdict = "reached" if result.reached else "NOT reachable; the most accurate threshold was chosen instead"
@@ -480,7 +486,7 @@ def cmd_eval_reviews(args: argparse.Namespace, settings: Settings) -> int:
     labels = [rv.label for rv in reviews if rv.run == args.run and shas.get(rv.id) == rv.answer_sha1]
     report = {"run": args.run, "rates": reviewed_rates(labels), "agreement": agreement(reviews, rows, args.run)}
     if args.json:
-        print(json.dumps(report, ensure_ascii=False, indent=2))
+        _print_json(report)
         return EXIT_OK
     rates, agree = report["rates"], report["agreement"]
     print(f"reviewed {rates['n']} answers of run {args.run!r} ({agree['stale']} labels for other answers skipped)")
@@ -507,14 +513,14 @@ def cmd_eval_compare(args: argparse.Namespace, settings: Settings) -> int:
     changes = compare(base, new, default_tolerance=default, per_metric=per_metric)
     failed = regressions(changes)
     if args.json:
-        print(json.dumps({
+        _print_json({
             "regressed": [c.name for c in failed],
             "changes": [
                 {"metric": c.name, "base": c.base, "new": c.new, "delta": c.delta, "status": c.status,
                  "gated": c.gated, "tolerance": c.tolerance}
                 for c in changes
             ],
-        }, ensure_ascii=False, indent=2))  # fmt: skip
+        })  # fmt: skip
     else:
         print(render(changes, show_all=args.all))
         if failed:
@@ -555,7 +561,7 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
 
     result = asyncio.run(run())
     if args.json:
-        print(json.dumps(result_dict(result), ensure_ascii=False, indent=2))
+        _print_json(result_dict(result))
         return EXIT_OK
     if args.stream:
         print()
@@ -571,6 +577,16 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
         )
         print(f"  summary: {result.handoff.summary}")
     return EXIT_OK
+
+
+@contextmanager
+def _migrated_store(settings: Settings) -> Iterator[Any]:
+    """The store, its schema brought up to date, closed on the way out."""
+    from service.store import Store
+
+    with Store.from_settings(settings) as store:
+        store.migrate()
+        yield store
 
 
 def _curated_store(settings: Settings) -> Any:
@@ -599,10 +615,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
     from service.keys import keys_command, note_keys_issued
-    from service.store import Store
 
-    with Store.from_settings(settings) as store:
-        store.migrate()
+    with _migrated_store(settings) as store:
         print(
             keys_command(
                 store, args.action, role=args.role, name=args.name, key_id=args.key_id, origins=args.origin or ()
@@ -615,19 +629,12 @@ def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     """The weekly report over the store (see service/analytics.py)."""
-    from datetime import UTC, datetime
 
-    from service.analytics import build_report, parse_since
-    from service.store import Store
+    from service.analytics import build_report
 
-    end = _moment(args.until) if args.until else datetime.now(UTC)
-    start = end - parse_since(args.since)
-    embedder = retriever = None
-    if args.group == "meaning":
-        from kefu.embedder import embedder_from_settings
-
-        embedder = embedder_from_settings(settings)
-        embedder.warm_up()
+    start, end = _period(args)
+    embedder = _grouping_embedder(args, settings)
+    retriever = None
     if not args.no_articles:
         from service.retriever import retriever_from_settings
 
@@ -637,8 +644,7 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
             if args.index:
                 raise
             print(f"kefu: no closest articles for the gaps: {exc}", file=sys.stderr)
-    with Store.from_settings(settings) as store:
-        store.migrate()
+    with _migrated_store(settings) as store:
         report = build_report(store, start=start, end=end, embedder=embedder, retriever=retriever, top=args.top)
     if args.html:
         from pathlib import Path
@@ -648,10 +654,31 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
         Path(args.html).write_text(render_html(report), encoding="utf-8")
         print(f"wrote {args.html}", file=sys.stderr)
     if args.json:
-        print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+        _print_json(report.to_dict())
         return EXIT_OK
     _print_report(report)
     return EXIT_OK
+
+
+def _period(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The period ``--since`` and ``--until`` name, as (start, end)."""
+    from datetime import UTC, datetime
+
+    from service.analytics import parse_since
+
+    end = _moment(args.until) if args.until else datetime.now(UTC)
+    return end - parse_since(args.since), end
+
+
+def _grouping_embedder(args: argparse.Namespace, settings: Settings) -> Any:
+    """The loaded embedder when ``--group meaning`` groups questions; ``None`` when by text."""
+    if args.group != "meaning":
+        return None
+    from kefu.embedder import embedder_from_settings
+
+    embedder = embedder_from_settings(settings)
+    embedder.warm_up()
+    return embedder
 
 
 def _moment(value: str) -> Any:
@@ -715,10 +742,8 @@ def _curated_json(record: Any) -> dict[str, Any]:
 def cmd_curated(args: argparse.Namespace, settings: Settings) -> int:
     """Curated answers in the store (see service/curated.py)."""
     from service.curated import check_texts
-    from service.store import Store
 
-    with Store.from_settings(settings) as store:
-        store.migrate()
+    with _migrated_store(settings) as store:
         if args.action == "match":
             return _curated_match(args, settings, store)
         if args.action == "list":
@@ -742,7 +767,7 @@ def cmd_curated(args: argparse.Namespace, settings: Settings) -> int:
             if not args.json:
                 print(f"deleted curated answer {args.id}")
     if args.json:
-        print(json.dumps([_curated_json(r) for r in records], ensure_ascii=False, indent=2))
+        _print_json([_curated_json(r) for r in records])
         return EXIT_OK
     for r in records:
         state = "on " if r.enabled else "off"
@@ -791,7 +816,7 @@ def _curated_match(args: argparse.Namespace, settings: Settings, store: Any) -> 
         for r, s in found
     ]  # fmt: skip
     if args.json:
-        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        _print_json(rows)
         return EXIT_OK
     for row in rows:
         mark = "MATCH" if row["matches"] else "     "
@@ -801,31 +826,24 @@ def _curated_match(args: argparse.Namespace, settings: Settings, store: Any) -> 
 
 
 def _curated_id(args: argparse.Namespace) -> int:
+    return _id_argument(args, "curated", "the curated answer's id")
+
+
+def _id_argument(args: argparse.Namespace, command: str, what: str) -> int:
+    """The ID argument of ``kefu COMMAND ACTION ID``, a whole number."""
     if args.id is None or not str(args.id).isdigit():
-        raise BadInputError(f"kefu curated {args.action}: give the curated answer's id (see kefu curated list)")
+        raise BadInputError(f"kefu {command} {args.action}: give {what} (see kefu {command} list)")
     return int(args.id)
 
 
 def cmd_learn(args: argparse.Namespace, settings: Settings) -> int:
     """Draft FAQ entries from the desk's handoffs into the review queue (service/learn.py)."""
-    import time
-    from datetime import UTC, datetime
-
-    from service.analytics import parse_since
     from service.learn import learn
-    from service.store import Store
 
     t0 = time.perf_counter()
-    end = _moment(args.until) if args.until else datetime.now(UTC)
-    start = end - parse_since(args.since)
-    embedder = None
-    if args.group == "meaning":
-        from kefu.embedder import embedder_from_settings
-
-        embedder = embedder_from_settings(settings)
-        embedder.warm_up()
-    with Store.from_settings(settings) as store:
-        store.migrate()
+    start, end = _period(args)
+    embedder = _grouping_embedder(args, settings)
+    with _migrated_store(settings) as store:
         matcher = None
         if embedder is not None:
             from service.curated import CuratedMatcher
@@ -837,12 +855,11 @@ def cmd_learn(args: argparse.Namespace, settings: Settings) -> int:
         )  # fmt: skip
     seconds = round(time.perf_counter() - t0, 1)
     if args.json:
-        print(json.dumps(
+        _print_json(
             {"drafts": [_curated_json(d) for d in outcome.drafts], "handoffs_read": outcome.handoffs_read,
              "suggestions_read": outcome.suggestions_read, "skipped_by_rules": outcome.skipped_by_rules,
-             "groups": outcome.groups, "dry_run": args.dry_run, "seconds": seconds},
-            ensure_ascii=False, indent=2,
-        ))  # fmt: skip
+             "groups": outcome.groups, "dry_run": args.dry_run, "seconds": seconds}
+        )  # fmt: skip
         return EXIT_OK
     print(
         f"read {outcome.handoffs_read} handoffs and {outcome.suggestions_read} edited suggestions "
@@ -857,16 +874,14 @@ def cmd_learn(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_drafts(args: argparse.Namespace, settings: Settings) -> int:
     """The FAQ drafts review queue."""
-    from service.store import Store
 
-    with Store.from_settings(settings) as store:
-        store.migrate()
+    with _migrated_store(settings) as store:
         if args.action == "list":
             records = store.list_drafts(status=None if args.status == "all" else args.status)
         else:
             records = [_draft_action(args, settings, store)]
     if args.json:
-        print(json.dumps([_curated_json(r) for r in records], ensure_ascii=False, indent=2))
+        _print_json([_curated_json(r) for r in records])
         return EXIT_OK
     for d in records:
         print(f"#{d.id} [{d.status}] {d.lang}, {d.users} users")
@@ -881,9 +896,7 @@ def _draft_action(args: argparse.Namespace, settings: Settings, store: Any) -> A
     """Show, edit, approve or reject one draft; the draft as it is after."""
     from service.curated import check_texts
 
-    if args.id is None or not str(args.id).isdigit():
-        raise BadInputError(f"kefu drafts {args.action}: give the draft's id (see kefu drafts list)")
-    draft_id = int(args.id)
+    draft_id = _id_argument(args, "drafts", "the draft's id")
     if args.action == "show":
         return store.get_draft(draft_id)
     if args.action == "edit":

@@ -142,13 +142,53 @@ def build_report(
     With an ``embedder`` questions are grouped by meaning, else by their normalised text;
     with a ``retriever`` each gap names the closest help-center article.
     """
+    start, end = _checked_period(start, end)
+    before = start - (end - start)
+    rows = _read_rows(store, before=before, start=start, end=end)
+    questions = [
+        _Question(a.question, a.action, a.reason, a.created_at, a.created_at >= start)
+        for a in rows.answers
+        if a.mode == "answer"
+    ]
+    latencies = sorted(
+        int(a.latency_ms)
+        for a in rows.answers
+        if a.mode == "answer" and a.created_at >= start and a.latency_ms is not None
+    )
+    return Report(
+        start=start,
+        end=end,
+        **_question_figures(questions, before=before, start=start),
+        suggestions=sum(1 for a in rows.answers if a.mode == "suggest" and a.created_at >= start),
+        **_handoff_figures(rows.handoffs),
+        **_feedback_figures(Counter(str(f.kind) for f in rows.feedback)),
+        latency_ms={"p50": percentile(latencies, 50), "p95": percentile(latencies, 95), "count": len(latencies)},
+        csat={who: _csat([int(r.score) for r in rows.ratings if r.handled_by == who]) for who in ("bot", "agent")},
+        **_question_groups(questions, embedder=embedder, retriever=retriever, threshold=threshold, top=top),
+    )
+
+
+def _checked_period(start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    """``start`` and ``end`` in UTC, refused unless both are aware and in order."""
     for name, moment in (("start", start), ("end", end)):
         if moment.tzinfo is None:
             raise BadInputError(f"{name}: give a timezone-aware time, not {moment.isoformat()}")
     if end <= start:
         raise BadInputError(f"the period ends ({end.isoformat()}) before it starts ({start.isoformat()})")
-    start, end = start.astimezone(UTC), end.astimezone(UTC)
-    before = start - (end - start)
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """What the report reads: answers since ``before`` (both periods), the rest of the period alone."""
+
+    answers: Sequence[Any]
+    handoffs: Sequence[Any]
+    feedback: Sequence[Any]
+    ratings: Sequence[Any]
+
+
+def _read_rows(store: Store, *, before: datetime, start: datetime, end: datetime) -> _Rows:
     with Session(store.engine) as session:
         answers = session.execute(
             select(Answer.question, Answer.action, Answer.reason, Answer.mode, Answer.latency_ms, Answer.created_at)
@@ -168,33 +208,74 @@ def build_report(
                 CsatRating.created_at >= start, CsatRating.created_at < end
             )
         ).all()
+    return _Rows(answers=answers, handoffs=handoffs, feedback=feedback, ratings=ratings)
 
-    questions = [
-        _Question(a.question, a.action, a.reason, a.created_at, a.created_at >= start)
-        for a in answers
-        if a.mode == "answer"
-    ]
+
+def _question_figures(questions: Sequence[_Question], *, before: datetime, start: datetime) -> dict[str, Any]:
+    """Questions answered and handed off, per day, and the resolution rate against the period before."""
     now = [q for q in questions if q.current]
     then = [q for q in questions if not q.current]
     answered = sum(q.action == "answer" for q in now)
     rate = answered / len(now) if now else None
     prev_answered = sum(q.action == "answer" for q in then)
     prev_rate = prev_answered / len(then) if then else None
+    by_day: dict[str, Counter[str]] = defaultdict(Counter)
+    for q in now:
+        by_day[_day(q.created_at)]["answered" if q.action == "answer" else "handed_off"] += 1
+    return {
+        "questions": len(now),
+        "answered": answered,
+        "handed_off": len(now) - answered,
+        "resolution_rate": rate,
+        "previous": {
+            "start": before.isoformat(),
+            "end": start.isoformat(),
+            "questions": len(then),
+            "answered": prev_answered,
+            "resolution_rate": prev_rate,
+        },
+        "resolution_rate_change": rate - prev_rate if rate is not None and prev_rate is not None else None,
+        "questions_by_day": {
+            day: {"answered": c["answered"], "handed_off": c["handed_off"]} for day, c in sorted(by_day.items())
+        },
+    }
 
+
+def _handoff_figures(handoffs: Sequence[Any]) -> dict[str, Any]:
     by_day: dict[str, Counter[str]] = defaultdict(Counter)
     for h in handoffs:
         by_day[_day(h.created_at)][h.reason] += 1
-    q_by_day: dict[str, Counter[str]] = defaultdict(Counter)
-    for q in now:
-        q_by_day[_day(q.created_at)]["answered" if q.action == "answer" else "handed_off"] += 1
+    return {
+        "handoffs": len(handoffs),
+        "handoffs_by_reason": dict(Counter(h.reason for h in handoffs).most_common()),
+        "handoffs_by_day": {day: dict(c.most_common()) for day, c in sorted(by_day.items())},
+        "handoffs_resolved": sum(h.status == "resolved" for h in handoffs),
+        "handoffs_open": sum(h.status != "resolved" for h in handoffs),
+    }
 
-    kinds = Counter(str(f.kind) for f in feedback)
+
+def _feedback_figures(kinds: Counter[str]) -> dict[str, Any]:
+    """Votes on answers and what agents did with suggestions."""
     votes = kinds["helpful"] + kinds["not_helpful"]
     acted = sum(kinds[k] for k in AGENT_ACTIONS)
-    latencies = sorted(
-        int(a.latency_ms) for a in answers if a.mode == "answer" and a.created_at >= start and a.latency_ms is not None
-    )
+    return {
+        "feedback": dict(sorted(kinds.items())),
+        "helpful_rate": kinds["helpful"] / votes if votes else None,
+        "agent_actions": {k: kinds[k] for k in AGENT_ACTIONS},
+        "edit_rate": kinds["edited"] / acted if acted else None,
+        "discard_rate": kinds["discarded"] / acted if acted else None,
+    }
 
+
+def _question_groups(
+    questions: Sequence[_Question],
+    *,
+    embedder: Embedder | None,
+    retriever: Retriever | None,
+    threshold: float,
+    top: int,
+) -> dict[str, Any]:
+    """Hot, rising and gap questions, grouped over both periods."""
     labels = _group_labels([q.text for q in questions], embedder, threshold)
     hot = _groups(questions, labels)
     gap_questions = [
@@ -206,43 +287,12 @@ def build_report(
     gaps = [g for g in gaps if g.count][:top]
     if retriever is not None:
         gaps = [_with_article(g, retriever) for g in gaps]
-
-    return Report(
-        start=start,
-        end=end,
-        questions=len(now),
-        answered=answered,
-        handed_off=len(now) - answered,
-        resolution_rate=rate,
-        previous={
-            "start": before.isoformat(),
-            "end": start.isoformat(),
-            "questions": len(then),
-            "answered": prev_answered,
-            "resolution_rate": prev_rate,
-        },
-        resolution_rate_change=rate - prev_rate if rate is not None and prev_rate is not None else None,
-        suggestions=sum(1 for a in answers if a.mode == "suggest" and a.created_at >= start),
-        handoffs=len(handoffs),
-        handoffs_by_reason=dict(Counter(h.reason for h in handoffs).most_common()),
-        handoffs_by_day={day: dict(c.most_common()) for day, c in sorted(by_day.items())},
-        questions_by_day={
-            day: {"answered": c["answered"], "handed_off": c["handed_off"]} for day, c in sorted(q_by_day.items())
-        },
-        handoffs_resolved=sum(h.status == "resolved" for h in handoffs),
-        handoffs_open=sum(h.status != "resolved" for h in handoffs),
-        feedback=dict(sorted(kinds.items())),
-        helpful_rate=kinds["helpful"] / votes if votes else None,
-        agent_actions={k: kinds[k] for k in AGENT_ACTIONS},
-        edit_rate=kinds["edited"] / acted if acted else None,
-        discard_rate=kinds["discarded"] / acted if acted else None,
-        latency_ms={"p50": percentile(latencies, 50), "p95": percentile(latencies, 95), "count": len(latencies)},
-        csat={who: _csat([int(r.score) for r in ratings if r.handled_by == who]) for who in ("bot", "agent")},
-        grouping="meaning" if embedder is not None else "text",
-        hot_questions=[g for g in hot if g.count][:top],
-        rising=sorted((g for g in hot if g.rise > 0), key=lambda g: (-g.rise, -g.count))[:top],
-        gaps=gaps,
-    )
+    return {
+        "grouping": "meaning" if embedder is not None else "text",
+        "hot_questions": [g for g in hot if g.count][:top],
+        "rising": sorted((g for g in hot if g.rise > 0), key=lambda g: (-g.rise, -g.count))[:top],
+        "gaps": gaps,
+    }
 
 
 def _csat(scores: Sequence[int]) -> dict[str, float | int | None]:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from kefu.errors import BackendTimeoutError, BackendUnavailableError, BadInputError, NotReadyError
 from kefu.generators import GenerationOptions
-from kefu.generators.base import with_deadline
+from kefu.generators.base import ChatMessage, with_deadline
 from kefu.redaction import Redactor
 from kefu.settings import DEFAULT_OFFICIAL_DOMAINS
 from kefu.text import detect_language, visible
@@ -456,25 +456,16 @@ class Answerer:
             cites_top=1.0 if measured.selected.has_top else 0.0,
         )  # fmt: skip
         t = time.perf_counter()
-        budget = max(0.5, self.deadline * (1 - DEADLINE_RESERVE) - turn.elapsed())
         tokens = min(self.max_tokens, 24 + sum(len(x) for x in texts))
         shown: list[str] = []
         line = _RenderedLine()
         pending = ""
         try:
-            stream = with_deadline(
-                self.generator.stream(
-                    render_messages(texts, turn.lang), GenerationOptions(max_tokens=tokens, temperature=0.0)
-                ),
-                budget,
-                "the rendering",
-            )
-            async for chunk in stream:
-                if chunk.done and chunk.usage:
-                    out.usage = {
-                        "prompt_tokens": chunk.usage.prompt_tokens, "completion_tokens": chunk.usage.completion_tokens
-                    }  # fmt: skip
-                ready, pending = _complete_sentences(pending + chunk.text)
+            options = GenerationOptions(max_tokens=tokens, temperature=0.0)
+            async for chunk_text in self._generation(
+                render_messages(texts, turn.lang), options, turn, out, "the rendering"
+            ):
+                ready, pending = _complete_sentences(pending + chunk_text)
                 for part in ready:
                     for text in self._rendered(part, line, turn, sources, out, any_shown=bool(shown)):
                         shown.append(text)
@@ -489,18 +480,39 @@ class Answerer:
         out.streamed = bool(shown)
         if out.failure is None and out.text and detect_language(out.text) == turn.lang:
             return
-        # Nothing (or nothing in the user's language) came back in time: the sentences as
-        # the help center wrote them, after what was already shown.
+        if (extra := self._unrendered(turn, texts, sources, out, any_shown=bool(shown))) is not None:
+            yield extra
+
+    def _unrendered(
+        self, turn: Turn, texts: list[str], sources: list[Source], out: Composed, *, any_shown: bool
+    ) -> str | None:
+        """Nothing (or nothing in the user's language) came back in time: the sentences as the
+        help center wrote them, as the text to add after what was already shown (``None``: none safe)."""
         lead = _UNRENDERED_LEAD.get(turn.lang, _UNRENDERED_LEAD["en"])
         body = "\n".join(f"{x} [{s.n}]" for x, s in zip(texts, sources, strict=True))
         safe = self._shown(body, [s.text for s in sources], turn.lang)
         out.violations += [v.kind for v in safe.violations]
         out.mode = "extractive"
-        if safe.text.strip():
-            extra = ("\n" if shown else "") + lead + "\n" + safe.text
-            out.text = (out.text + extra).strip()
-            out.streamed = True
-            yield extra
+        if not safe.text.strip():
+            return None
+        extra = ("\n" if any_shown else "") + lead + "\n" + safe.text
+        out.text = (out.text + extra).strip()
+        out.streamed = True
+        return extra
+
+    async def _generation(
+        self, messages: Sequence[ChatMessage], options: GenerationOptions, turn: Turn, out: Composed, what: str
+    ) -> AsyncIterator[str]:
+        """The LLM's text as it streams, within what the deadline leaves of the turn; its token
+        usage goes to ``out``."""
+        # The LLM gets what retrieval left of the deadline, less a reserve for scoring what it wrote.
+        budget = max(0.5, self.deadline * (1 - DEADLINE_RESERVE) - turn.elapsed())
+        async for chunk in with_deadline(self.generator.stream(messages, options), budget, what):
+            if chunk.done and chunk.usage:
+                out.usage = {
+                    "prompt_tokens": chunk.usage.prompt_tokens, "completion_tokens": chunk.usage.completion_tokens
+                }  # fmt: skip
+            yield chunk.text
 
     def _rendered(
         self, part: str, line: _RenderedLine, turn: Turn, sources: list[Source], out: Composed, *, any_shown: bool
@@ -552,19 +564,10 @@ class Answerer:
             return safe.text
 
         try:
-            # The deadline bounds the whole answer: the LLM gets what retrieval left of it,
-            # less a reserve for scoring what it wrote.
-            budget = max(0.5, self.deadline * (1 - DEADLINE_RESERVE) - turn.elapsed())
             messages = build_messages(turn.standalone, sources, turn.lang)
-            stream = with_deadline(
-                self.generator.stream(messages, GenerationOptions(max_tokens=self.max_tokens)), budget, "the answer"
-            )
-            async for chunk in stream:
-                if chunk.done and chunk.usage:
-                    out.usage = {
-                        "prompt_tokens": chunk.usage.prompt_tokens, "completion_tokens": chunk.usage.completion_tokens
-                    }  # fmt: skip
-                pending += cites.feed(chunk.text)
+            options = GenerationOptions(max_tokens=self.max_tokens)
+            async for chunk_text in self._generation(messages, options, turn, out, "the answer"):
+                pending += cites.feed(chunk_text)
                 ready, pending = _complete_sentences(pending)
                 for raw in ready:
                     if (text := await release(raw)) is not None:
@@ -582,17 +585,23 @@ class Answerer:
             out.evidence = await asyncio.to_thread(self._generated_evidence, turn, measured, out.text)
             turn.mark("grounding", t)
             return
-        # The LLM failed or had nothing: the best passage itself, if retrieval is sure.
+        if (text := self._extracted(turn, measured, out, any_shown=bool(shown))) is not None:
+            yield text
+
+    def _extracted(self, turn: Turn, measured: Measured, out: Composed, *, any_shown: bool) -> str | None:
+        """The LLM failed or had nothing: the best passage itself, if retrieval is sure, as the
+        text to add (``None``: mode ``extractive_failed``, the passage kept in ``out.text``)."""
+        sources = measured.sources
         extract = self._shown(_extractive(sources[0], turn.standalone, turn.lang), [sources[0].text], turn.lang).text
         out.evidence = Evidence(**measured.retrieval, grounded=1.0, cited=1.0, copy_rate=1.0, cites_top=1.0)
         conf = self.calibration.score(out.evidence)
         if out.failure and conf >= self.calibration.threshold and extract.strip():
-            text = ("\n" if shown else "") + extract
+            text = ("\n" if any_shown else "") + extract
             out.text, out.mode, out.sources, out.streamed = (out.text + text).strip(), "extractive", sources[:1], True
-            yield text
-        else:
-            out.mode = "extractive_failed"
-            out.text = extract
+            return text
+        out.mode = "extractive_failed"
+        out.text = extract
+        return None
 
     def _generated_evidence(self, turn: Turn, measured: Measured, text: str) -> Evidence:
         """How well the sources support what the LLM wrote (sentence by sentence), and its citations."""

@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 from sqlalchemy import select
@@ -134,47 +134,64 @@ def learn(
     outcome.groups = len(groups)
     redactor = Redactor()
     for members in sorted(groups.values(), key=lambda m: -len({i.conversation_id for i in m})):
-        users = len({i.conversation_id for i in members})
-        if users < min_users:
-            continue
-        replies = [
-            redactor.redact(i.reply).text.strip()
-            for i in members
-            if i.reply and i.reply.strip() and not detect_secrets(i.reply)
-        ]
-        # A reply kefu would not show a user (one asking for a secret, say) never becomes a draft.
-        replies = [r for r in replies if not passage_problems(r, official_domains)]
-        if not replies:
-            continue
-        question = Counter(i.question for i in members).most_common(1)[0][0]
-        if matcher is not None and matcher.match(question, detect_language(question), count=False) is not None:
-            continue
-        answer = _central(replies, embedder)
-        examples = [q for q, _ in Counter(i.question for i in members).most_common(6) if q != question][:5]
-        sources = {
-            "handoffs": sorted(i.source[1] for i in members if i.source[0] == "handoffs"),
-            "answers": sorted(i.source[1] for i in members if i.source[0] == "answers"),
-        }
-        lang = detect_language(question)
-        lang = lang if lang in ("zh", "en") else "zh"
-        if dry_run:
-            from service.store import DraftRecord
-
-            outcome.drafts.append(
-                DraftRecord(
-                    id=0, question=redactor.redact(question).text, answer=answer, lang=lang, users=users,
-                    examples=examples, sources=sources, status="pending", created_at=datetime.now(UTC),
-                    reviewed_at=None, reviewed_by=None, curated_id=None,
-                )
-            )  # fmt: skip
-            continue
-        outcome.drafts.append(
-            store.add_draft(
-                question=question, answer=answer, lang=lang, users=users, examples=examples, sources=sources
-            )
+        fields = _draft_fields(
+            members, embedder, matcher, min_users=min_users, official_domains=official_domains, redactor=redactor
         )
+        if fields is None:
+            continue
+        outcome.drafts.append(_unsaved_draft(fields, redactor) if dry_run else store.add_draft(**fields))
     log.info("learn: %d drafts from %d groups", len(outcome.drafts), outcome.groups)
     return outcome
+
+
+def _draft_fields(
+    members: list[Item],
+    embedder: Embedder | None,
+    matcher: CuratedMatcher | None,
+    *,
+    min_users: int,
+    official_domains: Sequence[str],
+    redactor: Redactor,
+) -> dict[str, Any] | None:
+    """The draft one group of questions makes; ``None`` when it makes none (too few users,
+    no reply fit to show, or a curated answer already answers it)."""
+    users = len({i.conversation_id for i in members})
+    if users < min_users:
+        return None
+    replies = [
+        redactor.redact(i.reply).text.strip()
+        for i in members
+        if i.reply and i.reply.strip() and not detect_secrets(i.reply)
+    ]
+    # A reply kefu would not show a user (one asking for a secret, say) never becomes a draft.
+    replies = [r for r in replies if not passage_problems(r, official_domains)]
+    if not replies:
+        return None
+    question = Counter(i.question for i in members).most_common(1)[0][0]
+    if matcher is not None and matcher.match(question, detect_language(question), count=False) is not None:
+        return None
+    lang = detect_language(question)
+    return {
+        "question": question,
+        "answer": _central(replies, embedder),
+        "lang": lang if lang in ("zh", "en") else "zh",
+        "users": users,
+        "examples": [q for q, _ in Counter(i.question for i in members).most_common(6) if q != question][:5],
+        "sources": {
+            "handoffs": sorted(i.source[1] for i in members if i.source[0] == "handoffs"),
+            "answers": sorted(i.source[1] for i in members if i.source[0] == "answers"),
+        },
+    }
+
+
+def _unsaved_draft(fields: dict[str, Any], redactor: Redactor) -> DraftRecord:
+    """What a dry run shows: the draft as the store would keep it, with id 0."""
+    from service.store import DraftRecord
+
+    return DraftRecord(
+        **{**fields, "question": redactor.redact(fields["question"]).text},
+        id=0, status="pending", created_at=datetime.now(UTC), reviewed_at=None, reviewed_by=None, curated_id=None,
+    )  # fmt: skip
 
 
 def _central(replies: list[str], embedder: Embedder | None) -> str:

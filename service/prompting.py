@@ -179,10 +179,29 @@ def select_evidence(
     it. Sentences keep their passage's order and are grouped into numbered sources in
     rank order, so a quoted answer reads like the help center wrote it.
     """
+    candidates, per_hit = _candidate_sentences(hits[:max_sources])
+    if not candidates:
+        return SelectedEvidence(sources=[], best_match=0.0, has_top=False)
+    q = embedder.embed_queries([question])[0]
+    vectors = embedder.embed_passages([c[2] for c in candidates])
+    scores = vectors @ q - np.array([0.01 * c[0] - asks_bonus(question, c[2]) for c in candidates], dtype=np.float32)
+    chosen = _chosen_sentences(candidates, per_hit, scores, budget=budget, floor=floor, other_floor=other_floor)
+    sources: list[Source] = []
+    for rank, hit in enumerate(hits[:max_sources]):
+        picked = [per_hit[rank][i] for r, i in sorted(chosen) if r == rank]
+        if picked:
+            sources.append(Source.from_hit(len(sources) + 1, hit, "\n".join(picked)))
+    top = hits[0].doc_id if hits else None
+    best = float(scores.max())
+    return SelectedEvidence(sources=sources, best_match=round(best, 4), has_top=any(s.doc_id == top for s in sources))
+
+
+def _candidate_sentences(hits: list[DocumentHit]) -> tuple[list[tuple[int, int, str]], list[list[str]]]:
+    """``(rank, index, sentence)`` of each sentence worth ranking, and every hit's sentences."""
     candidates: list[tuple[int, int, str]] = []
     per_hit: list[list[str]] = []
     seen: set[str] = set()
-    for rank, hit in enumerate(hits[:max_sources]):
+    for rank, hit in enumerate(hits):
         sentences = _sentences(hit.passage)
         per_hit.append(sentences)
         for i, sentence in enumerate(sentences):
@@ -198,11 +217,19 @@ def select_evidence(
                 and not sentence.endswith(("？", "?"))
             ):
                 candidates.append((rank, i, sentence))
-    if not candidates:
-        return SelectedEvidence(sources=[], best_match=0.0, has_top=False)
-    q = embedder.embed_queries([question])[0]
-    vectors = embedder.embed_passages([c[2] for c in candidates])
-    scores = vectors @ q - np.array([0.01 * c[0] - asks_bonus(question, c[2]) for c in candidates], dtype=np.float32)
+    return candidates, per_hit
+
+
+def _chosen_sentences(
+    candidates: list[tuple[int, int, str]],
+    per_hit: list[list[str]],
+    scores: np.ndarray,
+    *,
+    budget: int,
+    floor: float,
+    other_floor: float | None,
+) -> set[tuple[int, int]]:
+    """``(rank, index)`` of the best-scored sentences that fit ``budget`` (see :func:`select_evidence`)."""
     best = float(scores.max())
     best_rank = candidates[int(scores.argmax())][0]
     chosen: set[tuple[int, int]] = set()
@@ -222,13 +249,7 @@ def select_evidence(
             used += len(following)
         if used >= budget:
             break
-    sources: list[Source] = []
-    for rank, hit in enumerate(hits[:max_sources]):
-        picked = [per_hit[rank][i] for r, i in sorted(chosen) if r == rank]
-        if picked:
-            sources.append(Source.from_hit(len(sources) + 1, hit, "\n".join(picked)))
-    top = hits[0].doc_id if hits else None
-    return SelectedEvidence(sources=sources, best_match=round(best, 4), has_top=any(s.doc_id == top for s in sources))
+    return chosen
 
 
 _QUOTE_LEAD = {"zh": "帮助中心的相关说明：", "en": "From the help center:"}

@@ -3,7 +3,7 @@ hosts) in production, llama.cpp embedded."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from kefu.generators.base import (
     ChatMessage,
@@ -38,39 +38,7 @@ def generator_from_settings(settings: Settings) -> Generator:
     Several servers, or one running generations in parallel, make a
     :class:`~kefu.generators.pool.HostPool`.
     """
-    members: list[Generator]
-    if settings.llm_backend == "ollama":
-        from kefu.generators.ollama import OllamaGenerator
-
-        members = [
-            OllamaGenerator(
-                host,
-                settings.ollama_model,
-                timeout=settings.llm_timeout,
-                connect_timeout=settings.llm_connect_timeout,
-                max_tokens=settings.llm_max_tokens,
-                temperature=settings.llm_temperature,
-                context=settings.llm_context,
-            )
-            for host in settings.ollama_hosts
-        ]
-    elif settings.llm_backend == "openai":
-        from kefu.generators.openai_compat import OpenAICompatibleGenerator
-
-        members = [
-            OpenAICompatibleGenerator(
-                url,
-                settings.openai_model,
-                api_key=settings.openai_api_key,
-                timeout=settings.llm_timeout,
-                connect_timeout=settings.llm_connect_timeout,
-                max_tokens=settings.llm_max_tokens,
-                temperature=settings.llm_temperature,
-            )
-            for url in settings.openai_base_urls
-        ]
-    else:
-        members = []
+    members = _server_generators(settings)
     if members:
         if len(members) == 1 and settings.llm_parallel == 1:
             return members[0]
@@ -93,3 +61,28 @@ def generator_from_settings(settings: Settings) -> Generator:
         temperature=settings.llm_temperature,
         timeout=settings.llm_timeout,
     )
+
+
+def _server_generators(settings: Settings) -> list[Generator]:
+    """One generator per configured server of the Ollama or OpenAI-compatible backend; none for llama.cpp."""
+    limits: dict[str, Any] = {
+        "timeout": settings.llm_timeout,
+        "connect_timeout": settings.llm_connect_timeout,
+        "max_tokens": settings.llm_max_tokens,
+        "temperature": settings.llm_temperature,
+    }
+    if settings.llm_backend == "ollama":
+        from kefu.generators.ollama import OllamaGenerator
+
+        return [
+            OllamaGenerator(host, settings.ollama_model, context=settings.llm_context, **limits)
+            for host in settings.ollama_hosts
+        ]
+    if settings.llm_backend == "openai":
+        from kefu.generators.openai_compat import OpenAICompatibleGenerator
+
+        return [
+            OpenAICompatibleGenerator(url, settings.openai_model, api_key=settings.openai_api_key, **limits)
+            for url in settings.openai_base_urls
+        ]
+    return []

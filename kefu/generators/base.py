@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
@@ -113,6 +113,19 @@ def validate_messages(messages: Sequence[ChatMessage]) -> None:
     for i, m in enumerate(messages):
         if m.role not in ("system", "user", "assistant"):
             raise BadInputError(f"messages[{i}].role: {m.role!r} is not system, user or assistant")
+
+
+def checked_stream(
+    produce: Callable[[Sequence[ChatMessage], GenerationOptions], AsyncIterator[Chunk]],
+    messages: Sequence[ChatMessage],
+    options: GenerationOptions | None,
+    seconds: float,
+    what: str,
+) -> AsyncIterator[Chunk]:
+    """A backend's ``stream``: the messages checked before anything is sent, then what
+    ``produce`` streams, within ``seconds`` in all (:func:`with_deadline`)."""
+    validate_messages(messages)
+    return with_deadline(produce(messages, options or GenerationOptions()), seconds, what)
 
 
 async def with_deadline(chunks: AsyncIterator[Chunk], seconds: float, what: str) -> AsyncIterator[Chunk]:

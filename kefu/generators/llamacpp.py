@@ -34,8 +34,7 @@ from kefu.generators.base import (
     GenerationOptions,
     GeneratorHealth,
     Usage,
-    validate_messages,
-    with_deadline,
+    checked_stream,
 )
 
 log = logging.getLogger("kefu.llm")
@@ -462,11 +461,8 @@ class LlamaCppGenerator:
             raise NotReadyError(f"no GGUF model at {self.model_path}; run `kefu setup-models` (or set KEFU_GGUF_PATH)")
 
     def stream(self, messages: Sequence[ChatMessage], options: GenerationOptions | None = None) -> AsyncIterator[Chunk]:
-        validate_messages(messages)
-        return with_deadline(
-            self._stream(messages, options or GenerationOptions()),
-            self.timeout,
-            f"the embedded model {self.model_path.name}",
+        return checked_stream(
+            self._stream, messages, options, self.timeout, f"the embedded model {self.model_path.name}"
         )
 
     async def _stream(self, messages: Sequence[ChatMessage], opts: GenerationOptions) -> AsyncIterator[Chunk]:

@@ -15,8 +15,7 @@ from kefu.generators.base import (
     GenerationOptions,
     GeneratorHealth,
     Usage,
-    validate_messages,
-    with_deadline,
+    checked_stream,
 )
 
 
@@ -74,11 +73,8 @@ class OllamaGenerator:
             )
 
     def stream(self, messages: Sequence[ChatMessage], options: GenerationOptions | None = None) -> AsyncIterator[Chunk]:
-        validate_messages(messages)
-        return with_deadline(
-            self._stream(messages, options or GenerationOptions()),
-            self.timeout,
-            f"Ollama model {self.model!r} at {self.host}",
+        return checked_stream(
+            self._stream, messages, options, self.timeout, f"Ollama model {self.model!r} at {self.host}"
         )
 
     async def _stream(self, messages: Sequence[ChatMessage], opts: GenerationOptions) -> AsyncIterator[Chunk]:

@@ -18,8 +18,7 @@ from kefu.generators.base import (
     GenerationOptions,
     GeneratorHealth,
     Usage,
-    validate_messages,
-    with_deadline,
+    checked_stream,
 )
 
 if TYPE_CHECKING:
@@ -88,12 +87,7 @@ class OpenAICompatibleGenerator:
             )
 
     def stream(self, messages: Sequence[ChatMessage], options: GenerationOptions | None = None) -> AsyncIterator[Chunk]:
-        validate_messages(messages)
-        return with_deadline(
-            self._stream(messages, options or GenerationOptions()),
-            self.timeout,
-            f"model {self.model!r} at {self.host}",
-        )
+        return checked_stream(self._stream, messages, options, self.timeout, f"model {self.model!r} at {self.host}")
 
     async def _stream(self, messages: Sequence[ChatMessage], opts: GenerationOptions) -> AsyncIterator[Chunk]:
         chat = cast("list[ChatCompletionMessageParam]", [{"role": m.role, "content": m.content} for m in messages])

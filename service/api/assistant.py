@@ -148,13 +148,7 @@ async def save_answer(
     return schemas.AskResponse(
         answer=result.answer,
         citations=_citations(result),
-        confidence=result.confidence,
-        action=result.action,
-        reason=result.reason,
-        mode=result.mode,
-        lang=_lang(result.lang),
-        conversation_id=saved.conversation.id,
-        answer_id=saved.answer.id,
+        **_decision(result, saved),
         handoff=_handoff_ref(handoff) if handoff else None,
         details=_details(result) if request.details else msgspec.UNSET,
     )
@@ -165,20 +159,7 @@ def _details(result: AnswerResult) -> schemas.AnswerDetails:
     paths_of = {h.doc_id: list(h.paths) for h in result.hits}
     return schemas.AnswerDetails(
         documents=[
-            schemas.RetrievedDocument(
-                rank=rank,
-                source=h.doc_id,
-                paths=list(h.paths),
-                title=h.title,
-                kind=h.kind,
-                lang=h.lang,
-                category=h.category,
-                url=h.url,
-                score=h.score,
-                dense_score=h.dense_score,
-                sparse_score=h.sparse_score,
-                snippet=h.snippet,
-            )
+            schemas.view(schemas.RetrievedDocument, h, rank=rank, source=h.doc_id, paths=list(h.paths))
             for rank, h in enumerate(result.hits, start=1)
         ],
         sources=[
@@ -305,14 +286,21 @@ async def suggest(runtime: Runtime, caller: Caller, request: schemas.SuggestRequ
         category=result.category,
         priority=_priority(result.priority),
         sentiment=result.sentiment,
-        confidence=result.confidence,
-        action=result.action,
-        reason=result.reason,
-        mode=result.mode,
-        lang=_lang(result.lang),
-        conversation_id=saved.conversation.id,
-        answer_id=saved.answer.id,
+        **_decision(result, saved),
     )
+
+
+def _decision(result: AnswerResult, saved: SavedAnswer) -> dict[str, Any]:
+    """What an answer and a suggestion both report: the decision, and where it was stored."""
+    return {
+        "confidence": result.confidence,
+        "action": result.action,
+        "reason": result.reason,
+        "mode": result.mode,
+        "lang": _lang(result.lang),
+        "conversation_id": saved.conversation.id,
+        "answer_id": saved.answer.id,
+    }
 
 
 def _ticket_turns(request: schemas.SuggestRequest, runtime: Runtime) -> tuple[str, list[tuple[str, str]]]:
@@ -357,21 +345,7 @@ async def search(runtime: Runtime, request: schemas.SearchRequest) -> schemas.Se
         expansion=result.expansion,
         index=retriever.index.manifest.name,
         index_version=retriever.index.manifest.version,
-        hits=[
-            schemas.SearchHit(
-                rank=i,
-                source=h.doc_id,
-                title=h.title,
-                kind=h.kind,
-                lang=h.lang,
-                category=h.category,
-                url=h.url,
-                score=h.score,
-                snippet=h.snippet,
-                heading_path=h.heading_path,
-            )
-            for i, h in enumerate(result.hits, start=1)
-        ],
+        hits=[schemas.view(schemas.SearchHit, h, rank=i, source=h.doc_id) for i, h in enumerate(result.hits, start=1)],
         took_ms=round(result.timings_ms.get("total", 0.0), 2),
     )
 
@@ -458,20 +432,13 @@ async def handoff_detail(runtime: Runtime, handoff_id: str) -> schemas.HandoffDe
     store = runtime.store
     record = await anyio.to_thread.run_sync(lambda: store.get_handoff(handoff_id))
     messages = await anyio.to_thread.run_sync(lambda: store.messages(record.conversation_id))
-    view = handoff_view(record)
-    return schemas.HandoffDetail(
-        **{f: getattr(view, f) for f in view.__struct_fields__}, messages=[_message_view(m) for m in messages]
-    )
+    return schemas.view(schemas.HandoffDetail, handoff_view(record), messages=[_message_view(m) for m in messages])
 
 
 def _message_view(message: MessageRecord) -> schemas.ConversationMessage:
-    return schemas.ConversationMessage(
-        id=message.id,
-        role=message.role,
-        text=message.text,
-        created_at=message.created_at,
-        answer_id=message.answer_id,
-        author=message.author,
+    return schemas.view(
+        schemas.ConversationMessage,
+        message,
         citations=[
             schemas.Citation(
                 n=int(c.get("n", 0)),
@@ -488,14 +455,7 @@ def _message_view(message: MessageRecord) -> schemas.ConversationMessage:
 
 
 def _handoff_ref(handoff: HandoffRecord) -> schemas.HandoffRef:
-    return schemas.HandoffRef(
-        id=handoff.id,
-        status=handoff.status,
-        reason=handoff.reason,
-        priority=handoff.priority,
-        category=handoff.category,
-        claimed_by=handoff.claimed_by,
-    )
+    return schemas.view(schemas.HandoffRef, handoff)
 
 
 # --- handoffs ---------------------------------------------------------------------------
@@ -503,26 +463,12 @@ def _handoff_ref(handoff: HandoffRecord) -> schemas.HandoffRef:
 
 def handoff_view(record: HandoffRecord) -> schemas.Handoff:
     payload = record.payload or {}
-    return schemas.Handoff(
-        id=record.id,
-        conversation_id=record.conversation_id,
-        answer_id=record.answer_id,
-        status=record.status,
-        reason=record.reason,
-        priority=record.priority,
-        category=record.category,
-        lang=record.lang,
-        sentiment=record.sentiment,
-        summary=record.summary,
+    return schemas.view(
+        schemas.Handoff,
+        record,
         conversation=list(payload.get("conversation") or []),
         evidence=list(payload.get("evidence") or []),
         suggested_reply=payload.get("suggested_reply"),
-        claimed_by=record.claimed_by,
-        claimed_at=record.claimed_at,
-        resolved_at=record.resolved_at,
-        final_reply=record.final_reply,
-        created_at=record.created_at,
-        waiting=record.waiting,
     )
 
 

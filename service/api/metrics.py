@@ -20,7 +20,13 @@ class Metrics:
     def __init__(self) -> None:
         # The *_created series double the output and no dashboard here reads them.
         disable_created_metrics()  # type: ignore[no-untyped-call]
-        r = self.registry = CollectorRegistry(auto_describe=True)
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._add_http_metrics(self.registry)
+        self._add_answer_metrics(self.registry)
+        self._add_llm_and_load_metrics(self.registry)
+        self._add_index_and_webhook_metrics(self.registry)
+
+    def _add_http_metrics(self, r: CollectorRegistry) -> None:
         self.requests = Counter(
             "kefu_http_requests",
             "HTTP requests answered, by route template, method and status code",
@@ -34,6 +40,8 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
+
+    def _add_answer_metrics(self, r: CollectorRegistry) -> None:
         self.answers = Counter(
             "kefu_answers",
             "Answers (mode answer) and suggestions (mode suggest) given, by decision and reason",
@@ -50,6 +58,8 @@ class Metrics:
             registry=r,
         )
         self.open_handoffs = Gauge("kefu_open_handoffs", "Handoffs waiting for an agent", registry=r)
+
+    def _add_llm_and_load_metrics(self, r: CollectorRegistry) -> None:
         self.llm_seconds = Histogram(
             "kefu_llm_generation_seconds",
             "Time each generation held the LLM, first to last token",
@@ -78,6 +88,8 @@ class Metrics:
         self.rate_limited = Counter(
             "kefu_rate_limited", "Requests refused with 429 by the per-key rate limit", registry=r
         )
+
+    def _add_index_and_webhook_metrics(self, r: CollectorRegistry) -> None:
         self.index = Info("kefu_index", "The index version being served", registry=r)
         self.index_documents = Gauge("kefu_index_documents", "Documents in the served index", registry=r)
         self.index_chunks = Gauge("kefu_index_chunks", "Chunks in the served index", registry=r)

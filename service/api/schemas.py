@@ -8,7 +8,7 @@ Litestar validates requests against these and documents them in the OpenAPI sche
 # at run time.
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 from msgspec import Meta
@@ -16,6 +16,15 @@ from msgspec import Meta
 from kefu.vocab import MAX_QUESTION_CHARS, Action, FeedbackKind, HandoffStatus, Lang, Priority
 
 MAX_TEXT_CHARS = 8000
+
+ViewT = TypeVar("ViewT", bound=msgspec.Struct)
+
+
+def view(view_type: type[ViewT], record: object, **overrides: Any) -> ViewT:
+    """A response body with each field read from ``record``'s attribute of that name, but for ``overrides``."""
+    names = [name for name in view_type.__struct_fields__ if name not in overrides]
+    return view_type(**{name: getattr(record, name) for name in names}, **overrides)
+
 
 Question = Annotated[
     str,

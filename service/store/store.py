@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from dataclasses import fields as dataclass_fields
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
@@ -73,11 +74,9 @@ from service.store.records import (
     AnswerRecord,
     ApiKeyRecord,
     ConversationRecord,
-    CsatHandler,
     CsatRecord,
     CuratedRecord,
     DeliveryRecord,
-    DeliveryStatus,
     DraftRecord,
     DraftStatus,
     DueDelivery,
@@ -360,20 +359,12 @@ class Store:
             )
             # The user may be answering the assistant ("please send the tx hash"): that
             # context is what tells a transaction hash from a private key.
-            question = self._clean(question, context)
-            answer_text = self._clean(answer)
-            session.add(Message(conversation_id=conversation.id, role="user", text=question, created_at=now))
-            row = Answer(
-                id=str(uuid.uuid4()), conversation_id=conversation.id, question=question, answer=answer_text,
-                citations=self._clean_json(list(citations)), confidence=float(confidence), action=action,
-                reason=self._clean(reason) if reason else None, mode=mode, model=model, latency_ms=latency_ms,
-                prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, created_at=now,
+            row = self._add_answer(
+                session, conversation.id, now=now, question=self._clean(question, context), answer=self._clean(answer),
+                mode=mode, citations=self._clean_json(list(citations)), confidence=float(confidence), action=action,
+                reason=self._clean(reason) if reason else None, model=model, latency_ms=latency_ms,
+                prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
             )  # fmt: skip
-            session.add(row)
-            session.flush()
-            if mode == "answer":
-                session.add(Message(conversation_id=conversation.id, role="assistant", text=answer_text,
-                                    created_at=now, answer_id=row.id))  # fmt: skip
             # One open handoff per conversation: a second request for one (two questions
             # racing) joins the one a human already has.
             handoff_row = None
@@ -387,6 +378,22 @@ class Store:
                 answer=_answer(row),
                 handoff=_handoff(handoff_row) if handoff_row is not None else None,
             )
+
+    @staticmethod
+    def _add_answer(
+        session: Session, conversation_id: str, *, now: datetime, question: str, answer: str, mode: str, **fields: Any
+    ) -> Answer:
+        """The answer's row, after the question as a user message and before the answer as an
+        assistant message (mode ``answer`` only)."""
+        session.add(Message(conversation_id=conversation_id, role="user", text=question, created_at=now))
+        row = Answer(id=str(uuid.uuid4()), conversation_id=conversation_id, question=question, answer=answer,
+                     mode=mode, created_at=now, **fields)  # fmt: skip
+        session.add(row)
+        session.flush()
+        if mode == "answer":
+            session.add(Message(conversation_id=conversation_id, role="assistant", text=answer,
+                                created_at=now, answer_id=row.id))  # fmt: skip
+        return row
 
     def _conversation_to_answer_in(
         self,
@@ -1382,111 +1389,38 @@ def _unavailable(exc: OperationalError) -> BackendUnavailableError | BackendTime
     return BackendUnavailableError(f"the database cannot serve the request: {reason}")
 
 
+def _record(record_type: type[T], row: object, **overrides: Any) -> T:
+    """``record_type`` filled from the row's attributes of the same names, but for ``overrides``."""
+    names = [f.name for f in dataclass_fields(cast(Any, record_type)) if f.name not in overrides]
+    return record_type(**{name: getattr(row, name) for name in names}, **overrides)
+
+
 def _api_key(row: ApiKey) -> ApiKeyRecord:
-    return ApiKeyRecord(
-        id=row.id,
-        name=row.name,
-        role=cast(Role, row.role),
-        prefix=row.prefix,
-        created_at=row.created_at,
-        revoked_at=row.revoked_at,
-        last_used_at=row.last_used_at,
-        allowed_origins=tuple(row.allowed_origins or ()),
-    )
+    return _record(ApiKeyRecord, row, allowed_origins=tuple(row.allowed_origins or ()))
 
 
 def _conversation(row: Conversation) -> ConversationRecord:
-    return ConversationRecord(
-        id=row.id,
-        channel=row.channel,
-        user_id=row.user_id,
-        lang=row.lang,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        api_key_id=row.api_key_id,
-    )
+    return _record(ConversationRecord, row)
 
 
 def _message(row: Message, citations: list[Any] | None = None) -> MessageRecord:
-    return MessageRecord(
-        id=row.id,
-        conversation_id=row.conversation_id,
-        role=cast(MessageRole, row.role),
-        text=row.text,
-        created_at=row.created_at,
-        answer_id=row.answer_id,
-        author=row.author,
-        citations=list(citations or []),
-    )
+    return _record(MessageRecord, row, citations=list(citations or []))
 
 
 def _answer(row: Answer) -> AnswerRecord:
-    return AnswerRecord(
-        id=row.id,
-        conversation_id=row.conversation_id,
-        question=row.question,
-        answer=row.answer,
-        citations=list(row.citations),
-        confidence=row.confidence,
-        action=row.action,
-        reason=row.reason,
-        mode=cast(AnswerMode, row.mode),
-        model=row.model,
-        latency_ms=row.latency_ms,
-        prompt_tokens=row.prompt_tokens,
-        completion_tokens=row.completion_tokens,
-        created_at=row.created_at,
-    )
+    return _record(AnswerRecord, row, citations=list(row.citations))
 
 
 def _feedback(row: Feedback) -> FeedbackRecord:
-    return FeedbackRecord(
-        id=row.id,
-        answer_id=row.answer_id,
-        kind=cast(FeedbackKind, row.kind),
-        final_text=row.final_text,
-        comment=row.comment,
-        created_at=row.created_at,
-        api_key_id=row.api_key_id,
-    )
+    return _record(FeedbackRecord, row)
 
 
 def _handoff(row: Handoff, *, waiting: int = 0) -> HandoffRecord:
-    return HandoffRecord(
-        id=row.id,
-        conversation_id=row.conversation_id,
-        answer_id=row.answer_id,
-        status=cast(HandoffStatus, row.status),
-        reason=row.reason,
-        priority=cast(Priority, row.priority),
-        category=row.category,
-        lang=row.lang,
-        sentiment=row.sentiment,
-        summary=row.summary,
-        payload=dict(row.payload),
-        claimed_by=row.claimed_by,
-        claimed_at=row.claimed_at,
-        resolved_at=row.resolved_at,
-        final_reply=row.final_reply,
-        created_at=row.created_at,
-        waiting=waiting,
-    )
+    return _record(HandoffRecord, row, payload=dict(row.payload), waiting=waiting)
 
 
 def _delivery(row: WebhookDelivery) -> DeliveryRecord:
-    return DeliveryRecord(
-        id=row.id,
-        handoff_id=row.handoff_id,
-        url=row.url,
-        attempts=row.attempts,
-        status=cast(DeliveryStatus, row.status),
-        last_error=row.last_error,
-        next_attempt_at=row.next_attempt_at,
-        created_at=row.created_at,
-        event=cast(WebhookEvent, row.event),
-        body=dict(row.body or {}),
-        conversation_id=row.conversation_id,
-    )
+    return _record(DeliveryRecord, row, body=dict(row.body or {}))
 
 
 def _curated_fields(
@@ -1529,31 +1463,13 @@ def _curated_fields(
 
 
 def _curated(row: CuratedAnswer) -> CuratedRecord:
-    return CuratedRecord(
-        id=row.id,
-        question_zh=row.question_zh,
-        question_en=row.question_en,
-        answer_zh=row.answer_zh,
-        answer_en=row.answer_en,
-        articles=tuple(row.articles or ()),
-        enabled=bool(row.enabled),
-        hits=int(row.hits),
-        last_hit_at=row.last_hit_at,
-        updated_by=row.updated_by,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
+    return _record(
+        CuratedRecord, row, articles=tuple(row.articles or ()), enabled=bool(row.enabled), hits=int(row.hits)
     )
 
 
 def _csat(row: CsatRating) -> CsatRecord:
-    return CsatRecord(
-        id=row.id,
-        conversation_id=row.conversation_id,
-        score=int(row.score),
-        comment=row.comment,
-        handled_by=cast(CsatHandler, row.handled_by),
-        created_at=row.created_at,
-    )
+    return _record(CsatRecord, row, score=int(row.score))
 
 
 def _csat_body(record: CsatRecord) -> dict[str, Any]:
@@ -1567,19 +1483,8 @@ def _csat_body(record: CsatRecord) -> dict[str, Any]:
 
 
 def _draft(row: FaqDraft) -> DraftRecord:
-    return DraftRecord(
-        id=row.id,
-        question=row.question,
-        answer=row.answer,
-        lang=row.lang,
-        users=int(row.users),
-        examples=list(row.examples or []),
-        sources=dict(row.sources or {}),
-        status=cast(DraftStatus, row.status),
-        created_at=row.created_at,
-        reviewed_at=row.reviewed_at,
-        reviewed_by=row.reviewed_by,
-        curated_id=row.curated_id,
+    return _record(
+        DraftRecord, row, users=int(row.users), examples=list(row.examples or []), sources=dict(row.sources or {})
     )
 
 

@@ -9,7 +9,7 @@ from ingest.adapt import retrain_due
 from service.api.auth import ADMINS, require
 from service.api.openapi import AUTH_ERRORS, SECURITY, error_responses
 from service.api.runtime import Runtime
-from service.api.schemas import AdapterOutdated, ReindexResponse
+from service.api.schemas import AdapterOutdated, ReindexResponse, view
 
 
 @post(
@@ -33,16 +33,11 @@ from service.api.schemas import AdapterOutdated, ReindexResponse
 async def reindex(runtime: NamedDependency[Runtime]) -> ReindexResponse:
     outcome = await runtime.reindex()
     report = outcome.report
-    return ReindexResponse(
-        index=report.index,
-        version=report.version,
+    return view(
+        ReindexResponse,
+        report,
         previous_version=outcome.previous_version,
-        changed=report.changed,
         swapped=outcome.swapped,
-        documents=report.documents,
-        chunks=report.chunks,
-        embedded_chunks=report.embedded_chunks,
-        problems=report.problems,
         seconds=round(report.seconds, 2),
         adapter="kept" if report.adapter else None,
         adapter_outdated=(

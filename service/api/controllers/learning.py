@@ -29,6 +29,7 @@ from service.api.schemas import (
     Draft,
     DraftPatch,
     LearnReport,
+    view,
 )
 from service.curated import check_texts
 from service.store import CsatRecord, CuratedRecord, DraftRecord
@@ -37,50 +38,19 @@ CURATED_FIELDS = ("question_zh", "question_en", "answer_zh", "answer_en", "artic
 
 
 def curated_view(record: CuratedRecord) -> Curated:
-    return Curated(
-        id=record.id,
-        question_zh=record.question_zh,
-        question_en=record.question_en,
-        answer_zh=record.answer_zh,
-        answer_en=record.answer_en,
-        articles=list(record.articles),
-        enabled=record.enabled,
-        hits=record.hits,
-        last_hit_at=record.last_hit_at,
-        updated_by=record.updated_by,
-        created_at=record.created_at,
-        updated_at=record.updated_at,
-    )
+    return view(Curated, record, articles=list(record.articles))
 
 
 def draft_view(record: DraftRecord) -> Draft:
-    return Draft(
-        id=record.id,
-        question=record.question,
-        answer=record.answer,
-        lang="en" if record.lang == "en" else "zh",
-        users=record.users,
-        examples=list(record.examples),
-        status=record.status,
-        created_at=record.created_at,
-        reviewed_at=record.reviewed_at,
-        reviewed_by=record.reviewed_by,
-        curated_id=record.curated_id,
-    )
+    return view(Draft, record, lang="en" if record.lang == "en" else "zh", examples=list(record.examples))
 
 
 def csat_view(record: CsatRecord) -> Csat:
-    return Csat(
-        conversation_id=record.conversation_id,
-        score=record.score,
-        comment=record.comment,
-        handled_by=record.handled_by,
-        created_at=record.created_at,
-    )
+    return view(Csat, record)
 
 
-def _with_score(view: Curated, score: float | None = None, matches: bool | None = None) -> CuratedMatchView:
-    return CuratedMatchView(**{f: getattr(view, f) for f in view.__struct_fields__}, score=score, matches=matches)
+def _with_score(curated: Curated, score: float | None = None, matches: bool | None = None) -> CuratedMatchView:
+    return view(CuratedMatchView, curated, score=score, matches=matches)
 
 
 class CuratedController(Controller):
