@@ -50,6 +50,8 @@ log = logging.getLogger("kefu.api")
 
 #: Seconds between attempts to reach an LLM that failed its warm-up.
 LLM_RETRY_SECONDS = 15.0
+#: How long the background tasks (webhook worker, index watch, ...) get to stop at shutdown.
+STOP_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -177,9 +179,14 @@ class Runtime:
                 task.cancel()
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if self._tasks:
+            # Bounded: a task that ignores its cancellation must not hold the shutdown forever.
+            done, stuck = await asyncio.wait(set(self._tasks), timeout=STOP_SECONDS)
+            for task in done:
+                if not task.cancelled() and task.exception() is not None:
+                    log.error("background task %s had failed", task.get_name(), exc_info=task.exception())
+            for task in stuck:
+                log.warning("background task %s did not stop within %s s", task.get_name(), STOP_SECONDS)
         self._tasks.clear()
         if self.generator is not None and self._given_generator is None and self._given_answerer is None:
             await self.generator.close()

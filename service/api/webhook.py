@@ -122,8 +122,11 @@ class WebhookWorker:
                 for delivery in due:
                     await self.deliver(client, delivery)
                 if len(due) < BATCH:
+                    # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow the
+                    # cancellation that stops the worker when the wake comes at the same moment.
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self.wake.wait(), timeout=self.poll)
+                        async with asyncio.timeout(self.poll):
+                            await self.wake.wait()
 
     async def deliver(self, client: httpx.AsyncClient, due: DueDelivery) -> None:
         delivery = due.delivery
