@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from kefu.text import split_sentences, tokens
+from kefu.text import split_passage, split_sentences, tokens
 from service.citations import normalise_markers, strip_markers
 
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ def sentence_support(
     if embedder is not None and pending:
         need = [i for i, p in enumerate(pending) if p[2] < LEXICAL_SUPPORT and p[3]]
         if need:
-            pool_sentences = sorted({s for i in need for s in split_sentences(pending[i][3])})
+            pool_sentences = sorted({s for i in need for s in split_passage(pending[i][3])})
             if pool_sentences:
                 a = embedder.embed_passages([pending[i][0] for i in need])
                 b = embedder.embed_passages(pool_sentences)
@@ -121,7 +121,7 @@ class CitationAligner:
         self._asked = {t for t in tokens(question) if len(t) > 1}
         self.embedder = embedder
         self._tokens = {n: set(tokens(text)) for n, text in sources.items()}
-        self._sentences: list[tuple[int, str]] = [(n, s) for n, text in sources.items() for s in split_sentences(text)]
+        self._sentences: list[tuple[int, str]] = [(n, s) for n, text in sources.items() for s in split_passage(text)]
         self._matrix: np.ndarray | None = None
 
     def best_source(self, sentence: str) -> tuple[int | None, float]:

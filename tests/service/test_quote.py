@@ -4,6 +4,7 @@ over the demo index; the LLM scripted through a local server that speaks Ollama'
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -105,11 +106,13 @@ async def test_a_chinese_question_is_answered_from_the_articles_own_sentences_wi
     assert PENDING in [c.source for c in result.citations]
     assert [c.n for c in result.citations] == [s.n for s in result.sources]
     body = result.answer.split("\n", 1)[1]
-    # Every quoted line is made of the cited source's own sentences.
-    for line, source in zip(body.split("\n"), result.sources, strict=True):
-        assert line.endswith(f"[{source.n}]")
+    # Each source's block (its sentences, a table row on a line of its own) is made of the
+    # cited source's own sentences and ends with its citation.
+    blocks = re.findall(r"(.*?) \[(\d+)\](?:\n|$)", body, flags=re.DOTALL)
+    assert [int(n) for _, n in blocks] == [s.n for s in result.sources]
+    for (text, _), source in zip(blocks, result.sources, strict=True):
         for sentence in source.text.split("\n"):
-            assert sentence in line
+            assert sentence in text
     assert result.evidence.grounded == 1.0 and result.evidence.cited == 1.0 and result.evidence.evidence_match > 0
     assert "first_token" in result.timings_ms
 
