@@ -7,6 +7,8 @@ config (``sqlalchemy.url``), this opens its own engine, or writes SQL in offline
 
 from __future__ import annotations
 
+from typing import Any
+
 from alembic import context
 from sqlalchemy import Connection
 
@@ -16,13 +18,12 @@ from service.store.models import Base
 target_metadata = Base.metadata
 
 
-def _run(connection: Connection) -> None:
+def _run_migrations(**options: Any) -> None:
     context.configure(
-        connection=connection,
         target_metadata=target_metadata,
         # SQLite alters a table by copying it; later migrations need batch mode for that.
         render_as_batch=True,
-        compare_type=True,
+        **options,
     )
     # A no-op when the caller already began a transaction (every migration is then
     # part of it); otherwise one transaction around all pending migrations.
@@ -30,15 +31,12 @@ def _run(connection: Connection) -> None:
         context.run_migrations()
 
 
+def _run(connection: Connection) -> None:
+    _run_migrations(connection=connection, compare_type=True)
+
+
 def run_offline() -> None:
-    context.configure(
-        url=context.config.get_main_option("sqlalchemy.url"),
-        target_metadata=target_metadata,
-        literal_binds=True,
-        render_as_batch=True,
-    )
-    with context.begin_transaction():
-        context.run_migrations()
+    _run_migrations(url=context.config.get_main_option("sqlalchemy.url"), literal_binds=True)
 
 
 def run_online() -> None:
