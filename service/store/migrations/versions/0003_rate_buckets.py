@@ -1,9 +1,4 @@
-"""Rate-limit buckets in the database, shared by the replicas of one service.
-
-Revision ID: 0003
-Revises: 0002
-Create Date: 2026-12-06
-"""
+"""Rate-limit buckets in the database, shared by the replicas of one service."""
 
 from __future__ import annotations
 
@@ -12,10 +7,10 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from service.store.migrations.schema import primary_key
+
 revision: str = "0003"
 down_revision: str | Sequence[str] | None = "0002"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
@@ -24,7 +19,7 @@ def upgrade() -> None:
         sa.Column("bucket", sa.String(length=160), nullable=False),
         sa.Column("tokens", sa.Float(), nullable=False),
         sa.Column("updated", sa.Float(), nullable=False),
-        sa.PrimaryKeyConstraint("bucket", name=op.f("pk_rate_buckets")),
+        primary_key("rate_buckets", "bucket"),
     )
 
 

@@ -1,9 +1,5 @@
 """The conversation loop: agent messages, messages tied to their answer, webhook events
 other than handoff.created, and the page origins a public app key may be used from.
-
-Revision ID: 0004
-Revises: 0003
-Create Date: 2026-12-06
 """
 
 from __future__ import annotations
@@ -15,8 +11,6 @@ from alembic import op
 
 revision: str = "0004"
 down_revision: str | Sequence[str] | None = "0003"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 EVENTS = "event IN ('handoff.created', 'handoff.claimed', 'message.created', 'handoff.resolved')"
 

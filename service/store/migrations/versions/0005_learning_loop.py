@@ -1,9 +1,5 @@
 """The learning loop: curated answers, FAQ drafts waiting for review, satisfaction ratings,
 and webhook events that belong to a conversation rather than a handoff (csat.submitted).
-
-Revision ID: 0005
-Revises: 0004
-Create Date: 2026-12-06
 """
 
 from __future__ import annotations
@@ -13,15 +9,10 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from service.store.migrations.schema import check, foreign_key, primary_key, timestamp, unique
+
 revision: str = "0005"
 down_revision: str | Sequence[str] | None = "0004"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
-
-
-def _timestamp(name: str, *, nullable: bool = False) -> sa.Column[object]:
-    # models.UtcDateTime stores exactly this (a migration does not import the models).
-    return sa.Column(name, sa.DateTime(timezone=True), nullable=nullable)
 
 
 OLD_EVENTS = "event IN ('handoff.created', 'handoff.claimed', 'message.created', 'handoff.resolved')"
@@ -39,11 +30,11 @@ def upgrade() -> None:
         sa.Column("articles", sa.JSON(), nullable=False),
         sa.Column("enabled", sa.Boolean(), nullable=False),
         sa.Column("hits", sa.Integer(), nullable=False),
-        _timestamp("last_hit_at", nullable=True),
+        timestamp("last_hit_at", nullable=True),
         sa.Column("updated_by", sa.String(length=128), nullable=True),
-        _timestamp("created_at"),
-        _timestamp("updated_at"),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_curated_answers")),
+        timestamp("created_at"),
+        timestamp("updated_at"),
+        primary_key("curated_answers"),
     )
     op.create_index(op.f("ix_curated_answers_updated_at"), "curated_answers", ["updated_at"])
     op.create_table(
@@ -53,21 +44,14 @@ def upgrade() -> None:
         sa.Column("score", sa.Integer(), nullable=False),
         sa.Column("comment", sa.Text(), nullable=True),
         sa.Column("handled_by", sa.String(length=16), nullable=False),
-        _timestamp("created_at"),
+        timestamp("created_at"),
         sa.Column("api_key_id", sa.Integer(), nullable=True),
-        sa.CheckConstraint("score >= 1 AND score <= 5", name=op.f("ck_csat_ratings_score")),
-        sa.CheckConstraint("handled_by IN ('bot', 'agent')", name=op.f("ck_csat_ratings_handled_by")),
-        sa.ForeignKeyConstraint(
-            ["conversation_id"],
-            ["conversations.id"],
-            name=op.f("fk_csat_ratings_conversation_id_conversations"),
-            ondelete="CASCADE",
-        ),
-        sa.ForeignKeyConstraint(
-            ["api_key_id"], ["api_keys.id"], name=op.f("fk_csat_ratings_api_key_id_api_keys"), ondelete="SET NULL"
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_csat_ratings")),
-        sa.UniqueConstraint("conversation_id", name=op.f("uq_csat_ratings_conversation_id")),
+        check("csat_ratings", "score", "score >= 1 AND score <= 5"),
+        check("csat_ratings", "handled_by", "handled_by IN ('bot', 'agent')"),
+        foreign_key("csat_ratings", "conversation_id", "conversations", ondelete="CASCADE"),
+        foreign_key("csat_ratings", "api_key_id", "api_keys", ondelete="SET NULL"),
+        primary_key("csat_ratings"),
+        unique("csat_ratings", "conversation_id"),
     )
     op.create_index(op.f("ix_csat_ratings_created_at"), "csat_ratings", ["created_at"])
     op.create_table(
@@ -80,18 +64,13 @@ def upgrade() -> None:
         sa.Column("examples", sa.JSON(), nullable=False),
         sa.Column("sources", sa.JSON(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
-        _timestamp("created_at"),
-        _timestamp("reviewed_at", nullable=True),
+        timestamp("created_at"),
+        timestamp("reviewed_at", nullable=True),
         sa.Column("reviewed_by", sa.String(length=128), nullable=True),
         sa.Column("curated_id", sa.Integer(), nullable=True),
-        sa.CheckConstraint("status IN ('pending', 'approved', 'rejected')", name=op.f("ck_faq_drafts_status")),
-        sa.ForeignKeyConstraint(
-            ["curated_id"],
-            ["curated_answers.id"],
-            name=op.f("fk_faq_drafts_curated_id_curated_answers"),
-            ondelete="SET NULL",
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_faq_drafts")),
+        check("faq_drafts", "status", "status IN ('pending', 'approved', 'rejected')"),
+        foreign_key("faq_drafts", "curated_id", "curated_answers", ondelete="SET NULL"),
+        primary_key("faq_drafts"),
     )
     op.create_index("ix_faq_drafts_status_created_at", "faq_drafts", ["status", "created_at"])
     # Batch mode: SQLite changes a column's nullability or a CHECK constraint by copying the table.
