@@ -250,18 +250,26 @@ class Settings:
         return out
 
 
-def positive_int(raw: str) -> int:
-    value = int(raw)
-    if value <= 0:
-        raise ValueError("must be a whole number above 0")
-    return value
+Number = TypeVar("Number", int, float)
 
 
-def _non_negative_int(raw: str) -> int:
-    value = int(raw)
-    if value < 0:
-        raise ValueError("must be a whole number of 0 or more")
-    return value
+def _bounded(parse: Callable[[str], Number], what: str, *, zero: bool) -> Callable[[str], Number]:
+    """A parser of ``what`` (an int or a float) above 0, or of 0 or more with ``zero``."""
+
+    def parse_bounded(raw: str) -> Number:
+        value = parse(raw)
+        # Written as "not": a float NaN fails every comparison and must be refused.
+        if not (value >= 0 if zero else value > 0):
+            raise ValueError(f"must be {what} {'of 0 or more' if zero else 'above 0'}")
+        return value
+
+    return parse_bounded
+
+
+positive_int = _bounded(int, "a whole number", zero=False)
+_non_negative_int = _bounded(int, "a whole number", zero=True)
+_positive_float = _bounded(float, "a number", zero=False)
+_non_negative_float = _bounded(float, "a number", zero=True)
 
 
 def _origins(raw: str) -> tuple[str, ...]:
@@ -288,20 +296,6 @@ def _log_level(raw: str) -> str:
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR")
     return level
-
-
-def _positive_float(raw: str) -> float:
-    value = float(raw)
-    if not value > 0:
-        raise ValueError("must be a number above 0")
-    return value
-
-
-def _non_negative_float(raw: str) -> float:
-    value = float(raw)
-    if value < 0:
-        raise ValueError("must be a number of 0 or more")
-    return value
 
 
 def _batch_wait_ms(raw: str) -> float:
