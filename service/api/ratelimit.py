@@ -33,18 +33,14 @@ class _Bucket:
     updated: float
 
 
-class RateLimiter:
+class _Limiter:
     """``check(key)`` takes one token from ``key``'s bucket or raises RateLimitedError."""
 
-    def __init__(self, per_minute: int, burst: int, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, per_minute: int, burst: int) -> None:
         if per_minute < 0 or burst < 1:
             raise ValueError("per_minute must be 0 or more and burst 1 or more")
         self.per_minute = per_minute
         self.burst = burst
-        self._rate = per_minute / 60.0
-        self._clock = clock
-        self._buckets: dict[str, _Bucket] = {}
-        self._lock = threading.Lock()
 
     @property
     def enabled(self) -> bool:
@@ -53,6 +49,30 @@ class RateLimiter:
     def check(self, key: str) -> None:
         if not self.enabled:
             return
+        wait = self.take(key)
+        if wait > 0:
+            raise RateLimitedError(
+                f"too many requests: this key may make {self.per_minute} a minute "
+                f"(bursts of {self.burst}); try again in {math.ceil(wait)} s",
+                retry_after=wait,
+            )
+
+    def take(self, key: str) -> float:
+        """Take a token from ``key``'s bucket (of an enabled limiter): 0, or the seconds until one is there."""
+        raise NotImplementedError
+
+
+class RateLimiter(_Limiter):
+    """The buckets in this process."""
+
+    def __init__(self, per_minute: int, burst: int, *, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__(per_minute, burst)
+        self._rate = per_minute / 60.0
+        self._clock = clock
+        self._buckets: dict[str, _Bucket] = {}
+        self._lock = threading.Lock()
+
+    def take(self, key: str) -> float:
         now = self._clock()
         with self._lock:
             bucket = self._buckets.get(key)
@@ -64,9 +84,8 @@ class RateLimiter:
             bucket.updated = now
             if bucket.tokens >= 1.0:
                 bucket.tokens -= 1.0
-                return
-            wait = (1.0 - bucket.tokens) / self._rate
-        raise _limited(self.per_minute, self.burst, wait)
+                return 0.0
+            return (1.0 - bucket.tokens) / self._rate
 
     def _drop_full(self, now: float) -> None:
         full_after = self.burst / self._rate
@@ -77,7 +96,7 @@ class RateLimiter:
                 del self._buckets[key]
 
 
-class SharedRateLimiter:
+class SharedRateLimiter(_Limiter):
     """The same buckets, kept in the database (``Store.take_token``): one row per key.
 
     ``check`` makes one short transaction, so call it from a worker thread. When the
@@ -86,31 +105,13 @@ class SharedRateLimiter:
     """
 
     def __init__(self, store: Store, per_minute: int, burst: int) -> None:
+        super().__init__(per_minute, burst)
         self.store = store
         self.fallback = RateLimiter(per_minute, burst)
-        self.per_minute = per_minute
-        self.burst = burst
 
-    @property
-    def enabled(self) -> bool:
-        return self.per_minute > 0
-
-    def check(self, key: str) -> None:
-        if not self.enabled:
-            return
+    def take(self, key: str) -> float:
         try:
-            wait = self.store.take_token(key, per_minute=self.per_minute, burst=self.burst)
+            return self.store.take_token(key, per_minute=self.per_minute, burst=self.burst)
         except (BackendUnavailableError, BackendTimeoutError) as exc:
             log.warning("rate limit counted in this process only: %s", exc)
-            self.fallback.check(key)
-            return
-        if wait > 0:
-            raise _limited(self.per_minute, self.burst, wait)
-
-
-def _limited(per_minute: int, burst: int, wait: float) -> RateLimitedError:
-    return RateLimitedError(
-        f"too many requests: this key may make {per_minute} a minute "
-        f"(bursts of {burst}); try again in {math.ceil(wait)} s",
-        retry_after=wait,
-    )
+            return self.fallback.take(key)
