@@ -31,6 +31,7 @@ import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -219,6 +220,18 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
         return [json.loads(line) for line in f if line.strip()]
 
 
+def _read_faiss(path: Path) -> Any:
+    import faiss  # a heavy import, for the commands that search
+
+    return faiss.read_index(str(path))
+
+
+def _read_bm25(path: Path) -> Any:
+    import bm25s
+
+    return bm25s.BM25.load(str(path))
+
+
 class IndexVersion:
     """One finished index version, loaded for search (read-only)."""
 
@@ -236,56 +249,33 @@ class IndexVersion:
             self.chunks = [ChunkRecord(**c) for c in read_jsonl(path / "chunks.jsonl")]
         except (OSError, ValueError, TypeError) as exc:
             raise NotReadyError(f"index at {path} is unreadable ({exc}); re-run `kefu ingest`") from exc
-        self._dense: Any = None
-        self._sparse: Any = None
-        self._bigram_sparse: Any = None
-        self._title_dense: Any = None
-        self._title_sparse: Any = None
         self.chunk_doc = np.fromiter((c.doc for c in self.chunks), dtype=np.int64, count=len(self.chunks))
         #: Every path the index knows (a document's copies each have one) -> its record.
         self.document_by_path = {p: d for d in self.documents for p in d.paths}
 
-    @property
+    # Each part is read on first use: a command that needs only the documents loads no search index.
+    @cached_property
     def dense(self) -> Any:
-        if self._dense is None:
-            import faiss
+        dense = _read_faiss(self.path / "dense.faiss")
+        if "nprobe" in self.manifest.dense:
+            dense.nprobe = self.manifest.dense["nprobe"]
+        return dense
 
-            self._dense = faiss.read_index(str(self.path / "dense.faiss"))
-            if "nprobe" in self.manifest.dense:
-                self._dense.nprobe = self.manifest.dense["nprobe"]
-        return self._dense
-
-    @property
+    @cached_property
     def sparse(self) -> Any:
-        if self._sparse is None:
-            import bm25s
+        return _read_bm25(self.path / "sparse")
 
-            self._sparse = bm25s.BM25.load(str(self.path / "sparse"))
-        return self._sparse
-
-    @property
+    @cached_property
     def bigram_sparse(self) -> Any:
-        if self._bigram_sparse is None:
-            import bm25s
+        return _read_bm25(self.path / "bigram_sparse")
 
-            self._bigram_sparse = bm25s.BM25.load(str(self.path / "bigram_sparse"))
-        return self._bigram_sparse
-
-    @property
+    @cached_property
     def title_dense(self) -> Any:
-        if self._title_dense is None:
-            import faiss
+        return _read_faiss(self.path / "titles.faiss")
 
-            self._title_dense = faiss.read_index(str(self.path / "titles.faiss"))
-        return self._title_dense
-
-    @property
+    @cached_property
     def title_sparse(self) -> Any:
-        if self._title_sparse is None:
-            import bm25s
-
-            self._title_sparse = bm25s.BM25.load(str(self.path / "title_sparse"))
-        return self._title_sparse
+        return _read_bm25(self.path / "title_sparse")
 
     def title_vectors(self) -> NDArray[np.float16]:
         vectors: NDArray[np.float16] = np.load(self.path / "titles.f16.npy", mmap_mode="r")
