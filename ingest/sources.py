@@ -281,16 +281,15 @@ class _Reader:
             if _scalar(front.get(key)):
                 meta[key] = _scalar(front.get(key))
         self.documents.append(
-            SourceDocument(
-                path=rel,
-                kind="article",
-                title=title,
-                sections=_sections(events, title),
+            _article(
+                rel,
+                title,
+                events,
+                source_file=rel,
                 lang=_language(_scalar(front.get("lang"))),
                 category=category,
                 url=_scalar(front.get("url")),
                 updated=_scalar(front.get("updated")),
-                source_file=rel,
                 meta=meta,
                 link_texts=_page_link_texts(soup, self.pages),
             )
@@ -333,15 +332,14 @@ class _Reader:
         canonical = soup.find("link", rel="canonical")
         events = _flatten(content)
         self.documents.append(
-            SourceDocument(
-                path=rel,
-                kind="article",
-                title=title,
-                sections=_sections(events, title),
+            _article(
+                rel,
+                title,
+                events,
+                source_file=rel,
                 lang=_language(_attr(html_tag, "lang")),
                 category=_first_folder(rel),
                 url=_attr(canonical if isinstance(canonical, Tag) else None, "href"),
-                source_file=rel,
                 link_texts=_page_link_texts(content, self.pages),
             )
         )
@@ -373,18 +371,17 @@ class _Reader:
             events = _flatten(BeautifulSoup(body, "html.parser")) if isinstance(body, str) else []
             labels = [str(x) for x in art.get("label_names") or [] if isinstance(x, str)]
             self.documents.append(
-                SourceDocument(
-                    path=f"zendesk/{aid}",
-                    kind="article",
-                    title=title,
-                    sections=_sections(events, title),
+                _article(
+                    f"zendesk/{aid}",
+                    title,
+                    events,
+                    source_file=rel,
                     lang=_language(_scalar(art.get("locale"))),
                     # Zendesk has no category name in the article; its labels are the
                     # nearest thing (section_id is only a number).
                     category=labels[0] if labels else None,
                     url=_scalar(art.get("html_url")),
                     updated=_scalar(art.get("updated_at")),
-                    source_file=rel,
                     meta={
                         "zendesk_id": art["id"],
                         "locale": _scalar(art.get("locale")),
@@ -994,6 +991,11 @@ _FILE_NAME = re.compile(r"^\S+\.(png|jpe?g|gif|svg|webp|bmp)$", re.IGNORECASE)
 def _says_something(caption: str) -> bool:
     # GitBook leaves captions empty, or sets them to a file name; those are dropped.
     return any(c.isalpha() for c in caption) and not _FILE_NAME.match(caption)
+
+
+def _article(path: str, title: str, events: list[_Event], **fields: Any) -> SourceDocument:
+    """A help article whose sections come from the page's text (``_sections``)."""
+    return SourceDocument(path=path, kind="article", title=title, sections=_sections(events, title), **fields)
 
 
 def _sections(events: list[_Event], title: str) -> list[Section]:
