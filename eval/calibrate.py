@@ -11,7 +11,6 @@ not what it does on the questions it was fitted to.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from eval.answers import FIXED_REASONS
+from eval.jsonl import read_objects
 from kefu.errors import BadInputError
 from service.confidence import FEATURES, Calibration
 
@@ -59,15 +59,7 @@ def load_rows(run_dir: Path) -> list[dict[str, Any]]:
     path = run_dir / "answers.jsonl"
     if not path.is_file():
         raise BadInputError(f"{path} does not exist: calibrate needs a `kefu eval --mode full --out DIR` run")
-    rows = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError as exc:
-            raise BadInputError(f"{path}:{n}: not valid JSON ({exc.msg})") from exc
-    return rows
+    return [row for _, row in read_objects(path)]
 
 
 def training_set(rows: list[dict[str, Any]], source: str = "answers.jsonl") -> tuple[np.ndarray, np.ndarray]:

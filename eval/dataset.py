@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from eval.jsonl import read_objects
 from kefu.errors import BadInputError
 
 EXPECTED = ("answer", "handoff")
@@ -27,20 +28,12 @@ class EvalItem:
 
 def load_dataset(path: Path) -> list[EvalItem]:
     """Read and validate a dataset; a bad line is an error naming the file, line and field."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise BadInputError(f"cannot read dataset {path}: {exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise BadInputError(f"{path}: not UTF-8 ({exc})") from exc
     items: list[EvalItem] = []
     seen: set[str] = set()
-    for n, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        item = _item(line, f"{path}:{n}")
+    for where, raw in read_objects(path):
+        item = _item(raw, where)
         if item.id in seen:
-            raise BadInputError(f"{path}:{n}: id {item.id!r} appears twice")
+            raise BadInputError(f"{where}: id {item.id!r} appears twice")
         seen.add(item.id)
         items.append(item)
     if not items:
@@ -51,14 +44,8 @@ def load_dataset(path: Path) -> list[EvalItem]:
 _KNOWN = {"id", "question", "lang", "expected", "gold", "facts", "category", "reason", "note"}
 
 
-def _item(line: str, where: str) -> EvalItem:
-    """One line as an item; a bad one is an error naming ``where`` (file:line) and the field."""
-    try:
-        raw = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise BadInputError(f"{where}: not valid JSON ({exc.msg})") from exc
-    if not isinstance(raw, dict):
-        raise BadInputError(f"{where}: each line must be a JSON object")
+def _item(raw: dict[str, Any], where: str) -> EvalItem:
+    """One line's object as an item; a bad one is an error naming ``where`` (file:line) and the field."""
     for name in ("id", "question", "lang", "expected"):
         if not isinstance(raw.get(name), str) or not raw[name].strip():
             raise BadInputError(f"{where}: field '{name}' is missing or not a non-empty string")

@@ -14,12 +14,12 @@ user's language; ``wrong``: off-topic, misleading or unsafe.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from eval.jsonl import read_objects
 from kefu.errors import BadInputError
 from kefu.text import detect_language
 
@@ -42,18 +42,12 @@ def answer_sha1(text: str) -> str:
 def load_reviews(path: Path) -> list[Review]:
     """The reviews in ``path``; a bad line is an error naming the file, the line and the field."""
     out = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            raw = json.loads(line)
-        except ValueError as exc:
-            raise BadInputError(f"{path}:{n}: not JSON ({exc})") from exc
+    for where, raw in read_objects(path):
         for name in ("id", "run", "label", "answer_sha1"):
             if not isinstance(raw.get(name), str) or not raw[name]:
-                raise BadInputError(f"{path}:{n}: field {name!r} is missing or not a string")
+                raise BadInputError(f"{where}: field {name!r} is missing or not a string")
         if raw["label"] not in LABELS:
-            raise BadInputError(f"{path}:{n}: field 'label' must be one of {', '.join(LABELS)}")
+            raise BadInputError(f"{where}: field 'label' must be one of {', '.join(LABELS)}")
         out.append(Review(raw["id"], raw["run"], raw["label"], raw["answer_sha1"], str(raw.get("note", ""))))
     return out
 

@@ -473,6 +473,7 @@ def cmd_eval_calibrate(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_eval_reviews(args: argparse.Namespace, settings: Settings) -> int:
     from pathlib import Path
 
+    from eval.jsonl import read_objects
     from eval.reviews import agreement, answer_sha1, load_reviews, reviewed_rates
 
     reviews = load_reviews(Path(args.reviews))
@@ -480,7 +481,7 @@ def cmd_eval_reviews(args: argparse.Namespace, settings: Settings) -> int:
     answers = run_dir / "answers.jsonl"
     if not answers.is_file():
         raise BadInputError(f"{answers} does not exist (run `kefu eval --mode full --out {run_dir}` first)")
-    rows = [json.loads(line) for line in answers.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = [row for _, row in read_objects(answers)]
     by_id = {r["id"]: r for r in rows}
     shas = {i: answer_sha1(str(r.get("answer") or "")) for i, r in by_id.items()}
     labels = [rv.label for rv in reviews if rv.run == args.run and shas.get(rv.id) == rv.answer_sha1]
