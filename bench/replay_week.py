@@ -50,6 +50,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from eval.dataset import load_dataset
+from eval.jsonl import read_objects
+from kefu.errors import BadInputError
 from kefu.generators.base import ChatMessage, Chunk, GenerationOptions, GeneratorHealth, Usage
 from kefu.settings import Settings
 from service.confidence import calibration_for
@@ -140,29 +143,14 @@ class Event:
 
 
 def load_items(paths: Sequence[Path]) -> list[Item]:
-    items = []
-    for path in paths:
-        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                items.append(
-                    Item(row["id"], row["question"], row.get("lang", "zh"), tuple(sorted(row.get("gold", []))))
-                )
-            except (json.JSONDecodeError, KeyError) as exc:
-                raise SystemExit(f"{path}:{n}: not a dataset row ({exc})") from None
-    return items
+    return [Item(i.id, i.question, i.lang, tuple(sorted(i.gold))) for path in paths for i in load_dataset(path)]
 
 
 def load_gaps(path: Path) -> list[Item]:
     """Questions the help center lacks (JSONL: topic, questions and replies by language)."""
     items = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
+    for where, row in read_objects(path):
         try:
-            row = json.loads(line)
             for lang, questions in row["questions"].items():
                 replies = tuple(row["replies"][lang])
                 if not replies:
@@ -171,9 +159,21 @@ def load_gaps(path: Path) -> list[Item]:
                     Item(f"{row['topic']}-{lang}-{i}", q, lang, (), topic=row["topic"], replies=replies)
                     for i, q in enumerate(questions, start=1)
                 )
-        except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
-            raise SystemExit(f"{path}:{n}: not a gap topic row ({exc})") from None
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise SystemExit(f"{where}: not a gap topic row ({exc})") from None
     return items
+
+
+def _popularity(
+    items: Sequence[Item], rng: random.Random, exponent: float
+) -> tuple[dict[tuple[str, ...], list[Item]], list[tuple[str, ...]], list[float]]:
+    """The items by topic, the topics in a random order, and each one's weight by its rank there."""
+    topics: dict[tuple[str, ...], list[Item]] = defaultdict(list)
+    for item in items:
+        topics[item.key].append(item)
+    keys = list(topics)
+    rng.shuffle(keys)
+    return topics, keys, [1.0 / (rank + 1) ** exponent for rank in range(len(keys))]
 
 
 def plan_questions(
@@ -188,19 +188,9 @@ def plan_questions(
 ) -> list[Event]:
     """When each question is asked: topics by long-tailed popularity, some rising in the last
     week; ``gap_share`` of the questions are about the topics of ``gaps`` (one of them rising)."""
-    topics: dict[tuple[str, ...], list[Item]] = defaultdict(list)
-    for item in items:
-        topics[item.key].append(item)
-    keys = list(topics)
-    rng.shuffle(keys)
-    weights = [1.0 / (rank + 1) ** 0.9 for rank in range(len(keys))]
+    topics, keys, weights = _popularity(items, rng, 0.9)
     rising = set(rng.sample(range(5, min(25, len(keys))), k=min(3, max(0, len(keys) - 5))))
-    gap_topics: dict[tuple[str, ...], list[Item]] = defaultdict(list)
-    for item in gaps:
-        gap_topics[item.key].append(item)
-    gap_keys = list(gap_topics)
-    rng.shuffle(gap_keys)
-    gap_weights = [1.0 / (rank + 1) ** 0.5 for rank in range(len(gap_keys))]
+    gap_topics, gap_keys, gap_weights = _popularity(gaps, rng, 0.5)
     start = end - timedelta(days=days)
     last_week = end - timedelta(days=7)
     events: list[Event] = []
@@ -445,8 +435,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--gap-share: give a share between 0 and 1")
     if args.threshold != -1 and not 0.0 <= args.threshold <= 1.0:
         parser.error("--threshold: give a threshold between 0 and 1, or -1 for the calibration's")
-    items = load_items(args.dataset or [DEFAULT_DATASET])
-    gaps = load_gaps(args.gaps) if args.gap_share else []
+    try:
+        items = load_items(args.dataset or [DEFAULT_DATASET])
+        gaps = load_gaps(args.gaps) if args.gap_share else []
+    except BadInputError as exc:
+        raise SystemExit(str(exc)) from None
     summary = replay(
         settings,
         items,
