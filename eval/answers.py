@@ -363,10 +363,7 @@ async def run_full_eval(
 
 def outcome_row(o: ItemOutcome) -> dict[str, Any]:
     return {
-        "id": o.item.id,
-        "question": o.item.question,
-        "lang": o.item.lang,
-        "category": o.item.category,
+        **o.item.row_fields(),
         "expected": o.item.expected,
         "expected_reason": o.item.reason,
         "action": o.action,

@@ -25,6 +25,10 @@ class EvalItem:
     note: str = ""
     extra: dict[str, object] = field(default_factory=dict)
 
+    def row_fields(self) -> dict[str, Any]:
+        """What names the item at the start of each per-item results row."""
+        return {"id": self.id, "question": self.question, "lang": self.lang, "category": self.category}
+
 
 def load_dataset(path: Path) -> list[EvalItem]:
     """Read and validate a dataset; a bad line is an error naming the file, line and field."""

@@ -157,10 +157,7 @@ def write_outputs(out_dir: Path, metrics: dict[str, Any], outcomes: Sequence[Ret
 def result_row(o: RetrievalOutcome) -> dict[str, Any]:
     """One line of results.jsonl: the item, where its first gold document ranked, the top 10."""
     return {
-        "id": o.item.id,
-        "question": o.item.question,
-        "lang": o.item.lang,
-        "category": o.item.category,
+        **o.item.row_fields(),
         "gold": list(o.item.gold),
         "rank": first_relevant_rank(o.relevant),
         "ranked": [p[0] for p in o.ranked],
