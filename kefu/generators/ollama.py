@@ -9,18 +9,15 @@ import httpx
 import ollama
 
 from kefu.errors import BackendTimeoutError, BackendUnavailableError, ModelNotFoundError
-from kefu.generators.base import (
-    ChatMessage,
-    Chunk,
-    GenerationOptions,
-    GeneratorHealth,
-    Usage,
-    checked_stream,
-)
+from kefu.generators.base import ChatMessage, Chunk, GenerationOptions, Usage, checked_stream
+from kefu.generators.server import ServerGenerator
 
 
-class OllamaGenerator:
+class OllamaGenerator(ServerGenerator):
     """Streams chat completions from ``/api/chat`` of an Ollama server."""
+
+    server = "Ollama"
+    remedy = "is `ollama serve` running there? Set OLLAMA_HOST"
 
     def __init__(
         self,
@@ -34,16 +31,15 @@ class OllamaGenerator:
         context: int = 4096,
         keep_alive: str | None = None,
     ) -> None:
-        if not model:
-            raise ValueError("model must be a non-empty Ollama model name")
-        if timeout <= 0 or connect_timeout <= 0:
-            raise ValueError("timeouts must be above 0")
-        self.host = host
-        self.model = model
-        self.name = f"ollama:{model}"
-        self.timeout = timeout
-        self.max_tokens = max_tokens
-        self.temperature = temperature
+        super().__init__(
+            host,
+            model,
+            name=f"ollama:{model}",
+            timeout=timeout,
+            connect_timeout=connect_timeout,
+            max_tokens=max_tokens,
+            temperature=temperature,
+        )
         self.context = context
         self.keep_alive = keep_alive
         # read= bounds the wait for each streamed line; with_deadline bounds the whole answer.
@@ -51,10 +47,6 @@ class OllamaGenerator:
             host=host,
             timeout=httpx.Timeout(timeout, connect=connect_timeout),
         )
-
-    def health(self) -> GeneratorHealth:
-        # The server is its own process: its failures show as errors of each request.
-        return GeneratorHealth()
 
     async def warm_up(self) -> None:
         """Check that the server answers and has the model (``/api/tags``)."""
@@ -116,12 +108,3 @@ class OllamaGenerator:
         except (ConnectionError, httpx.TransportError) as exc:
             raise self._unavailable(exc) from exc
         raise BackendUnavailableError(f"Ollama at {self.host} closed the stream before it was done")
-
-    def _unavailable(self, exc: BaseException) -> BackendUnavailableError:
-        return BackendUnavailableError(
-            f"cannot reach Ollama at {self.host} ({type(exc).__name__}); is `ollama serve` "
-            "running there? Set OLLAMA_HOST, or KEFU_LLM_BACKEND=llamacpp for the embedded model"
-        )
-
-    async def close(self) -> None:
-        await self._client.close()

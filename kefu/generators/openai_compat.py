@@ -12,14 +12,8 @@ from typing import TYPE_CHECKING, cast
 import openai
 
 from kefu.errors import BackendTimeoutError, BackendUnavailableError, ModelNotFoundError
-from kefu.generators.base import (
-    ChatMessage,
-    Chunk,
-    GenerationOptions,
-    GeneratorHealth,
-    Usage,
-    checked_stream,
-)
+from kefu.generators.base import ChatMessage, Chunk, GenerationOptions, Usage, checked_stream
+from kefu.generators.server import ServerGenerator
 
 if TYPE_CHECKING:
     from openai.types.chat import ChatCompletionMessageParam
@@ -29,11 +23,14 @@ if TYPE_CHECKING:
 NO_KEY = "none"
 
 
-class OpenAICompatibleGenerator:
+class OpenAICompatibleGenerator(ServerGenerator):
     """Streams chat completions from ``<base_url>/chat/completions``.
 
     ``base_url`` includes the API's path prefix, usually ``/v1`` (``http://host:8000/v1``).
     """
+
+    server = "the OpenAI-compatible server"
+    remedy = "is it running? Set KEFU_OPENAI_BASE_URL"
 
     def __init__(
         self,
@@ -46,16 +43,15 @@ class OpenAICompatibleGenerator:
         max_tokens: int = 384,
         temperature: float = 0.2,
     ) -> None:
-        if not model:
-            raise ValueError("model must be a non-empty model name")
-        if timeout <= 0 or connect_timeout <= 0:
-            raise ValueError("timeouts must be above 0")
-        self.host = base_url.rstrip("/")
-        self.model = model
-        self.name = f"openai:{model}"
-        self.timeout = timeout
-        self.max_tokens = max_tokens
-        self.temperature = temperature
+        super().__init__(
+            base_url.rstrip("/"),
+            model,
+            name=f"openai:{model}",
+            timeout=timeout,
+            connect_timeout=connect_timeout,
+            max_tokens=max_tokens,
+            temperature=temperature,
+        )
         # No retries inside the client: a failing host is for the caller (or the host pool)
         # to fail over from, not to be hammered again. read= bounds the wait for each event.
         self._client = openai.AsyncOpenAI(
@@ -65,20 +61,12 @@ class OpenAICompatibleGenerator:
             max_retries=0,
         )
 
-    def health(self) -> GeneratorHealth:
-        # The server is its own process: its failures show as errors of each request.
-        return GeneratorHealth()
-
     async def warm_up(self) -> None:
         """Check that the server answers and serves the model (``/models``)."""
         try:
             page = await self._client.models.list()
-        except openai.APIConnectionError as exc:
-            raise self._unavailable(exc) from exc
-        except openai.APIStatusError as exc:
-            raise BackendUnavailableError(
-                f"the server at {self.host} answered {exc.status_code}: {exc.message}"
-            ) from exc
+        except openai.APIError as exc:
+            raise self._failed(exc) from exc
         names = {m.id for m in page.data}
         if self.model not in names:
             raise ModelNotFoundError(
@@ -125,24 +113,17 @@ class OpenAICompatibleGenerator:
             raise ModelNotFoundError(f"the server at {self.host} has no model {self.model!r}: {exc.message}") from exc
         except openai.APITimeoutError as exc:
             raise BackendTimeoutError(f"the server at {self.host} did not answer within {self.timeout:g} s") from exc
-        except openai.APIConnectionError as exc:
-            raise self._unavailable(exc) from exc
-        except openai.APIStatusError as exc:
-            raise BackendUnavailableError(
-                f"the server at {self.host} failed ({exc.status_code}): {exc.message}"
-            ) from exc
-        except openai.APIError as exc:  # an error event in the middle of the stream
-            raise BackendUnavailableError(f"the server at {self.host} failed mid-answer: {exc.message}") from exc
+        except openai.APIError as exc:
+            raise self._failed(exc) from exc
         if finish is None:
             raise BackendUnavailableError(f"the server at {self.host} closed the stream before it was done")
         # A server that sends no usage event (some ignore stream_options) ends here.
         yield Chunk(text="", done=True, finish_reason=finish, usage=Usage())
 
-    def _unavailable(self, exc: BaseException) -> BackendUnavailableError:
-        return BackendUnavailableError(
-            f"cannot reach the OpenAI-compatible server at {self.host} ({type(exc).__name__}); "
-            "is it running? Set KEFU_OPENAI_BASE_URL, or KEFU_LLM_BACKEND=llamacpp for the embedded model"
-        )
-
-    async def close(self) -> None:
-        await self._client.close()
+    def _failed(self, exc: openai.APIError) -> BackendUnavailableError:
+        if isinstance(exc, openai.APIConnectionError):
+            return self._unavailable(exc)
+        if isinstance(exc, openai.APIStatusError):
+            return BackendUnavailableError(f"the server at {self.host} answered {exc.status_code}: {exc.message}")
+        # An error event in the middle of the stream.
+        return BackendUnavailableError(f"the server at {self.host} failed mid-answer: {exc.message}")

@@ -1,0 +1,57 @@
+"""What the generators that talk to an LLM server (Ollama, OpenAI-compatible) share."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from kefu.errors import BackendUnavailableError
+from kefu.generators.base import GeneratorHealth
+
+
+class ServerGenerator:
+    """A generator whose model runs in a server at ``host``, reached through ``self._client``.
+
+    A subclass names the server and says how to start it and point kefu at it, for the
+    message of an unreachable server, and sets ``_client`` (closed by :meth:`close`).
+    """
+
+    #: The server, as a message names it ("Ollama").
+    server: ClassVar[str]
+    #: What to check and which variable points kefu at the server.
+    remedy: ClassVar[str]
+
+    def __init__(
+        self,
+        host: str,
+        model: str,
+        *,
+        name: str,
+        timeout: float,
+        connect_timeout: float,
+        max_tokens: int,
+        temperature: float,
+    ) -> None:
+        if not model:
+            raise ValueError(f"model must be a non-empty model name of {self.server}")
+        if timeout <= 0 or connect_timeout <= 0:
+            raise ValueError("timeouts must be above 0")
+        self.host = host
+        self.model = model
+        self.name = name
+        self.timeout = timeout
+        self.max_tokens = max_tokens
+        self.temperature = temperature
+        self._client: Any = None
+
+    def health(self) -> GeneratorHealth:
+        # The server is its own process: its failures show as errors of each request.
+        return GeneratorHealth()
+
+    def _unavailable(self, exc: BaseException) -> BackendUnavailableError:
+        return BackendUnavailableError(
+            f"cannot reach {self.server} at {self.host} ({type(exc).__name__}); {self.remedy}, "
+            "or KEFU_LLM_BACKEND=llamacpp for the embedded model"
+        )
+
+    async def close(self) -> None:
+        await self._client.close()
