@@ -16,6 +16,7 @@ from kefu.generators.server import ServerGenerator
 class OllamaGenerator(ServerGenerator):
     """Streams chat completions from ``/api/chat`` of an Ollama server."""
 
+    backend = "ollama"
     server = "Ollama"
     remedy = "is `ollama serve` running there? Set OLLAMA_HOST"
 
@@ -34,7 +35,6 @@ class OllamaGenerator(ServerGenerator):
         super().__init__(
             host,
             model,
-            name=f"ollama:{model}",
             timeout=timeout,
             connect_timeout=connect_timeout,
             max_tokens=max_tokens,

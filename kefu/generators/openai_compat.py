@@ -29,6 +29,7 @@ class OpenAICompatibleGenerator(ServerGenerator):
     ``base_url`` includes the API's path prefix, usually ``/v1`` (``http://host:8000/v1``).
     """
 
+    backend = "openai"
     server = "the OpenAI-compatible server"
     remedy = "is it running? Set KEFU_OPENAI_BASE_URL"
 
@@ -46,7 +47,6 @@ class OpenAICompatibleGenerator(ServerGenerator):
         super().__init__(
             base_url.rstrip("/"),
             model,
-            name=f"openai:{model}",
             timeout=timeout,
             connect_timeout=connect_timeout,
             max_tokens=max_tokens,

@@ -15,6 +15,8 @@ class ServerGenerator:
     message of an unreachable server, and sets ``_client`` (closed by :meth:`close`).
     """
 
+    #: The generator's name is ``<backend>:<model>``.
+    backend: ClassVar[str]
     #: The server, as a message names it ("Ollama").
     server: ClassVar[str]
     #: What to check and which variable points kefu at the server.
@@ -25,7 +27,6 @@ class ServerGenerator:
         host: str,
         model: str,
         *,
-        name: str,
         timeout: float,
         connect_timeout: float,
         max_tokens: int,
@@ -37,7 +38,7 @@ class ServerGenerator:
             raise ValueError("timeouts must be above 0")
         self.host = host
         self.model = model
-        self.name = name
+        self.name = f"{self.backend}:{model}"
         self.timeout = timeout
         self.max_tokens = max_tokens
         self.temperature = temperature
