@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -55,12 +56,9 @@ def test_it_is_an_embedder_with_the_inner_models_identity() -> None:
 
 def test_concurrent_queries_share_model_calls_and_each_gets_its_own_vector() -> None:
     inner = CountingEmbedder(seconds=0.05)
-    batched = BatchingEmbedder(inner, max_batch=16, max_wait=0.02)
     texts = [f"问题 {i} transfer pending {i * 7}" for i in range(12)]
-    try:
+    with closing(BatchingEmbedder(inner, max_batch=16, max_wait=0.02)) as batched:
         vectors = _concurrently(batched, texts)
-    finally:
-        batched.close()
     expected = FakeEmbedder().embed_queries(texts)
     for text, got, want in zip(texts, vectors, expected, strict=True):
         assert got.shape == (1, 256), text
@@ -72,12 +70,9 @@ def test_concurrent_queries_share_model_calls_and_each_gets_its_own_vector() -> 
 
 def test_a_batch_never_holds_more_than_max_batch_texts() -> None:
     inner = CountingEmbedder(seconds=0.02)
-    batched = BatchingEmbedder(inner, max_batch=4, max_wait=0.05)
     texts = [f"q{i}" for i in range(20)]
-    try:
+    with closing(BatchingEmbedder(inner, max_batch=4, max_wait=0.05)) as batched:
         vectors = _concurrently(batched, texts)
-    finally:
-        batched.close()
     assert max(len(call) for call in inner.calls) == 4
     assert sorted(t for call in inner.calls for t in call) == sorted(texts)
     assert [v.shape for v in vectors] == [(1, 256)] * 20
@@ -85,27 +80,21 @@ def test_a_batch_never_holds_more_than_max_batch_texts() -> None:
 
 def test_a_lone_query_waits_at_most_max_wait_and_goes_alone() -> None:
     inner = CountingEmbedder()
-    batched = BatchingEmbedder(inner, max_wait=0.003)
-    try:
+    with closing(BatchingEmbedder(inner, max_wait=0.003)) as batched:
         batched.embed_queries(["warm the worker"])
         start = time.perf_counter()
         batched.embed_queries(["我的转账一直在打包中"])
         took = time.perf_counter() - start
-    finally:
-        batched.close()
     assert inner.calls[-1] == ["我的转账一直在打包中"]
     assert took < 0.003 + 0.05  # the window and a thread hand-over, never a stuck request
 
 
 def test_a_call_of_several_texts_keeps_them_together_and_in_order() -> None:
     inner = CountingEmbedder()
-    batched = BatchingEmbedder(inner, max_batch=8)
-    try:
+    with closing(BatchingEmbedder(inner, max_batch=8)) as batched:
         got = batched.embed_queries(["a", "bb", "ccc"])
         full = batched.embed_queries([str(i) for i in range(8)])  # a full batch goes straight through
         empty = batched.embed_queries([])
-    finally:
-        batched.close()
     np.testing.assert_allclose(got, FakeEmbedder().embed_queries(["a", "bb", "ccc"]))
     assert full.shape == (8, 256) and empty.shape == (0, 256)
     assert inner.calls == [["a", "bb", "ccc"], [str(i) for i in range(8)], []]
@@ -174,11 +163,8 @@ def test_bounds_are_checked(max_batch: int, max_wait: float) -> None:
 def test_the_real_model_gives_each_query_the_vector_it_gets_alone(embedder: Embedder) -> None:
     questions = ["我的转账一直在打包中", "忘记密码了怎么办", "How do I revoke an approval?", "USDT 转不出去 能量不足"]
     alone = embedder.embed_queries(questions)
-    batched = BatchingEmbedder(embedder, max_batch=16, max_wait=0.05)
-    try:
+    with closing(BatchingEmbedder(embedder, max_batch=16, max_wait=0.05)) as batched:
         together = np.vstack(_concurrently(batched, questions))
-    finally:
-        batched.close()
     # padding to the longest question of a batch must not move a vector
     assert np.min(np.sum(alone * together, axis=1)) > 0.9999
     assert batched.calls < len(questions) and batched.texts == len(questions)
