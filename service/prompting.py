@@ -21,6 +21,7 @@ import numpy as np
 
 from kefu.generators import ChatMessage
 from kefu.text import RELATED_PAGES, detect_language, split_passage, split_sentences, tokens
+from service.lexicon import lexicon
 from service.safety import sanitize_source
 
 if TYPE_CHECKING:
@@ -122,31 +123,10 @@ def _sentences(passage: str) -> list[str]:
 
 #: What a question asks for, and the words of a sentence that gives it: "多久" wants a
 #: duration, "多少钱" an amount, "能不能" a yes or a no, "为什么" a cause.
-_ASKS: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = (
-    (
-        re.compile(r"多久|多长时间|几天|几分钟|几个小时|什么时候|啥时候|how long|when will|how many (days|hours|min)"),
-        re.compile(
-            r"\d+\s*(秒|分钟|小时|天|个?工作日|个?区块|个?确认)|[一二两三四五六七八九十几半]+(秒|分钟|个?小时|天|周)"
-            r"|\d+\s*(seconds?|minutes?|hours?|days?|blocks?)",
-            re.IGNORECASE,
-        ),
-    ),
-    (
-        re.compile(r"多少钱|多少|手续费|费用|收费|收钱|要钱|免费|扣费|how much|\bfees?\b|\bcost|charge|\bfree\b", re.I),
-        re.compile(r"\d|免费|收费|手续费|矿工费|费用|VIP|\bfees?\b|\bfree\b", re.IGNORECASE),
-    ),
-    (
-        re.compile(
-            r"能不能|能否|可以吗|可不可以|能.{0,8}吗|支持.{0,8}吗|是否|有没有办法"
-            r"|can i|is it possible|support",
-            re.I,
-        ),
-        re.compile(r"不支持|无法|不能|不可以|暂不|暂时不|可以|支持|cannot|can't|not supported|unable", re.IGNORECASE),
-    ),
-    (
-        re.compile(r"为什么|为啥|怎么回事|什么原因|\bwhy\b", re.IGNORECASE),
-        re.compile(r"因为|由于|原因|导致|所以|because|due to|caused", re.IGNORECASE),
-    ),
+_ASKS: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = tuple(
+    (lexicon().regex(f"evidence.asks_{kind}", flags), lexicon().regex(f"evidence.gives_{kind}", re.IGNORECASE))
+    # The duration words match case-sensitively, as when the answers were measured (docs/answers.md).
+    for kind, flags in (("duration", 0), ("amount", re.IGNORECASE), ("yes_no", re.IGNORECASE), ("cause", re.IGNORECASE))
 )
 #: Cosine added to a sentence that gives what the question asks for (measured on tp-cn: docs/answers.md).
 ASKS_BONUS = 0.03
