@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Unpack
 
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
@@ -29,29 +29,15 @@ from service.api.controllers.pages import page_routes
 from service.api.errors import exception_handlers
 from service.api.middleware import RequestMiddleware, before_send, refuse_deep_json
 from service.api.openapi import openapi_config
-from service.api.runtime import Runtime
+from service.api.runtime import Runtime, RuntimeParts
 
 if TYPE_CHECKING:
     from litestar.types import ControllerRouterHandler
 
-    from kefu.embedder import Embedder
-    from kefu.generators import Generator
     from kefu.settings import Settings
-    from service.answerer import Answerer
-    from service.store import Store
 
 
-def create_app(
-    settings: Settings,
-    *,
-    answerer: Answerer | None = None,
-    store: Store | None = None,
-    embedder: Embedder | None = None,
-    generator: Generator | None = None,
-    open_access: bool = False,
-    webhook_poll_seconds: float = 2.0,
-    llm_retry_seconds: float = 15.0,
-) -> Litestar:
+def create_app(settings: Settings, **parts: Unpack[RuntimeParts]) -> Litestar:
     """The kefu API for ``settings``; given pieces are used instead of built.
 
     ``answerer`` brings its own retriever (and so embedder and index) and generator;
@@ -59,16 +45,7 @@ def create_app(
     ``store`` is migrated but not closed. ``open_access`` serves callers without an
     API key as admins: only ``kefu serve`` on a loopback address with no keys sets it.
     """
-    runtime = Runtime(
-        settings,
-        store=store,
-        answerer=answerer,
-        embedder=embedder,
-        generator=generator,
-        open_access=open_access,
-        webhook_poll_seconds=webhook_poll_seconds,
-        llm_retry_seconds=llm_retry_seconds,
-    )
+    runtime = Runtime(settings, **parts)
 
     return Litestar(
         route_handlers=_route_handlers(),

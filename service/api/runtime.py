@@ -21,7 +21,7 @@ import logging
 from collections.abc import Collection, Coroutine
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import anyio.to_thread
 
@@ -71,6 +71,18 @@ class ReindexOutcome:
     report: IngestReport
     previous_version: str | None
     swapped: bool
+
+
+class RuntimeParts(TypedDict, total=False):
+    """What a caller may give :class:`Runtime` (and :func:`service.api.create_app`) beside the settings."""
+
+    store: Store | None
+    answerer: Answerer | None
+    embedder: Embedder | None
+    generator: Generator | None
+    open_access: bool
+    webhook_poll_seconds: float
+    llm_retry_seconds: float
 
 
 class Runtime:
