@@ -12,7 +12,6 @@ import json
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,7 @@ from service.api import create_app
 from service.api.runtime import Runtime
 from service.keys import create_key
 from service.store import Store
-from tests.fakes.http import QuietHandler, base_url, serve, stop
+from tests.fakes.http import LocalServer, QuietHandler
 from tests.fakes.ollama_server import FakeOllama, ScriptedModel
 from tests.service.api.conftest import on_loopback
 
@@ -192,18 +191,13 @@ def test_nothing_listening_is_unavailable_naming_the_url() -> None:
 
 
 @dataclass
-class Scripted:
+class Scripted(LocalServer):
     """A local HTTP server answering POST /v1/ask with the given (status, code, headers) in turn."""
 
     replies: list[tuple[int, str, dict[str, str]]]
     calls: int = 0
-    server: ThreadingHTTPServer | None = None
 
-    @property
-    def url(self) -> str:
-        return base_url(self.server)
-
-    def __enter__(self) -> Scripted:
+    def handler(self) -> type[QuietHandler]:
         script = self
 
         class Handler(QuietHandler):
@@ -219,11 +213,7 @@ class Scripted:
                 self.end_headers()
                 self.wfile.write(body)
 
-        self.server = serve(Handler)
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        stop(self.server)
+        return Handler
 
 
 def test_busy_is_retried_as_retry_after_says_then_given_up() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, ClassVar, Self
 
 
 class QuietHandler(BaseHTTPRequestHandler):
@@ -35,3 +35,34 @@ def stop(server: ThreadingHTTPServer | None) -> None:
     if server is not None:
         server.shutdown()
         server.server_close()
+
+
+class LocalServer:
+    """A fake served on 127.0.0.1 by a request handler class it makes (:meth:`handler`):
+    ``start()`` and ``stop()``, or ``with``."""
+
+    #: What clients are given after ``http://host:port`` (an API's path prefix).
+    prefix: ClassVar[str] = ""
+    server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        return base_url(self.server) + self.prefix
+
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        """The request handler class, bound to this fake."""
+        raise NotImplementedError
+
+    def start(self, port: int = 0) -> Self:
+        """Serve on ``port`` (0: any free one)."""
+        self.server = serve(self.handler(), port)
+        return self
+
+    def stop(self) -> None:
+        stop(self.server)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()

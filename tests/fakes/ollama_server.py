@@ -13,10 +13,9 @@ import json
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import ThreadingHTTPServer
 from typing import Any
 
-from tests.fakes.http import QuietHandler, base_url, serve, stop
+from tests.fakes.http import LocalServer, QuietHandler
 
 
 @dataclass
@@ -36,26 +35,17 @@ class ScriptedModel:
 
 
 @dataclass
-class FakeOllama:
+class FakeOllama(LocalServer):
     models: dict[str, ScriptedModel]
     requests: list[dict[str, Any]] = field(default_factory=list)
-    server: ThreadingHTTPServer | None = None
 
-    @property
-    def url(self) -> str:
-        return base_url(self.server)
-
-    def start(self) -> FakeOllama:
+    def handler(self) -> type[_Handler]:
         fake = self
 
         class Handler(_Handler):
             state = fake
 
-        self.server = serve(Handler)
-        return self
-
-    def stop(self) -> None:
-        stop(self.server)
+        return Handler
 
 
 def _now() -> str:

@@ -22,17 +22,20 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from http.server import ThreadingHTTPServer
 from typing import Any
 
-from tests.fakes.http import QuietHandler, base_url, serve, stop
+from tests.fakes.http import LocalServer, QuietHandler
 from tests.fakes.ollama_server import ScriptedModel
 
 CREATED = 1_764_000_000
 
 
 @dataclass
-class FakeOpenAI:
+class FakeOpenAI(LocalServer):
+    """Clients are given the base URL with the ``/v1`` prefix; ``start(port)`` with a stopped
+    fake's port brings the same server back."""
+
+    prefix = "/v1"
     models: dict[str, ScriptedModel]
     #: When set, requests without ``Authorization: Bearer <api_key>`` get 401.
     api_key: str | None = None
@@ -44,24 +47,16 @@ class FakeOpenAI:
     headers: list[dict[str, str]] = field(default_factory=list)
     in_flight: int = 0
     peak: int = 0
-    server: ThreadingHTTPServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _connections: set[socket.socket] = field(default_factory=set)
 
-    @property
-    def url(self) -> str:
-        """The base URL clients are given (with the ``/v1`` prefix)."""
-        return base_url(self.server) + "/v1"
-
-    def start(self, port: int = 0) -> FakeOpenAI:
-        """Serve on ``port`` (0: any free one; a stopped fake's port: the same server back)."""
+    def handler(self) -> type[_Handler]:
         fake = self
 
         class Handler(_Handler):
             state = fake
 
-        self.server = serve(Handler, port)
-        return self
+        return Handler
 
     @property
     def port(self) -> int:
@@ -70,7 +65,7 @@ class FakeOpenAI:
 
     def stop(self) -> None:
         """Stop listening and drop open (keep-alive) connections, as a server going down does."""
-        stop(self.server)
+        super().stop()
         with self._lock:
             for connection in self._connections:
                 with contextlib.suppress(OSError):

@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,7 @@ from service.api import create_app
 from service.api.runtime import Runtime
 from service.keys import create_key
 from service.store import RetryPolicy, Store
-from tests.fakes.http import QuietHandler, base_url, serve, stop
+from tests.fakes.http import LocalServer, QuietHandler
 from tests.fakes.ollama_server import FakeOllama, ScriptedModel
 
 MODEL = "qwen2.5:3b-instruct"
@@ -161,19 +160,15 @@ def start_api(app: Litestar, store: Store) -> tuple[TestClient[Litestar], dict[s
 
 
 @dataclass
-class WebhookSink:
+class WebhookSink(LocalServer):
     """A local webhook that fails the first call of each delivery, then accepts it
     (with ``fail_first=False``, accepts every call)."""
 
+    prefix = "/hooks/kefu"
     calls: list[dict[str, Any]] = field(default_factory=list)
-    server: ThreadingHTTPServer | None = None
     fail_first: bool = True
 
-    @property
-    def url(self) -> str:
-        return base_url(self.server) + "/hooks/kefu"
-
-    def start(self) -> WebhookSink:
+    def handler(self) -> type[QuietHandler]:
         sink = self
 
         class Handler(QuietHandler):
@@ -188,11 +183,7 @@ class WebhookSink:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-        self.server = serve(Handler)
-        return self
-
-    def stop(self) -> None:
-        stop(self.server)
+        return Handler
 
     def for_handoff(self, handoff_id: str) -> list[dict[str, Any]]:
         return [c for c in self.calls if (c["body"].get("handoff") or {}).get("id") == handoff_id]
