@@ -933,6 +933,16 @@ def _positive_steps(value: str) -> int:
 INDEX_HELP = "the index to use (default: KEFU_INDEX, else 'harbor', the bundled corpus's index)"
 
 
+def _index_option(p: argparse.ArgumentParser, help: str = INDEX_HELP) -> None:
+    """Every command that reads an index takes --index NAME."""
+    p.add_argument("--index", metavar="NAME", help=help)
+
+
+def _json_option(p: argparse.ArgumentParser, what: str) -> None:
+    """Every command that prints results takes --json."""
+    p.add_argument("--json", action="store_true", help=f"print {what} as JSON")
+
+
 def _add_setup_models_command(sub: Subcommands) -> None:
     p = sub.add_parser(
         "setup-models",
@@ -947,7 +957,7 @@ def _add_setup_models_command(sub: Subcommands) -> None:
     p.add_argument("--force", action="store_true", help="rebuild even if the models are in place")
     p.add_argument("--skip-embedder", action="store_true", help="do not build the default embedder")
     p.add_argument("--skip-llm", action="store_true", help="do not assemble the default GGUF")
-    p.add_argument("--json", action="store_true", help="print a machine-readable report")
+    _json_option(p, "the report")
     p.set_defaults(handler=cmd_setup_models)
 
 
@@ -957,7 +967,7 @@ def _add_config_command(sub: Subcommands) -> None:
         help="show the settings in effect",
         description="Show the settings in effect, read from KEFU_* variables.",
     )
-    p.add_argument("--json", action="store_true", help="print them as JSON")
+    _json_option(p, "them")
     p.set_defaults(handler=cmd_config)
 
 
@@ -970,7 +980,7 @@ def _add_check_command(sub: Subcommands) -> None:
             "then streams a one-passage answer from the configured LLM backend."
         ),
     )
-    p.add_argument("--json", action="store_true", help="print a machine-readable report")
+    _json_option(p, "the report")
     p.set_defaults(handler=cmd_check)
 
 
@@ -990,7 +1000,7 @@ def _add_ingest_command(sub: Subcommands) -> None:
         ),
     )
     p.add_argument("sources", nargs="*", metavar="SOURCE", help="folders or files (default: the bundled corpus)")
-    p.add_argument("--index", help=INDEX_HELP)
+    _index_option(p)
     p.add_argument(
         "--format",
         choices=("markdown", "gitbook", "html", "zendesk", "tickets-jsonl", "tickets-csv"),
@@ -1026,7 +1036,7 @@ def _add_ingest_command(sub: Subcommands) -> None:
         metavar="N",
         help=f"training steps of --adapt, {AdaptConfig.batch_size} pairs each (default: %(default)s)",
     )
-    p.add_argument("--json", action="store_true", help="print the ingest report as JSON")
+    _json_option(p, "the ingest report")
     p.set_defaults(handler=cmd_ingest, adapt=None)
 
 
@@ -1037,7 +1047,7 @@ def _add_search_command(sub: Subcommands) -> None:
         description="Print the best documents for QUERY with titles, paths, scores and a snippet.",
     )
     p.add_argument("query", help="the question or keywords, in any language")
-    p.add_argument("--index", help=INDEX_HELP)
+    _index_option(p)
     p.add_argument("--k", type=int, default=5, help="how many documents (default 5)")
     p.add_argument("--lang", help="only documents in this language (zh, en)")
     p.add_argument("--kind", choices=("article", "ticket"), help="only articles or only tickets")
@@ -1047,7 +1057,7 @@ def _add_search_command(sub: Subcommands) -> None:
         choices=("rrf", "score", "dense", "sparse"),
         help="how the rankings combine: normalised scores (default), reciprocal ranks, or one alone",
     )
-    p.add_argument("--json", action="store_true", help="print results as JSON")
+    _json_option(p, "results")
     p.set_defaults(handler=cmd_search)
 
 
@@ -1070,7 +1080,7 @@ def _add_eval_command(sub: Subcommands) -> None:
         epilog="see `kefu eval calibrate --help` and `kefu eval compare --help`",
     )
     p.add_argument("--dataset", required=True, help="the dataset file (JSONL)")
-    p.add_argument("--index", help=INDEX_HELP)
+    _index_option(p)
     p.add_argument(
         "--mode",
         choices=("retrieval", "full", "ci"),
@@ -1103,7 +1113,7 @@ def _add_eval_command(sub: Subcommands) -> None:
         help="also ask the configured LLM whether each answer is correct (reported beside the fact-based "
         "accuracy, never instead of it)",
     )
-    p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    _json_option(p, "the metrics")
     p.set_defaults(handler=cmd_eval)
 
 
@@ -1128,7 +1138,7 @@ def _add_eval_calibrate_command(sub: Subcommands) -> None:
     )
     p.add_argument("--write", metavar="FILE", help="write the calibration here instead")
     p.add_argument("--dry-run", action="store_true", help="report only; write nothing")
-    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    _json_option(p, "the report")
     p.set_defaults(handler=cmd_eval_calibrate)
 
 
@@ -1149,7 +1159,7 @@ def _add_eval_compare_command(sub: Subcommands) -> None:
     p.add_argument("--tolerance", type=float, help="the default tolerance for gated metrics")
     p.add_argument("--all", action="store_true", help="show every metric, not only gated ones and changes")
     p.add_argument("--force", action="store_true", help="compare runs of different datasets or modes")
-    p.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    _json_option(p, "the comparison")
     p.set_defaults(handler=cmd_eval_compare)
 
 
@@ -1169,7 +1179,7 @@ def _add_eval_reviews_command(sub: Subcommands) -> None:
     p.add_argument("run_dir", metavar="RUN_DIR", help="an eval run directory with answers.jsonl")
     p.add_argument("--reviews", required=True, help="the review labels (JSONL)")
     p.add_argument("--run", default="after", help="which reviewed run's labels to read (default: after)")
-    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    _json_option(p, "the figures")
     p.set_defaults(handler=cmd_eval_reviews)
 
 
@@ -1186,7 +1196,7 @@ def _add_ask_command(sub: Subcommands) -> None:
         ),
     )
     p.add_argument("question", help="the user's question, in any language")
-    p.add_argument("--index", help=INDEX_HELP)
+    _index_option(p)
     p.add_argument("--lang", choices=("zh", "en"), help="answer in this language (default: the question's)")
     p.add_argument(
         "--mode",
@@ -1201,7 +1211,7 @@ def _add_ask_command(sub: Subcommands) -> None:
         help="an earlier turn (user:... or assistant:...), repeatable, oldest first",
     )
     p.add_argument("--stream", action="store_true", help="print the answer as it is generated")
-    p.add_argument("--json", action="store_true", help="print the full result as JSON")
+    _json_option(p, "the full result")
     p.set_defaults(handler=cmd_ask)
 
 
@@ -1218,7 +1228,7 @@ def _add_serve_command(sub: Subcommands) -> None:
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
-    p.add_argument("--index", help=INDEX_HELP)
+    _index_option(p)
     p.set_defaults(handler=cmd_serve)
 
 
@@ -1261,7 +1271,7 @@ def _add_report_command(sub: Subcommands) -> None:
     )
     p.add_argument("--since", default="7d", help="the period's length: 7d (default), 24h, 2w")
     p.add_argument("--until", help="the period's end, ISO time (default: now)")
-    p.add_argument("--index", help=INDEX_HELP + "; gaps name its closest article")
+    _index_option(p, INDEX_HELP + "; gaps name its closest article")
     p.add_argument(
         "--group",
         choices=("meaning", "text"),
@@ -1271,7 +1281,7 @@ def _add_report_command(sub: Subcommands) -> None:
     p.add_argument("--no-articles", action="store_true", help="do not look up the closest article for gaps")
     p.add_argument("--top", type=int, default=10, help="how many groups per list (default 10)")
     p.add_argument("--html", metavar="FILE", help="also write the report as one self-contained HTML file")
-    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    _json_option(p, "the report")
     p.set_defaults(handler=cmd_report)
 
 
@@ -1297,7 +1307,7 @@ def _add_curated_command(sub: Subcommands) -> None:
     p.add_argument("--disabled", action="store_true", help="add it disabled, or disable it (edit)")
     p.add_argument("--enabled", action="store_true", help="enable it again (edit)")
     p.add_argument("--question", help="match: the user question to try")
-    p.add_argument("--json", action="store_true", help="print JSON")
+    _json_option(p, "the result")
     p.set_defaults(handler=cmd_curated)
 
 
@@ -1322,7 +1332,7 @@ def _add_learn_command(sub: Subcommands) -> None:
         "--group", choices=("meaning", "text"), default="meaning", help="group by meaning (default) or by text"
     )
     p.add_argument("--dry-run", action="store_true", help="show the drafts without storing them")
-    p.add_argument("--json", action="store_true", help="print JSON")
+    _json_option(p, "the drafts")
     p.set_defaults(handler=cmd_learn)
 
 
@@ -1343,7 +1353,7 @@ def _add_drafts_command(sub: Subcommands) -> None:
     p.add_argument("--question", help="edit: the new question")
     p.add_argument("--answer", help="edit: the new answer")
     p.add_argument("--article", action="append", metavar="PATH", help="approve: an article to cite (repeatable)")
-    p.add_argument("--json", action="store_true", help="print JSON")
+    _json_option(p, "the result")
     p.set_defaults(handler=cmd_drafts)
 
 
