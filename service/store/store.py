@@ -544,17 +544,12 @@ class Store:
         now = self._now()
         reply = self._clean(text)
         with self._transaction(write=True) as session:
-            changed = session.execute(
-                update(Handoff)
-                .where(Handoff.id == handoff_id, Handoff.status == "open")
-                .values(status="claimed", claimed_by=agent, claimed_at=now)
-                .execution_options(synchronize_session=False)
-            )
+            claimed = _claim(session, handoff_id, agent, now)
             row = _get(session, Handoff, handoff_id, "handoff")
             session.refresh(row)
             if row.status == "resolved":
                 raise ConflictError(f"handoff {handoff_id} is resolved: the bot has the conversation again")
-            if _rowcount(changed):
+            if claimed:
                 self._add_event(session, row, "handoff.claimed", now)
             message = self._add_message(session, row.conversation_id, "agent", reply, now, author=agent)
             self._add_event(session, row, "message.created", now, message=message)
@@ -684,14 +679,9 @@ class Store:
         _check_length("agent", agent, 128)
         now = self._now()
         with self._transaction(write=True) as session:
-            changed = session.execute(
-                update(Handoff)
-                .where(Handoff.id == handoff_id, Handoff.status == "open")
-                .values(status="claimed", claimed_by=agent, claimed_at=now)
-                .execution_options(synchronize_session=False)
-            )
+            claimed = _claim(session, handoff_id, agent, now)
             row = _get(session, Handoff, handoff_id, "handoff")
-            if _rowcount(changed) == 0:
+            if not claimed:
                 raise ConflictError(f"handoff {handoff_id} is {row.status}, not open: it cannot be claimed")
             self._add_event(session, row, "handoff.claimed", now)
             return _handoff(row, waiting=_waiting(session, row))
@@ -966,20 +956,8 @@ class Store:
             session.add(row)
             session.flush()
             record = _csat(row)
-            if self.webhook_url:
-                session.add(
-                    WebhookDelivery(
-                        handoff_id=None,
-                        conversation_id=conversation.id,
-                        url=self.webhook_url,
-                        attempts=0,
-                        status="pending",
-                        next_attempt_at=now,
-                        created_at=now,
-                        event="csat.submitted",
-                        body={"csat": _csat_body(record)},
-                    )
-                )
+            body = {"csat": _csat_body(record)}
+            self._add_delivery(session, "csat.submitted", now, body, conversation_id=conversation.id)
             return record
 
     def get_csat(self, conversation_id: str) -> CsatRecord | None:
@@ -1182,21 +1160,34 @@ class Store:
     ) -> None:
         """The outbox: with a webhook configured, a delivery of ``event`` written in the
         same transaction as the change it announces."""
-        if not self.webhook_url:
-            return
         body = {"message": _message_body(message)} if message is not None else None
-        session.add(
-            WebhookDelivery(
-                handoff_id=handoff.id,
-                url=self.webhook_url,
-                attempts=0,
-                status="pending",
-                next_attempt_at=now,
-                created_at=now,
-                event=event,
-                body=body,
+        self._add_delivery(session, event, now, body, handoff_id=handoff.id)
+
+    def _add_delivery(
+        self,
+        session: Session,
+        event: WebhookEvent,
+        now: datetime,
+        body: dict[str, Any] | None,
+        *,
+        handoff_id: str | None = None,
+        conversation_id: str | None = None,
+    ) -> None:
+        """A pending delivery of ``event`` to the configured webhook (none without one)."""
+        if self.webhook_url:
+            session.add(
+                WebhookDelivery(
+                    handoff_id=handoff_id,
+                    conversation_id=conversation_id,
+                    url=self.webhook_url,
+                    attempts=0,
+                    status="pending",
+                    next_attempt_at=now,
+                    created_at=now,
+                    event=event,
+                    body=body,
+                )
             )
-        )
 
     def _add_handoff(
         self,
@@ -1371,6 +1362,18 @@ def _check_answer(
 def _check_length(name: str, value: str | None, limit: int) -> None:
     if value is not None and len(value) > limit:
         raise BadInputError(f"{name} is at most {limit} characters")
+
+
+def _claim(session: Session, handoff_id: str, agent: str, now: datetime) -> bool:
+    """Claim the handoff for ``agent`` if it is open: one conditional UPDATE, so of two
+    agents claiming at once exactly one does. Whether this call claimed it."""
+    changed = session.execute(
+        update(Handoff)
+        .where(Handoff.id == handoff_id, Handoff.status == "open")
+        .values(status="claimed", claimed_by=agent, claimed_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return _rowcount(changed) > 0
 
 
 def _rowcount(result: object) -> int:
