@@ -30,6 +30,9 @@ HTML_HEADERS = {
 }
 #: Longest period one call may cover: grouping embeds every question in it and the one before.
 MAX_PERIOD = timedelta(days=92)
+#: The report's period, as both report endpoints take it.
+PeriodStart = Annotated[datetime | None, QueryParameter(name="from", description="Start of the period, inclusive.")]
+PeriodEnd = Annotated[datetime | None, QueryParameter(name="to", description="End of the period, exclusive.")]
 
 
 class QuestionGroup(msgspec.Struct):
@@ -114,10 +117,8 @@ class AnalyticsReport(msgspec.Struct):
 )
 async def analytics(
     runtime: NamedDependency[Runtime],
-    start: Annotated[
-        datetime | None, QueryParameter(name="from", description="Start of the period, inclusive.")
-    ] = None,
-    end: Annotated[datetime | None, QueryParameter(name="to", description="End of the period, exclusive.")] = None,
+    start: PeriodStart = None,
+    end: PeriodEnd = None,
 ) -> AnalyticsReport:
     return _view(await _report(runtime, start, end))
 
@@ -138,10 +139,8 @@ async def analytics(
 )
 async def analytics_html(
     runtime: NamedDependency[Runtime],
-    start: Annotated[
-        datetime | None, QueryParameter(name="from", description="Start of the period, inclusive.")
-    ] = None,
-    end: Annotated[datetime | None, QueryParameter(name="to", description="End of the period, exclusive.")] = None,
+    start: PeriodStart = None,
+    end: PeriodEnd = None,
 ) -> Response[str]:
     report = await _report(runtime, start, end)
     return Response(render_html(report), media_type="text/html; charset=utf-8", headers=HTML_HEADERS)
