@@ -938,6 +938,12 @@ def _index_option(p: argparse.ArgumentParser, help: str = INDEX_HELP) -> None:
     p.add_argument("--index", metavar="NAME", help=help)
 
 
+def _period_options(p: argparse.ArgumentParser) -> None:
+    """--since and --until: the period that report and learn read (see _period)."""
+    p.add_argument("--since", default="7d", help="the period's length: 7d (default), 24h, 2w")
+    p.add_argument("--until", help="the period's end, ISO time (default: now)")
+
+
 def _json_option(p: argparse.ArgumentParser, what: str) -> None:
     """Every command that prints results takes --json."""
     p.add_argument("--json", action="store_true", help=f"print {what} as JSON")
@@ -1269,8 +1275,7 @@ def _add_report_command(sub: Subcommands) -> None:
             "and answer latency."
         ),
     )
-    p.add_argument("--since", default="7d", help="the period's length: 7d (default), 24h, 2w")
-    p.add_argument("--until", help="the period's end, ISO time (default: now)")
+    _period_options(p)
     _index_option(p, INDEX_HELP + "; gaps name its closest article")
     p.add_argument(
         "--group",
@@ -1325,8 +1330,7 @@ def _add_learn_command(sub: Subcommands) -> None:
             "curated answer already answers, are skipped."
         ),
     )
-    p.add_argument("--since", default="7d", help="the period's length: 7d (default), 24h, 2w")
-    p.add_argument("--until", help="the period's end, ISO time (default: now)")
+    _period_options(p)
     p.add_argument("--min-users", type=int, default=1, help="draft only groups asked by this many users (default 1)")
     p.add_argument(
         "--group", choices=("meaning", "text"), default="meaning", help="group by meaning (default) or by text"
