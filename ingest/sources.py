@@ -285,7 +285,6 @@ class _Reader:
                 rel,
                 title,
                 events,
-                source_file=rel,
                 lang=_language(_scalar(front.get("lang"))),
                 category=category,
                 url=_scalar(front.get("url")),
@@ -336,7 +335,6 @@ class _Reader:
                 rel,
                 title,
                 events,
-                source_file=rel,
                 lang=_language(_attr(html_tag, "lang")),
                 category=_first_folder(rel),
                 url=_attr(canonical if isinstance(canonical, Tag) else None, "href"),
@@ -993,9 +991,19 @@ def _says_something(caption: str) -> bool:
     return any(c.isalpha() for c in caption) and not _FILE_NAME.match(caption)
 
 
-def _article(path: str, title: str, events: list[_Event], **fields: Any) -> SourceDocument:
-    """A help article whose sections come from the page's text (``_sections``)."""
-    return SourceDocument(path=path, kind="article", title=title, sections=_sections(events, title), **fields)
+def _article(
+    path: str, title: str, events: list[_Event], *, source_file: str | None = None, **fields: Any
+) -> SourceDocument:
+    """A help article whose sections come from the page's text (``_sections``), read from
+    ``source_file`` (by default the file the article's path names)."""
+    return SourceDocument(
+        path=path,
+        kind="article",
+        title=title,
+        sections=_sections(events, title),
+        source_file=source_file or path,
+        **fields,
+    )
 
 
 def _sections(events: list[_Event], title: str) -> list[Section]:
