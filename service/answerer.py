@@ -49,7 +49,7 @@ from service.prompting import (
     select_sources,
     trim_passage,
 )
-from service.retriever import DocumentHit, HybridRetriever, Retriever, SearchFilters
+from service.retriever import DocumentHit, HybridRetriever, Retriever, SearchFilters, document_sections
 from service.rules import RuleHit, check_rules
 from service.safety import SafetyResult, check_shown
 from service.triage import detect_category, detect_priority, detect_sentiment
@@ -422,7 +422,7 @@ class Answerer:
             budget = self.quote_chars if detect_language(hits[0].passage) == turn.lang else self.render_chars
             selected = await asyncio.to_thread(
                 select_evidence, hits, turn.standalone, plain, max_sources=self.max_sources, budget=budget,
-                other_floor=OTHER_SOURCE_FLOOR,
+                other_floor=OTHER_SOURCE_FLOOR, top_sections=document_sections(self.retriever.index, hits[0]),
             )  # fmt: skip
             turn.mark("select", t)
             retrieval["evidence_match"] = evidence_match(selected.best_match)

@@ -4,16 +4,16 @@ On a CPU, reading the prompt dominates an answer's latency (about 150 prompt tok
 the embedded model), so the prompt carries only the best passages, each cut down to the
 sentences that share the most words with the question (:func:`select_sources`).
 
-:func:`select_evidence` picks, by meaning, the sentences of the best passages that answer
-the question; :func:`quote_answer` turns them into an answer when they are in the user's
-language. On a fixed 45-question tp-cn sample, such quotes carried the expected facts and a
-gold citation for 45% of the Chinese questions, against 35% for the embedded 1.5B model's
-own answers to the same questions.
+:func:`select_evidence` picks the section of the best article that answers the question
+(its steps whole, the answering sentence first) and the sentences of other articles that
+come as close; :func:`quote_answer` turns them into an answer when they are in the user's
+language (docs/answers.md has the reviewed figures).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -147,100 +147,140 @@ def select_evidence(
     *,
     max_sources: int = 3,
     budget: int = 300,
-    floor: float = 0.06,
-    other_floor: float | None = None,
+    other_floor: float = 0.03,
+    top_sections: Sequence[str] | None = None,
 ) -> SelectedEvidence:
-    """The sentences of the best hits' passages closest in meaning to the question.
+    """The section of the help center that answers the question, whole where it fits.
 
-    Every sentence of the top ``max_sources`` passages is embedded and ranked by cosine
-    to the question (a sentence from a lower-ranked document loses 0.01 per rank); the
-    best are taken until ``budget`` characters, skipping any more than ``floor`` below the
-    best one, and a sentence that announces steps ("操作如下：") brings the next one with
-    it. Sentences keep their passage's order and are grouped into numbered sources in
-    rank order, so a quoted answer reads like the help center wrote it.
+    Every sentence of the top document (all its sections, ``top_sections``, when given) and
+    of the next hits' passages is embedded and ranked by cosine to the question (a sentence
+    from a lower-ranked document loses 0.01 per rank; one giving what the question asks for
+    gains :data:`ASKS_BONUS`). The best sentence's section is the answer: whole when it fits
+    ``budget`` characters, else the run of sentences grown from the best one (steps follow
+    their lead, so forward first). A sentence of another section or document joins only
+    within ``other_floor`` of the best, and each document is one numbered source, in rank order.
     """
-    candidates, per_hit = _candidate_sentences(hits[:max_sources])
-    if not candidates:
+    hits = hits[:max_sources]
+    if not hits:
+        return SelectedEvidence(sources=[], best_match=0.0, has_top=False)
+    sections = [list(top_sections or [hits[0].passage])] + [[hit.passage] for hit in hits[1:]]
+    units, sentences = _candidate_sentences(sections)
+    if not units:
         return SelectedEvidence(sources=[], best_match=0.0, has_top=False)
     q = embedder.embed_queries([question])[0]
-    vectors = embedder.embed_passages([c[2] for c in candidates])
-    scores = vectors @ q - np.array([0.01 * c[0] - asks_bonus(question, c[2]) for c in candidates], dtype=np.float32)
-    chosen = _chosen_sentences(candidates, per_hit, scores, budget=budget, floor=floor, other_floor=other_floor)
-    sources: list[Source] = []
-    for rank, hit in enumerate(hits[:max_sources]):
-        picked = [per_hit[rank][i] for r, i in sorted(chosen) if r == rank]
-        if picked:
-            sources.append(Source.from_hit(len(sources) + 1, hit, "\n".join(picked)))
-    top = hits[0].doc_id if hits else None
-    best = float(scores.max())
-    return SelectedEvidence(sources=sources, best_match=round(best, 4), has_top=any(s.doc_id == top for s in sources))
-
-
-def _candidate_sentences(hits: list[DocumentHit]) -> tuple[list[tuple[int, int, str]], list[list[str]]]:
-    """``(rank, index, sentence)`` of each sentence worth ranking, and every hit's sentences."""
-    candidates: list[tuple[int, int, str]] = []
-    per_hit: list[list[str]] = []
-    seen: set[str] = set()
-    for rank, hit in enumerate(hits):
-        sentences = _sentences(hit.passage)
-        per_hit.append(sentences)
-        for i, sentence in enumerate(sentences):
-            # Help pages repeat themselves (a warning twice, one sentence in two articles).
-            if sentence in seen:
-                continue
-            seen.add(sentence)
-            # A question in the passage is a heading ("如何管理未打包交易？"): it matches the
-            # user's question well and answers nothing.
-            if (
-                len(sentence) >= MIN_SENTENCE_CHARS
-                and not _NAVIGATION.match(sentence)
-                and not sentence.endswith(("？", "?"))
-            ):
-                candidates.append((rank, i, sentence))
-    return candidates, per_hit
-
-
-def _chosen_sentences(
-    candidates: list[tuple[int, int, str]],
-    per_hit: list[list[str]],
-    scores: np.ndarray,
-    *,
-    budget: int,
-    floor: float,
-    other_floor: float | None,
-) -> set[tuple[int, int]]:
-    """``(rank, index)`` of the best-scored sentences that fit ``budget`` (see :func:`select_evidence`)."""
-    best = float(scores.max())
-    best_rank = candidates[int(scores.argmax())][0]
-    chosen: set[tuple[int, int]] = set()
-    used = 0
+    vectors = embedder.embed_passages([u.text for u in units])
+    scores = vectors @ q - np.array([0.01 * u.rank - asks_bonus(question, u.text) for u in units], dtype=np.float32)
+    best = int(scores.argmax())
+    anchor = units[best]
+    section = sentences[anchor.rank, anchor.section]
+    window = _section_window(section, anchor.index, units, scores, budget)
+    # The sentence that answers comes first, then the rest of its section in order; a step
+    # stays in its place (steps out of order read as garbled).
+    if not _STEP.match(section[anchor.index]):
+        window = [anchor.index] + [i for i in window if i != anchor.index]
+    texts = {anchor.rank: list(dict.fromkeys(section[i] for i in window))}
+    used = sum(len(t) for t in texts[anchor.rank])
+    # Another document adds the sentences of its own best section that come as close.
+    best_section: dict[int, int] = {}
     for j in np.argsort(-scores, kind="stable").tolist():
-        rank, i, sentence = candidates[j]
-        # Another source's sentence must come closer to the best one: a second source that
-        # only half-matches adds a subject the user did not ask about.
-        limit = floor if rank == best_rank or other_floor is None else other_floor
-        if scores[j] < best - limit or (used + len(sentence) > budget and chosen):
-            continue
-        chosen.add((rank, i))
-        used += len(sentence)
-        following = per_hit[rank][i + 1] if i + 1 < len(per_hit[rank]) else ""
-        if sentence.endswith(("：", ":")) and following and (rank, i + 1) not in chosen:
-            chosen.add((rank, i + 1))
-            used += len(following)
-        if used >= budget:
+        best_section.setdefault(units[j].rank, units[j].section)
+    others = [
+        j for j, u in enumerate(units)
+        if u.rank != anchor.rank and u.section == best_section[u.rank] and scores[j] >= scores[best] - other_floor
+    ]  # fmt: skip
+    for j in others:
+        if used + len(units[j].text) <= 2 * budget and units[j].text not in texts[anchor.rank]:
+            texts.setdefault(units[j].rank, []).append(units[j].text)
+            used += len(units[j].text)
+    sources = [Source.from_hit(n, hits[rank], "\n".join(texts[rank])) for n, rank in enumerate(sorted(texts), start=1)]
+    return SelectedEvidence(sources=sources, best_match=round(float(scores[best]), 4), has_top=0 in texts)
+
+
+@dataclass(frozen=True)
+class _Unit:
+    """A sentence worth ranking: its document's rank, its section and its place there."""
+
+    rank: int
+    section: int
+    index: int
+    text: str
+
+
+def _quotable(sentence: str) -> bool:
+    # A question in the passage is a heading ("如何管理未打包交易？"): it matches the
+    # user's question well and answers nothing.
+    return (
+        len(sentence) >= MIN_SENTENCE_CHARS and not _NAVIGATION.match(sentence) and not sentence.endswith(("？", "?"))
+    )
+
+
+def _candidate_sentences(
+    sections: list[list[str]],
+) -> tuple[list[_Unit], dict[tuple[int, int], list[str]]]:
+    """The sentences worth ranking, and every section's sentences by ``(rank, section)``."""
+    units: list[_Unit] = []
+    sentences: dict[tuple[int, int], list[str]] = {}
+    seen: set[str] = set()
+    for rank, passages in enumerate(sections):
+        for n, passage in enumerate(passages):
+            sentences[rank, n] = _sentences(passage)
+            for i, sentence in enumerate(sentences[rank, n]):
+                # Help pages repeat themselves (a warning twice, one sentence in two
+                # articles; consecutive sections share a sentence).
+                if sentence not in seen and _quotable(sentence):
+                    seen.add(sentence)
+                    units.append(_Unit(rank, n, i, sentence))
+    return units, sentences
+
+
+def _section_window(section: list[str], start: int, units: list[_Unit], scores: np.ndarray, budget: int) -> list[int]:
+    """The sentences of ``section`` to show: all that can be quoted when they fit ``budget``,
+    else a run grown from sentence ``start`` towards the closer neighbour (the next one
+    favoured by 0.02: steps follow the sentence that leads to them)."""
+    quotable = [i for i, s in enumerate(section) if _quotable(s)]
+    if sum(len(section[i]) for i in quotable) <= budget:
+        return quotable
+    anchor = units[int(scores.argmax())]
+    score = {
+        u.index: float(scores[j]) for j, u in enumerate(units) if (u.rank, u.section) == (anchor.rank, anchor.section)
+    }
+    lo = hi = start
+    used = len(section[start])
+    while True:
+        steps = []
+        if hi + 1 < len(section):
+            steps.append((score.get(hi + 1, -1.0) + 0.02, hi + 1))
+        if lo > 0:
+            steps.append((score.get(lo - 1, -1.0), lo - 1))
+        steps = [(s, i) for s, i in steps if used + len(section[i]) <= budget]
+        if not steps:
             break
-    return chosen
+        _, i = max(steps)
+        used += len(section[i])
+        lo, hi = min(lo, i), max(hi, i)
+    # Never end on a sentence that announces what follows ("操作如下：").
+    if section[hi].endswith(("：", ":")) and hi + 1 < len(section):
+        hi += 1
+    return [i for i in range(lo, hi + 1) if _quotable(section[i])]
 
 
 _QUOTE_LEAD = {"zh": "帮助中心的相关说明：", "en": "From the help center:"}
 
 
+#: A sentence that opens a step or a case of a list ("2、", "3.", "（1）", "- ", "第二步", "情况一").
+_STEP = re.compile(
+    r"^(?:\d{1,2}(?:[、.．)）]|\.、)|[(（]\d{1,2}[)）]|[-•·]\s|第[一二三四五六七八九十\d]+步|情况[一二三四五六七八九十\d]+)"
+)
+
+
 def _one_source(text: str) -> str:
-    """A source's sentences as one paragraph, each table row on a line of its own."""
+    """A source's sentences as a paragraph, each step of a list and each table row on a line
+    of its own (a reply whose steps run together in one paragraph is hard to follow)."""
     out, out_row = "", False
     for line in (x.strip() for x in text.split("\n")):
         row = " | " in line
-        out += ("\n" if out and (row or out_row) else " " if out else "") + line
+        own_line = row or out_row or bool(_STEP.match(line))
+        out += ("\n" if out and own_line else " " if out else "") + line
         out_row = row
     return out.strip()
 

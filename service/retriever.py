@@ -102,6 +102,18 @@ class Retriever(Protocol):
         ...
 
 
+def document_sections(index: IndexVersion, hit: DocumentHit, limit: int = 8) -> list[str]:
+    """The passages of ``hit``'s document in their order, at most ``limit`` of them around
+    the hit's own (only the hit's where the index does not hold its chunks)."""
+    chunks = getattr(index, "chunks", None) or []
+    if not 0 <= hit.chunk < len(chunks):
+        return [hit.passage]
+    record = index.documents[chunks[hit.chunk].doc]
+    end = record.chunk_start + record.chunk_count
+    start = max(record.chunk_start, min(hit.chunk - limit // 2, end - limit))
+    return [c.text for c in chunks[start : min(end, start + limit)]]
+
+
 @dataclass
 class _Query:
     """A question as search sees it: its language, glossary expansion and the rows it may match."""

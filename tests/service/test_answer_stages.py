@@ -74,8 +74,9 @@ async def test_a_late_rendering_falls_back_to_the_sentences_said_to_be_chinese()
     _, result = await collect(answerer([PENDING], slow, calibration=OPEN, deadline=1.0), "my transfer is stuck")
     assert result.mode == "extractive" and result.action == "answer"
     lead, shown = result.answer.split("\n", 1)
-    # The fake embedder cannot match English to Chinese: whichever sentence was picked is shown as written.
-    assert lead == "From the help center (in Chinese):" and shown.removesuffix(" [1]") in PENDING.passage.split("\n")
+    # The fake embedder cannot match English to Chinese: whichever section was picked is shown as written.
+    assert lead == "From the help center (in Chinese):"
+    assert set(shown.removesuffix(" [1]").split(" ")) <= set(PENDING.passage.split("\n"))
 
 
 async def test_a_rendering_in_the_wrong_language_is_not_shown_as_english() -> None:

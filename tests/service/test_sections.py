@@ -1,0 +1,124 @@
+"""The quote is a section of the help center, not sentences sampled from three passages
+(fast: the fake embedder, whose cosine follows the characters a sentence shares with the
+question)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from service.prompting import _one_source, quote_answer, select_evidence
+from service.retriever import DocumentHit, document_sections
+from tests.fakes.embedder import FakeEmbedder
+
+
+def _hit(doc_id: str, passage: str, chunk: int = 0) -> DocumentHit:
+    return DocumentHit(
+        doc_id=doc_id, paths=[doc_id], title=doc_id, kind="article", lang="zh", category=None, url=None,
+        score=1.0, dense_score=0.9, sparse_score=1.0, dense_rank=1, sparse_rank=1, heading_path=[],
+        passage=passage, snippet=passage[:40], chunk=chunk,
+    )  # fmt: skip
+
+
+STEPS = (
+    "批量转账工具的使用步骤如下：\n"
+    "1、打开批量转账工具，连接钱包。\n"
+    "2、选择代币，上传收款地址和数量。\n"
+    "3、点击确认并输入密码，完成批量转账。"
+)
+
+
+def test_the_section_that_answers_is_quoted_whole_with_its_steps_in_order() -> None:
+    evidence = select_evidence([_hit("batch.md", STEPS)], "批量转账工具怎么使用", FakeEmbedder(), budget=300)
+    (source,) = evidence.sources
+    lines = source.text.split("\n")
+    # Every step, in the article's order: not the two sentences closest to the question.
+    assert [line[:2] for line in lines[1:]] == ["1、", "2、", "3、"]
+    assert lines[0] == "批量转账工具的使用步骤如下："
+    assert evidence.has_top and evidence.best_match > 0
+
+
+def test_a_long_section_is_cut_to_a_run_of_sentences_around_the_answer() -> None:
+    filler = "\n".join(f"港湾钱包第{n}次版本更新修复了若干显示问题。" for n in range(8))
+    passage = f"{filler}\n取消交易需要上链，因此仍需支付少量矿工费。\n取消后原来的交易不会再被打包。\n{filler}"
+    evidence = select_evidence([_hit("cancel.md", passage)], "取消交易为什么还要矿工费", FakeEmbedder(), budget=60)
+    text = evidence.sources[0].text
+    assert text.startswith("取消交易需要上链，因此仍需支付少量矿工费。")
+    # The run grows from that sentence, the next one first; it stays within the budget.
+    assert "取消后原来的交易不会再被打包。" in text
+    assert len(text.replace("\n", "")) <= 60
+
+
+def test_the_answering_sentence_leads_a_section_that_is_not_a_list() -> None:
+    passage = "HD 钱包是分层确定性钱包。\n主私钥可以派生出所有子私钥。\n暴露助记词就等于交出了所有子钱包的私钥。"
+    evidence = select_evidence([_hit("hd.md", passage)], "暴露助记词 子钱包的私钥安全吗", FakeEmbedder())
+    lines = evidence.sources[0].text.split("\n")
+    assert lines[0] == "暴露助记词就等于交出了所有子钱包的私钥。"
+    assert lines[1:] == ["HD 钱包是分层确定性钱包。", "主私钥可以派生出所有子私钥。"]
+
+
+def test_another_section_of_the_top_article_can_be_the_answer() -> None:
+    sections = ["多链批量转账工具支持十几条公链。", "加入VIP会员可以无限次免费批量转账，否则每次收取单次费用。", STEPS]
+    hit = _hit("batch.md", STEPS)
+    question = "批量转账每次都收费吗 有没有VIP会员"
+    only_hit = select_evidence([hit], question, FakeEmbedder())
+    whole = select_evidence([hit], question, FakeEmbedder(), top_sections=sections)
+    assert "VIP" not in only_hit.sources[0].text
+    assert whole.sources[0].text.startswith("加入VIP会员可以无限次免费批量转账")
+    assert "1、" not in whole.sources[0].text
+
+
+def test_another_document_joins_only_with_a_sentence_as_close_as_the_best() -> None:
+    top = _hit("pending.md", "转账一直打包中怎么加速：在交易详情页点击加速。")
+    near = _hit("nonce.md", "NFT 是非同质化代币。\n转账打包中，也可能是前面一笔交易卡住了。")
+    far = _hit("nft.md", "NFT 可以在收藏页查看。")
+    question = "转账一直打包中怎么加速"
+    evidence = select_evidence([top, near, far], question, FakeEmbedder(), other_floor=0.45)
+    assert [s.doc_id for s in evidence.sources] == ["pending.md", "nonce.md"]
+    # Only the sentence that comes close: not the rest of that document's section.
+    assert evidence.sources[1].text == "转账打包中，也可能是前面一笔交易卡住了。"
+    strict = select_evidence([top, near, far], question, FakeEmbedder(), other_floor=0.0)
+    assert [s.doc_id for s in strict.sources] == ["pending.md"]
+
+
+def test_headings_navigation_and_repeats_are_never_quoted() -> None:
+    warning = "请务必保管好私钥，不要告诉任何人。"
+    passage = f"如何导出私钥？\n相关文章：私钥是什么\n在钱包管理页点击导出私钥。\n{warning}"
+    hits = [_hit("a.md", passage), _hit("b.md", warning)]
+    evidence = select_evidence(hits, "怎么导出私钥", FakeEmbedder(), other_floor=1.0)
+    quoted = "\n".join(s.text for s in evidence.sources)
+    assert "如何导出私钥？" not in quoted and "相关文章" not in quoted
+    assert quoted.count(warning) == 1
+
+
+def test_steps_and_rows_are_shown_on_lines_of_their_own() -> None:
+    text = "\n".join(
+        [
+            "操作如下：",
+            "1、打开钱包。",
+            "2、点击转账。",
+            "提示：矿工费可以自定义。",
+            "（1）第一种情况。",
+            "浏览器显示：成功 | 说明：已上链",
+        ]
+    )
+    assert _one_source(text).split("\n") == [
+        "操作如下：",
+        "1、打开钱包。",
+        "2、点击转账。 提示：矿工费可以自定义。",
+        "（1）第一种情况。",
+        "浏览器显示：成功 | 说明：已上链",
+    ]
+    evidence = select_evidence([_hit("batch.md", STEPS)], "批量转账工具怎么使用", FakeEmbedder())
+    answer = quote_answer(evidence, "zh")
+    assert answer is not None and "\n2、选择代币" in answer and answer.endswith(" [1]")
+
+
+def test_the_sections_of_a_hits_document_come_from_the_index_in_order() -> None:
+    chunks = [SimpleNamespace(doc=0, text="a0")] + [SimpleNamespace(doc=1, text=f"b{n}") for n in range(12)]
+    documents = [SimpleNamespace(chunk_start=0, chunk_count=1), SimpleNamespace(chunk_start=1, chunk_count=12)]
+    index = SimpleNamespace(chunks=chunks, documents=documents)
+    assert document_sections(index, _hit("b.md", "b1", chunk=2)) == [f"b{n}" for n in range(8)]  # type: ignore[arg-type]
+    # At most `limit` around the hit's own section.
+    assert document_sections(index, _hit("b.md", "b10", chunk=11), limit=4) == ["b8", "b9", "b10", "b11"]  # type: ignore[arg-type]
+    # An index without its chunks (a fake's) gives the hit's passage.
+    assert document_sections(SimpleNamespace(chunks=[]), _hit("x.md", "x")) == ["x"]  # type: ignore[arg-type]
