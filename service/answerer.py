@@ -38,6 +38,7 @@ from service.grounding import CitationAligner, copy_rate, groundedness, sentence
 from service.handoff import Handoff, build_handoff, user_message
 from service.intents import FraudIntent, detect_fraud, warning
 from service.prompting import (
+    RememberedSentences,
     SelectedEvidence,
     Source,
     build_messages,
@@ -226,6 +227,15 @@ class Answerer:
         self.quote_chars = quote_chars
         self.render_chars = render_chars
         self.official_domains = tuple(official_domains)
+        self._sentences: RememberedSentences | None = None
+
+    @property
+    def sentences(self) -> RememberedSentences:
+        """The retriever's plain model, remembering the help-center sentences it embedded."""
+        plain = self.retriever.plain_embedder
+        if self._sentences is None or self._sentences.embedder is not plain:
+            self._sentences = RememberedSentences(plain)
+        return self._sentences
 
     def _shown(self, text: str, sources: Sequence[str], lang: str) -> SafetyResult:
         """The one output check, on whatever text is about to be shown (service.safety.check_shown)."""
@@ -421,7 +431,7 @@ class Answerer:
             # characters in, so the rendering comes back within seconds.
             budget = self.quote_chars if detect_language(hits[0].passage) == turn.lang else self.render_chars
             selected = await asyncio.to_thread(
-                select_evidence, hits, turn.standalone, plain, max_sources=self.max_sources, budget=budget,
+                select_evidence, hits, turn.standalone, self.sentences, max_sources=self.max_sources, budget=budget,
                 other_floor=OTHER_SOURCE_FLOOR, top_sections=document_sections(self.retriever.index, hits[0]),
             )  # fmt: skip
             turn.mark("select", t)

@@ -13,11 +13,14 @@ language (docs/answers.md has the reviewed figures).
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
+from numpy.typing import NDArray
 
 from kefu.generators import ChatMessage
 from kefu.text import RELATED_PAGES, detect_language, split_passage, split_sentences, tokens
@@ -25,7 +28,6 @@ from service.lexicon import lexicon
 from service.safety import sanitize_source
 
 if TYPE_CHECKING:
-    from kefu.embedder import Embedder
     from service.retriever import DocumentHit
 
 
@@ -140,10 +142,52 @@ def asks_bonus(question: str, sentence: str) -> float:
     return 0.0
 
 
+class SentenceEmbedder(Protocol):
+    """What sentence selection needs of an embedder."""
+
+    def embed_queries(self, texts: Sequence[str]) -> NDArray[np.float32]: ...
+
+    def embed_passages(self, texts: Sequence[str]) -> NDArray[np.float32]: ...
+
+
+class RememberedSentences:
+    """An embedder's passage vectors of help-center sentences, remembered (at most
+    ``max_items``, the least recently used forgotten first): a quote embeds every sentence
+    of the top article, and popular articles come up again and again."""
+
+    def __init__(self, embedder: SentenceEmbedder, max_items: int = 20_000) -> None:
+        self.embedder = embedder
+        self.max_items = max_items
+        self._vectors: OrderedDict[str, NDArray[np.float32]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def embed_queries(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        return self.embedder.embed_queries(texts)
+
+    def embed_passages(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        with self._lock:
+            missing = list(dict.fromkeys(t for t in texts if t not in self._vectors))
+        if missing:
+            fresh = self.embedder.embed_passages(missing)
+            with self._lock:
+                self._vectors.update(zip(missing, fresh, strict=True))
+        with self._lock:
+            rows = []
+            for t in texts:
+                # A text forgotten between the two steps is embedded again, alone.
+                row = self._vectors.get(t)
+                rows.append(row if row is not None else self.embedder.embed_passages([t])[0])
+                if row is not None:
+                    self._vectors.move_to_end(t)
+            while len(self._vectors) > self.max_items:
+                self._vectors.popitem(last=False)
+        return np.array(rows, dtype=np.float32).reshape(len(texts), -1)
+
+
 def select_evidence(
     hits: list[DocumentHit],
     question: str,
-    embedder: Embedder,
+    embedder: SentenceEmbedder,
     *,
     max_sources: int = 3,
     budget: int = 300,

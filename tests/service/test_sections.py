@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from service.prompting import _one_source, quote_answer, select_evidence
+import numpy as np
+
+from service.prompting import RememberedSentences, _one_source, quote_answer, select_evidence
 from service.retriever import DocumentHit, document_sections
 from tests.fakes.embedder import FakeEmbedder
 
@@ -122,3 +124,17 @@ def test_the_sections_of_a_hits_document_come_from_the_index_in_order() -> None:
     assert document_sections(index, _hit("b.md", "b10", chunk=11), limit=4) == ["b8", "b9", "b10", "b11"]  # type: ignore[arg-type]
     # An index without its chunks (a fake's) gives the hit's passage.
     assert document_sections(SimpleNamespace(chunks=[]), _hit("x.md", "x")) == ["x"]  # type: ignore[arg-type]
+
+
+def test_sentences_are_embedded_once_and_the_least_recently_used_forgotten() -> None:
+    embedder = FakeEmbedder()
+    remembered = RememberedSentences(embedder, max_items=3)
+    first = remembered.embed_passages(["甲句。", "乙句。", "甲句。"])
+    assert embedder.seen == ["甲句。", "乙句。"]
+    np.testing.assert_allclose(first[0], first[2])
+    np.testing.assert_allclose(first, embedder.embed_passages(["甲句。", "乙句。", "甲句。"]))
+    embedder.seen.clear()
+    remembered.embed_passages(["乙句。", "丙句。", "丁句。"])
+    # 甲 was used least recently: forgotten, so it is embedded again; 乙 is remembered.
+    remembered.embed_passages(["乙句。", "甲句。"])
+    assert embedder.seen == ["丙句。", "丁句。", "甲句。"]
