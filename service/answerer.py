@@ -47,6 +47,7 @@ from service.prompting import (
     quote_answer,
     render_messages,
     select_evidence,
+    select_sentences,
     select_sources,
     trim_passage,
 )
@@ -429,11 +430,21 @@ class Answerer:
             t = time.perf_counter()
             # An English question over Chinese articles is rendered by the LLM: fewer
             # characters in, so the rendering comes back within seconds.
-            budget = self.quote_chars if detect_language(hits[0].passage) == turn.lang else self.render_chars
-            selected = await asyncio.to_thread(
-                select_evidence, hits, turn.standalone, self.sentences, max_sources=self.max_sources, budget=budget,
-                other_floor=OTHER_SOURCE_FLOOR, top_sections=document_sections(self.retriever.index, hits[0]),
-            )  # fmt: skip
+            quoted = detect_language(hits[0].passage) == turn.lang
+            budget = self.quote_chars if quoted else self.render_chars
+            if quoted:
+                selected = await asyncio.to_thread(
+                    select_evidence, hits, turn.standalone, self.sentences, max_sources=self.max_sources,
+                    budget=budget, other_floor=OTHER_SOURCE_FLOOR,
+                    top_sections=document_sections(self.retriever.index, hits[0]),
+                )  # fmt: skip
+            else:
+                # Across languages the closest sentences, wherever they stand, carried the
+                # facts more often than one section (docs/answers.md).
+                selected = await asyncio.to_thread(
+                    select_sentences, hits, turn.standalone, self.sentences, max_sources=self.max_sources,
+                    budget=budget, other_floor=OTHER_SOURCE_FLOOR,
+                )  # fmt: skip
             turn.mark("select", t)
             retrieval["evidence_match"] = evidence_match(selected.best_match)
         return Measured(retrieval=retrieval, selected=selected, sources=sources)

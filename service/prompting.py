@@ -202,7 +202,8 @@ def select_evidence(
     gains :data:`ASKS_BONUS`). The best sentence's section is the answer: whole when it fits
     ``budget`` characters, else the run of sentences grown from the best one (steps follow
     their lead, so forward first). A sentence of another section or document joins only
-    within ``other_floor`` of the best, and each document is one numbered source, in rank order.
+    within ``other_floor`` of the best, while all together stay within twice the budget;
+    each document is one numbered source, in rank order.
     """
     hits = hits[:max_sources]
     if not hits:
@@ -238,6 +239,55 @@ def select_evidence(
             used += len(units[j].text)
     sources = [Source.from_hit(n, hits[rank], "\n".join(texts[rank])) for n, rank in enumerate(sorted(texts), start=1)]
     return SelectedEvidence(sources=sources, best_match=round(float(scores[best]), 4), has_top=0 in texts)
+
+
+def select_sentences(
+    hits: list[DocumentHit],
+    question: str,
+    embedder: SentenceEmbedder,
+    *,
+    max_sources: int = 3,
+    budget: int = 160,
+    floor: float = 0.06,
+    other_floor: float = 0.03,
+) -> SelectedEvidence:
+    """The sentences of the best hits' passages closest in meaning to the question, for a
+    question in another language than the articles (the LLM renders them).
+
+    Across languages the single closest sentence is a weaker guide than within one, so the
+    best are taken until ``budget`` characters wherever they stand (another document's only
+    within ``other_floor`` of the best, the best one's within ``floor``), and a sentence that
+    announces steps brings the next one; sentences keep their passage's order.
+    """
+    hits = hits[:max_sources]
+    units, sentences = _candidate_sentences([[hit.passage] for hit in hits])
+    if not units:
+        return SelectedEvidence(sources=[], best_match=0.0, has_top=False)
+    q = embedder.embed_queries([question])[0]
+    vectors = embedder.embed_passages([u.text for u in units])
+    scores = vectors @ q - np.array([0.01 * u.rank - asks_bonus(question, u.text) for u in units], dtype=np.float32)
+    best, best_rank = float(scores.max()), units[int(scores.argmax())].rank
+    chosen: set[tuple[int, int]] = set()
+    used = 0
+    for j in np.argsort(-scores, kind="stable").tolist():
+        u = units[j]
+        limit = floor if u.rank == best_rank else other_floor
+        if scores[j] < best - limit or (used + len(u.text) > budget and chosen):
+            continue
+        chosen.add((u.rank, u.index))
+        used += len(u.text)
+        passage = sentences[u.rank, 0]
+        if u.text.endswith(("：", ":")) and u.index + 1 < len(passage) and (u.rank, u.index + 1) not in chosen:
+            chosen.add((u.rank, u.index + 1))
+            used += len(passage[u.index + 1])
+        if used >= budget:
+            break
+    sources: list[Source] = []
+    for rank, hit in enumerate(hits):
+        picked = [sentences[rank, 0][i] for r, i in sorted(chosen) if r == rank]
+        if picked:
+            sources.append(Source.from_hit(len(sources) + 1, hit, "\n".join(picked)))
+    return SelectedEvidence(sources=sources, best_match=round(best, 4), has_top=any(r == 0 for r, _ in chosen))
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from service.prompting import RememberedSentences, _one_source, quote_answer, select_evidence
+from service.prompting import RememberedSentences, _one_source, quote_answer, select_evidence, select_sentences
 from service.retriever import DocumentHit, document_sections
 from tests.fakes.embedder import FakeEmbedder
 
@@ -138,3 +138,21 @@ def test_sentences_are_embedded_once_and_the_least_recently_used_forgotten() -> 
     # 甲 was used least recently: forgotten, so it is embedded again; 乙 is remembered.
     remembered.embed_passages(["乙句。", "甲句。"])
     assert embedder.seen == ["丙句。", "丁句。", "甲句。"]
+
+
+def test_across_languages_the_closest_sentences_are_taken_wherever_they_stand() -> None:
+    sentences = [
+        "转账一直打包中可以加速。",
+        "港湾钱包成立于2020年。",
+        "打包中的交易不会丢失。",
+        "加速的操作如下：",
+        "点详情页。",
+    ]
+    passage = "\n".join(sentences)
+    hits = [_hit("pending.md", passage), _hit("nft.md", "NFT 可以在收藏页查看。")]
+    evidence = select_sentences(hits, "转账打包中 加速操作", FakeEmbedder(), budget=30, floor=1.0)
+    (source,) = evidence.sources
+    # Not a run of the section: the close sentences, in the passage's order, and the step
+    # that a sentence announcing steps brings with it; nothing unrelated.
+    assert source.text.split("\n") == ["转账一直打包中可以加速。", "加速的操作如下：", "点详情页。"]
+    assert source.doc_id == "pending.md"
