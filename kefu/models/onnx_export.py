@@ -61,16 +61,29 @@ def export_onnx(folder: Path, out: Path) -> None:
 
 
 def quantize_int8(source: Path, out: Path) -> None:
-    """Dynamic int8 quantisation of ``source``'s weights (activations quantised at run time)."""
+    """Dynamic int8 quantisation of ``source``'s weights (activations quantised at run time),
+    but for the feed-forward output projections (see the module docstring)."""
     import logging
 
+    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    graph = onnx.load(str(source), load_external_data=False).graph
+    kept_fp32 = [n.name for n in graph.node if n.op_type == "MatMul" and _is_ffn_output(n.name)]
 
     # It logs advice to pre-process on every call; that step is for static quantisation.
     root = logging.getLogger()
     level = root.level
     root.setLevel(logging.ERROR)
     try:
-        quantize_dynamic(str(source), str(out), weight_type=QuantType.QInt8, per_channel=True)
+        quantize_dynamic(
+            str(source), str(out), weight_type=QuantType.QInt8, per_channel=True, nodes_to_exclude=kept_fp32
+        )
     finally:
         root.setLevel(level)
+
+
+def _is_ffn_output(node_name: str) -> bool:
+    """A BERT-style layer's feed-forward output MatMul, as the exporter names it
+    (``.../layer.N/output/dense/MatMul``; the attention's is ``.../attention/output/dense/...``)."""
+    return "/output/dense/" in node_name and "/attention/" not in node_name

@@ -28,7 +28,7 @@ CONVERTER_VERSION = 1
 MARKER = "kefu-setup.json"
 MIN_COSINE = 0.98
 #: Bump when the ONNX export or quantisation changes, so existing files are rebuilt.
-ONNX_EXPORT_VERSION = 1
+ONNX_EXPORT_VERSION = 2
 #: The fp32 ONNX file must give torch's vectors; below this setup fails.
 ONNX_MIN_COSINE = 0.999
 #: The int8 file is used only where it stays this close to torch on this CPU (int8 kernels
