@@ -42,16 +42,16 @@ class Settings:
     #: A sentence-transformers model name or folder; ``None`` means the offline default.
     embedding_model: str | None = None
     embedding_batch_size: int = 16
-    #: What runs the embedder: "torch" (sentence-transformers), "onnx" (ONNX Runtime on the
-    #: fp32 export) or "onnx-int8" (its int8 quantisation); `kefu setup-models` makes the
-    #: files, and a missing file falls back to torch with a log line. Measured in
-    #: docs/benchmarks.md.
-    embed_runtime: EmbedRuntime = "torch"
+    #: What runs the embedder: "onnx" (ONNX Runtime on the fp32 export: torch's vectors, about
+    #: twice as fast per question), "onnx-int8" (its int8 quantisation: faster, but it moved a
+    #: few retrieval hits) or "torch" (sentence-transformers). `kefu setup-models` makes the
+    #: files; a missing file falls back to torch with a log line. docs/benchmarks.md.
+    embed_runtime: EmbedRuntime = "onnx"
     #: Threads one ONNX Runtime model call uses; ``None``: one per CPU.
     embed_threads: int | None = None
-    #: The API's query batching: texts in one model call at most (1: no batching, the default
-    #: until it is measured faster; docs/benchmarks.md), and milliseconds a search waits for
-    #: others to join it (0 ms: only those already waiting).
+    #: The API's query batching: texts in one model call at most (1: no batching, the default:
+    #: with the ONNX runtime it was no faster at 8 clients and slower at 32; docs/benchmarks.md),
+    #: and milliseconds a search waits for others to join it (0 ms: only those already waiting).
     query_batch_max: int = 1
     query_batch_wait_ms: float = 2.0
     llm_backend: LlmBackend = "llamacpp"

@@ -136,3 +136,4 @@ def test_embed_runtime_is_read_from_the_environment() -> None:
     s = Settings.from_env({"KEFU_EMBED_RUNTIME": "ONNX-int8", "KEFU_EMBED_THREADS": "1"})
     assert (s.embed_runtime, s.embed_threads) == ("onnx-int8", 1)
     assert Settings.from_env({"KEFU_EMBED_RUNTIME": "torch"}).embed_runtime == "torch"
+    assert Settings.from_env({}).embed_runtime == "onnx"
