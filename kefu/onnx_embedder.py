@@ -220,6 +220,8 @@ def read_pipeline_config(folder: Path) -> dict[str, Any]:
 
 def load_tokenizer(folder: Path, max_length: int) -> Any:
     """The folder's fast tokenizer, truncating and padding as sentence-transformers does."""
+    # As the torch path does: tokenizers' thread pool warns in a process that forks after using it.
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from tokenizers import Tokenizer
 
     path = folder / "tokenizer.json"
