@@ -195,3 +195,15 @@ def test_a_torch_built_index_is_searched_with_int8_questions(
     retriever = retriever_from_settings(settings.with_overrides(data_dir=harbor_data_dir), "harbor", embedder=onnx)
     hits = retriever.search(query, k=3).hits
     assert gold in [p for h in hits for p in h.paths], [h.doc_id for h in hits]
+
+
+def test_an_index_adapter_is_applied_through_torch(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    folder = _model_folder(tmp_path / "model")
+    onnx = FakeSessionEmbedder(str(folder), folder / "onnx" / "model.onnx")
+    adapter = tmp_path / "adapter.safetensors"
+    with caplog.at_level(logging.INFO, logger="kefu.embedder"):
+        adapted = onnx.adapted(adapter)
+    assert isinstance(adapted, SentenceTransformerEmbedder)
+    assert (adapted.adapter, adapted.model_id) == (adapter, str(folder))
+    assert onnx.adapter is None and onnx.base is onnx
+    assert "embedded with torch" in caplog.text
