@@ -156,11 +156,7 @@ def setup_embedder(settings: Settings, say: Say, force: bool = False) -> StepRes
             **check,
         }
         (work / MARKER).write_text(json.dumps(info, indent=2) + "\n")
-        old = target.parent / f".{target.name}.old-{os.getpid()}"
-        if target.exists():
-            target.rename(old)
-        work.rename(target)
-        shutil.rmtree(old, ignore_errors=True)
+        _swap_in(work, target)
     finally:
         shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(work.parent / (work.name + ".hf"), ignore_errors=True)
@@ -271,11 +267,7 @@ def setup_onnx(settings: Settings, say: Say, force: bool = False) -> StepResult:
             ok = int8_ok if runtime == "onnx-int8" else True
             info[runtime] = {"file": path.name, "size": _size(work / path.name), **checks[runtime], "ok": ok}
         (work / ONNX_MARKER).write_text(json.dumps(info, indent=2) + "\n")
-        old = folder / f".{ONNX_DIR}.old-{os.getpid()}"
-        if target.exists():
-            target.rename(old)
-        work.rename(target)
-        shutil.rmtree(old, ignore_errors=True)
+        _swap_in(work, target)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     int8 = checks["onnx-int8"]
@@ -314,3 +306,13 @@ def _size(path: Path) -> int | None:
         return path.stat().st_size
     except OSError:
         return None
+
+
+def _swap_in(work: Path, target: Path) -> None:
+    """Put the finished folder ``work`` in place of ``target`` with renames: a reader sees the
+    old folder or the new one, never half of one."""
+    old = target.parent / f".{target.name}.old-{os.getpid()}"
+    if target.exists():
+        target.rename(old)
+    work.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
