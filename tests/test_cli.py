@@ -57,17 +57,20 @@ def test_setup_models_a_second_time_changes_nothing(settings: Settings) -> None:
     env = {"KEFU_DATA_DIR": str(settings.data_dir)}
     gguf = settings.default_gguf_path
     weights = settings.default_embedder_dir / "model.safetensors"
-    before = (gguf.stat().st_mtime_ns, weights.stat().st_mtime_ns)
+    exported = settings.default_embedder_dir / "onnx" / "model.onnx"
+    files = (gguf, weights, exported)
+    before = [f.stat().st_mtime_ns for f in files]
     out = kefu("setup-models", "--json", env=env)
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
     # Nothing is rebuilt; the LLM still generates its test answer in its own process.
     assert [(s["name"], s["status"]) for s in report["steps"]] == [
         ("embedder", "ready"),
+        ("onnx", "ready"),
         ("llm", "ready"),
         ("llm-test", "ok"),
     ]
-    assert (gguf.stat().st_mtime_ns, weights.stat().st_mtime_ns) == before
+    assert [f.stat().st_mtime_ns for f in files] == before
 
 
 def test_importing_the_core_loads_no_web_framework_and_no_torch() -> None:

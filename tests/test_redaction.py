@@ -763,5 +763,6 @@ def test_the_whole_corpus_redacts_well_under_a_second() -> None:
             redactor.redact(text)
 
     elapsed = cpu_seconds(everything)
-    # Measured about 0.07 s for the tickets and articles together (315,000 characters).
-    assert elapsed < 0.5, f"{elapsed:.3f} s"
+    # About 0.07 s of CPU for the tickets and articles together (315,000 characters) on a quiet
+    # machine, 0.6 s beside a full test run; runaway backtracking would take many seconds.
+    assert elapsed < 1.0, f"{elapsed:.3f} s"
