@@ -166,22 +166,17 @@ class RememberedSentences:
 
     def embed_passages(self, texts: Sequence[str]) -> NDArray[np.float32]:
         with self._lock:
-            missing = list(dict.fromkeys(t for t in texts if t not in self._vectors))
+            known = {t: self._vectors[t] for t in texts if t in self._vectors}
+            for t in known:
+                self._vectors.move_to_end(t)
+        missing = [t for t in dict.fromkeys(texts) if t not in known]
         if missing:
-            fresh = self.embedder.embed_passages(missing)
+            known.update(zip(missing, self.embedder.embed_passages(missing), strict=True))
             with self._lock:
-                self._vectors.update(zip(missing, fresh, strict=True))
-        with self._lock:
-            rows = []
-            for t in texts:
-                # A text forgotten between the two steps is embedded again, alone.
-                row = self._vectors.get(t)
-                rows.append(row if row is not None else self.embedder.embed_passages([t])[0])
-                if row is not None:
-                    self._vectors.move_to_end(t)
-            while len(self._vectors) > self.max_items:
-                self._vectors.popitem(last=False)
-        return np.array(rows, dtype=np.float32).reshape(len(texts), -1)
+                self._vectors.update((t, known[t]) for t in missing)
+                while len(self._vectors) > self.max_items:
+                    self._vectors.popitem(last=False)
+        return np.array([known[t] for t in texts], dtype=np.float32).reshape(len(texts), -1)
 
 
 def select_evidence(
@@ -209,16 +204,13 @@ def select_evidence(
     if not hits:
         return SelectedEvidence(sources=[], best_match=0.0, has_top=False)
     sections = [list(top_sections or [hits[0].passage])] + [[hit.passage] for hit in hits[1:]]
-    units, sentences = _candidate_sentences(sections)
+    units, sentences, scores = _scored(sections, question, embedder)
     if not units:
         return SelectedEvidence(sources=[], best_match=0.0, has_top=False)
-    q = embedder.embed_queries([question])[0]
-    vectors = embedder.embed_passages([u.text for u in units])
-    scores = vectors @ q - np.array([0.01 * u.rank - asks_bonus(question, u.text) for u in units], dtype=np.float32)
     best = int(scores.argmax())
     anchor = units[best]
     section = sentences[anchor.rank, anchor.section]
-    window = _section_window(section, anchor.index, units, scores, budget)
+    window = _section_window(section, anchor, units, scores, budget)
     # The sentence that answers comes first, then the rest of its section in order; a step
     # stays in its place (steps out of order read as garbled).
     if not _STEP.match(section[anchor.index]):
@@ -260,12 +252,9 @@ def select_sentences(
     announces steps brings the next one; sentences keep their passage's order.
     """
     hits = hits[:max_sources]
-    units, sentences = _candidate_sentences([[hit.passage] for hit in hits])
+    units, sentences, scores = _scored([[hit.passage] for hit in hits], question, embedder)
     if not units:
         return SelectedEvidence(sources=[], best_match=0.0, has_top=False)
-    q = embedder.embed_queries([question])[0]
-    vectors = embedder.embed_passages([u.text for u in units])
-    scores = vectors @ q - np.array([0.01 * u.rank - asks_bonus(question, u.text) for u in units], dtype=np.float32)
     best, best_rank = float(scores.max()), units[int(scores.argmax())].rank
     chosen: set[tuple[int, int]] = set()
     used = 0
@@ -327,19 +316,34 @@ def _candidate_sentences(
     return units, sentences
 
 
-def _section_window(section: list[str], start: int, units: list[_Unit], scores: np.ndarray, budget: int) -> list[int]:
+def _scored(
+    sections: list[list[str]], question: str, embedder: SentenceEmbedder
+) -> tuple[list[_Unit], dict[tuple[int, int], list[str]], np.ndarray]:
+    """The sentences worth ranking (:func:`_candidate_sentences`) and their scores: cosine to
+    the question, 0.01 less per rank of their document, :func:`asks_bonus` more."""
+    units, sentences = _candidate_sentences(sections)
+    if not units:
+        return units, sentences, np.zeros(0, dtype=np.float32)
+    q = embedder.embed_queries([question])[0]
+    vectors = embedder.embed_passages([u.text for u in units])
+    scores = vectors @ q - np.array([0.01 * u.rank - asks_bonus(question, u.text) for u in units], dtype=np.float32)
+    return units, sentences, scores
+
+
+def _section_window(
+    section: list[str], anchor: _Unit, units: list[_Unit], scores: np.ndarray, budget: int
+) -> list[int]:
     """The sentences of ``section`` to show: all that can be quoted when they fit ``budget``,
-    else a run grown from sentence ``start`` towards the closer neighbour (the next one
+    else a run grown from the ``anchor`` sentence towards the closer neighbour (the next one
     favoured by 0.02: steps follow the sentence that leads to them)."""
     quotable = [i for i, s in enumerate(section) if _quotable(s)]
     if sum(len(section[i]) for i in quotable) <= budget:
         return quotable
-    anchor = units[int(scores.argmax())]
     score = {
         u.index: float(scores[j]) for j, u in enumerate(units) if (u.rank, u.section) == (anchor.rank, anchor.section)
     }
-    lo = hi = start
-    used = len(section[start])
+    lo = hi = anchor.index
+    used = len(section[anchor.index])
     while True:
         steps = []
         if hi + 1 < len(section):

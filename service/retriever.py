@@ -105,7 +105,7 @@ class Retriever(Protocol):
 def document_sections(index: IndexVersion, hit: DocumentHit, limit: int = 8) -> list[str]:
     """The passages of ``hit``'s document in their order, at most ``limit`` of them around
     the hit's own (only the hit's where the index does not hold its chunks)."""
-    chunks = getattr(index, "chunks", None) or []
+    chunks = index.chunks
     if not 0 <= hit.chunk < len(chunks):
         return [hit.passage]
     record = index.documents[chunks[hit.chunk].doc]
