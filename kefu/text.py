@@ -97,6 +97,8 @@ _NO_SPLIT_BEFORE_DOT = re.compile(
 )
 _CITATION: Final = r"(?:\[\d{1,3}(?:\s*[,，、\-–]\s*\d{1,3})*\]|【\d{1,3}】)"
 _TRAILING_CITATIONS = re.compile(rf"[ \t]*{_CITATION}(?:[ \t]*{_CITATION})*")
+#: The citation markers a sentence ends with (" [1]", "[1][2]", "【1】").
+ENDING_CITATIONS: Final = re.compile(rf"(?:[ \t]*{_CITATION})+\s*$")
 _CLOSERS: Final = "”’」』）)》\"'*"
 
 

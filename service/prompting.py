@@ -132,6 +132,9 @@ _ASKS: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = tuple(
 )
 #: Cosine added to a sentence that gives what the question asks for (measured on tp-cn: docs/answers.md).
 ASKS_BONUS = 0.03
+#: How close to the best a step of another document, torn from its list, must come to be shown
+#: (measured on the tp-cn hold-outs: docs/answers.md).
+TORN_STEP_FLOOR = 0.02
 
 
 def asks_bonus(question: str, sentence: str) -> float:
@@ -197,8 +200,9 @@ def select_evidence(
     gains :data:`ASKS_BONUS`). The best sentence's section is the answer: whole when it fits
     ``budget`` characters, else the run of sentences grown from the best one (steps follow
     their lead, so forward first). A sentence of another section or document joins only
-    within ``other_floor`` of the best, while all together stay within twice the budget;
-    each document is one numbered source, in rank order.
+    within ``other_floor`` of the best (a step torn from its list within
+    :data:`TORN_STEP_FLOOR`), while all together stay within twice the budget; each document
+    is one numbered source, in rank order, opening without a connective (:func:`_standalone`).
     """
     hits = hits[:max_sources]
     if not hits:
@@ -212,12 +216,15 @@ def select_evidence(
     section = sentences[anchor.rank, anchor.section]
     window = _section_window(section, anchor, units, scores, budget)
     # The sentence that answers comes first, then the rest of its section in order; a step
-    # stays in its place (steps out of order read as garbled).
-    if not _STEP.match(section[anchor.index]):
+    # stays in its place (steps out of order read as garbled), and so does a sentence that
+    # points back ("它…", "此时…").
+    if not _STEP.match(section[anchor.index]) and not _REFERS_BACK.match(section[anchor.index]):
         window = [anchor.index] + [i for i in window if i != anchor.index]
     texts = {anchor.rank: list(dict.fromkeys(section[i] for i in window))}
     used = sum(len(t) for t in texts[anchor.rank])
-    # Another document adds the sentences of its own best section that come as close.
+    # Another document adds the sentences of its own best section that come as close, but a
+    # step torn from its list (one that neither opens a list nor follows a step shown) only
+    # when it comes closer still: then it is the answer ("4.支持TRON测试网。"), else clutter.
     best_section: dict[int, int] = {}
     for j in np.argsort(-scores, kind="stable").tolist():
         best_section.setdefault(units[j].rank, units[j].section)
@@ -225,12 +232,31 @@ def select_evidence(
         j for j, u in enumerate(units)
         if u.rank != anchor.rank and u.section == best_section[u.rank] and scores[j] >= scores[best] - other_floor
     ]  # fmt: skip
+    shown: set[tuple[int, int]] = set()
     for j in others:
-        if used + len(units[j].text) <= 2 * budget and units[j].text not in texts[anchor.rank]:
-            texts.setdefault(units[j].rank, []).append(units[j].text)
-            used += len(units[j].text)
-    sources = [Source.from_hit(n, hits[rank], "\n".join(texts[rank])) for n, rank in enumerate(sorted(texts), start=1)]
+        u = units[j]
+        torn = (
+            bool(_STEP.match(u.text)) and not _FIRST_STEP.match(u.text) and (u.rank, u.index - 1) not in shown
+            and scores[j] < scores[best] - TORN_STEP_FLOOR
+        )  # fmt: skip
+        if not torn and used + len(u.text) <= 2 * budget and u.text not in texts[anchor.rank]:
+            texts.setdefault(u.rank, []).append(u.text)
+            shown.add((u.rank, u.index))
+            used += len(u.text)
+    sources = [
+        Source.from_hit(n, hits[rank], "\n".join([_standalone(texts[rank][0]), *texts[rank][1:]]))
+        for n, rank in enumerate(sorted(texts), start=1)
+    ]
     return SelectedEvidence(sources=sources, best_match=round(float(scores[best]), 4), has_top=0 in texts)
+
+
+def _standalone(sentence: str) -> str:
+    """A sentence that opens a source, without the connective that tied it to the one before
+    it in the article ("所以，钱包显示…" → "钱包显示…")."""
+    rest = _LEANS_BACK.sub("", sentence, count=1)
+    if rest == sentence or len(rest) < MIN_SENTENCE_CHARS:
+        return sentence
+    return rest[0].upper() + rest[1:]
 
 
 def select_sentences(
@@ -369,6 +395,16 @@ _QUOTE_LEAD = {"zh": "帮助中心的相关说明：", "en": "From the help cent
 _STEP = re.compile(
     r"^(?:\d{1,2}(?:[、.．)）]|\.、)|[(（]\d{1,2}[)）]|[-•·]\s|第[一二三四五六七八九十\d]+步|情况[一二三四五六七八九十\d]+)"
 )
+
+
+#: The connective a sentence opens with, tying it to the one before (lexicon: evidence.leans_back).
+_LEANS_BACK = lexicon().regex("evidence.leans_back", re.IGNORECASE)
+#: A sentence that opens on a word pointing back ("它", "此时"; lexicon: evidence.refers_back).
+_REFERS_BACK = lexicon().regex("evidence.refers_back", re.IGNORECASE)
+
+
+#: A step that opens its list ("1、", "（1）", "第一步", "情况一") or a bullet, which reads on its own.
+_FIRST_STEP = re.compile(r"^(?:1(?:[、.．)）]|\.、)|[(（]1[)）]|第[一1]步|情况[一1]|[-•·]\s)")
 
 
 def _one_source(text: str) -> str:

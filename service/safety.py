@@ -140,7 +140,7 @@ from urllib.parse import urlsplit
 from kefu.brand import Brand, active_brand
 from kefu.errors import BadInputError
 from kefu.redaction import SecretMatch, detect_secrets, find_emails, placeholder
-from kefu.text import sentence_spans
+from kefu.text import ENDING_CITATIONS, sentence_spans
 from service.lexicon import lexicon
 
 # Words and phrase shapes are data (service/lexicon/*.toml); what is here reads them.
@@ -201,12 +201,21 @@ def _rejoin(text: str, sentences: list[_Sentence], removed: set[int]) -> str:
     """The kept sentences, each joined to the one before by the widest gap (most line
     breaks, the earliest on a tie) between them, so a cut never merges two paragraphs."""
     kept = [i for i in range(len(sentences)) if i not in removed]
+    texts = {i: sentences[i].text for i in kept}
+    # A cut sentence's citation ("… [1]") goes to the kept one before it, when that one has
+    # none: else the source it quoted would be shown uncited.
+    for i in sorted(removed):
+        cited = ENDING_CITATIONS.search(sentences[i].text)
+        before = [k for k in kept if k < i]
+        lead = before and texts[before[-1]].rstrip().endswith(("：", ":"))  # "帮助中心的相关说明："
+        if cited and before and not lead and not ENDING_CITATIONS.search(texts[before[-1]]):
+            texts[before[-1]] = texts[before[-1]].rstrip() + " " + cited.group().strip()
     parts: list[str] = []
     for k, i in enumerate(kept):
         if k:
             gaps = [text[sentences[j].end : sentences[j + 1].start] for j in range(kept[k - 1], i)]
             parts.append(max(gaps, key=lambda gap: gap.count("\n")))
-        parts.append(sentences[i].text)
+        parts.append(texts[i])
     return "".join(parts)
 
 

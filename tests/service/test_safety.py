@@ -455,6 +455,22 @@ def test_removing_the_last_sentence_of_a_paragraph_keeps_the_paragraph_break() -
     assert check_answer(answer, []).text == "第一段[1]。\n\n第二段[2]。"
 
 
+def test_a_cut_sentence_leaves_its_citation_to_the_sentence_before_it() -> None:
+    quote = (
+        "帮助中心的相关说明：\n充值后就会调用打开钱包。\n合作请发邮件至 bd@elsewhere.example。 [1]\n请提高警惕。 [2]"
+    )
+    result = check_answer(quote, [quote], official_domains=["harborwallet.example"])
+    assert result.text == "帮助中心的相关说明：\n充值后就会调用打开钱包。 [1]\n请提高警惕。 [2]"
+    # Not to the lead line, nor to a sentence that cites already.
+    only = "帮助中心的相关说明：\n合作请发邮件至 bd@elsewhere.example。 [1]\n请提高警惕。 [2]"
+    assert (
+        check_answer(only, [only], official_domains=["harborwallet.example"]).text
+        == "帮助中心的相关说明：\n请提高警惕。 [2]"
+    )
+    cited = "转账无法撤回 [1]。我们保证找回您的资产 [2]。"
+    assert check_answer(cited, []).text == "转账无法撤回 [1]。"
+
+
 def test_a_list_under_a_negated_heading_is_a_warning() -> None:
     answer = (
         "港湾钱包客服永远不会：\n- 索要你的助记词、私钥或钱包密码\n- 让你到某个网站“验证”钱包\n"
