@@ -132,9 +132,6 @@ _ASKS: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = tuple(
 )
 #: Cosine added to a sentence that gives what the question asks for (measured on tp-cn: docs/answers.md).
 ASKS_BONUS = 0.03
-#: How close to the best a step of another document, torn from its list, must come to be shown
-#: (measured on the tp-cn hold-outs: docs/answers.md).
-TORN_STEP_FLOOR = 0.02
 
 
 def asks_bonus(question: str, sentence: str) -> float:
@@ -200,9 +197,9 @@ def select_evidence(
     gains :data:`ASKS_BONUS`). The best sentence's section is the answer: whole when it fits
     ``budget`` characters, else the run of sentences grown from the best one (steps follow
     their lead, so forward first). A sentence of another section or document joins only
-    within ``other_floor`` of the best (a step torn from its list within
-    :data:`TORN_STEP_FLOOR`), while all together stay within twice the budget; each document
-    is one numbered source, in rank order, opening without a connective (:func:`_standalone`).
+    within ``other_floor`` of the best, while all together stay within twice the budget; each
+    document is one numbered source, in rank order, opening without a connective
+    (:func:`_standalone`).
     """
     hits = hits[:max_sources]
     if not hits:
@@ -222,9 +219,7 @@ def select_evidence(
         window = [anchor.index] + [i for i in window if i != anchor.index]
     texts = {anchor.rank: list(dict.fromkeys(section[i] for i in window))}
     used = sum(len(t) for t in texts[anchor.rank])
-    # Another document adds the sentences of its own best section that come as close, but a
-    # step torn from its list (one that neither opens a list nor follows a step shown) only
-    # when it comes closer still: then it is the answer ("4.支持TRON测试网。"), else clutter.
+    # Another document adds the sentences of its own best section that come as close.
     best_section: dict[int, int] = {}
     for j in np.argsort(-scores, kind="stable").tolist():
         best_section.setdefault(units[j].rank, units[j].section)
@@ -232,16 +227,10 @@ def select_evidence(
         j for j, u in enumerate(units)
         if u.rank != anchor.rank and u.section == best_section[u.rank] and scores[j] >= scores[best] - other_floor
     ]  # fmt: skip
-    shown: set[tuple[int, int]] = set()
     for j in others:
         u = units[j]
-        torn = (
-            bool(_STEP.match(u.text)) and not _FIRST_STEP.match(u.text) and (u.rank, u.index - 1) not in shown
-            and scores[j] < scores[best] - TORN_STEP_FLOOR
-        )  # fmt: skip
-        if not torn and used + len(u.text) <= 2 * budget and u.text not in texts[anchor.rank]:
+        if used + len(u.text) <= 2 * budget and u.text not in texts[anchor.rank]:
             texts.setdefault(u.rank, []).append(u.text)
-            shown.add((u.rank, u.index))
             used += len(u.text)
     sources = [
         Source.from_hit(n, hits[rank], "\n".join([_standalone(texts[rank][0]), *texts[rank][1:]]))
@@ -401,10 +390,6 @@ _STEP = re.compile(
 _LEANS_BACK = lexicon().regex("evidence.leans_back", re.IGNORECASE)
 #: A sentence that opens on a word pointing back ("它", "此时"; lexicon: evidence.refers_back).
 _REFERS_BACK = lexicon().regex("evidence.refers_back", re.IGNORECASE)
-
-
-#: A step that opens its list ("1、", "（1）", "第一步", "情况一") or a bullet, which reads on its own.
-_FIRST_STEP = re.compile(r"^(?:1(?:[、.．)）]|\.、)|[(（]1[)）]|第[一1]步|情况[一1]|[-•·]\s)")
 
 
 def _one_source(text: str) -> str:

@@ -4,7 +4,6 @@ question)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from types import SimpleNamespace
 
 import numpy as np
@@ -88,50 +87,6 @@ def test_another_document_joins_only_with_a_sentence_as_close_as_the_best() -> N
     assert evidence.sources[1].text == "转账打包中，也可能是前面一笔交易卡住了。"
     strict = select_evidence([top, near, far], question, FakeEmbedder(), other_floor=0.0)
     assert [s.doc_id for s in strict.sources] == ["pending.md"]
-
-
-class _Cosines:
-    """An embedder giving each listed sentence the cosine named to any question (0 to the rest)."""
-
-    def __init__(self, cosines: dict[str, float]) -> None:
-        self.cosines = cosines
-
-    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return np.array([[1.0, 0.0]] * len(texts), dtype=np.float32)
-
-    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
-        c = np.array([self.cosines.get(t, 0.0) for t in texts], dtype=np.float32)
-        return np.stack([c, np.sqrt(1 - c**2)], axis=1)
-
-
-def test_another_document_gives_no_step_torn_from_its_list() -> None:
-    top = _hit("pending.md", "转账一直打包中怎么加速：在交易详情页点击加速。")
-    question = "转账一直打包中怎么加速"
-    plain = _hit("speedup.md", "安装 NFT 收藏插件。\n重启 App。\n转账一直打包中时点击加速即可。")
-    evidence = select_evidence([top, plain], question, FakeEmbedder(), other_floor=0.3)
-    assert [s.text for s in evidence.sources[1:]] == ["转账一直打包中时点击加速即可。"]
-    # The same sentence as the third step of a list whose second step is not shown: a fragment.
-    steps = _hit("speedup.md", "1、安装 NFT 收藏插件。\n2、重启 App。\n3、转账一直打包中时点击加速即可。")
-    evidence = select_evidence([top, steps], question, FakeEmbedder(), other_floor=0.3)
-    assert [s.doc_id for s in evidence.sources] == ["pending.md"]
-    # Unless it comes as close as the best: then it is an answer ("4.支持TRON测试网。").
-    near = _Cosines(
-        {"转账一直打包中怎么加速：在交易详情页点击加速。": 0.80, "3、转账一直打包中时点击加速即可。": 0.795}
-    )
-    evidence = select_evidence([top, steps], question, near, other_floor=0.03)
-    assert [s.text for s in evidence.sources] == [
-        "转账一直打包中怎么加速：在交易详情页点击加速。",
-        "3、转账一直打包中时点击加速即可。",
-    ]
-    far = _Cosines({"转账一直打包中怎么加速：在交易详情页点击加速。": 0.80, "3、转账一直打包中时点击加速即可。": 0.775})
-    assert len(select_evidence([top, steps], question, far, other_floor=0.03).sources) == 1
-    # A first step reads on its own, and the step after a shown one may follow it.
-    steps = _hit("speedup.md", "1、转账一直打包中时打开交易。\n2、转账一直打包中时点击加速即可。")
-    evidence = select_evidence([top, steps], question, FakeEmbedder(), other_floor=0.3)
-    assert evidence.sources[1].text.split("\n") == [
-        "1、转账一直打包中时打开交易。",
-        "2、转账一直打包中时点击加速即可。",
-    ]
 
 
 def test_a_sentence_shown_first_drops_the_connective_that_tied_it_to_the_one_before() -> None:
