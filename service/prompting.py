@@ -219,13 +219,15 @@ def select_evidence(
         window = [anchor.index] + [i for i in window if i != anchor.index]
     texts = {anchor.rank: list(dict.fromkeys(section[i] for i in window))}
     used = sum(len(t) for t in texts[anchor.rank])
-    # Another document adds the sentences of its own best section that come as close.
+    # Another document adds the sentences of its own best section that come as close, but
+    # not one announcing what follows ("看状态：") without what follows.
     best_section: dict[int, int] = {}
     for j in np.argsort(-scores, kind="stable").tolist():
         best_section.setdefault(units[j].rank, units[j].section)
     others = [
         j for j, u in enumerate(units)
         if u.rank != anchor.rank and u.section == best_section[u.rank] and scores[j] >= scores[best] - other_floor
+        and not u.text.endswith(("：", ":"))
     ]  # fmt: skip
     for j in others:
         u = units[j]

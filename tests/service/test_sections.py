@@ -89,6 +89,13 @@ def test_another_document_joins_only_with_a_sentence_as_close_as_the_best() -> N
     assert [s.doc_id for s in strict.sources] == ["pending.md"]
 
 
+def test_another_document_gives_no_sentence_announcing_what_it_leaves_out() -> None:
+    top = _hit("pending.md", "转账一直打包中怎么加速：在交易详情页点击加速。")
+    other = _hit("deposit.md", "打包中的查法：\n转账一直打包中可以在浏览器查看。")
+    evidence = select_evidence([top, other], "转账一直打包中怎么加速", FakeEmbedder(), other_floor=0.5)
+    assert evidence.sources[1].text == "转账一直打包中可以在浏览器查看。"
+
+
 def test_a_sentence_shown_first_drops_the_connective_that_tied_it_to_the_one_before() -> None:
     passage = "单签钱包由一个私钥控制。\n而多签钱包则是由多个私钥共同控制，每个私钥关联的钱包称为管理者。"
     evidence = select_evidence([_hit("multisig.md", passage)], "多签钱包的管理者是什么", FakeEmbedder())
