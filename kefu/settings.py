@@ -17,8 +17,8 @@ from kefu.brand import Brand, demo_brand, load_brand
 from kefu.errors import ConfigError
 from kefu.vocab import ANSWER_STYLES, DEFAULT_ANSWER_STYLE, MAX_QUESTION_CHARS, AnswerStyle
 
-EmbedRuntime = Literal["torch", "onnx", "onnx-int8"]
-EMBED_RUNTIMES: tuple[EmbedRuntime, ...] = ("torch", "onnx", "onnx-int8")
+EmbedRuntime = Literal["torch", "onnx", "onnx-int8", "openvino"]
+EMBED_RUNTIMES: tuple[EmbedRuntime, ...] = ("torch", "onnx", "onnx-int8", "openvino")
 LlmBackend = Literal["ollama", "openai", "llamacpp"]
 LLM_BACKENDS: tuple[LlmBackend, ...] = ("ollama", "openai", "llamacpp")
 

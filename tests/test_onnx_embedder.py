@@ -143,7 +143,7 @@ def test_int8_that_failed_its_check_on_this_cpu_uses_the_fp32_file(
     for runtime in ("onnx", "onnx-int8"):
         onnx_file(folder, runtime).write_bytes(b"not read in this test")
     (folder / "onnx" / ONNX_MARKER).write_text(json.dumps({"onnx-int8": {"ok": False, "min_cosine": 0.97}}))
-    monkeypatch.setattr("kefu.onnx_embedder._onnxruntime_installed", lambda: True)
+    monkeypatch.setattr("kefu.onnx_embedder._installed", lambda module: True)
     with caplog.at_level(logging.WARNING, logger="kefu.embedder"):
         embedder = embedder_for_runtime(str(folder), "onnx-int8", threads=1)
     assert isinstance(embedder, OnnxEmbedder)
