@@ -54,6 +54,9 @@ class Settings:
     #: and milliseconds a search waits for others to join it (0 ms: only those already waiting).
     query_batch_max: int = 1
     query_batch_wait_ms: float = 2.0
+    #: The API: vectors of the last this many distinct search questions, kept so a question
+    #: asked again is not embedded again (0: none kept). About 1.5 KB each.
+    query_cache: int = 4096
     llm_backend: LlmBackend = "llamacpp"
     #: Ollama servers serving ``ollama_model``; more than one makes a pool (failover, a queue each).
     ollama_hosts: tuple[str, ...] = ("http://127.0.0.1:11434",)
@@ -202,6 +205,7 @@ class Settings:
             embed_threads=get("KEFU_EMBED_THREADS", positive_int, None),
             query_batch_max=get("KEFU_QUERY_BATCH_MAX", positive_int, defaults.query_batch_max),
             query_batch_wait_ms=get("KEFU_QUERY_BATCH_WAIT_MS", _batch_wait_ms, defaults.query_batch_wait_ms),
+            query_cache=get("KEFU_QUERY_CACHE", _non_negative_int, defaults.query_cache),
             llm_backend=get("KEFU_LLM_BACKEND", _backend, backend_default),
             ollama_hosts=_hosts("KEFU_OLLAMA_HOST", ollama_host_env) if ollama_host_env else defaults.ollama_hosts,
             ollama_model=get("KEFU_OLLAMA_MODEL", str, defaults.ollama_model),
