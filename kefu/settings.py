@@ -43,11 +43,12 @@ class Settings:
     embedding_model: str | None = None
     embedding_batch_size: int = 16
     #: What runs the embedder: "onnx" (ONNX Runtime on the fp32 export: torch's vectors, about
-    #: twice as fast per question), "onnx-int8" (its int8 quantisation: faster, but it moved a
-    #: few retrieval hits) or "torch" (sentence-transformers). `kefu setup-models` makes the
-    #: files; a missing file falls back to torch with a log line. docs/benchmarks.md.
+    #: twice as fast per question), "openvino" (OpenVINO on that file, bf16 on CPUs with AMX:
+    #: faster ingest and busy search, one hit moved on two eval sets), "onnx-int8" (its int8
+    #: quantisation: faster, but it moved a few retrieval hits) or "torch" (sentence-transformers).
+    #: `kefu setup-models` makes the files; a missing file falls back with a log line. docs/benchmarks.md.
     embed_runtime: EmbedRuntime = "onnx"
-    #: Threads one ONNX Runtime model call uses; ``None``: one per CPU.
+    #: Threads one ONNX Runtime model call uses (openvino: calls at once, one core each); ``None``: one per CPU.
     embed_threads: int | None = None
     #: The API's query batching: texts in one model call at most (1: no batching, the default:
     #: with the ONNX runtime it was no faster at 8 clients and slower at 32; docs/benchmarks.md),
