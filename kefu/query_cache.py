@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,7 +26,14 @@ class QueryVectorCache:
     """An :class:`~kefu.embedder.Embedder` whose :meth:`embed_queries` remembers its last
     ``size`` texts' vectors; everything else is passed through to ``inner``."""
 
-    def __init__(self, inner: Embedder, *, size: int, base: QueryVectorCache | None = None) -> None:
+    def __init__(
+        self,
+        inner: Embedder,
+        *,
+        size: int,
+        base: QueryVectorCache | None = None,
+        on_lookup: Callable[[int, int], None] | None = None,
+    ) -> None:
         if size <= 0:
             raise ValueError("size must be above 0")
         self.inner = inner
@@ -36,6 +43,8 @@ class QueryVectorCache:
         self._base = base
         self._vectors: OrderedDict[str, NDArray[np.float32]] = OrderedDict()
         self._lock = threading.Lock()
+        #: Called after each call with (texts found in the cache, texts embedded): the API's metrics.
+        self._on_lookup = on_lookup
         #: Texts answered from the cache and texts embedded (read by tests and the docs' figures).
         self.hits = 0
         self.misses = 0
@@ -53,7 +62,9 @@ class QueryVectorCache:
 
     def adapted(self, adapter: Path) -> QueryVectorCache:
         """The adapted model, with a cache of its own (its vectors differ)."""
-        return QueryVectorCache(self.base.inner.adapted(adapter), size=self.size, base=self.base)
+        return QueryVectorCache(
+            self.base.inner.adapted(adapter), size=self.size, base=self.base, on_lookup=self._on_lookup
+        )
 
     def embed_passages(self, texts: Sequence[str]) -> NDArray[np.float32]:
         return self.inner.embed_passages(texts)
@@ -66,8 +77,11 @@ class QueryVectorCache:
                 if vector is not None:
                     self._vectors.move_to_end(text)
                     found[text] = vector
-            self.hits += sum(1 for t in texts if t in found)
+            hits = sum(1 for t in texts if t in found)
+            self.hits += hits
         missing = list(dict.fromkeys(t for t in texts if t not in found))
+        if self._on_lookup is not None and texts:
+            self._on_lookup(hits, len(missing))
         if missing:
             # Embedded outside the lock: other threads' hits do not wait for the model.
             fresh = self.inner.embed_queries(missing)

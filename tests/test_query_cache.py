@@ -90,11 +90,17 @@ def test_an_adapted_model_has_a_cache_of_its_own(tmp_path: Path) -> None:
     assert (cache.misses, adapted.misses) == (1, 1)
 
 
-def test_the_api_caches_by_default_and_not_with_zero() -> None:
+def test_the_api_caches_by_default_counts_in_its_metrics_and_not_with_zero() -> None:
     inner = CountingEmbedder()
     assert Settings.from_env({}).query_cache == 4096
-    cached = Runtime(Settings.from_env({}))._cached(inner)
+    runtime = Runtime(Settings.from_env({}))
+    cached = runtime._cached(inner)
     assert isinstance(cached, QueryVectorCache) and cached.size == 4096
+    cached.embed_queries(["gas fee", "seed phrase"])
+    cached.embed_queries(["gas fee"])
+    metrics = runtime.metrics.render().decode()
+    assert 'kefu_query_cache_total{outcome="hit"} 1.0' in metrics
+    assert 'kefu_query_cache_total{outcome="embedded"} 2.0' in metrics
     assert Runtime(Settings.from_env({"KEFU_QUERY_CACHE": "0"}))._cached(inner) is inner
     with pytest.raises(ValueError, match="size"):
         QueryVectorCache(inner, size=0)

@@ -234,7 +234,13 @@ class Runtime:
 
         if self.settings.query_cache <= 0:
             return embedder
-        return QueryVectorCache(embedder, size=self.settings.query_cache)
+        hits, embedded = self.metrics.query_cache.labels("hit"), self.metrics.query_cache.labels("embedded")
+
+        def count(found: int, computed: int) -> None:
+            hits.inc(found)
+            embedded.inc(computed)
+
+        return QueryVectorCache(embedder, size=self.settings.query_cache, on_lookup=count)
 
     def _batched(self, embedder: Embedder) -> Embedder:
         """Concurrent searches embed their questions in one model call (kefu/batching.py)."""
