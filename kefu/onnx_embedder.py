@@ -345,7 +345,10 @@ def embedder_for_runtime(
 
 
 def _installed(module: str) -> bool:
-    return importlib.util.find_spec(module) is not None
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ImportError:  # an import hook that refuses the module counts as its absence
+        return False
 
 
 def _read_marker(folder: Path) -> dict[str, Any]:
