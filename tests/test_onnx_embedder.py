@@ -161,7 +161,7 @@ TEXTS = [
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("runtime", ["onnx", "onnx-int8"])
+@pytest.mark.parametrize("runtime", ["onnx", "onnx-int8", "openvino"])
 def test_exported_files_embed_as_torch_does(settings: Settings, embedder: SentenceTransformerEmbedder, runtime) -> None:  # type: ignore[no-untyped-def]
     path = onnx_file(settings.default_embedder_dir, runtime)
     if not path.is_file():
@@ -172,7 +172,8 @@ def test_exported_files_embed_as_torch_does(settings: Settings, embedder: Senten
         (onnx.embed_passages(TEXTS), embedder.embed_passages(TEXTS)),
     ):
         cosines = (ours * theirs).sum(axis=1)
-        assert cosines.min() > (0.9999 if runtime == "onnx" else 0.99), cosines
+        # OpenVINO computes in bf16 on CPUs with AMX: close to fp32, not equal to it.
+        assert cosines.min() > {"onnx": 0.9999, "openvino": 0.999}.get(runtime, 0.99), cosines
         assert np.allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
 
 
