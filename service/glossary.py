@@ -16,6 +16,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import ahocorasick
+
 from kefu.errors import BadInputError
 from kefu.text import fold_questions
 
@@ -53,9 +55,10 @@ class Glossary:
                 zh_forms.setdefault(form.lower(), i)
         self._en_forms = en_forms
         self._zh_forms = zh_forms
-        # Longest forms first, so "seed phrase" wins over "seed".
-        self._en_re = _alternation(en_forms, latin_bounds=True)
-        self._zh_re = _alternation(zh_forms, latin_bounds=True)
+        # One automaton per table finds every form in one pass over the query (a regular
+        # expression of every form tried each of them at each character).
+        self._en_ac = _automaton(en_forms)
+        self._zh_ac = _automaton(zh_forms)
 
     @classmethod
     def load(cls, path: Path = DEFAULT_GLOSSARY) -> Glossary:
@@ -107,25 +110,48 @@ class Glossary:
         low = fold_questions(query.lower())  # "能不能..." asks; it does not say 不能
         out: list[tuple[int, str]] = []
         spans: set[tuple[int, int]] = set()
-        for regex, forms in ((self._en_re, self._en_forms), (self._zh_re, self._zh_forms)):
-            if regex is None:
-                continue
-            for m in regex.finditer(low):
-                if m.span() not in spans:
-                    spans.add(m.span())
-                    out.append((forms[m.group(0)], m.group(0)))
+        for automaton, forms in ((self._en_ac, self._en_forms), (self._zh_ac, self._zh_forms)):
+            for start, end, form in _leftmost_longest(automaton, low):
+                if (start, end) not in spans:
+                    spans.add((start, end))
+                    out.append((forms[form], form))
         return out
 
 
-def _alternation(forms: dict[str, int], latin_bounds: bool) -> re.Pattern[str] | None:
+def _automaton(forms: dict[str, int]) -> ahocorasick.Automaton | None:
     if not forms:
         return None
-    ordered = sorted(forms, key=len, reverse=True)
-    parts = []
-    for form in ordered:
-        escaped = re.escape(form)
-        if latin_bounds and not _CJK.search(form):
-            # Latin forms must stand alone ("u" in "100u" yes, in "bus" no).
-            escaped = rf"(?<![a-z]){escaped}(?![a-z])"
-        parts.append(escaped)
-    return re.compile("|".join(parts))
+    automaton = ahocorasick.Automaton()
+    for form in forms:
+        # The value: the form, and whether it is Latin (it must then stand alone).
+        automaton.add_word(form, (form, not _CJK.search(form)))
+    automaton.make_automaton()
+    return automaton
+
+
+def _leftmost_longest(automaton: ahocorasick.Automaton | None, text: str) -> list[tuple[int, int, str]]:
+    """(start, end, form) of the forms in ``text``, scanned left to right without overlaps,
+    the longest form where several start at one place ("seed phrase" over "seed"). A Latin
+    form counts only standing alone ("u" in "100u" yes, in "bus" no); where it does not,
+    a shorter one at the same place still may."""
+    if automaton is None:
+        return []
+    found: list[tuple[int, int, str]] = []
+    for last, (form, latin) in automaton.iter(text):
+        start, end = last + 1 - len(form), last + 1
+        if latin and (_is_latin_letter(text[start - 1 : start]) or _is_latin_letter(text[end : end + 1])):
+            continue
+        found.append((start, end, form))
+    found.sort(key=lambda f: (f[0], f[0] - f[1]))
+    out: list[tuple[int, int, str]] = []
+    cursor = 0
+    for start, end, form in found:
+        if start >= cursor:
+            out.append((start, end, form))
+            cursor = end
+    return out
+
+
+def _is_latin_letter(ch: str) -> bool:
+    """Whether ``ch`` (one character, or "" past either end of the text) is a letter a-z."""
+    return "a" <= ch <= "z" if ch else False

@@ -39,7 +39,9 @@ MODEL_FIXTURES = frozenset({"embedder", "harbor_data_dir", "retriever"})
 #: integration (or slow).
 OUTSIDE_FIXTURES = frozenset({"postgres", "db", "fake_ollama"})
 #: Libraries that only a model needs; a test not marked slow may not import them.
-MODEL_LIBRARIES = frozenset({"torch", "sentence_transformers", "transformers", "llama_cpp", "onnx", "onnxruntime"})
+MODEL_LIBRARIES = frozenset(
+    {"torch", "sentence_transformers", "transformers", "llama_cpp", "onnx", "onnxruntime", "openvino"}
+)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -143,7 +143,7 @@ def test_int8_that_failed_its_check_on_this_cpu_uses_the_fp32_file(
     for runtime in ("onnx", "onnx-int8"):
         onnx_file(folder, runtime).write_bytes(b"not read in this test")
     (folder / "onnx" / ONNX_MARKER).write_text(json.dumps({"onnx-int8": {"ok": False, "min_cosine": 0.97}}))
-    monkeypatch.setattr("kefu.onnx_embedder._onnxruntime_installed", lambda: True)
+    monkeypatch.setattr("kefu.onnx_embedder._installed", lambda module: True)
     with caplog.at_level(logging.WARNING, logger="kefu.embedder"):
         embedder = embedder_for_runtime(str(folder), "onnx-int8", threads=1)
     assert isinstance(embedder, OnnxEmbedder)
@@ -161,7 +161,7 @@ TEXTS = [
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("runtime", ["onnx", "onnx-int8"])
+@pytest.mark.parametrize("runtime", ["onnx", "onnx-int8", "openvino"])
 def test_exported_files_embed_as_torch_does(settings: Settings, embedder: SentenceTransformerEmbedder, runtime) -> None:  # type: ignore[no-untyped-def]
     path = onnx_file(settings.default_embedder_dir, runtime)
     if not path.is_file():
@@ -172,7 +172,8 @@ def test_exported_files_embed_as_torch_does(settings: Settings, embedder: Senten
         (onnx.embed_passages(TEXTS), embedder.embed_passages(TEXTS)),
     ):
         cosines = (ours * theirs).sum(axis=1)
-        assert cosines.min() > (0.9999 if runtime == "onnx" else 0.99), cosines
+        # OpenVINO computes in bf16 on CPUs with AMX: close to fp32, not equal to it.
+        assert cosines.min() > {"onnx": 0.9999, "openvino": 0.999}.get(runtime, 0.99), cosines
         assert np.allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
 
 

@@ -62,7 +62,7 @@ def test_every_field_reads_its_variable(tmp_path: Path) -> None:
         ("KEFU_EMBEDDING_BATCH_SIZE", "-1"),
         ("KEFU_LLM_TEMPERATURE", "-0.5"),
         ("KEFU_QUERY_BATCH_MAX", "0"),
-        ("KEFU_EMBED_RUNTIME", "openvino"),
+        ("KEFU_EMBED_RUNTIME", "tensorrt"),
         ("KEFU_EMBED_THREADS", "0"),
         ("KEFU_QUERY_BATCH_WAIT_MS", "250"),
         ("KEFU_DATABASE_URL", "var/kefu.db"),

@@ -93,6 +93,12 @@ class Metrics:
         self.index = Info("kefu_index", "The index version being served", registry=r)
         self.index_documents = Gauge("kefu_index_documents", "Documents in the served index", registry=r)
         self.index_chunks = Gauge("kefu_index_chunks", "Chunks in the served index", registry=r)
+        self.query_cache = Counter(
+            "kefu_query_cache",
+            "Search questions whose vector was kept from an earlier search (hit) or computed (embedded)",
+            ["outcome"],
+            registry=r,
+        )
         self.reindex = Counter(
             "kefu_reindex", "Reindex runs through the admin API, by outcome", ["outcome"], registry=r
         )

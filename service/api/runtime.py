@@ -213,7 +213,7 @@ class Runtime:
         from kefu.embedder import embedder_from_settings
         from kefu.generators import generator_from_settings
 
-        embedder = self._given_embedder or self._batched(embedder_from_settings(self.settings))
+        embedder = self._given_embedder or self._cached(self._batched(embedder_from_settings(self.settings)))
         try:
             await anyio.to_thread.run_sync(embedder.warm_up)
             self.embedder = embedder
@@ -227,6 +227,20 @@ class Runtime:
                 self.answerer = self._answerer_for(retriever)
             except KefuError as exc:
                 self.problems["index"] = str(exc)
+
+    def _cached(self, embedder: Embedder) -> Embedder:
+        """A question asked again reuses its vector (kefu/query_cache.py)."""
+        from kefu.query_cache import QueryVectorCache
+
+        if self.settings.query_cache <= 0:
+            return embedder
+        hits, embedded = self.metrics.query_cache.labels("hit"), self.metrics.query_cache.labels("embedded")
+
+        def count(found: int, computed: int) -> None:
+            hits.inc(found)
+            embedded.inc(computed)
+
+        return QueryVectorCache(embedder, size=self.settings.query_cache, on_lookup=count)
 
     def _batched(self, embedder: Embedder) -> Embedder:
         """Concurrent searches embed their questions in one model call (kefu/batching.py)."""

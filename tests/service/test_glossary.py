@@ -39,6 +39,18 @@ def test_latin_forms_need_word_bounds(glossary: Glossary) -> None:
     assert glossary.expand("my bus is late", "en").terms == []
 
 
+def test_a_longer_latin_form_inside_a_word_leaves_the_shorter_one_at_its_place(glossary: Glossary) -> None:
+    # "seed phrase" runs on into "seed phrases": not a mention; "seed" before it stands alone.
+    found = glossary.expand("two seed phrases", "en")
+    assert found.terms == ["种子"] and found.concepts == [["seed", "种子"]]
+
+
+def test_mentions_do_not_overlap_and_the_leftmost_comes_first(glossary: Glossary) -> None:
+    # "private key" and "key"-less "usdt": two places; "u" inside "usdt" is not a third.
+    found = glossary.expand("send usdt with my private key", "en")
+    assert found.concepts == [["send", "转账"], ["usdt"], ["private key", "私钥"]]
+
+
 def test_chinese_colloquial_form_gains_the_standard_term_and_english(glossary: Glossary) -> None:
     extra = glossary.expand("秘钥泄露了怎么办", "zh").terms
     assert extra == ["私钥", "private key"]

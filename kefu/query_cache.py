@@ -1,0 +1,100 @@
+"""The vectors of recent search questions, kept so a question asked again is not embedded again.
+
+A help desk hears the same questions all day ("转账一直在打包中", a suggested question tapped
+in the widget); the model's vector for a text never changes, so the API keeps the last
+``size`` of them (least recently used out). Exact texts only: a question differing by one
+character is embedded anew. Passages (ingest) are never cached.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+    from kefu.embedder import Embedder
+
+
+class QueryVectorCache:
+    """An :class:`~kefu.embedder.Embedder` whose :meth:`embed_queries` remembers its last
+    ``size`` texts' vectors; everything else is passed through to ``inner``."""
+
+    def __init__(
+        self,
+        inner: Embedder,
+        *,
+        size: int,
+        base: QueryVectorCache | None = None,
+        on_lookup: Callable[[int, int], None] | None = None,
+    ) -> None:
+        if size <= 0:
+            raise ValueError("size must be above 0")
+        self.inner = inner
+        self.size = size
+        self.model_id = inner.model_id
+        self.adapter: Path | None = inner.adapter
+        self._base = base
+        self._vectors: OrderedDict[str, NDArray[np.float32]] = OrderedDict()
+        self._lock = threading.Lock()
+        #: Called after each call with (texts found in the cache, texts embedded): the API's metrics.
+        self._on_lookup = on_lookup
+        #: Texts answered from the cache and texts embedded (read by tests and the docs' figures).
+        self.hits = 0
+        self.misses = 0
+
+    @property
+    def dim(self) -> int:
+        return self.inner.dim
+
+    @property
+    def base(self) -> QueryVectorCache:
+        return self._base if self._base is not None else self
+
+    def warm_up(self) -> None:
+        self.inner.warm_up()
+
+    def adapted(self, adapter: Path) -> QueryVectorCache:
+        """The adapted model, with a cache of its own (its vectors differ)."""
+        return QueryVectorCache(
+            self.base.inner.adapted(adapter), size=self.size, base=self.base, on_lookup=self._on_lookup
+        )
+
+    def embed_passages(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        return self.inner.embed_passages(texts)
+
+    def embed_queries(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        found: dict[str, NDArray[np.float32]] = {}
+        with self._lock:
+            for text in texts:
+                vector = self._vectors.get(text)
+                if vector is not None:
+                    self._vectors.move_to_end(text)
+                    found[text] = vector
+            hits = sum(1 for t in texts if t in found)
+            self.hits += hits
+        missing = list(dict.fromkeys(t for t in texts if t not in found))
+        if self._on_lookup is not None and texts:
+            self._on_lookup(hits, len(missing))
+        if missing:
+            # Embedded outside the lock: other threads' hits do not wait for the model.
+            fresh = self.inner.embed_queries(missing)
+            with self._lock:
+                self.misses += len(missing)
+                for text, row in zip(missing, fresh, strict=True):
+                    vector = np.array(row, dtype=np.float32)
+                    vector.setflags(write=False)
+                    found[text] = vector
+                    self._vectors[text] = vector
+                    self._vectors.move_to_end(text)
+                while len(self._vectors) > self.size:
+                    self._vectors.popitem(last=False)
+        if not texts:
+            return self.inner.embed_queries([])
+        return np.stack([found[t] for t in texts]).astype(np.float32, copy=False)
