@@ -556,7 +556,12 @@ def test_json_log_lines_carry_the_request_id_and_redact() -> None:
 def test_metrics_count_requests_answers_handoffs_llm_time_and_the_index(api: Api) -> None:
     ask(api)
     ask(api, STOLEN_QUESTION)
-    text = api.client.get("/metrics").text
+    # The handoff's webhook is delivered in the background, on its second try (the sink
+    # fails the first): wait for it rather than race it.
+    delivered = 'kefu_webhook_deliveries_total{outcome="delivered"}'
+    end = time.monotonic() + 15
+    while delivered not in (text := api.client.get("/metrics").text) and time.monotonic() < end:
+        time.sleep(0.05)
     version = api.client.get("/ready").json()["index_version"]
     assert 'kefu_http_requests_total{method="POST",route="/v1/ask",status="200"}' in text
     assert 'kefu_http_request_duration_seconds_count{method="POST",route="/v1/ask"}' in text
@@ -567,7 +572,7 @@ def test_metrics_count_requests_answers_handoffs_llm_time_and_the_index(api: Api
     assert "kefu_index_documents 295.0" in text
     rate = next(line for line in text.splitlines() if line.startswith("kefu_handoff_rate "))
     assert 0 < float(rate.split()[1]) < 1
-    assert 'kefu_webhook_deliveries_total{outcome="delivered"}' in text
+    assert delivered in text
     assert "kefu_llm_queue_waiting 0.0" in text
     assert "_created" not in text
 
