@@ -713,6 +713,8 @@ _CONTENT_REF = re.compile(r'\{%\s*content-ref\s+url="([^"]*)"\s*%\}.*?\{%\s*endc
 _GITBOOK_LINE = re.compile(r"^[ \t]*\{%-?(.*?)-?%\}[ \t]*$", re.MULTILINE)
 _GITBOOK_INLINE = re.compile(r"\{%-?(.*?)-?%\}")
 _TITLE_ATTR = re.compile(r'\btitle="([^"]*)"')
+#: A GitBook page mention, ``[about.md](about.md "mention")``: its text is the file's name.
+_MENTION = re.compile(r'\[([^\]\n]*)\]\(([^)\s]+)\s+"mention"\)')
 #: A column name ending in a Chinese character takes a full-width colon.
 _CJK_END = re.compile(r"[\u3400-\u9fff）」》]$")
 # GitBook ends paragraphs with a hard-break backslash, which Markdown keeps as text there.
@@ -722,14 +724,22 @@ _TRAILING_BACKSLASH = re.compile(r"\\[ \t]*(?=(?:\n[ \t]*\\[ \t]*)*(?:\n[ \t]*\n
 def _without_gitbook_markup(body: str, rel: str, summary: _Summary) -> str:
     """GitBook Markdown with its ``{% … %}`` markers gone and the text inside them kept.
 
-    A content-ref card becomes the title of the page it points to; a marker with a
-    ``title`` (a tab, a titled code block) leaves its title as a line of its own.
+    A content-ref card and a page mention become the title of the page they point to; a
+    marker with a ``title`` (a tab, a titled code block) leaves its title as a line of its own.
     """
 
     def content_ref(m: re.Match[str]) -> str:
         page = _page_path(m.group(1), posixpath.dirname(rel))
         title = summary.titles.get(page) if page else None
         return f"\n\n{title}\n\n" if title else "\n\n"
+
+    def mention(m: re.Match[str]) -> str:
+        # The page's title in place of its file name, the link kept; a file name alone says nothing.
+        page = _page_path(m.group(2), posixpath.dirname(rel))
+        title = summary.titles.get(page) if page else None
+        if title:
+            return f"[{title}]({m.group(2)})"
+        return "" if m.group(1).strip().endswith((".md", ".html")) else f"[{m.group(1)}]({m.group(2)})"
 
     def marker(m: re.Match[str], *, line: bool) -> str:
         title = _TITLE_ATTR.search(m.group(1))
@@ -739,6 +749,7 @@ def _without_gitbook_markup(body: str, rel: str, summary: _Summary) -> str:
 
     body = _TRAILING_BACKSLASH.sub("", body)
     body = _CONTENT_REF.sub(content_ref, body)
+    body = _MENTION.sub(mention, body)
     body = _GITBOOK_LINE.sub(lambda m: marker(m, line=True), body)
     return _GITBOOK_INLINE.sub(lambda m: marker(m, line=False), body)
 

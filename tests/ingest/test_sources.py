@@ -409,6 +409,7 @@ def test_gitbook_markup_is_cleaned(tmp_path: Path) -> None:
         '{% tabs %}\n{% tab title="iOS" %}\n在 App Store 下载。\n{% endtab %}\n{% endtabs %}\n\n'
         '{% embed url="https://video.example/x" %}\n演示视频\n{% endembed %}\n\n'
         '{% content-ref url="other.md" %}\n[other.md](other.md)\n{% endcontent-ref %}\n\n'
+        '请先了解：\n[other.md](other.md "mention")\n\n[gone.md](gone.md "mention")\n\n'
         "- 一级\n  - 二级\n\n"
         "```\ncode  line\n```\n\n"
         "![](<.gitbook/assets/x (1).png>)\n",
@@ -423,7 +424,7 @@ def test_gitbook_markup_is_cleaned(tmp_path: Path) -> None:
         Section(
             ("第一步",),
             "注意：收款地址要核对 & 确认。这一行接着上一行继续写。\n"
-            "iOS\n在 App Store 下载。\n演示视频\n另一页\n- 一级\n  - 二级\ncode  line",
+            "iOS\n在 App Store 下载。\n演示视频\n另一页\n请先了解：另一页\n- 一级\n  - 二级\ncode  line",
         ),
     ]
 
