@@ -13,8 +13,6 @@ language (docs/answers.md has the reviewed figures).
 from __future__ import annotations
 
 import re
-import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
@@ -23,6 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from kefu.generators import ChatMessage
+from kefu.query_cache import RecentVectors
 from kefu.text import RELATED_PAGES, detect_language, split_passage, split_sentences, tokens
 from service.lexicon import lexicon
 from service.safety import sanitize_source
@@ -157,26 +156,13 @@ class RememberedSentences:
 
     def __init__(self, embedder: SentenceEmbedder, max_items: int = 20_000) -> None:
         self.embedder = embedder
-        self.max_items = max_items
-        self._vectors: OrderedDict[str, NDArray[np.float32]] = OrderedDict()
-        self._lock = threading.Lock()
+        self._recent = RecentVectors(max_items)
 
     def embed_queries(self, texts: Sequence[str]) -> NDArray[np.float32]:
         return self.embedder.embed_queries(texts)
 
     def embed_passages(self, texts: Sequence[str]) -> NDArray[np.float32]:
-        with self._lock:
-            known = {t: self._vectors[t] for t in texts if t in self._vectors}
-            for t in known:
-                self._vectors.move_to_end(t)
-        missing = [t for t in dict.fromkeys(texts) if t not in known]
-        if missing:
-            known.update(zip(missing, self.embedder.embed_passages(missing), strict=True))
-            with self._lock:
-                self._vectors.update((t, known[t]) for t in missing)
-                while len(self._vectors) > self.max_items:
-                    self._vectors.popitem(last=False)
-        return np.array([known[t] for t in texts], dtype=np.float32).reshape(len(texts), -1)
+        return self._recent.get(texts, self.embedder.embed_passages)[0]
 
 
 def select_evidence(
