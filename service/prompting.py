@@ -111,33 +111,49 @@ _LIST_MARKER = re.compile(r"^[(（]?\d{1,2}[.)）、]?$")
 def _sentences(passage: str) -> list[str]:
     """The passage's sentences, a bare list number ("1.") joined to the step it numbers, and
     a table row whole (its cells name their columns: ingest.sources)."""
-    out: list[str] = []
+    return [sentence for _, sentence in _lined_sentences(passage)]
+
+
+def _lined_sentences(passage: str) -> list[tuple[int, str]]:
+    """:func:`_sentences`, each with the number of the line (the paragraph) it stands on."""
+    out: list[tuple[int, str]] = []
     marker = ""
-    for sentence in split_passage(passage):
-        if _LIST_MARKER.match(sentence):
-            marker += sentence + " "
-            continue
-        out.append(marker + sentence)
-        marker = ""
+    for line_no, line in enumerate(passage.split("\n")):
+        for sentence in split_passage(line):
+            if _LIST_MARKER.match(sentence):
+                marker += sentence + " "
+                continue
+            out.append((line_no, marker + sentence))
+            marker = ""
     return out
 
 
-#: What a question asks for, and the words of a sentence that gives it: "多久" wants a
-#: duration, "多少钱" an amount, "能不能" a yes or a no, "为什么" a cause.
-_ASKS: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = tuple(
-    (lexicon().regex(f"evidence.asks_{kind}", flags), lexicon().regex(f"evidence.gives_{kind}", re.IGNORECASE))
-    # The duration words match case-sensitively, as when the answers were measured (docs/answers.md).
-    for kind, flags in (("duration", 0), ("amount", re.IGNORECASE), ("yes_no", re.IGNORECASE), ("cause", re.IGNORECASE))
-)
 #: Cosine added to a sentence that gives what the question asks for (measured on tp-cn: docs/answers.md).
 ASKS_BONUS = 0.03
+#: ... more to the sentence an article labels as the remedy ("处理方法：…") when the question asks
+#: what to do: the label says which sentence answers, where a word only hints (docs/answers.md).
+REMEDY_BONUS = 0.05
+#: What a question asks for, the words of a sentence that gives it, and that sentence's bonus:
+#: "多久" wants a duration, "多少钱" an amount, "能不能" a yes or a no, "为什么" a cause, "怎么办"
+#: the remedy. The duration words match case-sensitively, as when the answers were measured.
+_ASKS: tuple[tuple[re.Pattern[str], re.Pattern[str], float], ...] = tuple(
+    (lexicon().regex(f"evidence.asks_{kind}", flags), lexicon().regex(f"evidence.gives_{kind}", re.IGNORECASE), bonus)
+    for kind, flags, bonus in (
+        ("duration", 0, ASKS_BONUS),
+        ("amount", re.IGNORECASE, ASKS_BONUS),
+        ("yes_no", re.IGNORECASE, ASKS_BONUS),
+        ("cause", re.IGNORECASE, ASKS_BONUS),
+        ("remedy", re.IGNORECASE, REMEDY_BONUS),
+    )
+)
 
 
 def asks_bonus(question: str, sentence: str) -> float:
-    """``ASKS_BONUS`` when the sentence gives the kind of thing the question asks for."""
-    for asks, gives in _ASKS:
+    """The bonus of a sentence that gives the kind of thing the question asks for (the first
+    kind that matches)."""
+    for asks, gives, bonus in _ASKS:
         if asks.search(question) and gives.search(sentence):
-            return ASKS_BONUS
+            return bonus
     return 0.0
 
 
@@ -198,11 +214,12 @@ def select_evidence(
     anchor = units[best]
     section = sentences[anchor.rank, anchor.section]
     window = _section_window(section, anchor, units, scores, budget)
-    # The sentence that answers comes first, then the rest of its section in order; a step
-    # stays in its place (steps out of order read as garbled), and so does a sentence that
-    # points back ("它…", "此时…").
+    # The sentence that answers comes first with the rest of its paragraph, then the rest of
+    # its section in order; a step stays in its place (steps out of order read as garbled),
+    # and so does a sentence that points back ("它…", "此时…").
     if not _STEP.match(section[anchor.index]) and not _REFERS_BACK.match(section[anchor.index]):
-        window = [anchor.index] + [i for i in window if i != anchor.index]
+        lead = _paragraph_from(anchor.index, window, sections[anchor.rank][anchor.section])
+        window = lead + [i for i in window if i not in lead]
     texts = {anchor.rank: list(dict.fromkeys(section[i] for i in window))}
     used = sum(len(t) for t in texts[anchor.rank])
     # Another document adds the sentences of its own best section that come as close, but
@@ -225,6 +242,15 @@ def select_evidence(
         for n, rank in enumerate(sorted(texts), start=1)
     ]
     return SelectedEvidence(sources=sources, best_match=round(float(scores[best]), 4), has_top=0 in texts)
+
+
+def _paragraph_from(index: int, window: list[int], passage: str) -> list[int]:
+    """``index`` and the sentences of ``window`` that follow it on its line (its paragraph)."""
+    lines = [line for line, _ in _lined_sentences(passage)]
+    run = [index]
+    while run[-1] + 1 in window and lines[run[-1] + 1] == lines[index]:
+        run.append(run[-1] + 1)
+    return run
 
 
 def _standalone(sentence: str) -> str:

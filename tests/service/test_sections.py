@@ -9,9 +9,12 @@ from types import SimpleNamespace
 import numpy as np
 
 from service.prompting import (
+    ASKS_BONUS,
+    REMEDY_BONUS,
     RememberedSentences,
     _one_source,
     _standalone,
+    asks_bonus,
     quote_answer,
     select_evidence,
     select_sentences,
@@ -113,6 +116,30 @@ def test_a_sentence_shown_first_drops_the_connective_that_tied_it_to_the_one_bef
     # "而是" is not a connective to drop.
     assert _standalone("而是等待区块确认。") == "而是等待区块确认。"
     assert _standalone("However, the fee is not refunded.") == "The fee is not refunded."
+
+
+def test_the_answering_sentence_brings_the_rest_of_its_paragraph_to_the_front() -> None:
+    passage = (
+        "常见原因是矿工费给低了。\n"
+        "处理方法：在交易详情页点加速，提高矿工费重新提交。如果不想转了，可以点取消。\n"
+        "比特币交易可能要等几个小时。"
+    )
+    evidence = select_evidence([_hit("pending.md", passage)], "交易详情页 加速 提高矿工费", FakeEmbedder())
+    assert evidence.sources[0].text.split("\n") == [
+        "处理方法：在交易详情页点加速，提高矿工费重新提交。",
+        "如果不想转了，可以点取消。",
+        "常见原因是矿工费给低了。",
+        "比特币交易可能要等几个小时。",
+    ]
+
+
+def test_a_question_asking_what_to_do_favours_the_sentence_labelled_as_the_remedy() -> None:
+    remedy = "处理方法：在交易详情页点「加速」，用同一个 Nonce 提高矿工费重新提交。"
+    assert asks_bonus("我的转账一直显示打包中怎么办？", remedy) == REMEDY_BONUS > ASKS_BONUS
+    assert asks_bonus("How do I fix a stuck transfer?", "Solution: speed it up from the details page.") == REMEDY_BONUS
+    # The word in a table's column or a link is no label; a question not asking what to do gets none.
+    assert asks_bonus("打包中怎么办", "浏览器显示：Pending | 怎么办：按下面“不同链的处理方式”操作") == 0.0
+    assert asks_bonus("加速是什么意思", remedy) == 0.0
 
 
 def test_headings_navigation_and_repeats_are_never_quoted() -> None:
