@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, Self, runtime_checkable
@@ -56,7 +57,7 @@ class Embedder(Protocol):
         ...
 
 
-class QueryEmbedderWrapper:
+class QueryEmbedderWrapper(ABC):
     """Base of an :class:`Embedder` that changes only how ``inner`` embeds queries (batched,
     cached): model id, adapter, dimension, warm-up and passages are ``inner``'s.
 
@@ -89,9 +90,12 @@ class QueryEmbedderWrapper:
         """The base model with ``adapter``, wrapped the same way but on its own (its vectors differ)."""
         return self._wrapping(self.base.inner.adapted(adapter))
 
+    @abstractmethod
+    def embed_queries(self, texts: Sequence[str]) -> NDArray[np.float32]: ...
+
+    @abstractmethod
     def _wrapping(self, inner: Embedder) -> Self:
         """``inner`` wrapped with this wrapper's options, sharing its :attr:`base`."""
-        raise NotImplementedError
 
 
 def cannot_adapt(embedder: Embedder) -> BadInputError:
