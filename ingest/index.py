@@ -29,7 +29,7 @@ import math
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -232,6 +232,15 @@ def _read_bm25(path: Path) -> Any:
     return bm25s.BM25.load(str(path))
 
 
+def _part(read: Callable[[Path], Any], name: str) -> cached_property[Any]:
+    """An index version's attribute: its file or folder ``name``, read with ``read`` on first use."""
+
+    def load(version: IndexVersion) -> Any:
+        return read(version.path / name)
+
+    return cached_property(load)
+
+
 class IndexVersion:
     """One finished index version, loaded for search (read-only)."""
 
@@ -261,21 +270,10 @@ class IndexVersion:
             dense.nprobe = self.manifest.dense["nprobe"]
         return dense
 
-    @cached_property
-    def sparse(self) -> Any:
-        return _read_bm25(self.path / "sparse")
-
-    @cached_property
-    def bigram_sparse(self) -> Any:
-        return _read_bm25(self.path / "bigram_sparse")
-
-    @cached_property
-    def title_dense(self) -> Any:
-        return _read_faiss(self.path / "titles.faiss")
-
-    @cached_property
-    def title_sparse(self) -> Any:
-        return _read_bm25(self.path / "title_sparse")
+    sparse = _part(_read_bm25, "sparse")
+    bigram_sparse = _part(_read_bm25, "bigram_sparse")
+    title_dense = _part(_read_faiss, "titles.faiss")
+    title_sparse = _part(_read_bm25, "title_sparse")
 
     def title_vectors(self) -> NDArray[np.float16]:
         vectors: NDArray[np.float16] = np.load(self.path / "titles.f16.npy", mmap_mode="r")

@@ -18,11 +18,12 @@ import threading
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from pathlib import Path
 from time import monotonic
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from kefu.embedder import QueryEmbedderWrapper
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -41,7 +42,7 @@ class _Request:
     future: Future[NDArray[np.float32]] = field(default_factory=Future)
 
 
-class BatchingEmbedder:
+class BatchingEmbedder(QueryEmbedderWrapper):
     """An :class:`~kefu.embedder.Embedder` whose :meth:`embed_queries` joins concurrent calls.
 
     Wraps another embedder; everything but query embedding is passed through. The worker
@@ -60,12 +61,9 @@ class BatchingEmbedder:
             raise ValueError("max_batch must be above 0")
         if not 0 <= max_wait <= 1:
             raise ValueError("max_wait must be between 0 and 1 second")
-        self.inner = inner
+        super().__init__(inner, base=base)
         self.max_batch = max_batch
         self.max_wait = max_wait
-        self.model_id = inner.model_id
-        self.adapter: Path | None = inner.adapter
-        self._base = base
         self._queue: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
         self._worker: threading.Thread | None = None
         self._start_lock = threading.Lock()
@@ -74,26 +72,9 @@ class BatchingEmbedder:
         self.calls = 0
         self.texts = 0
 
-    @property
-    def dim(self) -> int:
-        return self.inner.dim
-
-    @property
-    def base(self) -> BatchingEmbedder:
-        """The model without an adapter (itself, if it has none)."""
-        return self._base if self._base is not None else self
-
-    def warm_up(self) -> None:
-        self.inner.warm_up()
-
-    def adapted(self, adapter: Path) -> BatchingEmbedder:
-        """The adapted model, batched the same way (its own worker: it is another model)."""
-        return BatchingEmbedder(
-            self.base.inner.adapted(adapter), max_batch=self.max_batch, max_wait=self.max_wait, base=self.base
-        )
-
-    def embed_passages(self, texts: Sequence[str]) -> NDArray[np.float32]:
-        return self.inner.embed_passages(texts)
+    def _wrapping(self, inner: Embedder) -> BatchingEmbedder:
+        # Another model gets its own worker.
+        return BatchingEmbedder(inner, max_batch=self.max_batch, max_wait=self.max_wait, base=self.base)
 
     def embed_queries(self, texts: Sequence[str]) -> NDArray[np.float32]:
         """Vectors for ``texts``, computed in one model call with other threads' queries."""

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, Self, runtime_checkable
 
 import numpy as np
 
@@ -54,6 +55,47 @@ class Embedder(Protocol):
         Raises :class:`~kefu.errors.BadInputError` where the model cannot take one.
         """
         ...
+
+
+class QueryEmbedderWrapper(ABC):
+    """Base of an :class:`Embedder` that changes only how ``inner`` embeds queries (batched,
+    cached): model id, adapter, dimension, warm-up and passages are ``inner``'s.
+
+    ``base`` is the wrapper of the model without an adapter (``None``: this one). A subclass
+    says in :meth:`_wrapping` how it wraps another model, such as the adapted one.
+    """
+
+    def __init__(self, inner: Embedder, *, base: Self | None = None) -> None:
+        self.inner = inner
+        self.model_id = inner.model_id
+        self.adapter: Path | None = inner.adapter
+        self._base = base
+
+    @property
+    def dim(self) -> int:
+        return self.inner.dim
+
+    @property
+    def base(self) -> Self:
+        """The model without an adapter (itself, if it has none)."""
+        return self._base if self._base is not None else self
+
+    def warm_up(self) -> None:
+        self.inner.warm_up()
+
+    def embed_passages(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        return self.inner.embed_passages(texts)
+
+    def adapted(self, adapter: Path) -> Self:
+        """The base model with ``adapter``, wrapped the same way but on its own (its vectors differ)."""
+        return self._wrapping(self.base.inner.adapted(adapter))
+
+    @abstractmethod
+    def embed_queries(self, texts: Sequence[str]) -> NDArray[np.float32]: ...
+
+    @abstractmethod
+    def _wrapping(self, inner: Embedder) -> Self:
+        """``inner`` wrapped with this wrapper's options, sharing its :attr:`base`."""
 
 
 def cannot_adapt(embedder: Embedder) -> BadInputError:

@@ -312,22 +312,12 @@ def embedder_for_runtime(
     folder = Path(model).expanduser()
     chosen: EmbedRuntime = runtime
     checked = _read_marker(folder)
-    if runtime == "onnx-int8" and checked.get("onnx-int8", {}).get("ok") is False:
-        log.warning(
-            "KEFU_EMBED_RUNTIME=onnx-int8: the int8 file's vectors were too far from torch's on this CPU "
-            "at setup (%s); using the fp32 ONNX file",
-            checked["onnx-int8"].get("min_cosine"),
-        )
+    if runtime == "onnx-int8" and _failed_at_setup(checked, runtime, "the int8 file's", "the fp32 ONNX file"):
         chosen = "onnx"
     if runtime == "openvino" and not _installed("openvino"):
         log.warning("KEFU_EMBED_RUNTIME=openvino but openvino is not installed; using ONNX Runtime (fp32)")
         chosen = "onnx"
-    elif runtime == "openvino" and checked.get("openvino", {}).get("ok") is False:
-        log.warning(
-            "KEFU_EMBED_RUNTIME=openvino: OpenVINO's vectors were too far from torch's on this CPU at setup (%s); "
-            "using ONNX Runtime (fp32)",
-            checked["openvino"].get("min_cosine"),
-        )
+    elif runtime == "openvino" and _failed_at_setup(checked, runtime, "OpenVINO's", "ONNX Runtime (fp32)"):
         chosen = "onnx"
     path = onnx_file(folder, chosen)
     if not path.is_file():
@@ -342,6 +332,21 @@ def embedder_for_runtime(
         log.warning("KEFU_EMBED_RUNTIME=%s but onnxruntime is not installed; embedding with torch (slower)", runtime)
         return torch_embedder
     return OnnxEmbedder(model, path, batch_size=batch_size, threads=threads, runtime=chosen)
+
+
+def _failed_at_setup(checked: dict[str, Any], runtime: EmbedRuntime, whose: str, instead: str) -> bool:
+    """Whether setup found ``runtime``'s vectors too far from torch's on this CPU; logs the fallback."""
+    check = checked.get(runtime, {})
+    if check.get("ok") is not False:
+        return False
+    log.warning(
+        "KEFU_EMBED_RUNTIME=%s: %s vectors were too far from torch's on this CPU at setup (%s); using %s",
+        runtime,
+        whose,
+        check.get("min_cosine"),
+        instead,
+    )
+    return True
 
 
 def _installed(module: str) -> bool:

@@ -11,10 +11,11 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from kefu.embedder import QueryEmbedderWrapper
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -60,7 +61,7 @@ class RecentVectors:
         return np.stack([found[t] for t in texts]), remembered, len(missing)
 
 
-class QueryVectorCache:
+class QueryVectorCache(QueryEmbedderWrapper):
     """An :class:`~kefu.embedder.Embedder` whose :meth:`embed_queries` remembers its last
     ``size`` texts' vectors; everything else is passed through to ``inner``."""
 
@@ -74,11 +75,8 @@ class QueryVectorCache:
     ) -> None:
         if size <= 0:
             raise ValueError("size must be above 0")
-        self.inner = inner
+        super().__init__(inner, base=base)
         self.size = size
-        self.model_id = inner.model_id
-        self.adapter: Path | None = inner.adapter
-        self._base = base
         self._recent = RecentVectors(size)
         #: Called after each call with (texts found in the cache, texts embedded): the API's metrics.
         self._on_lookup = on_lookup
@@ -86,25 +84,8 @@ class QueryVectorCache:
         self.hits = 0
         self.misses = 0
 
-    @property
-    def dim(self) -> int:
-        return self.inner.dim
-
-    @property
-    def base(self) -> QueryVectorCache:
-        return self._base if self._base is not None else self
-
-    def warm_up(self) -> None:
-        self.inner.warm_up()
-
-    def adapted(self, adapter: Path) -> QueryVectorCache:
-        """The adapted model, with a cache of its own (its vectors differ)."""
-        return QueryVectorCache(
-            self.base.inner.adapted(adapter), size=self.size, base=self.base, on_lookup=self._on_lookup
-        )
-
-    def embed_passages(self, texts: Sequence[str]) -> NDArray[np.float32]:
-        return self.inner.embed_passages(texts)
+    def _wrapping(self, inner: Embedder) -> QueryVectorCache:
+        return QueryVectorCache(inner, size=self.size, base=self.base, on_lookup=self._on_lookup)
 
     def embed_queries(self, texts: Sequence[str]) -> NDArray[np.float32]:
         vectors, hits, embedded = self._recent.get(texts, self.inner.embed_queries)

@@ -3,7 +3,7 @@ hosts) in production, llama.cpp embedded."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from kefu.generators.base import (
     ChatMessage,
@@ -17,6 +17,7 @@ from kefu.generators.base import (
 )
 
 if TYPE_CHECKING:
+    from kefu.generators.server import ServerLimits
     from kefu.settings import Settings
 
 __all__ = [
@@ -65,7 +66,7 @@ def generator_from_settings(settings: Settings) -> Generator:
 
 def _server_generators(settings: Settings) -> list[Generator]:
     """One generator per configured server of the Ollama or OpenAI-compatible backend; none for llama.cpp."""
-    limits: dict[str, Any] = {
+    limits: ServerLimits = {
         "timeout": settings.llm_timeout,
         "connect_timeout": settings.llm_connect_timeout,
         "max_tokens": settings.llm_max_tokens,

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from typing import Any, Unpack
 
 import httpx
 import ollama
 
 from kefu.errors import BackendTimeoutError, BackendUnavailableError, ModelNotFoundError
 from kefu.generators.base import ChatMessage, Chunk, GenerationOptions, Usage, checked_stream
-from kefu.generators.server import ServerGenerator
+from kefu.generators.server import ServerGenerator, ServerLimits
 
 
 class OllamaGenerator(ServerGenerator):
@@ -25,27 +25,17 @@ class OllamaGenerator(ServerGenerator):
         host: str,
         model: str,
         *,
-        timeout: float = 60.0,
-        connect_timeout: float = 5.0,
-        max_tokens: int = 384,
-        temperature: float = 0.2,
         context: int = 4096,
         keep_alive: str | None = None,
+        **limits: Unpack[ServerLimits],
     ) -> None:
-        super().__init__(
-            host,
-            model,
-            timeout=timeout,
-            connect_timeout=connect_timeout,
-            max_tokens=max_tokens,
-            temperature=temperature,
-        )
+        super().__init__(host, model, **limits)
         self.context = context
         self.keep_alive = keep_alive
         # read= bounds the wait for each streamed line; with_deadline bounds the whole answer.
         self._client = ollama.AsyncClient(
             host=host,
-            timeout=httpx.Timeout(timeout, connect=connect_timeout),
+            timeout=httpx.Timeout(self.timeout, connect=self.connect_timeout),
         )
 
     async def warm_up(self) -> None:

@@ -7,13 +7,13 @@ vLLM, llama.cpp's ``llama-server``, LM Studio and TGI all serve ``/v1/chat/compl
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Unpack, cast
 
 import openai
 
 from kefu.errors import BackendTimeoutError, BackendUnavailableError, ModelNotFoundError
 from kefu.generators.base import ChatMessage, Chunk, GenerationOptions, Usage, checked_stream
-from kefu.generators.server import ServerGenerator
+from kefu.generators.server import ServerGenerator, ServerLimits
 
 if TYPE_CHECKING:
     from openai.types.chat import ChatCompletionMessageParam
@@ -39,25 +39,15 @@ class OpenAICompatibleGenerator(ServerGenerator):
         model: str,
         *,
         api_key: str | None = None,
-        timeout: float = 60.0,
-        connect_timeout: float = 5.0,
-        max_tokens: int = 384,
-        temperature: float = 0.2,
+        **limits: Unpack[ServerLimits],
     ) -> None:
-        super().__init__(
-            base_url.rstrip("/"),
-            model,
-            timeout=timeout,
-            connect_timeout=connect_timeout,
-            max_tokens=max_tokens,
-            temperature=temperature,
-        )
+        super().__init__(base_url.rstrip("/"), model, **limits)
         # No retries inside the client: a failing host is for the caller (or the host pool)
         # to fail over from, not to be hammered again. read= bounds the wait for each event.
         self._client = openai.AsyncOpenAI(
             base_url=self.host,
             api_key=api_key or NO_KEY,
-            timeout=openai.Timeout(timeout, connect=connect_timeout),
+            timeout=openai.Timeout(self.timeout, connect=self.connect_timeout),
             max_retries=0,
         )
 

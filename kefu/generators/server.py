@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypedDict
 
 from kefu.errors import BackendUnavailableError
 from kefu.generators.base import GeneratorHealth
+
+
+class ServerLimits(TypedDict, total=False):
+    """The limits every server generator takes as keywords (defaults: :class:`ServerGenerator`'s)."""
+
+    timeout: float
+    connect_timeout: float
+    max_tokens: int
+    temperature: float
 
 
 class ServerGenerator:
@@ -27,10 +36,10 @@ class ServerGenerator:
         host: str,
         model: str,
         *,
-        timeout: float,
-        connect_timeout: float,
-        max_tokens: int,
-        temperature: float,
+        timeout: float = 60.0,
+        connect_timeout: float = 5.0,
+        max_tokens: int = 384,
+        temperature: float = 0.2,
     ) -> None:
         if not model:
             raise ValueError(f"model must be a non-empty model name of {self.server}")
@@ -40,6 +49,7 @@ class ServerGenerator:
         self.model = model
         self.name = f"{self.backend}:{model}"
         self.timeout = timeout
+        self.connect_timeout = connect_timeout
         self.max_tokens = max_tokens
         self.temperature = temperature
         self._client: Any = None

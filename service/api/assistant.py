@@ -67,8 +67,8 @@ async def history_for(runtime: Runtime, caller: Caller, request: schemas.AskRequ
         return []
     conversation_id = request.conversation_id
     owner = owner_of(caller, request.user_id)
-    messages = await anyio.to_thread.run_sync(
-        lambda: runtime.store.conversation_history(
+    messages = await runtime.in_store(
+        lambda store: store.conversation_history(
             conversation_id, turns=HISTORY_TURNS, user_id=request.user_id, owner=owner
         )
     )
@@ -85,9 +85,8 @@ async def relay_to_agent(runtime: Runtime, caller: Caller, request: schemas.AskR
     conversation_id = request.conversation_id
     if conversation_id is None:
         return None
-    store = runtime.store
-    relayed = await anyio.to_thread.run_sync(
-        lambda: store.add_user_message(
+    relayed = await runtime.in_store(
+        lambda store: store.add_user_message(
             conversation_id, request.question, user_id=request.user_id, owner=owner_of(caller, request.user_id)
         )
     )
@@ -355,9 +354,8 @@ async def search(runtime: Runtime, request: schemas.SearchRequest) -> schemas.Se
 
 async def feedback(runtime: Runtime, caller: Caller, request: schemas.FeedbackRequest) -> schemas.FeedbackResponse:
     """Feedback on answers is open to every role; on suggestions, to agents and admins."""
-    store = runtime.store
     owner = owner_of(caller)
-    answer = await anyio.to_thread.run_sync(lambda: store.get_answer(request.answer_id, owner=owner))
+    answer = await runtime.in_store(lambda store: store.get_answer(request.answer_id, owner=owner))
     if answer.mode == "suggest" and caller.role == "app":
         raise ForbiddenError("a key with role 'app' may not give feedback on an agent's suggestion")
     if request.kind in AGENT_ACTIONS and answer.mode != "suggest":
@@ -370,8 +368,8 @@ async def feedback(runtime: Runtime, caller: Caller, request: schemas.FeedbackRe
         raise InvalidFieldError("final_text: 'edited' needs the text the agent sent", field="final_text")
     if request.kind != "edited" and request.final_text is not None:
         raise InvalidFieldError("final_text: only 'edited' takes a final_text", field="final_text")
-    record = await anyio.to_thread.run_sync(
-        lambda: store.record_feedback(
+    record = await runtime.in_store(
+        lambda store: store.record_feedback(
             request.answer_id,
             request.kind,
             final_text=request.final_text,
@@ -397,13 +395,12 @@ async def conversation_messages(
 
     An ``app`` key reads only a conversation it started, for the ``user_id`` it started
     it with (any other looks missing, 404); agent and admin keys read any."""
-    store = runtime.store
     owner = owner_of(caller, user_id)
     wait = min(max(wait, 0.0), MAX_WAIT)
     deadline = anyio.current_time() + wait
     while True:
-        messages, handoff = await anyio.to_thread.run_sync(
-            lambda: (
+        messages, handoff = await runtime.in_store(
+            lambda store: (
                 store.messages(conversation_id, after=after, owner=owner),
                 store.latest_handoff(conversation_id),
             )
@@ -422,16 +419,14 @@ async def conversation_messages(
 
 
 async def agent_message(runtime: Runtime, caller: Caller, handoff_id: str, text: str) -> schemas.ConversationMessage:
-    store = runtime.store
-    sent = await anyio.to_thread.run_sync(lambda: store.reply_to_handoff(handoff_id, text, agent=caller.label))
+    sent = await runtime.in_store(lambda store: store.reply_to_handoff(handoff_id, text, agent=caller.label))
     runtime.conversation_changed(sent.handoff.conversation_id)
     return _message_view(sent.message)
 
 
 async def handoff_detail(runtime: Runtime, handoff_id: str) -> schemas.HandoffDetail:
-    store = runtime.store
-    record = await anyio.to_thread.run_sync(lambda: store.get_handoff(handoff_id))
-    messages = await anyio.to_thread.run_sync(lambda: store.messages(record.conversation_id))
+    record = await runtime.in_store(lambda store: store.get_handoff(handoff_id))
+    messages = await runtime.in_store(lambda store: store.messages(record.conversation_id))
     return schemas.view(schemas.HandoffDetail, handoff_view(record), messages=[_message_view(m) for m in messages])
 
 
@@ -489,9 +484,8 @@ async def _save(
     """Store the (redacted) question, the answer and its handoff in one transaction."""
     wire = _wire(result)
     handoff = _handoff_request(wire) if open_handoff else None
-    store = runtime.store
-    saved = await anyio.to_thread.run_sync(
-        lambda: store.save_answer(
+    saved = await runtime.in_store(
+        lambda store: store.save_answer(
             question=result.question,
             answer=result.answer,
             confidence=min(1.0, max(0.0, result.confidence)),

@@ -18,10 +18,10 @@ import asyncio
 import contextlib
 import copy
 import logging
-from collections.abc import Collection, Coroutine
+from collections.abc import Callable, Collection, Coroutine
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
 import anyio.to_thread
 
@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from service.retriever import HybridRetriever
 
 log = logging.getLogger("kefu.api")
+T = TypeVar("T")
 
 #: Seconds between attempts to reach an LLM that failed its warm-up.
 LLM_RETRY_SECONDS = 15.0
@@ -139,6 +140,11 @@ class Runtime:
         if self._store is None:
             raise NotReadyError("the store is not open yet")
         return self._store
+
+    async def in_store(self, work: Callable[[Store], T]) -> T:
+        """``work(store)``, run in a worker thread: the store's calls block on the database."""
+        store = self.store
+        return await anyio.to_thread.run_sync(lambda: work(store))
 
     async def start(self) -> None:
         """Open the store and load what the service needs (the app's lifespan calls this)."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from dataclasses import KW_ONLY, dataclass
 from typing import Any
 
 import anyio.to_thread
@@ -86,23 +87,17 @@ def webhook_body(
     return body
 
 
+@dataclass(eq=False)
 class WebhookWorker:
-    def __init__(
-        self,
-        store: Store,
-        metrics: Metrics,
-        wake: asyncio.Event,
-        *,
-        poll: float = 2.0,
-        timeout: float = TIMEOUT,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        self.store = store
-        self.metrics = metrics
-        self.wake = wake
-        self.poll = poll
-        self.timeout = timeout
-        self.transport = transport
+    """Delivers the outbox's due webhook calls, woken by ``wake`` or every ``poll`` seconds."""
+
+    store: Store
+    metrics: Metrics
+    wake: asyncio.Event
+    _: KW_ONLY
+    poll: float = 2.0
+    timeout: float = TIMEOUT
+    transport: httpx.AsyncBaseTransport | None = None
 
     async def run(self) -> None:
         async with httpx.AsyncClient(

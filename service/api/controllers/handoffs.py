@@ -4,7 +4,6 @@
 
 from typing import Annotated
 
-import anyio.to_thread
 from litestar import Controller, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
@@ -56,9 +55,8 @@ class HandoffController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=200, description="Page size.")] = 50,
         offset: Annotated[int, QueryParameter(ge=0, le=MAX_OFFSET, description="Handoffs to skip.")] = 0,
     ) -> HandoffPage:
-        store = runtime.store
-        page = await anyio.to_thread.run_sync(
-            lambda: store.list_handoffs(
+        page = await runtime.in_store(
+            lambda store: store.list_handoffs(
                 status=status or None,
                 priority=priority or None,
                 order="newest" if order == "newest" else "priority",
@@ -120,8 +118,7 @@ class HandoffController(Controller):
     async def claim(
         self, handoff_id: FromPath[str], runtime: NamedDependency[Runtime], caller: NamedDependency[Caller]
     ) -> Handoff:
-        store = runtime.store
-        record = await anyio.to_thread.run_sync(lambda: store.claim_handoff(handoff_id, agent=caller.label))
+        record = await runtime.in_store(lambda store: store.claim_handoff(handoff_id, agent=caller.label))
         runtime.conversation_changed(record.conversation_id)
         return handoff_view(record)
 
@@ -144,9 +141,8 @@ class HandoffController(Controller):
         runtime: NamedDependency[Runtime],
         caller: NamedDependency[Caller],
     ) -> Handoff:
-        store = runtime.store
-        record = await anyio.to_thread.run_sync(
-            lambda: store.resolve_handoff(handoff_id, final_reply=data.final_reply, agent=caller.label)
+        record = await runtime.in_store(
+            lambda store: store.resolve_handoff(handoff_id, final_reply=data.final_reply, agent=caller.label)
         )
         runtime.conversation_changed(record.conversation_id)
         return handoff_view(record)

@@ -79,9 +79,8 @@ class CuratedController(Controller):
         enabled: Annotated[bool | None, QueryParameter(description="Only enabled (true) or disabled.")] = None,
         k: Annotated[int, QueryParameter(ge=1, le=50, description="How many results with `q`.")] = 10,
     ) -> list[CuratedMatchView]:
-        store = runtime.store
         if q is None or not q.strip():
-            records = await anyio.to_thread.run_sync(lambda: store.list_curated(enabled=enabled))
+            records = await runtime.in_store(lambda store: store.list_curated(enabled=enabled))
             return [_with_score(curated_view(r)) for r in records]
         matcher = runtime.curated
         if matcher is None:
@@ -123,8 +122,7 @@ class CuratedController(Controller):
     ) -> Curated:
         fields = msgspec.structs.asdict(data)
         check_texts(fields, runtime.settings.official_domains)
-        store = runtime.store
-        record = await anyio.to_thread.run_sync(lambda: store.add_curated(**fields, by=caller.label))
+        record = await runtime.in_store(lambda store: store.add_curated(**fields, by=caller.label))
         return curated_view(record)
 
     @get(
@@ -135,8 +133,7 @@ class CuratedController(Controller):
         responses=error_responses(*AUTH_ERRORS, 404),
     )
     async def get_curated(self, curated_id: FromPath[int], runtime: NamedDependency[Runtime]) -> Curated:
-        store = runtime.store
-        return curated_view(await anyio.to_thread.run_sync(lambda: store.get_curated(curated_id)))
+        return curated_view(await runtime.in_store(lambda store: store.get_curated(curated_id)))
 
     @patch(
         "/{curated_id:int}",
@@ -160,8 +157,7 @@ class CuratedController(Controller):
         if not changes:
             raise InvalidFieldError("body: give at least one field to change", field="body")
         check_texts(changes, runtime.settings.official_domains)
-        store = runtime.store
-        record = await anyio.to_thread.run_sync(lambda: store.update_curated(curated_id, by=caller.label, **changes))
+        record = await runtime.in_store(lambda store: store.update_curated(curated_id, by=caller.label, **changes))
         return curated_view(record)
 
     @delete(
@@ -172,8 +168,7 @@ class CuratedController(Controller):
         responses=error_responses(*AUTH_ERRORS, 404),
     )
     async def remove(self, curated_id: FromPath[int], runtime: NamedDependency[Runtime]) -> None:
-        store = runtime.store
-        await anyio.to_thread.run_sync(lambda: store.delete_curated(curated_id))
+        await runtime.in_store(lambda store: store.delete_curated(curated_id))
 
 
 class DraftController(Controller):
@@ -203,9 +198,8 @@ class DraftController(Controller):
             ),
         ] = "pending",
     ) -> list[Draft]:
-        store = runtime.store
         wanted: Any = None if status == "all" else status
-        records = await anyio.to_thread.run_sync(lambda: store.list_drafts(status=wanted))
+        records = await runtime.in_store(lambda store: store.list_drafts(status=wanted))
         return [draft_view(r) for r in records]
 
     @post(
@@ -254,9 +248,8 @@ class DraftController(Controller):
             raise InvalidFieldError("body: give question or answer", field="body")
         if data.answer is not None:
             check_texts({"answer": data.answer}, runtime.settings.official_domains)
-        store = runtime.store
-        record = await anyio.to_thread.run_sync(
-            lambda: store.edit_draft(draft_id, question=data.question, answer=data.answer)
+        record = await runtime.in_store(
+            lambda store: store.edit_draft(draft_id, question=data.question, answer=data.answer)
         )
         return draft_view(record)
 
@@ -278,12 +271,11 @@ class DraftController(Controller):
         caller: NamedDependency[Caller],
         data: JSONBody[ApproveRequest | None] = None,
     ) -> Approved:
-        store = runtime.store
-        draft = await anyio.to_thread.run_sync(lambda: store.get_draft(draft_id))
+        draft = await runtime.in_store(lambda store: store.get_draft(draft_id))
         check_texts({"answer": draft.answer}, runtime.settings.official_domains)
         articles = data.articles if data is not None else []
-        approved, curated = await anyio.to_thread.run_sync(
-            lambda: store.approve_draft(draft_id, by=caller.label, articles=articles)
+        approved, curated = await runtime.in_store(
+            lambda store: store.approve_draft(draft_id, by=caller.label, articles=articles)
         )
         return Approved(draft=draft_view(approved), curated=curated_view(curated))
 
@@ -299,8 +291,7 @@ class DraftController(Controller):
     async def reject(
         self, draft_id: FromPath[int], runtime: NamedDependency[Runtime], caller: NamedDependency[Caller]
     ) -> Draft:
-        store = runtime.store
-        return draft_view(await anyio.to_thread.run_sync(lambda: store.reject_draft(draft_id, by=caller.label)))
+        return draft_view(await runtime.in_store(lambda store: store.reject_draft(draft_id, by=caller.label)))
 
 
 @post(
@@ -326,10 +317,9 @@ async def conversation_csat(
     runtime: NamedDependency[Runtime],
     caller: NamedDependency[Caller],
 ) -> Csat:
-    store = runtime.store
     owner = owner_of(caller, data.user_id)
-    record = await anyio.to_thread.run_sync(
-        lambda: store.save_csat(
+    record = await runtime.in_store(
+        lambda store: store.save_csat(
             conversation_id, data.score, comment=data.comment, owner=owner, api_key_id=caller.key_id
         )
     )

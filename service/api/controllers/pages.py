@@ -15,7 +15,6 @@ browser refuses to show the chat inside pages of any other origin.
 from pathlib import Path
 from typing import Annotated, Any
 
-import anyio.to_thread
 from litestar import Response, get
 from litestar.datastructures import CacheControlHeader
 from litestar.di import NamedDependency
@@ -88,8 +87,7 @@ async def frame_ancestors(runtime: Runtime, key: str | None) -> str:
     """Which pages may show the chat: those of the key's allowed origins, or any."""
     if not key:
         return "frame-ancestors *"
-    store = runtime.store
-    record = await anyio.to_thread.run_sync(lambda: store.authenticate(hash_key(key.strip())))
+    record = await runtime.in_store(lambda store: store.authenticate(hash_key(key.strip())))
     if record is None or not record.allowed_origins:
         # An unknown key gets no further than the API's 401, shown in the chat.
         return "frame-ancestors *"
