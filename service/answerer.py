@@ -50,6 +50,7 @@ from service.prompting import (
     select_sentences,
     select_sources,
     trim_passage,
+    without_secret_entry,
 )
 from service.retriever import DocumentHit, HybridRetriever, Retriever, SearchFilters, document_sections
 from service.rules import RuleHit, check_rules
@@ -298,10 +299,12 @@ class Answerer:
         yield AnswerEvent("final", result=result)
 
     def _too_weak(self, turn: Turn, found: Found, measured: Measured, quote: str | None) -> AnswerResult | None:
-        """Even a perfectly supported answer could not clear the threshold: compose nothing.
+        """Even a perfectly supported answer could not clear the threshold, or a scam question
+        has nothing of the help center left to quote beside its warning: compose nothing.
         (A quote costs nothing, so the agent still gets it as a draft.)"""
         best_case = self.calibration.best_case(measured.retrieval)
-        if best_case >= self.calibration.threshold:
+        nothing_left = turn.fraud is not None and self.style == "quote" and not measured.selected.sources
+        if best_case >= self.calibration.threshold and not nothing_left:
             return None
         evidence = Evidence(**measured.retrieval)
         if turn.fraud:
@@ -447,6 +450,8 @@ class Answerer:
                 )  # fmt: skip
             turn.mark("select", t)
             retrieval["evidence_match"] = evidence_match(selected.best_match)
+            if turn.fraud is not None:
+                selected = without_secret_entry(selected)
         return Measured(retrieval=retrieval, selected=selected, sources=sources)
 
     def compose_quote(self, quote: str, turn: Turn, measured: Measured) -> Composed:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
@@ -253,6 +253,26 @@ def _paragraph_from(index: int, window: list[int], passage: str) -> list[int]:
     return run
 
 
+def without_secret_entry(evidence: SelectedEvidence) -> SelectedEvidence:
+    """The evidence without a sentence that has the user enter a secret ("输入已备份好的助记词")
+    unless it says not to or tells of a scam: an import step quoted under a scam warning reads
+    as the scammer's instruction. Sources left empty go, the rest are numbered again."""
+    sources: list[Source] = []
+    for source in evidence.sources:
+        lines = [
+            line for line in source.text.split("\n")
+            if not _ENTERS_SECRET.search(line) or _NEGATION.search(line) or _DESCRIBES_SCAM.search(line)
+        ]  # fmt: skip
+        while lines and lines[-1].endswith(("：", ":")):
+            lines.pop()  # it announced what was left out
+        if lines:
+            sources.append(replace(source, n=len(sources) + 1, text="\n".join(lines)))
+    if [s.text for s in sources] == [s.text for s in evidence.sources]:
+        return evidence
+    has_top = evidence.has_top and bool(sources) and sources[0].doc_id == evidence.sources[0].doc_id
+    return SelectedEvidence(sources=sources, best_match=evidence.best_match, has_top=has_top)
+
+
 def _standalone(sentence: str) -> str:
     """A sentence that opens a source, without the connective that tied it to the one before
     it in the article ("所以，钱包显示…" → "钱包显示…")."""
@@ -402,6 +422,10 @@ _STEP = re.compile(
 
 #: The connective a sentence opens with, tying it to the one before (lexicon: evidence.leans_back).
 _LEANS_BACK = lexicon().regex("evidence.leans_back", re.IGNORECASE)
+#: A sentence that has the user type a secret in, and words that say not to (lexicon).
+_ENTERS_SECRET = lexicon().regex("evidence.enters_secret", re.IGNORECASE)
+_NEGATION = lexicon().regex("shared.negation", re.IGNORECASE)
+_DESCRIBES_SCAM = lexicon().regex("evidence.describes_scam", re.IGNORECASE)
 #: A sentence that opens on a word pointing back ("它", "此时"; lexicon: evidence.refers_back).
 _REFERS_BACK = lexicon().regex("evidence.refers_back", re.IGNORECASE)
 

@@ -93,6 +93,28 @@ async def test_a_scam_question_opens_with_the_warning_at_high_priority() -> None
     assert first.startswith("这是诈骗") and rest
 
 
+async def test_a_scam_question_is_never_quoted_a_step_that_has_the_user_enter_a_secret(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Every sentence of the second article may join, so the import step would be quoted.
+    monkeypatch.setattr("service.answerer.OTHER_SOURCE_FLOOR", 1.0)
+    scam = hit("help/zh/scam.md", "电报群的假客服会私信你，让你填写表单，企图盗取助记词。\n客服不会让你输入助记词。")
+    import_steps = hit("help/zh/import.md", "导入钱包的步骤：\n导入钱包时，输入已备份好的助记词并点击确认。")
+    question = "电报群里的客服私信我 让我输入助记词导入钱包 靠谱吗"
+    _, result = await collect(answerer([scam, import_steps], calibration=OPEN), question)
+    assert result.intent == "fraud:secret_request" and result.mode == "quoted"
+    assert "输入已备份好的助记词" not in result.answer and "导入钱包的步骤" not in result.answer
+    # The article's account of the scam, and its "never", stay.
+    assert "企图盗取助记词" in result.answer and "客服不会让你输入助记词" in result.answer
+    assert [c.source for c in result.citations] == ["help/zh/scam.md"]
+    # Where the step was all there was to quote, the warning stands alone.
+    _, alone = await collect(answerer([import_steps], calibration=OPEN), question)
+    assert alone.action == "answer" and alone.reason == "fraud_warning" and "导入钱包" not in alone.answer
+    # The same step answers a question that is not about a scam.
+    _, plain = await collect(answerer([import_steps], calibration=OPEN), "导入钱包 输入助记词")
+    assert "输入已备份好的助记词" in plain.answer
+
+
 async def test_a_scam_question_no_article_answers_still_gets_the_warning() -> None:
     unrelated = hit("help/zh/nft.md", "NFT 是非同质化代币。", dense=0.1)
     strict = Calibration(threshold=0.99)
