@@ -4,7 +4,10 @@ are `correct` and `accurate`, their length and sources, and where the answers ar
     .venv/bin/python bench/answer_sweep.py eval/datasets/tp-cn.jsonl [--index tp-cn] [--out FILE]
 
 The quote path needs no LLM, so a dataset's Chinese items take a minute or two; use it to
-compare sentence-selection settings before a full `kefu eval` run (docs/answers.md).
+compare sentence-selection settings before a full `kefu eval` run (docs/answers.md). With
+`--lang en` the English items go the same way: with no LLM to render them they get the
+sentences chosen for the rendering as they stand, so `accurate` says whether those sentences
+hold the expected facts (`correct`, which wants English, is then 0).
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from kefu.settings import Settings
 from service.answerer import Answerer
 from service.confidence import calibration_for
 from service.retriever import retriever_from_settings
+
+LANGUAGE = {"zh": "Chinese", "en": "English"}
 
 
 class NoLLM:
@@ -53,13 +58,14 @@ async def main() -> None:
     parser.add_argument("dataset", type=Path)
     parser.add_argument("--index", default="tp-cn")
     parser.add_argument("--out", type=Path, help="write one JSON line per item here")
+    parser.add_argument("--lang", choices=("zh", "en"), default="zh", help="the items of this language (default zh)")
     args = parser.parse_args()
     settings = Settings.from_env()
     answerer = Answerer(
         retriever_from_settings(settings, args.index), NoLLM(),
         calibration=calibration_for(settings.data_dir, settings.calibration_path), style="quote",
     )  # fmt: skip
-    items = [i for i in load_dataset(args.dataset) if i.expected == "answer" and i.lang == "zh"]
+    items = [i for i in load_dataset(args.dataset) if i.expected == "answer" and i.lang == args.lang]
     rows = []
     start = time.perf_counter()
     for item in items:
@@ -71,7 +77,8 @@ async def main() -> None:
     answered = [r for r in rows if r["action"] == "answer"]
     n = max(1, len(answered))
     print(
-        f"{args.dataset} ({len(rows)} Chinese answer items, {time.perf_counter() - start:.0f} s): answered "
+        f"{args.dataset} ({len(rows)} {LANGUAGE[args.lang]} answer items, "
+        f"{time.perf_counter() - start:.0f} s): answered "
         f"{len(answered)}, correct {sum(r['correct'] for r in answered) / n:.3f}, accurate "
         f"{sum(r['accurate'] for r in answered) / n:.3f} of answered; characters "
         f"{statistics.mean(r['chars'] for r in answered):.0f}, "
