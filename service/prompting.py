@@ -237,6 +237,10 @@ def select_evidence(
         if used + len(u.text) <= 2 * budget and u.text not in texts[anchor.rank]:
             texts.setdefault(u.rank, []).append(u.text)
             used += len(u.text)
+    # A source never ends announcing what it leaves out ("…有不少破绽：", the list in the next chunk).
+    for lines in texts.values():
+        while len(lines) > 1 and lines[-1].endswith(("：", ":")):
+            lines.pop()
     sources = [
         Source.from_hit(n, hits[rank], "\n".join([_standalone(texts[rank][0]), *texts[rank][1:]]))
         for n, rank in enumerate(sorted(texts), start=1)

@@ -133,6 +133,13 @@ def test_the_answering_sentence_brings_the_rest_of_its_paragraph_to_the_front() 
     ]
 
 
+def test_a_source_never_ends_announcing_what_it_leaves_out() -> None:
+    # The list the last sentence announces is in the next chunk, which is not shown.
+    passage = "假客服会主动私信你，企图盗取助记词。\n假管理员的账号名片上还是有不少破绽："
+    evidence = select_evidence([_hit("telegram.md", passage)], "假客服私信我 盗取助记词", FakeEmbedder())
+    assert evidence.sources[0].text == "假客服会主动私信你，企图盗取助记词。"
+
+
 def test_a_question_asking_what_to_do_favours_the_sentence_labelled_as_the_remedy() -> None:
     remedy = "处理方法：在交易详情页点「加速」，用同一个 Nonce 提高矿工费重新提交。"
     assert asks_bonus("我的转账一直显示打包中怎么办？", remedy) == REMEDY_BONUS > ASKS_BONUS
