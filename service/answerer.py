@@ -19,7 +19,8 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -66,6 +67,9 @@ Style = AnswerStyle
 #: answer: on tp-cn.jsonl, 0.03 cut the sources shown from 2.5 to 2.1 for one fewer correct
 #: answer in 129 (docs/answers.md).
 OTHER_SOURCE_FLOOR = 0.03
+#: Untranslated sentences in a row after which a rendering is given up for the sentences
+#: themselves: a small model that starts copying the Chinese goes on copying until the deadline.
+UNTRANSLATED_LIMIT = 2
 #: Share of the answer deadline kept for scoring the LLM's answer after it stops.
 DEADLINE_RESERVE = 0.1
 _SENTENCE_END = re.compile(r"(?<=[。！？!?\n])|(?<=[.;:])(?=\s)")
@@ -488,14 +492,18 @@ class Answerer:
         pending = ""
         try:
             options = GenerationOptions(max_tokens=tokens, temperature=0.0)
-            async for chunk_text in self._generation(
-                render_messages(texts, turn.lang), options, turn, out, "the rendering"
-            ):
-                ready, pending = _complete_sentences(pending + chunk_text)
-                for part in ready:
-                    for text in self._rendered(part, line, turn, sources, out, any_shown=bool(shown)):
-                        shown.append(text)
-                        yield text
+            stream = self._generation(render_messages(texts, turn.lang), options, turn, out, "the rendering")
+            # Closed at once when the model copies instead of translating: the worker stops.
+            async with aclosing(stream):
+                async for chunk_text in stream:
+                    ready, pending = _complete_sentences(pending + chunk_text)
+                    for part in ready:
+                        for text in self._rendered(part, line, turn, sources, out, any_shown=bool(shown)):
+                            shown.append(text)
+                            yield text
+                    if line.untranslated >= UNTRANSLATED_LIMIT:
+                        pending = ""
+                        break
             for text in self._rendered(pending + "\n", line, turn, sources, out, any_shown=bool(shown)):
                 shown.append(text)
                 yield text
@@ -528,17 +536,19 @@ class Answerer:
 
     async def _generation(
         self, messages: Sequence[ChatMessage], options: GenerationOptions, turn: Turn, out: Composed, what: str
-    ) -> AsyncIterator[str]:
+    ) -> AsyncGenerator[str, None]:
         """The LLM's text as it streams, within what the deadline leaves of the turn; its token
         usage goes to ``out``."""
         # The LLM gets what retrieval left of the deadline, less a reserve for scoring what it wrote.
         budget = max(0.5, self.deadline * (1 - DEADLINE_RESERVE) - turn.elapsed())
-        async for chunk in with_deadline(self.generator.stream(messages, options), budget, what):
-            if chunk.done and chunk.usage:
-                out.usage = {
-                    "prompt_tokens": chunk.usage.prompt_tokens, "completion_tokens": chunk.usage.completion_tokens
-                }  # fmt: skip
-            yield chunk.text
+        # Closed with this generator, so a caller that stops reading stops the model too.
+        async with aclosing(with_deadline(self.generator.stream(messages, options), budget, what)) as chunks:
+            async for chunk in chunks:
+                if chunk.done and chunk.usage:
+                    out.usage = {
+                        "prompt_tokens": chunk.usage.prompt_tokens, "completion_tokens": chunk.usage.completion_tokens
+                    }  # fmt: skip
+                yield chunk.text
 
     def _rendered(
         self, part: str, line: _RenderedLine, turn: Turn, sources: list[Source], out: Composed, *, any_shown: bool
@@ -548,21 +558,37 @@ class Answerer:
         out_texts: list[str] = []
         sentence = clean_rendering(part)
         source = sources[min(line.index, len(sources) - 1)]
-        # A sentence the model left untranslated is not shown.
-        if sentence and detect_language(sentence) == turn.lang:
-            safe = self._shown(sentence, [source.text], turn.lang)
-            out.violations += [v.kind for v in safe.violations]
-            if safe.text.strip():
-                lead = " " if line.shown else ("\n" if any_shown else "")
-                out_texts.append(lead + safe.text.strip())
-                line.shown = True
-                turn.timings.setdefault("first_token", turn.elapsed() * 1000)
+        # A sentence the model left untranslated is not shown; a step's number ("2.") goes with
+        # the sentence after it, never alone.
+        if sentence and not any(ch.isalpha() for ch in sentence):
+            line.marker += sentence + " "
+        elif sentence and detect_language(sentence) != turn.lang:
+            line.untranslated += 1
+            line.marker = ""
+        elif sentence:
+            line.untranslated = 0
+            sentence, line.marker = line.marker + sentence, ""
+            out_texts += self._shown_rendering(sentence, line, turn, source, out, any_shown=any_shown)
         if part.endswith("\n"):
+            line.marker = ""
             if line.shown:
                 out_texts.append(f" [{source.n}]")
             line.index += 1 if line.shown else 0
             line.shown = False
         return out_texts
+
+    def _shown_rendering(
+        self, sentence: str, line: _RenderedLine, turn: Turn, source: Source, out: Composed, *, any_shown: bool
+    ) -> list[str]:  # fmt: skip
+        """A rendered sentence once checked against its source, as the text to show (none when unsafe)."""
+        safe = self._shown(sentence, [source.text], turn.lang)
+        out.violations += [v.kind for v in safe.violations]
+        if not safe.text.strip():
+            return []
+        lead = " " if line.shown else ("\n" if any_shown else "")
+        line.shown = True
+        turn.timings.setdefault("first_token", turn.elapsed() * 1000)
+        return [lead + safe.text.strip()]
 
     async def compose_generated(self, turn: Turn, measured: Measured, out: Composed) -> AsyncIterator[str]:
         """The LLM's own answer from the best passages (the ``generate`` style), released a
@@ -745,6 +771,10 @@ class _RenderedLine:
 
     index: int = 0
     shown: bool = False
+    #: Sentences in a row the model gave back in the source's language instead of translating.
+    untranslated: int = 0
+    #: A step's number waiting for the sentence it numbers.
+    marker: str = ""
 
 
 _UNRENDERED_LEAD = {"en": "From the help center (in Chinese):", "zh": "帮助中心的相关说明（原文）："}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
@@ -128,7 +128,7 @@ def checked_stream(
     return with_deadline(produce(messages, options or GenerationOptions()), seconds, what)
 
 
-async def with_deadline(chunks: AsyncIterator[Chunk], seconds: float, what: str) -> AsyncIterator[Chunk]:
+async def with_deadline(chunks: AsyncIterator[Chunk], seconds: float, what: str) -> AsyncGenerator[Chunk, None]:
     """Pass chunks through, raising BackendTimeoutError once ``seconds`` have passed in all."""
     deadline = time.monotonic() + seconds
     iterator = aiter(chunks)

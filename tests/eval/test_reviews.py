@@ -50,3 +50,14 @@ def test_rates_and_agreement(tmp_path: Path) -> None:
     # agrees on all three: a's one fact of two is enough, b is in Chinese for an English user.
     assert agree["measures"]["gold_half_facts_in_language"] == 1.0
     assert agree["measures"]["facts_all_and_gold"] == 0.3333
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).parents[2] / "eval" / "reviews").glob("*.jsonl")), ids=str)
+def test_the_bundled_review_labels_load_and_name_items_of_their_dataset(path: Path) -> None:
+    reviews = load_reviews(path)
+    dataset = Path(__file__).parents[2] / "eval" / "datasets" / path.name
+    ids = {json.loads(line)["id"] for line in dataset.read_text(encoding="utf-8").splitlines() if line.strip()}
+    assert reviews and {r.id for r in reviews} <= ids
+    # One label per answer of a run: a run's labels are never given twice to one item.
+    keys = [(r.run, r.id) for r in reviews]
+    assert len(keys) == len(set(keys))

@@ -24,6 +24,9 @@ class FakeGenerator:
     name: str = "fake:model"
     fail: Exception | None = None
     prompts: list[list[ChatMessage]] = field(default_factory=list)
+    #: Pieces handed out, and whether the caller closed the stream before its end.
+    served: int = 0
+    closed_early: bool = False
 
     async def warm_up(self) -> None:
         pass
@@ -32,12 +35,18 @@ class FakeGenerator:
         self, messages: Sequence[ChatMessage], options: GenerationOptions | None = None
     ) -> AsyncIterator[Chunk]:  # fmt: skip
         self.prompts.append(list(messages))
-        for piece in self.reply:
-            await asyncio.sleep(self.delay)
-            yield Chunk(piece)
-        if self.fail is not None:
-            raise self.fail
-        yield Chunk("", done=True, finish_reason="stop")
+        finished = False
+        try:
+            for piece in self.reply:
+                await asyncio.sleep(self.delay)
+                self.served += 1
+                yield Chunk(piece)
+            if self.fail is not None:
+                raise self.fail
+            finished = True
+            yield Chunk("", done=True, finish_reason="stop")
+        finally:
+            self.closed_early = not finished
 
     def health(self) -> GeneratorHealth:
         return GeneratorHealth()

@@ -85,6 +85,30 @@ async def test_a_rendering_in_the_wrong_language_is_not_shown_as_english() -> No
     assert result.mode == "extractive" and result.answer.startswith("From the help center (in Chinese):")
 
 
+async def test_a_rendering_that_copies_the_chinese_is_given_up_at_once() -> None:
+    # A small model sometimes numbers the line and then copies the source instead of translating.
+    copying = [
+        "1.\n",
+        "转账一直打包中，",
+        "通常是矿工费设置过低。",
+        "在交易详情页点击「加速」。",
+        *["港湾钱包成立于2020年。"] * 20,
+    ]
+    gen = FakeGenerator(copying, delay=0.05)
+    _, result = await collect(answerer([PENDING], gen, calibration=OPEN), "my transfer is stuck pending")
+    assert result.mode == "extractive" and result.answer.startswith("From the help center (in Chinese):")
+    # Two untranslated sentences in a row: the stream is closed (the model stops), not read to its end.
+    assert gen.served < 6 and gen.closed_early
+    # A line with no word in it ("1.") is never shown.
+    assert not result.answer.startswith("1.")
+
+
+async def test_a_rendered_steps_number_stays_with_its_step() -> None:
+    gen = FakeGenerator(["1.", " Open the transfer. 2.", " Tap Speed up to resubmit.\n"])
+    _, result = await collect(answerer([PENDING], gen, calibration=OPEN), "my transfer is stuck pending")
+    assert result.mode == "rendered" and result.answer == "1. Open the transfer. 2. Tap Speed up to resubmit. [1]"
+
+
 async def test_a_scam_question_opens_with_the_warning_at_high_priority() -> None:
     fake = hit("help/zh/scam.md", "官方客服不会私信你，也不会索要助记词。\n请只通过官网联系客服。", title="防骗")
     _, result = await collect(answerer([fake], calibration=OPEN), "有个自称官方客服的加我电报 让我填助记词验证钱包")
