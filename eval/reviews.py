@@ -114,3 +114,38 @@ def agreement(reviews: Sequence[Review], rows: Sequence[dict[str, Any]], run: st
         agree = sum(measure(row) == good for good, row in pairs)
         result["measures"][name] = round(agree / len(pairs), 4) if pairs else 0.0
     return result
+
+
+#: Shares of the answered items, most confident first, at which the reviewed rates are given.
+COVERAGES = (0.1, 0.2, 0.5, 1.0)
+
+
+def reviewed_coverage(reviews: Sequence[Review], rows: Sequence[dict[str, Any]], run: str) -> dict[str, Any]:
+    """What the confidence promises by the reviewer's labels: the answered items of ``run``
+    ranked by confidence, the good and wrong rates among the most confident share of them, and
+    the largest share whose answers a reviewer found good at least 90% of the time."""
+    by_id = {r["id"]: r for r in rows}
+    ranked = sorted(
+        (
+            (float(by_id[rv.id].get("confidence") or 0.0), rv.label)
+            for rv in reviews
+            if rv.run == run and rv.label in ("good", "partial", "wrong") and rv.id in by_id
+            and answer_sha1(str(by_id[rv.id].get("answer") or "")) == rv.answer_sha1
+        ),
+        key=lambda pair: -pair[0],
+    )  # fmt: skip
+    n = len(ranked)
+    at: dict[str, dict[str, float]] = {}
+    for share in COVERAGES:
+        top = ranked[: max(1, round(share * n))] if n else []
+        at[f"{share:g}"] = {
+            "min_confidence": round(top[-1][0], 4) if top else 0.0,
+            "good": round(sum(label == "good" for _, label in top) / len(top), 4) if top else 0.0,
+            "wrong": round(sum(label == "wrong" for _, label in top) / len(top), 4) if top else 0.0,
+        }
+    best, good = 0, 0
+    for k, (_, label) in enumerate(ranked, start=1):
+        good += label == "good"
+        if good / k >= 0.9:
+            best = k
+    return {"n": n, "at_coverage": at, "coverage_at_90_good": round(best / n, 4) if n else 0.0}

@@ -475,7 +475,7 @@ def cmd_eval_reviews(args: argparse.Namespace, settings: Settings) -> int:
     from pathlib import Path
 
     from eval.jsonl import read_objects
-    from eval.reviews import agreement, answer_sha1, load_reviews, reviewed_rates
+    from eval.reviews import agreement, answer_sha1, load_reviews, reviewed_coverage, reviewed_rates
 
     reviews = load_reviews(Path(args.reviews))
     run_dir = Path(args.run_dir)
@@ -486,7 +486,10 @@ def cmd_eval_reviews(args: argparse.Namespace, settings: Settings) -> int:
     by_id = {r["id"]: r for r in rows}
     shas = {i: answer_sha1(str(r.get("answer") or "")) for i, r in by_id.items()}
     labels = [rv.label for rv in reviews if rv.run == args.run and shas.get(rv.id) == rv.answer_sha1]
-    report = {"run": args.run, "rates": reviewed_rates(labels), "agreement": agreement(reviews, rows, args.run)}
+    report = {
+        "run": args.run, "rates": reviewed_rates(labels), "agreement": agreement(reviews, rows, args.run),
+        "confidence": reviewed_coverage(reviews, rows, args.run),
+    }  # fmt: skip
     if args.json:
         _print_json(report)
         return EXIT_OK
@@ -497,6 +500,14 @@ def cmd_eval_reviews(args: argparse.Namespace, settings: Settings) -> int:
     print(f"agreement with the review over {agree['n']} answered items:")
     for name, value in agree["measures"].items():
         print(f"  {name:30} {value:.3f}")
+    conf = report["confidence"]
+    print("by confidence, the most confident share of the answered items (reviewed good, wrong):")
+    for share, at in conf["at_coverage"].items():
+        print(
+            f"  {float(share):4.0%} (confidence >= {at['min_confidence']:.3f})"
+            f"  good {at['good']:.3f}  wrong {at['wrong']:.3f}"
+        )
+    print(f"  coverage at 90% reviewed good: {conf['coverage_at_90_good']:.3f}")
     return EXIT_OK
 
 
@@ -1080,7 +1091,7 @@ def _add_eval_command(sub: Subcommands) -> None:
             "(hit@1/3/5/10, MRR@10, nDCG@10). --mode full also answers every item with the configured LLM: "
             "fact recall, accuracy (all facts and a gold citation), citation precision/recall, groundedness, "
             "handoff precision/recall/F1 per reason, the rules alone, the risk-coverage curve (AURC, coverage "
-            "at 90%%/95%% accuracy), calibration error, and latency. --mode ci is full mode on a budget: "
+            "at 90%/95% accuracy), calibration error, and latency. --mode ci is full mode on a budget: "
             "retrieval and rules on every item, the LLM on --sample answer items. With --out, writes "
             "metrics.json, report.html, report.md, results.jsonl and answers.jsonl. "
             "Related commands: `kefu eval calibrate RUN_DIR` fits the confidence and the handoff threshold; "
@@ -1181,8 +1192,10 @@ def _add_eval_reviews_command(sub: Subcommands) -> None:
             "Read human review labels (JSONL: id, run, label good|partial|wrong|handoff_right|handoff_needless, "
             "answer_sha1, note) for the answers of a `kefu eval --mode full --out RUN_DIR` run; a label counts "
             "only for the very answer it was given to (same SHA-1). Prints the reviewed rates (good of "
-            "answerable, partial and wrong of answered, needless handoffs) and how often each correctness "
-            "measure agrees with the reviewer on answered items."
+            "answerable, partial and wrong of answered, needless handoffs), how often each correctness "
+            "measure agrees with the reviewer on answered items, and what the confidence promises by the "
+            "labels: the good and wrong rates among the most confident 10/20/50/100% of the answered items "
+            "and the coverage at 90% reviewed good."
         ),
     )
     p.add_argument("run_dir", metavar="RUN_DIR", help="an eval run directory with answers.jsonl")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from eval.reviews import agreement, answer_sha1, load_reviews, reviewed_rates
+from eval.reviews import agreement, answer_sha1, load_reviews, reviewed_coverage, reviewed_rates
 from kefu.errors import BadInputError
 
 
@@ -50,6 +50,24 @@ def test_rates_and_agreement(tmp_path: Path) -> None:
     # agrees on all three: a's one fact of two is enough, b is in Chinese for an English user.
     assert agree["measures"]["gold_half_facts_in_language"] == 1.0
     assert agree["measures"]["facts_all_and_gold"] == 0.3333
+
+
+def test_what_the_confidence_promises_by_the_reviewers_labels(tmp_path: Path) -> None:
+    # Ten answered items: the four most confident were reviewed good, then a wrong one.
+    labels = ["good"] * 4 + ["wrong", "good", "partial", "wrong", "partial", "good"]
+    rows = [{"id": f"q{i}", "answer": f"答{i}", "confidence": 1 - i / 20} for i in range(10)]
+    path = tmp_path / "r.jsonl"
+    path.write_text(
+        "".join(
+            json.dumps({"id": r["id"], "run": "s", "label": lab, "answer_sha1": answer_sha1(r["answer"])}) + "\n"
+            for r, lab in zip(rows, labels, strict=True)
+        )
+    )
+    cov = reviewed_coverage(load_reviews(path), rows, "s")
+    assert cov["n"] == 10 and cov["coverage_at_90_good"] == 0.4
+    assert cov["at_coverage"]["0.2"] == {"min_confidence": 0.95, "good": 1.0, "wrong": 0.0}
+    assert cov["at_coverage"]["0.5"]["good"] == 0.8 and cov["at_coverage"]["0.5"]["wrong"] == 0.2
+    assert cov["at_coverage"]["1"]["good"] == 0.6
 
 
 @pytest.mark.parametrize("path", sorted((Path(__file__).parents[2] / "eval" / "reviews").glob("*.jsonl")), ids=str)
