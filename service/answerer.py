@@ -214,7 +214,7 @@ class Answerer:
         max_source_chars: int = 320,
         max_tokens: int = 256,
         style: Style = "quote",
-        quote_chars: int = 300,
+        quote_chars: int = 400,
         render_chars: int = 160,
         official_domains: Sequence[str] = DEFAULT_OFFICIAL_DOMAINS,
     ) -> None:

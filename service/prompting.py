@@ -187,7 +187,7 @@ def select_evidence(
     embedder: SentenceEmbedder,
     *,
     max_sources: int = 3,
-    budget: int = 300,
+    budget: int = 400,
     other_floor: float = 0.03,
     top_sections: Sequence[str] | None = None,
 ) -> SelectedEvidence:
