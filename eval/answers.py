@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any, Protocol
 
 from eval.dataset import EvalItem
-from eval.metrics import percentile
+from eval.metrics import confidence_sweep, percentile
 from kefu.text import detect_language, normalise
 from kefu.vocab import RULE_REASONS
 from service.answerer import AnswerResult, result_dict
@@ -168,38 +168,7 @@ def risk_coverage(
 ) -> dict[str, Any]:
     """Sweep the confidence threshold over answer items that reached a decision by score,
     each answer judged by ``judge`` (the fact-based ``accurate`` unless told)."""
-    scored = sorted(((o.confidence, judge(o)) for o in _scored(outcomes)), key=lambda x: -x[0])
-    n = len(scored)
-    curve = []
-    correct = 0
-    for i, (conf, ok) in enumerate(scored, start=1):
-        correct += ok
-        curve.append({"threshold": round(conf, 4), "coverage": round(i / n, 4), "accuracy": round(correct / i, 4)})
-    aurc = sum(1 - p["accuracy"] for p in curve) / n if n else 0.0
-
-    def coverage_at(acc: float) -> tuple[float, float | None]:
-        best: tuple[float, float | None] = (0.0, None)
-        for p in curve:
-            if p["accuracy"] >= acc:
-                best = (p["coverage"], p["threshold"])
-        return best
-
-    def accuracy_at(cov: float) -> float | None:
-        pts = [p for p in curve if p["coverage"] >= cov]
-        return pts[0]["accuracy"] if pts else None
-
-    c90, t90 = coverage_at(0.9)
-    c95, t95 = coverage_at(0.95)
-    return {
-        "n": n,
-        "aurc": round(aurc, 4),
-        "coverage_at_90_accuracy": c90,
-        "threshold_at_90_accuracy": t90,
-        "coverage_at_95_accuracy": c95,
-        "threshold_at_95_accuracy": t95,
-        "accuracy_at_coverage": {f"{c:.1f}": accuracy_at(c) for c in (0.2, 0.4, 0.6, 0.8, 1.0)},
-        "curve": curve,
-    }
+    return confidence_sweep([(o.confidence, judge(o)) for o in _scored(outcomes)])
 
 
 def calibration_error(outcomes: Sequence[ItemOutcome], bins: int = 10) -> dict[str, Any]:

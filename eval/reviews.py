@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from eval.jsonl import read_objects
+from eval.metrics import confidence_sweep
 from kefu.errors import BadInputError
 from kefu.text import detect_language
 
@@ -116,36 +117,24 @@ def agreement(reviews: Sequence[Review], rows: Sequence[dict[str, Any]], run: st
     return result
 
 
-#: Shares of the answered items, most confident first, at which the reviewed rates are given.
-COVERAGES = (0.1, 0.2, 0.5, 1.0)
-
-
 def reviewed_coverage(reviews: Sequence[Review], rows: Sequence[dict[str, Any]], run: str) -> dict[str, Any]:
-    """What the confidence promises by the reviewer's labels: the answered items of ``run``
-    ranked by confidence, the good and wrong rates among the most confident share of them, and
-    the largest share whose answers a reviewer found good at least 90% of the time."""
+    """What the confidence promises by the reviewer's labels: the risk-coverage sweep
+    (:func:`eval.metrics.confidence_sweep`) of the answered items of ``run`` with "good" as
+    right, and the share of wrong answers kept at each coverage."""
     by_id = {r["id"]: r for r in rows}
-    ranked = sorted(
-        (
-            (float(by_id[rv.id].get("confidence") or 0.0), rv.label)
-            for rv in reviews
-            if rv.run == run and rv.label in ("good", "partial", "wrong") and rv.id in by_id
-            and answer_sha1(str(by_id[rv.id].get("answer") or "")) == rv.answer_sha1
-        ),
-        key=lambda pair: -pair[0],
-    )  # fmt: skip
-    n = len(ranked)
-    at: dict[str, dict[str, float]] = {}
-    for share in COVERAGES:
-        top = ranked[: max(1, round(share * n))] if n else []
-        at[f"{share:g}"] = {
-            "min_confidence": round(top[-1][0], 4) if top else 0.0,
-            "good": round(sum(label == "good" for _, label in top) / len(top), 4) if top else 0.0,
-            "wrong": round(sum(label == "wrong" for _, label in top) / len(top), 4) if top else 0.0,
-        }
-    best, good = 0, 0
-    for k, (_, label) in enumerate(ranked, start=1):
-        good += label == "good"
-        if good / k >= 0.9:
-            best = k
-    return {"n": n, "at_coverage": at, "coverage_at_90_good": round(best / n, 4) if n else 0.0}
+    labelled = [
+        (float(by_id[rv.id].get("confidence") or 0.0), rv.label)
+        for rv in reviews
+        if rv.run == run and rv.label in ("good", "partial", "wrong") and rv.id in by_id
+        and answer_sha1(str(by_id[rv.id].get("answer") or "")) == rv.answer_sha1
+    ]  # fmt: skip
+    good = confidence_sweep([(conf, label == "good") for conf, label in labelled])
+    not_wrong = confidence_sweep([(conf, label != "wrong") for conf, label in labelled])
+    return {
+        "n": good["n"],
+        "coverage_at_90_good": good["coverage_at_90_accuracy"],
+        "good_at_coverage": good["accuracy_at_coverage"],
+        "wrong_at_coverage": {
+            cov: None if acc is None else round(1 - acc, 4) for cov, acc in not_wrong["accuracy_at_coverage"].items()
+        },
+    }

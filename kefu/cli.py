@@ -502,11 +502,10 @@ def cmd_eval_reviews(args: argparse.Namespace, settings: Settings) -> int:
         print(f"  {name:30} {value:.3f}")
     conf = report["confidence"]
     print("by confidence, the most confident share of the answered items (reviewed good, wrong):")
-    for share, at in conf["at_coverage"].items():
-        print(
-            f"  {float(share):4.0%} (confidence >= {at['min_confidence']:.3f})"
-            f"  good {at['good']:.3f}  wrong {at['wrong']:.3f}"
-        )
+    for share, good in conf["good_at_coverage"].items():
+        wrong = conf["wrong_at_coverage"][share]
+        if good is not None and wrong is not None:
+            print(f"  {float(share):4.0%}  good {good:.3f}  wrong {wrong:.3f}")
     print(f"  coverage at 90% reviewed good: {conf['coverage_at_90_good']:.3f}")
     return EXIT_OK
 
@@ -1194,7 +1193,7 @@ def _add_eval_reviews_command(sub: Subcommands) -> None:
             "only for the very answer it was given to (same SHA-1). Prints the reviewed rates (good of "
             "answerable, partial and wrong of answered, needless handoffs), how often each correctness "
             "measure agrees with the reviewer on answered items, and what the confidence promises by the "
-            "labels: the good and wrong rates among the most confident 10/20/50/100% of the answered items "
+            "labels: the good and wrong rates among the most confident 20/40/60/80/100% of the answered items "
             "and the coverage at 90% reviewed good."
         ),
     )

@@ -293,7 +293,7 @@ class Answerer:
             else:
                 measured = await self.measure(turn, found)
                 quote = quote_answer(measured.selected, turn.lang) if self.style == "quote" else None
-                result = self._too_weak(turn, found, measured, quote)
+                result = self._uncomposed(turn, found, measured, quote)
                 if result is None:
                     async for event in self._compose_and_score(turn, found, measured, quote):
                         yield event
@@ -302,7 +302,7 @@ class Answerer:
         yield AnswerEvent("token", text=result.answer)
         yield AnswerEvent("final", result=result)
 
-    def _too_weak(self, turn: Turn, found: Found, measured: Measured, quote: str | None) -> AnswerResult | None:
+    def _uncomposed(self, turn: Turn, found: Found, measured: Measured, quote: str | None) -> AnswerResult | None:
         """Even a perfectly supported answer could not clear the threshold, or a scam question
         has nothing of the help center left to quote beside its warning: compose nothing.
         (A quote costs nothing, so the agent still gets it as a draft.)"""

@@ -230,7 +230,7 @@ def select_evidence(
     others = [
         j for j, u in enumerate(units)
         if u.rank != anchor.rank and u.section == best_section[u.rank] and scores[j] >= scores[best] - other_floor
-        and not u.text.endswith(("：", ":"))
+        and not _announces(u.text)
     ]  # fmt: skip
     for j in others:
         u = units[j]
@@ -238,9 +238,8 @@ def select_evidence(
             texts.setdefault(u.rank, []).append(u.text)
             used += len(u.text)
     # A source never ends announcing what it leaves out ("…有不少破绽：", the list in the next chunk).
-    for lines in texts.values():
-        while len(lines) > 1 and lines[-1].endswith(("：", ":")):
-            lines.pop()
+    for rank, lines in texts.items():
+        texts[rank] = _without_trailing_announcements(lines) or lines[:1]
     sources = [
         Source.from_hit(n, hits[rank], "\n".join([_standalone(texts[rank][0]), *texts[rank][1:]]))
         for n, rank in enumerate(sorted(texts), start=1)
@@ -267,14 +266,26 @@ def without_secret_entry(evidence: SelectedEvidence) -> SelectedEvidence:
             line for line in source.text.split("\n")
             if not _ENTERS_SECRET.search(line) or _NEGATION.search(line) or _DESCRIBES_SCAM.search(line)
         ]  # fmt: skip
-        while lines and lines[-1].endswith(("：", ":")):
-            lines.pop()  # it announced what was left out
+        lines = _without_trailing_announcements(lines)
         if lines:
             sources.append(replace(source, n=len(sources) + 1, text="\n".join(lines)))
     if [s.text for s in sources] == [s.text for s in evidence.sources]:
         return evidence
     has_top = evidence.has_top and bool(sources) and sources[0].doc_id == evidence.sources[0].doc_id
     return SelectedEvidence(sources=sources, best_match=evidence.best_match, has_top=has_top)
+
+
+def _announces(sentence: str) -> bool:
+    """Whether a sentence announces what follows it ("操作如下：", "看状态：")."""
+    return sentence.endswith(("：", ":"))
+
+
+def _without_trailing_announcements(lines: list[str]) -> list[str]:
+    """``lines`` without the sentences at their end that announce what is not there."""
+    end = len(lines)
+    while end and _announces(lines[end - 1]):
+        end -= 1
+    return lines[:end]
 
 
 def _standalone(sentence: str) -> str:
@@ -319,7 +330,7 @@ def select_sentences(
         chosen.add((u.rank, u.index))
         used += len(u.text)
         passage = sentences[u.rank, 0]
-        if u.text.endswith(("：", ":")) and u.index + 1 < len(passage) and (u.rank, u.index + 1) not in chosen:
+        if _announces(u.text) and u.index + 1 < len(passage) and (u.rank, u.index + 1) not in chosen:
             chosen.add((u.rank, u.index + 1))
             used += len(passage[u.index + 1])
         if used >= budget:
@@ -410,7 +421,7 @@ def _section_window(
         used += len(section[i])
         lo, hi = min(lo, i), max(hi, i)
     # Never end on a sentence that announces what follows ("操作如下：").
-    if section[hi].endswith(("：", ":")) and hi + 1 < len(section):
+    if _announces(section[hi]) and hi + 1 < len(section):
         hi += 1
     return [i for i in range(lo, hi + 1) if _quotable(section[i])]
 

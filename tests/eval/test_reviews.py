@@ -65,9 +65,10 @@ def test_what_the_confidence_promises_by_the_reviewers_labels(tmp_path: Path) ->
     )
     cov = reviewed_coverage(load_reviews(path), rows, "s")
     assert cov["n"] == 10 and cov["coverage_at_90_good"] == 0.4
-    assert cov["at_coverage"]["0.2"] == {"min_confidence": 0.95, "good": 1.0, "wrong": 0.0}
-    assert cov["at_coverage"]["0.5"]["good"] == 0.8 and cov["at_coverage"]["0.5"]["wrong"] == 0.2
-    assert cov["at_coverage"]["1"]["good"] == 0.6
+    # The most confident fifth: two goods; two fifths: four goods; then the wrong one comes in.
+    assert cov["good_at_coverage"]["0.2"] == 1.0 and cov["wrong_at_coverage"]["0.2"] == 0.0
+    assert cov["good_at_coverage"]["0.6"] == round(5 / 6, 4) and cov["wrong_at_coverage"]["0.6"] == round(1 / 6, 4)
+    assert cov["good_at_coverage"]["1.0"] == 0.6 and cov["wrong_at_coverage"]["1.0"] == 0.2
 
 
 @pytest.mark.parametrize("path", sorted((Path(__file__).parents[2] / "eval" / "reviews").glob("*.jsonl")), ids=str)
