@@ -104,9 +104,10 @@ async def test_a_rendering_that_copies_the_chinese_is_given_up_at_once() -> None
 
 
 async def test_a_rendered_steps_number_stays_with_its_step() -> None:
-    gen = FakeGenerator(["1.", " Open the transfer. 2.", " Tap Speed up to resubmit.\n"])
+    # The first step came back untranslated: its number must not be left standing alone.
+    gen = FakeGenerator(["1.", " 打开这笔交易的详情页。", " 2.", " Tap Speed up to resubmit.\n"])
     _, result = await collect(answerer([PENDING], gen, calibration=OPEN), "my transfer is stuck pending")
-    assert result.mode == "rendered" and result.answer == "1. Open the transfer. 2. Tap Speed up to resubmit. [1]"
+    assert result.mode == "rendered" and result.answer == "2. Tap Speed up to resubmit. [1]"
 
 
 async def test_a_scam_question_opens_with_the_warning_at_high_priority() -> None:
