@@ -11,16 +11,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ingest.documents import SourceDocument
-from kefu.text import RELATED_PAGES, split_passage
+from kefu.text import RELATED_PAGES, RELEASE_NOTES, split_passage
 
 #: Bump when chunking (or what the readers give it) changes: an index built with another
-#: version is re-chunked. 4: a table row names its columns.
-CHUNKER_VERSION = 4
+#: version is re-chunked. 4: a table row names its columns. 5: a release note's changes are
+#: chunks of their own.
+CHUNKER_VERSION = 5
 
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 #: Headings of link lists to other pages ("相关文章", "Related articles").
 _NAVIGATION_HEADING = re.compile(rf"^\W*(?:{RELATED_PAGES})\W*$", re.IGNORECASE)
 _LIST_ITEM = re.compile(r"^\s*(?:[-*+•]|\d+[.)、])\s+\S")
+_RELEASE_NOTES = re.compile(RELEASE_NOTES, re.IGNORECASE)
+#: One change in a release note's list ("1.支持Sui。", "2、", "- Fixed ..."): the space after
+#: the number is often missing in Chinese.
+_CHANGE = re.compile(r"^\s*(?:[-*+•]|\d{1,2}\s*[.)、．])\s*\S")
+#: A line that only names the part after it ("【版本更新内容】", "**What's new**", "Changes:").
+_LABEL = re.compile(r"^\s*(?:【[^】]{1,20}】|\*\*[^*]{1,30}\*\*|[^。.!?！？]{1,30}[:：])\s*$")
 
 
 def text_units(text: str) -> float:
@@ -113,6 +120,8 @@ def chunk_document(doc: SourceDocument, cfg: ChunkerConfig | None = None) -> lis
                 continue
         merged.append((section.heading_path, text))
 
+    if _RELEASE_NOTES.search(doc.title):
+        merged = [piece for path, text in merged for piece in _changes_apart(path, text)]
     chunks: list[Chunk] = []
     for path, text in merged:
         if text_units(text) <= cfg.max_units:
@@ -123,3 +132,35 @@ def chunk_document(doc: SourceDocument, cfg: ChunkerConfig | None = None) -> lis
         # A section page with no body still answers "where is X": index its title.
         chunks.append(Chunk((), doc.title.strip()))
     return chunks
+
+
+def _changes_apart(path: tuple[str, ...], text: str) -> list[tuple[tuple[str, ...], str]]:
+    """A release note's section with each change it lists as a piece of its own (with the
+    lines that continue it), after the rest of the section (versions, how to update) less
+    the label that announced the list.
+
+    Together in one chunk, a note's six changes matched no question about any one of them
+    (docs/search.md)."""
+    rest: list[str] = []
+    changes: list[list[str]] = []
+    current = rest
+    for line in (line.strip() for line in text.splitlines()):
+        if not line:
+            continue
+        if _CHANGE.match(line):
+            if current is rest and rest and _LABEL.match(rest[-1]):
+                rest.pop()
+            current = [line]
+            changes.append(current)
+        elif _LABEL.match(line):
+            # "【版本更新方式】" after the list: what follows is not part of the last change.
+            current = rest
+            rest.append(line)
+        else:
+            current.append(line)
+    if len(changes) < 2:
+        return [(path, text)]
+    while rest and _LABEL.match(rest[-1]):
+        rest.pop()  # a label whose list is in the next section
+    pieces = ["\n".join(rest)] if rest else []
+    return [(path, piece) for piece in pieces + ["\n".join(change) for change in changes]]

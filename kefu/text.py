@@ -21,6 +21,9 @@ _TOKEN_SPLIT = re.compile(r"[^\w\u3400-\u9fff]+", re.UNICODE)
 RELATED_PAGES = (
     r"相关文章|相关阅读|相关链接|延伸阅读|推荐阅读|related (?:articles?|reading|links)|see also|further reading"
 )
+#: Titles of release notes (an alternation for regular expressions): each change they list
+#: is a chunk of its own (ingest/chunking.py).
+RELEASE_NOTES = r"更新日志|更新说明|版本更新|release notes?|changelog|change log|update log|what'?s new"
 
 #: The version of what ``tokens`` and ``char_bigrams`` produce. Bump it when either changes:
 #: the next ingest then rebuilds the BM25 indexes (reusing every vector) instead of finding

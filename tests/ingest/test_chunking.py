@@ -66,3 +66,43 @@ def test_a_related_articles_list_is_not_indexed(heading: str) -> None:
 def test_a_related_section_with_its_own_words_is_kept() -> None:
     doc = _doc(Section(("相关文章",), "加速前请先确认交易仍在打包中。\n- 如何加速交易"))
     assert "加速前请先确认" in chunk_document(doc)[0].text
+
+
+_NOTE = (
+    "【版本更新详情】\nAndroid：1.3.6\n【版本更新内容】\n"
+    "1.新版本将对中国大陆IP进行以下第三方的应用移除：\nDApp：DEX 币币兑换\nStaking：流动性挖矿\n"
+    "2.整体下架DeFi数据板块。\n3、自定义代币管理\n"
+    "【版本更新方式】\nApp内提示更新，或官网下载最新版本。"
+)
+
+
+def test_each_change_of_a_release_note_is_a_chunk_with_the_lines_that_continue_it() -> None:
+    chunks = chunk_document(_doc(Section(heading_path=(), text=_NOTE), title="版本更新日志（11/5/2021）"))
+    assert [c.text for c in chunks] == [
+        # The versions and how to update; the label that announced the list goes with it.
+        "【版本更新详情】\nAndroid：1.3.6\n【版本更新方式】\nApp内提示更新，或官网下载最新版本。",
+        "1.新版本将对中国大陆IP进行以下第三方的应用移除：\nDApp：DEX 币币兑换\nStaking：流动性挖矿",
+        "2.整体下架DeFi数据板块。",
+        "3、自定义代币管理",
+    ]
+
+
+@pytest.mark.parametrize("title", ["What's new in 2.1", "Release notes (June)", "更新日志 6/28"])
+def test_release_notes_are_known_by_their_title_in_either_language(title: str) -> None:
+    text = "Changes:\n- Dark mode\n- Japanese, with\nthe settings in Japanese too\nHow to update:\nFrom the app store."
+    chunks = chunk_document(_doc(Section(heading_path=(), text=text), title=title))
+    assert [c.text for c in chunks] == [
+        "How to update:\nFrom the app store.",
+        "- Dark mode",
+        "- Japanese, with\nthe settings in Japanese too",
+    ]
+
+
+def test_a_list_in_another_article_stays_one_chunk() -> None:
+    text = "【步骤】\n1.打开钱包。\n2.点击【加速】。\n3.确认。"
+    assert [c.text for c in chunk_document(_doc(Section(heading_path=(), text=text)))] == [text]
+
+
+def test_a_release_note_with_one_change_is_left_whole() -> None:
+    text = "【版本更新内容】\n1.修复bug。\n【版本更新方式】\nApp内更新。"
+    assert [c.text for c in chunk_document(_doc(Section(heading_path=(), text=text), title="版本更新日志"))] == [text]
