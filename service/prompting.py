@@ -115,13 +115,17 @@ def _sentences(passage: str) -> list[str]:
 
 
 def _lined_sentences(passage: str) -> list[tuple[int, str]]:
-    """:func:`_sentences`, each with the number of the line (the paragraph) it stands on."""
+    """:func:`_sentences`, each with the number of the line (the paragraph) it stands on; a
+    label ending in ":" keeps what it labels ("Android: 1.8.1", not "Android:" and a bare number)."""
     out: list[tuple[int, str]] = []
     marker = ""
     for line_no, line in enumerate(passage.split("\n")):
         for sentence in split_passage(line):
             if _LIST_MARKER.match(sentence):
                 marker += sentence + " "
+                continue
+            if out and out[-1][0] == line_no and out[-1][1].endswith(":") and not marker:
+                out[-1] = (line_no, f"{out[-1][1]} {sentence}")
                 continue
             out.append((line_no, marker + sentence))
             marker = ""
