@@ -226,7 +226,10 @@ def test_across_languages_the_closest_sentences_are_taken_wherever_they_stand() 
 
 
 def test_a_label_keeps_the_value_it_labels() -> None:
-    passage = "常见的区块浏览器有：\nBSC: https://www.bscscan.com/ ETH: https://etherscan.io/\n【最新版本号】\nAndroid: 1.6.0 iOS: 1.9.0"
+    passage = (
+        "常见的区块浏览器有：\nBSC: https://www.bscscan.com/ ETH: https://etherscan.io/\n"
+        "【最新版本号】\nAndroid: 1.6.0 iOS: 1.9.0"
+    )
     evidence = select_evidence([_hit("explorers.md", passage)], "BSC的区块浏览器是哪个", FakeEmbedder(), budget=300)
     text = evidence.sources[0].text
     # Never "BSC:" with its address cut away, nor "Android:" without its version.
