@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -194,6 +194,7 @@ def select_evidence(
     budget: int = 400,
     other_floor: float = 0.03,
     top_sections: Sequence[str] | None = None,
+    top_headings: Sequence[str] | None = None,
 ) -> SelectedEvidence:
     """The section of the help center that answers the question, whole where it fits.
 
@@ -205,13 +206,16 @@ def select_evidence(
     their lead, so forward first). A sentence of another section or document joins only
     within ``other_floor`` of the best, while all together stay within twice the budget; each
     document is one numbered source, in rank order, opening without a connective
-    (:func:`_standalone`).
+    (:func:`_standalone`). A top section whose heading (``top_headings``, one per section)
+    names another chain than the question does loses :data:`OFF_CHAIN_PENALTY`.
     """
     hits = hits[:max_sources]
     if not hits:
         return SelectedEvidence(sources=[], best_match=0.0, has_top=False)
     sections = [list(top_sections or [hits[0].passage])] + [[hit.passage] for hit in hits[1:]]
-    units, sentences, scores = _scored(sections, question, embedder)
+    headings = {(0, n): heading for n, heading in enumerate(top_headings or [_heading(hits[0])])}
+    headings |= {(rank, 0): _heading(hit) for rank, hit in enumerate(hits) if rank}
+    units, sentences, scores = _scored(sections, question, embedder, headings)
     if not units:
         return SelectedEvidence(sources=[], best_match=0.0, has_top=False)
     best = int(scores.argmax())
@@ -320,7 +324,8 @@ def select_sentences(
     announces steps brings the next one; sentences keep their passage's order.
     """
     hits = hits[:max_sources]
-    units, sentences, scores = _scored([[hit.passage] for hit in hits], question, embedder)
+    headings = {(rank, 0): _heading(hit) for rank, hit in enumerate(hits)}
+    units, sentences, scores = _scored([[hit.passage] for hit in hits], question, embedder, headings)
     if not units:
         return SelectedEvidence(sources=[], best_match=0.0, has_top=False)
     best, best_rank = float(scores.max()), units[int(scores.argmax())].rank
@@ -357,6 +362,33 @@ class _Unit:
     text: str
 
 
+#: Cosine taken from the sentences of a section about another chain than the one the question
+#: names ("USDT pending" is not answered from an article's Bitcoin section).
+OFF_CHAIN_PENALTY = 0.05
+_CHAINS: Final = {
+    chain: lexicon().regex(f"evidence.chain_{chain}", re.IGNORECASE) for chain in ("bitcoin", "tron", "evm", "solana")
+}
+#: Tokens on the EVM chains, TRON and Solana alike (USDT, USDC).
+_MULTICHAIN_TOKEN: Final = lexicon().regex("evidence.multichain_token", re.IGNORECASE)
+
+
+def chains_named(text: str) -> set[str]:
+    """The chains ``text`` names ("bitcoin", "tron", "evm", "solana"); a token that lives on
+    several names each of them."""
+    low = text.lower()
+    named = {chain for chain, pattern in _CHAINS.items() if pattern.search(low)}
+    if _MULTICHAIN_TOKEN.search(low):
+        named |= {"evm", "tron", "solana"}
+    return named
+
+
+def off_chain(question: str, heading: str) -> bool:
+    """Whether a section headed ``heading`` is about chains the question does not ask about."""
+    about = chains_named(heading)
+    asked = chains_named(question) if about else set()
+    return bool(about and asked and not about & asked)
+
+
 def _quotable(sentence: str) -> bool:
     # A question in the passage is a heading ("如何管理未打包交易？"): it matches the
     # user's question well and answers nothing.
@@ -385,17 +417,28 @@ def _candidate_sentences(
 
 
 def _scored(
-    sections: list[list[str]], question: str, embedder: SentenceEmbedder
-) -> tuple[list[_Unit], dict[tuple[int, int], list[str]], np.ndarray]:
+    sections: list[list[str]], question: str, embedder: SentenceEmbedder,
+    headings: dict[tuple[int, int], str] | None = None,
+) -> tuple[list[_Unit], dict[tuple[int, int], list[str]], np.ndarray]:  # fmt: skip
     """The sentences worth ranking (:func:`_candidate_sentences`) and their scores: cosine to
-    the question, 0.01 less per rank of their document, :func:`asks_bonus` more."""
+    the question, 0.01 less per rank of their document, :func:`asks_bonus` more, and
+    :data:`OFF_CHAIN_PENALTY` less in a section whose heading (``headings``, by
+    ``(rank, section)``) is about another chain than the question's."""
     units, sentences = _candidate_sentences(sections)
     if not units:
         return units, sentences, np.zeros(0, dtype=np.float32)
+    off = {key for key, heading in (headings or {}).items() if off_chain(question, heading)}
     q = embedder.embed_queries([question])[0]
     vectors = embedder.embed_passages([u.text for u in units])
-    scores = vectors @ q - np.array([0.01 * u.rank - asks_bonus(question, u.text) for u in units], dtype=np.float32)
+    penalty = [0.01 * u.rank + OFF_CHAIN_PENALTY * ((u.rank, u.section) in off) for u in units]
+    scores = vectors @ q - np.array(
+        [p - asks_bonus(question, u.text) for p, u in zip(penalty, units, strict=True)], dtype=np.float32
+    )
     return units, sentences, scores
+
+
+def _heading(hit: DocumentHit) -> str:
+    return hit.heading_path[-1] if hit.heading_path else ""
 
 
 def _section_window(

@@ -105,13 +105,18 @@ class Retriever(Protocol):
 def document_sections(index: IndexVersion, hit: DocumentHit, limit: int = 8) -> list[str]:
     """The passages of ``hit``'s document in their order, at most ``limit`` of them around
     the hit's own (only the hit's where the index does not hold its chunks)."""
+    return [text for _, text in document_sections_headed(index, hit, limit)]
+
+
+def document_sections_headed(index: IndexVersion, hit: DocumentHit, limit: int = 8) -> list[tuple[str, str]]:
+    """:func:`document_sections`, each passage with its heading (the last of its path; "" for none)."""
     chunks = index.chunks
     if not 0 <= hit.chunk < len(chunks):
-        return [hit.passage]
+        return [(hit.heading_path[-1] if hit.heading_path else "", hit.passage)]
     record = index.documents[chunks[hit.chunk].doc]
     end = record.chunk_start + record.chunk_count
     start = max(record.chunk_start, min(hit.chunk - limit // 2, end - limit))
-    return [c.text for c in chunks[start : min(end, start + limit)]]
+    return [(c.heading_path[-1] if c.heading_path else "", c.text) for c in chunks[start : min(end, start + limit)]]
 
 
 @dataclass

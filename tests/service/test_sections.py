@@ -15,11 +15,13 @@ from service.prompting import (
     _one_source,
     _standalone,
     asks_bonus,
+    chains_named,
+    off_chain,
     quote_answer,
     select_evidence,
     select_sentences,
 )
-from service.retriever import DocumentHit, document_sections
+from service.retriever import DocumentHit, document_sections, document_sections_headed
 from tests.fakes.embedder import FakeEmbedder
 
 
@@ -183,12 +185,17 @@ def test_steps_and_rows_are_shown_on_lines_of_their_own() -> None:
 
 
 def test_the_sections_of_a_hits_document_come_from_the_index_in_order() -> None:
-    chunks = [SimpleNamespace(doc=0, text="a0")] + [SimpleNamespace(doc=1, text=f"b{n}") for n in range(12)]
+    chunks = [SimpleNamespace(doc=0, text="a0", heading_path=[])] + [
+        SimpleNamespace(doc=1, text=f"b{n}", heading_path=["Step 2", f"h{n}"]) for n in range(12)
+    ]
     documents = [SimpleNamespace(chunk_start=0, chunk_count=1), SimpleNamespace(chunk_start=1, chunk_count=12)]
     index = SimpleNamespace(chunks=chunks, documents=documents)
     assert document_sections(index, _hit("b.md", "b1", chunk=2)) == [f"b{n}" for n in range(8)]  # type: ignore[arg-type]
     # At most `limit` around the hit's own section.
     assert document_sections(index, _hit("b.md", "b10", chunk=11), limit=4) == ["b8", "b9", "b10", "b11"]  # type: ignore[arg-type]
+    # Each with its own heading, the last of its path (what the chain check reads).
+    headed = document_sections_headed(index, _hit("b.md", "b10", chunk=11), limit=2)  # type: ignore[arg-type]
+    assert headed == [("h9", "b9"), ("h10", "b10")]
     # An index without its chunks (a fake's) gives the hit's passage.
     assert document_sections(SimpleNamespace(chunks=[]), _hit("x.md", "x")) == ["x"]  # type: ignore[arg-type]
 
@@ -235,3 +242,26 @@ def test_a_label_keeps_the_value_it_labels() -> None:
     # Never "BSC:" with its address cut away, nor "Android:" without its version.
     assert "BSC: https://www.bscscan.com/" in text
     assert "Android: 1.6.0" in text
+
+
+def test_a_section_about_another_chain_than_the_question_names_loses_to_one_about_it() -> None:
+    # The Bitcoin section comes a little closer to the question; the question is about USDT.
+    bitcoin = "my transfer is pending for a week."
+    tron = "a transfer is pending on TRON."
+    question = "my USDT transfer is pending"
+    plain = select_evidence([_hit("pending.md", "x")], question, FakeEmbedder(), top_sections=[bitcoin, tron])
+    assert plain.sources[0].text.startswith("my transfer is pending for a week")
+    headings = ["Bitcoin", "TRON"]
+    hits = [_hit("pending.md", "x")]
+    headed = select_evidence(hits, question, FakeEmbedder(), top_sections=[bitcoin, tron], top_headings=headings)
+    assert headed.sources[0].text.startswith("a transfer is pending on TRON")
+
+
+def test_the_chain_check_needs_a_chain_on_both_sides() -> None:
+    assert off_chain("sent btc to the wrong address", "TRON")
+    assert off_chain("USDT 转账一直打包中", "Bitcoin")
+    # USDT lives on TRON and the EVM chains; a heading naming none, or a question naming none, is never off.
+    assert not off_chain("my USDT transfer is pending", "Ethereum and other EVM chains (BSC, Polygon)")
+    assert not off_chain("my USDT transfer is pending", "Step 1: check the explorer")
+    assert not off_chain("转账一直打包中", "Bitcoin")
+    assert chains_named("波场上的usdt") == {"tron", "evm", "solana"}
