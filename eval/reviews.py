@@ -25,6 +25,8 @@ from kefu.errors import BadInputError
 from kefu.text import detect_language
 
 LABELS = ("good", "partial", "wrong", "handoff_right", "handoff_needless")
+#: The labels of an answer given (the rest are of handoffs).
+ANSWERED = ("good", "partial", "wrong")
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,10 @@ class Review:
     label: str
     answer_sha1: str
     note: str = ""
+
+
+#: A review and the eval row of the answer it was given to.
+ReviewedRow = tuple[Review, dict[str, Any]]
 
 
 def answer_sha1(text: str) -> str:
@@ -55,7 +61,7 @@ def load_reviews(path: Path) -> list[Review]:
 
 def reviewed_rates(labels: Sequence[str]) -> dict[str, Any]:
     """The rates the issue's table reports: good of answerable, wrong and partial of answered."""
-    answered = [x for x in labels if x in ("good", "partial", "wrong")]
+    answered = [x for x in labels if x in ANSWERED]
     n = len(labels)
 
     def ratio(a: int, b: int) -> float:
@@ -94,26 +100,35 @@ MEASURES: dict[str, Callable[[dict[str, Any]], bool]] = {
 }
 
 
-def agreement(reviews: Sequence[Review], rows: Sequence[dict[str, Any]], run: str) -> dict[str, Any]:
-    """How often each measure's verdict on an answered item matches the review (good = correct).
-
-    Only reviews of ``run`` whose answer is the one in ``rows`` count (same SHA-1).
-    """
+def matched(reviews: Sequence[Review], rows: Sequence[dict[str, Any]], run: str) -> tuple[list[ReviewedRow], int]:
+    """The reviews of ``run`` paired with the answer in ``rows`` they were given to (same
+    SHA-1), and how many were given to an answer that is not there (stale)."""
     by_id = {r["id"]: r for r in rows}
-    pairs = []
+    pairs: list[ReviewedRow] = []
     stale = 0
     for rv in reviews:
-        if rv.run != run or rv.label not in ("good", "partial", "wrong"):
+        if rv.run != run:
             continue
         row = by_id.get(rv.id)
         if row is None or answer_sha1(str(row.get("answer") or "")) != rv.answer_sha1:
             stale += 1
-            continue
-        pairs.append((rv.label == "good", row))
-    result: dict[str, Any] = {"n": len(pairs), "stale": stale, "measures": {}}
+        else:
+            pairs.append((rv, row))
+    return pairs, stale
+
+
+def agreement(reviews: Sequence[Review], rows: Sequence[dict[str, Any]], run: str) -> dict[str, Any]:
+    """How often each measure's verdict on an answered item matches the review (good = correct).
+
+    Only reviews of ``run`` whose answer is the one in ``rows`` count (same SHA-1); ``stale``
+    counts the others, of any label.
+    """
+    pairs, stale = matched(reviews, rows, run)
+    answered = [(rv, row) for rv, row in pairs if rv.label in ANSWERED]
+    result: dict[str, Any] = {"n": len(answered), "stale": stale, "measures": {}}
     for name, measure in MEASURES.items():
-        agree = sum(measure(row) == good for good, row in pairs)
-        result["measures"][name] = round(agree / len(pairs), 4) if pairs else 0.0
+        agree = sum(measure(row) == (rv.label == "good") for rv, row in answered)
+        result["measures"][name] = round(agree / len(answered), 4) if answered else 0.0
     return result
 
 
@@ -121,12 +136,9 @@ def reviewed_coverage(reviews: Sequence[Review], rows: Sequence[dict[str, Any]],
     """What the confidence promises by the reviewer's labels: the risk-coverage sweep
     (:func:`eval.metrics.confidence_sweep`) of the answered items of ``run`` with "good" as
     right, and the share of wrong answers kept at each coverage."""
-    by_id = {r["id"]: r for r in rows}
     labelled = [
-        (float(by_id[rv.id].get("confidence") or 0.0), rv.label)
-        for rv in reviews
-        if rv.run == run and rv.label in ("good", "partial", "wrong") and rv.id in by_id
-        and answer_sha1(str(by_id[rv.id].get("answer") or "")) == rv.answer_sha1
+        (float(row.get("confidence") or 0.0), rv.label) for rv, row in matched(reviews, rows, run)[0]
+        if rv.label in ANSWERED
     ]  # fmt: skip
     good = confidence_sweep([(conf, label == "good") for conf, label in labelled])
     not_wrong = confidence_sweep([(conf, label != "wrong") for conf, label in labelled])

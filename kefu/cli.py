@@ -475,7 +475,7 @@ def cmd_eval_reviews(args: argparse.Namespace, settings: Settings) -> int:
     from pathlib import Path
 
     from eval.jsonl import read_objects
-    from eval.reviews import agreement, answer_sha1, load_reviews, reviewed_coverage, reviewed_rates
+    from eval.reviews import agreement, load_reviews, matched, reviewed_coverage, reviewed_rates
 
     reviews = load_reviews(Path(args.reviews))
     run_dir = Path(args.run_dir)
@@ -483,9 +483,7 @@ def cmd_eval_reviews(args: argparse.Namespace, settings: Settings) -> int:
     if not answers.is_file():
         raise BadInputError(f"{answers} does not exist (run `kefu eval --mode full --out {run_dir}` first)")
     rows = [row for _, row in read_objects(answers)]
-    by_id = {r["id"]: r for r in rows}
-    shas = {i: answer_sha1(str(r.get("answer") or "")) for i, r in by_id.items()}
-    labels = [rv.label for rv in reviews if rv.run == args.run and shas.get(rv.id) == rv.answer_sha1]
+    labels = [rv.label for rv, _ in matched(reviews, rows, args.run)[0]]
     report = {
         "run": args.run, "rates": reviewed_rates(labels), "agreement": agreement(reviews, rows, args.run),
         "confidence": reviewed_coverage(reviews, rows, args.run),

@@ -53,7 +53,7 @@ from service.prompting import (
     trim_passage,
     without_secret_entry,
 )
-from service.retriever import DocumentHit, HybridRetriever, Retriever, SearchFilters, document_sections_headed
+from service.retriever import DocumentHit, HybridRetriever, Retriever, SearchFilters, document_sections
 from service.rules import RuleHit, check_rules
 from service.safety import SafetyResult, check_shown
 from service.triage import detect_category, detect_priority, detect_sentiment
@@ -440,11 +440,10 @@ class Answerer:
             quoted = detect_language(hits[0].passage) == turn.lang
             budget = self.quote_chars if quoted else self.render_chars
             if quoted:
-                headed = document_sections_headed(self.retriever.index, hits[0])
                 selected = await asyncio.to_thread(
                     select_evidence, hits, turn.standalone, self.sentences, max_sources=self.max_sources,
                     budget=budget, other_floor=OTHER_SOURCE_FLOOR,
-                    top_sections=[text for _, text in headed], top_headings=[heading for heading, _ in headed],
+                    top_sections=document_sections(self.retriever.index, hits[0]),
                 )  # fmt: skip
             else:
                 # Across languages the closest sentences, wherever they stand, carried the

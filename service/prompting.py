@@ -24,6 +24,7 @@ from kefu.generators import ChatMessage
 from kefu.query_cache import RecentVectors
 from kefu.text import RELATED_PAGES, detect_language, split_passage, split_sentences, tokens
 from service.lexicon import lexicon
+from service.retriever import Passage
 from service.safety import sanitize_source
 
 if TYPE_CHECKING:
@@ -193,8 +194,7 @@ def select_evidence(
     max_sources: int = 3,
     budget: int = 400,
     other_floor: float = 0.03,
-    top_sections: Sequence[str] | None = None,
-    top_headings: Sequence[str] | None = None,
+    top_sections: Sequence[Passage] | None = None,
 ) -> SelectedEvidence:
     """The section of the help center that answers the question, whole where it fits.
 
@@ -206,15 +206,16 @@ def select_evidence(
     their lead, so forward first). A sentence of another section or document joins only
     within ``other_floor`` of the best, while all together stay within twice the budget; each
     document is one numbered source, in rank order, opening without a connective
-    (:func:`_standalone`). A top section whose heading (``top_headings``, one per section)
-    names another chain than the question does loses :data:`OFF_CHAIN_PENALTY`.
+    (:func:`_standalone`). A section whose heading names another chain than the question
+    does loses :data:`OFF_CHAIN_PENALTY`.
     """
     hits = hits[:max_sources]
     if not hits:
         return SelectedEvidence(sources=[], best_match=0.0, has_top=False)
-    sections = [list(top_sections or [hits[0].passage])] + [[hit.passage] for hit in hits[1:]]
-    headings = {(0, n): heading for n, heading in enumerate(top_headings or [_heading(hits[0])])}
-    headings |= {(rank, 0): _heading(hit) for rank, hit in enumerate(hits) if rank}
+    top = list(top_sections or [Passage(hits[0].heading, hits[0].passage)])
+    sections = [[p.text for p in top]] + [[hit.passage] for hit in hits[1:]]
+    headings = {(0, n): p.heading for n, p in enumerate(top)}
+    headings |= {(rank, 0): hit.heading for rank, hit in enumerate(hits) if rank}
     units, sentences, scores = _scored(sections, question, embedder, headings)
     if not units:
         return SelectedEvidence(sources=[], best_match=0.0, has_top=False)
@@ -324,7 +325,7 @@ def select_sentences(
     announces steps brings the next one; sentences keep their passage's order.
     """
     hits = hits[:max_sources]
-    headings = {(rank, 0): _heading(hit) for rank, hit in enumerate(hits)}
+    headings = {(rank, 0): hit.heading for rank, hit in enumerate(hits)}
     units, sentences, scores = _scored([[hit.passage] for hit in hits], question, embedder, headings)
     if not units:
         return SelectedEvidence(sources=[], best_match=0.0, has_top=False)
@@ -435,10 +436,6 @@ def _scored(
         [p - asks_bonus(question, u.text) for p, u in zip(penalty, units, strict=True)], dtype=np.float32
     )
     return units, sentences, scores
-
-
-def _heading(hit: DocumentHit) -> str:
-    return hit.heading_path[-1] if hit.heading_path else ""
 
 
 def _section_window(

@@ -8,8 +8,9 @@ import re
 import threading
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -71,6 +72,11 @@ class DocumentHit:
     #: Rank of the document's title among titles by cosine to the query.
     title_rank: int | None = None
 
+    @property
+    def heading(self) -> str:
+        """The last heading of the passage's path ("" for none)."""
+        return _last_heading(self.heading_path)
+
 
 @dataclass
 class SearchResult:
@@ -102,21 +108,27 @@ class Retriever(Protocol):
         ...
 
 
-def document_sections(index: IndexVersion, hit: DocumentHit, limit: int = 8) -> list[str]:
-    """The passages of ``hit``'s document in their order, at most ``limit`` of them around
-    the hit's own (only the hit's where the index does not hold its chunks)."""
-    return [text for _, text in document_sections_headed(index, hit, limit)]
+class Passage(NamedTuple):
+    """One section of a document, as the index holds it."""
+
+    heading: str  # the last heading of its path ("" for none)
+    text: str
 
 
-def document_sections_headed(index: IndexVersion, hit: DocumentHit, limit: int = 8) -> list[tuple[str, str]]:
-    """:func:`document_sections`, each passage with its heading (the last of its path; "" for none)."""
+def document_sections(index: IndexVersion, hit: DocumentHit, limit: int = 8) -> list[Passage]:
+    """The passages of ``hit``'s document in their order with their headings, at most ``limit``
+    of them around the hit's own (only the hit's where the index does not hold its chunks)."""
     chunks = index.chunks
     if not 0 <= hit.chunk < len(chunks):
-        return [(hit.heading_path[-1] if hit.heading_path else "", hit.passage)]
+        return [Passage(hit.heading, hit.passage)]
     record = index.documents[chunks[hit.chunk].doc]
     end = record.chunk_start + record.chunk_count
     start = max(record.chunk_start, min(hit.chunk - limit // 2, end - limit))
-    return [(c.heading_path[-1] if c.heading_path else "", c.text) for c in chunks[start : min(end, start + limit)]]
+    return [Passage(_last_heading(c.heading_path), c.text) for c in chunks[start : min(end, start + limit)]]
+
+
+def _last_heading(path: Sequence[str]) -> str:
+    return path[-1] if path else ""
 
 
 @dataclass

@@ -21,7 +21,7 @@ from service.prompting import (
     select_evidence,
     select_sentences,
 )
-from service.retriever import DocumentHit, document_sections, document_sections_headed
+from service.retriever import DocumentHit, Passage, document_sections
 from tests.fakes.embedder import FakeEmbedder
 
 
@@ -75,7 +75,7 @@ def test_another_section_of_the_top_article_can_be_the_answer() -> None:
     hit = _hit("batch.md", STEPS)
     question = "批量转账每次都收费吗 有没有VIP会员"
     only_hit = select_evidence([hit], question, FakeEmbedder())
-    whole = select_evidence([hit], question, FakeEmbedder(), top_sections=sections)
+    whole = select_evidence([hit], question, FakeEmbedder(), top_sections=[Passage("", s) for s in sections])
     assert "VIP" not in only_hit.sources[0].text
     assert whole.sources[0].text.startswith("加入VIP会员可以无限次免费批量转账")
     assert "1、" not in whole.sources[0].text
@@ -190,14 +190,14 @@ def test_the_sections_of_a_hits_document_come_from_the_index_in_order() -> None:
     ]
     documents = [SimpleNamespace(chunk_start=0, chunk_count=1), SimpleNamespace(chunk_start=1, chunk_count=12)]
     index = SimpleNamespace(chunks=chunks, documents=documents)
-    assert document_sections(index, _hit("b.md", "b1", chunk=2)) == [f"b{n}" for n in range(8)]  # type: ignore[arg-type]
-    # At most `limit` around the hit's own section.
-    assert document_sections(index, _hit("b.md", "b10", chunk=11), limit=4) == ["b8", "b9", "b10", "b11"]  # type: ignore[arg-type]
-    # Each with its own heading, the last of its path (what the chain check reads).
-    headed = document_sections_headed(index, _hit("b.md", "b10", chunk=11), limit=2)  # type: ignore[arg-type]
-    assert headed == [("h9", "b9"), ("h10", "b10")]
+    first = document_sections(index, _hit("b.md", "b1", chunk=2))  # type: ignore[arg-type]
+    assert [p.text for p in first] == [f"b{n}" for n in range(8)]
+    # At most `limit` around the hit's own section, each with its own heading, the last of its
+    # path (what the chain check reads).
+    last = document_sections(index, _hit("b.md", "b10", chunk=11), limit=4)  # type: ignore[arg-type]
+    assert last == [("h8", "b8"), ("h9", "b9"), ("h10", "b10"), ("h11", "b11")]
     # An index without its chunks (a fake's) gives the hit's passage.
-    assert document_sections(SimpleNamespace(chunks=[]), _hit("x.md", "x")) == ["x"]  # type: ignore[arg-type]
+    assert document_sections(SimpleNamespace(chunks=[]), _hit("x.md", "x")) == [("", "x")]  # type: ignore[arg-type]
 
 
 def test_sentences_are_embedded_once_and_the_least_recently_used_forgotten() -> None:
@@ -249,12 +249,13 @@ def test_a_section_about_another_chain_than_the_question_names_loses_to_one_abou
     bitcoin = "my transfer is pending for a week."
     tron = "a transfer is pending on TRON."
     question = "my USDT transfer is pending"
-    plain = select_evidence([_hit("pending.md", "x")], question, FakeEmbedder(), top_sections=[bitcoin, tron])
-    assert plain.sources[0].text.startswith("my transfer is pending for a week")
-    headings = ["Bitcoin", "TRON"]
     hits = [_hit("pending.md", "x")]
-    headed = select_evidence(hits, question, FakeEmbedder(), top_sections=[bitcoin, tron], top_headings=headings)
-    assert headed.sources[0].text.startswith("a transfer is pending on TRON")
+    unheaded = [Passage("", bitcoin), Passage("", tron)]
+    plain = select_evidence(hits, question, FakeEmbedder(), top_sections=unheaded)
+    assert plain.sources[0].text.startswith("my transfer is pending for a week")
+    headed = [Passage("Bitcoin", bitcoin), Passage("TRON", tron)]
+    chosen = select_evidence(hits, question, FakeEmbedder(), top_sections=headed)
+    assert chosen.sources[0].text.startswith("a transfer is pending on TRON")
 
 
 def test_the_chain_check_needs_a_chain_on_both_sides() -> None:
