@@ -29,7 +29,7 @@ import math
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -262,6 +262,31 @@ class IndexVersion:
         #: Every path the index knows (a document's copies each have one) -> its record.
         self.document_by_path = {p: d for d in self.documents for p in d.paths}
 
+    @cached_property
+    def _translations(self) -> dict[str, dict[str, DocumentRecord]]:
+        out: dict[str, dict[str, DocumentRecord]] = {}
+        for d in self.documents:
+            if d.kind != "article":
+                continue
+            for path in d.paths:
+                key = translation_key(path, d.lang)
+                if key is not None:
+                    out.setdefault(key, {}).setdefault(d.lang, d)
+        return out
+
+    def translation(self, paths: Sequence[str], lang: str, into: str) -> DocumentRecord | None:
+        """The article at one of ``paths`` (written in ``lang``) as translated ``into`` another
+        language: the article whose path has the other language's folder in place of its own
+        (``help/zh/a.md`` and ``help/en/a.md``), or None."""
+        if into == lang:
+            return None
+        for path in paths:
+            key = translation_key(path, lang)
+            found = self._translations.get(key, {}).get(into) if key is not None else None
+            if found is not None:
+                return found
+        return None
+
     # Each part is read on first use: a command that needs only the documents loads no search index.
     @cached_property
     def dense(self) -> Any:
@@ -300,6 +325,17 @@ class IndexVersion:
                 f"({probe.shape[0]} dims). Re-run `kefu ingest` with this embedder, or configure "
                 "the one the index was built with (KEFU_EMBEDDING_MODEL)"
             )
+
+
+def translation_key(path: str, lang: str) -> str | None:
+    """``path`` with its language folder (``zh``, ``en``, ``zh-cn``, ``en_US``...) as ``*``,
+    the key an article shares with its translations; None where no folder names ``lang``."""
+    parts = path.split("/")
+    for i, part in enumerate(parts[:-1]):
+        folder = part.lower().replace("_", "-")
+        if folder == lang or folder.startswith(f"{lang}-"):
+            return "/".join([*parts[:i], "*", *parts[i + 1 :]])
+    return None
 
 
 def open_index(data_dir: Path, name: str) -> IndexVersion:

@@ -53,7 +53,14 @@ from service.prompting import (
     trim_passage,
     without_secret_entry,
 )
-from service.retriever import DocumentHit, HybridRetriever, Retriever, SearchFilters, document_sections
+from service.retriever import (
+    DocumentHit,
+    HybridRetriever,
+    Retriever,
+    SearchFilters,
+    document_sections,
+    in_language,
+)
 from service.rules import RuleHit, check_rules
 from service.safety import SafetyResult, check_shown
 from service.triage import detect_category, detect_priority, detect_sentiment
@@ -398,6 +405,7 @@ class Answerer:
                 self.retriever.search, turn.standalone, k=5, filters=SearchFilters(kind="article")
             )
             hits, query = search.hits, " ".join([search.query, *search.expansion])
+            hits = await asyncio.to_thread(in_language, self.retriever, turn.standalone, hits, turn.lang)
             if turn.mode == "suggest":
                 tickets = SearchFilters(kind="ticket")
                 similar = (await asyncio.to_thread(self.retriever.search, turn.standalone, k=3, filters=tickets)).hits

@@ -127,6 +127,31 @@ def document_sections(index: IndexVersion, hit: DocumentHit, limit: int = 8) -> 
     return [Passage(_last_heading(c.heading_path), c.text) for c in chunks[start : min(end, start + limit)]]
 
 
+def in_language(retriever: Retriever, query: str, hits: list[DocumentHit], lang: str) -> list[DocumentHit]:
+    """``hits`` with each article that the help center also has in ``lang`` replaced by that
+    translation, found by a search in ``lang`` alone (so it comes with its own best passage).
+
+    Quoting the user's language beats rendering another: the help center's own wording, and
+    no LLM. Nothing changes unless the top article has a translation; a translation the search in
+    ``lang`` does not rank in its top ten is not taken."""
+    twins = {
+        h.doc_id: twin.doc_id
+        for h in hits
+        if h.lang != lang and (twin := retriever.index.translation(h.paths, h.lang, lang)) is not None
+    }
+    # The answer is the top article's: with it untranslated, it is rendered from its own
+    # language, and a translated second source would mix two languages.
+    if not hits or hits[0].doc_id not in twins:
+        return hits
+    own = {h.doc_id: h for h in retriever.search(query, k=10, filters=SearchFilters(kind="article", lang=lang)).hits}
+    out: list[DocumentHit] = []
+    for h in hits:
+        chosen = own.get(twins.get(h.doc_id, ""), h)
+        if all(o.doc_id != chosen.doc_id for o in out):
+            out.append(chosen)
+    return out
+
+
 def _last_heading(path: Sequence[str]) -> str:
     return path[-1] if path else ""
 

@@ -114,6 +114,21 @@ async def test_a_chinese_question_is_answered_from_the_articles_own_sentences_wi
     assert "first_token" in result.timings_ms
 
 
+async def test_an_english_question_is_quoted_from_the_english_translation_of_the_best_article(
+    retriever: HybridRetriever, llm: FakeOllama
+) -> None:
+    # The demo's pending-transfer article is in Chinese and in English (help/en/...): search
+    # ranks the Chinese one first (the glossary adds its terms), the user reads the English one.
+    streamed, result = await collect(
+        quoting(retriever, llm), "my USDT transfer has been pending since yesterday, what do I do?"
+    )
+    assert result.action == "answer" and result.mode == "quoted" and llm.requests == []
+    assert result.hits[0].paths == ["help/en/transfers/pending-transfer.md"]
+    assert result.citations[0].source == "help/en/transfers/pending-transfer.md"
+    assert result.answer.startswith("From the help center:\n") and streamed == result.answer
+    assert not re.search(r"[\u4e00-\u9fff]", result.answer)
+
+
 class ChineseHelpCenter(HybridRetriever):
     """The demo index searched as if it held Chinese articles only."""
 

@@ -3,16 +3,17 @@ the ingest's seams (the Embedder and Retriever protocols) without loading a mode
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 
-from ingest.index import open_index
+from ingest.index import open_index, translation_key
 from ingest.pipeline import run_ingest
 from kefu.embedder import Embedder
 from kefu.errors import BadInputError
 from service.glossary import Glossary
-from service.retriever import HybridRetriever, Retriever, SearchFilters
+from service.retriever import HybridRetriever, Retriever, SearchFilters, in_language
 from tests.fakes.embedder import FakeEmbedder
 
 HELP = Path(__file__).resolve().parents[2] / "corpora" / "harbor" / "help" / "zh"
@@ -62,3 +63,48 @@ def test_an_unchanged_corpus_embeds_nothing_the_second_time(fake_index: Path) ->
     report = run_ingest([HELP / "fees", HELP / "security"], data_dir=fake_index, index_name="f", embedder=embedder)
     assert not report.changed and report.embedded_chunks == 0
     assert embedder.seen == []
+
+
+@pytest.fixture(scope="module")
+def two_language_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    help_center = tmp_path_factory.mktemp("help")
+    for name in ("zh/fees/gas-fee-basics.md", "zh/fees/eip1559.md", "en/fees/gas-fee-basics.md",
+                 "en/fees/tron-energy-bandwidth.md", "en/wallet/create-wallet.md"):  # fmt: skip
+        (help_center / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(HELP.parent / name, help_center / name)
+    data = tmp_path_factory.mktemp("two-languages")
+    run_ingest([help_center], data_dir=data, index_name="both", embedder=FakeEmbedder())
+    return data
+
+
+def test_an_article_s_translation_is_the_one_at_its_path_in_the_other_language_s_folder(
+    two_language_index: Path,
+) -> None:
+    index = open_index(two_language_index, "both")
+    en = index.translation(["zh/fees/gas-fee-basics.md"], "zh", "en")
+    assert en is not None and en.paths == ["en/fees/gas-fee-basics.md"] and en.lang == "en"
+    zh = index.translation(en.paths, "en", "zh")
+    assert zh is not None and zh.paths == ["zh/fees/gas-fee-basics.md"]
+    assert index.translation(["zh/fees/eip1559.md"], "zh", "en") is None  # not translated
+    assert index.translation(["zh/fees/gas-fee-basics.md"], "zh", "zh") is None
+    assert translation_key("hc/zh-CN/articles/42.md", "zh") == "hc/*/articles/42.md"
+    assert translation_key("hc/en_us/articles/42.md", "en") == "hc/*/articles/42.md"
+    assert translation_key("zhong/a.md", "zh") is None and translation_key("help/a/zh", "zh") is None
+
+
+def test_an_answer_draws_on_the_translation_of_its_top_article_in_the_question_s_language(
+    two_language_index: Path,
+) -> None:
+    retriever = HybridRetriever(open_index(two_language_index, "both"), FakeEmbedder())
+    zh = retriever.search("矿工费是什么", k=10, filters=SearchFilters(kind="article", lang="zh")).hits
+    by_path = {h.paths[0]: h for h in zh}
+    basics, eip = by_path["zh/fees/gas-fee-basics.md"], by_path["zh/fees/eip1559.md"]
+    # An English question: the top article and the next, where translated, give way to the
+    # English article with its own best passage.
+    hits = in_language(retriever, "what is a gas fee", [basics, eip], "en")
+    assert [h.paths[0] for h in hits] == ["en/fees/gas-fee-basics.md", "zh/fees/eip1559.md"]
+    assert hits[0].lang == "en" and hits[0].passage != basics.passage
+    # The top article untranslated: nothing changes (its rendering would mix two languages).
+    assert in_language(retriever, "what is EIP-1559", [eip, basics], "en") == [eip, basics]
+    # A question in the articles' own language: nothing to do.
+    assert in_language(retriever, "矿工费是什么", [basics, eip], "zh") == [basics, eip]
