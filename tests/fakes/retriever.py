@@ -82,7 +82,8 @@ class SlowRetriever:
     def __post_init__(self) -> None:
         self.plain_embedder = self.embedder
         manifest = SimpleNamespace(name="slow", version="v1")
-        self.index = SimpleNamespace(manifest=manifest, documents=[], chunks=[])
+        # A help center without translations.
+        self.index = SimpleNamespace(manifest=manifest, documents=[], chunks=[], translation=lambda *_: None)
 
     def search(self, query: str, k: int = 5, filters: SearchFilters | None = None) -> SearchResult:
         self.searches.append(query)
