@@ -7,7 +7,9 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 
+from service import prompting
 from service.prompting import (
     ASKS_BONUS,
     REMEDY_BONUS,
@@ -266,3 +268,23 @@ def test_the_chain_check_needs_a_chain_on_both_sides() -> None:
     assert not off_chain("my USDT transfer is pending", "Step 1: check the explorer")
     assert not off_chain("转账一直打包中", "Bitcoin")
     assert chains_named("波场上的usdt") == {"tron", "evm", "solana"}
+
+
+def test_the_section_like_the_question_as_a_whole_beats_one_closing_sentence(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The import section's closing line comes closest to "咋建"; the create section, heading
+    # and steps together, is the answer.
+    imports = Passage("导入助记词", "打开应用，选择导入方式。\n输入备份的助记词和新密码。\n至此，新钱包就建好了。")
+    creates = Passage("新建钱包", "打开应用，点击新建钱包。\n设置钱包名称和钱包密码。\n备份助记词并完成验证。")
+    question, hits = "新钱包咋建", [_hit("wallet.md", "x")]
+    chosen = select_evidence(hits, question, FakeEmbedder(), top_sections=[imports, creates])
+    assert chosen.sources[0].text == creates.text
+    # The confidence still reads the chosen sentence's own cosine.
+    assert chosen.best_match == pytest.approx(float(_cosine(question, "打开应用，点击新建钱包。")), abs=1e-4)
+    monkeypatch.setattr(prompting, "SECTION_WEIGHT", 0.0)
+    by_sentence = select_evidence(hits, question, FakeEmbedder(), top_sections=[imports, creates])
+    assert by_sentence.sources[0].text.startswith("至此，新钱包就建好了。")
+
+
+def _cosine(a: str, b: str) -> float:
+    embedder = FakeEmbedder()
+    return float(embedder.embed_queries([a])[0] @ embedder.embed_passages([b])[0])
