@@ -190,11 +190,11 @@ class WebhookSink(LocalServer):
 
 
 @pytest.fixture(scope="module")
-def sink() -> Iterator[WebhookSink]:
-    """A webhook for the module that fails the first call of each delivery."""
-    server = WebhookSink().start()
-    yield server
-    server.stop()
+def sink(request: pytest.FixtureRequest) -> Iterator[WebhookSink]:
+    """A webhook for the module that fails the first call of each delivery, or accepts every
+    call in a module that sets ``WEBHOOK_FAILS_FIRST = False``."""
+    with WebhookSink(fail_first=getattr(request.module, "WEBHOOK_FAILS_FIRST", True)) as server:
+        yield server
 
 
 @contextmanager

@@ -23,14 +23,8 @@ pytestmark = pytest.mark.slow
 USER = "w-curated-1"
 ZH_ANSWER = "在钱包详情页选择“导出私钥”，输入钱包密码后抄在纸上离线保存；私钥不要发给任何人，包括客服。"
 EN_ANSWER = "No: once a Bitcoin transaction is broadcast it cannot be cancelled; wait for it to confirm or fail."
-
-
-@pytest.fixture(scope="module")
-def sink() -> Iterator[WebhookSink]:
-    """A webhook that accepts every call (the shared one fails each delivery's first)."""
-    server = WebhookSink(fail_first=False).start()
-    yield server
-    server.stop()
+#: The conftest's sink accepts every call: a rating must reach it as exactly one call.
+WEBHOOK_FAILS_FIRST = False
 
 
 @pytest.fixture(scope="module")
