@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from mnemonic import Mnemonic
 
 from kefu.errors import BackendUnavailableError
 from service.api.logs import JsonFormatter
@@ -22,6 +21,7 @@ from service.api.ratelimit import RateLimiter, SharedRateLimiter
 from service.keys import create_key
 from service.store import Store
 from tests.fakes.ollama_server import FakeOllama
+from tests.phrases import SEED
 from tests.service.api.conftest import (
     GROUNDED_QUESTION,
     GROUNDED_SOURCE,
@@ -40,7 +40,6 @@ from tests.service.databases import BACKENDS, make_database
 
 pytestmark = pytest.mark.slow
 
-SEED = Mnemonic("english").to_mnemonic(bytes(range(16, 32)))
 ORIGIN = "https://desk.example"
 TICKET = {
     "subject": "转账没到",
