@@ -14,7 +14,7 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 
 from kefu.errors import InvalidFieldError, NotReadyError
 from service.api.assistant import owner_of
-from service.api.auth import ADMINS, AGENTS, ANY_ROLE, require
+from service.api.auth import ADMINS, AGENTS, ANY_ROLE, keyed, require
 from service.api.openapi import AUTH_ERRORS, SECURITY, error_responses
 from service.api.runtime import Caller, Runtime
 from service.api.schemas import (
@@ -296,8 +296,7 @@ class DraftController(Controller):
 
 @post(
     "/v1/conversations/{conversation_id:str}/csat",
-    guards=[require(*ANY_ROLE)],
-    security=SECURITY,
+    **keyed(*ANY_ROLE),
     status_code=201,
     tags=["assistant"],
     summary="Rate a conversation (satisfaction, 1-5)",
