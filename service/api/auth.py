@@ -56,11 +56,12 @@ class KeyedRoute(TypedDict):
 
 
 def keyed(*roles: Role) -> KeyedRoute:
-    """The options of a route outside a controller that takes an API key with one of ``roles``:
-    the guard that checks the key and the bearer scheme the OpenAPI document names for it.
+    """The options of a route that takes an API key with one of ``roles``: the guard that
+    checks the key and the bearer scheme the OpenAPI document names for it.
 
-    Spread into the decorator (``@get(path, **keyed(*AGENTS), ...)``) so the two never part; a
-    controller sets ``security`` once for all its routes instead."""
+    Spread into the decorator (``@get(path, **keyed(*AGENTS), ...)``) so the two never part.
+    A controller whose routes all take the same roles sets both on the class instead (its
+    guard then also answers OPTIONS)."""
     return {"guards": [require(*roles)], "security": SECURITY}
 
 
