@@ -272,32 +272,33 @@ def _sources(details: dict[str, Any], body: dict[str, Any]) -> list[Source]:
     """The numbered sources, each with the snippet its citation quoted (the passage is not in the reply)."""
     cited_snippets = {int(c["n"]): str(c.get("snippet") or "") for c in body.get("citations") or []}
     return [
-        Source(
-            n=int(s["n"]),
-            doc_id=str(s["source"]),
-            title=str(s.get("title") or ""),
-            url=s.get("url"),
-            kind=str(s.get("kind") or "article"),
-            text="",
-            snippet=cited_snippets.get(int(s["n"]), ""),
-        )
+        _numbered(s, kind=str(s.get("kind") or "article"), snippet=cited_snippets.get(int(s["n"]), ""))
         for s in details.get("sources") or []
     ]
 
 
 def _citations(body: dict[str, Any], sources: list[Source]) -> list[Citation]:
+    """The cited sources as citations (as the in-process answerer makes them), each of its source's kind."""
     kind_of = {s.n: s.kind for s in sources}
-    return [
-        Citation(
-            n=int(c["n"]),
-            source=str(c["source"]),
-            title=str(c.get("title") or ""),
-            url=c.get("url"),
-            snippet=str(c.get("snippet") or ""),
-            kind=kind_of.get(int(c["n"]), "article"),
-        )
+    cited = [
+        _numbered(c, kind=kind_of.get(int(c["n"]), "article"), snippet=str(c.get("snippet") or ""))
         for c in body.get("citations") or []
     ]
+    return [Citation(n=s.n, source=s.doc_id, title=s.title, url=s.url, snippet=s.snippet, kind=s.kind) for s in cited]
+
+
+def _numbered(entry: dict[str, Any], *, kind: str, snippet: str) -> Source:
+    """A numbered entry of the reply, a source or a citation: both carry ``n``, ``source``,
+    ``title`` and ``url`` alike; the passage itself is never in the reply."""
+    return Source(
+        n=int(entry["n"]),
+        doc_id=str(entry["source"]),
+        title=str(entry.get("title") or ""),
+        url=entry.get("url"),
+        kind=kind,
+        text="",
+        snippet=snippet,
+    )
 
 
 def _handoff(body: dict[str, Any], details: dict[str, Any], *, lang: str, rules: list[str]) -> Handoff | None:

@@ -196,10 +196,10 @@ class Settings:
         ollama_host_env = env.get("KEFU_OLLAMA_HOST") or env.get("OLLAMA_HOST")
         openai_env = env.get("KEFU_OPENAI_BASE_URL", "").strip()
         backend_default: LlmBackend = "ollama" if ollama_host_env else "openai" if openai_env else "llamacpp"
-        brand_file = get("KEFU_BRAND_FILE", lambda s: Path(s).expanduser(), None)
+        brand_file = get("KEFU_BRAND_FILE", _path, None)
         brand = load_brand(brand_file) if brand_file else None
         settings = cls(
-            data_dir=get("KEFU_DATA_DIR", lambda s: Path(s).expanduser(), defaults.data_dir),
+            data_dir=get("KEFU_DATA_DIR", _path, defaults.data_dir),
             embedding_model=get("KEFU_EMBEDDING_MODEL", str, None),
             embedding_batch_size=get("KEFU_EMBEDDING_BATCH_SIZE", positive_int, defaults.embedding_batch_size),
             embed_runtime=get("KEFU_EMBED_RUNTIME", _embed_runtime, defaults.embed_runtime),
@@ -215,20 +215,20 @@ class Settings:
             openai_api_key=get("KEFU_OPENAI_API_KEY", str, None),
             llm_parallel=get("KEFU_LLM_PARALLEL", positive_int, defaults.llm_parallel),
             llm_health_interval=get("KEFU_LLM_HEALTH_INTERVAL", _positive_float, defaults.llm_health_interval),
-            gguf_path=get("KEFU_GGUF_PATH", lambda s: Path(s).expanduser(), None),
+            gguf_path=get("KEFU_GGUF_PATH", _path, None),
             llm_threads=get("KEFU_LLM_THREADS", positive_int, defaults.llm_threads),
             llm_context=get("KEFU_LLM_CONTEXT", positive_int, defaults.llm_context),
             llm_max_tokens=get("KEFU_LLM_MAX_TOKENS", positive_int, defaults.llm_max_tokens),
             llm_temperature=get("KEFU_LLM_TEMPERATURE", _non_negative_float, defaults.llm_temperature),
             llm_timeout=get("KEFU_LLM_TIMEOUT", _positive_float, defaults.llm_timeout),
             llm_connect_timeout=get("KEFU_LLM_CONNECT_TIMEOUT", _positive_float, defaults.llm_connect_timeout),
-            corpus_dir=get("KEFU_CORPUS_DIR", lambda s: Path(s).expanduser(), None),
+            corpus_dir=get("KEFU_CORPUS_DIR", _path, None),
             index_name=get("KEFU_INDEX", _index_name, defaults.index_name),
-            glossary_path=get("KEFU_GLOSSARY", lambda s: Path(s).expanduser(), None),
+            glossary_path=get("KEFU_GLOSSARY", _path, None),
             answer_deadline=get("KEFU_ANSWER_DEADLINE", _positive_float, defaults.answer_deadline),
             answer_style=get("KEFU_ANSWER_STYLE", _answer_style, defaults.answer_style),
             index_watch_seconds=get("KEFU_INDEX_WATCH_SECONDS", _non_negative_float, defaults.index_watch_seconds),
-            calibration_path=get("KEFU_CALIBRATION", lambda s: Path(s).expanduser(), None),
+            calibration_path=get("KEFU_CALIBRATION", _path, None),
             database_url=get("KEFU_DATABASE_URL", _database_url, None),
             webhook_url=get("KEFU_WEBHOOK_URL", _http_url, None),
             llm_queue=get("KEFU_LLM_QUEUE", _non_negative_int, defaults.llm_queue),
@@ -286,6 +286,11 @@ positive_int = _bounded(int, "a whole number", zero=False)
 _non_negative_int = _bounded(int, "a whole number", zero=True)
 _positive_float = _bounded(float, "a number", zero=False)
 _non_negative_float = _bounded(float, "a number", zero=True)
+
+
+def _path(raw: str) -> Path:
+    # "~/kefu" names a folder in the home directory, as it would in a shell.
+    return Path(raw).expanduser()
 
 
 def _origins(raw: str) -> tuple[str, ...]:

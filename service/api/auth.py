@@ -7,12 +7,13 @@ see :mod:`service.keys`) and its role, applies the key's rate limit, and leaves 
 
 # No ``from __future__ import annotations``: Litestar reads these annotations at run time.
 
-from typing import Any
+from typing import Any, TypedDict
 
 from litestar.connection import ASGIConnection, Request
 from litestar.handlers.base import BaseRouteHandler
 from litestar.types import Guard
 
+from service.api.openapi import SECURITY
 from service.api.runtime import Caller, Runtime
 from service.store import Role
 
@@ -45,6 +46,23 @@ def require(*roles: Role) -> Guard:
         connection.state[CALLER_STATE] = caller
 
     return guard
+
+
+class KeyedRoute(TypedDict):
+    """The options :func:`keyed` gives a route handler's decorator."""
+
+    guards: list[Guard]
+    security: list[dict[str, list[str]]]
+
+
+def keyed(*roles: Role) -> KeyedRoute:
+    """The options of a route that takes an API key with one of ``roles``: the guard that
+    checks the key and the bearer scheme the OpenAPI document names for it.
+
+    Spread into the decorator (``@get(path, **keyed(*AGENTS), ...)``) so the two never part.
+    A controller whose routes all take the same roles sets both on the class instead (its
+    guard then also answers OPTIONS)."""
+    return {"guards": [require(*roles)], "security": SECURITY}
 
 
 def provide_caller(request: Request[Any, Any, Any]) -> Caller:

@@ -55,8 +55,15 @@ DRAFT_STATUSES: Final = ("pending", "approved", "rejected")
 UUID_LENGTH: Final = 36
 
 
-def _one_of(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+def _one_of(column: str, values: tuple[str, ...]) -> CheckConstraint:
+    """A check keeping ``column`` to ``values``, named after the column (``ck_<table>_<column>``)."""
+    return CheckConstraint(f"{column} IN ({', '.join(repr(v) for v in values)})", name=column)
+
+
+def _queue(table: str, statuses: tuple[str, ...], *, by: str) -> tuple[CheckConstraint, Index]:
+    """A work queue's ``status``: kept to ``statuses``, and indexed with ``by`` for reading the
+    queue by status in that order (the index named ``ix_<table>_status_<by>``)."""
+    return _one_of("status", statuses), Index(f"ix_{table}_status_{by}", "status", by)
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -93,7 +100,7 @@ class ApiKey(Base):
     """An API key: only the SHA-256 of the key is kept, and the start of it for display."""
 
     __tablename__ = "api_keys"
-    __table_args__ = (CheckConstraint(_one_of("role", ROLES), name="role"),)
+    __table_args__ = (_one_of("role", ROLES),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(100))
@@ -126,7 +133,7 @@ class Conversation(Base):
 class Message(Base):
     __tablename__ = "messages"
     __table_args__ = (
-        CheckConstraint(_one_of("role", MESSAGE_ROLES), name="role"),
+        _one_of("role", MESSAGE_ROLES),
         Index("ix_messages_conversation_id_id", "conversation_id", "id"),
     )
 
@@ -147,7 +154,7 @@ class Answer(Base):
 
     __tablename__ = "answers"
     __table_args__ = (
-        CheckConstraint(_one_of("mode", ANSWER_MODES), name="mode"),
+        _one_of("mode", ANSWER_MODES),
         CheckConstraint("confidence >= 0 AND confidence <= 1", name="confidence"),
     )
 
@@ -169,7 +176,7 @@ class Answer(Base):
 
 class Feedback(Base):
     __tablename__ = "feedback"
-    __table_args__ = (CheckConstraint(_one_of("kind", FEEDBACK_KINDS), name="kind"),)
+    __table_args__ = (_one_of("kind", FEEDBACK_KINDS),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     answer_id: Mapped[str] = mapped_column(ForeignKey("answers.id", ondelete="CASCADE"), index=True)
@@ -182,11 +189,7 @@ class Feedback(Base):
 
 class Handoff(Base):
     __tablename__ = "handoffs"
-    __table_args__ = (
-        CheckConstraint(_one_of("status", HANDOFF_STATUSES), name="status"),
-        CheckConstraint(_one_of("priority", PRIORITIES), name="priority"),
-        Index("ix_handoffs_status_created_at", "status", "created_at"),
-    )
+    __table_args__ = (*_queue("handoffs", HANDOFF_STATUSES, by="created_at"), _one_of("priority", PRIORITIES))
 
     id: Mapped[str] = mapped_column(String(UUID_LENGTH), primary_key=True)
     conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
@@ -213,9 +216,8 @@ class WebhookDelivery(Base):
 
     __tablename__ = "webhook_deliveries"
     __table_args__ = (
-        CheckConstraint(_one_of("status", DELIVERY_STATUSES), name="status"),
-        CheckConstraint(_one_of("event", WEBHOOK_EVENTS), name="event"),
-        Index("ix_webhook_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
+        *_queue("webhook_deliveries", DELIVERY_STATUSES, by="next_attempt_at"),
+        _one_of("event", WEBHOOK_EVENTS),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -277,7 +279,7 @@ class CsatRating(Base):
     __tablename__ = "csat_ratings"
     __table_args__ = (
         CheckConstraint("score >= 1 AND score <= 5", name="score"),
-        CheckConstraint(_one_of("handled_by", CSAT_HANDLERS), name="handled_by"),
+        _one_of("handled_by", CSAT_HANDLERS),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -296,10 +298,7 @@ class FaqDraft(Base):
     Never shown to users: only approving it makes a curated answer of it."""
 
     __tablename__ = "faq_drafts"
-    __table_args__ = (
-        CheckConstraint(_one_of("status", DRAFT_STATUSES), name="status"),
-        Index("ix_faq_drafts_status_created_at", "status", "created_at"),
-    )
+    __table_args__ = _queue("faq_drafts", DRAFT_STATUSES, by="created_at")
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     question: Mapped[str] = mapped_column(Text)

@@ -1295,15 +1295,14 @@ def _waiting(session: Session, handoff: Handoff) -> int:
     return int(session.scalar(query) or 0)
 
 
+def _event_body(item: Message | CsatRecord, *names: str) -> dict[str, Any]:
+    """What a webhook event tells of ``item``: its attributes ``names``, then when it was
+    created (as ISO text, as JSON carries it)."""
+    return {**{name: getattr(item, name) for name in names}, "created_at": item.created_at.isoformat()}
+
+
 def _message_body(message: Message) -> dict[str, Any]:
-    return {
-        "id": message.id,
-        "conversation_id": message.conversation_id,
-        "role": message.role,
-        "text": message.text,
-        "author": message.author,
-        "created_at": message.created_at.isoformat(),
-    }
+    return _event_body(message, "id", "conversation_id", "role", "text", "author")
 
 
 def _last_assistant_text(session: Session, conversation_id: str) -> str:
@@ -1476,13 +1475,7 @@ def _csat(row: CsatRating) -> CsatRecord:
 
 
 def _csat_body(record: CsatRecord) -> dict[str, Any]:
-    return {
-        "conversation_id": record.conversation_id,
-        "score": record.score,
-        "comment": record.comment,
-        "handled_by": record.handled_by,
-        "created_at": record.created_at.isoformat(),
-    }
+    return _event_body(record, "conversation_id", "score", "comment", "handled_by")
 
 
 def _draft(row: FaqDraft) -> DraftRecord:

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mnemonic import Mnemonic
 
 from eval.answers import _judged, run_item
 from eval.dataset import EvalItem
@@ -31,6 +30,7 @@ from service.keys import create_key
 from service.store import Store
 from tests.fakes.http import LocalServer, QuietHandler
 from tests.fakes.ollama_server import FakeOllama, ScriptedModel
+from tests.phrases import SEED
 from tests.service.api.conftest import on_loopback
 
 #: Each test talks to a server on loopback; those that ask the deployment load the real embedder.
@@ -41,7 +41,6 @@ MODEL = "qwen2.5:3b-instruct"
 GROUNDED_TOKENS = ["转账", "打包中", "通常", "是", "矿工费", "太低", "[1]", "。"]
 GROUNDED_QUESTION = "我的转账一直在打包中怎么办？"
 GROUNDED_SOURCE = "help/zh/transfers/pending-transfer.md"
-SEED = Mnemonic("english").to_mnemonic(bytes(range(16, 32)))
 
 
 @dataclass

@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mnemonic import Mnemonic
 
 from kefu.errors import ConfigError
 from service.api.logs import JsonFormatter
 from service.keys import KEYS_MARKER, create_key, keys_were_issued, note_keys_issued
 from service.store import Store
 from tests.conftest import HARBOR
+from tests.phrases import seed_phrase
 from tests.security.test_redaction_evasions import EVASIONS
 from tests.service.api.conftest import (  # noqa: F401 - llm_server is a fixture
     SLOW_MODEL,
@@ -39,7 +39,7 @@ from tests.service.api.conftest import (  # noqa: F401 - llm_server is a fixture
 
 pytestmark = pytest.mark.slow
 
-SEED = Mnemonic("english").to_mnemonic(bytes(range(48, 64)))
+SEED = seed_phrase(48)
 HEX = hashlib.sha256(b"not a request id").hexdigest()
 TRANSFER_QUESTION = "我的转账一直在打包中怎么办？"
 
@@ -108,7 +108,7 @@ def test_no_evasion_reaches_the_store_the_logs_or_an_echo(api: Api, caplog: pyte
 @pytest.mark.parametrize(
     "text",
     [
-        "我的助记词是" + "".join(Mnemonic("chinese_simplified").to_mnemonic(bytes(range(40, 56))).split()),
+        "我的助记词是" + "".join(seed_phrase(40, "chinese_simplified").split()),
         "\u200b".join(SEED.split()),
         "+".join(SEED.split()),
         f"my transaction fails, I imported this: {HEX}",

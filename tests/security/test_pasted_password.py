@@ -10,10 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from mnemonic import Mnemonic
 
 from tests.fakes.ollama_server import FakeOllama, ScriptedModel
 from tests.fakes.retriever import SlowRetriever, article_hit
+from tests.phrases import seed_phrase
 from tests.service.api.conftest import Served, serve_fake
 
 PASTED = [
@@ -72,7 +72,7 @@ def test_a_question_about_passwords_is_not_a_pasted_secret(served: Served, lang:
 
 
 def test_a_seed_phrase_with_a_password_gets_the_wallet_warning(served: Served) -> None:
-    seed = Mnemonic("english").to_mnemonic(bytes(range(16)))
+    seed = seed_phrase()
     response, _ = served.post("/v1/ask", {"question": f"my seed is {seed} and my password is Abc12345"})
     body = response.json()
     assert body["reason"] == "secret_shared"

@@ -17,12 +17,13 @@ from service.rules import (
     RuleHit,
     check_rules,
 )
+from tests.phrases import seed_phrase
 from tests.timing import cpu_seconds
 
 DATASETS = Path(__file__).resolve().parents[2] / "eval" / "datasets"
 
-SEED_EN = Mnemonic("english").to_mnemonic(bytes(range(16)))
-SEED_ZH = Mnemonic("chinese_simplified").to_mnemonic(bytes(range(100, 116)))
+SEED_EN = seed_phrase()
+SEED_ZH = seed_phrase(100, "chinese_simplified")
 KEY_HEX = hashlib.sha256(b"kefu test key").hexdigest()
 HASH_HEX = hashlib.sha256(b"kefu test tx").hexdigest()
 KEYSTORE = json.dumps(

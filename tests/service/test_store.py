@@ -17,7 +17,6 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from mnemonic import Mnemonic
 from sqlalchemy import Column, Integer, MetaData, inspect
 
 import service.store.engine as engine_module
@@ -52,6 +51,7 @@ from service.store import (
 )
 from service.store.migrate import alembic_config
 from service.store.models import Base
+from tests.phrases import seed_phrase
 from tests.service.databases import BACKENDS, T0, WEBHOOK, Clock, Database, make_database, make_store
 
 pytestmark = pytest.mark.integration
@@ -67,7 +67,7 @@ PREVIOUS_RELEASE_TABLES = {
     "handoffs",
     "webhook_deliveries",
 }
-MNEMONIC = Mnemonic("english").to_mnemonic(bytes(range(16)))  # a valid 12-word phrase
+MNEMONIC = seed_phrase()  # a valid 12-word phrase
 HEX64 = "9f3a" * 16
 
 

@@ -6,16 +6,15 @@ from litestar import post
 from litestar.di import NamedDependency
 
 from ingest.adapt import retrain_due
-from service.api.auth import ADMINS, require
-from service.api.openapi import AUTH_ERRORS, SECURITY, error_responses
+from service.api.auth import ADMINS, keyed
+from service.api.openapi import AUTH_ERRORS, error_responses
 from service.api.runtime import Runtime
 from service.api.schemas import AdapterOutdated, ReindexResponse, view
 
 
 @post(
     "/v1/admin/reindex",
-    guards=[require(*ADMINS)],
-    security=SECURITY,
+    **keyed(*ADMINS),
     status_code=200,
     tags=["admin"],
     summary="Ingest the corpus again and serve the new index",

@@ -17,8 +17,8 @@ from msgspec import Meta
 from kefu.errors import BadInputError
 from service.analytics import Report, build_report
 from service.analytics_html import render_html
-from service.api.auth import AGENTS, require
-from service.api.openapi import AUTH_ERRORS, SECURITY, error_responses
+from service.api.auth import AGENTS, keyed
+from service.api.openapi import AUTH_ERRORS, error_responses
 from service.api.runtime import Runtime
 
 DEFAULT_PERIOD = timedelta(days=7)
@@ -100,8 +100,7 @@ class AnalyticsReport(msgspec.Struct):
 
 @get(
     "/v1/analytics",
-    guards=[require(*AGENTS)],
-    security=SECURITY,
+    **keyed(*AGENTS),
     tags=["admin"],
     summary="The weekly report",
     description=(
@@ -125,8 +124,7 @@ async def analytics(
 
 @get(
     "/v1/analytics/html",
-    guards=[require(*AGENTS)],
-    security=SECURITY,
+    **keyed(*AGENTS),
     tags=["admin"],
     summary="The weekly report as a page",
     description=(

@@ -12,8 +12,8 @@ from litestar.params import JSONBody
 from litestar.response import ServerSentEvent
 
 from service.api import assistant
-from service.api.auth import AGENTS, ANY_ROLE, require
-from service.api.openapi import AUTH_ERRORS, SECURITY, error_responses
+from service.api.auth import AGENTS, ANY_ROLE, keyed
+from service.api.openapi import AUTH_ERRORS, error_responses
 from service.api.runtime import Caller, Runtime
 from service.api.schemas import (
     AskRequest,
@@ -60,11 +60,10 @@ Roles: app, agent, admin."""
 
 class AssistantController(Controller):
     path = "/v1"
-    security = SECURITY
 
     @post(
         "/ask",
-        guards=[require(*ANY_ROLE)],
+        **keyed(*ANY_ROLE),
         status_code=200,
         tags=["assistant"],
         summary="Answer a question (JSON, or streamed as server-sent events)",
@@ -104,7 +103,7 @@ class AssistantController(Controller):
 
     @post(
         "/suggest",
-        guards=[require(*AGENTS)],
+        **keyed(*AGENTS),
         status_code=200,
         tags=["agents"],
         summary="Suggest a reply to a ticket",
@@ -125,7 +124,7 @@ class AssistantController(Controller):
 
     @post(
         "/search",
-        guards=[require(*AGENTS)],
+        **keyed(*AGENTS),
         status_code=200,
         tags=["agents"],
         summary="Search the help center and past tickets",
@@ -141,7 +140,7 @@ class AssistantController(Controller):
 
     @post(
         "/feedback",
-        guards=[require(*ANY_ROLE)],
+        **keyed(*ANY_ROLE),
         status_code=201,
         tags=["assistant", "agents"],
         summary="Feedback on an answer or a suggestion",

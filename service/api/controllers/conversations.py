@@ -9,8 +9,8 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter
 
 from service.api import assistant
-from service.api.auth import ANY_ROLE, require
-from service.api.openapi import AUTH_ERRORS, SECURITY, error_responses
+from service.api.auth import ANY_ROLE, keyed
+from service.api.openapi import AUTH_ERRORS, error_responses
 from service.api.runtime import Caller, Runtime
 from service.api.schemas import Caller as CallerView
 from service.api.schemas import ConversationMessages
@@ -18,8 +18,7 @@ from service.api.schemas import ConversationMessages
 
 @get(
     "/v1/conversations/{conversation_id:str}/messages",
-    guards=[require(*ANY_ROLE)],
-    security=SECURITY,
+    **keyed(*ANY_ROLE),
     tags=["assistant"],
     summary="The messages of a conversation (long-poll with `wait`)",
     description=(
@@ -51,8 +50,7 @@ async def conversation_messages(
 
 @get(
     "/v1/me",
-    guards=[require(*ANY_ROLE)],
-    security=SECURITY,
+    **keyed(*ANY_ROLE),
     tags=["operations"],
     summary="Who the key is",
     description="The calling key's role and name (the console shows it and lists what it claimed).",

@@ -14,7 +14,7 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 
 from kefu.errors import InvalidFieldError, NotReadyError
 from service.api.assistant import owner_of
-from service.api.auth import ADMINS, AGENTS, ANY_ROLE, require
+from service.api.auth import ADMINS, AGENTS, ANY_ROLE, keyed, require
 from service.api.openapi import AUTH_ERRORS, SECURITY, error_responses
 from service.api.runtime import Caller, Runtime
 from service.api.schemas import (
@@ -55,12 +55,11 @@ def _with_score(curated: Curated, score: float | None = None, matches: bool | No
 
 class CuratedController(Controller):
     path = "/v1/curated"
-    security = SECURITY
     tags = ["curated answers"]  # noqa: RUF012
 
     @get(
         "/",
-        guards=[require(*AGENTS)],
+        **keyed(*AGENTS),
         summary="List or search curated answers",
         description=(
             "Every curated answer, oldest first, with how many questions each answered (`hits`). "
@@ -102,7 +101,7 @@ class CuratedController(Controller):
 
     @post(
         "/",
-        guards=[require(*ADMINS)],
+        **keyed(*ADMINS),
         status_code=201,
         summary="Create a curated answer",
         description=(
@@ -127,7 +126,7 @@ class CuratedController(Controller):
 
     @get(
         "/{curated_id:int}",
-        guards=[require(*AGENTS)],
+        **keyed(*AGENTS),
         summary="A curated answer",
         description="One curated answer with its hit count. Roles: agent, admin.",
         responses=error_responses(*AUTH_ERRORS, 404),
@@ -137,7 +136,7 @@ class CuratedController(Controller):
 
     @patch(
         "/{curated_id:int}",
-        guards=[require(*ADMINS)],
+        **keyed(*ADMINS),
         summary="Edit, disable or enable a curated answer",
         description=(
             "Changes the fields given (an empty string removes a question or answer; `enabled: false` "
@@ -162,7 +161,7 @@ class CuratedController(Controller):
 
     @delete(
         "/{curated_id:int}",
-        guards=[require(*ADMINS)],
+        **keyed(*ADMINS),
         summary="Delete a curated answer",
         description="Deletes it for good (disable it instead to keep it). Roles: admin.",
         responses=error_responses(*AUTH_ERRORS, 404),
@@ -296,8 +295,7 @@ class DraftController(Controller):
 
 @post(
     "/v1/conversations/{conversation_id:str}/csat",
-    guards=[require(*ANY_ROLE)],
-    security=SECURITY,
+    **keyed(*ANY_ROLE),
     status_code=201,
     tags=["assistant"],
     summary="Rate a conversation (satisfaction, 1-5)",

@@ -189,6 +189,26 @@ class WebhookSink(LocalServer):
         return [c for c in self.calls if (c["body"].get("handoff") or {}).get("id") == handoff_id]
 
 
+@pytest.fixture(scope="module")
+def sink(request: pytest.FixtureRequest) -> Iterator[WebhookSink]:
+    """A webhook for the module that fails the first call of each delivery, or accepts every
+    call in a module that sets ``WEBHOOK_FAILS_FIRST = False``."""
+    with WebhookSink(fail_first=getattr(request.module, "WEBHOOK_FAILS_FIRST", True)) as server:
+        yield server
+
+
+@contextmanager
+def webhook_api(
+    data_dir: Path, db: Path | str, llm: FakeOllama, embedder: Any, sink: WebhookSink, **changes: Any
+) -> Iterator[Api]:
+    """An app without a rate limit whose webhook posts to ``sink`` within a test's patience (the
+    outbox polled every 0.05 s, a failed call retried 0.1 s later); stopped after the block."""
+    settings = api_settings(data_dir, db, webhook_url=sink.url, rate_limit=0, **changes)
+    store = Store.from_settings(settings, retry=QUICK_RETRY)
+    with running(build_app(settings, llm, embedder, store=store, webhook_poll_seconds=0.05), store) as api:
+        yield api
+
+
 def sse_events(text: str) -> list[tuple[str, Any]]:
     """(event, decoded data) for each server-sent event in a response body."""
     events = []

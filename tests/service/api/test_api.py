@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from mnemonic import Mnemonic
 
 from kefu.errors import BackendUnavailableError
 from service.api.logs import JsonFormatter
@@ -22,10 +21,10 @@ from service.api.ratelimit import RateLimiter, SharedRateLimiter
 from service.keys import create_key
 from service.store import Store
 from tests.fakes.ollama_server import FakeOllama
+from tests.phrases import SEED
 from tests.service.api.conftest import (
     GROUNDED_QUESTION,
     GROUNDED_SOURCE,
-    QUICK_RETRY,
     STOLEN_QUESTION,
     Api,
     WebhookSink,
@@ -33,15 +32,14 @@ from tests.service.api.conftest import (
     ask,
     build_app,
     error_of,
-    running,
     sse_events,
     start_api,
+    webhook_api,
 )
 from tests.service.databases import BACKENDS, make_database
 
 pytestmark = pytest.mark.slow
 
-SEED = Mnemonic("english").to_mnemonic(bytes(range(16, 32)))
 ORIGIN = "https://desk.example"
 TICKET = {
     "subject": "转账没到",
@@ -53,27 +51,20 @@ TICKET = {
 }
 
 
-@pytest.fixture(scope="module")
-def sink() -> Iterator[WebhookSink]:
-    server = WebhookSink().start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture(scope="module", params=BACKENDS)
 def api(request, tmp_path_factory, harbor_data_dir, embedder, llm_server, sink) -> Iterator[Api]:  # type: ignore[no-untyped-def]
     tmp = tmp_path_factory.mktemp("api")
-    settings = api_settings(
+    # Without a rate limit: it is tested on its own with a limiter of its own.
+    with webhook_api(
         harbor_data_dir,
         make_database(request, request.param, tmp).url,
+        llm_server,
+        embedder,
+        sink,
         max_question_chars=500,
         max_body_bytes=16_384,
         cors_origins=(ORIGIN,),
-        webhook_url=sink.url,
-        rate_limit=0,  # tested on its own with a limiter of its own
-    )
-    store = Store.from_settings(settings, retry=QUICK_RETRY)
-    with running(build_app(settings, llm_server, embedder, store=store, webhook_poll_seconds=0.05), store) as api:
+    ) as api:
         yield api
 
 

@@ -14,16 +14,12 @@ from typing import Any
 import pytest
 
 from service.keys import create_key
-from service.store import Store
 from tests.service.api.conftest import (
     GROUNDED_QUESTION,
-    QUICK_RETRY,
     Api,
     WebhookSink,
-    api_settings,
-    build_app,
-    running,
     sse_events,
+    webhook_api,
 )
 
 pytestmark = pytest.mark.slow
@@ -33,18 +29,9 @@ HUMAN = "我要转人工"
 
 
 @pytest.fixture(scope="module")
-def sink() -> Iterator[WebhookSink]:
-    server = WebhookSink().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def api(tmp_path_factory, harbor_data_dir, embedder, llm_server, sink) -> Iterator[Api]:  # type: ignore[no-untyped-def]
     tmp = tmp_path_factory.mktemp("loop")
-    settings = api_settings(harbor_data_dir, tmp / "kefu.db", webhook_url=sink.url, rate_limit=0)
-    store = Store.from_settings(settings, retry=QUICK_RETRY)
-    with running(build_app(settings, llm_server, embedder, store=store, webhook_poll_seconds=0.05), store) as api:
+    with webhook_api(harbor_data_dir, tmp / "kefu.db", llm_server, embedder, sink) as api:
         yield api
 
 

@@ -10,15 +10,11 @@ from typing import Any
 
 import pytest
 
-from service.store import Store
 from tests.service.api.conftest import (
     GROUNDED_QUESTION,
-    QUICK_RETRY,
     Api,
     WebhookSink,
-    api_settings,
-    build_app,
-    start_api,
+    webhook_api,
 )
 from tests.service.test_store import MNEMONIC
 
@@ -27,33 +23,15 @@ pytestmark = pytest.mark.slow
 USER = "w-curated-1"
 ZH_ANSWER = "在钱包详情页选择“导出私钥”，输入钱包密码后抄在纸上离线保存；私钥不要发给任何人，包括客服。"
 EN_ANSWER = "No: once a Bitcoin transaction is broadcast it cannot be cancelled; wait for it to confirm or fail."
-
-
-@pytest.fixture(scope="module")
-def sink() -> Iterator[WebhookSink]:
-    server = WebhookSink(fail_first=False).start()
-    yield server
-    server.stop()
-
-
-def open_api(db: Path, harbor_data_dir: Path, embedder: Any, llm_server: Any, sink: WebhookSink) -> Api:
-    settings = api_settings(harbor_data_dir, db, webhook_url=sink.url, rate_limit=0)
-    store = Store.from_settings(settings, retry=QUICK_RETRY)
-    app = build_app(settings, llm_server, embedder, store=store, webhook_poll_seconds=0.05)
-    client, keys = start_api(app, store)
-    return Api(client=client, store=store, keys=keys, app=app)
-
-
-def close_api(api: Api) -> None:
-    api.client.__exit__(None, None, None)
-    api.store.close()
+#: The conftest's sink accepts every call: a rating must reach it as exactly one call.
+WEBHOOK_FAILS_FIRST = False
 
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory, harbor_data_dir, embedder, llm_server, sink) -> Iterator[Api]:  # type: ignore[no-untyped-def]
-    served = open_api(tmp_path_factory.mktemp("learning") / "kefu.db", harbor_data_dir, embedder, llm_server, sink)
-    yield served
-    close_api(served)
+    db = tmp_path_factory.mktemp("learning") / "kefu.db"
+    with webhook_api(harbor_data_dir, db, llm_server, embedder, sink) as served:
+        yield served
 
 
 def ask(api: Api, question: str, **extra: Any) -> dict[str, Any]:
@@ -146,16 +124,10 @@ def test_agents_search_curated_answers_by_meaning(api: Api) -> None:
 
 
 def test_curated_answers_survive_a_restart(tmp_path: Path, harbor_data_dir, embedder, llm_server, sink) -> None:  # type: ignore[no-untyped-def]
-    first = open_api(tmp_path / "kefu.db", harbor_data_dir, embedder, llm_server, sink)
-    try:
+    with webhook_api(harbor_data_dir, tmp_path / "kefu.db", llm_server, embedder, sink) as first:
         create(first, question_zh="怎么导出私钥备份？", answer_zh=ZH_ANSWER)
-    finally:
-        close_api(first)
-    again = open_api(tmp_path / "kefu.db", harbor_data_dir, embedder, llm_server, sink)
-    try:
+    with webhook_api(harbor_data_dir, tmp_path / "kefu.db", llm_server, embedder, sink) as again:
         assert ask(again, "私钥在哪里导出来备份")["answer"] == ZH_ANSWER
-    finally:
-        close_api(again)
 
 
 def test_a_conversation_is_rated_once_by_its_user_and_the_rating_reaches_the_webhook(

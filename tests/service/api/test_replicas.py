@@ -48,6 +48,8 @@ BURST = 20
 #: when a client that read the first hangs up.
 TWO_SENTENCES = [*GROUNDED_TOKENS, "可以", "在", "交易", "详情", "里", "点", "加速", "[1]", "。"]
 REPO = Path(__file__).resolve().parents[3]
+#: The conftest's sink accepts every call: each event must arrive exactly once.
+WEBHOOK_FAILS_FIRST = False
 
 
 @dataclass
@@ -68,13 +70,6 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def llm_server() -> Iterator[FakeOllama]:
     server = FakeOllama({MODEL: ScriptedModel(tokens=TWO_SENTENCES, delay=0.1)}).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def sink() -> Iterator[WebhookSink]:
-    server = WebhookSink(fail_first=False).start()
     yield server
     server.stop()
 
