@@ -282,9 +282,16 @@ def test_the_section_like_the_question_as_a_whole_beats_one_closing_sentence(mon
     assert chosen.best_match == pytest.approx(float(_cosine(question, "打开应用，点击新建钱包。")), abs=1e-4)
     monkeypatch.setattr(prompting, "SECTION_WEIGHT", 0.0)
     by_sentence = select_evidence(hits, question, FakeEmbedder(), top_sections=[imports, creates])
-    assert by_sentence.sources[0].text.startswith("至此，新钱包就建好了。")
+    assert by_sentence.sources[0].text == imports.text
 
 
 def _cosine(a: str, b: str) -> float:
     embedder = FakeEmbedder()
     return float(embedder.embed_queries([a])[0] @ embedder.embed_passages([b])[0])
+
+
+def test_a_closing_sentence_keeps_its_place_after_the_steps() -> None:
+    passage = "1、打开应用，点击添加钱包。\n2、点击导入钱包，输入助记词。\n至此，你已经成功导入钱包。"
+    evidence = select_evidence([_hit("import.md", passage)], "成功导入钱包", FakeEmbedder())
+    assert evidence.sources[0].text.split("\n")[0] == "1、打开应用，点击添加钱包。"
+    assert evidence.sources[0].text.endswith("至此，你已经成功导入钱包。")
