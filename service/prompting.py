@@ -221,13 +221,14 @@ def select_evidence(
     sections = [[p.text for p in top]] + [[hit.passage] for hit in hits[1:]]
     headings = {(0, n): p.heading for n, p in enumerate(top)}
     headings |= {(rank, 0): hit.heading for rank, hit in enumerate(hits) if rank}
-    units, sentences, scores = _scored(sections, question, embedder, headings)
+    q = embedder.embed_queries([question])[0]
+    units, sentences, scores = _scored(sections, question, q, embedder, headings)
     if not units:
         return SelectedEvidence(sources=[], best_match=0.0, has_top=False)
     # The confidence reads the best sentence's own score (best_match), as it was calibrated.
     sentence_scores = scores
     if len(top) > 1:
-        likeness = _section_likeness(top, hits[0].title, question, embedder)
+        likeness = _section_likeness(top, hits[0].title, q, embedder)
         scores = scores + np.array([likeness[u.section] if u.rank == 0 else 0.0 for u in units], dtype=np.float32)
     best = int(scores.argmax())
     anchor = units[best]
@@ -266,15 +267,17 @@ def select_evidence(
     return SelectedEvidence(sources=sources, best_match=round(float(sentence_scores[best]), 4), has_top=0 in texts)
 
 
-def _section_likeness(top: Sequence[Passage], title: str, question: str, embedder: SentenceEmbedder) -> list[float]:
+def _section_likeness(
+    top: Sequence[Passage], title: str, q: NDArray[np.float32], embedder: SentenceEmbedder
+) -> list[float]:
     """What each section of the top article adds to its sentences' scores: its own cosine to
-    the question (title, heading and text, as the index embeds a chunk) less the best
+    the question's vector ``q`` (title, heading and text, as the index embeds a chunk) less the best
     section's, times :data:`SECTION_WEIGHT`. A section answers as a whole: "linea钱包咋建"
     comes closest to the import section's closing line, and closer still to the section
     headed "如何创建Linea钱包".
     """
     vectors = embedder.embed_passages([embed_text(title, [p.heading], p.text) for p in top])
-    cosines = vectors @ embedder.embed_queries([question])[0]
+    cosines = vectors @ q
     return [SECTION_WEIGHT * float(c - cosines.max()) for c in cosines]
 
 
@@ -348,7 +351,8 @@ def select_sentences(
     """
     hits = hits[:max_sources]
     headings = {(rank, 0): hit.heading for rank, hit in enumerate(hits)}
-    units, sentences, scores = _scored([[hit.passage] for hit in hits], question, embedder, headings)
+    q = embedder.embed_queries([question])[0]
+    units, sentences, scores = _scored([[hit.passage] for hit in hits], question, q, embedder, headings)
     if not units:
         return SelectedEvidence(sources=[], best_match=0.0, has_top=False)
     best, best_rank = float(scores.max()), units[int(scores.argmax())].rank
@@ -440,18 +444,17 @@ def _candidate_sentences(
 
 
 def _scored(
-    sections: list[list[str]], question: str, embedder: SentenceEmbedder,
+    sections: list[list[str]], question: str, q: NDArray[np.float32], embedder: SentenceEmbedder,
     headings: dict[tuple[int, int], str] | None = None,
 ) -> tuple[list[_Unit], dict[tuple[int, int], list[str]], np.ndarray]:  # fmt: skip
     """The sentences worth ranking (:func:`_candidate_sentences`) and their scores: cosine to
-    the question, 0.01 less per rank of their document, :func:`asks_bonus` more, and
+    the question's vector ``q``, 0.01 less per rank of their document, :func:`asks_bonus` more, and
     :data:`OFF_CHAIN_PENALTY` less in a section whose heading (``headings``, by
     ``(rank, section)``) is about another chain than the question's."""
     units, sentences = _candidate_sentences(sections)
     if not units:
         return units, sentences, np.zeros(0, dtype=np.float32)
     off = {key for key, heading in (headings or {}).items() if off_chain(question, heading)}
-    q = embedder.embed_queries([question])[0]
     vectors = embedder.embed_passages([u.text for u in units])
     penalty = [0.01 * u.rank + OFF_CHAIN_PENALTY * ((u.rank, u.section) in off) for u in units]
     scores = vectors @ q - np.array(

@@ -276,8 +276,10 @@ def test_the_section_like_the_question_as_a_whole_beats_one_closing_sentence(mon
     imports = Passage("导入助记词", "打开应用，选择导入方式。\n输入备份的助记词和新密码。\n至此，新钱包就建好了。")
     creates = Passage("新建钱包", "打开应用，点击新建钱包。\n设置钱包名称和钱包密码。\n备份助记词并完成验证。")
     question, hits = "新钱包咋建", [_hit("wallet.md", "x")]
-    chosen = select_evidence(hits, question, FakeEmbedder(), top_sections=[imports, creates])
+    embedder = FakeEmbedder()
+    chosen = select_evidence(hits, question, embedder, top_sections=[imports, creates])
     assert chosen.sources[0].text == creates.text
+    assert embedder.seen.count(question) == 1  # one vector of the question, for sentences and sections
     # The confidence still reads the chosen sentence's own cosine.
     assert chosen.best_match == pytest.approx(float(_cosine(question, "打开应用，点击新建钱包。")), abs=1e-4)
     monkeypatch.setattr(prompting, "SECTION_WEIGHT", 0.0)
