@@ -215,75 +215,108 @@ def setup_onnx(settings: Settings, say: Say, force: bool = False) -> StepResult:
     start = time.perf_counter()
     folder = settings.default_embedder_dir
     target = folder / ONNX_DIR
-    if settings.embedding_model and Path(settings.embedding_model).expanduser() != folder:
-        say("onnx: KEFU_EMBEDDING_MODEL is not the default; no ONNX export is made for it")
-        return StepResult("onnx", str(target), "skipped", time.perf_counter() - start)
-    try:
-        import onnx  # noqa: F401
-        import onnxruntime  # noqa: F401
-    except ImportError as exc:
-        say(f"onnx: {exc.name} is not installed; the embedder will run on torch (make setup installs it)")
+    skipped = _onnx_skipped(settings, folder)
+    if skipped:
+        say(f"onnx: {skipped}")
         return StepResult("onnx", str(target), "skipped", time.perf_counter() - start)
     embedder_marker = _read_marker(folder / MARKER) or {}
     marker = _read_marker(target / ONNX_MARKER)
     files = {runtime: target / name for runtime, name in ONNX_FILES.items()}
-    if (
-        not force
-        and marker
-        and marker.get("export_version") == ONNX_EXPORT_VERSION
-        and marker.get("embedder_verified_at") == embedder_marker.get("verified_at")
-        and all(_size(f) is not None and _marked_size(marker, r) == _size(f) for r, f in files.items())
-    ):
+    if not force and marker and _onnx_current(marker, embedder_marker, files):
         say(f"onnx: {target} is in place (checked against torch {marker.get('verified_at')})")
         return StepResult("onnx", str(target), "ready", time.perf_counter() - start, marker)
-
-    from kefu.models.onnx_export import export_onnx, quantize_int8
 
     work = folder / f".{ONNX_DIR}.building-{os.getpid()}"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     try:
-        step = time.perf_counter()
-        say("onnx: exporting the embedder to ONNX (fp32, about 10 s)")
-        export_onnx(folder, work / ONNX_FILES["onnx"])
-        say(f"onnx: exported in {time.perf_counter() - step:.0f} s; quantising it to int8 (about 15 s)")
-        step = time.perf_counter()
-        quantize_int8(work / ONNX_FILES["onnx"], work / ONNX_FILES["onnx-int8"])
-        seconds = time.perf_counter() - step
-        say(f"onnx: quantised in {seconds:.0f} s; checking both against torch on {len(VERIFY_TEXTS)} texts")
-        checks = verify_onnx(folder, _files_to_check(work))
-        fp32 = checks["onnx"]
-        if fp32["min_cosine"] < ONNX_MIN_COSINE:
-            raise ModelSetupError(
-                f"the ONNX export disagrees with torch (cosine {fp32['min_cosine']} < {ONNX_MIN_COSINE}); "
-                "it was not installed"
-            )
-        info: dict[str, object] = {
-            "export_version": ONNX_EXPORT_VERSION,
-            "embedder_verified_at": embedder_marker.get("verified_at"),
-            "verified_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        }
-        int8_ok = checks["onnx-int8"]["min_cosine"] >= INT8_MIN_COSINE
-        for runtime, path in files.items():
-            ok = int8_ok if runtime == "onnx-int8" else True
-            info[runtime] = {"file": path.name, "size": _size(work / path.name), **checks[runtime], "ok": ok}
-        if "openvino" in checks:
-            # OpenVINO computes in bf16 on CPUs with AMX: held to fp32's bar, not int8's.
-            info["openvino"] = {**checks["openvino"], "ok": checks["openvino"]["min_cosine"] >= ONNX_MIN_COSINE}
+        checks = _export_and_check(folder, work, say)
+        info = _onnx_marker(checks, files, work, embedder_marker)
         (work / ONNX_MARKER).write_text(json.dumps(info, indent=2) + "\n")
         _swap_in(work, target)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    int8 = checks["onnx-int8"]
-    openvino = checks.get("openvino")
-    say(
+    say(_onnx_ready(target, checks))
+    return StepResult("onnx", str(target), "built", time.perf_counter() - start, info)
+
+
+def _onnx_skipped(settings: Settings, folder: Path) -> str | None:
+    """Why no ONNX export is made (another embedder is set, or the ONNX packages are missing), or None."""
+    if settings.embedding_model and Path(settings.embedding_model).expanduser() != folder:
+        return "KEFU_EMBEDDING_MODEL is not the default; no ONNX export is made for it"
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+    except ImportError as exc:
+        return f"{exc.name} is not installed; the embedder will run on torch (make setup installs it)"
+    return None
+
+
+def _onnx_current(marker: dict[str, object], embedder_marker: dict[str, object], files: dict[str, Path]) -> bool:
+    """Whether the ONNX files in place come from this export version and this embedder, at the sizes
+    their marker recorded."""
+    return (
+        marker.get("export_version") == ONNX_EXPORT_VERSION
+        and marker.get("embedder_verified_at") == embedder_marker.get("verified_at")
+        and all(_size(f) is not None and _marked_size(marker, r) == _size(f) for r, f in files.items())
+    )
+
+
+def _export_and_check(folder: Path, work: Path, say: Say) -> dict[str, dict[str, float]]:
+    """Export the embedder of ``folder`` into ``work`` (fp32, then int8) and check each file against
+    torch; an fp32 file that disagrees with torch is a ModelSetupError."""
+    from kefu.models.onnx_export import export_onnx, quantize_int8
+    from kefu.onnx_embedder import ONNX_FILES
+
+    step = time.perf_counter()
+    say("onnx: exporting the embedder to ONNX (fp32, about 10 s)")
+    export_onnx(folder, work / ONNX_FILES["onnx"])
+    say(f"onnx: exported in {time.perf_counter() - step:.0f} s; quantising it to int8 (about 15 s)")
+    step = time.perf_counter()
+    quantize_int8(work / ONNX_FILES["onnx"], work / ONNX_FILES["onnx-int8"])
+    seconds = time.perf_counter() - step
+    say(f"onnx: quantised in {seconds:.0f} s; checking both against torch on {len(VERIFY_TEXTS)} texts")
+    checks = verify_onnx(folder, _files_to_check(work))
+    fp32 = checks["onnx"]
+    if fp32["min_cosine"] < ONNX_MIN_COSINE:
+        raise ModelSetupError(
+            f"the ONNX export disagrees with torch (cosine {fp32['min_cosine']} < {ONNX_MIN_COSINE}); "
+            "it was not installed"
+        )
+    return checks
+
+
+def _onnx_marker(
+    checks: dict[str, dict[str, float]], files: dict[str, Path], work: Path, embedder_marker: dict[str, object]
+) -> dict[str, object]:
+    """The marker of a new export: its version, the embedder it came from, and each file's size and
+    check, ``ok`` where the runtime may use it."""
+    info: dict[str, object] = {
+        "export_version": ONNX_EXPORT_VERSION,
+        "embedder_verified_at": embedder_marker.get("verified_at"),
+        "verified_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    int8_ok = checks["onnx-int8"]["min_cosine"] >= INT8_MIN_COSINE
+    for runtime, path in files.items():
+        ok = int8_ok if runtime == "onnx-int8" else True
+        info[runtime] = {"file": path.name, "size": _size(work / path.name), **checks[runtime], "ok": ok}
+    if "openvino" in checks:
+        # OpenVINO computes in bf16 on CPUs with AMX: held to fp32's bar, not int8's.
+        info["openvino"] = {**checks["openvino"], "ok": checks["openvino"]["min_cosine"] >= ONNX_MIN_COSINE}
+    return info
+
+
+def _onnx_ready(target: Path, checks: dict[str, dict[str, float]]) -> str:
+    """What setup says of a new export: each runtime's cosine to torch, and which fall back to fp32."""
+    fp32, int8, openvino = checks["onnx"], checks["onnx-int8"], checks.get("openvino")
+    int8_ok = int8["min_cosine"] >= INT8_MIN_COSINE
+    return (
         f"onnx: ready at {target} (cosine vs torch: fp32 min {fp32['min_cosine']}, int8 min {int8['min_cosine']}"
         + ("" if int8_ok else f", below {INT8_MIN_COSINE} on this CPU: int8 falls back to fp32")
         + (f", OpenVINO min {openvino['min_cosine']}" if openvino else "")
         + ("" if not openvino or openvino["min_cosine"] >= ONNX_MIN_COSINE else ": OpenVINO falls back to fp32")
         + ")"
     )
-    return StepResult("onnx", str(target), "built", time.perf_counter() - start, info)
 
 
 def _files_to_check(work: Path) -> dict[str, Path]:
