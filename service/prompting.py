@@ -232,6 +232,24 @@ def select_evidence(
         scores = scores + np.array([likeness[u.section] if u.rank == 0 else 0.0 for u in units], dtype=np.float32)
     best = int(scores.argmax())
     anchor = units[best]
+    texts = {anchor.rank: _anchor_lines(sections, sentences, units, scores, best=best, budget=budget)}
+    _add_other_documents(texts, units, scores, best, budget=budget, other_floor=other_floor)
+    return SelectedEvidence(
+        sources=_numbered_sources(hits, texts), best_match=round(float(sentence_scores[best]), 4), has_top=0 in texts
+    )
+
+
+def _anchor_lines(
+    sections: list[list[str]],
+    sentences: dict[tuple[int, int], list[str]],
+    units: list[_Unit],
+    scores: np.ndarray,
+    *,
+    best: int,
+    budget: int,
+) -> list[str]:
+    """The sentences of the best sentence's section that answer, in the order they are shown."""
+    anchor = units[best]
     section = sentences[anchor.rank, anchor.section]
     window = _section_window(section, anchor, units, scores, budget)
     # The sentence that answers comes first with the rest of its paragraph, then the rest of
@@ -240,7 +258,22 @@ def select_evidence(
     if not _STEP.match(section[anchor.index]) and not _REFERS_BACK.match(section[anchor.index]):
         lead = _paragraph_from(anchor.index, window, sections[anchor.rank][anchor.section])
         window = lead + [i for i in window if i not in lead]
-    texts = {anchor.rank: list(dict.fromkeys(section[i] for i in window))}
+    return list(dict.fromkeys(section[i] for i in window))
+
+
+def _add_other_documents(
+    texts: dict[int, list[str]],
+    units: list[_Unit],
+    scores: np.ndarray,
+    best: int,
+    *,
+    budget: int,
+    other_floor: float,
+) -> None:
+    """Add to ``texts`` (the best sentence's document's lines, by rank) the sentences of the
+    other documents' own best sections that come within ``other_floor`` of the best, while all
+    together stay within twice ``budget`` characters."""
+    anchor = units[best]
     used = sum(len(t) for t in texts[anchor.rank])
     # Another document adds the sentences of its own best section that come as close, but
     # not one announcing what follows ("看状态：") without what follows.
@@ -257,14 +290,16 @@ def select_evidence(
         if used + len(u.text) <= 2 * budget and u.text not in texts[anchor.rank]:
             texts.setdefault(u.rank, []).append(u.text)
             used += len(u.text)
+
+
+def _numbered_sources(hits: list[DocumentHit], texts: dict[int, list[str]]) -> list[Source]:
+    """One source a document of ``texts`` (lines by rank), numbered in rank order."""
     # A source never ends announcing what it leaves out ("…有不少破绽：", the list in the next chunk).
-    for rank, lines in texts.items():
-        texts[rank] = _without_trailing_announcements(lines) or lines[:1]
-    sources = [
-        Source.from_hit(n, hits[rank], "\n".join([_standalone(texts[rank][0]), *texts[rank][1:]]))
-        for n, rank in enumerate(sorted(texts), start=1)
+    trimmed = {rank: _without_trailing_announcements(lines) or lines[:1] for rank, lines in texts.items()}
+    return [
+        Source.from_hit(n, hits[rank], "\n".join([_standalone(trimmed[rank][0]), *trimmed[rank][1:]]))
+        for n, rank in enumerate(sorted(trimmed), start=1)
     ]
-    return SelectedEvidence(sources=sources, best_match=round(float(sentence_scores[best]), 4), has_top=0 in texts)
 
 
 def _section_likeness(
