@@ -28,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 
-from sqlalchemy import case, func, literal, select, update
+from sqlalchemy import ColumnElement, case, func, literal, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -538,11 +538,8 @@ class Store:
 
         An open handoff is claimed by ``agent`` on the way (``handoff.claimed``); a
         resolved one is :class:`ConflictError`."""
-        _check_length("agent", agent, 128)
-        if not text.strip():
-            raise BadInputError("text is empty: write the reply to send the user")
+        reply = self._agent_reply(agent, "text", text, "write the reply to send the user")
         now = self._now()
-        reply = self._clean(text)
         with self._transaction(write=True) as session:
             claimed = _claim(session, handoff_id, agent, now)
             row = _get(session, Handoff, handoff_id, "handoff")
@@ -693,11 +690,8 @@ class Store:
         The final reply joins the conversation as the agent's message, and the bot
         answers the conversation again.
         """
-        _check_length("agent", agent, 128)
-        if not final_reply.strip():
-            raise BadInputError("final_reply is empty: resolve with the reply sent to the user")
+        reply = self._agent_reply(agent, "final_reply", final_reply, "resolve with the reply sent to the user")
         now = self._now()
-        reply = self._clean(final_reply)
         with self._transaction(write=True) as session:
             changed = session.execute(
                 update(Handoff)
@@ -812,9 +806,7 @@ class Store:
 
     def deliveries_for(self, handoff_id: str) -> list[DeliveryRecord]:
         """The webhook deliveries of one handoff."""
-        with self._transaction(write=False) as session:
-            query = select(WebhookDelivery).where(WebhookDelivery.handoff_id == handoff_id)
-            return [_delivery(row) for row in session.scalars(query.order_by(WebhookDelivery.id))]
+        return self._deliveries(WebhookDelivery.handoff_id == handoff_id)
 
     # --- curated answers -------------------------------------------------------------------
 
@@ -967,9 +959,7 @@ class Store:
 
     def deliveries_of_conversation(self, conversation_id: str) -> list[DeliveryRecord]:
         """The webhook deliveries of a conversation's own events (``csat.submitted``)."""
-        with self._transaction(write=False) as session:
-            query = select(WebhookDelivery).where(WebhookDelivery.conversation_id == conversation_id)
-            return [_delivery(row) for row in session.scalars(query.order_by(WebhookDelivery.id))]
+        return self._deliveries(WebhookDelivery.conversation_id == conversation_id)
 
     # --- FAQ drafts ----------------------------------------------------------------------------
 
@@ -1122,6 +1112,20 @@ class Store:
         if now.tzinfo is None or now.utcoffset() is None:
             raise ValueError(f"the store's clock gave a naive datetime {now!r}: give it timezone-aware UTC")
         return now.astimezone(UTC)
+
+    def _agent_reply(self, agent: str, field: str, text: str, hint: str) -> str:
+        """An agent's reply (the ``field`` of the request), redacted, once the agent's name fits
+        and the reply is not blank (``hint`` says what to write instead)."""
+        _check_length("agent", agent, 128)
+        if not text.strip():
+            raise BadInputError(f"{field} is empty: {hint}")
+        return self._clean(text)
+
+    def _deliveries(self, where: ColumnElement[bool]) -> list[DeliveryRecord]:
+        """The webhook deliveries ``where`` selects, oldest first."""
+        with self._transaction(write=False) as session:
+            query = select(WebhookDelivery).where(where).order_by(WebhookDelivery.id)
+            return [_delivery(row) for row in session.scalars(query)]
 
     def _clean(self, text: str, context: str = "") -> str:
         # Redactor.redact leaves the running totals alone, so threads can share it.
