@@ -297,3 +297,14 @@ def test_a_closing_sentence_keeps_its_place_after_the_steps() -> None:
     evidence = select_evidence([_hit("import.md", passage)], "成功导入钱包", FakeEmbedder())
     assert evidence.sources[0].text.split("\n")[0] == "1、打开应用，点击添加钱包。"
     assert evidence.sources[0].text.endswith("至此，你已经成功导入钱包。")
+
+
+def test_the_top_document_leads_even_when_another_has_a_closer_sentence() -> None:
+    # Search ranks documents better than a sentence's cosine does: the top article's section is
+    # the answer, and the other document's closer sentence only joins it.
+    top = _hit("cancel.md", "港湾钱包的说明如下。\n未上链的转账可以在详情页点击取消交易。\n取消交易需要少量矿工费。")
+    other = _hit("failed.md", "转账一直打包中能取消吗？打包中的转账可以取消。")
+    evidence = select_evidence([top, other], "打包中的转账能取消吗", FakeEmbedder(), other_floor=0.03)
+    assert [s.doc_id for s in evidence.sources] == ["cancel.md", "failed.md"]
+    assert "点击取消交易" in evidence.sources[0].text
+    assert evidence.sources[1].text == "打包中的转账可以取消。"
