@@ -116,15 +116,24 @@ class Passage(NamedTuple):
 
 
 def document_sections(index: IndexVersion, hit: DocumentHit, limit: int = 8) -> list[Passage]:
-    """The passages of ``hit``'s document in their order with their headings, at most ``limit``
-    of them around the hit's own (only the hit's where the index does not hold its chunks)."""
+    """The sections of ``hit``'s document in their order with their headings, from at most
+    ``limit`` of its chunks around the hit's own (only the hit's where the index does not hold
+    its chunks). Consecutive chunks under one heading path are one section: ingest cuts a long
+    section into chunks, and its steps and its conclusion go on in the next (docs/answers.md)."""
     chunks = index.chunks
     if not 0 <= hit.chunk < len(chunks):
         return [Passage(hit.heading, hit.passage)]
     record = index.documents[chunks[hit.chunk].doc]
     end = record.chunk_start + record.chunk_count
     start = max(record.chunk_start, min(hit.chunk - limit // 2, end - limit))
-    return [Passage(_last_heading(c.heading_path), c.text) for c in chunks[start : min(end, start + limit)]]
+    sections: list[tuple[tuple[str, ...], str]] = []
+    for chunk in chunks[start : min(end, start + limit)]:
+        path = tuple(chunk.heading_path)
+        if sections and sections[-1][0] == path:
+            sections[-1] = (path, f"{sections[-1][1]}\n{chunk.text}")
+        else:
+            sections.append((path, chunk.text))
+    return [Passage(_last_heading(path), text) for path, text in sections]
 
 
 def in_language(retriever: Retriever, query: str, hits: list[DocumentHit], lang: str) -> list[DocumentHit]:

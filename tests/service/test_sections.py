@@ -198,6 +198,14 @@ def test_the_sections_of_a_hits_document_come_from_the_index_in_order() -> None:
     # path (what the chain check reads).
     last = document_sections(index, _hit("b.md", "b10", chunk=11), limit=4)  # type: ignore[arg-type]
     assert last == [("h8", "b8"), ("h9", "b9"), ("h10", "b10"), ("h11", "b11")]
+    # Chunks under one heading path are one section, in order: ingest cut it, the steps go on.
+    cut = [SimpleNamespace(doc=0, text=t, heading_path=p) for t, p in (
+        ("intro", []), ("1、打开钱包。", ["Steps"]), ("2、点击转账。", ["Steps"]), ("faq", ["FAQ"]),
+    )]  # fmt: skip
+    one = SimpleNamespace(chunks=cut, documents=[SimpleNamespace(chunk_start=0, chunk_count=4)])
+    assert document_sections(one, _hit("c.md", "1、打开钱包。", chunk=1)) == [  # type: ignore[arg-type]
+        ("", "intro"), ("Steps", "1、打开钱包。\n2、点击转账。"), ("FAQ", "faq"),
+    ]  # fmt: skip
     # An index without its chunks (a fake's) gives the hit's passage.
     assert document_sections(SimpleNamespace(chunks=[]), _hit("x.md", "x")) == [("", "x")]  # type: ignore[arg-type]
 
