@@ -41,7 +41,10 @@ _PATTERNS: tuple[tuple[FraudKind, re.Pattern[str]], ...] = (
         r"|(claim(s|ed|ing)?|says?|said|pretend(s|ing)?)( to be| he'?s| she'?s| they'?re"
         r"| it'?s)? (an? |the )?(tp |tokenpocket |official )?(admin|support|staff|agent|team|moderator)"
         r"|(admin|support|staff|agent|moderator).{0,30}\b(dm'?d|dm|messaged"
-        r"|pm'?d|contacted|added) me|fake (support|admin|customer service)", re.S)),
+        r"|pm'?d|contacted|added) me|fake (support|admin|customer service)"
+        # "Support" that wants a fee first: real support never charges to fix a problem.
+        r"|(客服|管理员|工作人员|技术人员).{0,24}先.{0,4}(交|付|转|汇|充).{0,8}(手续费|服务费|费用|保证金|押金|解冻费|一笔)"
+        r"|(support|admin|agent|staff).{0,40}\bpay\b.{0,30}\bfee\b.{0,30}\b(first|before)\b", re.S)),
     # A site or link that wants the secret, an approval or a "claim".
     ("phishing_site", re.compile(
         r"钓鱼(网站|网页|链接|站|网址)|(网站|网页|链接|网址|官网|二维码|扫码).{0,20}(助记词|私钥|授权|空投|领币|领取|同步|验证|连接钱包)"

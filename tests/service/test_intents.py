@@ -16,6 +16,8 @@ from service.intents import detect_fraud, warning
         ("刷到一个跟官网长得一模一样的网站 要输助记词才能领空投 我没输", "secret_request"),
         ("在电报群里问了个问题 马上就有个官方客服私聊我 让我去个网站同步一下钱包", "impersonation"),
         ("someone claiming to be support DM'd me on telegram", "impersonation"),
+        ("有个客服说能帮我解决转账问题 但要先交一笔手续费 这是真的客服吗", "impersonation"),
+        ("an agent on telegram says I have to pay a release fee first before he can fix my wallet", "impersonation"),
         ("空投群里发了个领币链接 要先授权才能领 能点吗", "phishing_site"),
         ("电脑上打开的官网 怎么确认不是钓鱼站", "phishing_site"),
         ("有人发我tp国际版下载链接 说功能更全 能装吗", "fake_app"),
@@ -41,6 +43,8 @@ def test_a_question_about_a_scam_names_its_kind(question: str, kind: str) -> Non
         "忘记钱包密码怎么办",
         "how do I back up my recovery phrase?",
         "我的转账一直显示打包中怎么办？",
+        "问了客服 转账是不是要付手续费",
+        "does support charge a fee for transfers?",
     ],
 )
 def test_an_ordinary_question_is_not_a_scam(question: str) -> None:
