@@ -8,6 +8,7 @@ import re
 import sqlite3
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -225,6 +226,42 @@ def test_a_database_locked_by_another_writer_is_a_timeout(
         other.close()
     ask(store)
     store.close()
+
+
+def test_a_new_file_another_connection_is_writing_still_becomes_wal(db_path: Path, clock: Clock) -> None:
+    # SQLite refuses the switch to WAL at once, without waiting, while another
+    # connection holds a new file's lock: the store must wait for it like for any writer.
+    db_path.parent.mkdir()
+    other = sqlite3.connect(db_path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("CREATE TABLE elsewhere (x INTEGER)")
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        opening = pool.submit(make_store, db_path, clock)
+        time.sleep(0.3)
+        assert not opening.done()
+        other.execute("COMMIT")
+        store = opening.result(timeout=10)
+    other.close()
+    with store, store.engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+
+
+def test_a_new_file_locked_longer_than_the_busy_timeout_is_a_timeout(
+    db_path: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(engine_module, "SQLITE_BUSY_TIMEOUT", 0.2)
+    db_path.parent.mkdir()
+    other = sqlite3.connect(db_path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("CREATE TABLE elsewhere (x INTEGER)")
+    try:
+        started = time.monotonic()
+        with pytest.raises(BackendTimeoutError, match="locked"):
+            make_store(db_path, clock)
+        assert time.monotonic() - started >= 0.1
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
 
 
 def test_importing_the_store_loads_no_web_framework() -> None:
