@@ -71,7 +71,8 @@ async def main() -> None:
     for item in items:
         o = await run_item(answerer, item)
         rows.append({
-            "id": item.id, "action": o.action, "mode": o.mode, "correct": o.correct, "accurate": o.accurate,
+            "id": item.id, "action": o.action, "reason": o.reason, "confidence": o.confidence,
+            "evidence": o.evidence, "mode": o.mode, "correct": o.correct, "accurate": o.accurate,
             "chars": len(o.answer), "sources": len(o.cited_docs), "ms": round(o.total_ms, 1), "answer": o.answer,
         })  # fmt: skip
     answered = [r for r in rows if r["action"] == "answer"]

@@ -21,7 +21,7 @@ import re
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from contextlib import aclosing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from kefu.errors import BackendTimeoutError, BackendUnavailableError, BadInputError, NotReadyError
@@ -35,7 +35,7 @@ from service.citations import CitationStream, normalise_markers
 from service.confidence import Calibration, Evidence, evidence_match, plain_cosine, retrieval_evidence
 from service.curated import curated_result
 from service.followup import standalone_question
-from service.grounding import CitationAligner, copy_rate, groundedness, sentence_support
+from service.grounding import CitationAligner, copy_rate, groundedness, sentence_support, word_overlap
 from service.handoff import Handoff, build_handoff, user_message
 from service.intents import FraudIntent, detect_fraud, warning
 from service.prompting import (
@@ -654,7 +654,7 @@ class Answerer:
         sources = measured.sources
         extract = self._shown(_extractive(sources[0], turn.standalone, turn.lang), [sources[0].text], turn.lang).text
         out.evidence = Evidence(**measured.retrieval, grounded=1.0, cited=1.0, copy_rate=1.0, cites_top=1.0)
-        conf = self.calibration.score(out.evidence)
+        conf = self.calibration.score(self._with_overlap(turn, out.evidence, extract))
         if out.failure and conf >= self.calibration.threshold and extract.strip():
             text = ("\n" if any_shown else "") + extract
             out.text, out.mode, out.sources, out.streamed = (out.text + text).strip(), "extractive", sources[:1], True
@@ -662,6 +662,10 @@ class Answerer:
         out.mode = "extractive_failed"
         out.text = extract
         return None
+
+    def _with_overlap(self, turn: Turn, evidence: Evidence, text: str) -> Evidence:
+        """``evidence`` with how much of the question ``text`` holds (its ``word_overlap``)."""
+        return replace(evidence, word_overlap=word_overlap(turn.standalone, text, self.retriever.word_rarity))
 
     def _generated_evidence(self, turn: Turn, measured: Measured, text: str) -> Evidence:
         """How well the sources support what the LLM wrote (sentence by sentence), and its citations."""
@@ -676,7 +680,7 @@ class Answerer:
 
     def score(self, turn: Turn, found: Found, measured: Measured, composed: Composed) -> AnswerResult:
         """Score the composed answer and decide: answer, or hand off (with it as the agent's draft)."""
-        ev = composed.evidence
+        ev = self._with_overlap(turn, composed.evidence, composed.text)
         conf = self.calibration.score(ev)
         extra: dict[str, Any] = {
             "violations": composed.violations, "usage": composed.usage, "model": composed.model,

@@ -8,13 +8,13 @@ also works when an English answer paraphrases a Chinese source.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from kefu.text import split_passage, split_sentences, tokens
+from kefu.text import normalise, split_passage, split_sentences, tokens
 from service.citations import normalise_markers, strip_markers
 
 if TYPE_CHECKING:
@@ -85,6 +85,25 @@ def groundedness(supports: Sequence[SentenceSupport]) -> float:
     if not supports:
         return 0.0
     return sum(1 for s in supports if s.supported) / len(supports)
+
+
+def word_overlap(question: str, answer: str, rarity: Callable[[Sequence[str]], dict[str, float]]) -> float:
+    """Share of the question's search words found in the answer, each weighted by its
+    ``rarity`` in the help center (0 when the question has none).
+
+    A quote from the wrong article or section leaves out what the question names ("包月",
+    "Nostr", "深色模式"): in review, answers judged wrong held less of the question than good
+    ones did, and more reliably so than retrieval's scores told (docs/answers.md).
+    """
+    words = sorted(set(tokens(question)))
+    if not words:
+        return 0.0
+    weights = rarity(words)
+    total = sum(weights.values())
+    if total <= 0:
+        return 0.0
+    body = normalise(strip_markers(answer)).lower()
+    return round(sum(w for word, w in weights.items() if word in body) / total, 4)
 
 
 def copy_rate(answer: str, passages: Sequence[str]) -> float:

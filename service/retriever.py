@@ -107,6 +107,10 @@ class Retriever(Protocol):
         """The ``k`` best documents for ``query``."""
         ...
 
+    def word_rarity(self, words: Sequence[str]) -> dict[str, float]:
+        """How rare each search token (:func:`kefu.text.tokens`) is among the index's passages."""
+        ...
+
 
 class Passage(NamedTuple):
     """One section of a document, as the index holds it."""
@@ -248,11 +252,25 @@ class HybridRetriever:
         self._vocab = index.sparse.vocab_dict
         self._title_vocab = index.title_sparse.vocab_dict
         self._bigram_vocab = index.bigram_sparse.vocab_dict
+        # BM25's matrix has a column a word, one entry per passage that holds it.
+        self._passages_with = np.diff(np.asarray(index.sparse.scores["indptr"]))
+        self._passage_count = int(index.sparse.scores["num_docs"])
 
     def warm_up(self) -> None:
         """Check the embedder, load the adapter and indexes, and run one query so lazy loads
         (jieba's dictionary, opencc) happen now."""
         self.search("转账 transfer", k=1)
+
+    def word_rarity(self, words: Sequence[str]) -> dict[str, float]:
+        """BM25's idf of each word (Lucene's, as the index scores with): a word no passage has
+        is the rarest."""
+        n = self._passage_count
+        out: dict[str, float] = {}
+        for word in words:
+            column = self._vocab.get(word, len(self._passages_with))
+            holding = int(self._passages_with[column]) if column < len(self._passages_with) else 0
+            out[word] = float(np.log1p((n - holding + 0.5) / (holding + 0.5)))
+        return out
 
     def _prepare(self) -> None:
         """Once: refuse an embedder other than the index's, name a damaged adapter, load FAISS."""

@@ -94,3 +94,7 @@ class SlowRetriever:
 
     def warm_up(self) -> None:
         return None
+
+    def word_rarity(self, words: Sequence[str]) -> dict[str, float]:
+        """Every word as rare as any other (the fake has no passages to count them in)."""
+        return dict.fromkeys(words, 1.0)

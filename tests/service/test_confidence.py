@@ -18,6 +18,7 @@ from service.confidence import (
     retrieval_evidence,
     top_dense,
 )
+from service.grounding import word_overlap
 from service.retriever import DocumentHit
 from tests.fakes.retriever import article_hit
 
@@ -82,8 +83,30 @@ def test_the_best_case_is_what_a_fully_supported_answer_would_score() -> None:
     cal = Calibration()
     retrieval = retrieval_evidence([ranked(1, 1)])
     best = cal.best_case(retrieval)
-    assert best == pytest.approx(cal.score(Evidence(**retrieval, grounded=1.0, cited=1.0)))
-    assert best >= cal.score(Evidence(**retrieval, grounded=0.5, cited=1.0))
+    assert best == pytest.approx(cal.score(Evidence(**retrieval, grounded=1.0, cited=1.0, word_overlap=1.0)))
+    assert best >= cal.score(Evidence(**retrieval, grounded=0.5, cited=1.0, word_overlap=1.0))
+
+
+def test_an_answer_holding_little_of_the_question_is_handed_off_by_default() -> None:
+    # Retrieval unsure (the searches disagree, a small margin), quoted whole: what the
+    # quote leaves out of the question decides.
+    cal = Calibration()
+    sure = Evidence(top_dense=0.6, agreement=0.0, margin=0.05, **SUPPORTED)
+    holds = cal.score(dataclasses.replace(sure, word_overlap=0.8))
+    misses = cal.score(dataclasses.replace(sure, word_overlap=0.1))
+    assert cal.answers(sure, holds) and not cal.answers(sure, misses)
+
+
+def test_word_overlap_weighs_the_question_s_words_by_rarity() -> None:
+    rarity = {"包月": 5.0, "批量": 2.0, "转账": 1.0}.get
+    rare = lambda words: {w: rarity(w) or 1.0 for w in words}  # noqa: E731
+    question = "批量转账有没有包月"
+    assert word_overlap(question, "批量转账每次都要付矿工费 [1]", rare) == pytest.approx(3 / 8)
+    assert word_overlap(question, "可以开通包月VIP，批量转账不限次数", rare) == 1.0
+    assert word_overlap(question, "Nothing in common", rare) == 0.0
+    assert word_overlap("怎么办", "任何回答", rare) == 0.0  # stopwords only: no word to find
+    # Traditional characters and case are the search's: 轉賬 is 转账, USDT is usdt.
+    assert word_overlap("USDT 轉賬", "usdt转账", rare) == 1.0
 
 
 def test_a_calibration_round_trips_and_a_bad_file_is_named(tmp_path: Path) -> None:

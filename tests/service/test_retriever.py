@@ -173,3 +173,15 @@ def test_snippet_centres_on_the_query_terms() -> None:
     text = "无关内容。" * 40 + "在交易详情页点击加速即可。" + "其他说明。" * 40
     s = snippet(text, "怎么加速交易", width=60)
     assert "加速" in s and s.startswith("…") and s.endswith("…")
+
+
+def test_word_rarity_is_bm25s_idf_over_the_passages(retriever: HybridRetriever) -> None:
+    chunks = [tokens(c.text) for c in retriever.index.chunks]
+    holding = {w: sum(w in c for c in chunks) for w in ("钱包", "转账", "打包")}
+    rarity = retriever.word_rarity([*holding, "从没出现过的词"])
+    assert all(holding.values())
+    # The fewer passages hold a word, the rarer it is; a word none holds is the rarest of all.
+    by_count = sorted(holding, key=lambda w: -holding[w])
+    assert [rarity[w] for w in by_count] == sorted(rarity[w] for w in by_count)
+    assert rarity["从没出现过的词"] > max(rarity[w] for w in holding)
+    assert rarity["转账"] > 0
