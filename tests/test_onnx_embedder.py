@@ -208,3 +208,29 @@ def test_an_index_adapter_is_applied_through_torch(tmp_path: Path, caplog: pytes
     assert (adapted.adapter, adapted.model_id) == (adapter, str(folder))
     assert onnx.adapter is None and onnx.base is onnx
     assert "embedded with torch" in caplog.text
+
+
+def test_setup_marks_and_says_which_runtimes_may_use_a_new_export(tmp_path: Path) -> None:
+    from kefu.models.provision import INT8_MIN_COSINE, ONNX_MIN_COSINE, _onnx_marker, _onnx_ready
+
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "model.onnx").write_bytes(b"x" * 10)
+    (work / "model_int8.onnx").write_bytes(b"y" * 4)
+    files = {"onnx": tmp_path / "model.onnx", "onnx-int8": tmp_path / "model_int8.onnx"}
+    checks = {
+        "onnx": {"min_cosine": 0.9999},
+        "onnx-int8": {"min_cosine": round(INT8_MIN_COSINE - 0.01, 4)},
+        "openvino": {"min_cosine": ONNX_MIN_COSINE},
+    }
+    info = _onnx_marker(checks, files, work, {"verified_at": "then"})
+    assert info["embedder_verified_at"] == "then"
+    assert info["onnx"] == {"file": "model.onnx", "size": 10, "min_cosine": 0.9999, "ok": True}
+    assert info["onnx-int8"] == {"file": "model_int8.onnx", "size": 4, **checks["onnx-int8"], "ok": False}
+    assert info["openvino"] == {"min_cosine": ONNX_MIN_COSINE, "ok": True}
+    said = _onnx_ready(tmp_path, checks)
+    assert "int8 falls back to fp32" in said and "OpenVINO falls back" not in said
+    checks["onnx-int8"]["min_cosine"] = INT8_MIN_COSINE
+    checks["openvino"]["min_cosine"] = 0.998
+    said = _onnx_ready(tmp_path, checks)
+    assert "int8 falls back" not in said and "OpenVINO falls back to fp32" in said

@@ -286,6 +286,16 @@ def _export_and_check(folder: Path, work: Path, say: Say) -> dict[str, dict[str,
     return checks
 
 
+def _usable(checks: dict[str, dict[str, float]]) -> dict[str, bool]:
+    """Which runtimes may use the new export: fp32 (it passed), int8 and OpenVINO where they
+    come close enough to torch on this CPU (OpenVINO computes in bf16 on CPUs with AMX, so it
+    is held to fp32's bar, not int8's)."""
+    usable = {"onnx": True, "onnx-int8": checks["onnx-int8"]["min_cosine"] >= INT8_MIN_COSINE}
+    if "openvino" in checks:
+        usable["openvino"] = checks["openvino"]["min_cosine"] >= ONNX_MIN_COSINE
+    return usable
+
+
 def _onnx_marker(
     checks: dict[str, dict[str, float]], files: dict[str, Path], work: Path, embedder_marker: dict[str, object]
 ) -> dict[str, object]:
@@ -296,25 +306,23 @@ def _onnx_marker(
         "embedder_verified_at": embedder_marker.get("verified_at"),
         "verified_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    int8_ok = checks["onnx-int8"]["min_cosine"] >= INT8_MIN_COSINE
+    usable = _usable(checks)
     for runtime, path in files.items():
-        ok = int8_ok if runtime == "onnx-int8" else True
-        info[runtime] = {"file": path.name, "size": _size(work / path.name), **checks[runtime], "ok": ok}
+        info[runtime] = {"file": path.name, "size": _size(work / path.name), **checks[runtime], "ok": usable[runtime]}
     if "openvino" in checks:
-        # OpenVINO computes in bf16 on CPUs with AMX: held to fp32's bar, not int8's.
-        info["openvino"] = {**checks["openvino"], "ok": checks["openvino"]["min_cosine"] >= ONNX_MIN_COSINE}
+        info["openvino"] = {**checks["openvino"], "ok": usable["openvino"]}
     return info
 
 
 def _onnx_ready(target: Path, checks: dict[str, dict[str, float]]) -> str:
     """What setup says of a new export: each runtime's cosine to torch, and which fall back to fp32."""
     fp32, int8, openvino = checks["onnx"], checks["onnx-int8"], checks.get("openvino")
-    int8_ok = int8["min_cosine"] >= INT8_MIN_COSINE
+    usable = _usable(checks)
     return (
         f"onnx: ready at {target} (cosine vs torch: fp32 min {fp32['min_cosine']}, int8 min {int8['min_cosine']}"
-        + ("" if int8_ok else f", below {INT8_MIN_COSINE} on this CPU: int8 falls back to fp32")
+        + ("" if usable["onnx-int8"] else f", below {INT8_MIN_COSINE} on this CPU: int8 falls back to fp32")
         + (f", OpenVINO min {openvino['min_cosine']}" if openvino else "")
-        + ("" if not openvino or openvino["min_cosine"] >= ONNX_MIN_COSINE else ": OpenVINO falls back to fp32")
+        + ("" if usable.get("openvino", True) else ": OpenVINO falls back to fp32")
         + ")"
     )
 
