@@ -134,7 +134,7 @@ def document_sections(index: IndexVersion, hit: DocumentHit, limit: int = 8) -> 
     for chunk in chunks[start : min(end, start + limit)]:
         path = tuple(chunk.heading_path)
         if sections and sections[-1][0] == path:
-            sections[-1] = (path, f"{sections[-1][1]}\n{chunk.text}")
+            sections[-1] = (path, _joined(sections[-1][1], chunk.text))
         else:
             sections.append((path, chunk.text))
     return [Passage(_last_heading(path), text) for path, text in sections]
@@ -163,6 +163,16 @@ def in_language(retriever: Retriever, query: str, hits: list[DocumentHit], lang:
         if all(o.doc_id != chosen.doc_id for o in out):
             out.append(chosen)
     return out
+
+
+def _joined(text: str, following: str) -> str:
+    """``text`` and the chunk ``following`` it, without the line ingest carried over into both
+    (the chunks overlap by a line, so a section read whole would say it twice)."""
+    last = text.rsplit("\n", 1)[-1]
+    first, _, rest = following.partition("\n")
+    if first != last:
+        return f"{text}\n{following}"
+    return f"{text}\n{rest}" if rest else text
 
 
 def _last_heading(path: Sequence[str]) -> str:

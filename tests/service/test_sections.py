@@ -206,6 +206,14 @@ def test_the_sections_of_a_hits_document_come_from_the_index_in_order() -> None:
     assert document_sections(one, _hit("c.md", "1、打开钱包。", chunk=1)) == [  # type: ignore[arg-type]
         ("", "intro"), ("Steps", "1、打开钱包。\n2、点击转账。"), ("FAQ", "faq"),
     ]  # fmt: skip
+    # Ingest carries a chunk's last line over into the next: the section says it once.
+    overlap = [SimpleNamespace(doc=0, text=t, heading_path=["Steps"]) for t in (
+        "1、打开钱包。\n2、点击转账。", "2、点击转账。\n3、确认。", "3、确认。", "3、确认。\n4、完成。",
+    )]  # fmt: skip
+    once = SimpleNamespace(chunks=overlap, documents=[SimpleNamespace(chunk_start=0, chunk_count=4)])
+    assert document_sections(once, _hit("d.md", "1、打开钱包。", chunk=0)) == [  # type: ignore[arg-type]
+        ("Steps", "1、打开钱包。\n2、点击转账。\n3、确认。\n4、完成。"),
+    ]
     # An index without its chunks (a fake's) gives the hit's passage.
     assert document_sections(SimpleNamespace(chunks=[]), _hit("x.md", "x")) == [("", "x")]  # type: ignore[arg-type]
 
