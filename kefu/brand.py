@@ -49,6 +49,7 @@ MESSAGE_KEYS: Final = frozenset(
         "account_lookup",
         "out_of_scope",
         "low_confidence",
+        "low_confidence_after_answer",
         "no_answer",
         "no_sources",
         "unsafe_answer",
@@ -58,7 +59,7 @@ MESSAGE_KEYS: Final = frozenset(
     }
 )
 #: A message variant and the reason whose text it falls back to.
-_BASE_REASON: Final = {"secret_shared_password": "secret_shared"}
+_BASE_REASON: Final = {"secret_shared_password": "secret_shared", "low_confidence_after_answer": "low_confidence"}
 _TOP_LEVEL: Final = frozenset({"names", "official_domains", "user_messages", "agent_replies"})
 _DOMAIN = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{1,62}")
 

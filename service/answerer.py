@@ -349,7 +349,13 @@ class Answerer:
             for line in result.answer.splitlines(keepends=True):
                 yield AnswerEvent("token", text=line)
         elif result.action == "handoff":
-            yield AnswerEvent("token", text=("\n" if composed.streamed and composed.text else "") + result.answer)
+            if composed.streamed and composed.text:
+                # The user has read the answer: say it may fall short, not that none was found.
+                if result.reason == "low_confidence":
+                    result.answer = user_message("low_confidence_after_answer", turn.lang)
+                yield AnswerEvent("token", text="\n" + result.answer)
+            else:
+                yield AnswerEvent("token", text=result.answer)
         turn.timings["total"] = turn.elapsed() * 1000
         yield AnswerEvent("final", result=result)
 

@@ -43,8 +43,10 @@ def reasons(text: str, **kwargs: object) -> list[str]:
 
 
 def test_the_message_keys_are_the_handoff_reasons() -> None:
-    # secret_shared_password: the text for a password pasted alone (falls back to secret_shared)
-    assert {*REASONS, *ANSWER_REASONS, "default", "secret_shared_password"} == MESSAGE_KEYS
+    # secret_shared_password: the text for a password pasted alone (falls back to secret_shared);
+    # low_confidence_after_answer: after an answer already shown (falls back to low_confidence)
+    variants = {"secret_shared_password", "low_confidence_after_answer"}
+    assert {*REASONS, *ANSWER_REASONS, "default", *variants} == MESSAGE_KEYS
 
 
 def test_the_demo_brand_is_the_default() -> None:

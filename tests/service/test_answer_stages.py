@@ -154,6 +154,21 @@ async def test_a_weak_answer_goes_to_the_agent_as_a_draft() -> None:
     assert result.handoff is not None and "矿工费" in (result.handoff.suggested_reply or "")
 
 
+async def test_a_rendering_already_shown_that_scores_low_says_it_may_fall_short() -> None:
+    # Only how much of the question the answer holds counts here: a rendering that holds none
+    # of "transfer stuck pending" scores low, after its lines were streamed.
+    wordy = Calibration(weights={"word_overlap": 10.0}, bias=-5.0, threshold=0.5)
+    gen = FakeGenerator(["The fee is too low. Tap Speed up to resubmit."])
+    streamed, result = await collect(answerer([PENDING], gen, calibration=wordy), "my transfer is stuck pending")
+    assert result.action == "handoff" and result.reason == "low_confidence" and result.evidence.word_overlap == 0.0
+    shown, said = streamed.rsplit("\n", 1)
+    assert shown.startswith("The fee is too low.")
+    assert said == result.answer == "This may not fully answer your question, so I've also passed you to a human agent."
+    # Nothing shown yet: the user is told no reliable answer was found.
+    _, unshown = await collect(answerer([PENDING], calibration=Calibration(threshold=0.999)), "转账一直打包中怎么办")
+    assert unshown.answer.startswith("这个问题我没有在帮助中心找到可靠的答案")
+
+
 # --- prepare, retrieve, decide -----------------------------------------------------------------
 
 
