@@ -14,6 +14,14 @@ _CJK_CHARS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _CJK = re.compile(f"[{_CJK_CHARS}]")
 _CJK_RUN = re.compile(f"[{_CJK_CHARS}]+")
 _LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
+_ENGLISH_WORD = re.compile(r"[a-z']+")
+#: Words only a sentence written in English has (jargon such as "usdt" or "gas" is not one).
+_ENGLISH_FUNCTION_WORDS = frozenset({
+    "the", "a", "an", "is", "are", "was", "were", "in", "on", "at", "to", "for", "of", "my", "it", "its", "i",
+    "you", "your", "where", "what", "how", "why", "when", "can", "can't", "cant", "cannot", "don't", "dont",
+    "doesn't", "do", "does", "did", "not", "this", "that", "there", "here", "with", "from", "and", "or", "but",
+    "have", "has", "had", "be", "been", "will", "would", "should", "just", "still",
+})  # fmt: skip
 # Sentence ends: Chinese full stops always; Latin ones before a space or the end.
 _SENTENCE_END = re.compile(r"(?<=[。！？；!?])|(?<=[.;:])(?=\s)|\n+")
 _TOKEN_SPLIT = re.compile(r"[^\w\u3400-\u9fff]+", re.UNICODE)
@@ -73,7 +81,11 @@ def detect_language(text: str) -> str:
     latin = sum(len(w) for w in _LATIN_WORD.findall(text))
     if cjk == 0:
         return "en"
-    return "zh" if cjk * 3 >= latin * 0.5 or cjk >= 4 else "en"
+    if cjk * 3 < latin * 0.5 and cjk < 4:
+        return "en"
+    # An English sentence naming a Chinese screen ("can't find it in 系统设置") is English.
+    function_words = sum(w in _ENGLISH_FUNCTION_WORDS for w in _ENGLISH_WORD.findall(text.lower()))
+    return "en" if function_words >= 3 and latin >= 4 * cjk else "zh"
 
 
 def split_sentences(text: str) -> list[str]:

@@ -29,6 +29,10 @@ def test_normalise_folds_width_and_traditional_characters() -> None:
         ("usdt转账pending", "zh"),
         ("my USDT transfer has been pending since yesterday", "en"),
         ("why is my TRC20 USDT stuck? 钱包", "en"),
+        # An English sentence naming a Chinese screen is English; Chinese with English jargon is not.
+        ("where's the toggle for EIP-1559 mode in the TP app? cant find it in 系统设置", "en"),
+        ("TP钱包的gas fee是什么意思 在哪里设置", "zh"),
+        ("my wallet 转账 is stuck 一直打包中 怎么办", "zh"),
         ("", "en"),
     ],
 )
