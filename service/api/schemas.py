@@ -176,7 +176,14 @@ class AskResponse(msgspec.Struct):
 
     answer: Annotated[str, Meta(description="What to show the user; cites sources as [n].")]
     citations: list[Citation]
-    confidence: Annotated[float, Meta(ge=0, le=1, description="How well the answer is supported (0 to 1).")]
+    confidence: Annotated[
+        float,
+        Meta(
+            ge=0,
+            le=1,
+            description="How likely the answer is to be right (0 to 1); below the threshold it is handed off.",
+        ),
+    ]
     action: Annotated[Action, Meta(description="`answer`: show it; `handoff`: a human takes over.")]
     reason: Annotated[str, Meta(description="Reason code for the decision, e.g. grounded, extractive_fallback.")]
     mode: Annotated[
