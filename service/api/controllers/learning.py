@@ -10,7 +10,7 @@ import anyio.to_thread
 import msgspec
 from litestar import Controller, delete, get, patch, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.params import FromPath, JSONBody, PathParameter, QueryParameter
 
 from kefu.errors import InvalidFieldError, NotReadyError
 from service.api.assistant import owner_of
@@ -35,6 +35,10 @@ from service.curated import check_texts
 from service.store import CsatRecord, CuratedRecord, DraftRecord
 
 CURATED_FIELDS = ("question_zh", "question_en", "answer_zh", "answer_en", "articles", "enabled")
+
+# Row ids are 64-bit: a larger number is refused as invalid (422) before the database sees it.
+CuratedId = Annotated[int, PathParameter(ge=1, le=2**63 - 1, description="The curated answer's id.")]
+DraftId = Annotated[int, PathParameter(ge=1, le=2**63 - 1, description="The draft's id.")]
 
 
 def curated_view(record: CuratedRecord) -> Curated:
@@ -131,7 +135,7 @@ class CuratedController(Controller):
         description="One curated answer with its hit count. Roles: agent, admin.",
         responses=error_responses(*AUTH_ERRORS, 404),
     )
-    async def get_curated(self, curated_id: FromPath[int], runtime: NamedDependency[Runtime]) -> Curated:
+    async def get_curated(self, curated_id: CuratedId, runtime: NamedDependency[Runtime]) -> Curated:
         return curated_view(await runtime.in_store(lambda store: store.get_curated(curated_id)))
 
     @patch(
@@ -147,7 +151,7 @@ class CuratedController(Controller):
     )
     async def edit(
         self,
-        curated_id: FromPath[int],
+        curated_id: CuratedId,
         data: JSONBody[CuratedPatch],
         runtime: NamedDependency[Runtime],
         caller: NamedDependency[Caller],
@@ -166,7 +170,7 @@ class CuratedController(Controller):
         description="Deletes it for good (disable it instead to keep it). Roles: admin.",
         responses=error_responses(*AUTH_ERRORS, 404),
     )
-    async def remove(self, curated_id: FromPath[int], runtime: NamedDependency[Runtime]) -> None:
+    async def remove(self, curated_id: CuratedId, runtime: NamedDependency[Runtime]) -> None:
         await runtime.in_store(lambda store: store.delete_curated(curated_id))
 
 
@@ -240,9 +244,7 @@ class DraftController(Controller):
         description="Changes its question or answer (redacted again). Roles: admin.",
         responses=error_responses(*AUTH_ERRORS, 404, 409),
     )
-    async def edit(
-        self, draft_id: FromPath[int], data: JSONBody[DraftPatch], runtime: NamedDependency[Runtime]
-    ) -> Draft:
+    async def edit(self, draft_id: DraftId, data: JSONBody[DraftPatch], runtime: NamedDependency[Runtime]) -> Draft:
         if data.question is None and data.answer is None:
             raise InvalidFieldError("body: give question or answer", field="body")
         if data.answer is not None:
@@ -265,7 +267,7 @@ class DraftController(Controller):
     )
     async def approve(
         self,
-        draft_id: FromPath[int],
+        draft_id: DraftId,
         runtime: NamedDependency[Runtime],
         caller: NamedDependency[Caller],
         data: JSONBody[ApproveRequest | None] = None,
@@ -288,7 +290,7 @@ class DraftController(Controller):
         responses=error_responses(*AUTH_ERRORS, 404, 409),
     )
     async def reject(
-        self, draft_id: FromPath[int], runtime: NamedDependency[Runtime], caller: NamedDependency[Caller]
+        self, draft_id: DraftId, runtime: NamedDependency[Runtime], caller: NamedDependency[Caller]
     ) -> Draft:
         return draft_view(await runtime.in_store(lambda store: store.reject_draft(draft_id, by=caller.label)))
 

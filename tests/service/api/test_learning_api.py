@@ -99,6 +99,22 @@ def test_edits_disabling_and_deleting_are_live_at_the_next_question(api: Api) ->
     assert api.client.get(f"/v1/curated/{made['id']}", headers=api.auth("admin")).status_code == 404
 
 
+def test_an_id_beyond_64_bits_is_invalid_and_the_largest_one_is_no_row(api: Api) -> None:
+    # The API fuzzer's case: a draft id past 64 bits reached the database and came back a 500.
+    admin = api.auth("admin")
+    for huge in (2**63, 177570183459046162432):
+        for method, path, body in (
+            ("GET", f"/v1/curated/{huge}", None), ("PATCH", f"/v1/curated/{huge}", {"enabled": False}),
+            ("DELETE", f"/v1/curated/{huge}", None), ("PATCH", f"/v1/drafts/{huge}", {"answer": "好的"}),
+            ("POST", f"/v1/drafts/{huge}/approve", {}), ("POST", f"/v1/drafts/{huge}/reject", None),
+        ):  # fmt: skip
+            r = api.client.request(method, path, json=body, headers=admin)
+            assert r.status_code == 422 and ("curated_id" in r.text or "draft_id" in r.text), (method, path, r.text)
+    largest = 2**63 - 1
+    assert api.client.get(f"/v1/curated/{largest}", headers=admin).status_code == 404
+    assert api.client.post(f"/v1/drafts/{largest}/approve", json={}, headers=admin).status_code == 404
+
+
 def test_only_admins_change_curated_answers_and_unsafe_answers_are_refused(api: Api) -> None:
     body = {"question_zh": "客服怎么联系", "answer_zh": "请联系官方客服。"}
     assert api.client.post("/v1/curated", json=body, headers=api.auth("agent")).status_code == 403
