@@ -350,9 +350,6 @@ class Answerer:
                 yield AnswerEvent("token", text=line)
         elif result.action == "handoff":
             if composed.streamed and composed.text:
-                # The user has read the answer: say it may fall short, not that none was found.
-                if result.reason == "low_confidence":
-                    result.answer = user_message("low_confidence_after_answer", turn.lang)
                 yield AnswerEvent("token", text="\n" + result.answer)
             else:
                 yield AnswerEvent("token", text=result.answer)
@@ -702,9 +699,12 @@ class Answerer:
         if not composed.text.strip() or not self.calibration.answers(ev, conf):
             if turn.fraud:  # the warning stands, whatever the score of what follows it
                 return self.warning_only(turn, found, ev, conf, **extra)
-            # Not grounded enough to stand on its own: the agent gets it as a draft.
+            # Not grounded enough to stand on its own: the agent gets it as a draft. A user who has
+            # read it streamed is told it may fall short, not that none was found.
+            shown = composed.streamed and bool(composed.text)
             return self.handoff(turn, found, "low_confidence", draft=composed.text or None, sources=composed.sources,
-                                evidence=ev, confidence=conf, **extra)  # fmt: skip
+                                evidence=ev, confidence=conf,
+                                message="low_confidence_after_answer" if shown else None, **extra)  # fmt: skip
         # A line the safety check removed takes its marker with it: cite what is shown.
         if composed.mode == "generated":
             _, cited = normalise_markers(composed.text, {s.n: s.text for s in composed.sources})
@@ -728,9 +728,11 @@ class Answerer:
         sources: list[Source] | None = None,
         evidence: Evidence | None = None,
         confidence: float = 0.0,
+        message: str | None = None,
         **extra: Any,
     ) -> AnswerResult:
-        """A handoff for ``reason``, with the answer (if any) as the agent's draft."""
+        """A handoff for ``reason``, with the answer (if any) as the agent's draft; the user is
+        told the brand's text for ``message`` (default: the reason's)."""
         prio = found.priority
         if reason not in turn.reasons:  # a score, not a rule: no more urgent than the message itself
             prio = "normal" if prio in ("low", "normal") else prio
@@ -742,7 +744,7 @@ class Answerer:
         )  # fmt: skip
         turn.timings["total"] = turn.elapsed() * 1000
         return AnswerResult(
-            **self._base(turn, found), answer=user_message(reason, turn.lang, self._said(turn)),
+            **self._base(turn, found), answer=user_message(message or reason, turn.lang, self._said(turn)),
             citations=[],
             confidence=round(confidence, 4), action="handoff", reason=reason, mode="handoff", handoff=info,
             evidence=evidence or Evidence(), sources=sources or [], timings_ms=turn.timings, **extra,
