@@ -12,58 +12,21 @@ from __future__ import annotations
 
 from kefu.vocab import FeedbackKind, HandoffStatus, Priority
 from kefu.vocab import Mode as AnswerMode
+from service.store import records
 from service.store.migrate import current_revision, head_revision, upgrade_database
-from service.store.records import (
-    AnswerRecord,
-    ApiKeyRecord,
-    ConversationRecord,
-    CsatRecord,
-    CuratedRecord,
-    DeliveryRecord,
-    DraftRecord,
-    DraftStatus,
-    DueDelivery,
-    FeedbackRecord,
-    HandoffOrder,
-    HandoffPage,
-    HandoffRecord,
-    HandoffRequest,
-    MessageRecord,
-    Owner,
-    Role,
-    SavedAnswer,
-    StoreCounts,
-)
+from service.store.records import *  # noqa: F403 - the names records.__all__ lists
 from service.store.store import RetryPolicy, Store, utcnow
 
 __all__ = [
     "AnswerMode",
-    "AnswerRecord",
-    "ApiKeyRecord",
-    "ConversationRecord",
-    "CsatRecord",
-    "CuratedRecord",
-    "DeliveryRecord",
-    "DraftRecord",
-    "DraftStatus",
-    "DueDelivery",
     "FeedbackKind",
-    "FeedbackRecord",
-    "HandoffOrder",
-    "HandoffPage",
-    "HandoffRecord",
-    "HandoffRequest",
     "HandoffStatus",
-    "MessageRecord",
-    "Owner",
     "Priority",
     "RetryPolicy",
-    "Role",
-    "SavedAnswer",
     "Store",
-    "StoreCounts",
     "current_revision",
     "head_revision",
     "upgrade_database",
     "utcnow",
 ]
+__all__ += records.__all__

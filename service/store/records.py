@@ -13,6 +13,29 @@ from typing import Any, Literal
 from kefu.vocab import FeedbackKind, HandoffStatus, Priority
 from kefu.vocab import Mode as AnswerMode
 
+#: The records callers use, re-exported by the package (``from service.store import HandoffRecord``).
+__all__ = [
+    "AnswerRecord",
+    "ApiKeyRecord",
+    "ConversationRecord",
+    "CsatRecord",
+    "CuratedRecord",
+    "DeliveryRecord",
+    "DraftRecord",
+    "DraftStatus",
+    "DueDelivery",
+    "FeedbackRecord",
+    "HandoffOrder",
+    "HandoffPage",
+    "HandoffRecord",
+    "HandoffRequest",
+    "MessageRecord",
+    "Owner",
+    "Role",
+    "SavedAnswer",
+    "StoreCounts",
+]
+
 Role = Literal["app", "agent", "admin"]
 MessageRole = Literal["user", "assistant", "agent"]
 DeliveryStatus = Literal["pending", "delivered", "failed"]
