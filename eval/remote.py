@@ -42,13 +42,10 @@ from kefu.errors import (
     AuthError,
     BackendTimeoutError,
     BackendUnavailableError,
-    BadInputError,
-    BusyError,
     ConfigError,
     ForbiddenError,
     KefuError,
-    RateLimitedError,
-    error_class_for,
+    error_from_reply,
 )
 from kefu.redaction import Redactor
 from service.answerer import AnswerResult, Citation
@@ -173,7 +170,7 @@ class RemoteAnswerer:
                 return final, None if only_handoff else first
             elif name == "error":
                 info = _json_object(data, self.url).get("error") or {}
-                raise self._error(
+                raise error_from_reply(
                     str(info.get("code") or ""),
                     f"{self.url} failed after the answer began: {info.get('message') or 'no message'}",
                     status=500,
@@ -196,21 +193,7 @@ class RemoteAnswerer:
         if message:
             text += f": {self._scrub(message)}"
         retry_after = _retry_after(response)
-        return self._error(code, text, status=status, retry_after=retry_after)
-
-    def _error(self, code: str, message: str, *, status: int, retry_after: float | None = None) -> KefuError:
-        if code == "busy":
-            return BusyError(message, retry_after=retry_after or 1.0)
-        if code == "rate_limited" or status == 429:
-            return RateLimitedError(message, retry_after=retry_after or 1.0)
-        cls = error_class_for(code)
-        if cls is not None and cls not in (BusyError, RateLimitedError):
-            return cls(message)
-        if status >= 500:
-            return BackendUnavailableError(message)
-        if status >= 400:
-            return BadInputError(message)
-        return KefuError(message)
+        return error_from_reply(code, text, status=status, retry_after=retry_after)
 
     def _timeout_error(self, exc: httpx.TimeoutException) -> KefuError:
         if isinstance(exc, httpx.ConnectTimeout):

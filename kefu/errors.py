@@ -145,3 +145,21 @@ def error_class_for(code: str) -> type[KefuError] | None:
             return cls
         stack.extend(cls.__subclasses__())
     return None
+
+
+def error_from_reply(code: str, message: str, *, status: int, retry_after: float | None = None) -> KefuError:
+    """The kefu error an API error reply stands for, from its ``code`` and HTTP ``status``: the
+    class of that code, else one the status implies; a busy or rate-limited reply keeps its
+    ``retry_after`` (1 s when it gave none)."""
+    if code == "busy":
+        return BusyError(message, retry_after=retry_after or 1.0)
+    if code == "rate_limited" or status == 429:
+        return RateLimitedError(message, retry_after=retry_after or 1.0)
+    cls = error_class_for(code)
+    if cls is not None and cls not in (BusyError, RateLimitedError):
+        return cls(message)
+    if status >= 500:
+        return BackendUnavailableError(message)
+    if status >= 400:
+        return BadInputError(message)
+    return KefuError(message)

@@ -24,6 +24,7 @@ from kefu.errors import (
     NotReadyError,
     RateLimitedError,
     TooLargeError,
+    error_from_reply,
 )
 from service.api.errors import status_for
 from service.api.gate import LlmGate
@@ -33,28 +34,37 @@ from service.api.serve import is_loopback
 REPO = Path(__file__).resolve().parents[3]
 
 
-@pytest.mark.parametrize(
-    ("error", "status"),
-    [
-        (BadInputError("x"), 400),
-        (NotFoundError("x"), 404),
-        (ConflictError("x"), 409),
-        (InvalidFieldError("x", field="q"), 422),
-        (TooLargeError("x"), 413),
-        (AuthError("x"), 401),
-        (ForbiddenError("x"), 403),
-        (RateLimitedError("x", retry_after=1), 429),
-        (NotReadyError("x"), 503),
-        (BackendUnavailableError("x"), 503),
-        (ModelNotFoundError("x"), 503),
-        (BusyError("x", retry_after=1), 503),
-        (BackendTimeoutError("x"), 504),
-        (ConfigError("x"), 500),
-        (KefuError("x"), 500),
-    ],
-)
+#: Each kefu error and the HTTP status the API answers it with.
+ERROR_STATUSES = [
+    (BadInputError("x"), 400),
+    (NotFoundError("x"), 404),
+    (ConflictError("x"), 409),
+    (InvalidFieldError("x", field="q"), 422),
+    (TooLargeError("x"), 413),
+    (AuthError("x"), 401),
+    (ForbiddenError("x"), 403),
+    (RateLimitedError("x", retry_after=1), 429),
+    (NotReadyError("x"), 503),
+    (BackendUnavailableError("x"), 503),
+    (ModelNotFoundError("x"), 503),
+    (BusyError("x", retry_after=1), 503),
+    (BackendTimeoutError("x"), 504),
+    (ConfigError("x"), 500),
+    (KefuError("x"), 500),
+]
+
+
+@pytest.mark.parametrize(("error", "status"), ERROR_STATUSES)
 def test_each_kefu_error_has_its_status(error: KefuError, status: int) -> None:
     assert status_for(error) == status
+
+
+@pytest.mark.parametrize(("error", "status"), ERROR_STATUSES)
+def test_a_client_turns_each_error_reply_back_into_its_error(error: KefuError, status: int) -> None:
+    back = error_from_reply(error.code, "m", status=status, retry_after=2.0)
+    assert type(back) is type(error)
+    assert str(back) == "m"
+    assert getattr(back, "retry_after", 2.0) == 2.0
 
 
 async def generation(gate: LlmGate, hold: asyncio.Event) -> asyncio.Task[None]:
