@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, TypedDict
+from typing import Any, ClassVar, Final, TypedDict, Unpack
 
 from kefu.errors import BackendUnavailableError
 from kefu.generators.base import GeneratorHealth
 
 
 class ServerLimits(TypedDict, total=False):
-    """The limits every server generator takes as keywords (defaults: :class:`ServerGenerator`'s)."""
+    """The limits every server generator takes as keywords; those not given are :data:`DEFAULT_LIMITS`."""
 
     timeout: float
     connect_timeout: float
     max_tokens: int
     temperature: float
+
+
+DEFAULT_LIMITS: Final[ServerLimits] = {"timeout": 60.0, "connect_timeout": 5.0, "max_tokens": 384, "temperature": 0.2}
 
 
 class ServerGenerator:
@@ -31,27 +34,23 @@ class ServerGenerator:
     #: What to check and which variable points kefu at the server.
     remedy: ClassVar[str]
 
-    def __init__(
-        self,
-        host: str,
-        model: str,
-        *,
-        timeout: float = 60.0,
-        connect_timeout: float = 5.0,
-        max_tokens: int = 384,
-        temperature: float = 0.2,
-    ) -> None:
+    def __init__(self, host: str, model: str, **limits: Unpack[ServerLimits]) -> None:
+        unknown = limits.keys() - DEFAULT_LIMITS.keys()
+        if unknown:
+            # Run time takes any keyword here: a misspelt limit must fail, not be ignored.
+            raise TypeError(f"{type(self).__name__} takes no keyword arguments {sorted(unknown)}")
+        given = DEFAULT_LIMITS | limits
         if not model:
             raise ValueError(f"model must be a non-empty model name of {self.server}")
-        if timeout <= 0 or connect_timeout <= 0:
+        if given["timeout"] <= 0 or given["connect_timeout"] <= 0:
             raise ValueError("timeouts must be above 0")
         self.host = host
         self.model = model
         self.name = f"{self.backend}:{model}"
-        self.timeout = timeout
-        self.connect_timeout = connect_timeout
-        self.max_tokens = max_tokens
-        self.temperature = temperature
+        self.timeout = given["timeout"]
+        self.connect_timeout = given["connect_timeout"]
+        self.max_tokens = given["max_tokens"]
+        self.temperature = given["temperature"]
         self._client: Any = None
 
     def health(self) -> GeneratorHealth:
