@@ -124,6 +124,19 @@ class Lexicon:
 
         return _REFERENCE.sub(one, text)
 
+    def bad_regex(self, name: str, flags: int, brand: Brand | None, exc: re.error) -> ConfigError:
+        """The error for entry ``name`` that does not compile: the file and item at fault."""
+        section, _, key = name.partition(".")
+        for lang in LANGS:
+            for kind in _KINDS:
+                for i, item in enumerate(self._items(lang, section, kind, key)):
+                    try:
+                        re.compile(self._expand(lang, item, name, brand), flags)
+                    except re.error as one:
+                        return self._error(lang, f"{section}.{kind}.{key}[{i}]", f"not a regular expression: {one}")
+        # Each item compiles alone; together they do not (a group opened in one, closed in another).
+        return ConfigError(f"lexicon {self._files['zh'].parent}: {name}: not a regular expression: {exc}")
+
     def _error(self, lang: str, field: str, problem: str) -> ConfigError:
         return ConfigError(f"lexicon {self._files[lang]}: {field}: {problem}")
 
@@ -139,7 +152,11 @@ def _brand_regex(name: str) -> str:
 
 @lru_cache(maxsize=512)
 def _compiled(lex: Lexicon, name: str, flags: int, brand: Brand | None) -> re.Pattern[str]:
-    return re.compile(lex.source(name, brand), flags)
+    source = lex.source(name, brand)
+    try:
+        return re.compile(source, flags)
+    except re.error as exc:
+        raise lex.bad_regex(name, flags, brand, exc) from exc
 
 
 def read_lexicon(folder: Path = HERE) -> Lexicon:

@@ -93,3 +93,9 @@ def test_an_unknown_reference_names_the_file_and_entry(tmp_path: Path) -> None:
 def test_an_entry_naming_the_brand_needs_one() -> None:
     with pytest.raises(ConfigError, match=r"answers\.verdict.*brand"):
         lexicon().source("answers.verdict")
+
+
+def test_an_entry_that_is_no_regular_expression_names_the_file_and_item(tmp_path: Path) -> None:
+    lex = read_lexicon(_copy(tmp_path, ("asks_cause = ['\\bwhy\\b']", "asks_cause = ['\\bwhy\\b(']")))
+    with pytest.raises(ConfigError, match=r"en\.toml: evidence\.shapes\.asks_cause\[0\]: not a regular expression"):
+        lex.regex("evidence.asks_cause")
