@@ -11,6 +11,7 @@ without one, kefu speaks for the demo brand (:data:`DEMO_BRAND_FILE`). The file:
 
     [user_messages.zh]            # what the user is told at a handoff, by reason
     stolen_funds = "..."          # (any of MESSAGE_KEYS; "default" for the rest)
+    fraud_fake_app = "..."        # and the warning a scam question gets first, by kind
     [user_messages.en]
     [agent_replies.zh]            # the reply suggested to the agent, by reason
     [agent_replies.en]
@@ -38,7 +39,8 @@ from kefu.errors import ConfigError
 #: The brand file kefu uses when ``KEFU_BRAND_FILE`` is not set: the demo wallet's.
 DEMO_BRAND_FILE: Final = Path(__file__).resolve().parent / "brands" / "harbor.toml"
 LANGS: Final = ("zh", "en")
-#: Reasons a message can be written for: the handoff rules' and the answer's, and "default".
+#: Reasons a message can be written for: the handoff rules' and the answer's, "default", and
+#: the scam warnings ("fraud_" and the kind of scam).
 MESSAGE_KEYS: Final = frozenset(
     {
         "stolen_funds",
@@ -56,6 +58,13 @@ MESSAGE_KEYS: Final = frozenset(
         "llm_unavailable",
         "timeout",
         "default",
+        # The warning an answer opens with when the question is about a scam (service/intents.py).
+        "fraud_secret_request",
+        "fraud_impersonation",
+        "fraud_phishing_site",
+        "fraud_fake_app",
+        "fraud_address_poisoning",
+        "fraud_fake_token",
     }
 )
 #: A message variant and the reason whose text it falls back to.

@@ -11,6 +11,7 @@ from kefu.brand import DEMO_BRAND_FILE, MESSAGE_KEYS, active_brand, demo_brand, 
 from kefu.errors import ConfigError
 from kefu.settings import Settings
 from service.handoff import ANSWER_REASONS, build_handoff, user_message
+from service.intents import FRAUD_KINDS, warning
 from service.rules import REASONS, check_rules
 from service.safety import check_shown, promises_recovery
 
@@ -24,10 +25,12 @@ en = ["Orca Wallet", "Orca"]
 [user_messages.zh]
 human_requested = "好的，鲸鱼钱包的客服马上来。"
 default = "这个问题交给鲸鱼钱包的同事处理。"
+fraud_fake_app = "鲸鱼钱包只在 https://orcawallet.example/download 发布，别人发来的安装包都是假的。"
 
 [user_messages.en]
 human_requested = "Sure, an Orca Wallet agent is on the way."
 default = "An Orca Wallet colleague will take this one."
+fraud_fake_app = "Orca Wallet is only published at https://orcawallet.example/download: an APK someone sends is fake."
 """
 
 
@@ -46,7 +49,9 @@ def test_the_message_keys_are_the_handoff_reasons() -> None:
     # secret_shared_password: the text for a password pasted alone (falls back to secret_shared);
     # low_confidence_after_answer: after an answer already shown (falls back to low_confidence)
     variants = {"secret_shared_password", "low_confidence_after_answer"}
-    assert {*REASONS, *ANSWER_REASONS, "default", *variants} == MESSAGE_KEYS
+    # fraud_<kind>: the warning a question about a scam gets first (not a handoff reason)
+    warnings = {f"fraud_{kind}" for kind in FRAUD_KINDS}
+    assert {*REASONS, *ANSWER_REASONS, "default", *variants, *warnings} == MESSAGE_KEYS
 
 
 def test_the_demo_brand_is_the_default() -> None:
@@ -93,6 +98,25 @@ def test_a_second_brands_texts_are_what_the_user_and_agent_get(orca_file: Path) 
     )
     assert "鲸鱼钱包是非托管钱包" in handoff.suggested_reply
     assert "港湾" not in handoff.suggested_reply
+
+
+def test_a_second_brands_scam_warning_is_what_the_user_gets(orca_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    orca = load_brand(orca_file)
+    assert warning("fake_app", "zh", brand=orca).startswith("鲸鱼钱包只在 https://orcawallet.example/download 发布")
+    assert "orcawallet.example" in warning("fake_app", "en", brand=orca)
+    # a warning the file leaves out is the demo brand's
+    assert warning("phishing_site", "en", brand=orca) == warning("phishing_site", "en", brand=demo_brand())
+    monkeypatch.setenv("KEFU_BRAND_FILE", str(orca_file))
+    assert warning("fake_app", "en") == warning("fake_app", "en", brand=orca)
+
+
+def test_the_demo_brand_warns_of_every_kind_of_scam_in_both_languages() -> None:
+    demo = demo_brand()
+    for kind in FRAUD_KINDS:
+        for lang in ("zh", "en"):
+            # a missing text would fall back to "default", which is no warning
+            assert f"fraud_{kind}" in demo.user_messages[lang], (kind, lang)
+            assert warning(kind, lang, brand=demo) != demo.user_message("default", lang)
 
 
 def test_the_environment_picks_the_brand(orca_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
