@@ -754,7 +754,9 @@ class Answerer:
         """The scam warning an answer opens with (a line of its own), or ""."""
         if turn.fraud is None:
             return ""
-        return self._shown(warning(turn.fraud.kind, turn.lang), [], turn.lang).text.strip() + "\n"
+        text = warning(turn.fraud.kind, turn.lang)
+        # The brand file's text is its own source: a link to its official site stays, any other goes.
+        return self._shown(text, [text], turn.lang).text.strip() + "\n"
 
     def warning_only(
         self, turn: Turn, found: Found, evidence: Evidence, confidence: float, **extra: Any

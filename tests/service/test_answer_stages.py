@@ -4,6 +4,8 @@ they say, and every way out (answer, warning, each handoff reason) is reached.""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from kefu.errors import BackendUnavailableError, BadInputError
@@ -146,6 +148,23 @@ async def test_a_scam_question_no_article_answers_still_gets_the_warning() -> No
     _, result = await collect(answerer([unrelated], calibration=strict), "有人发我tp国际版下载链接 说功能更全 能装吗")
     assert result.action == "answer" and result.reason == "fraud_warning" and result.mode == "warning"
     assert "官网" in result.answer and result.citations == [] and result.priority == "high"
+
+
+async def test_a_scam_warning_is_the_deployments_brand_text(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Another wallet words the warning its own way and names its site.
+    text = "鲸鱼钱包只在 https://orcawallet.example 发布，别人发来的安装包都是假的。"
+    brand = tmp_path / "orca.toml"
+    brand.write_text(
+        'official_domains = ["orcawallet.example"]\n[names]\nzh = ["鲸鱼钱包"]\nen = ["Orca Wallet"]\n'
+        f'[user_messages.zh]\nfraud_fake_app = "{text}"\n',
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("KEFU_BRAND_FILE", str(brand))
+    unrelated = hit("help/zh/nft.md", "NFT 是非同质化代币。", dense=0.1)
+    a = answerer([unrelated], calibration=Calibration(threshold=0.99), official_domains=["orcawallet.example"])
+    _, result = await collect(a, "有人发我tp国际版下载链接 说功能更全 能装吗")
+    assert result.reason == "fraud_warning" and result.intent == "fraud:fake_app"
+    assert result.answer == text
 
 
 async def test_a_weak_answer_goes_to_the_agent_as_a_draft() -> None:
