@@ -3,6 +3,7 @@ one of negations, so a word means the same to both (they had drifted apart)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from kefu.brand import demo_brand
 from kefu.errors import ConfigError
 from service import rules, safety
+from service.intents import FRAUD_KINDS
 from service.lexicon import lexicon, read_lexicon
 from service.rules import check_rules
 from service.safety import asks_for_secret
@@ -99,3 +101,20 @@ def test_an_entry_that_is_no_regular_expression_names_the_file_and_item(tmp_path
     lex = read_lexicon(_copy(tmp_path, ("asks_cause = ['\\bwhy\\b']", "asks_cause = ['\\bwhy\\b(']")))
     with pytest.raises(ConfigError, match=r"en\.toml: evidence\.shapes\.asks_cause\[0\]: not a regular expression"):
         lex.regex("evidence.asks_cause")
+
+
+@pytest.mark.parametrize(
+    ("lang", "replace", "where"),
+    [
+        ("zh", ("'破解版'", "'破解版('"), r"zh\.toml: fraud\.shapes\.fake_app\[\d+\]: not a regular expression"),
+        ("en", ("${fraud_pretext})'", "${fraud_pretxt})'"), r"en\.toml: fraud\.secret_request: \$\{fraud_pretxt\}"),
+        ("en", ("'cannot sell']", "'cannot sell', 3]"), r"en\.toml: fraud\.shapes\.fake_token: must be a string"),
+    ],
+)
+def test_a_broken_fraud_entry_names_the_file_and_field(
+    tmp_path: Path, lang: str, replace: tuple[str, str], where: str
+) -> None:
+    lex = read_lexicon(_copy(tmp_path, replace, lang))
+    with pytest.raises(ConfigError, match=where):
+        for kind in FRAUD_KINDS:
+            lex.regex(f"fraud.{kind}", re.S)
