@@ -1,6 +1,7 @@
 """The lexicon: words and phrase shapes of each language, read by the handoff rules
-(:mod:`service.rules`) and the answer check (:mod:`service.safety`) alike, and the kinds
-of thing a question asks for that evidence selection (:mod:`service.prompting`) looks for.
+(:mod:`service.rules`) and the answer check (:mod:`service.safety`) alike, the kinds
+of thing a question asks for that evidence selection (:mod:`service.prompting`) looks for,
+and the kinds of scam the anti-fraud intent (:mod:`service.intents`) names (``fraud.*``).
 
 ``zh.toml`` and ``en.toml`` beside this module hold them (their header says how they are
 laid out); :func:`lexicon` reads both once. An entry is named ``section.key``
