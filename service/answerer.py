@@ -242,6 +242,22 @@ class Answerer:
         self.official_domains = tuple(official_domains)
         self._sentences: RememberedSentences | None = None
 
+    def with_parts(
+        self, *, retriever: Retriever | None = None, generator: Generator | None = None,
+        curated: CuratedMatcher | None = None,
+    ) -> Answerer:  # fmt: skip
+        """A new answerer with this one's settings over other parts (the index a reindex made, the
+        service's gated generator, its curated answers); the sentences it remembers go along."""
+        fresh = Answerer(
+            retriever or self.retriever, generator or self.generator, calibration=self.calibration,
+            deadline=self.deadline, max_sources=self.max_sources, max_source_chars=self.max_source_chars,
+            max_tokens=self.max_tokens, style=self.style, quote_chars=self.quote_chars,
+            render_chars=self.render_chars, official_domains=self.official_domains,
+        )  # fmt: skip
+        fresh.curated = curated or self.curated
+        fresh._sentences = self._sentences  # rebuilt by `sentences` if the embedder differs
+        return fresh
+
     @property
     def sentences(self) -> RememberedSentences:
         """The retriever's plain model, remembering the help-center sentences it embedded."""

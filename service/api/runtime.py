@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import logging
 from collections.abc import Callable, Collection, Coroutine
 from dataclasses import dataclass
@@ -161,8 +160,7 @@ class Runtime:
             given = self._given_answerer
             self.embedder = given.retriever.embedder
             self.generator = self._gated(given.generator)
-            self.answerer = copy.copy(given)
-            self.answerer.generator = self.generator
+            self.answerer = given.with_parts(generator=self.generator)
         else:
             await self._load_models()
         if self.embedder is not None:
@@ -170,7 +168,7 @@ class Runtime:
 
             self.curated = CuratedMatcher(self.store, self.embedder)
             if self.answerer is not None:
-                self.answerer.curated = self.curated
+                self.answerer = self.answerer.with_parts(curated=self.curated)
         self._publish_index_metrics()
         await self._warm_up_llm()
         if "llm" in self.problems:
@@ -294,9 +292,7 @@ class Runtime:
     def _answerer_for(self, retriever: HybridRetriever) -> Answerer:
         if self.answerer is not None:
             # Same generator, calibration and limits; only the index changes.
-            fresh = copy.copy(self.answerer)
-            fresh.retriever = retriever
-            return fresh
+            return self.answerer.with_parts(retriever=retriever)
         from service.answerer import answerer_from_settings
 
         assert self.generator is not None

@@ -302,3 +302,16 @@ async def test_an_llm_that_fails_is_replaced_by_the_passage_itself() -> None:
     assert result.action == "answer" and result.reason == "extractive_fallback" and result.mode == "extractive"
     assert result.answer.startswith("以下内容摘自帮助中心文章《转账一直打包中》") and "矿工费" in result.answer
     assert streamed.strip() == result.answer and [c.source for c in result.citations] == [PENDING.doc_id]
+
+
+async def test_an_answerer_over_a_new_index_keeps_its_settings_and_answers_from_the_new_one() -> None:
+    # What the service does after a reindex: same calibration, limits and generator, new index.
+    old = answerer([PENDING], calibration=Calibration(threshold=0.999), quote_chars=120, max_sources=2)
+    stolen = article_hit("help/zh/stolen.md", "钱包被盗后请立即创建新钱包，把剩余资产转走。", dense=0.9)
+    fresh = old.with_parts(retriever=SlowRetriever(hits=[stolen], embedder=FakeEmbedder()))  # type: ignore[arg-type]
+    assert fresh is not old and fresh.generator is old.generator and fresh.calibration is old.calibration
+    assert (fresh.quote_chars, fresh.max_sources, fresh.style) == (120, 2, old.style)
+    _, result = await collect(fresh, "转账一直打包中怎么办")
+    # The strict threshold came along (a handoff), and the draft is drawn from the new index.
+    assert result.action == "handoff" and [h.doc_id for h in result.hits] == ["help/zh/stolen.md"]
+    assert old.retriever.hits[0].doc_id != "help/zh/stolen.md"  # type: ignore[attr-defined]
