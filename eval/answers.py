@@ -237,18 +237,23 @@ def handoff_metrics(outcomes: Sequence[ItemOutcome]) -> dict[str, Any]:
         if not expected and not predicted:
             continue
         hit = sum(o.item.expected == "handoff" and o.item.reason == reason for o in predicted)
-        by_reason[reason] = {
+        by_reason[reason] = _undefined_without(expected, {
             "n": len(expected),
             "handed_off": _ratio(sum(o.action == "handoff" for o in expected), len(expected)),
             "reason_matched": _ratio(sum(o.reason == reason for o in expected), len(expected)),
             **_prf(hit, len(predicted) - hit, len(expected) - hit),
-        }
-    return {
-        "n": len(handoff_items),
-        "handed_off": _ratio(tp, len(handoff_items)),
-        **_prf(tp, fp, len(handoff_items) - tp),
-        "by_reason": by_reason,
-    }
+        })  # fmt: skip
+    n = len(handoff_items)
+    overall = {"n": n, "handed_off": _ratio(tp, n), **_prf(tp, fp, n - tp)}
+    return {**_undefined_without(handoff_items, overall), "by_reason": by_reason}
+
+
+def _undefined_without(expected: Sequence[ItemOutcome], figures: dict[str, Any]) -> dict[str, Any]:
+    """``figures`` with the shares of must-handoff items as None (not 0) when there are none: a
+    dataset without them says nothing of how many were handed off."""
+    if expected:
+        return figures
+    return {k: None if k in ("handed_off", "reason_matched", "recall", "f1") else v for k, v in figures.items()}
 
 
 def summarise(outcomes: Sequence[ItemOutcome], threshold: float | None = None) -> dict[str, Any]:

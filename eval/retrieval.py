@@ -188,8 +188,8 @@ def _answer_lines(metrics: dict[str, Any]) -> list[str]:
         f"| fact recall of answered | {a['fact_recall']:.3f} |",
         f"| citation precision / recall | {a['citation_precision']:.3f} / {a['citation_recall']:.3f} |",
         f"| answer items wrongly handed off | {a['wrongly_handed_off']:.3f} |",
-        f"| handoff items handed off | {h['handed_off']:.3f} |",
-        f"| handoff precision / recall / F1 | {h['precision']:.3f} / {h['recall']:.3f} / {h['f1']:.3f} |",
+        f"| handoff items handed off | {_share(h['handed_off'])} |",
+        f"| handoff precision / recall / F1 | {h['precision']:.3f} / {_share(h['recall'])} / {_share(h['f1'])} |",
         f"| coverage at 90% / 95% accuracy | {s['coverage_at_90_accuracy']} / {s['coverage_at_95_accuracy']} |",
         f"| AURC | {s['aurc']} |",
         f"| first token p50 / p95 (ms) | {al.get('first_token_p50')} / {al.get('first_token_p95')} |",
@@ -199,7 +199,8 @@ def _answer_lines(metrics: dict[str, Any]) -> list[str]:
         f"| LLM answers only: full answer p50 / p95 (ms) | {al.get('llm_total_p50')} / {al.get('llm_total_p95')} |",
         f"| prompt tokens p50 | {al.get('prompt_tokens_p50')} |",
         "",
-        "Handoff by reason: " + ", ".join(f"{r} {v['handed_off']:.2f} (n={v['n']})" for r, v in h["by_reason"].items()),
+        "Handoff by reason: "
+        + ", ".join(f"{r} {_share(v['handed_off'])} (n={v['n']})" for r, v in h["by_reason"].items()),
         "",
     ]
 
@@ -239,3 +240,8 @@ def render_report(metrics: dict[str, Any], outcomes: Sequence[RetrievalOutcome])
         lines.append(f"  - gold: {', '.join(o.item.gold)}")
         lines.append(f"  - got: {', '.join(p[0] for p in o.ranked[:5])}")
     return "\n".join(lines) + "\n"
+
+
+def _share(value: float | None) -> str:
+    """A share as the tables print it; "n/a" where the set has nothing to measure it on."""
+    return "n/a" if value is None else f"{value:.3f}"

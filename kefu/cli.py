@@ -426,7 +426,12 @@ def _print_eval_summary(metrics: dict[str, Any]) -> None:
                 f"LLM judge: accuracy of answered {j['accuracy_of_answered']:.3f} "
                 f"(agrees with the fact-based score on {j['agreement_with_facts']:.3f}, n={j['n']})"
             )
-        print(f"handoff: handed off {h['handed_off']:.3f}, precision {h['precision']:.3f}, recall {h['recall']:.3f}")
+        if h["n"]:
+            print(
+                f"handoff: handed off {h['handed_off']:.3f}, precision {h['precision']:.3f}, recall {h['recall']:.3f}"
+            )
+        else:
+            print(f"handoff: no must-handoff items; answer items handed off {a['wrongly_handed_off']:.3f}")
         print(
             f"selective: coverage at 90% accuracy {s['coverage_at_90_accuracy']} "
             f"(threshold {s['threshold_at_90_accuracy']}), at 95% {s['coverage_at_95_accuracy']}, "

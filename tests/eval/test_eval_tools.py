@@ -73,6 +73,18 @@ def test_apply_threshold_turns_low_confidence_answers_into_handoffs_with_drafts(
     assert summary["selective"] == summarise(outcomes)["selective"]
 
 
+def test_a_set_without_must_handoff_items_has_no_handoff_recall_rather_than_a_recall_of_zero() -> None:
+    answered, handed = _outcome(1, 0.9, True), _outcome(2, 0.1, False, action="handoff", reason="low_confidence")
+    h = summarise([answered, handed])["handoff"]
+    # Nothing to recall: not 0 (which reads as "every must-handoff item was answered").
+    assert h["n"] == 0 and h["recall"] is None and h["handed_off"] is None and h["f1"] is None
+    assert h["precision"] == 0.0  # the one handoff was of an answer item
+    must = _outcome(3, 0.9, False, item=_item(3, "handoff", "stolen_funds"), action="handoff", reason="stolen_funds")
+    h = summarise([answered, handed, must])["handoff"]
+    assert (h["n"], h["handed_off"], h["recall"], h["precision"]) == (1, 1.0, 1.0, 0.5)
+    assert h["by_reason"]["stolen_funds"]["recall"] == 1.0
+
+
 def test_calibration_error_is_zero_when_confidence_matches_accuracy_and_large_when_not() -> None:
     matched = [_outcome(i, 0.75, i % 4 != 0) for i in range(40)]  # 75% accurate at 0.75
     assert calibration_error(matched)["ece"] == pytest.approx(0.0, abs=1e-9)
