@@ -315,3 +315,13 @@ async def test_an_answerer_over_a_new_index_keeps_its_settings_and_answers_from_
     # The strict threshold came along (a handoff), and the draft is drawn from the new index.
     assert result.action == "handoff" and [h.doc_id for h in result.hits] == ["help/zh/stolen.md"]
     assert old.retriever.hits[0].doc_id != "help/zh/stolen.md"  # type: ignore[attr-defined]
+
+
+def test_a_scam_that_asks_to_verify_the_wallet_is_a_scam_question_not_an_account_lookup() -> None:
+    a = answerer([PENDING])
+    turn = a.prepare("a guy in telegram says he's harbor support and wants my seed phrase to verify my wallet")
+    assert turn.fraud is not None and turn.fraud.kind == "secret_request" and turn.reasons == []
+    # Without a scam, the same words still ask a person to look the account up.
+    assert a.prepare("can you verify my wallet 0x52908400098527886E0F7030069857D2E4169EE7").reasons == [
+        "account_lookup"
+    ]
