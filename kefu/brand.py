@@ -46,6 +46,7 @@ MESSAGE_KEYS: Final = frozenset(
         "stolen_funds",
         "secret_shared",
         "secret_shared_password",
+        "secret_shared_elsewhere",
         "compensation",
         "human_requested",
         "account_lookup",
@@ -68,7 +69,11 @@ MESSAGE_KEYS: Final = frozenset(
     }
 )
 #: A message variant and the reason whose text it falls back to.
-_BASE_REASON: Final = {"secret_shared_password": "secret_shared", "low_confidence_after_answer": "low_confidence"}
+_BASE_REASON: Final = {
+    "secret_shared_password": "secret_shared",
+    "secret_shared_elsewhere": "secret_shared",
+    "low_confidence_after_answer": "low_confidence",
+}
 _TOP_LEVEL: Final = frozenset({"names", "official_domains", "user_messages", "agent_replies"})
 _DOMAIN = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{1,62}")
 

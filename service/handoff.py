@@ -32,6 +32,8 @@ def _variant(reason: str, said: Iterable[str]) -> str:
         kinds = pasted_kinds(said)
         if "password" in kinds and not kinds & _WALLET_SECRETS:
             return "secret_shared_password"
+        if not kinds:  # "我把助记词发给了客服": given away elsewhere, nothing here to hide
+            return "secret_shared_elsewhere"
     return reason
 
 

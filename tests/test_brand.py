@@ -46,9 +46,10 @@ def reasons(text: str, **kwargs: object) -> list[str]:
 
 
 def test_the_message_keys_are_the_handoff_reasons() -> None:
-    # secret_shared_password: the text for a password pasted alone (falls back to secret_shared);
+    # secret_shared_password: the text for a password pasted alone, secret_shared_elsewhere: for a
+    # secret given away elsewhere, nothing pasted (both fall back to secret_shared);
     # low_confidence_after_answer: after an answer already shown (falls back to low_confidence)
-    variants = {"secret_shared_password", "low_confidence_after_answer"}
+    variants = {"secret_shared_password", "secret_shared_elsewhere", "low_confidence_after_answer"}
     # fraud_<kind>: the warning a question about a scam gets first (not a handoff reason)
     warnings = {f"fraud_{kind}" for kind in FRAUD_KINDS}
     assert {*REASONS, *ANSWER_REASONS, "default", *variants, *warnings} == MESSAGE_KEYS

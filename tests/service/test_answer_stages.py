@@ -325,3 +325,12 @@ def test_a_scam_that_asks_to_verify_the_wallet_is_a_scam_question_not_an_account
     assert a.prepare("can you verify my wallet 0x52908400098527886E0F7030069857D2E4169EE7").reasons == [
         "account_lookup"
     ]
+
+
+async def test_a_secret_given_away_elsewhere_is_not_said_to_have_been_hidden_here() -> None:
+    _, told = await collect(answerer([PENDING]), "我把助记词发给了一个自称客服的人，现在怎么办")
+    assert told.action == "handoff" and told.reason == "secret_shared" and told.priority == "urgent"
+    assert "已经给了别人" in told.answer and "隐藏" not in told.answer and "新钱包" in told.answer
+    seed = "abandon ability able about above absent absorb abstract absurd abuse access accident"
+    _, pasted = await collect(answerer([PENDING]), f"我的助记词是 {seed} 帮我看看")
+    assert pasted.reason == "secret_shared" and "已将其隐藏" in pasted.answer
