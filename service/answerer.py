@@ -825,9 +825,10 @@ def _rule_reasons(
     """The rules that fire on a redacted question, and their reasons (a pasted secret first)."""
     hits_rules = check_rules(question, user_turns)
     if about_scam:
-        # A scam's pretext ("wants my seed phrase to verify my wallet") reads like a request to
-        # look an account up; the user asks about the scam, and gets its warning.
-        hits_rules = [h for h in hits_rules if h.reason != "account_lookup"]
+        # A scam's pretext reads like a request to look an account up ("wants my seed phrase to
+        # verify my wallet") or like an investment question ("先转点u才能把币提出来 这靠谱吗"); the user
+        # asks about the scam, and gets its warning.
+        hits_rules = [h for h in hits_rules if h.reason not in ("account_lookup", "out_of_scope")]
     reasons = [h.reason for h in hits_rules]
     pasted = redactions.get("seed_phrase") or redactions.get("private_key") or redactions.get("keystore")
     if pasted and "secret_shared" not in reasons:

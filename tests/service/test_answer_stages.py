@@ -334,3 +334,9 @@ async def test_a_secret_given_away_elsewhere_is_not_said_to_have_been_hidden_her
     seed = "abandon ability able about above absent absorb abstract absurd abuse access accident"
     _, pasted = await collect(answerer([PENDING]), f"我的助记词是 {seed} 帮我看看")
     assert pasted.reason == "secret_shared" and "已将其隐藏" in pasted.answer
+
+
+def test_a_fee_first_scam_question_gets_the_warning_not_an_out_of_scope_handoff() -> None:
+    # "先交税才能提币" reads like a tax question to the out-of-scope rule; it is the scam.
+    turn = answerer([PENDING]).prepare("平台客服说先交税才能提币 这是真的吗")
+    assert turn.fraud is not None and turn.fraud.kind == "impersonation" and turn.reasons == []

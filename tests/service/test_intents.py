@@ -18,6 +18,8 @@ from service.intents import detect_fraud, warning
         ("someone claiming to be support DM'd me on telegram", "impersonation"),
         ("有个客服说能帮我解决转账问题 但要先交一笔手续费 这是真的客服吗", "impersonation"),
         ("an agent on telegram says I have to pay a release fee first before he can fix my wallet", "impersonation"),
+        ("群里有人说我的账户被冻结了，要先转500u保证金才能解冻", "impersonation"),
+        ("对方说要先充值手续费才能提现", "impersonation"),
         ("空投群里发了个领币链接 要先授权才能领 能点吗", "phishing_site"),
         ("电脑上打开的官网 怎么确认不是钓鱼站", "phishing_site"),
         ("有人发我tp国际版下载链接 说功能更全 能装吗", "fake_app"),
@@ -45,6 +47,8 @@ def test_a_question_about_a_scam_names_its_kind(question: str, kind: str) -> Non
         "我的转账一直显示打包中怎么办？",
         "问了客服 转账是不是要付手续费",
         "does support charge a fee for transfers?",
+        "波场地址需要先转点trx激活吗",
+        "我的钱包怎么激活",
     ],
 )
 def test_an_ordinary_question_is_not_a_scam(question: str) -> None:

@@ -414,6 +414,7 @@ OUT_OF_SCOPE_NEGATIVE = [
     "what is the gas price",
     "swap price impact is huge",
     "price shown in wallet is wrong",
+    "token prices in the wallet stopped updating tonight",
     "how do I buy eth in the app",
     "usdt contract address on tron?",
     "is the price of gas higher on weekends",
@@ -544,7 +545,7 @@ def test_answer_items_are_rarely_handed_off(name: str) -> None:
     # the blind tp-cn hold-out written later (钱包中毒 read as a compromise, two questions
     # about whether an offer is a scam read as investment questions) and 1/70 on the second
     # (a user who never approved anything asks if they were robbed); 1/80 on the third
-    # ("token prices ... stopped updating" read as a price question); 1/80 on the fourth ("怀疑
+    # ("token prices ... stopped updating" read as a price question, since not); 1/80 on the fourth ("怀疑
     # 权限被人改了": a suspected compromise, which kefu hands to a person at once by design,
     # though the item expects the permission-check article). A false handoff costs a
     # person's time, not a wrong answer, so a few are tolerable; more than one in twenty
