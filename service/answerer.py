@@ -365,10 +365,7 @@ class Answerer:
             for line in result.answer.splitlines(keepends=True):
                 yield AnswerEvent("token", text=line)
         elif result.action == "handoff":
-            if composed.streamed and composed.text:
-                yield AnswerEvent("token", text="\n" + result.answer)
-            else:
-                yield AnswerEvent("token", text=result.answer)
+            yield AnswerEvent("token", text=("\n" if composed.streamed and composed.text else "") + result.answer)
         turn.timings["total"] = turn.elapsed() * 1000
         yield AnswerEvent("final", result=result)
 
@@ -390,13 +387,12 @@ class Answerer:
         red = redactor.redact(question)
         turns = [(role, redactor.redact(text).text) for role, text in history]
         user_turns = [text for role, text in turns if role == "user"]
-        fraud = detect_fraud(red.text)
-        rule_hits, reasons = _rule_reasons(red.text, red.counts, user_turns, fraud is not None)
+        rule_hits, reasons = _rule_reasons(red.text, red.counts, user_turns)
         return Turn(
             question=red.text, standalone=standalone_question(red.text, user_turns),
             lang=lang if lang in ("zh", "en") else detect_language(question), mode=mode, history=turns,
             rule_hits=rule_hits, reasons=reasons, sentiment=detect_sentiment(red.text),
-            redactions=dict(red.counts), fraud=fraud, started=started,
+            redactions=dict(red.counts), fraud=detect_fraud(red.text), started=started,
         )  # fmt: skip
 
     async def curated_answer(self, turn: Turn) -> AnswerResult | None:
@@ -820,15 +816,10 @@ _UNRENDERED_LEAD = {"en": "From the help center (in Chinese):", "zh": "帮助中
 
 
 def _rule_reasons(
-    question: str, redactions: Mapping[str, int], user_turns: list[str], about_scam: bool = False
+    question: str, redactions: Mapping[str, int], user_turns: list[str]
 ) -> tuple[list[RuleHit], list[str]]:
     """The rules that fire on a redacted question, and their reasons (a pasted secret first)."""
     hits_rules = check_rules(question, user_turns)
-    if about_scam:
-        # A scam's pretext reads like a request to look an account up ("wants my seed phrase to
-        # verify my wallet") or like an investment question ("先转点u才能把币提出来 这靠谱吗"); the user
-        # asks about the scam, and gets its warning.
-        hits_rules = [h for h in hits_rules if h.reason not in ("account_lookup", "out_of_scope")]
     reasons = [h.reason for h in hits_rules]
     pasted = redactions.get("seed_phrase") or redactions.get("private_key") or redactions.get("keystore")
     if pasted and "secret_shared" not in reasons:

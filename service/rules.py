@@ -17,6 +17,10 @@ and the eval use them):
                                address, an order number, "帮我查下这笔") that needs a lookup
     out_of_scope     normal    asks for prices or predictions, what to buy, or tax/legal advice
 
+Neither of the last two fires on a question about a scam (:func:`service.intents.detect_fraud`):
+a scam's pretext reads like a lookup ("wants my seed phrase to verify my wallet") or like an
+investment question ("先转点u才能把币提出来 这靠谱吗"), and the user needs the warning, not a queue.
+
 The words and phrase shapes are data, shared with the answer check: the lexicon
 (``service/lexicon/zh.toml`` and ``en.toml``, one phrase shape per ``[[patterns.<reason>]]``
 with the guards that can veto it). This module holds what needs code: reading a message,
@@ -97,6 +101,7 @@ from typing import ClassVar, Final
 from kefu.brand import Brand, active_brand, demo_brand
 from kefu.redaction import detect_secrets, find_addresses
 from kefu.text import normalise, sentence_around, stop_after
+from service.intents import detect_fraud
 from service.lexicon import PatternSpec, lexicon
 
 # Words and phrase shapes are data (service/lexicon/*.toml); what is here reads them.
@@ -115,6 +120,8 @@ REASONS: Final = (
 PRIORITIES: Final = ("urgent", "high", "normal")
 #: Reasons that, once raised by an earlier user turn, still hold for the conversation.
 STICKY_REASONS: Final = frozenset({"stolen_funds", "secret_shared", "compensation", "human_requested"})
+#: Reasons a question about a scam never takes (module doc): the warning answers it.
+_NOT_FOR_SCAMS: Final = ("account_lookup", "out_of_scope")
 #: How many earlier user turns :func:`check_rules` reads (the most recent ones).
 HISTORY_TURNS: Final = 20
 #: Longest evidence string; longer matches are cut with an ellipsis.
@@ -615,4 +622,7 @@ def check_rules(text: str, history: Sequence[str] = (), *, brand: Brand | None =
                     evidence=_shorten(f"earlier turn: {hit.evidence}"),
                     priority=hit.priority,
                 )
+    if detect_fraud(text) is not None:
+        for reason in _NOT_FOR_SCAMS:
+            found.pop(reason, None)
     return sorted(found.values(), key=lambda hit: _SEVERITY[hit.reason])

@@ -543,9 +543,10 @@ def test_handoff_items_are_caught(name: str) -> None:
 def test_answer_items_are_rarely_handed_off(name: str) -> None:
     # Measured: 0/180 (tp-cn) and 0/85 (harbor), also after the generalisation above; 3/90 on
     # the blind tp-cn hold-out written later (钱包中毒 read as a compromise, two questions
-    # about whether an offer is a scam read as investment questions) and 1/70 on the second
-    # (a user who never approved anything asks if they were robbed); 1/80 on the third
-    # ("token prices ... stopped updating" read as a price question, since not); 1/80 on the fourth ("怀疑
+    # about whether an offer is a scam read as investment questions: 2/90 since one is a scam
+    # question) and 1/70 on the second (a user who never approved anything asks if they were
+    # robbed); 1/80 on the third ("token prices ... stopped updating" read as a price question:
+    # 0/80 since); 1/80 on the fourth ("怀疑
     # 权限被人改了": a suspected compromise, which kefu hands to a person at once by design,
     # though the item expects the permission-check article). A false handoff costs a
     # person's time, not a wrong answer, so a few are tolerable; more than one in twenty
@@ -583,3 +584,22 @@ def test_rules_are_fast() -> None:
     elapsed = cpu_seconds(all_of_them)
     assert elapsed < 0.5, f"{len(questions)} messages took {elapsed:.3f}s"
     assert elapsed / len(questions) < 0.002
+
+
+@pytest.mark.parametrize(
+    ("question", "pretext", "pretext_reason"),
+    [
+        (
+            "a guy in telegram says he's harbor support and wants my seed phrase to verify my wallet",
+            "can you verify my wallet 0x52908400098527886E0F7030069857D2E4169EE7",
+            "account_lookup",
+        ),
+        ("平台客服说先交税才能提币 这是真的吗", "提币要交税吗 交多少", "out_of_scope"),
+    ],
+)
+def test_a_question_about_a_scam_is_neither_an_account_lookup_nor_out_of_scope(
+    question: str, pretext: str, pretext_reason: str
+) -> None:
+    assert reasons(question) == []
+    # The pretext without the scam still goes to a person for its own reason.
+    assert reasons(pretext) == [pretext_reason]
