@@ -77,6 +77,11 @@ STOLEN_POSITIVE = [
     "借朋友手机用了一下 回来钱包里的币全没了",
     "my carrier says my number was ported, I got sim swapped and my eth left",
     "woke up and my entire wallet is empty",
+    # An outgoing transfer the user does not recognise.
+    "钱包里突然多了一笔我不认识的转出，币没了",
+    "钱包里的币少了，有一笔转出我没印象",
+    "i see a transfer out i never made, 500 usdt gone",
+    "there's an unknown outgoing transaction in my wallet",
 ]
 
 STOLEN_NEGATIVE = [
@@ -99,6 +104,9 @@ STOLEN_NEGATIVE = [
     "新钱包里为什么是空的",
     "how do I protect myself against a sim swap?",
     "why is my wallet empty after I restored it?",
+    "收到一笔陌生的转账 0 USDT 是怎么回事",
+    "记录里多了一笔不认识的转出 0 USDT 是啥",
+    "what is an unknown outgoing transaction in my history, is that how poisoning works?",
 ]
 
 
