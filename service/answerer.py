@@ -151,6 +151,8 @@ class Turn:
     #: The scam the question is about (impersonation, phishing...), if any: the answer opens
     #: with its warning and the conversation's priority is raised.
     fraud: FraudIntent | None = None
+    #: Whether the caller shows the text as it streams; a collected answer shows only the final one.
+    streaming: bool = True
     started: float = field(default_factory=time.perf_counter)
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -280,7 +282,7 @@ class Answerer:
     ) -> AnswerResult:
         """The whole answer at once (the stream, collected)."""
         result = None
-        async for event in self.stream(question, history, lang=lang, mode=mode):
+        async for event in self.stream(question, history, lang=lang, mode=mode, streaming=False):
             if event.type == "final":
                 result = event.result
         assert result is not None
@@ -300,13 +302,15 @@ class Answerer:
         *,
         lang: str | None = None,
         mode: Mode = "answer",
+        streaming: bool = True,
     ) -> AsyncIterator[AnswerEvent]:
         """Answer text as it becomes safe to show, then one ``final`` event with the result.
 
         ``history`` is the conversation so far as (role, text) pairs, role "user" or
-        "assistant"; it is redacted here too.
+        "assistant"; it is redacted here too. ``streaming``: the caller shows the text events
+        as they come (else only the final result's answer reaches the user).
         """
-        turn = self.prepare(question, history, lang=lang, mode=mode)
+        turn = self.prepare(question, history, lang=lang, mode=mode, streaming=streaming)
         result = await self.curated_answer(turn)
         if result is None:
             found = await self.retrieve(turn)
@@ -373,7 +377,7 @@ class Answerer:
 
     def prepare(
         self, question: str, history: Sequence[tuple[str, str]] = (), *, lang: str | None = None,
-        mode: Mode = "answer",
+        mode: Mode = "answer", streaming: bool = True,
     ) -> Turn:  # fmt: skip
         """Validate, redact (the question and the history), detect the language, run the rules."""
         started = time.perf_counter()
@@ -392,7 +396,7 @@ class Answerer:
             question=red.text, standalone=standalone_question(red.text, user_turns),
             lang=lang if lang in ("zh", "en") else detect_language(question), mode=mode, history=turns,
             rule_hits=rule_hits, reasons=reasons, sentiment=detect_sentiment(red.text),
-            redactions=dict(red.counts), fraud=detect_fraud(red.text), started=started,
+            redactions=dict(red.counts), fraud=detect_fraud(red.text), streaming=streaming, started=started,
         )  # fmt: skip
 
     async def curated_answer(self, turn: Turn) -> AnswerResult | None:
@@ -713,8 +717,8 @@ class Answerer:
             if turn.fraud:  # the warning stands, whatever the score of what follows it
                 return self.warning_only(turn, found, ev, conf, **extra)
             # Not grounded enough to stand on its own: the agent gets it as a draft. A user who has
-            # read it streamed is told it may fall short, not that none was found.
-            shown = composed.streamed and bool(composed.text)
+            # read it streamed is told it may fall short; one who gets only the final text, the handoff.
+            shown = turn.streaming and composed.streamed and bool(composed.text)
             return self.handoff(turn, found, "low_confidence", draft=composed.text or None, sources=composed.sources,
                                 evidence=ev, confidence=conf,
                                 message="low_confidence_after_answer" if shown else None, **extra)  # fmt: skip

@@ -44,6 +44,7 @@ async def answer_within(
     lang: str | None = None,
     mode: Mode = "answer",
     seconds: float | None = None,
+    streaming: bool = True,
 ) -> AsyncIterator[AnswerEvent]:
     """``answerer.stream(...)``'s events, ending with a ``final`` event within ``seconds``
     (the answerer's deadline by default) whatever the answerer is doing then."""
@@ -51,7 +52,7 @@ async def answer_within(
 
     limit = answerer.deadline if seconds is None else seconds
     started = time.monotonic()
-    events = answerer.stream(question, history, lang=lang, mode=mode)
+    events = answerer.stream(question, history, lang=lang, mode=mode, streaming=streaming)
     shown: list[str] = []
     try:
         while True:

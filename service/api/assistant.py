@@ -115,12 +115,12 @@ async def relayed_messages(response: schemas.AskResponse) -> AsyncIterator[dict[
 
 
 def answer_events(
-    runtime: Runtime, request: schemas.AskRequest, history: list[tuple[str, str]]
+    runtime: Runtime, request: schemas.AskRequest, history: list[tuple[str, str]], *, streaming: bool
 ) -> AsyncIterator[AnswerEvent]:
     """The answer's events from the answerer being served now (history_for checked the question),
-    the last of them within the answer deadline."""
+    the last of them within the answer deadline; ``streaming``: the client reads the text events."""
     answerer = runtime.current_answerer()
-    return answer_within(answerer, request.question, history, lang=request.lang, mode="answer")
+    return answer_within(answerer, request.question, history, lang=request.lang, mode="answer", streaming=streaming)
 
 
 async def final_result(events: AsyncIterator[AnswerEvent]) -> AnswerResult:
@@ -265,7 +265,9 @@ def _stream_error(exc: Exception) -> dict[str, Any]:
 async def suggest(runtime: Runtime, caller: Caller, request: schemas.SuggestRequest) -> schemas.SuggestResponse:
     question, history = _ticket_turns(request, runtime)
     answerer = runtime.current_answerer()
-    result = await final_result(answer_within(answerer, question, history, lang=request.lang, mode="suggest"))
+    result = await final_result(
+        answer_within(answerer, question, history, lang=request.lang, mode="suggest", streaming=False)
+    )
     # A suggestion goes to an agent, who is already a human: it opens no handoff.
     saved = await _save(
         runtime,

@@ -186,6 +186,12 @@ async def test_a_rendering_already_shown_that_scores_low_says_it_may_fall_short(
     # Nothing shown yet: the user is told no reliable answer was found.
     _, unshown = await collect(answerer([PENDING], calibration=Calibration(threshold=0.999)), "转账一直打包中怎么办")
     assert unshown.answer.startswith("这个问题我没有在帮助中心找到可靠的答案")
+    # A caller that reads only the final answer (no streaming) never saw the rendering: it is
+    # told of the handoff, not that an answer it never got may fall short.
+    gen = FakeGenerator(["The fee is too low. Tap Speed up to resubmit."])
+    collected = await answerer([PENDING], gen, calibration=wordy).answer("my transfer is stuck pending")
+    assert collected.reason == "low_confidence" and "The fee is too low" in (collected.handoff.suggested_reply or "")
+    assert collected.answer.startswith("I couldn't find a reliable answer")
 
 
 # --- prepare, retrieve, decide -----------------------------------------------------------------

@@ -90,7 +90,7 @@ class AssistantController(Controller):
         relayed = await assistant.relay_to_agent(runtime, caller, data)
         if relayed is not None:
             return ServerSentEvent(assistant.relayed_messages(relayed)) if streamed else Response(relayed)
-        events = assistant.answer_events(runtime, data, history)
+        events = assistant.answer_events(runtime, data, history, streaming=streamed)
         if streamed:
             finish = partial(assistant.save_answer, runtime, caller, data)
             answer = assistant.StreamedAnswer(runtime, events, finish)
