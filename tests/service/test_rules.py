@@ -377,6 +377,7 @@ def test_lookup_evidence_names_the_identifier_kind() -> None:
 # --- out_of_scope ---------------------------------------------------------------------------
 
 OUT_OF_SCOPE_POSITIVE = [
+    "btc现在能买吗",
     "btc会涨吗",
     "明天eth多少钱",
     "买什么币",
@@ -414,6 +415,7 @@ OUT_OF_SCOPE_POSITIVE = [
 ]
 
 OUT_OF_SCOPE_NEGATIVE = [
+    "tp钱包可以买币吗",  # can the wallet buy coins: a how-to
     "钱包里显示的价格不对",
     "闪兑报价和实际到账不一样",
     "gas费为什么涨了",
