@@ -20,6 +20,12 @@ from service.intents import detect_fraud, warning
         ("an agent on telegram says I have to pay a release fee first before he can fix my wallet", "impersonation"),
         ("群里有人说我的账户被冻结了，要先转500u保证金才能解冻", "impersonation"),
         ("对方说要先充值手续费才能提现", "impersonation"),
+        # "Support" that talks on a messenger, has the user install an app, or wants the screen.
+        ("support on whatsapp asked me to install an app to fix my wallet", "impersonation"),
+        ("admin in the discord says my wallet is locked", "impersonation"),
+        ("客服让我下载一个app来修复钱包", "impersonation"),
+        ("客服说要远程帮我看看", "impersonation"),
+        ("support asked me to share my screen so they can check the transfer", "impersonation"),
         ("空投群里发了个领币链接 要先授权才能领 能点吗", "phishing_site"),
         ("电脑上打开的官网 怎么确认不是钓鱼站", "phishing_site"),
         ("有人发我tp国际版下载链接 说功能更全 能装吗", "fake_app"),
@@ -49,6 +55,10 @@ def test_a_question_about_a_scam_names_its_kind(question: str, kind: str) -> Non
         "does support charge a fee for transfers?",
         "波场地址需要先转点trx激活吗",
         "我的钱包怎么激活",
+        "how do I contact support",
+        "怎么联系客服",
+        "how do I download the app from the official site",
+        "客服说转账要等确认",
     ],
 )
 def test_an_ordinary_question_is_not_a_scam(question: str) -> None:
