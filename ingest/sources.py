@@ -966,7 +966,26 @@ def _labelled_row(header: list[str] | None, cells: list[str]) -> str:
     return " | ".join(parts)
 
 
+#: Link texts that say only "the link is here": the text keeps the link's address, or an
+#: answer quoting it would tell the user to click on nothing ("点击这里来找回转错链的资产").
+_DEICTIC_LINK = re.compile(
+    r"^(?:点击|点)?(?:这里|此处|此|我|链接|这个链接|该链接)$|^(?:click )?here$|^(?:this |the )?link$", re.IGNORECASE
+)
+
+
+def _show_deictic_targets(node: Tag) -> None:
+    """Write a web link's address after a link text that names nothing but the link."""
+    for a in node.find_all("a"):
+        href = a.get("href")
+        if not isinstance(href, str) or not href.lower().startswith(("http://", "https://")):
+            continue
+        text = _inline_text(a)
+        if _DEICTIC_LINK.match(text):
+            a.insert_after(f"（{href}）" if _CJK_END.search(text) else f" ({href})")
+
+
 def _flatten(node: Tag) -> list[_Event]:
+    _show_deictic_targets(node)
     flattener = _Flattener()
     flattener.walk(node)
     flattener.end_line()

@@ -634,6 +634,21 @@ def test_links_to_other_pages_are_remembered_by_their_text(tmp_path: Path) -> No
     assert "见转账一直显示打包中怎么办？。" in doc.sections[0].text
 
 
+def test_a_web_link_that_says_only_here_keeps_its_address_in_the_text(tmp_path: Path) -> None:
+    page = write(
+        tmp_path / "help" / "wrong-chain.md",
+        "# 转错链\n\n你也可以通过点击[**这里**](https://tools.example.com/find#/)来找回转错链的资产。\n"
+        "See [here](https://example.com/x) or the [fee guide](https://example.com/fees); [这里](other.md) is a page.\n",
+    )
+    (doc,) = read_source(page.parent).documents
+    text = doc.sections[0].text
+    # An answer quoting the sentence must not tell the user to click on nothing.
+    assert "点击这里（https://tools.example.com/find#/）来找回转错链的资产" in text
+    assert "See here (https://example.com/x) or the fee guide;" in text
+    # A link text that names its page, and a link to another page of the help center, stay as written.
+    assert "fees)" not in text and "这里 is a page" in text
+
+
 def test_absolute_links_to_the_sources_own_pages_are_links_to_pages(tmp_path: Path) -> None:
     write(tmp_path / "faq" / "fees" / "gas.md", "# 矿工费\n\n说明。\n")
     write(tmp_path / "faq" / "wallet" / "README.md", "# 钱包\n\n说明。\n")
