@@ -585,6 +585,8 @@ class Answerer:
         the source it renders (line i renders source i), so text streams a sentence at a time."""
         out_texts: list[str] = []
         sentence = clean_rendering(part)
+        if turn.lang == "en" and self.retriever.glossary is not None:
+            sentence = self.retriever.glossary.in_english(sentence)  # "a正版 one" -> "a genuine one"
         source = sources[min(line.index, len(sources) - 1)]
         # A sentence the model left untranslated is not shown; a step's number ("2.") goes with
         # the sentence after it, never alone.

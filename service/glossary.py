@@ -104,6 +104,26 @@ class Glossary:
             concepts.append(list(dict.fromkeys([*used, *(t.lower() for t in added)])))
         return Expansion(terms, concepts)
 
+    def in_english(self, text: str) -> str:
+        """``text`` (an English rendering) with the Chinese terms a translation left in it
+        ("a正版 one", "the 矿工费") replaced by their English term; other Chinese stays."""
+        if self._zh_ac is None or not _CJK.search(text):
+            return text
+        low = text.lower()
+        if len(low) != len(text):  # a letter whose lower case is longer: offsets would drift
+            return text
+        out: list[str] = []
+        cursor = 0
+        for start, end, form in _leftmost_longest(self._zh_ac, low):
+            if not _CJK.search(form):
+                continue
+            english = self.entries[self._zh_forms[form]].en[0]
+            before, after = text[start - 1 : start], text[end : end + 1]
+            out += [text[cursor:start], " " if before.isalnum() else "", english, " " if after.isalnum() else ""]
+            cursor = end
+        out.append(text[cursor:])
+        return "".join(out)
+
     def _mentions(self, query: str) -> list[tuple[int, str]]:
         """(entry index, the form used) for each place the query uses a glossary form,
         English forms first; a place both tables know ("usdt") counts once."""

@@ -98,6 +98,8 @@ class Retriever(Protocol):
     #: cosine thresholds were set on it (the adapter was trained for passages only).
     plain_embedder: Embedder
     fusion: Fusion
+    #: The wallet terms in both languages (search expands questions with them), if any.
+    glossary: Glossary | None
 
     def warm_up(self) -> None:
         """Load models and indexes now, so the first question does not wait for them."""

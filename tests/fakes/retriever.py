@@ -81,6 +81,7 @@ class SlowRetriever:
 
     def __post_init__(self) -> None:
         self.plain_embedder = self.embedder
+        self.glossary = None
         manifest = SimpleNamespace(name="slow", version="v1")
         # A help center without translations.
         self.index = SimpleNamespace(manifest=manifest, documents=[], chunks=[], translation=lambda *_: None)

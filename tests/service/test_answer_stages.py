@@ -12,6 +12,7 @@ from kefu.errors import BackendUnavailableError, BadInputError
 from kefu.vocab import MAX_QUESTION_CHARS
 from service.answerer import Answerer, Found
 from service.confidence import Calibration
+from service.glossary import Glossary
 from service.retriever import DocumentHit, SearchFilters, SearchResult
 from tests.fakes.embedder import FakeEmbedder
 from tests.fakes.generator import FakeGenerator, collect
@@ -69,6 +70,16 @@ async def test_an_english_question_gets_the_chinese_sentences_rendered_and_cited
     assert result.answer == "The fee is too low. Tap Speed up to resubmit. [1]" and streamed == result.answer
     (prompt,) = gen.prompts
     assert prompt[-1].content == " ".join(result.sources[0].text.split("\n"))
+
+
+async def test_a_chinese_term_the_rendering_left_in_is_put_in_english_by_the_glossary() -> None:
+    gen = FakeGenerator(["The 矿工费 is too low, so tap Speed up. The app is a正版 one.\n"])
+    a = answerer([PENDING], gen, calibration=OPEN)
+    a.retriever.glossary = Glossary.load()
+    _, result = await collect(a, "my transfer is stuck pending")
+    assert result.answer == "The gas is too low, so tap Speed up. The app is a genuine one. [1]"
+    # Words the glossary does not know stay as the model wrote them.
+    assert Glossary.load().in_english("one hundred percent名额 free") == "one hundred percent名额 free"
 
 
 async def test_a_late_rendering_falls_back_to_the_sentences_said_to_be_chinese() -> None:
