@@ -465,7 +465,9 @@ class Answerer:
             t = time.perf_counter()
             # An English question over Chinese articles is rendered by the LLM: fewer
             # characters in, so the rendering comes back within seconds.
-            quoted = detect_language(hits[0].passage) == turn.lang
+            # The article's language, not its passage's: a Chinese passage full of product names
+            # ("WalletConnect 会话") reads as English, and an English user was quoted Chinese.
+            quoted = hits[0].lang == turn.lang
             budget = self.quote_chars if quoted else self.render_chars
             if quoted:
                 selected = await asyncio.to_thread(

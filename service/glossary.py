@@ -23,6 +23,8 @@ from kefu.text import fold_questions
 
 DEFAULT_GLOSSARY = Path(__file__).with_name("glossary.tsv")
 _CJK = re.compile(r"[\u3400-\u9fff]")
+_OPENING_QUOTES = frozenset("\"'“‘「『《")
+_CLOSING_QUOTES = frozenset("\"'”’」』》")
 
 
 @dataclass(frozen=True)
@@ -117,8 +119,10 @@ class Glossary:
         for start, end, form in _leftmost_longest(self._zh_ac, low):
             if not _CJK.search(form):
                 continue
-            english = self.entries[self._zh_forms[form]].en[0]
             before, after = text[start - 1 : start], text[end : end + 1]
+            if before in _OPENING_QUOTES and after in _CLOSING_QUOTES:  # 'In Chinese, "矿工费" means gas'
+                continue
+            english = self.entries[self._zh_forms[form]].en[0]
             out += [text[cursor:start], " " if before.isalnum() else "", english, " " if after.isalnum() else ""]
             cursor = end
         out.append(text[cursor:])

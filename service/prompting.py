@@ -43,13 +43,15 @@ class Source:
     kind: str
     text: str
     snippet: str
+    #: The language of the document it comes from ("" where unknown).
+    lang: str = ""
 
     @classmethod
     def from_hit(cls, n: int, hit: DocumentHit, text: str) -> Source:
         """Source ``n``: the hit's document, with ``text`` (cleaned of anything instruction-like)."""
         return cls(
             n=n, doc_id=hit.doc_id, title=hit.title, url=hit.url, kind=hit.kind,
-            text=sanitize_source(text), snippet=hit.snippet,
+            text=sanitize_source(text), snippet=hit.snippet, lang=hit.lang,
         )  # fmt: skip
 
 
@@ -579,7 +581,9 @@ def quote_answer(evidence: SelectedEvidence, lang: str) -> str | None:
     if not evidence.sources:
         return None
     body = " ".join(s.text for s in evidence.sources)
-    if detect_language(body) != lang:
+    # Every source in the user's language: an English line beside a Chinese one made the
+    # whole read as English, and the Chinese line was quoted to an English user.
+    if detect_language(body) != lang or any(s.lang and s.lang != lang for s in evidence.sources):
         return None
     parts = [_one_source(s.text) + f" [{s.n}]" for s in evidence.sources]
     return _QUOTE_LEAD.get(lang, _QUOTE_LEAD["en"]) + "\n" + "\n".join(parts)

@@ -95,3 +95,11 @@ def test_the_shipped_glossary_loads_and_covers_the_basics() -> None:
         ("TRON energy is not enough", "能量"),
     ]:
         assert any(term in t for t in g.expand(query, "en").terms), query
+
+
+def test_a_chinese_term_left_in_an_english_rendering_is_put_in_english() -> None:
+    glossary = Glossary.load()  # the shipped table
+    assert glossary.in_english("so you are using the正版 wallet.") == "so you are using the genuine wallet."
+    # A term quoted as the Chinese word it is stays: the sentence is about the word.
+    quoted = 'In Chinese, "矿工费" is often used to refer to gas fees.'
+    assert glossary.in_english(quoted) == quoted

@@ -14,6 +14,8 @@ from service.prompting import (
     ASKS_BONUS,
     REMEDY_BONUS,
     RememberedSentences,
+    SelectedEvidence,
+    Source,
     _one_source,
     _standalone,
     asks_bonus,
@@ -324,3 +326,16 @@ def test_the_top_document_leads_even_when_another_has_a_closer_sentence() -> Non
     assert [s.doc_id for s in evidence.sources] == ["cancel.md", "failed.md"]
     assert "点击取消交易" in evidence.sources[0].text
     assert evidence.sources[1].text == "打包中的转账可以取消。"
+
+
+def test_a_quote_is_only_for_sources_all_in_the_users_language() -> None:
+    # A Chinese line full of product names beside an English one reads as English as a whole;
+    # it is still Chinese, so an English question gets the two rendered, not quoted.
+    zh_line = "- WalletConnect 会话：同一页面下的「WalletConnect 会话」列表，逐个断开。"
+    en_line = "Nothing is sent to Harbor Labs, so nobody can restore the wallet for you later."
+    chinese = Source(n=1, doc_id="zh.md", title="DApp", url=None, kind="article", lang="zh", text=zh_line, snippet="")
+    english = Source(n=2, doc_id="en.md", title="Wallet", url=None, kind="article", lang="en", text=en_line, snippet="")
+    mixed = SelectedEvidence(sources=[chinese, english], best_match=0.9, has_top=True)
+    assert quote_answer(mixed, "en") is None
+    only_english = SelectedEvidence(sources=[english], best_match=0.9, has_top=True)
+    assert (quote_answer(only_english, "en") or "").endswith("restore the wallet for you later. [2]")
