@@ -18,6 +18,7 @@ import pytest
 from kefu.errors import BackendUnavailableError
 from service.api.logs import JsonFormatter
 from service.api.ratelimit import RateLimiter, SharedRateLimiter
+from service.confidence import Calibration
 from service.keys import create_key
 from service.store import Store
 from tests.fakes.ollama_server import FakeOllama
@@ -163,6 +164,29 @@ def test_a_streamed_handoff_ends_with_the_handoff(api: Api) -> None:
     assert events[-1][0] == "final" and final["action"] == "handoff" and final["reason"] == "stolen_funds"
     assert final["handoff"]["priority"] == "urgent" and final["handoff"]["status"] == "open"
     assert "".join(d["text"] for n, d in events if n == "token").strip() == final["answer"]
+
+
+def test_an_answer_that_scores_low_once_written_is_told_as_the_client_received_it(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Only how much of the question the answer holds counts: the model's "转账打包中通常是矿工费太低"
+    # holds little of a question about a hash the explorer cannot find, so it is written, then handed off.
+    answerer = api.runtime.current_answerer()
+    monkeypatch.setattr(answerer, "calibration", Calibration(weights={"word_overlap": 10.0}, bias=-9.9, threshold=0.5))
+    question = "转账一直打包中，交易哈希在区块浏览器上查不到，怎么回事？"
+    streamed = api.client.post(
+        "/v1/ask", json={"question": question}, headers={**api.auth("app"), "Accept": "text/event-stream"}
+    )
+    events = sse_events(streamed.text)
+    final = events[-1][1]
+    assert final["action"] == "handoff" and final["reason"] == "low_confidence"
+    shown = "".join(d["text"] for n, d in events if n == "token")
+    # The streaming client read the answer, then that it may fall short.
+    assert "矿工费" in shown and final["answer"] in shown and final["answer"].startswith("以上内容可能没有完全回答")
+    # A client that reads only the final body never saw an answer: it is told of the handoff.
+    plain = ask(api, question).json()
+    assert plain["action"] == "handoff" and plain["reason"] == "low_confidence"
+    assert plain["answer"].startswith("这个问题我没有在帮助中心找到可靠的答案")
 
 
 def test_a_failure_after_the_stream_began_ends_it_with_an_error_event(
