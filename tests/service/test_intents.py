@@ -20,6 +20,11 @@ from service.intents import detect_fraud, warning
         ("an agent on telegram says I have to pay a release fee first before he can fix my wallet", "impersonation"),
         ("群里有人说我的账户被冻结了，要先转500u保证金才能解冻", "impersonation"),
         ("对方说要先充值手续费才能提现", "impersonation"),
+        # Anyone who asks for the phrase, a friend too; a link that had the user sign.
+        ("朋友让我把助记词发给他帮我看看", "secret_request"),
+        ("a friend asked for my recovery phrase", "secret_request"),
+        ("i clicked a link and signed something, now i'm scared", "phishing_site"),
+        ("刚才点了一个链接签名了 会不会有问题", "phishing_site"),
         # "Support" that talks on a messenger, has the user install an app, or wants the screen.
         ("support on whatsapp asked me to install an app to fix my wallet", "impersonation"),
         ("admin in the discord says my wallet is locked", "impersonation"),
@@ -59,6 +64,9 @@ def test_a_question_about_a_scam_names_its_kind(question: str, kind: str) -> Non
         "怎么联系客服",
         "how do I download the app from the official site",
         "客服说转账要等确认",
+        "how do I sign a message on a dapp site",
+        "朋友转给我的u怎么没到",
+        "my friend sent me usdt but it doesn't show",
     ],
 )
 def test_an_ordinary_question_is_not_a_scam(question: str) -> None:

@@ -605,6 +605,11 @@ def test_rules_are_fast() -> None:
             "account_lookup",
         ),
         ("平台客服说先交税才能提币 这是真的吗", "提币要交税吗 交多少", "out_of_scope"),
+        (
+            "朋友让我把助记词发给他帮我看看",
+            "帮我看看我的钱包地址 0x52908400098527886E0F7030069857D2E4169EE7",
+            "account_lookup",
+        ),
     ],
 )
 def test_a_question_about_a_scam_is_neither_an_account_lookup_nor_out_of_scope(
