@@ -25,6 +25,12 @@ from service.intents import detect_fraud, warning
         ("a friend asked for my recovery phrase", "secret_request"),
         ("i clicked a link and signed something, now i'm scared", "phishing_site"),
         ("刚才点了一个链接签名了 会不会有问题", "phishing_site"),
+        # A "frozen" wallet that wants a deposit, a stranger who offers to get stolen coins back,
+        # a token from nowhere "worth" a lot.
+        ("我的钱包被冻结了，客服说要交保证金", "impersonation"),
+        ("a recovery service dm'd me saying they can get my funds back", "impersonation"),
+        ("收到一个不认识的币 价值好几万 能卖吗", "fake_token"),
+        ("got a random token worth 20k in my wallet, how do i sell it", "fake_token"),
         # "Support" that talks on a messenger, has the user install an app, or wants the screen.
         ("support on whatsapp asked me to install an app to fix my wallet", "impersonation"),
         ("admin in the discord says my wallet is locked", "impersonation"),
@@ -67,6 +73,10 @@ def test_a_question_about_a_scam_names_its_kind(question: str, kind: str) -> Non
         "how do I sign a message on a dapp site",
         "朋友转给我的u怎么没到",
         "my friend sent me usdt but it doesn't show",
+        "how do I recover my wallet with the seed phrase",
+        "can I get my funds back if I sent to the wrong address",
+        "怎么找回转错链的币",
+        "账户异常被冻结了怎么办",
     ],
 )
 def test_an_ordinary_question_is_not_a_scam(question: str) -> None:

@@ -108,7 +108,7 @@ def test_an_entry_that_is_no_regular_expression_names_the_file_and_item(tmp_path
     [
         ("zh", ("'破解版'", "'破解版('"), r"zh\.toml: fraud\.shapes\.fake_app\[\d+\]: not a regular expression"),
         ("en", ("${fraud_pretext})'", "${fraud_pretxt})'"), r"en\.toml: fraud\.secret_request: \$\{fraud_pretxt\}"),
-        ("en", ("'cannot sell']", "'cannot sell', 3]"), r"en\.toml: fraud\.shapes\.fake_token: must be a string"),
+        ("en", ("'cannot sell',", "'cannot sell', 3,"), r"en\.toml: fraud\.shapes\.fake_token: must be a string"),
     ],
 )
 def test_a_broken_fraud_entry_names_the_file_and_field(

@@ -82,6 +82,9 @@ STOLEN_POSITIVE = [
     "钱包里的币少了，有一笔转出我没印象",
     "i see a transfer out i never made, 500 usdt gone",
     "there's an unknown outgoing transaction in my wallet",
+    # Funds sent to a scammer.
+    "i sent usdt to a scammer, can someone help me get it back",
+    "我把u转给了骗子 还能追回吗",
 ]
 
 STOLEN_NEGATIVE = [
@@ -105,6 +108,8 @@ STOLEN_NEGATIVE = [
     "how do I protect myself against a sim swap?",
     "why is my wallet empty after I restored it?",
     "收到一笔陌生的转账 0 USDT 是怎么回事",
+    "how do I avoid sending to a scammer?",
+    "怎么防止转给骗子",
     "记录里多了一笔不认识的转出 0 USDT 是啥",
     "what is an unknown outgoing transaction in my history, is that how poisoning works?",
 ]
