@@ -122,15 +122,17 @@ def _line_of(text: str | None, sentence: str) -> int | None:
         probe = sentence[:size].strip()
         if len(probe) >= 6 and (at := text.find(probe)) >= 0:
             return text.count("\n", 0, at) + 1
-    bare = _bare(_PLACEHOLDER.split(sentence)[0])
     lines = [_bare(line) for line in text.split("\n")]
-    for size in _PROBES:
-        probe = bare[:size]
-        if len(probe) < 6:
-            break
-        for n, line in enumerate(lines, start=1):
-            if probe in line:
-                return n
+    # A link's address the text shows but the file keeps in the link ("点击这里（https://…）").
+    head = _PLACEHOLDER.split(sentence)[0]
+    for bare in (_bare(head), _bare(_WEB_ADDRESS.sub("", head))):
+        for size in _PROBES:
+            probe = bare[:size]
+            if len(probe) < 6:
+                break
+            for n, line in enumerate(lines, start=1):
+                if probe in line:
+                    return n
     return None
 
 
@@ -138,6 +140,7 @@ def _line_of(text: str | None, sentence: str) -> int | None:
 _MARKUP = re.compile(r"<[^<>\n]*>|\]\([^()\n]*\)|&#?[0-9A-Za-z]+;|\\")
 _NOT_WORD = re.compile(r"[\W_]+")
 _PLACEHOLDER = re.compile(r"\[REDACTED:[a-z_]+\]")
+_WEB_ADDRESS = re.compile(r"https?://[^\s（）()]+")
 
 
 def _bare(text: str) -> str:
