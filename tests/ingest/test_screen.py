@@ -31,7 +31,7 @@ Acme 钱包支持安卓和 iOS。
 * **安卓版本**：在APP内更新或在[<mark style="color:red;">**www.acme.example**</mark>](https://acme.example/)官网下载。
 1\\. acme.example&#x20;
 
-找回资产的工具：（具体步骤请点击**[**这里**](https://tools.acme.example/find#/)**）**\\
+（具体步骤请点击**[**这里**](https://tools.acme.example/find#/)**）**\\
 
 iOS 用户请在 App Store 搜索 Acme。
 """
