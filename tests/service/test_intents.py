@@ -40,6 +40,11 @@ from service.intents import detect_fraud, warning
         ("空投群里发了个领币链接 要先授权才能领 能点吗", "phishing_site"),
         ("电脑上打开的官网 怎么确认不是钓鱼站", "phishing_site"),
         ("有人发我tp国际版下载链接 说功能更全 能装吗", "fake_app"),
+        # A version that does not exist, even when someone "says it is TP".
+        ("朋友发我一个链接说是tp国际版 功能更多 能下吗", "fake_app"),
+        ("网上有个tp高级版 能下载吗", "fake_app"),
+        ("a friend sent me a link to the international version of tp, can i install it", "fake_app"),
+        ("有人说是tp官方客服 加我微信", "impersonation"),
         ("a friend sent me a wallet APK on WhatsApp saying its the newest version", "fake_app"),
         ("收款地址跟我常转的那个前几位后几位一模一样 差点转错 这是啥套路", "address_poisoning"),
         ("钱包里突然多了好几条0 usdt的转出记录", "address_poisoning"),
@@ -77,6 +82,7 @@ def test_a_question_about_a_scam_names_its_kind(question: str, kind: str) -> Non
         "can I get my funds back if I sent to the wrong address",
         "怎么找回转错链的币",
         "账户异常被冻结了怎么办",
+        "is there a pro version of tokenpocket",
     ],
 )
 def test_an_ordinary_question_is_not_a_scam(question: str) -> None:

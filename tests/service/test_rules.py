@@ -417,6 +417,12 @@ OUT_OF_SCOPE_POSITIVE = [
     "is mining still profitable in 2025",
     "usd to inr rate today",
     "what would 500 dollars in doge be worth by next year",
+    # An exchange's own account: only that exchange can see or change it.
+    "我火币账户被冻结了 提不了币 怎么解冻",
+    "币安账号登录不上了",
+    "交易所账户被风控了怎么办",
+    "my binance account is frozen, how do i unfreeze it",
+    "my exchange account got locked after I deposited",
 ]
 
 OUT_OF_SCOPE_NEGATIVE = [
@@ -441,6 +447,11 @@ OUT_OF_SCOPE_NEGATIVE = [
     "which network is cheaper for sending usdt?",
     "how do I withdraw from an exchange to my wallet",
     "the swap exchange rate in the app looks off, is the quote wrong?",
+    "从币安提币到tp没到账",
+    "交易所的账户地址在哪复制",
+    "如果交易所账户被冻结了 钱包里的币会受影响吗",
+    "if my binance account is frozen, is my wallet affected?",
+    "账户异常被冻结了怎么办",
 ]
 
 
