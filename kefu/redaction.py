@@ -27,7 +27,7 @@ key is catastrophic, so :func:`classify_hex64` decides from the words around it,
    ``tronscan.org/#/transaction/``, ``mempool.space/tx/``...): a hash;
 2. a private-key word (私钥, 密钥, private key, privkey, pk, secret key, 导入 key...) in the
    60 characters before it: a key, even if hash words are there too;
-3. a hash word (哈希, 交易, hash, txid, tx, transaction, an explorer's name) in those 60
+3. a hash word (哈希, 交易, hash, txid, tx, transaction, an explorer's name, a checksum's: SHA256, MD5) in those 60
    characters: a hash;
 4. the same two tests on ``context`` (say, the agent's message the customer answers:
    "请发一下交易哈希");
@@ -389,7 +389,9 @@ _HASH_WORDS = re.compile(
     r"哈希|雜湊|交易\s*(?:id|ID|号|號|编号)"
     r"|(?<![A-Za-z])(?:hash(?:es)?|txid|txids|txhash|tx\s*(?:id|hash))(?![A-Za-z])"
     r"|etherscan|bscscan|polygonscan|arbiscan|basescan|tronscan|solscan|oklink|blockchair"
-    r"|blockstream|mempool\.space|explorer|区块浏览器|區塊瀏覽器",
+    r"|blockstream|mempool\.space|explorer|区块浏览器|區塊瀏覽器"
+    # A file's checksum (an APK's SHA256 in a help article) is 64 hex too.
+    r"|sha-?256|md5|校验值|校验码|checksum",
     re.IGNORECASE,
 )
 # Words that only suggest a transaction: they lose to an import verb ("my transaction fails,
