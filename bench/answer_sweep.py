@@ -64,6 +64,7 @@ async def main() -> None:
     answerer = Answerer(
         retriever_from_settings(settings, args.index), NoLLM(),
         calibration=calibration_for(settings.data_dir, settings.calibration_path), style="quote",
+        official_domains=settings.official_domains,
     )  # fmt: skip
     items = [i for i in load_dataset(args.dataset) if i.expected == "answer" and i.lang == args.lang]
     rows = []

@@ -495,12 +495,15 @@ class Answerer:
         model's rewrites of the same passages."""
         sources = measured.selected.sources
         safe = self._shown(quote, [s.text for s in sources], turn.lang)
+        # The check cut every quoted line (a link outside the official domains...): only the
+        # lead ("帮助中心的相关说明：") would be left, which answers nothing.
+        text = safe.text if any(f"[{s.n}]" in safe.text for s in sources) else ""
         ev = Evidence(
             **measured.retrieval, grounded=1.0, cited=1.0, copy_rate=1.0,
             cites_top=1.0 if measured.selected.has_top else 0.0,
         )  # fmt: skip
         return Composed(
-            text=safe.text, mode="quoted", sources=sources, evidence=ev, violations=[v.kind for v in safe.violations]
+            text=text, mode="quoted", sources=sources, evidence=ev, violations=[v.kind for v in safe.violations]
         )
 
     async def compose_rendered(self, turn: Turn, measured: Measured, out: Composed) -> AsyncIterator[str]:

@@ -178,6 +178,18 @@ async def test_a_scam_warning_is_the_deployments_brand_text(tmp_path: Path, monk
     assert result.answer == text
 
 
+async def test_a_quote_the_output_check_cut_entirely_is_a_handoff_not_an_empty_answer() -> None:
+    # The one line holds a link outside the official domains: the check cuts it, and the
+    # user was once shown only "帮助中心的相关说明：".
+    linked = hit("help/zh/logo.md", "提交代币图标请在 https://github.com/TP-Lab/tokens 上提交代币图标和信息文件。", title="提交图标")
+    question = "怎么提交代币图标"
+    _, result = await collect(answerer([linked], calibration=OPEN, official_domains=["harborwallet.example"]), question)
+    assert result.action == "handoff" and result.reason == "low_confidence" and "帮助中心的相关说明" not in result.answer
+    # With the link's domain official, the same line is the answer.
+    _, shown = await collect(answerer([linked], calibration=OPEN, official_domains=["github.com"]), question)
+    assert shown.action == "answer" and "github.com/TP-Lab/tokens" in shown.answer
+
+
 async def test_a_weak_answer_goes_to_the_agent_as_a_draft() -> None:
     _, result = await collect(answerer([PENDING], calibration=Calibration(threshold=0.999)), "转账一直打包中怎么办")
     assert result.action == "handoff" and result.reason == "low_confidence"
