@@ -400,6 +400,7 @@ async def conversation_messages(
     owner = owner_of(caller, user_id)
     wait = min(max(wait, 0.0), MAX_WAIT)
     deadline = anyio.current_time() + wait
+    first: list[tuple[str, str, str | None] | None] = []
     while True:
         messages, handoff = await runtime.in_store(
             lambda store: (
@@ -407,8 +408,14 @@ async def conversation_messages(
                 store.latest_handoff(conversation_id),
             )
         )
+        # A change of the handoff (an agent claims it, resolves it) ends the wait too, so the
+        # user learns at once that a person has the conversation.
+        state = (handoff.id, handoff.status, handoff.claimed_by) if handoff else None
+        if not first:
+            first.append(state)
+        changed = state != first[0]
         left = deadline - anyio.current_time()
-        if messages or left <= 0:
+        if messages or changed or left <= 0:
             break
         # Woken at once by this process; the short slice also sees other processes' writes.
         if await runtime.wait_for_change(conversation_id, min(left, 2.0)):

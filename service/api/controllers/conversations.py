@@ -26,8 +26,9 @@ from service.api.schemas import ConversationMessages
         "assistant's answers (with citations and `answer_id`) and the replies of a human agent "
         "(role `agent`), and its newest handoff (`open`/`claimed`: a human has it). With `wait` "
         "(seconds, at most 30) and nothing new yet, the call waits and answers as soon as a "
-        "message arrives, or with none when the time is up: the chat widget polls this way for "
-        "the agent's replies. A key with role app reads only a conversation it started, for the "
+        "message arrives or the handoff changes (claimed, resolved), or with none when the time "
+        "is up: the chat widget polls this way for the agent's replies and the console for the "
+        "conversation it shows. A key with role app reads only a conversation it started, for the "
         "`user_id` it started it with (any other looks missing: 404). Roles: app, agent, admin."
     ),
     responses=error_responses(*AUTH_ERRORS, 404),

@@ -146,6 +146,25 @@ def test_a_long_poll_answers_as_soon_as_the_agent_replies(api: Api) -> None:
     assert nothing["messages"] == [] and 0.9 < time.monotonic() - began < 4
 
 
+def test_a_long_poll_answers_as_soon_as_an_agent_claims_the_handoff(api: Api) -> None:
+    conversation, handoff = handed_off(api)
+    last = messages(api, conversation).json()["messages"][-1]["id"]
+
+    def claim_soon() -> None:
+        time.sleep(0.6)
+        api.client.post(f"/v1/handoffs/{handoff}/claim", headers=api.auth("agent"))
+
+    thread = threading.Thread(target=claim_soon)
+    began = time.monotonic()
+    thread.start()
+    page = messages(api, conversation, after=last, wait=20).json()
+    waited = time.monotonic() - began
+    thread.join()
+    assert page["messages"] == [] and page["handoff"]["status"] == "claimed"
+    assert page["handoff"]["claimed_by"] == "agent-test"
+    assert 0.5 < waited < 5, waited
+
+
 def test_only_the_owner_reads_a_conversation(api: Api) -> None:
     conversation, _ = handed_off(api)
     assert messages(api, conversation).status_code == 200
