@@ -77,6 +77,15 @@
 
   function scrollDown() { thread.scrollTop = thread.scrollHeight; }
 
+  // After the thread shrank (the rating prompt appeared below it): the newest message in view,
+  // from its first line when it is taller than the thread.
+  function revealLast() {
+    scrollDown();
+    var last = thread.lastElementChild;
+    var above = last ? thread.getBoundingClientRect().top - last.getBoundingClientRect().top : 0;
+    if (above > 0) thread.scrollTop -= above + 12;
+  }
+
   function bubble(role, who) {
     var el = document.createElement("div");
     el.className = "msg " + role;
@@ -205,6 +214,7 @@
     $("csat-comment").value = "";
     $("csat-ask").textContent = t("csatAsk");
     csatBox.hidden = false;
+    revealLast();
   }
 
   function sendRating() {

@@ -500,3 +500,45 @@ def test_agents_read_the_weekly_report_in_the_console(browser: Any, served: Serv
     expect(page.get_by_role("status")).to_contain_text("2020-01-01 00:00 UTC")
     card = report.locator(".card").filter(has_text=re.compile("^questions"))
     expect(card.locator("b")).to_have_text("0")
+
+
+# --- the desk: sign-in everywhere, the queue, suggestions, claims, the widget's status -----------
+
+
+def widget_with_handoff(browser: Any, served: Served) -> tuple[Page, Any, dict[str, Any]]:
+    page = widget_page(browser, served)
+    page.get_by_role("button", name="打开在线客服").click()
+    chat = page.frame_locator("#kefu-frame")
+    with page.expect_response(lambda r: r.url.endswith("/v1/ask")) as asked:
+        ask_in_widget(page, "我要转人工")
+    expect(chat.get_by_role("status")).to_contain_text("已转人工客服")
+    return page, chat, _final(asked.value.text())["handoff"]
+
+
+def test_the_widget_shows_a_claim_within_seconds(browser: Any, served: Served) -> None:
+    page, chat, handoff = widget_with_handoff(browser, served)
+    page.wait_for_timeout(1_000)  # the widget's long-poll is waiting
+    claimed = served.api("POST", f"/v1/handoffs/{handoff['id']}/claim", "agent")
+    assert claimed.status_code == 200, claimed.text
+    expect(chat.get_by_role("status")).to_contain_text("agent-browser 正在处理", timeout=5_000)
+    page.context.close()
+
+
+def test_the_agents_final_reply_shows_whole_above_the_rating(browser: Any, served: Served) -> None:
+    page, chat, handoff = widget_with_handoff(browser, served)
+    final = "\n".join(f"第 {n} 步：请按说明检查转账记录。" for n in range(1, 6)) + "\n已为您处理完毕。"
+    resolved = served.api("POST", f"/v1/handoffs/{handoff['id']}/resolve", "agent", json={"final_reply": final})
+    assert resolved.status_code == 200, resolved.text
+    expect(chat.locator("#csat")).to_be_visible(timeout=30_000)
+    expect(chat.locator(".msg.agent").last).to_contain_text("已为您处理完毕")
+    frame = page.frame(url=re.compile(r"/widget/frame"))
+    assert frame is not None
+    box = frame.evaluate(
+        """() => {
+        const thread = document.getElementById("thread").getBoundingClientRect();
+        const reply = [...document.querySelectorAll(".msg.agent")].pop().getBoundingClientRect();
+        return {threadTop: thread.top, threadBottom: thread.bottom, top: reply.top, bottom: reply.bottom};
+    }"""
+    )
+    assert box["top"] >= box["threadTop"] - 1 and box["bottom"] <= box["threadBottom"] + 1, box
+    page.context.close()
