@@ -30,11 +30,13 @@ CHROMIUM = os.environ.get("KEFU_CHROMIUM", "/usr/bin/chromium")
 
 @dataclass
 class Served:
-    """The app on a loopback port, its store and a key per role."""
+    """The app on a loopback port, its store, a key per role and its runtime (a test may
+    switch ``runtime.open_access`` on to play a server run without keys)."""
 
     url: str
     store: Store
     keys: dict[str, str]
+    runtime: Any = None
 
     def api(self, method: str, path: str, role: str = "admin", **kwargs: Any) -> httpx.Response:
         headers = {"Authorization": f"Bearer {self.keys[role]}"}
@@ -71,9 +73,10 @@ def served(settings: Settings, harbor_data_dir: Path, embedder, tmp_path_factory
     store.migrate()
     keys = {role: create_key(store, role, f"{role}-browser")[0] for role in ("app", "agent", "admin")}  # type: ignore[arg-type]
     port = _free_port()
+    app = create_app(app_settings, store=store, embedder=embedder)
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(app_settings, store=store, embedder=embedder),
+            app,
             host="127.0.0.1",
             port=port,
             log_config=None,
@@ -95,7 +98,7 @@ def served(settings: Settings, harbor_data_dir: Path, embedder, tmp_path_factory
             pytest.fail("the app did not become ready on loopback")
         time.sleep(0.2)
     try:
-        yield Served(url=url, store=store, keys=keys)
+        yield Served(url=url, store=store, keys=keys, runtime=app.state.runtime)
     finally:
         server.should_exit = True
         thread.join(timeout=10)

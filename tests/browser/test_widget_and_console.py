@@ -504,6 +504,98 @@ def test_agents_read_the_weekly_report_in_the_console(browser: Any, served: Serv
 
 # --- the desk: sign-in everywhere, the queue, suggestions, claims, the widget's status -----------
 
+#: What POST /v1/suggest answers in the tests below that are not about the suggestion itself
+#: (no LLM: the machine is small and these tests are about the pages).
+FAKE_SUGGESTION = {
+    "reply": "您好，我们已收到您的问题，正在核实。",
+    "citations": [],
+    "similar_tickets": [],
+    "category": None,
+    "priority": "normal",
+    "sentiment": "neutral",
+    "confidence": 0.5,
+    "action": "handoff",
+    "reason": "human_requested",
+    "mode": "suggest",
+    "lang": "zh",
+    "conversation_id": "fake",
+    "answer_id": "fake-answer",
+}
+
+
+def handoff_for(served: Served, question: str, user: str) -> dict[str, Any]:
+    """A handoff opened by ``question`` from the widget's side (the rules decide: no LLM)."""
+    asked = served.api("POST", "/v1/ask", "app", json={"question": question, "user_id": user})
+    assert asked.status_code == 200 and asked.json()["action"] == "handoff", asked.text
+    return dict(asked.json())
+
+
+def console_page(browser: Any, served: Served, key: str | None, *, suggest: bool = False) -> Page:
+    """/console signed in with ``key`` (as if typed earlier in this tab; None: no key). Unless
+    ``suggest``, /v1/suggest answers :data:`FAKE_SUGGESTION` at once."""
+    context = browser.new_context(locale="zh-CN", viewport={"width": 1400, "height": 900})
+    if key:
+        context.add_init_script(f"sessionStorage.setItem('kefu.agentKey', {json.dumps(key)})")
+    page: Page = context.new_page()
+    if not suggest:
+        page.route("**/v1/suggest", lambda route: route.fulfill(json=FAKE_SUGGESTION))
+    page.goto(f"{served.url}/console")
+    return page
+
+
+@contextmanager
+def open_access(served: Served) -> Iterator[None]:
+    """The server as `kefu serve` runs it on loopback with no key: callers without one are admins."""
+    served.runtime.open_access = True
+    try:
+        yield
+    finally:
+        served.runtime.open_access = False
+
+
+def test_a_server_running_open_lets_the_desk_into_every_page_without_a_key(browser: Any, served: Served) -> None:
+    with open_access(served):
+        page = browser.new_context(locale="zh-CN", viewport={"width": 1300, "height": 900}).new_page()
+        page.goto(f"{served.url}/console")
+        expect(page.locator("#app")).to_be_visible()
+        expect(page.locator("#who")).to_contain_text("admin")
+        page.get_by_role("link", name=re.compile("Report")).click()
+        expect(page.locator("#app")).to_be_visible()
+        expect(page.locator("#signin")).to_be_hidden()
+        expect(page.frame_locator("#report").get_by_role("heading", name="kefu weekly report")).to_be_visible(
+            timeout=120_000
+        )
+        page.goto(f"{served.url}/console/learning")
+        expect(page.locator("#app")).to_be_visible()
+        expect(page.locator("#signin")).to_be_hidden()
+        expect(page.locator("#drafts-status")).to_be_empty()
+        page.context.close()
+
+
+def test_the_key_entered_in_the_console_serves_the_report_and_learning_pages(browser: Any, served: Served) -> None:
+    page = browser.new_context(locale="zh-CN", viewport={"width": 1300, "height": 900}).new_page()
+    page.goto(f"{served.url}/console")
+    page.get_by_label("客服 API key").fill(served.keys["admin"])
+    page.get_by_role("button", name="登录").click()
+    expect(page.locator("#app")).to_be_visible()
+    page.goto(f"{served.url}/console/learning")
+    expect(page.locator("#app")).to_be_visible()
+    expect(page.locator("#signin")).to_be_hidden()
+    page.goto(f"{served.url}/console/report")
+    expect(page.locator("#app")).to_be_visible()
+    expect(page.locator("#signin")).to_be_hidden()
+    page.context.close()
+
+    # An agent's key serves the report; the learning page says it needs an admin's.
+    agent = console_page(browser, served, served.keys["agent"])
+    expect(agent.locator("#app")).to_be_visible()
+    agent.goto(f"{served.url}/console/learning")
+    expect(agent.get_by_role("alert")).to_contain_text("admin")
+    agent.goto(f"{served.url}/console/report")
+    expect(agent.locator("#app")).to_be_visible()
+    expect(agent.locator("#signin")).to_be_hidden()
+    agent.context.close()
+
 
 def widget_with_handoff(browser: Any, served: Served) -> tuple[Page, Any, dict[str, Any]]:
     page = widget_page(browser, served)
