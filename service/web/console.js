@@ -18,7 +18,12 @@
       noKey: "请输入 key。", badRole: "这个 key 的角色是 {role}，客服台需要 agent 或 admin。", none: "无",
       ago: "{n} 分钟前", agoH: "{n} 小时前", contact: "联系人", by: "客服", noMessages: "这个会话还没有用户消息。",
       resolution: "处理结果", confidence: "置信度",
-      alone_answer: "助手自己会回答（{reason}）", alone_handoff: "助手自己会转人工（{reason}）"
+      alone_answer: "助手自己会回答（{reason}）", alone_handoff: "助手自己会转人工（{reason}）",
+      offerNote: "kefu 的建议（你已开始输入，没有替换你写的内容）：", insert: "插入建议",
+      offered: "建议已生成，见回复框下方。", taken: "这个会话已被 {who} 认领。", takenResolved: "这个会话已经结束。",
+      err401: "key 无效或已吊销，请重新登录。", err403: "这个 key 无权执行此操作。", err404: "找不到这个会话，可能已被删除。",
+      err409: "操作冲突：会话状态已变化，已刷新。", err429: "请求太频繁，请稍后再试。", err503: "服务繁忙，请稍后再试。",
+      errOther: "出错了（{status}），请稍后再试。", errNet: "网络错误，请检查连接后重试。"
     },
     en: {
       title: "kefu console", signout: "Sign out", signinTitle: "Agent sign-in", keyLabel: "Agent API key", signin: "Sign in",
@@ -35,7 +40,43 @@
       none: "none", ago: "{n} min ago", agoH: "{n} h ago", contact: "Contact", by: "Agent",
       noMessages: "No message from the user in this conversation yet.", resolution: "Resolution",
       confidence: "confidence", alone_answer: "on its own kefu would answer ({reason})",
-      alone_handoff: "on its own kefu would hand off ({reason})"
+      alone_handoff: "on its own kefu would hand off ({reason})",
+      offerNote: "kefu's suggestion (you had started typing, so your text was kept):", insert: "Insert suggestion",
+      offered: "Suggestion ready, below the reply box.", taken: "{who} has already claimed this conversation.",
+      takenResolved: "This conversation is already resolved.",
+      err401: "The key is unknown or revoked; sign in again.", err403: "This key may not do that.",
+      err404: "This conversation was not found; it may have been removed.",
+      err409: "Conflict: the conversation changed and has been refreshed.", err429: "Too many requests; try again shortly.",
+      err503: "The service is busy; try again shortly.", errOther: "Something went wrong ({status}); try again.",
+      errNet: "Network error; check the connection and try again."
+    }
+  };
+  // The codes the API sends (reason, priority, sentiment, category), as the desk reads them.
+  var LABELS = {
+    zh: {
+      reason: { stolen_funds: "资金被盗", secret_shared: "泄露了助记词或私钥", compensation: "要求赔偿",
+                human_requested: "要求人工", account_lookup: "查具体交易或账户", out_of_scope: "超出服务范围",
+                low_confidence: "把握不足", no_answer: "无法回答", no_sources: "帮助中心没有资料",
+                unsafe_answer: "答案未通过安全检查", llm_unavailable: "模型不可用", timeout: "回答超时",
+                grounded: "有依据", quoted: "引用帮助中心", curated: "策展答案", scam_warning: "诈骗提醒" },
+      priority: { urgent: "紧急", high: "高", normal: "普通", low: "低" },
+      sentiment: { negative: "负面", neutral: "平静", positive: "正面" },
+      category: { wallet: "钱包", transfers: "转账", fees: "手续费", approvals: "授权", "dapp-defi": "DApp / DeFi",
+                  "swap-bridge": "兑换 / 跨链", nft: "NFT", "hardware-watch": "硬件 / 观察钱包", multisig: "多签",
+                  security: "安全", app: "App", support: "客服" }
+    },
+    en: {
+      reason: { stolen_funds: "stolen funds", secret_shared: "seed phrase or key shared", compensation: "compensation",
+                human_requested: "asked for a human", account_lookup: "a specific transaction or account",
+                out_of_scope: "out of scope", low_confidence: "low confidence", no_answer: "no answer",
+                no_sources: "nothing in the help center", unsafe_answer: "answer failed the safety check",
+                llm_unavailable: "LLM unavailable", timeout: "timed out", grounded: "grounded",
+                quoted: "quoted from the help center", curated: "curated answer", scam_warning: "scam warning" },
+      priority: { urgent: "urgent", high: "high", normal: "normal", low: "low" },
+      sentiment: { negative: "negative", neutral: "calm", positive: "positive" },
+      category: { wallet: "wallet", transfers: "transfers", fees: "fees", approvals: "approvals", "dapp-defi": "DApps & DeFi",
+                  "swap-bridge": "swap & bridge", nft: "NFTs", "hardware-watch": "hardware & watch wallets",
+                  multisig: "multisig", security: "security", app: "app", support: "support" }
     }
   };
   var lang = sessionStorage.getItem("kefu.lang") || ((navigator.language || "").toLowerCase().indexOf("zh") === 0 ? "zh" : "en");
@@ -43,6 +84,9 @@
   var params = new URLSearchParams(location.search);
   var embedded = params.get("mode") === "chatwoot" || (window.self !== window.top && params.get("mode") !== "standalone");
   var me = null, filter = "open", current = null, suggestion = null, suggestionUsed = false, lastId = 0;
+  // replyEdited: the agent has typed in the reply box (a suggestion then never replaces it);
+  // suggestionIn: the suggestion is in the box (filled in, or inserted by the agent).
+  var replyEdited = false, suggestionIn = false;
   var pollToken = 0, queueTimer = null, chatwootContext = null;
   var $ = function (id) { return document.getElementById(id); };
 
@@ -50,6 +94,29 @@
     var text = T[lang][name] || name;
     Object.keys(vars || {}).forEach(function (k) { text = text.replace("{" + k + "}", vars[k]); });
     return text;
+  }
+  function label(kind, code) {
+    var names = LABELS[lang][kind] || {};
+    return code == null || code === "" ? t("none") : names[code] || code;
+  }
+  // What the user asked: the question that opened the handoff (its last user turn).
+  function question(h) {
+    var turns = (h.conversation || []).filter(function (m) { return m.role === "user" && m.text; });
+    return turns.length ? turns[turns.length - 1].text : (h.summary || "");
+  }
+  // An error as the desk reads it, in the console's language (the server's words are English).
+  function errorText(e) {
+    if (!e || !e.status) return t("errNet");
+    var own = T[lang]["err" + e.status];
+    return own || t("errOther", { status: "HTTP " + e.status });
+  }
+  function clock(iso) {
+    var d = new Date(iso);
+    if (isNaN(d)) return "";
+    var locale = lang === "zh" ? "zh-CN" : "en-GB";
+    var time = d.toLocaleTimeString(locale, { hour: "2-digit", minute: "2-digit" });
+    return d.toDateString() === new Date().toDateString() ? time
+      : d.toLocaleDateString(locale, { month: "short", day: "numeric" }) + " " + time;
   }
   function el(tag, attrs, text) {
     var node = document.createElement(tag);
@@ -106,30 +173,55 @@
       if (filter === "mine") items = items.filter(function (h) { return h.claimed_by === me.label; });
       lastQueue = items;
       renderQueue(items);
-    }).catch(function (e) { if (e.status === 401) { signOut(); showSignIn(e.message); } });
+    }).catch(function (e) { if (e.status === 401) { signOut(); showSignIn(errorText(e)); } });
   }
   function age(iso) {
     var minutes = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 60000));
     return minutes < 90 ? t("ago", { n: minutes }) : t("agoH", { n: Math.round(minutes / 60) });
   }
+  // Updated in place, item by item, so a refresh keeps the agent's focus and place in the list.
   function renderQueue(items) {
     var list = $("queue");
-    list.textContent = "";
+    var active = document.activeElement;
+    var focusedId = active && active.parentNode === list ? active.getAttribute("data-id") : null;
+    var focusedAt = focusedId ? Array.prototype.indexOf.call(list.children, active) : -1;
+    var old = {};
+    Array.prototype.forEach.call(list.children, function (li) { old[li.getAttribute("data-id")] = li; });
     $("queue-empty").hidden = items.length > 0;
-    items.forEach(function (h) {
-      var li = el("li", { tabindex: "0", "data-id": h.id, "aria-current": String(!!current && current.id === h.id) });
-      var line = el("div", { class: "line" });
-      line.appendChild(el("span", { class: "badge p-" + h.priority }, h.priority));
-      line.appendChild(el("span", {}, h.reason));
-      if (h.status !== "open") line.appendChild(el("span", { class: "badge" }, t("status_" + h.status)));
-      if (h.waiting) line.appendChild(el("span", { class: "badge new", "aria-label": t("waiting", { n: h.waiting }) }, String(h.waiting)));
-      line.appendChild(el("span", { class: "age" }, age(h.created_at)));
-      li.appendChild(line);
-      li.appendChild(el("div", { class: "summary" }, h.summary || ""));
-      li.addEventListener("click", function () { openHandoff(h.id); });
-      li.addEventListener("keydown", function (e) { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); openHandoff(h.id); } });
-      list.appendChild(li);
+    items.forEach(function (h, i) {
+      var li = old[h.id] || queueItem(h.id);
+      delete old[h.id];
+      fillItem(li, h);
+      if (list.children[i] !== li) list.insertBefore(li, list.children[i] || null);
     });
+    Object.keys(old).forEach(function (id) { old[id].remove(); });
+    if (focusedId && document.activeElement !== active) {
+      var again = list.querySelector('li[data-id="' + CSS.escape(focusedId) + '"]') ||
+                  list.children[Math.min(focusedAt, list.children.length - 1)];
+      if (again) again.focus({ preventScroll: true });
+    }
+  }
+  function queueItem(id) {
+    var li = el("li", { tabindex: "0", "data-id": id });
+    li.addEventListener("click", function () { openHandoff(id); });
+    li.addEventListener("keydown", function (e) { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); openHandoff(id); } });
+    return li;
+  }
+  function fillItem(li, h) {
+    li.setAttribute("aria-current", String(!!current && current.id === h.id));
+    var parts = [lang, h.priority, h.reason, h.status, h.waiting, age(h.created_at), question(h)];
+    var signature = JSON.stringify(parts);
+    if (li.getAttribute("data-shown") === signature) return;  // unchanged: nothing re-announced
+    li.setAttribute("data-shown", signature);
+    li.textContent = "";
+    li.appendChild(el("div", { class: "preview" }, question(h)));
+    var line = el("div", { class: "line" });
+    line.appendChild(el("span", { class: "badge p-" + h.priority }, label("priority", h.priority)));
+    line.appendChild(el("span", { class: "reason" }, label("reason", h.reason)));
+    if (h.status !== "open") line.appendChild(el("span", { class: "badge" }, t("status_" + h.status)));
+    if (h.waiting) line.appendChild(el("span", { class: "badge new", "aria-label": t("waiting", { n: h.waiting }) }, String(h.waiting)));
+    line.appendChild(el("span", { class: "age" }, age(h.created_at)));
+    li.appendChild(line);
   }
 
   // --- one handoff -----------------------------------------------------------------------
@@ -140,18 +232,22 @@
       renderDetail(detail);
       renderQueue(lastQueue);
       if (switched) {
-        suggestion = null; suggestionUsed = false;
+        suggestion = null; suggestionUsed = false; replyEdited = false; suggestionIn = false;
         $("reply").value = detail.suggested_reply || "";
+        $("s-offer").hidden = true; $("claim-status").textContent = ""; $("s-status").textContent = "";
         requestSuggestion(detail.messages, detail.lang, "");
         watch(detail);
       }
+      return detail;
     });
   }
   function renderDetail(h) {
     $("pick").hidden = true; $("detail").hidden = false; $("suggest").hidden = false;
-    $("d-title").textContent = h.summary || h.reason;
-    var meta = [t("status_" + h.status), t("priority") + ": " + h.priority, t("reason") + ": " + h.reason,
-                t("sentiment") + ": " + (h.sentiment || t("none")), t("category") + ": " + (h.category || t("none"))];
+    $("d-title").textContent = question(h) || label("reason", h.reason);
+    $("d-summary").textContent = h.summary || "";
+    var meta = [t("status_" + h.status), t("priority") + ": " + label("priority", h.priority),
+                t("reason") + ": " + label("reason", h.reason), t("sentiment") + ": " + label("sentiment", h.sentiment),
+                t("category") + ": " + label("category", h.category)];
     if (h.claimed_by) meta.push(t("claimedBy", { who: h.claimed_by }));
     $("d-meta").textContent = meta.join(" · ");
     $("claim").hidden = h.status !== "open";
@@ -164,7 +260,9 @@
   }
   function messageItem(m) {
     var li = el("li", { class: m.role });
-    li.appendChild(el("span", { class: "role" }, t(m.role) + (m.author ? " · " + m.author : "")));
+    var head = el("span", { class: "role" }, t(m.role) + (m.author ? " · " + m.author : "") + " · ");
+    head.appendChild(el("time", { datetime: m.created_at }, clock(m.created_at)));
+    li.appendChild(head);
     li.appendChild(document.createTextNode(m.text));
     return li;
   }
@@ -177,7 +275,11 @@
         .then(function (page) {
           if (token !== pollToken) return;
           page.messages.forEach(function (m) { $("messages").appendChild(messageItem(m)); lastId = Math.max(lastId, m.id); });
-          if (page.messages.length) loadQueue();
+          var h = page.handoff;
+          // Another agent claimed or resolved it: show the handoff as it is now.
+          var changed = h && current && h.id === current.id && (h.status !== current.status || h.claimed_by !== current.claimed_by);
+          if (page.messages.length || changed) loadQueue();
+          if (changed) openHandoff(current.id).catch(function () { /* the next poll tries again */ });
           loop();
         })
         .catch(function () { setTimeout(loop, 3000); });
@@ -198,12 +300,22 @@
     return api("/v1/suggest", { method: "POST", body: body }).then(function (s) {
       if (current && current.id !== forId) return;
       suggestion = s; suggestionUsed = false;
-      $("reply").value = s.reply;
-      $("s-status").textContent = "";
-      $("s-meta").textContent = [t("alone_" + s.action, { reason: s.reason }), t("confidence") + " " + s.confidence.toFixed(2),
-        t("priority") + ": " + s.priority, t("sentiment") + ": " + s.sentiment].join(" · ");
+      if (!replyEdited || !$("reply").value.trim()) {
+        $("reply").value = s.reply; suggestionIn = true; replyEdited = false;
+        $("s-offer").hidden = true;
+        $("s-status").textContent = "";
+      } else {
+        // Never over what the agent wrote: offer it instead.
+        suggestionIn = false;
+        $("s-offer-text").textContent = s.reply;
+        $("s-offer").hidden = false;
+        $("s-status").textContent = t("offered");
+      }
+      $("s-meta").textContent = [t("alone_" + s.action, { reason: label("reason", s.reason) }),
+        t("confidence") + " " + s.confidence.toFixed(2), t("priority") + ": " + label("priority", s.priority),
+        t("sentiment") + ": " + label("sentiment", s.sentiment)].join(" · ");
       renderRefs(s);
-    }).catch(function (e) { $("s-status").textContent = e.message; });
+    }).catch(function (e) { $("s-status").textContent = errorText(e); });
   }
   function renderRefs(s) {
     var cites = $("citations");
@@ -228,8 +340,10 @@
     if (!suggestion || suggestionUsed) return Promise.resolve();
     suggestionUsed = true;
     var same = text.trim() === suggestion.reply.trim();
-    var body = same ? { answer_id: suggestion.answer_id, kind: "sent_as_is" }
-                    : { answer_id: suggestion.answer_id, kind: "edited", final_text: text };
+    // A suggestion the agent never took in (they wrote their own) counts as discarded.
+    var body = !suggestionIn ? { answer_id: suggestion.answer_id, kind: "discarded" }
+             : same ? { answer_id: suggestion.answer_id, kind: "sent_as_is" }
+             : { answer_id: suggestion.answer_id, kind: "edited", final_text: text };
     return api("/v1/feedback", { method: "POST", body: body });
   }
   function send(resolve) {
@@ -242,11 +356,11 @@
     return call.then(function () { return feedbackFor(text); })
       .then(function () {
         $("s-status").textContent = resolve ? t("resolved") : t("sent");
-        if (!resolve) $("reply").value = "";
+        if (!resolve) { $("reply").value = ""; replyEdited = false; suggestionIn = false; $("s-offer").hidden = true; }
         loadQueue();
         return openHandoff(current.id);
       })
-      .catch(function (e) { $("s-status").textContent = e.message; $("send-resolve").disabled = false; $("send-only").disabled = false; });
+      .catch(function (e) { $("s-status").textContent = errorText(e); $("send-resolve").disabled = false; $("send-only").disabled = false; });
   }
 
   // --- Chatwoot Dashboard App --------------------------------------------------------------
@@ -293,7 +407,7 @@
       e.preventDefault();
       key = $("key").value.trim();
       if (!key) { showSignIn(t("noKey")); return; }
-      signIn().catch(function (err) { key = ""; showSignIn(err.message); });
+      signIn().catch(function (err) { key = ""; showSignIn(err.status ? errorText(err) : err.message); });
     });
     $("signout").addEventListener("click", function () { signOut(); location.reload(); });
     document.querySelectorAll("[data-filter]").forEach(function (b) {
@@ -304,18 +418,43 @@
       });
     });
     $("claim").addEventListener("click", function () {
-      api("/v1/handoffs/" + encodeURIComponent(current.id) + "/claim", { method: "POST" })
-        .then(function () { loadQueue(); return openHandoff(current.id); })
-        .catch(function (e) { $("s-status").textContent = e.message; });
+      var id = current.id;
+      $("claim").disabled = true; $("claim-status").textContent = "";
+      api("/v1/handoffs/" + encodeURIComponent(id) + "/claim", { method: "POST" })
+        .then(function () { loadQueue(); return openHandoff(id); })
+        .catch(function (e) {
+          if (e.status !== 409) { $("claim-status").textContent = errorText(e); return; }
+          // Someone was quicker: show the handoff as it is now, and who has it.
+          loadQueue();
+          return openHandoff(id).then(function (d) {
+            $("claim-status").textContent = d.status === "resolved" ? t("takenResolved") : t("taken", { who: d.claimed_by || "?" });
+          });
+        })
+        .catch(function (e) { $("claim-status").textContent = errorText(e); })
+        .finally(function () { $("claim").disabled = false; });
+    });
+    $("reply").addEventListener("input", function () { replyEdited = true; });
+    $("insert").addEventListener("click", function () {
+      if (!suggestion) return;
+      var box = $("reply");
+      var start = box.selectionStart, end = box.selectionEnd;
+      var before = box.value.slice(0, start);
+      var text = (before && !/\n$/.test(before) ? "\n" : "") + suggestion.reply;
+      box.setRangeText(text, start, end, "end");
+      replyEdited = true; suggestionIn = true;
+      $("s-offer").hidden = true; $("s-status").textContent = "";
+      box.focus();
     });
     $("send-resolve").addEventListener("click", function () { send(true); });
     $("send-only").addEventListener("click", function () { send(false); });
     $("discard").addEventListener("click", function () {
-      if (!suggestion || suggestionUsed) { $("reply").value = ""; return; }
+      // The box is emptied only while it holds the suggestion untouched: the agent's own words stay.
+      var clear = function () { if (!replyEdited) $("reply").value = ""; $("s-offer").hidden = true; suggestionIn = false; };
+      if (!suggestion || suggestionUsed) { clear(); return; }
       suggestionUsed = true;
       api("/v1/feedback", { method: "POST", body: { answer_id: suggestion.answer_id, kind: "discarded" } })
-        .then(function () { $("reply").value = ""; $("s-status").textContent = t("discarded"); })
-        .catch(function (e) { $("s-status").textContent = e.message; });
+        .then(function () { clear(); $("s-status").textContent = t("discarded"); })
+        .catch(function (e) { $("s-status").textContent = errorText(e); });
     });
     $("copy").addEventListener("click", function () {
       var text = $("reply").value;
@@ -334,7 +473,7 @@
           li.appendChild(el("span", { class: "snippet" }, h.snippet));
           hits.appendChild(li);
         });
-      }).catch(function (err) { $("hits").textContent = err.message; });
+      }).catch(function (err) { $("hits").textContent = errorText(err); });
     });
     // With a key from this session, or on a server running without keys, no form is needed.
     signIn().catch(function () { key = ""; showSignIn(""); });

@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
+from service.keys import create_key
 from tests.browser.conftest import Served
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -87,11 +88,11 @@ def test_a_user_and_an_agent_talk_through_the_widget_and_the_console(browser: An
     agent.get_by_label("客服 API key").fill(served.keys["agent"])
     agent.get_by_role("button", name="登录").click()
     item = agent.locator(f'#queue li[data-id="{handoff.id}"]')
-    expect(item).to_contain_text("human_requested")
+    expect(item).to_contain_text("要求人工")
     expect(item.locator(".badge.new")).to_have_text("1")
     item.click()
     expect(agent.locator("#messages")).to_contain_text(LATER)
-    expect(agent.locator("#d-meta")).to_contain_text("优先级: normal")
+    expect(agent.locator("#d-meta")).to_contain_text("优先级: 普通")
     expect(agent.locator("#s-meta")).not_to_be_empty(timeout=60_000)
     suggested = agent.locator("#reply").input_value()
     assert suggested.strip()
@@ -595,6 +596,133 @@ def test_the_key_entered_in_the_console_serves_the_report_and_learning_pages(bro
     expect(agent.locator("#app")).to_be_visible()
     expect(agent.locator("#signin")).to_be_hidden()
     agent.context.close()
+
+
+def test_a_late_suggestion_never_replaces_what_the_agent_typed(browser: Any, served: Served) -> None:
+    handoff = handoff_for(served, "我要转人工，转账没到账", "desk-suggest")["handoff"]
+    page = console_page(browser, served, served.keys["agent"], suggest=True)
+    held: list[Any] = []
+
+    def hold(route: Any) -> None:
+        held.append(route)
+
+    page.route("**/v1/suggest", hold)
+    page.get_by_role("tab", name="全部").click()
+    page.locator(f'#queue li[data-id="{handoff["id"]}"]').click()
+    expect(page.locator("#s-status")).to_have_text("正在生成建议…")
+    typed = "您好，我是客服小李，正在为您查询这笔转账。"
+    page.locator("#reply").fill(typed)
+    while not held:
+        page.wait_for_timeout(50)
+    held[0].fulfill(json=FAKE_SUGGESTION)
+    offer = page.locator("#s-offer")
+    expect(offer).to_be_visible()
+    expect(offer).to_contain_text(FAKE_SUGGESTION["reply"])
+    expect(page.locator("#reply")).to_have_value(typed)
+    page.get_by_role("button", name="插入建议").click()
+    expect(page.locator("#reply")).to_have_value(typed + "\n" + FAKE_SUGGESTION["reply"])
+    expect(offer).to_be_hidden()
+
+    # With nothing typed yet, the suggestion fills the box as before.
+    other = handoff_for(served, "我要转人工", "desk-suggest-2")["handoff"]
+    page.locator(f'#queue li[data-id="{other["id"]}"]').click()
+    while len(held) < 2:
+        page.wait_for_timeout(50)
+    held[1].fulfill(json=FAKE_SUGGESTION)
+    expect(page.locator("#reply")).to_have_value(FAKE_SUGGESTION["reply"])
+    expect(page.locator("#s-offer")).to_be_hidden()
+    page.context.close()
+
+
+def test_the_queue_shows_the_users_question_and_labels_in_the_consoles_language(browser: Any, served: Served) -> None:
+    question = "我的钱包被盗了，USDT全被转走了！"
+    asked = handoff_for(served, question, "desk-labels")
+    assert (asked["reason"], asked["handoff"]["priority"]) == ("stolen_funds", "urgent"), asked
+    page = console_page(browser, served, served.keys["agent"])
+    item = page.locator(f'#queue li[data-id="{asked["handoff"]["id"]}"]')
+    expect(item.locator(".preview")).to_have_text(question)
+    expect(item).to_contain_text("紧急")
+    expect(item).to_contain_text("资金被盗")
+    for code in ("stolen_funds", "urgent", "转人工（"):
+        expect(item).not_to_contain_text(code)
+    item.click()
+    expect(page.locator("#d-title")).to_have_text(question)
+    expect(page.locator("#d-meta")).to_contain_text("优先级: 紧急")
+    expect(page.locator("#d-meta")).to_contain_text("原因: 资金被盗")
+    expect(page.locator("#d-meta")).not_to_contain_text("negative")
+    # Each message with its time.
+    expect(page.locator("#messages li").first.locator("time")).to_have_text(re.compile(r"\d{2}:\d{2}"))
+    page.locator("#lang").click()
+    expect(item).to_contain_text("urgent")
+    expect(item).to_contain_text("stolen funds")
+    expect(page.locator("#d-meta")).to_contain_text("reason: stolen funds")
+    page.context.close()
+
+
+def test_every_code_the_api_sends_has_a_label_in_both_languages() -> None:
+    from kefu.vocab import PRIORITIES, REASONS
+    from service.triage import CATEGORIES, SENTIMENTS
+
+    script = (WEB / "console.js").read_text(encoding="utf-8")
+    labels = script.split("var LABELS = {", 1)[1].split("\n  };", 1)[0]
+    zh, en = labels.split("\n    en: {", 1)
+    for table in (zh, en):
+        for code in (*REASONS, *PRIORITIES, *SENTIMENTS, *CATEGORIES):
+            assert re.search(rf'(^|[{{ ,])"?{re.escape(code)}"?:', table, re.M), code
+
+
+def test_the_agent_who_loses_a_claim_is_told_who_has_it(browser: Any, served: Served) -> None:
+    other_key = create_key(served.store, "agent", "agent-b")[0]
+    first = handoff_for(served, "我要转人工", "desk-claim-1")["handoff"]
+    tab_a = console_page(browser, served, served.keys["agent"])
+    tab_b = console_page(browser, served, other_key)
+    for tab in (tab_a, tab_b):
+        tab.locator(f'#queue li[data-id="{first["id"]}"]').click()
+        expect(tab.get_by_role("button", name="认领")).to_be_visible()
+    tab_a.get_by_role("button", name="认领").click()
+    expect(tab_a.locator("#d-meta")).to_contain_text("agent-browser 已认领")
+    # Tab B sees it taken without doing anything: its Claim button goes.
+    expect(tab_b.locator("#d-meta")).to_contain_text("agent-browser 已认领", timeout=8_000)
+    expect(tab_b.get_by_role("button", name="认领")).to_be_hidden()
+
+    # B clicks Claim before it has heard (its long-poll held back): told next to the button.
+    second = handoff_for(served, "我要转人工", "desk-claim-2")["handoff"]
+    held: list[Any] = []
+
+    def hold(route: Any) -> None:
+        held.append(route)
+
+    tab_b.route(re.compile(r"/messages\?wait="), hold)
+    for tab in (tab_a, tab_b):
+        tab.get_by_role("tab", name="待处理").click()
+        tab.locator(f'#queue li[data-id="{second["id"]}"]').click()
+        expect(tab.get_by_role("button", name="认领")).to_be_visible()
+    tab_a.get_by_role("button", name="认领").click()
+    expect(tab_a.locator("#d-meta")).to_contain_text("agent-browser 已认领")
+    tab_b.get_by_role("button", name="认领").click()
+    expect(tab_b.locator("#claim-status")).to_have_text("这个会话已被 agent-browser 认领。")
+    expect(tab_b.get_by_role("button", name="认领")).to_be_hidden()
+    expect(tab_b.locator("#d-meta")).to_contain_text("agent-browser 已认领")
+    expect(tab_b.locator("#s-status")).not_to_contain_text("claimed")
+    for route in held:
+        route.abort()
+    tab_a.context.close()
+    tab_b.context.close()
+
+
+def test_the_console_queue_refreshes_without_taking_the_keyboard_focus(browser: Any, served: Served) -> None:
+    for n in range(2):
+        handoff_for(served, "我要转人工", f"desk-focus-{n}")
+    page = console_page(browser, served, served.keys["agent"])
+    expect(page.locator("#queue li")).not_to_have_count(0)
+    expect(page.locator("#queue li").nth(1)).to_be_visible()
+    page.locator("#queue li").nth(1).focus()
+    focused = page.locator("#queue li").nth(1).get_attribute("data-id")
+    for _ in range(2):  # two refreshes of the queue (every 5 s)
+        with page.expect_response(lambda r: "/v1/handoffs?" in r.url, timeout=15_000):
+            pass
+        page.wait_for_timeout(200)
+        assert page.evaluate("document.activeElement.getAttribute('data-id')") == focused
 
 
 def widget_with_handoff(browser: Any, served: Served) -> tuple[Page, Any, dict[str, Any]]:
