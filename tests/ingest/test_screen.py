@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from ingest.pipeline import read_all
+from kefu.brand import load_brand
 from kefu.redaction import Redactor
 from kefu.settings import DEFAULT_OFFICIAL_DOMAINS
 from tests.conftest import TP_CN
@@ -77,3 +78,16 @@ def test_tp_cn_links_are_found_where_they_are_written() -> None:
     # With the help center's own domains, its own links stay.
     _, problems, _ = _read(TP_CN, TP_DOMAINS)
     assert not [p for p in problems if "tokenpocket.pro" in p or "tpwallet.io" in p]
+
+
+@pytest.mark.skipif(not TP_CN.is_dir(), reason=f"no tp-cn corpus at {TP_CN}")
+@pytest.mark.integration  # reads a whole corpus
+def test_the_shipped_tp_cn_brand_keeps_every_link_of_tp_cn_but_messenger_ones() -> None:
+    brand = load_brand(Path(__file__).parents[2] / "eval" / "brands" / "tp-cn.toml")
+    _, found, _ = read_all([TP_CN], "gitbook", Redactor(), tuple(brand.official_domains))
+    problems = [str(p) for p in found]
+    foreign = [p for p in problems if "not an official domain" in p]
+    assert foreign and all(re.search(r"not an official domain: https?://(?:t\.me|telegra\.ph)/", p) for p in foreign)
+    # An APK's SHA256 in the verification table is a checksum, not a leaked key.
+    assert not [p for p in problems if "leaks_secret" in p]
+
