@@ -90,4 +90,3 @@ def test_the_shipped_tp_cn_brand_keeps_every_link_of_tp_cn_but_messenger_ones() 
     assert foreign and all(re.search(r"not an official domain: https?://(?:t\.me|telegra\.ph)/", p) for p in foreign)
     # An APK's SHA256 in the verification table is a checksum, not a leaked key.
     assert not [p for p in problems if "leaks_secret" in p]
-
