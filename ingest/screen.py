@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from ingest.documents import Problem, Section, SourceDocument
-from service.safety import passage_problems
+from kefu.text import sentence_spans
+from service.safety import foreign_hosts, passage_problems
 
 # Words that make a link an example of a scam, not a recommendation ("钓鱼域名示例 | 手法",
 # "例如“Visit xxx-claim.com to get 500 USDC”").
@@ -74,6 +75,22 @@ def screen_documents(
                 )
             doc.sections[n] = replace(section, text=text)
     return problems
+
+
+def foreign_link_hosts(texts: Iterable[str], official_domains: Sequence[str]) -> Counter[str]:
+    """The hosts outside ``official_domains`` that indexed article text links to, counted, but
+    for a link this screen keeps as a scam's example: what an index ingested with other
+    domains than it is served with would have cut from its answers."""
+    found: Counter[str] = Counter()
+    for text in texts:
+        if "." not in text:
+            continue
+        for start, end in sentence_spans(text):
+            sentence = text[start:end]
+            hosts = foreign_hosts(sentence, official_domains)
+            if hosts and not _WARNING.search(text[max(0, start - 600) : end]):
+                found.update(hosts)
+    return found
 
 
 def foreign_domains_note(foreign: Counter[str], shown: int = 8) -> str:

@@ -17,8 +17,10 @@ question handed off: never an error.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
+from collections import Counter
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
@@ -64,6 +66,8 @@ from service.retriever import (
 from service.rules import RuleHit, check_rules
 from service.safety import SafetyResult, check_shown
 from service.triage import detect_category, detect_priority, detect_sentiment
+
+log = logging.getLogger("kefu.answer")
 
 if TYPE_CHECKING:
     from kefu.generators import Generator
@@ -882,14 +886,37 @@ def answerer_from_settings(settings: Any, index_name: str | None = None, *, retr
     from service.confidence import calibration_for
     from service.retriever import retriever_from_settings
 
+    retriever = retriever or retriever_from_settings(settings, index_name)
+    warn_of_foreign_links(retriever.index, settings.official_domains)
     return Answerer(
-        retriever or retriever_from_settings(settings, index_name),
+        retriever,
         generator or generator_from_settings(settings),
         calibration=calibration_for(settings.data_dir, settings.calibration_path),
         deadline=settings.answer_deadline,
         style=settings.answer_style,
         official_domains=settings.official_domains,
     )
+
+
+def warn_of_foreign_links(index: Any, official_domains: Sequence[str]) -> Counter[str]:
+    """Log (and return) the hosts the index's articles link to that ``official_domains`` lack.
+
+    Ingest keeps only links to the domains it was given; an index served with other domains
+    (another KEFU_BRAND_FILE than at ingest) has every quote of those lines cut by the answer
+    check, which reads as a help center that lost them."""
+    from ingest.screen import foreign_link_hosts
+
+    kinds = [d.kind for d in index.documents]
+    hosts = foreign_link_hosts((c.text for c in index.chunks if kinds[c.doc] == "article"), official_domains)
+    if hosts:
+        named = ", ".join(f"{h} ({n})" for h, n in hosts.most_common(5))
+        more = f" and {len(hosts) - 5} more" if len(hosts) > 5 else ""
+        log.warning(
+            "index %s links to hosts outside the official domains: %s%s; answers will cut those links. "
+            "Serve it with the KEFU_BRAND_FILE (or KEFU_OFFICIAL_DOMAINS) it was ingested with.",
+            index.manifest.name, named, more,
+        )  # fmt: skip
+    return hosts
 
 
 def result_dict(result: AnswerResult) -> dict[str, Any]:

@@ -969,6 +969,16 @@ def passage_problems(text: str, official_domains: Sequence[str] | None) -> list[
     return [PassageProblem(sentences[i].text, v) for i, v in found]
 
 
+def foreign_hosts(text: str, official_domains: Sequence[str]) -> list[str]:
+    """The hosts of the links and e-mail addresses in ``text`` outside ``official_domains``:
+    what the answer check would cut from a quote of it."""
+    norm = _norm(text)
+    if "." not in norm:
+        return []
+    hosts = [link.host for _, link in _links(norm) if not _official(link.host, official_domains)]
+    return hosts + [h for e in _emails(norm) if not _official(h := e.rsplit("@", 1)[-1].lower(), official_domains)]
+
+
 def _official(host: str, domains: Sequence[str]) -> bool:
     host = host.lower().rstrip(".")
     return any(host == d or host.endswith("." + d) for d in (d.lower().strip(".") for d in domains))

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from ingest.pipeline import read_all
+from ingest.screen import foreign_link_hosts
 from kefu.brand import load_brand
 from kefu.redaction import Redactor
 from kefu.settings import DEFAULT_OFFICIAL_DOMAINS
@@ -90,3 +91,14 @@ def test_the_shipped_tp_cn_brand_keeps_every_link_of_tp_cn_but_messenger_ones() 
     assert foreign and all(re.search(r"not an official domain: https?://(?:t\.me|telegra\.ph)/", p) for p in foreign)
     # An APK's SHA256 in the verification table is a checksum, not a leaked key.
     assert not [p for p in problems if "leaks_secret" in p]
+
+
+def test_an_index_served_with_other_domains_than_it_was_ingested_with_names_the_hosts_it_would_cut() -> None:
+    texts = [
+        "提交代币图标请前往 https://github.com/TP-Lab/tokens 。客服邮箱：service@tokenpocket.pro",
+        "钓鱼域名示例：tokenpocket-app.example | 手法：用横线冒充官网",  # a scam's example: kept on purpose
+        "在 https://etherscan.io 查询交易。",
+    ]
+    hosts = foreign_link_hosts(texts, ("etherscan.io",))
+    assert hosts == {"github.com": 1, "tokenpocket.pro": 1}
+    assert not foreign_link_hosts(texts, ("etherscan.io", "github.com", "tokenpocket.pro"))

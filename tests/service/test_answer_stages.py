@@ -181,10 +181,12 @@ async def test_a_scam_warning_is_the_deployments_brand_text(tmp_path: Path, monk
 async def test_a_quote_the_output_check_cut_entirely_is_a_handoff_not_an_empty_answer() -> None:
     # The one line holds a link outside the official domains: the check cuts it, and the
     # user was once shown only "帮助中心的相关说明：".
-    linked = hit("help/zh/logo.md", "提交代币图标请在 https://github.com/TP-Lab/tokens 上提交代币图标和信息文件。", title="提交图标")
+    line = "提交代币图标请在 https://github.com/TP-Lab/tokens 上提交代币图标和信息文件。"
+    linked = hit("help/zh/logo.md", line, title="提交图标")
     question = "怎么提交代币图标"
     _, result = await collect(answerer([linked], calibration=OPEN, official_domains=["harborwallet.example"]), question)
-    assert result.action == "handoff" and result.reason == "low_confidence" and "帮助中心的相关说明" not in result.answer
+    assert result.action == "handoff" and result.reason == "low_confidence"
+    assert "帮助中心的相关说明" not in result.answer
     # With the link's domain official, the same line is the answer.
     _, shown = await collect(answerer([linked], calibration=OPEN, official_domains=["github.com"]), question)
     assert shown.action == "answer" and "github.com/TP-Lab/tokens" in shown.answer
@@ -368,3 +370,23 @@ def test_a_fee_first_scam_question_gets_the_warning_not_an_out_of_scope_handoff(
     # "先交税才能提币" reads like a tax question to the out-of-scope rule; it is the scam.
     turn = answerer([PENDING]).prepare("平台客服说先交税才能提币 这是真的吗")
     assert turn.fraud is not None and turn.fraud.kind == "impersonation" and turn.reasons == []
+
+
+def test_an_index_whose_articles_link_outside_the_served_domains_is_warned_of(caplog: pytest.LogCaptureFixture) -> None:
+    from types import SimpleNamespace
+
+    from service.answerer import warn_of_foreign_links
+
+    index = SimpleNamespace(
+        manifest=SimpleNamespace(name="tp-cn"),
+        documents=[SimpleNamespace(kind="article"), SimpleNamespace(kind="ticket")],
+        chunks=[
+            SimpleNamespace(doc=0, text="打开 https://bridge.base.org/deposit 进行跨链。"),
+            SimpleNamespace(doc=1, text="我在 https://scam.example 领了空投"),  # a ticket: never quoted
+        ],
+    )
+    with caplog.at_level("WARNING", logger="kefu.answer"):
+        assert warn_of_foreign_links(index, ["harborwallet.example"]) == {"bridge.base.org": 1}
+    assert "bridge.base.org (1)" in caplog.text and "KEFU_BRAND_FILE" in caplog.text
+    caplog.clear()
+    assert not warn_of_foreign_links(index, ["base.org"]) and not caplog.text
