@@ -1,8 +1,15 @@
-"""The OpenAPI document at ``/schema``: its config and the error responses each route lists."""
+"""The OpenAPI document at ``/schema``: its config and the error responses each route lists.
+
+``/schema`` shows the document in Swagger UI, whose files come with the app (the
+``swagger-ui-bundle-v2`` package, served at ``/schema/assets/``): the page works with no
+network. Litestar's other viewers (Redoc, Elements, RapiDoc) load their scripts from CDNs
+and are left out; ``/schema/openapi.json`` and ``/schema/openapi.yaml`` are the document.
+"""
 
 # No ``from __future__ import annotations``: Litestar reads these annotations at run time.
 
 from litestar.openapi import OpenAPIConfig, ResponseSpec
+from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin, YamlRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme, Tag
 
 from kefu import __version__
@@ -23,6 +30,10 @@ _MEANING = {
     503: "Not ready, a backend is unavailable, or the LLM queue is full (then with Retry-After).",
     504: "A backend did not answer in time.",
 }
+
+#: Where the Swagger UI files are served (service/api/controllers/pages.py), and which.
+ASSETS_PATH = "/schema/assets"
+SWAGGER_UI_FILES = ("swagger-ui-bundle.js", "swagger-ui-standalone-preset.js", "swagger-ui.css")
 
 #: What every authenticated route can answer besides success.
 AUTH_ERRORS = (400, 401, 403, 413, 422, 429)
@@ -47,6 +58,18 @@ def openapi_config() -> OpenAPIConfig:
             '`{"error": {"code", "message", "detail"}}`.'
         ),
         path="/schema",
+        render_plugins=[
+            SwaggerRenderPlugin(
+                path=["/", "/swagger"],
+                js_url=f"{ASSETS_PATH}/swagger-ui-bundle.js",
+                css_url=f"{ASSETS_PATH}/swagger-ui.css",
+                standalone_preset_js_url=f"{ASSETS_PATH}/swagger-ui-standalone-preset.js",
+                # Litestar's default is an image on a CDN.
+                favicon="",
+            ),
+            JsonRenderPlugin(),
+            YamlRenderPlugin(),
+        ],
         components=Components(
             security_schemes={
                 BEARER: SecurityScheme(

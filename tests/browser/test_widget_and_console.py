@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -762,3 +763,38 @@ def test_the_agents_final_reply_shows_whole_above_the_rating(browser: Any, serve
     )
     assert box["top"] >= box["threadTop"] - 1 and box["bottom"] <= box["threadBottom"] + 1, box
     page.context.close()
+
+
+def loopback_only(context: Any) -> list[str]:
+    """Refuse every request of ``context`` not to 127.0.0.1, as on a desk with no network;
+    the refused URLs are listed."""
+    refused: list[str] = []
+
+    def route(route: Any) -> None:
+        if urlsplit(route.request.url).hostname == "127.0.0.1":
+            route.continue_()
+        else:
+            refused.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", route)
+    return refused
+
+
+def test_the_api_docs_page_works_with_no_network(browser: Any, served: Served, shots: Path) -> None:
+    context = browser.new_context(locale="en-US", viewport={"width": 1300, "height": 900})
+    refused = loopback_only(context)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{served.url}/schema")
+    expect(page.get_by_text("Answer a question (JSON, or streamed as server-sent events)")).to_be_visible(
+        timeout=30_000
+    )
+    expect(page.locator(".opblock-tag-section", has_text="handoffs")).to_be_visible()
+    page.get_by_role("button", name="Authorize").click()
+    expect(page.get_by_text("BearerAuth")).to_be_visible()
+    page.screenshot(path=str(shots / "schema.png"))
+    assert refused == [], refused
+    assert errors == [], errors
+    context.close()

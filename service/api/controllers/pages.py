@@ -3,7 +3,8 @@ drafts page (``/console/learning``), the weekly report (``/console/report``), th
 widget and its demo.
 
 Plain HTML, CSS and JavaScript from ``service/web`` (no build step, nothing fetched from
-elsewhere at run time). ``/widget.js`` is the one script a site adds; it opens
+elsewhere at run time; ``/schema``'s Swagger UI files come from the ``swagger-ui-bundle-v2``
+package, at ``/schema/assets/``). ``/widget.js`` is the one script a site adds; it opens
 ``/widget/frame`` in an iframe, so the chat's own calls to the API are same-origin and
 its styles cannot clash with the host page's. An app key limited to some origins
 (``kefu keys create --role app --origin ...``) gets a ``frame-ancestors`` policy: the
@@ -12,16 +13,20 @@ browser refuses to show the chat inside pages of any other origin.
 
 # No ``from __future__ import annotations``: Litestar reads these annotations at run time.
 
+from functools import cache
 from pathlib import Path
 from typing import Annotated, Any
 
 from litestar import Response, get
 from litestar.datastructures import CacheControlHeader
 from litestar.di import NamedDependency
-from litestar.params import QueryParameter
+from litestar.exceptions import NotFoundException
+from litestar.params import FromPath, QueryParameter
 from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
+from swagger_ui_bundle import swagger_ui_path
 
+from service.api.openapi import ASSETS_PATH, SWAGGER_UI_FILES
 from service.api.runtime import Runtime
 from service.keys import hash_key
 
@@ -83,6 +88,24 @@ async def widget_frame(
     return _page("widget.html", {"Content-Security-Policy": await frame_ancestors(runtime, key)})
 
 
+@get(f"{ASSETS_PATH}/{{name:str}}", include_in_schema=False)
+async def swagger_ui_asset(name: FromPath[str]) -> Response[bytes]:
+    """Swagger UI's script, preset and stylesheet for ``/schema``, from the installed package."""
+    if name not in SWAGGER_UI_FILES:
+        raise NotFoundException()
+    media_type = "text/css; charset=utf-8" if name.endswith(".css") else "text/javascript; charset=utf-8"
+    return Response(
+        _swagger_ui_file(name),
+        media_type=media_type,
+        headers={"Cache-Control": ASSET_CACHE.to_header(), "X-Content-Type-Options": "nosniff"},
+    )
+
+
+@cache
+def _swagger_ui_file(name: str) -> bytes:
+    return (Path(swagger_ui_path) / name).read_bytes()
+
+
 async def frame_ancestors(runtime: Runtime, key: str | None) -> str:
     """Which pages may show the chat: those of the key's allowed origins, or any."""
     if not key:
@@ -102,4 +125,4 @@ def page_routes() -> list[Any]:
         include_in_schema=False,
         name="kefu-static",
     )
-    return [index, console, learning, report, demo, widget_loader, widget_frame, assets]
+    return [index, console, learning, report, demo, widget_loader, widget_frame, swagger_ui_asset, assets]

@@ -247,3 +247,14 @@ def test_the_pages_are_served_with_their_assets(api: Api) -> None:
     assert api.client.get("/static/nope.js").status_code == 404
     schema = api.client.get("/schema/openapi.json").json()
     assert "/v1/conversations/{conversation_id}/messages" in schema["paths"] and "/console" not in schema["paths"]
+
+    # The API docs page loads Swagger UI from the app itself, no CDN.
+    docs = api.client.get("/schema").text
+    assert "/schema/assets/swagger-ui-bundle.js" in docs and "/schema/assets/swagger-ui.css" in docs
+    assert "cdn." not in docs and "unpkg" not in docs and "fonts.googleapis" not in docs
+    for name, kind in [("swagger-ui-bundle.js", "text/javascript"), ("swagger-ui.css", "text/css")]:
+        response = api.client.get(f"/schema/assets/{name}")
+        assert response.status_code == 200 and response.headers["content-type"].startswith(kind), name
+    assert "SwaggerUIBundle" in api.client.get("/schema/assets/swagger-ui-bundle.js").text
+    assert api.client.get("/schema/assets/index.html").status_code == 404
+    assert api.client.get("/schema/redoc").status_code == 404
