@@ -8,6 +8,9 @@ and are left out; ``/schema/openapi.json`` and ``/schema/openapi.yaml`` are the 
 
 # No ``from __future__ import annotations``: Litestar reads these annotations at run time.
 
+from pathlib import Path
+from urllib.parse import quote
+
 from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin, YamlRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme, Tag
@@ -34,6 +37,15 @@ _MEANING = {
 #: Where the Swagger UI files are served (service/api/controllers/pages.py), and which.
 ASSETS_PATH = "/schema/assets"
 SWAGGER_UI_FILES = ("swagger-ui-bundle.js", "swagger-ui-standalone-preset.js", "swagger-ui.css")
+
+#: kefu's icon: served at /favicon.ico, and inline (a data: URL) in each page's <head>.
+FAVICON = Path(__file__).resolve().parent.parent / "web" / "favicon.svg"
+
+
+def favicon_url() -> str:
+    """The icon as a data: URL, as the pages in service/web carry it (no request)."""
+    return "data:image/svg+xml," + quote(FAVICON.read_text(encoding="utf-8").strip(), safe="/:='")
+
 
 #: What every authenticated route can answer besides success.
 AUTH_ERRORS = (400, 401, 403, 413, 422, 429)
@@ -65,7 +77,7 @@ def openapi_config() -> OpenAPIConfig:
                 css_url=f"{ASSETS_PATH}/swagger-ui.css",
                 standalone_preset_js_url=f"{ASSETS_PATH}/swagger-ui-standalone-preset.js",
                 # Litestar's default is an image on a CDN.
-                favicon="",
+                favicon=f'<link rel="icon" href="{favicon_url()}">',
             ),
             JsonRenderPlugin(),
             YamlRenderPlugin(),

@@ -555,10 +555,23 @@ def open_access(served: Served) -> Iterator[None]:
         served.runtime.open_access = False
 
 
+def console_errors(page: Page) -> list[str]:
+    """What ``page`` logs as errors in the browser's console (a resource that failed to
+    load, e.g. a missing /favicon.ico, among them), and its uncaught exceptions."""
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(f"{m.location.get('url')}: {m.text}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(f"uncaught: {e}"))
+    return errors
+
+
 def test_a_server_running_open_lets_the_desk_into_every_page_without_a_key(browser: Any, served: Served) -> None:
     with open_access(served):
         page = browser.new_context(locale="zh-CN", viewport={"width": 1300, "height": 900}).new_page()
-        page.goto(f"{served.url}/console")
+        errors = console_errors(page)
+        page.goto(f"{served.url}/demo", wait_until="networkidle")
+        page.get_by_role("button", name="打开在线客服").click()
+        expect(page.frame_locator("#kefu-frame").get_by_role("textbox")).to_be_visible()
+        page.goto(f"{served.url}/console", wait_until="networkidle")
         expect(page.locator("#app")).to_be_visible()
         expect(page.locator("#who")).to_contain_text("admin")
         page.get_by_role("link", name=re.compile("Report")).click()
@@ -567,10 +580,13 @@ def test_a_server_running_open_lets_the_desk_into_every_page_without_a_key(brows
         expect(page.frame_locator("#report").get_by_role("heading", name="kefu weekly report")).to_be_visible(
             timeout=120_000
         )
-        page.goto(f"{served.url}/console/learning")
+        page.wait_for_load_state("networkidle")
+        page.goto(f"{served.url}/console/learning", wait_until="networkidle")
         expect(page.locator("#app")).to_be_visible()
         expect(page.locator("#signin")).to_be_hidden()
         expect(page.locator("#drafts-status")).to_be_empty()
+        # Every page loads with nothing in the console: no missing favicon, no failed script.
+        assert errors == [], errors
         page.context.close()
 
 

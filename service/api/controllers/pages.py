@@ -26,7 +26,7 @@ from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 from swagger_ui_bundle import swagger_ui_path
 
-from service.api.openapi import ASSETS_PATH, SWAGGER_UI_FILES
+from service.api.openapi import ASSETS_PATH, FAVICON, SWAGGER_UI_FILES
 from service.api.runtime import Runtime
 from service.keys import hash_key
 
@@ -69,6 +69,17 @@ async def report() -> Response[bytes]:
 @get("/demo", include_in_schema=False)
 async def demo() -> Response[bytes]:
     return _page("demo.html", {"X-Frame-Options": "DENY"})
+
+
+@get("/favicon.ico", include_in_schema=False)
+async def favicon() -> Response[bytes]:
+    # The pages carry the icon inline; this is for what a browser shows without them
+    # (/ready, /metrics, a JSON response).
+    return Response(
+        FAVICON.read_bytes(),
+        media_type="image/svg+xml",
+        headers={"Cache-Control": ASSET_CACHE.to_header(), "X-Content-Type-Options": "nosniff"},
+    )
 
 
 @get("/widget.js", include_in_schema=False)
@@ -125,4 +136,4 @@ def page_routes() -> list[Any]:
         include_in_schema=False,
         name="kefu-static",
     )
-    return [index, console, learning, report, demo, widget_loader, widget_frame, swagger_ui_asset, assets]
+    return [index, console, learning, report, demo, favicon, widget_loader, widget_frame, swagger_ui_asset, assets]

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from service.api.openapi import favicon_url
 from service.keys import create_key
 from tests.service.api.conftest import (
     GROUNDED_QUESTION,
@@ -258,3 +259,10 @@ def test_the_pages_are_served_with_their_assets(api: Api) -> None:
     assert "SwaggerUIBundle" in api.client.get("/schema/assets/swagger-ui-bundle.js").text
     assert api.client.get("/schema/assets/index.html").status_code == 404
     assert api.client.get("/schema/redoc").status_code == 404
+
+    # kefu's icon, inline in each page (no request, no 404 in the console) and at /favicon.ico.
+    icon = f'<link rel="icon" href="{favicon_url()}">'
+    for path in ("/console", "/console/learning", "/console/report", "/demo", "/schema"):
+        assert icon in api.client.get(path).text, path
+    served_icon = api.client.get("/favicon.ico")
+    assert served_icon.status_code == 200 and served_icon.headers["content-type"].startswith("image/svg+xml")
