@@ -78,6 +78,9 @@ Style = AnswerStyle
 #: answer: on tp-cn.jsonl, 0.03 cut the sources shown from 2.5 to 2.1 for one fewer correct
 #: answer in 129 (docs/answers.md).
 OTHER_SOURCE_FLOOR = 0.03
+#: Cosine by which another source must beat a rendered line's own (by position) to be cited
+#: instead: 5 of 105 hold-out lines, each then cited to the source it renders (docs/answers.md).
+LINE_SOURCE_MARGIN = 0.05
 #: Untranslated sentences in a row after which a rendering is given up for the sentences
 #: themselves: a small model that starts copying the Chinese goes on copying until the deadline.
 UNTRANSLATED_LIMIT = 2
@@ -526,6 +529,9 @@ class Answerer:
         tokens = min(self.max_tokens, 24 + sum(len(x) for x in texts))
         shown: list[str] = []
         line = _RenderedLine()
+        if len(sources) > 1:
+            # A model that splits or drops a line would shift a cite-by-position onto the next source.
+            line.vectors = await asyncio.to_thread(self.sentences.embed_passages, texts)
         pending = ""
         try:
             options = GenerationOptions(max_tokens=tokens, temperature=0.0)
@@ -596,7 +602,6 @@ class Answerer:
         sentence = clean_rendering(part)
         if turn.lang == "en" and self.retriever.glossary is not None:
             sentence = self.retriever.glossary.in_english(sentence)  # "a正版 one" -> "a genuine one"
-        source = sources[min(line.index, len(sources) - 1)]
         # A sentence the model left untranslated is not shown; a step's number ("2.") goes with
         # the sentence after it, never alone.
         if sentence and not any(ch.isalpha() for ch in sentence):
@@ -607,25 +612,35 @@ class Answerer:
         elif sentence:
             line.untranslated = 0
             sentence, line.marker = line.marker + sentence, ""
-            out_texts += self._shown_rendering(sentence, line, turn, source, out, any_shown=any_shown)
+            out_texts += self._shown_rendering(sentence, line, turn, sources, out, any_shown=any_shown)
         if part.endswith("\n"):
             line.marker = ""
             if line.shown:
-                out_texts.append(f" [{source.n}]")
+                out_texts.append(f" [{self._line_source(line, sources).n}]")
             line.index += 1 if line.shown else 0
-            line.shown = False
+            line.shown, line.text = False, ""
         return out_texts
 
+    def _line_source(self, line: _RenderedLine, sources: list[Source]) -> Source:
+        """The source a rendered line renders: line i renders source i, unless another source is
+        plainly closer in meaning to what the line says (the model split or skipped a line)."""
+        here = min(line.index, len(sources) - 1)
+        if line.vectors is None or not line.text.strip():
+            return sources[here]
+        cosines = line.vectors @ self.sentences.embed_queries([line.text])[0]
+        cosines[here] += LINE_SOURCE_MARGIN
+        return sources[int(cosines.argmax())]
+
     def _shown_rendering(
-        self, sentence: str, line: _RenderedLine, turn: Turn, source: Source, out: Composed, *, any_shown: bool
+        self, sentence: str, line: _RenderedLine, turn: Turn, sources: list[Source], out: Composed, *, any_shown: bool
     ) -> list[str]:  # fmt: skip
         """A rendered sentence once checked against its source, as the text to show (none when unsafe)."""
-        safe = self._shown(sentence, [source.text], turn.lang)
+        safe = self._shown(sentence, [s.text for s in sources], turn.lang)
         out.violations += [v.kind for v in safe.violations]
         if not safe.text.strip():
             return []
         lead = " " if line.shown else ("\n" if any_shown else "")
-        line.shown = True
+        line.shown, line.text = True, line.text + " " + safe.text.strip()
         turn.timings.setdefault("first_token", turn.elapsed() * 1000)
         return [lead + safe.text.strip()]
 
@@ -825,6 +840,9 @@ class _RenderedLine:
     untranslated: int = 0
     #: A step's number waiting for the sentence it numbers.
     marker: str = ""
+    #: What of the line was shown, and the sources' vectors (None: one source) to cite it by.
+    text: str = ""
+    vectors: Any = None
 
 
 _UNRENDERED_LEAD = {"en": "From the help center (in Chinese):", "zh": "帮助中心的相关说明（原文）："}

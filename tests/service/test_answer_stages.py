@@ -72,6 +72,25 @@ async def test_an_english_question_gets_the_chinese_sentences_rendered_and_cited
     assert prompt[-1].content == " ".join(result.sources[0].text.split("\n"))
 
 
+async def test_a_rendered_line_is_cited_to_the_source_it_renders_when_the_model_skips_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("service.answerer.OTHER_SOURCE_FLOOR", 1.0)  # both articles join
+    switch = hit("help/zh/arb.md", "打开钱包，点击左上角切换到 Arbitrum 网络。", title="Arbitrum")
+    fee = hit("help/zh/gas.md", "转账的 gas 费用以 ETH 支付。", title="gas")
+    # The model renders only the second line: by position it would be cited to the first source.
+    gen = FakeGenerator(["The gas fee is paid in ETH.\n"])
+    _, result = await collect(answerer([switch, fee], gen, calibration=OPEN), "does arbitrum cost gas")
+    (prompt,) = gen.prompts
+    assert len(result.sources) == 2 and len(prompt[-1].content.split("\n")) == 2
+    assert result.answer == "The gas fee is paid in ETH. [2]"
+    assert [c.source for c in result.citations] == ["help/zh/gas.md"]
+    # Rendered in order, each line keeps its own source.
+    gen = FakeGenerator(["Switch to Arbitrum.\nThe gas fee is paid in ETH.\n"])
+    _, both = await collect(answerer([switch, fee], gen, calibration=OPEN), "does arbitrum cost gas")
+    assert both.answer == "Switch to Arbitrum. [1]\nThe gas fee is paid in ETH. [2]"
+
+
 async def test_a_chinese_term_the_rendering_left_in_is_put_in_english_by_the_glossary() -> None:
     gen = FakeGenerator(["The 矿工费 is too low, so tap Speed up. The app is a正版 one.\n"])
     a = answerer([PENDING], gen, calibration=OPEN)
