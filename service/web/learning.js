@@ -1,17 +1,14 @@
 /* kefu's knowledge page (/console/learning, admin keys): the FAQ drafts review queue
    (GET /v1/drafts, approve / edit / reject, POST /v1/drafts/learn) and the curated answers
-   (GET/POST /v1/curated, PATCH/DELETE /v1/curated/{id}). The key is the console's (sessionStorage
-   "kefu.agentKey", this tab only): an admin key entered in the console is used here, and one
-   entered here there. A server running open (no keys, loopback) needs none. */
+   (GET/POST /v1/curated, PATCH/DELETE /v1/curated/{id}). Signing in: signin.js. */
 (function () {
   "use strict";
-  var STORED = "kefu.agentKey";
   var NEEDS = "需要管理员 key · An admin key is needed";
-  var UNKNOWN = "key 无效或已吊销 · The key is unknown or revoked";
-  var key = sessionStorage.getItem(STORED) || "";
+  var auth = null; // window.kefuSignIn's (signin.js)
   var $ = function (id) { return document.getElementById(id); };
 
   function api(method, path, body) {
+    var key = auth ? auth.key() : "";
     var init = { method: method, headers: key ? { Authorization: "Bearer " + key } : {} };
     if (body !== undefined) { init.headers["Content-Type"] = "application/json"; init.body = JSON.stringify(body); }
     return fetch(path, init).then(function (r) {
@@ -138,55 +135,15 @@
 
   function refresh() { return Promise.all([loadDrafts(), loadCurated()]); }
 
-  // Who the key is (none: the server may run open); this page needs an admin.
-  function signIn(candidate) {
-    var headers = candidate ? { Authorization: "Bearer " + candidate } : {};
-    return fetch("/v1/me", { headers: headers }).then(function (r) {
-      if (r.status === 401) throw new Error(candidate ? UNKNOWN : "");
-      if (!r.ok) throw new Error("HTTP " + r.status);
-      return r.json();
-    }).then(function (who) {
-      if (who.role !== "admin") throw new Error(NEEDS);
-      key = candidate;
-      if (key) sessionStorage.setItem(STORED, key);
-      start(!!key);
-    });
-  }
-
-  function start(withKey) {
-    $("signin").hidden = true;
-    $("app").hidden = false;
-    $("signout").hidden = !withKey;
+  // Signed in (signin.js): the page's lists; a key that stops working brings the form back.
+  function start() {
     refresh().catch(function (e) {
-      if (e.status === 401) forget();
-      if (e.status === 401 || e.status === 403) showSignIn(e.status === 403 ? NEEDS : UNKNOWN);
+      if (e.status === 401) auth.forget();
+      if (e.status === 401 || e.status === 403) auth.showSignIn(e.status === 403 ? NEEDS : auth.UNKNOWN);
     });
-  }
-
-  function showSignIn(message) {
-    $("app").hidden = true; $("signout").hidden = true; $("signin").hidden = false;
-    say("signin-error", message || "");
-    $("key").focus();
-  }
-
-  function forget() {
-    key = "";
-    sessionStorage.removeItem(STORED);
-  }
-
-  function signOut() {
-    forget();
-    showSignIn("");
   }
 
   document.addEventListener("DOMContentLoaded", function () {
-    $("signin").addEventListener("submit", function (e) {
-      e.preventDefault();
-      var typed = $("key").value.trim();
-      say("signin-error", "");
-      if (typed) signIn(typed).catch(function (err) { showSignIn(err.message); });
-    });
-    $("signout").addEventListener("click", signOut);
     $("curated-form").addEventListener("submit", saveCurated);
     $("c-clear").addEventListener("click", function () { fillForm(null); });
     $("learn").addEventListener("click", function () {
@@ -197,13 +154,6 @@
         .catch(function (e) { say("drafts-status", e.message); })
         .finally(function () { $("learn").disabled = false; });
     });
-    // The console's key, or none on a server running open; else the form (saying why, when
-    // the console's key is an agent's).
-    var stored = key;
-    signIn(stored).catch(function (err) {
-      if (!stored) throw err;
-      if (err.message === UNKNOWN) forget();
-      return signIn("").catch(function () { throw err; });
-    }).catch(function (err) { showSignIn(stored ? err.message : ""); });
+    auth = window.kefuSignIn({ roles: ["admin"], needs: NEEDS, start: start });
   });
 })();

@@ -1,12 +1,10 @@
 /* kefu's weekly report page (/console/report, agent or admin keys): GET /v1/analytics/html
    for the chosen period, shown in a sandboxed frame (the page kefu report --html writes: no
-   script, nothing fetched) and offered as a download. The key is the console's (sessionStorage
-   "kefu.agentKey", this tab only): one entered in the console is used here, and one entered here
-   there. A server running open (no keys, loopback) needs none. */
+   script, nothing fetched) and offered as a download. Signing in: signin.js. */
 (function () {
   "use strict";
-  var STORED = "kefu.agentKey";
-  var key = sessionStorage.getItem(STORED) || "";
+  var NEEDS = "需要客服或管理员 key · An agent or admin key is needed";
+  var auth = null; // window.kefuSignIn's (signin.js)
   var $ = function (id) { return document.getElementById(id); };
   var blobUrl = null;
 
@@ -24,6 +22,7 @@
     $("show").disabled = true;
     say("生成中… Building the report…");
     var url = "/v1/analytics/html?from=" + encodeURIComponent(p.from) + "&to=" + encodeURIComponent(p.to);
+    var key = auth ? auth.key() : "";
     fetch(url, { headers: key ? { Authorization: "Bearer " + key } : {} })
       .then(function (r) {
         return r.text().then(function (text) {
@@ -46,8 +45,8 @@
       })
       .catch(function (err) {
         if (err.status === 401 || err.status === 403) {
-          if (err.status === 401) forget();
-          showSignIn(err.status === 403 ? NEEDS : UNKNOWN);
+          if (err.status === 401) auth.forget();
+          auth.showSignIn(err.status === 403 ? NEEDS : auth.UNKNOWN);
           return;
         }
         say(err.message);
@@ -61,65 +60,15 @@
     if (doc && doc.documentElement) $("report").style.height = doc.documentElement.scrollHeight + 24 + "px";
   }
 
-  var NEEDS = "需要客服或管理员 key · An agent or admin key is needed";
-  var UNKNOWN = "key 无效或已吊销 · The key is unknown or revoked";
-
-  // Who the key is (none: the server may run open); the report needs an agent or an admin.
-  function signIn(candidate) {
-    var headers = candidate ? { Authorization: "Bearer " + candidate } : {};
-    return fetch("/v1/me", { headers: headers }).then(function (r) {
-      if (r.status === 401) throw new Error(candidate ? UNKNOWN : "");
-      if (!r.ok) throw new Error("HTTP " + r.status);
-      return r.json();
-    }).then(function (who) {
-      if (who.role !== "agent" && who.role !== "admin") throw new Error(NEEDS);
-      key = candidate;
-      if (key) sessionStorage.setItem(STORED, key);
-      start(!!key);
-    });
-  }
-
-  function start(withKey) {
-    $("signin").hidden = true;
-    $("app").hidden = false;
-    $("signout").hidden = !withKey;
-    show();
-  }
-
-  function showSignIn(message) {
-    $("app").hidden = true; $("signout").hidden = true; $("signin").hidden = false;
-    $("signin-error").textContent = message || "";
-    $("key").focus();
-  }
-
-  function forget() {
-    key = "";
-    sessionStorage.removeItem(STORED);
-  }
-
-  function signOut() {
-    forget();
-    showSignIn("");
-  }
-
   document.addEventListener("DOMContentLoaded", function () {
     var days = new URLSearchParams(location.search).get("days");
     if (days && $("days").querySelector('option[value="' + days + '"]')) $("days").value = days;
     $("report").addEventListener("load", fit);
-    $("signin").addEventListener("submit", function (e) {
-      e.preventDefault();
-      var typed = $("key").value.trim();
-      $("signin-error").textContent = "";
-      if (typed) signIn(typed).catch(function (err) { showSignIn(err.message); });
-    });
-    $("signout").addEventListener("click", signOut);
     $("period").addEventListener("submit", show);
-    // The console's key, or none on a server running open; else the form.
-    var stored = key;
-    signIn(stored).catch(function (err) {
-      if (!stored) throw err;
-      if (err.message === UNKNOWN) forget();
-      return signIn("").catch(function () { throw err; });
-    }).catch(function (err) { showSignIn(stored ? err.message : ""); });
+    auth = window.kefuSignIn({
+      roles: ["agent", "admin"],
+      needs: NEEDS,
+      start: function () { show(); },
+    });
   });
 })();
