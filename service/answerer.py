@@ -529,9 +529,6 @@ class Answerer:
         tokens = min(self.max_tokens, 24 + sum(len(x) for x in texts))
         shown: list[str] = []
         line = _RenderedLine()
-        if len(sources) > 1:
-            # A model that splits or drops a line would shift a cite-by-position onto the next source.
-            line.vectors = await asyncio.to_thread(self.sentences.embed_passages, texts)
         pending = ""
         try:
             options = GenerationOptions(max_tokens=tokens, temperature=0.0)
@@ -541,13 +538,13 @@ class Answerer:
                 async for chunk_text in stream:
                     ready, pending = _complete_sentences(pending + chunk_text)
                     for part in ready:
-                        for text in self._rendered(part, line, turn, sources, out, any_shown=bool(shown)):
+                        async for text in self._rendered(part, line, turn, sources, out, any_shown=bool(shown)):
                             shown.append(text)
                             yield text
                     if line.untranslated >= UNTRANSLATED_LIMIT:
                         pending = ""
                         break
-            for text in self._rendered(pending + "\n", line, turn, sources, out, any_shown=bool(shown)):
+            async for text in self._rendered(pending + "\n", line, turn, sources, out, any_shown=bool(shown)):
                 shown.append(text)
                 yield text
         except (BackendUnavailableError, BackendTimeoutError, NotReadyError) as exc:
@@ -593,12 +590,11 @@ class Answerer:
                     }  # fmt: skip
                 yield chunk.text
 
-    def _rendered(
+    async def _rendered(
         self, part: str, line: _RenderedLine, turn: Turn, sources: list[Source], out: Composed, *, any_shown: bool
-    ) -> list[str]:  # fmt: skip
+    ) -> AsyncIterator[str]:  # fmt: skip
         """A rendered sentence, checked, as the text to show; a line's end brings the marker of
-        the source it renders (line i renders source i), so text streams a sentence at a time."""
-        out_texts: list[str] = []
+        the source it renders (:meth:`_line_source`), so text streams a sentence at a time."""
         sentence = clean_rendering(part)
         if turn.lang == "en" and self.retriever.glossary is not None:
             sentence = self.retriever.glossary.in_english(sentence)  # "a正版 one" -> "a genuine one"
@@ -612,21 +608,24 @@ class Answerer:
         elif sentence:
             line.untranslated = 0
             sentence, line.marker = line.marker + sentence, ""
-            out_texts += self._shown_rendering(sentence, line, turn, sources, out, any_shown=any_shown)
+            for text in self._shown_rendering(sentence, line, turn, sources, out, any_shown=any_shown):
+                yield text
         if part.endswith("\n"):
             line.marker = ""
             if line.shown:
-                out_texts.append(f" [{self._line_source(line, sources).n}]")
+                # Embedding waits on the shared query batcher: never on the event loop.
+                source = await asyncio.to_thread(self._line_source, line, sources) if len(sources) > 1 else sources[0]
+                yield f" [{source.n}]"
             line.index += 1 if line.shown else 0
             line.shown, line.text = False, ""
-        return out_texts
 
     def _line_source(self, line: _RenderedLine, sources: list[Source]) -> Source:
         """The source a rendered line renders: line i renders source i, unless another source is
-        plainly closer in meaning to what the line says (the model split or skipped a line)."""
+        plainly closer in meaning to what the line says (a model that splits or skips a line
+        would shift a cite-by-position onto the next source). Blocking: call it in a thread."""
         here = min(line.index, len(sources) - 1)
-        if line.vectors is None or not line.text.strip():
-            return sources[here]
+        if line.vectors is None:
+            line.vectors = self.sentences.embed_passages([s.text for s in sources])
         cosines = line.vectors @ self.sentences.embed_queries([line.text])[0]
         cosines[here] += LINE_SOURCE_MARGIN
         return sources[int(cosines.argmax())]
@@ -840,7 +839,7 @@ class _RenderedLine:
     untranslated: int = 0
     #: A step's number waiting for the sentence it numbers.
     marker: str = ""
-    #: What of the line was shown, and the sources' vectors (None: one source) to cite it by.
+    #: What of the line was shown, and the sources' vectors (None: not embedded yet) to cite it by.
     text: str = ""
     vectors: Any = None
 

@@ -972,11 +972,7 @@ def passage_problems(text: str, official_domains: Sequence[str] | None) -> list[
 def foreign_hosts(text: str, official_domains: Sequence[str]) -> list[str]:
     """The hosts of the links and e-mail addresses in ``text`` outside ``official_domains``:
     what the answer check would cut from a quote of it."""
-    norm = _norm(text)
-    if "." not in norm:
-        return []
-    hosts = [link.host for _, link in _links(norm) if not _official(link.host, official_domains)]
-    return hosts + [h for e in _emails(norm) if not _official(h := e.rsplit("@", 1)[-1].lower(), official_domains)]
+    return [host for _, host in _foreign(_norm(text), official_domains)]
 
 
 def _official(host: str, domains: Sequence[str]) -> bool:
@@ -986,11 +982,17 @@ def _official(host: str, domains: Sequence[str]) -> bool:
 
 def _foreign_links(s: str, domains: Sequence[str]) -> list[str]:
     """The links and e-mail addresses in ``s`` (normalised) outside ``domains``."""
+    return [raw for raw, _ in _foreign(s, domains)]
+
+
+def _foreign(s: str, domains: Sequence[str]) -> list[tuple[str, str]]:
+    """(as written, host) of each link and e-mail address in ``s`` (normalised) outside ``domains``."""
     if "." not in s:
         return []
-    foreign = [raw for raw, link in _links(s) if not _official(link.host, domains)]
-    foreign += [e for e in _emails(s) if not _official(e.rsplit("@", 1)[-1], domains) and e not in foreign]
-    return foreign
+    foreign = [(raw, link.host) for raw, link in _links(s) if not _official(link.host, domains)]
+    seen = {raw for raw, _ in foreign}
+    emails = ((e, e.rsplit("@", 1)[-1].lower()) for e in dict.fromkeys(_emails(s)) if e not in seen)
+    return foreign + [(e, host) for e, host in emails if not _official(host, domains)]
 
 
 def _judge(

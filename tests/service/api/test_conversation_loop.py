@@ -126,20 +126,27 @@ def test_an_agents_reply_reaches_the_user_and_resolving_gives_the_conversation_b
     assert too_late.status_code == 409
 
 
-def test_a_long_poll_answers_as_soon_as_the_agent_replies(api: Api) -> None:
+def _poll_while_an_agent(api: Api, act: str, body: dict[str, str] | None = None) -> tuple[str, dict[str, Any], float]:
+    """A long-poll of a handed-off conversation's new messages while an agent ``act``s on its
+    handoff 0.6 s later: the conversation, the page the poll answers with, and how long it waited."""
     conversation, handoff = handed_off(api)
     last = messages(api, conversation).json()["messages"][-1]["id"]
 
-    def reply_soon() -> None:
+    def act_soon() -> None:
         time.sleep(0.6)
-        api.client.post(f"/v1/handoffs/{handoff}/messages", json={"text": "马上为您处理"}, headers=api.auth("agent"))
+        api.client.post(f"/v1/handoffs/{handoff}/{act}", json=body, headers=api.auth("agent"))
 
-    thread = threading.Thread(target=reply_soon)
+    thread = threading.Thread(target=act_soon)
     began = time.monotonic()
     thread.start()
     page = messages(api, conversation, after=last, wait=20).json()
     waited = time.monotonic() - began
     thread.join()
+    return conversation, page, waited
+
+
+def test_a_long_poll_answers_as_soon_as_the_agent_replies(api: Api) -> None:
+    conversation, page, waited = _poll_while_an_agent(api, "messages", {"text": "马上为您处理"})
     assert [m["text"] for m in page["messages"]] == ["马上为您处理"]
     assert 0.5 < waited < 5, waited
     began = time.monotonic()
@@ -148,19 +155,7 @@ def test_a_long_poll_answers_as_soon_as_the_agent_replies(api: Api) -> None:
 
 
 def test_a_long_poll_answers_as_soon_as_an_agent_claims_the_handoff(api: Api) -> None:
-    conversation, handoff = handed_off(api)
-    last = messages(api, conversation).json()["messages"][-1]["id"]
-
-    def claim_soon() -> None:
-        time.sleep(0.6)
-        api.client.post(f"/v1/handoffs/{handoff}/claim", headers=api.auth("agent"))
-
-    thread = threading.Thread(target=claim_soon)
-    began = time.monotonic()
-    thread.start()
-    page = messages(api, conversation, after=last, wait=20).json()
-    waited = time.monotonic() - began
-    thread.join()
+    _, page, waited = _poll_while_an_agent(api, "claim")
     assert page["messages"] == [] and page["handoff"]["status"] == "claimed"
     assert page["handoff"]["claimed_by"] == "agent-test"
     assert 0.5 < waited < 5, waited
