@@ -404,8 +404,9 @@ _IMPORT_WORDS = re.compile(
     r"导入|導入|导出|導出|(?<![A-Za-z])(?:import|export)(?:ed|ing|s)?(?![A-Za-z])",
     re.IGNORECASE,
 )
-# The path of a transaction page on a block explorer, right before the hex.
-_EXPLORER_TX_PATH = re.compile(r"(?:/tx/|/transaction/|[?&](?:hash|txid|tx)=)$", re.IGNORECASE)
+# The path of a page named by a hash, right before the hex: a transaction or block on a block
+# explorer, a governance proposal (snapshot.org/#/<space>/proposal/0x...).
+_EXPLORER_TX_PATH = re.compile(r"(?:/(?:tx|transaction|block|proposal)/|[?&](?:hash|txid|tx)=)$", re.IGNORECASE)
 
 
 def classify_hex64(text: str, start: int, context: str = "") -> Literal["private_key", "tx_hash"]:

@@ -253,6 +253,9 @@ def test_hex_after_key_words_is_a_private_key(text: str) -> None:
         f"https://etherscan.io/tx/0x{HASH_HEX}",
         f"https://tronscan.org/#/transaction/{HASH_HEX}",
         f"https://mempool.space/tx/{HASH_HEX}",
+        f"https://etherscan.io/block/0x{HASH_HEX}",
+        # A governance proposal's id, as a help article links its vote.
+        f"投票结果查看（https://snapshot.org/#/tptdao.eth/proposal/0x{HASH_HEX}）",
         f"在 tronscan 上查到的 {HASH_HEX}",
         # A file's checksum, as a help article lists an APK's.
         f"| 版本号：1.7.7 | MD5值：a541123d07cbd3a470bb0677fd504416 | SHA256值：{HASH_HEX}",
