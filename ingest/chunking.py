@@ -15,8 +15,8 @@ from kefu.text import RELATED_PAGES, RELEASE_NOTES, split_passage
 
 #: Bump when chunking (or what the readers give it) changes: an index built with another
 #: version is re-chunked. 4: a table row names its columns. 5: a release note's changes are
-#: chunks of their own.
-CHUNKER_VERSION = 5
+#: chunks of their own. 6: a web address's "?" ends no sentence; a named link shows its address.
+CHUNKER_VERSION = 6
 
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 #: Headings of link lists to other pages ("相关文章", "Related articles").

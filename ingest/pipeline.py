@@ -147,7 +147,7 @@ def read_all(
         if not source.exists():
             problems.append(Problem(str(source), None, "no such file or folder"))
             continue
-        read = read_source(source, fmt=fmt, redact=redactor)
+        read = read_source(source, fmt=fmt, redact=redactor, official_domains=official_domains)
         problems.extend(read.problems)
         foreign: Counter[str] = Counter()
         problems.extend(screen_documents(read.documents, source, official_domains, foreign))

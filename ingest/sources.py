@@ -22,7 +22,7 @@ import os
 import posixpath
 import re
 import unicodedata
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -36,6 +36,7 @@ from markdown_it import MarkdownIt
 
 from ingest.documents import Problem, Redact, Section, SourceDocument
 from kefu.errors import BadInputError
+from service.safety import foreign_hosts
 
 FORMATS = ("markdown", "gitbook", "html", "zendesk", "tickets-jsonl", "tickets-csv")
 
@@ -97,7 +98,9 @@ def detect_format(path: Path) -> str:
     return kind
 
 
-def read_source(path: Path, *, fmt: str | None = None, redact: Redact | None = None) -> SourceRead:
+def read_source(
+    path: Path, *, fmt: str | None = None, redact: Redact | None = None, official_domains: Sequence[str] | None = None
+) -> SourceRead:
     """Read the source at ``path`` (a folder or a file) into documents and problems.
 
     Without ``fmt``, a folder's files are each read by the reader of their kind (Markdown, or
@@ -108,7 +111,8 @@ def read_source(path: Path, *, fmt: str | None = None, redact: Redact | None = N
     conversation turn its context is the previous turn's original text (the subject for the
     first turn), plus, for a customer turn, the agent's last turn. Raises
     :class:`~kefu.errors.BadInputError` when the source does not exist or holds nothing kefu
-    reads; every other fault is a :class:`Problem` in the result.
+    reads; every other fault is a :class:`Problem` in the result. A named link's address is
+    written after its text where ``official_domains`` (all, without them) hold its host.
     """
     path = Path(path)
     if fmt is not None and fmt not in FORMATS:
@@ -127,7 +131,7 @@ def read_source(path: Path, *, fmt: str | None = None, redact: Redact | None = N
         raise BadInputError(f"source {path} does not exist")
 
     pages = _page_keys([f.relative_to(root).as_posix() for f in files]) if path.is_dir() else frozenset()
-    reader = _Reader(root, redact, gitbook=detected == "gitbook", pages=pages)
+    reader = _Reader(root, redact, gitbook=detected == "gitbook", pages=pages, official_domains=official_domains)
     for file in files:
         kind = detected if not path.is_dir() else _file_format(file, detected)
         if path.is_dir() and file.parent == root:
@@ -190,9 +194,16 @@ class _Reader:
     """Reads files one by one into a shared list of documents and problems."""
 
     def __init__(
-        self, root: Path, redact: Redact | None, *, gitbook: bool, pages: frozenset[str] = frozenset()
+        self,
+        root: Path,
+        redact: Redact | None,
+        *,
+        gitbook: bool,
+        pages: frozenset[str] = frozenset(),
+        official_domains: Sequence[str] | None = None,
     ) -> None:
         self.root = root
+        self.official_domains = official_domains
         #: The source's own pages (:func:`_page_keys`), to tell its absolute links from others.
         self.pages = pages
         self.redact: Redact = redact or _keep
@@ -270,7 +281,7 @@ class _Reader:
         if gitbook:
             body = _without_gitbook_markup(body, rel, summary)
         soup = BeautifulSoup(_markdown_html(body), "html.parser")
-        events = _flatten(soup)
+        events = _flatten(soup, self.pages, self.official_domains)
         description = _scalar(front.get("description"))
         if description:
             events.insert(0, _clean(description))
@@ -329,7 +340,7 @@ class _Reader:
         title = (_inline_text(h1) if h1 else "") or (_inline_text(title_tag) if title_tag else "") or Path(rel).stem
         html_tag = _first_tag(soup, "html")
         canonical = soup.find("link", rel="canonical")
-        events = _flatten(content)
+        events = _flatten(content, self.pages, self.official_domains)
         self.documents.append(
             _article(
                 rel,
@@ -366,7 +377,11 @@ class _Reader:
                 continue
             aid, title = str(art["id"]), _clean(str(art["title"]))
             body = art.get("body")
-            events = _flatten(BeautifulSoup(body, "html.parser")) if isinstance(body, str) else []
+            events = (
+                _flatten(BeautifulSoup(body, "html.parser"), official_domains=self.official_domains)
+                if isinstance(body, str)
+                else []
+            )
             labels = [str(x) for x in art.get("label_names") or [] if isinstance(x, str)]
             self.documents.append(
                 _article(
@@ -716,7 +731,7 @@ _TITLE_ATTR = re.compile(r'\btitle="([^"]*)"')
 #: A GitBook page mention, ``[about.md](about.md "mention")``: its text is the file's name.
 _MENTION = re.compile(r'\[([^\]\n]*)\]\(([^)\s]+)\s+"mention"\)')
 #: A column name ending in a Chinese character takes a full-width colon.
-_CJK_END = re.compile(r"[\u3400-\u9fff）」》]$")
+_CJK_END = re.compile(r"[\u3400-\u9fff\u3000-\u303f\uff01-\uff0f\uff1a-\uff1f）」》]$")
 # GitBook ends paragraphs with a hard-break backslash, which Markdown keeps as text there.
 _TRAILING_BACKSLASH = re.compile(r"\\[ \t]*(?=(?:\n[ \t]*\\[ \t]*)*(?:\n[ \t]*\n|\n?\Z))")
 
@@ -971,21 +986,40 @@ def _labelled_row(header: list[str] | None, cells: list[str]) -> str:
 _DEICTIC_LINK = re.compile(
     r"^(?:点击|点)?(?:这里|此处|此|我|链接|这个链接|该链接)$|^(?:click )?here$|^(?:this |the )?link$", re.IGNORECASE
 )
+#: Links to a picture or a file the site hosts: their address helps no reader of a quote.
+_FILE_LINK = re.compile(r"\.(?:png|jpe?g|gif|svg|webp|bmp|pdf|zip|mp4)$", re.IGNORECASE)
 
 
-def _show_deictic_targets(node: Tag) -> None:
-    """Write a web link's address after a link text that names nothing but the link."""
+def _show_link_targets(
+    node: Tag, pages: frozenset[str] = frozenset(), official_domains: Sequence[str] | None = None
+) -> None:
+    """Write a web link's address after its text, where the text does not show it: a quote of
+    "常见的公链浏览器：以太坊浏览器" or "点击这里" is no use to a user who cannot click it (a
+    quote is plain text). Links to the help center's own pages (cited by title), to pictures
+    and, if ``official_domains`` are given, to other domains keep their text alone ("Twitter"
+    is a harmless word; its address would leave the sentence out, :mod:`ingest.screen`). A
+    "click here" link always shows its address: the screen judges it."""
     for a in node.find_all("a"):
         href = a.get("href")
         if not isinstance(href, str) or not href.lower().startswith(("http://", "https://")):
             continue
         text = _inline_text(a)
-        if _DEICTIC_LINK.match(text):
-            a.insert_after(f"（{href}）" if _CJK_END.search(text) else f" ({href})")
+        parts = urlsplit(href)
+        host = (parts.hostname or "").removeprefix("www.")
+        if not _DEICTIC_LINK.match(text):
+            if not text or (host and host in text.lower()) or _FILE_LINK.search(unquote(parts.path)):
+                continue
+            if ("/files/" in parts.path and "gitbook" in host) or _is_own_page(href, pages):
+                continue
+            if official_domains is not None and foreign_hosts(href, official_domains):
+                continue
+        a.insert_after(f"（{href}）" if _CJK_END.search(text) else f" ({href})")
 
 
-def _flatten(node: Tag) -> list[_Event]:
-    _show_deictic_targets(node)
+def _flatten(
+    node: Tag, pages: frozenset[str] = frozenset(), official_domains: Sequence[str] | None = None
+) -> list[_Event]:
+    _show_link_targets(node, pages, official_domains)
     flattener = _Flattener()
     flattener.walk(node)
     flattener.end_line()

@@ -24,6 +24,8 @@ _ENGLISH_FUNCTION_WORDS = frozenset({
 })  # fmt: skip
 # Sentence ends: Chinese full stops always; Latin ones before a space or the end.
 _SENTENCE_END = re.compile(r"(?<=[。！？；!?])|(?<=[.;:])(?=\s)|\n+")
+_WEB_LINK = re.compile(r"https?://[^\s（）()<>，。；！？]+")
+_LINK_AFTER = re.compile(r"[ \t]*[（(]https?://")
 _TOKEN_SPLIT = re.compile(r"[^\w\u3400-\u9fff]+", re.UNICODE)
 #: Names of a list of links to other pages (an alternation for regular expressions).
 RELATED_PAGES = (
@@ -94,7 +96,17 @@ def split_sentences(text: str) -> list[str]:
     The pieces search indexes (a stop after ":" too); :func:`sentence_spans` is the
     sentence as the rules and the answer check read it.
     """
-    parts = _SENTENCE_END.split(text)
+    # A web address's "?" or "!" ends no sentence ("index.html?locale=zh" is one link), and
+    # one in brackets after a stop belongs to the sentence before ("如何查看？（https://…）").
+    links = [m.span() for m in _WEB_LINK.finditer(text)]
+    parts, start = [], 0
+    for m in _SENTENCE_END.finditer(text):
+        if m.start() == m.end() and _LINK_AFTER.match(text, m.end()):
+            continue
+        if not any(a < m.start() < b for a, b in links):
+            parts.append(text[start : m.start()])
+            start = m.end()
+    parts.append(text[start:])
     return [p.strip() for p in parts if p and p.strip()]
 
 

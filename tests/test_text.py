@@ -40,6 +40,21 @@ def test_detect_language(text: str, lang: str) -> None:
     assert detect_language(text) == lang
 
 
+def test_a_web_address_is_never_cut_into_sentences() -> None:
+    # Its "?" ends no sentence; in brackets after a stop it stays with the sentence it names.
+    assert split_sentences("点击这里（https://tools.example.com/find?locale=zh#/）找回。好的") == [
+        "点击这里（https://tools.example.com/find?locale=zh#/）找回。",
+        "好的",
+    ]
+    assert split_sentences("代币合约地址如何查看？（https://help.example.com/a）下一步。") == [
+        "代币合约地址如何查看？（https://help.example.com/a）下一步。"
+    ]
+    assert split_sentences("What is gas? (https://example.com/gas?x=1) Next. Done") == [
+        "What is gas? (https://example.com/gas?x=1) Next.",
+        "Done",
+    ]
+
+
 def test_split_sentences_in_both_languages() -> None:
     assert split_sentences("第一步。第二步！真的吗？\n- 列表项") == ["第一步。", "第二步！", "真的吗？", "- 列表项"]
     assert split_sentences("Open the app. Tap Send; done. Version 6.3 is fine") == [

@@ -12,6 +12,7 @@ import pytest
 from ingest.documents import Problem, Section, SourceDocument
 from ingest.sources import FORMATS, SourceRead, detect_format, read_source
 from kefu.errors import BadInputError
+from kefu.text import split_passage
 from tests.timing import cpu_seconds
 
 REPO = Path(__file__).resolve().parents[2]
@@ -644,9 +645,29 @@ def test_a_web_link_that_says_only_here_keeps_its_address_in_the_text(tmp_path: 
     text = doc.sections[0].text
     # An answer quoting the sentence must not tell the user to click on nothing.
     assert "点击这里（https://tools.example.com/find#/）来找回转错链的资产" in text
-    assert "See here (https://example.com/x) or the fee guide;" in text
-    # A link text that names its page, and a link to another page of the help center, stay as written.
-    assert "fees)" not in text and "这里 is a page" in text
+    assert "See here (https://example.com/x) or the fee guide (https://example.com/fees);" in text
+    # A link to another page of the help center stays as written: the answer cites that page.
+    assert "这里 is a page" in text
+
+
+def test_a_named_web_link_shows_its_address_where_the_domain_is_official(tmp_path: Path) -> None:
+    page = write(
+        tmp_path / "help" / "explorers.md",
+        "# 常见的公链浏览器\n\n[以太坊浏览器](https://cn.etherscan.com/)\\\n[波场链](https://tronscan.io/#/)\\\n"
+        "关注我们：[Twitter](https://twitter.com/example) 或 [etherscan.io](https://etherscan.io/)，"
+        "教程截图见[这张图](https://files.gitbook.io/x/files/shot.png)。\n"
+        "点击[这里](https://tools.example.com/find?locale=zh#/)找回。\n",
+    )
+    (doc,) = read_source(page.parent, official_domains=["cn.etherscan.com", "etherscan.io", "tronscan.io"]).documents
+    text = doc.sections[0].text
+    # A quote is plain text: "以太坊浏览器" alone would send the user nowhere.
+    assert "以太坊浏览器（https://cn.etherscan.com/）" in text and "波场链（https://tronscan.io/#/）" in text
+    # Another domain's address would leave the sentence out of the index: the word stays alone.
+    # A text that shows its address, and a picture, are not repeated.
+    assert "关注我们：Twitter 或 etherscan.io，教程截图见这张图。" in text
+    # "Click here" shows its address whatever the domain (ingest.screen judges it), and the
+    # address's "?" ends no sentence of the passage.
+    assert "点击这里（https://tools.example.com/find?locale=zh#/）找回。" in split_passage(text)
 
 
 def test_absolute_links_to_the_sources_own_pages_are_links_to_pages(tmp_path: Path) -> None:
