@@ -402,10 +402,12 @@ async def conversation_messages(
     deadline = anyio.current_time() + wait
     first: list[tuple[str, str, str | None] | None] = []
     while True:
-        messages, handoff = await runtime.in_store(
+        # The rating after the messages: those check the owner (a stranger gets 404 first).
+        messages, handoff, csat = await runtime.in_store(
             lambda store: (
                 store.messages(conversation_id, after=after, owner=owner),
                 store.latest_handoff(conversation_id),
+                store.get_csat(conversation_id),
             )
         )
         # A change of the handoff (an agent claims it, resolves it) ends the wait too, so the
@@ -424,6 +426,7 @@ async def conversation_messages(
         conversation_id=conversation_id,
         messages=[_message_view(m) for m in messages],
         handoff=_handoff_ref(handoff) if handoff else None,
+        csat=schemas.view(schemas.Csat, csat) if csat else None,
     )
 
 

@@ -443,12 +443,31 @@ class ConversationMessage(msgspec.Struct):
     citations: list[Citation] = msgspec.field(default_factory=list)
 
 
+class Csat(msgspec.Struct):
+    """A user's rating of a conversation (1-5)."""
+
+    conversation_id: str
+    score: int
+    comment: str | None
+    handled_by: Annotated[
+        Literal["bot", "agent"], Meta(description="`agent` when a human agent wrote in the conversation.")
+    ]
+    created_at: datetime
+
+
 class ConversationMessages(msgspec.Struct):
     conversation_id: str
     messages: list[ConversationMessage]
     handoff: Annotated[
         HandoffRef | None,
         Meta(description="The conversation's newest handoff (`open` or `claimed`: a human has it)."),
+    ] = None
+    csat: Annotated[
+        Csat | None,
+        Meta(
+            description="The user's rating of the conversation (one per conversation: a second is 409), "
+            "null until rated; a page shows it instead of asking again."
+        ),
     ] = None
 
 
@@ -535,16 +554,6 @@ class CsatRequest(msgspec.Struct, forbid_unknown_fields=True):
         Annotated[str, Meta(max_length=128, description="The user the conversation belongs to (as given to /v1/ask).")]
         | None
     ) = None
-
-
-class Csat(msgspec.Struct):
-    conversation_id: str
-    score: int
-    comment: str | None
-    handled_by: Annotated[
-        Literal["bot", "agent"], Meta(description="`agent` when a human agent wrote in the conversation.")
-    ]
-    created_at: datetime
 
 
 class Draft(msgspec.Struct):

@@ -183,6 +183,34 @@ def test_only_the_owner_reads_a_conversation(api: Api) -> None:
     assert stranger.status_code == 404
 
 
+def test_the_conversation_shows_the_users_rating_once_given(api: Api) -> None:
+    conversation, handoff = handed_off(api)
+    final = "已为您处理好。"
+    resolved = api.client.post(
+        f"/v1/handoffs/{handoff}/resolve", json={"final_reply": final}, headers=api.auth("agent")
+    )
+    assert resolved.status_code == 200, resolved.text
+    assert messages(api, conversation).json()["csat"] is None
+    url = f"/v1/conversations/{conversation}/csat"
+    rated = api.client.post(url, json={"score": 3, "comment": "等了一会儿", "user_id": USER}, headers=api.auth("app"))
+    assert rated.status_code == 201, rated.text
+    # What a reload reads: the rating as it was answered when given, on every page of messages.
+    page = messages(api, conversation).json()
+    assert page["csat"] == rated.json() and page["handoff"]["status"] == "resolved"
+    last = page["messages"][-1]["id"]
+    assert messages(api, conversation, after=last).json()["csat"] == rated.json()
+    assert (
+        api.client.get(f"/v1/conversations/{conversation}/messages", headers=api.auth("agent")).json()["csat"]
+        == rated.json()
+    )
+    # One rating per conversation: a second is refused and the first one stays.
+    again = api.client.post(url, json={"score": 5, "user_id": USER}, headers=api.auth("app"))
+    assert again.status_code == 409
+    assert messages(api, conversation).json()["csat"] == rated.json()
+    other = api.client.get(url.replace("/csat", "/messages"), params={"user_id": "someone"}, headers=api.auth("app"))
+    assert other.status_code == 404
+
+
 def test_each_step_is_announced_to_the_webhook(api: Api, sink: WebhookSink) -> None:
     conversation, handoff = handed_off(api)
     ask(api, "订单号 8841", conversation)
