@@ -377,15 +377,17 @@ def test_the_widget_asks_for_a_rating_once_after_an_answer_and_after_a_resolved_
     expect(csat).to_contain_text("感谢评分")
     record = served.store.get_csat(rated.value.json()["conversation_id"])
     assert record is not None and (record.score, record.comment, record.handled_by) == (4, "回答很快", "bot")
-    # Once per conversation: not again after a reload (which keeps the panel open) and another answer.
+    # Once per conversation: after a reload (which keeps the panel open) and another answer the
+    # rating given shows, and no prompt for another.
     page.reload()
     chat = page.frame_locator("#kefu-frame")
     csat = chat.locator("#csat")
     expect(chat.locator(".msg.assistant")).to_have_count(1)
-    expect(csat).to_be_hidden()
+    expect_rated(csat, 4)
     ask_in_widget(page, "转账手续费是多少？")
     expect(chat.locator(".msg.assistant")).to_have_count(2, timeout=60_000)
-    expect(csat).to_be_hidden()
+    expect(chat.locator(".msg.assistant").last.locator(".votes button")).to_have_count(2, timeout=15_000)
+    expect_rated(csat, 4)
 
     # A conversation a human agent resolved is rated as the agent's.
     other = widget_page(browser, served)
@@ -407,6 +409,58 @@ def test_the_widget_asks_for_a_rating_once_after_an_answer_and_after_a_resolved_
         csat.get_by_role("button", name="提交评分").click()
     assert rated.value.status == 201 and rated.value.json()["handled_by"] == "agent"
     assert rated.value.json()["conversation_id"] == handoff.conversation_id
+
+
+def expect_rated(csat: Any, score: int, thanks: str = "感谢评分") -> None:
+    """The rating prompt as it shows a rating given: ``score`` pressed, no button to press again."""
+    expect(csat).to_be_visible()
+    expect(csat).to_contain_text(thanks)
+    expect(csat.locator(f'[data-score="{score}"]')).to_have_attribute("aria-pressed", "true")
+    expect(csat.locator('[data-score][aria-pressed="true"]')).to_have_count(1)
+    for button in csat.locator("[data-score]").all():
+        expect(button).to_be_disabled()
+    expect(csat.locator("#csat-more")).to_be_hidden()
+
+
+def test_a_reload_shows_the_resolved_handoff_and_the_rating_given(browser: Any, served: Served) -> None:
+    page, chat, handoff = widget_with_handoff(browser, served)
+    rating_calls: list[str] = []
+    page.on("request", lambda r: rating_calls.append(r.method) if r.url.endswith("/csat") else None)
+    resolved = served.api(
+        "POST", f"/v1/handoffs/{handoff['id']}/resolve", "agent", json={"final_reply": "已为您处理好。"}
+    )
+    assert resolved.status_code == 200, resolved.text
+    csat = chat.locator("#csat")
+    expect(csat).to_be_visible(timeout=30_000)
+
+    # Reloaded before rating: still resolved, and still asked.
+    page.reload()
+    chat = page.frame_locator("#kefu-frame")
+    csat = chat.locator("#csat")
+    expect(chat.locator(".msg.agent")).to_contain_text("已为您处理好")
+    expect(chat.get_by_role("status")).to_contain_text("之后由助手回答")
+    expect(csat).to_be_visible()
+    expect(csat).to_contain_text("满意")
+    csat.get_by_role("button", name="2 分").click()
+    chat.get_by_role("textbox", name="想说点什么（可不填）").fill("等了有点久")
+    with page.expect_response(lambda r: r.url.endswith("/csat")) as rated:
+        csat.get_by_role("button", name="提交评分").click()
+    assert rated.value.status == 201, rated.value.text()
+    expect_rated(csat, 2)
+
+    # Reloaded after rating: resolved, with that rating, in either language, and nothing sent again.
+    page.reload()
+    chat = page.frame_locator("#kefu-frame")
+    csat = chat.locator("#csat")
+    expect(chat.get_by_role("status")).to_contain_text("之后由助手回答")
+    expect_rated(csat, 2)
+    chat.get_by_role("button", name="Switch to English").click()
+    expect(chat.get_by_role("status")).to_contain_text("the assistant answers again")
+    expect_rated(csat, 2, thanks="Thanks for rating us")
+    assert rating_calls == ["POST"], rating_calls
+    record = served.store.get_csat(served.store.get_handoff(handoff["id"]).conversation_id)
+    assert record is not None and (record.score, record.comment, record.handled_by) == (2, "等了有点久", "agent")
+    page.context.close()
 
 
 def test_admins_review_drafts_and_keep_curated_answers_on_the_learning_page(
