@@ -470,12 +470,14 @@ def _handoff_ref(handoff: HandoffRecord) -> schemas.HandoffRef:
 
 def handoff_view(record: HandoffRecord) -> schemas.Handoff:
     payload = record.payload or {}
+    parts = payload.get("summary_parts")  # absent from handoffs stored before it was kept
     return schemas.view(
         schemas.Handoff,
         record,
         conversation=list(payload.get("conversation") or []),
         evidence=list(payload.get("evidence") or []),
         suggested_reply=payload.get("suggested_reply"),
+        summary_parts=msgspec.convert(parts, schemas.HandoffSummaryParts) if parts else None,
     )
 
 
@@ -535,7 +537,7 @@ def _wire(result: AnswerResult) -> dict[str, Any]:
 #: What the store keeps of a citation (what the API and the console show of it).
 STORED_CITATION = ("n", "source", "title", "url", "snippet", "kind")
 #: What the store keeps of a handoff beside its own columns, for the agent.
-HANDOFF_PAYLOAD = ("conversation", "evidence", "suggested_reply", "rules")
+HANDOFF_PAYLOAD = ("conversation", "evidence", "suggested_reply", "rules", "summary_parts")
 
 
 def _handoff_request(wire: dict[str, Any]) -> HandoffRequest | None:
