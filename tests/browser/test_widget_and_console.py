@@ -24,8 +24,10 @@ from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import Page, expect
+from sqlalchemy import select, update
 
 from service.keys import create_key
+from service.store.models import Handoff as HandoffRow
 from tests.browser.conftest import Served
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -727,6 +729,64 @@ def test_the_queue_shows_the_users_question_and_labels_in_the_consoles_language(
     expect(item).to_contain_text("urgent")
     expect(item).to_contain_text("stolen funds")
     expect(page.locator("#d-meta")).to_contain_text("reason: stolen funds")
+    page.context.close()
+
+
+def test_the_handoff_summary_is_written_in_the_consoles_language(browser: Any, served: Served) -> None:
+    user = "desk-summary"
+    answered = served.api("POST", "/v1/ask", "app", json={"question": QUOTED, "user_id": user}).json()
+    # Braces too: the page's templates must not fill what the user wrote.
+    zh_question = "我要转人工 {articles}"
+    handed = served.api(
+        "POST",
+        "/v1/ask",
+        "app",
+        json={"question": zh_question, "user_id": user, "conversation_id": answered["conversation_id"]},
+    ).json()
+    assert handed["action"] == "handoff" and handed["reason"] == "human_requested", handed
+    en_question = "I want to talk to a human"
+    english = handoff_for(served, en_question, "desk-summary-en")
+    assert english["reason"] == "human_requested", english
+    page = console_page(browser, served, served.keys["agent"])
+    summary = page.locator("#d-summary")
+
+    # A Chinese user's handoff: in Chinese, then in English, the reason and mood as labels and
+    # the question as the user wrote it.
+    page.locator(f'#queue li[data-id="{handed["handoff"]["id"]}"]').click()
+    expect(summary).to_contain_text("转人工（要求人工）。用户（情绪：")
+    expect(summary).to_contain_text(f"问：{zh_question}（共 2 轮）。")
+    page.locator("#lang").click()
+    expect(summary).to_contain_text("Handoff (asked for a human). The user (")
+    expect(summary).to_contain_text(f"asks: {zh_question} (2 user turns so far).")
+    for other in ("转人工（", "情绪", "相关资料", "未找到", "human_requested"):
+        expect(summary).not_to_contain_text(other)
+    titles = served.api("GET", f"/v1/handoffs/{handed['handoff']['id']}", "agent").json()["summary_parts"]["titles"]
+    expect(summary).to_contain_text(
+        f"Related articles: {'; '.join(titles)}." if titles else "No related article found."
+    )
+
+    # An English user's handoff in a Chinese console: Chinese words around the English question.
+    page.locator("#lang").click()
+    page.locator(f'#queue li[data-id="{english["handoff"]["id"]}"]').click()
+    expect(summary).to_contain_text("转人工（要求人工）。用户（情绪：")
+    expect(summary).to_contain_text(f"问：{en_question}。")
+    for other in ("Handoff (", "asks:", "human_requested"):
+        expect(summary).not_to_contain_text(other)
+    titles = served.api("GET", f"/v1/handoffs/{english['handoff']['id']}", "agent").json()["summary_parts"]["titles"]
+    expect(summary).to_contain_text(f"相关资料：{'、'.join(titles)}。" if titles else "未找到相关资料。")
+
+    # A handoff stored before the parts were kept shows its stored summary, in either language.
+    with served.store.engine.begin() as db:
+        old_id = english["handoff"]["id"]
+        payload = dict(db.scalar(select(HandoffRow.payload).where(HandoffRow.id == old_id)))
+        del payload["summary_parts"]
+        db.execute(update(HandoffRow).where(HandoffRow.id == old_id).values(payload=payload))
+    stored = served.store.get_handoff(old_id).summary
+    assert stored
+    page.locator(f'#queue li[data-id="{old_id}"]').click()
+    expect(summary).to_have_text(stored)
+    page.locator("#lang").click()
+    expect(summary).to_have_text(stored)
     page.context.close()
 
 
