@@ -44,6 +44,27 @@ def user_message(reason: str, lang: str, said: Iterable[str] = (), brand: Brand 
     return (brand or active_brand()).user_message(_variant(reason, said), lang)
 
 
+#: The longest question a summary quotes (the whole one is in the conversation).
+SUMMARY_QUESTION_CHARS = 300
+#: Related articles a summary names.
+SUMMARY_TITLES = 3
+
+
+@dataclass(frozen=True)
+class SummaryParts:
+    """What a handoff's summary line says, apart from its wording: a page shows the line in
+    its own language from these, where the stored ``summary`` is in the user's."""
+
+    reason: str
+    sentiment: str
+    #: The user's question as written (redacted), cut to :data:`SUMMARY_QUESTION_CHARS`.
+    question: str
+    #: The user's turns so far, this question included.
+    turns: int
+    #: The titles of the related articles, best first.
+    titles: list[str]
+
+
 @dataclass
 class Handoff:
     reason: str
@@ -56,6 +77,7 @@ class Handoff:
     evidence: list[dict[str, Any]]
     suggested_reply: str
     rules: list[str] = field(default_factory=list)
+    summary_parts: SummaryParts | None = None
 
 
 def build_handoff(
@@ -76,14 +98,20 @@ def build_handoff(
 
     The suggested reply is the brand file's for ``reason`` if it has one (default: the
     deployment's brand), else ``draft``, else a pointer to the related articles."""
-    titles = "、".join(h.title for h in hits[:3]) if lang != "en" else "; ".join(h.title for h in hits[:3])
-    turns = len([1 for role, _ in history if role == "user"]) + 1
+    parts = SummaryParts(
+        reason=reason,
+        sentiment=sentiment,
+        question=question[:SUMMARY_QUESTION_CHARS],
+        turns=len([1 for role, _ in history if role == "user"]) + 1,
+        titles=[h.title for h in hits[:SUMMARY_TITLES]],
+    )
+    titles = _titles(parts.titles, lang)
     conversation = [{"role": role, "text": text} for role, text in history] + [{"role": "user", "text": question}]
     said = [question, *(text for role, text in history if role == "user")]
     canned = (brand or active_brand()).agent_reply(_variant(reason, said), lang)
     return Handoff(
         reason=reason,
-        summary=_summary(reason, question, lang=lang, sentiment=sentiment, turns=turns, titles=titles),
+        summary=summary_line(parts, lang),
         category=category,
         priority=priority,
         lang=lang,
@@ -92,18 +120,27 @@ def build_handoff(
         evidence=[_evidence(h) for h in hits[:5]],
         suggested_reply=canned or draft or _pointer_reply(lang, titles),
         rules=list(rules),
+        summary_parts=parts,
     )
 
 
-def _summary(reason: str, question: str, *, lang: str, sentiment: str, turns: int, titles: str) -> str:
+def _titles(titles: Sequence[str], lang: str) -> str:
+    return "; ".join(titles) if lang == "en" else "、".join(titles)
+
+
+def summary_line(parts: SummaryParts, lang: str) -> str:
+    """The summary stored with a handoff, in ``lang`` (the user's); codes as they are, for the
+    API's consumers. The console writes the same line from the parts in its own language
+    (service/web/console.js ``summaryLine``), with the codes as labels."""
+    question, turns, titles = parts.question, parts.turns, _titles(parts.titles, lang)
     if lang == "en":
         return (
-            f"Handoff ({reason}). The user ({sentiment}) asks: {question[:300]}"
+            f"Handoff ({parts.reason}). The user ({parts.sentiment}) asks: {question}"
             f"{f' ({turns} user turns so far)' if turns > 1 else ''}."
             + (f" Related articles: {titles}." if titles else " No related article found.")
         )
     return (
-        f"转人工（{reason}）。用户（情绪：{sentiment}）问：{question[:300]}"
+        f"转人工（{parts.reason}）。用户（情绪：{parts.sentiment}）问：{question}"
         f"{f'（共 {turns} 轮）' if turns > 1 else ''}。" + (f"相关资料：{titles}。" if titles else "未找到相关资料。")
     )
 

@@ -402,10 +402,12 @@ async def conversation_messages(
     deadline = anyio.current_time() + wait
     first: list[tuple[str, str, str | None] | None] = []
     while True:
-        messages, handoff = await runtime.in_store(
+        # The rating after the messages: those check the owner (a stranger gets 404 first).
+        messages, handoff, csat = await runtime.in_store(
             lambda store: (
                 store.messages(conversation_id, after=after, owner=owner),
                 store.latest_handoff(conversation_id),
+                store.get_csat(conversation_id),
             )
         )
         # A change of the handoff (an agent claims it, resolves it) ends the wait too, so the
@@ -424,6 +426,7 @@ async def conversation_messages(
         conversation_id=conversation_id,
         messages=[_message_view(m) for m in messages],
         handoff=_handoff_ref(handoff) if handoff else None,
+        csat=schemas.view(schemas.Csat, csat) if csat else None,
     )
 
 
@@ -467,12 +470,14 @@ def _handoff_ref(handoff: HandoffRecord) -> schemas.HandoffRef:
 
 def handoff_view(record: HandoffRecord) -> schemas.Handoff:
     payload = record.payload or {}
+    parts = payload.get("summary_parts")  # absent from handoffs stored before it was kept
     return schemas.view(
         schemas.Handoff,
         record,
         conversation=list(payload.get("conversation") or []),
         evidence=list(payload.get("evidence") or []),
         suggested_reply=payload.get("suggested_reply"),
+        summary_parts=msgspec.convert(parts, schemas.HandoffSummaryParts) if parts else None,
     )
 
 
@@ -532,7 +537,7 @@ def _wire(result: AnswerResult) -> dict[str, Any]:
 #: What the store keeps of a citation (what the API and the console show of it).
 STORED_CITATION = ("n", "source", "title", "url", "snippet", "kind")
 #: What the store keeps of a handoff beside its own columns, for the agent.
-HANDOFF_PAYLOAD = ("conversation", "evidence", "suggested_reply", "rules")
+HANDOFF_PAYLOAD = ("conversation", "evidence", "suggested_reply", "rules", "summary_parts")
 
 
 def _handoff_request(wire: dict[str, Any]) -> HandoffRequest | None:

@@ -314,6 +314,18 @@ class FeedbackResponse(msgspec.Struct):
     created_at: datetime
 
 
+class HandoffSummaryParts(msgspec.Struct):
+    """What a handoff's `summary` says, for a page that writes the line in its own language."""
+
+    reason: Annotated[str, Meta(description="The handoff's reason code.")]
+    sentiment: Annotated[str, Meta(description="The user's sentiment code: negative, neutral or positive.")]
+    question: Annotated[
+        str, Meta(description="The user's question as they wrote it (redacted), at most 300 characters.")
+    ]
+    turns: Annotated[int, Meta(description="The user's turns so far, this question included.")]
+    titles: Annotated[list[str], Meta(description="The titles of up to 3 related articles, best first.")]
+
+
 class Handoff(msgspec.Struct):
     """A conversation waiting for, or taken by, a human agent."""
 
@@ -326,7 +338,10 @@ class Handoff(msgspec.Struct):
     category: str | None
     lang: str | None
     sentiment: str | None
-    summary: str | None
+    summary: Annotated[
+        str | None,
+        Meta(description="One line for the agent, in the user's language: `summary_parts` worded, codes as they are."),
+    ]
     conversation: Annotated[list[dict[str, str]], Meta(description="The conversation so far, redacted.")]
     evidence: Annotated[list[dict[str, Any]], Meta(description="What search found for it.")]
     suggested_reply: Annotated[str | None, Meta(description="A reply the agent can edit.")]
@@ -338,6 +353,13 @@ class Handoff(msgspec.Struct):
     waiting: Annotated[
         int, Meta(description="The user's messages since the handoff opened that no agent has replied to yet.")
     ] = 0
+    summary_parts: Annotated[
+        HandoffSummaryParts | None,
+        Meta(
+            description="What `summary` is made of, so a page can word it in its own language (the agent "
+            "console does); null for a handoff stored before kefu kept them."
+        ),
+    ] = None
 
 
 class HandoffPage(msgspec.Struct):
@@ -443,12 +465,31 @@ class ConversationMessage(msgspec.Struct):
     citations: list[Citation] = msgspec.field(default_factory=list)
 
 
+class Csat(msgspec.Struct):
+    """A user's rating of a conversation (1-5)."""
+
+    conversation_id: str
+    score: int
+    comment: str | None
+    handled_by: Annotated[
+        Literal["bot", "agent"], Meta(description="`agent` when a human agent wrote in the conversation.")
+    ]
+    created_at: datetime
+
+
 class ConversationMessages(msgspec.Struct):
     conversation_id: str
     messages: list[ConversationMessage]
     handoff: Annotated[
         HandoffRef | None,
         Meta(description="The conversation's newest handoff (`open` or `claimed`: a human has it)."),
+    ] = None
+    csat: Annotated[
+        Csat | None,
+        Meta(
+            description="The user's rating of the conversation (one per conversation: a second is 409), "
+            "null until rated; a page shows it instead of asking again."
+        ),
     ] = None
 
 
@@ -535,16 +576,6 @@ class CsatRequest(msgspec.Struct, forbid_unknown_fields=True):
         Annotated[str, Meta(max_length=128, description="The user the conversation belongs to (as given to /v1/ask).")]
         | None
     ) = None
-
-
-class Csat(msgspec.Struct):
-    conversation_id: str
-    score: int
-    comment: str | None
-    handled_by: Annotated[
-        Literal["bot", "agent"], Meta(description="`agent` when a human agent wrote in the conversation.")
-    ]
-    created_at: datetime
 
 
 class Draft(msgspec.Struct):

@@ -18,6 +18,8 @@
       noKey: "请输入 key。", badRole: "这个 key 的角色是 {role}，客服台需要 agent 或 admin。", none: "无",
       ago: "{n} 分钟前", agoH: "{n} 小时前", contact: "联系人", by: "客服", noMessages: "这个会话还没有用户消息。",
       resolution: "处理结果", confidence: "置信度",
+      summary: "转人工（{reason}）。用户（情绪：{sentiment}）问：{question}{turns}。{articles}", summaryTurns: "（共 {n} 轮）",
+      summaryArticles: "相关资料：{titles}。", summaryNoArticles: "未找到相关资料。", titleSeparator: "、",
       alone_answer: "助手自己会回答（{reason}）", alone_handoff: "助手自己会转人工（{reason}）",
       offerNote: "kefu 的建议（你已开始输入，没有替换你写的内容）：", insert: "插入建议",
       offered: "建议已生成，见回复框下方。", taken: "这个会话已被 {who} 认领。", takenResolved: "这个会话已经结束。",
@@ -39,6 +41,9 @@
       copied: "Copied.", noKey: "Enter a key.", badRole: "This key's role is {role}; the console needs agent or admin.",
       none: "none", ago: "{n} min ago", agoH: "{n} h ago", contact: "Contact", by: "Agent",
       noMessages: "No message from the user in this conversation yet.", resolution: "Resolution",
+      summary: "Handoff ({reason}). The user ({sentiment}) asks: {question}{turns}. {articles}",
+      summaryTurns: " ({n} user turns so far)", summaryArticles: "Related articles: {titles}.",
+      summaryNoArticles: "No related article found.", titleSeparator: "; ",
       confidence: "confidence", alone_answer: "on its own kefu would answer ({reason})",
       alone_handoff: "on its own kefu would hand off ({reason})",
       offerNote: "kefu's suggestion (you had started typing, so your text was kept):", insert: "Insert suggestion",
@@ -90,14 +95,28 @@
   var pollToken = 0, queueTimer = null, chatwootContext = null;
   var $ = function (id) { return document.getElementById(id); };
 
+  // One pass over the template: a value (a user's question) may itself hold "{...}".
   function t(name, vars) {
-    var text = T[lang][name] || name;
-    Object.keys(vars || {}).forEach(function (k) { text = text.replace("{" + k + "}", vars[k]); });
-    return text;
+    vars = vars || {};
+    return (T[lang][name] || name).replace(/\{(\w+)\}/g, function (whole, k) {
+      return Object.prototype.hasOwnProperty.call(vars, k) ? String(vars[k]) : whole;
+    });
   }
   function label(kind, code) {
     var names = LABELS[lang][kind] || {};
     return code == null || code === "" ? t("none") : names[code] || code;
+  }
+  // The handoff's summary line in the console's language, from its parts (the stored summary
+  // is in the user's); the question and the article titles stay as written. A handoff stored
+  // before the parts were kept has its summary only.
+  function summaryLine(h) {
+    var p = h.summary_parts;
+    if (!p) return h.summary || "";
+    return t("summary", {
+      reason: label("reason", p.reason), sentiment: label("sentiment", p.sentiment), question: p.question,
+      turns: p.turns > 1 ? t("summaryTurns", { n: p.turns }) : "",
+      articles: p.titles && p.titles.length ? t("summaryArticles", { titles: p.titles.join(t("titleSeparator")) }) : t("summaryNoArticles")
+    });
   }
   // What the user asked: the question that opened the handoff (its last user turn).
   function question(h) {
@@ -244,7 +263,7 @@
   function renderDetail(h) {
     $("pick").hidden = true; $("detail").hidden = false; $("suggest").hidden = false;
     $("d-title").textContent = question(h) || label("reason", h.reason);
-    $("d-summary").textContent = h.summary || "";
+    $("d-summary").textContent = summaryLine(h);
     var meta = [t("status_" + h.status), t("priority") + ": " + label("priority", h.priority),
                 t("reason") + ": " + label("reason", h.reason), t("sentiment") + ": " + label("sentiment", h.sentiment),
                 t("category") + ": " + label("category", h.category)];

@@ -1,7 +1,8 @@
 /* kefu chat (inside the widget's iframe): asks POST /v1/ask with streamed answers, shows citations,
    handoffs and the agent's replies (long-poll of GET /v1/conversations/{id}/messages), votes on answers,
    asks once per conversation for a 1-5 rating (POST /v1/conversations/{id}/csat) after an answer or
-   a resolved handoff, and keeps the conversation in localStorage so it survives a reload. */
+   a resolved handoff, and keeps the conversation in localStorage so it survives a reload (the thread,
+   the handoff's state and the rating given are read back from the API). */
 (function () {
   "use strict";
   var T = {
@@ -52,6 +53,8 @@
   var $ = function (id) { return document.getElementById(id); };
   var thread, input, send, statusBox, csatBox;
   var csatScore = 0;
+  // The conversation's rating as the API has it (null: not rated); the API takes one only.
+  var rated = null;
 
   function t(name, vars) {
     var text = T[lang][name] || name;
@@ -196,9 +199,10 @@
     statusBox.textContent = t("error", { what: what });
   }
 
-  function setHandoff(h) {
+  // restored: the page was reloaded, so a resolved handoff is shown as such (as it was before).
+  function setHandoff(h, restored) {
     var was = handoff && handoff.status;
-    handoff = h && (h.status !== "resolved" || was) ? h : null;
+    handoff = h && (h.status !== "resolved" || was || restored) ? h : null;
     showHandoff();
     if (handoff && handoff.status !== "resolved") { csatBox.hidden = true; poll(); }
     else if (was && was !== "resolved" && h && h.status === "resolved") askRating();
@@ -206,7 +210,8 @@
 
   // Satisfaction: once per conversation, after an answer or after the agent resolved the handoff.
   function askRating() {
-    if (!conversation || store.get("rated:" + conversation)) { csatBox.hidden = true; return; }
+    if (!conversation) { csatBox.hidden = true; return; }
+    if (rated) { showRated(rated); return; }
     if (!csatBox.hidden) return;
     csatScore = 0;
     csatBox.querySelectorAll("[data-score]").forEach(function (b) { b.setAttribute("aria-pressed", "false"); b.disabled = false; });
@@ -217,21 +222,31 @@
     revealLast();
   }
 
+  // The rating given, with its score pressed; no second one (the API answers 409 to it).
+  function showRated(csat) {
+    rated = csat;
+    csatBox.querySelectorAll("[data-score]").forEach(function (b) {
+      b.setAttribute("aria-pressed", String(Number(b.getAttribute("data-score")) === csat.score));
+      b.disabled = true;
+    });
+    $("csat-more").hidden = true;
+    $("csat-ask").textContent = t("csatThanks");
+    // Not while a human has the conversation (nothing to rate then, as for the prompt).
+    if (csatBox.hidden && !(handoff && handoff.status !== "resolved")) { csatBox.hidden = false; revealLast(); }
+  }
+
   function sendRating() {
     if (!csatScore || !conversation) return;
-    var rated = conversation;
     var comment = $("csat-comment").value.trim();
     var payload = { score: csatScore, user_id: user };
     if (comment) payload.comment = comment;
     $("csat-send").disabled = true;
-    fetch("/v1/conversations/" + encodeURIComponent(rated) + "/csat", { method: "POST", headers: headers(), body: JSON.stringify(payload) })
+    fetch("/v1/conversations/" + encodeURIComponent(conversation) + "/csat", { method: "POST", headers: headers(), body: JSON.stringify(payload) })
       .then(function (r) {
-        // 409: rated already (another tab): nothing more to ask.
-        if (!r.ok && r.status !== 409) throw new Error(String(r.status));
-        store.set("rated:" + rated, "1");
-        $("csat-more").hidden = true;
-        csatBox.querySelectorAll("[data-score]").forEach(function (b) { b.disabled = true; });
-        $("csat-ask").textContent = t("csatThanks");
+        if (r.ok) return r.json().then(showRated);
+        // 409: rated already (in another tab or browser): show that rating, not this one.
+        if (r.status === 409) return sync();
+        throw new Error(String(r.status));
       })
       .catch(function (e) { showError(String(e.message || e)); })
       .finally(function () { $("csat-send").disabled = false; });
@@ -269,6 +284,7 @@
           if (m.role === "agent") showMessage(m); else lastId = Math.max(lastId, m.id);
         });
         setHandoff(page.handoff);
+        if (page.csat) showRated(page.csat);
       });
   }
 
@@ -283,7 +299,10 @@
       .then(function (page) {
         if (!page) return;
         page.messages.forEach(showMessage);
-        setHandoff(page.handoff);
+        setHandoff(page.handoff, true);
+        // As before the reload: the rating given, or the prompt after a resolved handoff.
+        if (page.csat) showRated(page.csat);
+        else if (handoff && handoff.status === "resolved") askRating();
       })
       .catch(function (e) { showError(e.message); });
   }
@@ -396,7 +415,7 @@
     $("close").addEventListener("click", function () { parent.postMessage({ type: "kefu:close" }, "*"); });
     $("lang").addEventListener("click", function () {
       lang = lang === "zh" ? "en" : "zh"; store.set("lang", lang); applyLang();
-      if (csatBox.querySelector("[data-score]").disabled) $("csat-ask").textContent = t("csatThanks");
+      if (rated) $("csat-ask").textContent = t("csatThanks");
     });
     window.addEventListener("message", function (e) { if (e.data === "kefu:focus") input.focus(); });
     restore();

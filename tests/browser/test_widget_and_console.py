@@ -24,8 +24,10 @@ from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import Page, expect
+from sqlalchemy import select, update
 
 from service.keys import create_key
+from service.store.models import Handoff as HandoffRow
 from tests.browser.conftest import Served
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -377,15 +379,17 @@ def test_the_widget_asks_for_a_rating_once_after_an_answer_and_after_a_resolved_
     expect(csat).to_contain_text("感谢评分")
     record = served.store.get_csat(rated.value.json()["conversation_id"])
     assert record is not None and (record.score, record.comment, record.handled_by) == (4, "回答很快", "bot")
-    # Once per conversation: not again after a reload (which keeps the panel open) and another answer.
+    # Once per conversation: after a reload (which keeps the panel open) and another answer the
+    # rating given shows, and no prompt for another.
     page.reload()
     chat = page.frame_locator("#kefu-frame")
     csat = chat.locator("#csat")
     expect(chat.locator(".msg.assistant")).to_have_count(1)
-    expect(csat).to_be_hidden()
+    expect_rated(csat, 4)
     ask_in_widget(page, "转账手续费是多少？")
     expect(chat.locator(".msg.assistant")).to_have_count(2, timeout=60_000)
-    expect(csat).to_be_hidden()
+    expect(chat.locator(".msg.assistant").last.locator(".votes button")).to_have_count(2, timeout=15_000)
+    expect_rated(csat, 4)
 
     # A conversation a human agent resolved is rated as the agent's.
     other = widget_page(browser, served)
@@ -407,6 +411,58 @@ def test_the_widget_asks_for_a_rating_once_after_an_answer_and_after_a_resolved_
         csat.get_by_role("button", name="提交评分").click()
     assert rated.value.status == 201 and rated.value.json()["handled_by"] == "agent"
     assert rated.value.json()["conversation_id"] == handoff.conversation_id
+
+
+def expect_rated(csat: Any, score: int, thanks: str = "感谢评分") -> None:
+    """The rating prompt as it shows a rating given: ``score`` pressed, no button to press again."""
+    expect(csat).to_be_visible()
+    expect(csat).to_contain_text(thanks)
+    expect(csat.locator(f'[data-score="{score}"]')).to_have_attribute("aria-pressed", "true")
+    expect(csat.locator('[data-score][aria-pressed="true"]')).to_have_count(1)
+    for button in csat.locator("[data-score]").all():
+        expect(button).to_be_disabled()
+    expect(csat.locator("#csat-more")).to_be_hidden()
+
+
+def test_a_reload_shows_the_resolved_handoff_and_the_rating_given(browser: Any, served: Served) -> None:
+    page, chat, handoff = widget_with_handoff(browser, served)
+    rating_calls: list[str] = []
+    page.on("request", lambda r: rating_calls.append(r.method) if r.url.endswith("/csat") else None)
+    resolved = served.api(
+        "POST", f"/v1/handoffs/{handoff['id']}/resolve", "agent", json={"final_reply": "已为您处理好。"}
+    )
+    assert resolved.status_code == 200, resolved.text
+    csat = chat.locator("#csat")
+    expect(csat).to_be_visible(timeout=30_000)
+
+    # Reloaded before rating: still resolved, and still asked.
+    page.reload()
+    chat = page.frame_locator("#kefu-frame")
+    csat = chat.locator("#csat")
+    expect(chat.locator(".msg.agent")).to_contain_text("已为您处理好")
+    expect(chat.get_by_role("status")).to_contain_text("之后由助手回答")
+    expect(csat).to_be_visible()
+    expect(csat).to_contain_text("满意")
+    csat.get_by_role("button", name="2 分").click()
+    chat.get_by_role("textbox", name="想说点什么（可不填）").fill("等了有点久")
+    with page.expect_response(lambda r: r.url.endswith("/csat")) as rated:
+        csat.get_by_role("button", name="提交评分").click()
+    assert rated.value.status == 201, rated.value.text()
+    expect_rated(csat, 2)
+
+    # Reloaded after rating: resolved, with that rating, in either language, and nothing sent again.
+    page.reload()
+    chat = page.frame_locator("#kefu-frame")
+    csat = chat.locator("#csat")
+    expect(chat.get_by_role("status")).to_contain_text("之后由助手回答")
+    expect_rated(csat, 2)
+    chat.get_by_role("button", name="Switch to English").click()
+    expect(chat.get_by_role("status")).to_contain_text("the assistant answers again")
+    expect_rated(csat, 2, thanks="Thanks for rating us")
+    assert rating_calls == ["POST"], rating_calls
+    record = served.store.get_csat(served.store.get_handoff(handoff["id"]).conversation_id)
+    assert record is not None and (record.score, record.comment, record.handled_by) == (2, "等了有点久", "agent")
+    page.context.close()
 
 
 def test_admins_review_drafts_and_keep_curated_answers_on_the_learning_page(
@@ -673,6 +729,64 @@ def test_the_queue_shows_the_users_question_and_labels_in_the_consoles_language(
     expect(item).to_contain_text("urgent")
     expect(item).to_contain_text("stolen funds")
     expect(page.locator("#d-meta")).to_contain_text("reason: stolen funds")
+    page.context.close()
+
+
+def test_the_handoff_summary_is_written_in_the_consoles_language(browser: Any, served: Served) -> None:
+    user = "desk-summary"
+    answered = served.api("POST", "/v1/ask", "app", json={"question": QUOTED, "user_id": user}).json()
+    # Braces too: the page's templates must not fill what the user wrote.
+    zh_question = "我要转人工 {articles}"
+    handed = served.api(
+        "POST",
+        "/v1/ask",
+        "app",
+        json={"question": zh_question, "user_id": user, "conversation_id": answered["conversation_id"]},
+    ).json()
+    assert handed["action"] == "handoff" and handed["reason"] == "human_requested", handed
+    en_question = "I want to talk to a human"
+    english = handoff_for(served, en_question, "desk-summary-en")
+    assert english["reason"] == "human_requested", english
+    page = console_page(browser, served, served.keys["agent"])
+    summary = page.locator("#d-summary")
+
+    # A Chinese user's handoff: in Chinese, then in English, the reason and mood as labels and
+    # the question as the user wrote it.
+    page.locator(f'#queue li[data-id="{handed["handoff"]["id"]}"]').click()
+    expect(summary).to_contain_text("转人工（要求人工）。用户（情绪：")
+    expect(summary).to_contain_text(f"问：{zh_question}（共 2 轮）。")
+    page.locator("#lang").click()
+    expect(summary).to_contain_text("Handoff (asked for a human). The user (")
+    expect(summary).to_contain_text(f"asks: {zh_question} (2 user turns so far).")
+    for other in ("转人工（", "情绪", "相关资料", "未找到", "human_requested"):
+        expect(summary).not_to_contain_text(other)
+    titles = served.api("GET", f"/v1/handoffs/{handed['handoff']['id']}", "agent").json()["summary_parts"]["titles"]
+    expect(summary).to_contain_text(
+        f"Related articles: {'; '.join(titles)}." if titles else "No related article found."
+    )
+
+    # An English user's handoff in a Chinese console: Chinese words around the English question.
+    page.locator("#lang").click()
+    page.locator(f'#queue li[data-id="{english["handoff"]["id"]}"]').click()
+    expect(summary).to_contain_text("转人工（要求人工）。用户（情绪：")
+    expect(summary).to_contain_text(f"问：{en_question}。")
+    for other in ("Handoff (", "asks:", "human_requested"):
+        expect(summary).not_to_contain_text(other)
+    titles = served.api("GET", f"/v1/handoffs/{english['handoff']['id']}", "agent").json()["summary_parts"]["titles"]
+    expect(summary).to_contain_text(f"相关资料：{'、'.join(titles)}。" if titles else "未找到相关资料。")
+
+    # A handoff stored before the parts were kept shows its stored summary, in either language.
+    with served.store.engine.begin() as db:
+        old_id = english["handoff"]["id"]
+        payload = dict(db.scalar(select(HandoffRow.payload).where(HandoffRow.id == old_id)))
+        del payload["summary_parts"]
+        db.execute(update(HandoffRow).where(HandoffRow.id == old_id).values(payload=payload))
+    stored = served.store.get_handoff(old_id).summary
+    assert stored
+    page.locator(f'#queue li[data-id="{old_id}"]').click()
+    expect(summary).to_have_text(stored)
+    page.locator("#lang").click()
+    expect(summary).to_have_text(stored)
     page.context.close()
 
 

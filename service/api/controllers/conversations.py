@@ -24,7 +24,8 @@ from service.api.schemas import ConversationMessages
     description=(
         "The conversation's messages after message id `after`, oldest first: the user's, the "
         "assistant's answers (with citations and `answer_id`) and the replies of a human agent "
-        "(role `agent`), and its newest handoff (`open`/`claimed`: a human has it). With `wait` "
+        "(role `agent`), its newest handoff (`open`/`claimed`: a human has it) and the user's "
+        "rating (`csat`, null until rated: the widget shows it after a reload). With `wait` "
         "(seconds, at most 30) and nothing new yet, the call waits and answers as soon as a "
         "message arrives or the handoff changes (claimed, resolved), or with none when the time "
         "is up: the chat widget polls this way for the agent's replies and the console for the "

@@ -12,9 +12,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from sqlalchemy import select, update
 
 from service.api.openapi import favicon_url
+from service.handoff import SummaryParts, summary_line
 from service.keys import create_key
+from service.store.models import Handoff as HandoffRow
 from tests.service.api.conftest import (
     GROUNDED_QUESTION,
     Api,
@@ -181,6 +184,60 @@ def test_only_the_owner_reads_a_conversation(api: Api) -> None:
         headers=api.auth("app"),
     )
     assert stranger.status_code == 404
+
+
+def test_the_conversation_shows_the_users_rating_once_given(api: Api) -> None:
+    conversation, handoff = handed_off(api)
+    final = "已为您处理好。"
+    resolved = api.client.post(
+        f"/v1/handoffs/{handoff}/resolve", json={"final_reply": final}, headers=api.auth("agent")
+    )
+    assert resolved.status_code == 200, resolved.text
+    assert messages(api, conversation).json()["csat"] is None
+    url = f"/v1/conversations/{conversation}/csat"
+    rated = api.client.post(url, json={"score": 3, "comment": "等了一会儿", "user_id": USER}, headers=api.auth("app"))
+    assert rated.status_code == 201, rated.text
+    # What a reload reads: the rating as it was answered when given, on every page of messages.
+    page = messages(api, conversation).json()
+    assert page["csat"] == rated.json() and page["handoff"]["status"] == "resolved"
+    last = page["messages"][-1]["id"]
+    assert messages(api, conversation, after=last).json()["csat"] == rated.json()
+    assert (
+        api.client.get(f"/v1/conversations/{conversation}/messages", headers=api.auth("agent")).json()["csat"]
+        == rated.json()
+    )
+    # One rating per conversation: a second is refused and the first one stays.
+    again = api.client.post(url, json={"score": 5, "user_id": USER}, headers=api.auth("app"))
+    assert again.status_code == 409
+    assert messages(api, conversation).json()["csat"] == rated.json()
+    other = api.client.get(url.replace("/csat", "/messages"), params={"user_id": "someone"}, headers=api.auth("app"))
+    assert other.status_code == 404
+
+
+def test_a_handoff_carries_the_parts_its_summary_is_written_from(api: Api) -> None:
+    answered = ask(api, GROUNDED_QUESTION)
+    assert answered["action"] == "answer", answered
+    for question, conversation in ((HUMAN, answered["conversation_id"]), ("I want to talk to a human", None)):
+        handed = ask(api, question, conversation)
+        assert handed["action"] == "handoff", handed
+        detail = api.client.get(f"/v1/handoffs/{handed['handoff']['id']}", headers=api.auth("agent")).json()
+        parts = detail["summary_parts"]
+        assert (parts["reason"], parts["sentiment"]) == (detail["reason"], detail["sentiment"])
+        assert parts["question"] == question and parts["turns"] == (2 if conversation else 1)
+        assert parts["titles"] == [e["title"] for e in detail["evidence"][:3]]
+        # The stored summary is those parts in the user's language, the codes as they are.
+        assert detail["summary"] == summary_line(SummaryParts(**parts), detail["lang"])
+        listed = api.client.get("/v1/handoffs", params={"order": "newest"}, headers=api.auth("agent")).json()
+        assert next(h for h in listed["items"] if h["id"] == detail["id"])["summary_parts"] == parts
+    assert detail["lang"] == "en"
+
+    # A handoff stored before the parts were kept: its summary alone.
+    with api.store.engine.begin() as db:
+        payload = dict(db.scalar(select(HandoffRow.payload).where(HandoffRow.id == detail["id"])))
+        del payload["summary_parts"]
+        db.execute(update(HandoffRow).where(HandoffRow.id == detail["id"]).values(payload=payload))
+    old = api.client.get(f"/v1/handoffs/{detail['id']}", headers=api.auth("agent")).json()
+    assert old["summary_parts"] is None and old["summary"] == detail["summary"]
 
 
 def test_each_step_is_announced_to_the_webhook(api: Api, sink: WebhookSink) -> None:
