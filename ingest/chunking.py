@@ -15,7 +15,8 @@ from kefu.text import RELATED_PAGES, RELEASE_NOTES, split_passage
 
 #: Bump when chunking (or what the readers give it) changes: an index built with another
 #: version is re-chunked. 4: a table row names its columns. 5: a release note's changes are
-#: chunks of their own. 6: a web address's "?" ends no sentence; a named link shows its address.
+#: chunks of their own. 6: a web address's "?" ends no sentence; a named link shows its address;
+#: a list item the screen leaves out goes whole.
 CHUNKER_VERSION = 6
 
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")

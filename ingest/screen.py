@@ -62,7 +62,7 @@ def screen_documents(
                 if problem.violation.kind == "unknown_url" and _WARNING.search(problem.sentence + header[-600:]):
                     continue  # a scam's domain shown as a warning (a row of such a table): not a fault
                 sentence = problem.sentence.removeprefix("| ")
-                text = text.replace(sentence, "", 1)
+                text = _without(text, sentence)
                 what = problem.violation
                 if foreign is not None and (link := what.detail.removeprefix(_NOT_OFFICIAL)) != what.detail:
                     foreign[_domain_of(link)] += 1
@@ -75,6 +75,24 @@ def screen_documents(
                 )
             doc.sections[n] = replace(section, text=text)
     return problems
+
+
+#: A list item's marker ("1）", "2、", "3.", "-", "•"): the item is one thing to do or know.
+_LIST_ITEM = re.compile(r"^\s*(?:\d{1,2}\s*[）)、.．]|[（(]\d{1,2}[）)]|[-*•·])")
+
+
+def _without(text: str, sentence: str) -> str:
+    """``text`` without ``sentence``; without its whole line if that line is a list item, whose
+    rest ("（具体步骤请点击这里…）") would otherwise read as part of the item before it."""
+    at = text.find(sentence)
+    if at < 0:
+        return text
+    start = text.rfind("\n", 0, at) + 1
+    end = text.find("\n", at + len(sentence))
+    end = len(text) if end < 0 else end
+    if _LIST_ITEM.match(text[start:end]):
+        return text[:start] + text[end + 1 :] if end < len(text) else text[: max(0, start - 1)]
+    return text[:at] + text[at + len(sentence) :]
 
 
 def foreign_link_hosts(texts: Iterable[str], official_domains: Sequence[str]) -> Counter[str]:

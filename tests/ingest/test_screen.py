@@ -102,3 +102,20 @@ def test_an_index_served_with_other_domains_than_it_was_ingested_with_names_the_
     hosts = foreign_link_hosts(texts, ("etherscan.io",))
     assert hosts == {"github.com": 1, "tokenpocket.pro": 1}
     assert not foreign_link_hosts(texts, ("etherscan.io", "github.com", "tokenpocket.pro"))
+
+
+def test_a_list_item_left_out_goes_whole(tmp_path: Path) -> None:
+    (tmp_path / "missing.md").write_text(
+        "# 提币未到账\n\n若代币仍显示为零，则有以下2种可能：\n\n"
+        "1）代币重名，请确认该代币的合约地址，添加对应的代币地址，资产即可显示；\\\n"
+        "2）提错链，若提到其他EVM链，只需将私钥导入对应链，即可找回资产；（具体步骤请点击[这里](https://acme.example/find)）\\\n"
+        "3）地址填写有误，这种情况需要联系该地址的拥有者。\n\n"
+        "转账前请核对地址。如有疑问请访问 https://evil.example 查看。请耐心等待。\n",
+        encoding="utf-8",
+    )
+    text, problems, _ = _read(tmp_path, ("acme.example",))
+    assert len(problems) == 2 and "asks_for_secret" in problems[0] and "unknown_url" in problems[1]
+    # The rest of item 2 would read as part of item 1: the whole item goes.
+    assert "代币重名" in text and "3）地址填写有误" in text and "具体步骤" not in text
+    # In a paragraph, only the sentence goes.
+    assert "转账前请核对地址。" in text and "请耐心等待。" in text and "evil" not in text
