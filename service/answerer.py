@@ -44,6 +44,7 @@ from service.prompting import (
     RememberedSentences,
     SelectedEvidence,
     Source,
+    about_scams,
     build_messages,
     clean_rendering,
     is_no_answer,
@@ -492,7 +493,7 @@ class Answerer:
             turn.mark("select", t)
             retrieval["evidence_match"] = evidence_match(selected.best_match)
             if turn.fraud is not None:
-                selected = without_secret_entry(selected)
+                selected = about_scams(without_secret_entry(selected))
         return Measured(retrieval=retrieval, selected=selected, sources=sources)
 
     def compose_quote(self, quote: str, turn: Turn, measured: Measured) -> Composed:

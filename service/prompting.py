@@ -355,6 +355,18 @@ def without_secret_entry(evidence: SelectedEvidence) -> SelectedEvidence:
     return SelectedEvidence(sources=sources, best_match=evidence.best_match, has_top=has_top)
 
 
+def about_scams(evidence: SelectedEvidence) -> SelectedEvidence:
+    """The sources whose article or sentences tell of a scam (lexicon: evidence.describes_scam),
+    numbered again. Under a scam warning, a passage on another subject (a fee formula for "客服
+    说要先交手续费") reads as the help center's answer to the scam and buries the warning."""
+    sources = [s for s in evidence.sources if _DESCRIBES_SCAM.search(s.title) or _DESCRIBES_SCAM.search(s.text)]
+    if len(sources) == len(evidence.sources):
+        return evidence
+    sources = [replace(s, n=i) for i, s in enumerate(sources, start=1)]
+    has_top = evidence.has_top and bool(sources) and sources[0].doc_id == evidence.sources[0].doc_id
+    return SelectedEvidence(sources=sources, best_match=evidence.best_match, has_top=has_top)
+
+
 def _announces(sentence: str) -> bool:
     """Whether a sentence announces what follows it ("操作如下：", "看状态：")."""
     return sentence.endswith(("：", ":"))

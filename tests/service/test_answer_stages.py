@@ -172,6 +172,22 @@ async def test_a_scam_question_is_never_quoted_a_step_that_has_the_user_enter_a_
     assert "输入已备份好的助记词" in plain.answer
 
 
+async def test_under_a_scam_warning_only_what_tells_of_scams_is_quoted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("service.answerer.OTHER_SOURCE_FLOOR", 1.0)
+    fees = hit("help/zh/gas.md", "手续费是由Gas Price和Gas Limit确定的。\n矿工费会支付给矿工。", title="什么是矿工费")
+    fake_support = hit("help/zh/fake-support.md", "骗子会冒充客服私信用户，谎称交手续费就能解决问题。", title="假客服")
+    question = "有个客服说能帮我解决转账问题 但要先交一笔手续费 这是真的客服吗"
+    # A fee formula under "beware of fake support" reads as the help center's answer to the scam.
+    _, alone = await collect(answerer([fees], calibration=OPEN), question)
+    assert alone.intent == "fraud:impersonation" and alone.reason == "fraud_warning" and "Gas" not in alone.answer
+    _, both = await collect(answerer([fees, fake_support], calibration=OPEN), question)
+    assert "冒充客服" in both.answer and "Gas" not in both.answer
+    assert [c.source for c in both.citations] == ["help/zh/fake-support.md"]
+    # The same article answers a question about fees.
+    _, plain = await collect(answerer([fees], calibration=OPEN), "转账手续费是怎么算的")
+    assert "Gas Price" in plain.answer
+
+
 async def test_a_scam_question_no_article_answers_still_gets_the_warning() -> None:
     unrelated = hit("help/zh/nft.md", "NFT 是非同质化代币。", dense=0.1)
     strict = Calibration(threshold=0.99)
