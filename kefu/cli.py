@@ -666,7 +666,7 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
 
         from service.analytics_html import render_html
 
-        Path(args.html).write_text(render_html(report), encoding="utf-8")
+        Path(args.html).write_text(render_html(report, lang=args.lang), encoding="utf-8")
         print(f"wrote {args.html}", file=sys.stderr)
     if args.json:
         _print_json(report.to_dict())
@@ -1325,6 +1325,12 @@ def _add_report_command(sub: Subcommands) -> None:
     p.add_argument("--no-articles", action="store_true", help="do not look up the closest article for gaps")
     p.add_argument("--top", type=int, default=10, help="how many groups per list (default 10)")
     p.add_argument("--html", metavar="FILE", help="also write the report as one self-contained HTML file")
+    p.add_argument(
+        "--lang",
+        choices=("zh", "en"),
+        default="en",
+        help="the language of the HTML file's own words, zh or en (default); what is printed is English",
+    )
     _json_option(p, "the report")
     p.set_defaults(handler=cmd_report)
 
