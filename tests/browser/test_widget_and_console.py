@@ -516,6 +516,33 @@ def test_admins_review_drafts_and_keep_curated_answers_on_the_learning_page(
     expect(page.locator("#curated-status")).to_contain_text("answer_zh")
 
 
+def test_the_widget_shows_a_curated_answers_article_as_a_citation_with_its_title_and_link(
+    browser: Any, served: Served
+) -> None:
+    path = "help/zh/transfers/failed-transfer.md"
+    question = "转账失败以后，被扣掉的矿工费还能退回来吗？"
+    made = served.api(
+        "POST", "/v1/curated",
+        json={"question_zh": question, "answer_zh": "失败的交易也消耗了矿工费，资产本身不会扣除。", "articles": [path]},
+    )  # fmt: skip
+    assert made.status_code == 201, made.text
+    article = served.runtime.answerer.retriever.index.document_by_path[path]
+    try:
+        page = widget_page(browser, served)
+        page.get_by_role("button", name="打开在线客服").click()
+        chat = page.frame_locator("#kefu-frame")
+        with page.expect_response(lambda r: r.url.endswith("/v1/ask")) as asked:
+            ask_in_widget(page, question)
+        assert _final(asked.value.text())["mode"] == "curated"
+        sources = chat.locator(".msg.assistant").last.locator(".sources")
+        link = sources.get_by_role("link", name=article.title)
+        expect(link).to_have_attribute("href", article.url or "")
+        expect(sources).not_to_contain_text(path)
+        page.context.close()
+    finally:
+        served.api("DELETE", f"/v1/curated/{made.json()['id']}")
+
+
 def test_agents_read_the_weekly_report_in_the_console(browser: Any, served: Served, shots: Path) -> None:
     for question in (QUOTED, "我要转人工"):
         asked = served.api("POST", "/v1/ask", "app", json={"question": question, "user_id": "report-reader"})
