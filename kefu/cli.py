@@ -666,7 +666,7 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
 
         from service.analytics_html import render_html
 
-        Path(args.html).write_text(render_html(report), encoding="utf-8")
+        Path(args.html).write_text(render_html(report, lang=args.lang), encoding="utf-8")
         print(f"wrote {args.html}", file=sys.stderr)
     if args.json:
         _print_json(report.to_dict())
@@ -771,10 +771,12 @@ def cmd_curated(args: argparse.Namespace, settings: Settings) -> int:
                 "answer_zh": args.answer_zh, "answer_en": args.answer_en, "articles": args.article or [],
             }  # fmt: skip
             check_texts(fields, settings.official_domains)
+            _check_articles(fields["articles"], settings, args.index)
             records = [store.add_curated(**fields, enabled=not args.disabled, by="cli")]
         elif args.action == "edit":
             changes = _curated_changes(args)
             check_texts(changes, settings.official_domains)
+            _check_articles(changes.get("articles"), settings, args.index)
             records = [store.update_curated(_curated_id(args), by="cli", **changes)]
         else:  # delete
             store.delete_curated(_curated_id(args))
@@ -795,6 +797,24 @@ def cmd_curated(args: argparse.Namespace, settings: Settings) -> int:
         if r.articles:
             print(f"  articles: {', '.join(r.articles)}")
     return EXIT_OK
+
+
+def _check_articles(articles: Any, settings: Settings, index_name: str | None) -> None:
+    """Refuse article links that name no article of the index a server with these settings
+    serves (only its document list is read). With no such index nothing can be checked, so
+    links are refused, as the API refuses them while it has no index."""
+    if not articles:
+        return
+    from ingest.index import open_index
+    from kefu.errors import NotReadyError
+    from service.curated import check_articles
+
+    try:
+        index = open_index(settings.data_dir, index_name or settings.index_name)
+    except NotReadyError as exc:
+        check_articles(articles, None, why_none=str(exc))
+        return
+    check_articles(articles, index)
 
 
 def _curated_changes(args: argparse.Namespace) -> dict[str, Any]:
@@ -922,6 +942,7 @@ def _draft_action(args: argparse.Namespace, settings: Settings, store: Any) -> A
         return store.edit_draft(draft_id, question=args.question, answer=args.answer)
     if args.action == "approve":
         check_texts({"answer": store.get_draft(draft_id).answer}, settings.official_domains)
+        _check_articles(args.article, settings, args.index)
         draft, curated = store.approve_draft(draft_id, by="cli", articles=args.article or [])
         if not args.json:
             print(f"approved: curated answer #{curated.id}")
@@ -1304,6 +1325,12 @@ def _add_report_command(sub: Subcommands) -> None:
     p.add_argument("--no-articles", action="store_true", help="do not look up the closest article for gaps")
     p.add_argument("--top", type=int, default=10, help="how many groups per list (default 10)")
     p.add_argument("--html", metavar="FILE", help="also write the report as one self-contained HTML file")
+    p.add_argument(
+        "--lang",
+        choices=("zh", "en"),
+        default="en",
+        help="the language of the HTML file's own words, zh or en (default); what is printed is English",
+    )
     _json_option(p, "the report")
     p.set_defaults(handler=cmd_report)
 
@@ -1317,7 +1344,8 @@ def _add_curated_command(sub: Subcommands) -> None:
             "question close enough in meaning to one of an answer's questions gets that answer as written, "
             "cited as curated, before retrieval; a running server uses changes at its next question. Each "
             "question needs an answer in its language. An answer the output check would not show (asking "
-            "for a secret, promising recovery, linking outside the official domains) is refused."
+            "for a secret, promising recovery, linking outside the official domains) is refused, and so is "
+            "an --article that names no article of the index (--index; without one, any --article)."
         ),
     )
     p.add_argument("action", choices=("list", "show", "add", "edit", "delete", "match"), help="what to do")
@@ -1326,7 +1354,13 @@ def _add_curated_command(sub: Subcommands) -> None:
     p.add_argument("--question-en", help="the question in English")
     p.add_argument("--answer-zh", help="the answer to Chinese questions, shown as written")
     p.add_argument("--answer-en", help="the answer to English questions, shown as written")
-    p.add_argument("--article", action="append", metavar="PATH", help="an article to cite after it (repeatable)")
+    p.add_argument(
+        "--article",
+        action="append",
+        metavar="PATH",
+        help="an article of the index to cite after it, by its path in the corpus or its URL (repeatable)",
+    )
+    _index_option(p, INDEX_HELP + "; --article must name one of its articles")
     p.add_argument("--disabled", action="store_true", help="add it disabled, or disable it (edit)")
     p.add_argument("--enabled", action="store_true", help="enable it again (edit)")
     p.add_argument("--question", help="match: the user question to try")
@@ -1374,7 +1408,10 @@ def _add_drafts_command(sub: Subcommands) -> None:
     )
     p.add_argument("--question", help="edit: the new question")
     p.add_argument("--answer", help="edit: the new answer")
-    p.add_argument("--article", action="append", metavar="PATH", help="approve: an article to cite (repeatable)")
+    p.add_argument(
+        "--article", action="append", metavar="PATH", help="approve: an article of the index to cite (repeatable)"
+    )
+    _index_option(p, INDEX_HELP + "; --article must name one of its articles")
     _json_option(p, "the result")
     p.set_defaults(handler=cmd_drafts)
 

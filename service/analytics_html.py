@@ -1,6 +1,9 @@
 """The weekly report as one self-contained HTML page: headline figures, tables and inline SVG
 charts (questions per day, handoffs by reason per day, hot questions). Stdlib only, no script,
-no external resource; every string from the data goes through html.escape."""
+no external resource; every string from the data goes through html.escape.
+
+The page's own words (headings, table headers, notes, the handoff reasons) are Chinese or
+English (``lang``); the data (the users' questions, article titles) is shown as it is."""
 
 from __future__ import annotations
 
@@ -8,6 +11,8 @@ import html
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
+from kefu.errors import InvalidFieldError
+from kefu.vocab import LANGS, Lang
 from service.analytics import Group, Report
 
 PALETTE: Final = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f")
@@ -23,6 +28,127 @@ th{background:#f4f4f4}td.n{text-align:right}svg{background:#fff;border:1px solid
 .ex{color:#555;font-size:90%}
 """
 
+#: The page's own words in each language; ``{name}`` is filled in.
+TEXTS: Final[dict[Lang, dict[str, str]]] = {
+    "zh": {
+        "title": "kefu 周报",
+        "period": "{period}；对比此前同样长度的时段 {start} – {end}。问题按{grouping}分组。",
+        "grouping_meaning": "语义",
+        "grouping_text": "文本",
+        "questions": "提问",
+        "previous": "上期：{n}",
+        "answered": "机器人解答",
+        "handed_off": "转人工",
+        "resolution_rate": "解决率",
+        "points": "（较上期 {points} 个百分点）",
+        "helpful_rate": "👍 比例",
+        "votes": "{up} 👍 / {down} 👎",
+        "edit_rate": "建议被修改",
+        "discarded": "弃用 {rate}",
+        "csat_bot": "满意度（机器人）",
+        "csat_agent": "满意度（人工）",
+        "ratings": "{n} 个评分，{rate} 为 4-5 分",
+        "latency": "响应时间 p50 / p95",
+        "handoffs": "转人工会话",
+        "handoffs_note": "已解决 {resolved}，未解决 {open}",
+        "per_day": "每日提问",
+        "series_answered": "已解答",
+        "series_handed_off": "转人工",
+        "by_reason": "转人工原因",
+        "by_reason_chart": "每日转人工（按原因）",
+        "reason": "原因",
+        "handoff_count": "转人工数",
+        "hot": "热门问题",
+        "hot_chart": "提问最多（灰色：上期）",
+        "this_period": "本期：{n}",
+        "previous_period": "上期：{n}",
+        "rising": "上升最快",
+        "gaps": "知识库缺口：因缺少内容而转人工",
+        "col_question": "问题（最常见的问法）",
+        "col_count": "本期",
+        "col_previous": "上期",
+        "col_examples": "其他问法",
+        "col_reasons": "原因",
+        "col_article": "最接近的文章",
+        "none": "本时段没有。",
+    },
+    "en": {
+        "title": "kefu weekly report",
+        "period": "{period}; compared with the {start} – {end} period of the same length. Questions grouped by "
+        "{grouping}.",
+        "grouping_meaning": "meaning",
+        "grouping_text": "text",
+        "questions": "questions",
+        "previous": "previous: {n}",
+        "answered": "answered by the bot",
+        "handed_off": "handed off",
+        "resolution_rate": "resolution rate",
+        "points": "({points} pts vs previous)",
+        "helpful_rate": "👍 rate",
+        "votes": "{up} 👍 / {down} 👎",
+        "edit_rate": "suggestions edited",
+        "discarded": "discarded {rate}",
+        "csat_bot": "CSAT (bot)",
+        "csat_agent": "CSAT (agent)",
+        "ratings": "{n} ratings, {rate} 4-5",
+        "latency": "latency p50 / p95",
+        "handoffs": "handoffs",
+        "handoffs_note": "resolved {resolved}, open {open}",
+        "per_day": "Questions per day",
+        "series_answered": "answered",
+        "series_handed_off": "handed off",
+        "by_reason": "Handoffs by reason",
+        "by_reason_chart": "Handoffs per day by reason",
+        "reason": "reason",
+        "handoff_count": "handoffs",
+        "hot": "Hot questions",
+        "hot_chart": "Most asked (grey: previous period)",
+        "this_period": "this period: {n}",
+        "previous_period": "previous period: {n}",
+        "rising": "Rising",
+        "gaps": "Gaps: handed off for lack of content",
+        "col_question": "question (most asked wording)",
+        "col_count": "this period",
+        "col_previous": "previous",
+        "col_examples": "examples",
+        "col_reasons": "reasons",
+        "col_article": "closest article",
+        "none": "None in this period.",
+    },
+}
+#: Handoff reasons as the desk reads them: the agent console's words (service/web/console.js).
+#: A reason not listed (from an older version) shows as its code.
+REASONS: Final[dict[Lang, dict[str, str]]] = {
+    "zh": {
+        "stolen_funds": "资金被盗", "secret_shared": "泄露了助记词或私钥", "compensation": "要求赔偿",
+        "human_requested": "要求人工", "account_lookup": "查具体交易或账户", "out_of_scope": "超出服务范围",
+        "low_confidence": "把握不足", "no_answer": "无法回答", "no_sources": "帮助中心没有资料",
+        "unsafe_answer": "答案未通过安全检查", "llm_unavailable": "模型不可用", "timeout": "回答超时",
+    },
+    "en": {
+        "stolen_funds": "stolen funds", "secret_shared": "seed phrase or key shared", "compensation": "compensation",
+        "human_requested": "asked for a human", "account_lookup": "a specific transaction or account",
+        "out_of_scope": "out of scope", "low_confidence": "low confidence", "no_answer": "no answer",
+        "no_sources": "nothing in the help center", "unsafe_answer": "answer failed the safety check",
+        "llm_unavailable": "LLM unavailable", "timeout": "timed out",
+    },
+}  # fmt: skip
+
+
+class _Words:
+    """The page's words in one language."""
+
+    def __init__(self, lang: str) -> None:
+        if lang not in LANGS:
+            raise InvalidFieldError(f"lang: {lang!r} is not one of {', '.join(LANGS)}", field="lang")
+        self.lang: Lang = "zh" if lang == "zh" else "en"
+
+    def __call__(self, name: str, **values: Any) -> str:
+        return TEXTS[self.lang][name].format(**values)
+
+    def reason(self, code: str) -> str:
+        return REASONS[self.lang].get(code, code)
+
 
 def _e(value: Any) -> str:
     return html.escape(str(value), quote=True)
@@ -36,15 +162,23 @@ def _avg(value: float | int | None) -> str:
     return "–" if value is None else f"{value:.2f} / 5"
 
 
-def _points(value: float | None) -> str:
+def _points(value: float | None, words: _Words) -> str:
     if value is None:
         return ""
     css = "up" if value > 0 else "down" if value < 0 else ""
-    return f' <span class="{css}">({value * 100:+.1f} pts vs previous)</span>'
+    return f' <span class="{css}">{_e(words("points", points=f"{value * 100:+.1f}"))}</span>'
 
 
-def stacked_bars_svg(svg_id: str, title: str, rows: Mapping[str, Mapping[str, int]], series: Sequence[str]) -> str:
-    """Vertical stacked bars, one per row key (a day), one colour per series, with a legend."""
+def stacked_bars_svg(
+    svg_id: str,
+    title: str,
+    rows: Mapping[str, Mapping[str, int]],
+    series: Sequence[str],
+    labels: Mapping[str, str] | None = None,
+) -> str:
+    """Vertical stacked bars, one per row key (a day), one colour per series, with a legend
+    naming each series by its label (its key when it has none)."""
+    names = {name: (labels or {}).get(name, name) for name in series}
     width, height, left, bottom, top = 640, 260, 40, 40, 30
     keys = list(rows)
     peak = max((sum(rows[k].values()) for k in keys), default=0) or 1
@@ -69,7 +203,7 @@ def stacked_bars_svg(svg_id: str, title: str, rows: Mapping[str, Mapping[str, in
             y -= h
             parts.append(
                 f'<rect x="{x:.1f}" y="{y:.1f}" width="{step * 0.7:.1f}" height="{h:.1f}" '
-                f'fill="{PALETTE[j % len(PALETTE)]}"><title>{_e(key)} {_e(name)}: {n}</title></rect>'
+                f'fill="{PALETTE[j % len(PALETTE)]}"><title>{_e(key)} {_e(names[name])}: {n}</title></rect>'
             )
         total = sum(rows[key].values())
         parts.append(f'<text x="{x + step * 0.35:.1f}" y="{y - 3:.1f}" text-anchor="middle">{total}</text>')
@@ -80,14 +214,15 @@ def stacked_bars_svg(svg_id: str, title: str, rows: Mapping[str, Mapping[str, in
         ly = top + j * 16
         parts.append(
             f'<rect x="{width - 140}" y="{ly}" width="10" height="10" fill="{PALETTE[j % len(PALETTE)]}"/>'
-            f'<text x="{width - 125}" y="{ly + 9}">{_e(name)}</text>'
+            f'<text x="{width - 125}" y="{ly + 9}">{_e(names[name])}</text>'
         )
     parts.append("</svg>")
     return "".join(parts)
 
 
-def group_bars_svg(svg_id: str, title: str, groups: Sequence[Group]) -> str:
+def group_bars_svg(svg_id: str, title: str, groups: Sequence[Group], words: _Words | None = None) -> str:
     """Horizontal bars: each group's count this period, and a thin bar for the one before."""
+    words = words or _Words("en")
     width, row, left = 640, 26, 250
     height = 30 + row * max(len(groups), 1)
     peak = max((max(g.count, g.previous) for g in groups), default=0) or 1
@@ -105,18 +240,25 @@ def group_bars_svg(svg_id: str, title: str, groups: Sequence[Group]) -> str:
         )
         parts.append(
             f'<rect x="{left}" y="{y}" width="{g.count / peak * plot_w:.1f}" height="12" fill="{PALETTE[0]}">'
-            f"<title>this period: {g.count}</title></rect>"
+            f"<title>{_e(words('this_period', n=g.count))}</title></rect>"
             f'<rect x="{left}" y="{y + 14}" width="{g.previous / peak * plot_w:.1f}" height="5" fill="#bbb">'
-            f"<title>previous period: {g.previous}</title></rect>"
+            f"<title>{_e(words('previous_period', n=g.previous))}</title></rect>"
             f'<text x="{left + g.count / peak * plot_w + 4:.1f}" y="{y + 11}">{g.count}</text>'
         )
     parts.append("</svg>")
     return "".join(parts)
 
 
-def _group_table(groups: Sequence[Group], *, gaps: bool = False) -> str:
-    head = "<tr><th>question (most asked wording)</th><th>this period</th><th>previous</th><th>examples</th>"
-    head += "<th>reasons</th><th>closest article</th></tr>" if gaps else "</tr>"
+def _reason(code: str, words: _Words) -> str:
+    """A handoff reason as the desk reads it, its code on hover (the code the JSON report has)."""
+    return f'<span title="{_e(code)}">{_e(words.reason(code))}</span>'
+
+
+def _group_table(groups: Sequence[Group], words: _Words, *, gaps: bool = False) -> str:
+    columns = ["col_question", "col_count", "col_previous", "col_examples"]
+    if gaps:
+        columns += ["col_reasons", "col_article"]
+    head = "<tr>" + "".join(f"<th>{_e(words(c))}</th>" for c in columns) + "</tr>"
     rows = []
     for g in groups:
         examples = "<br>".join(_e(x) for x in g.examples[1:])
@@ -125,7 +267,7 @@ def _group_table(groups: Sequence[Group], *, gaps: bool = False) -> str:
             f'<td class="ex">{examples}</td>'
         )
         if gaps:
-            reasons = ", ".join(f"{_e(k)} {v}" for k, v in g.reasons.items())
+            reasons = ", ".join(f"{_reason(k, words)} {v}" for k, v in g.reasons.items())
             article = g.closest_article
             found = (
                 f"{_e(article['title'])}<br><code>{_e(article['path'])}</code> ({article['score']:.3f})"
@@ -135,56 +277,80 @@ def _group_table(groups: Sequence[Group], *, gaps: bool = False) -> str:
             cells += f"<td>{reasons}</td><td>{found}</td>"
         rows.append(f"<tr>{cells}</tr>")
     if not rows:
-        return "<p>None in this period.</p>"
+        return f"<p>{_e(words('none'))}</p>"
     return f"<table>{head}{''.join(rows)}</table>"
 
 
-def render_html(report: Report, *, title: str = "kefu weekly report") -> str:
+def render_html(report: Report, *, lang: str = "en", title: str | None = None) -> str:
+    """The report as one page whose own words are in ``lang`` (``zh`` or ``en``); ``title``
+    replaces the page's heading."""
+    words = _Words(lang)
+    title = title or words("title")
     r = report
     reasons = list(r.handoffs_by_reason)
     period = f"{r.start:%Y-%m-%d %H:%M} – {r.end:%Y-%m-%d %H:%M} UTC"
+    votes = words("votes", up=r.feedback.get("helpful", 0), down=r.feedback.get("not_helpful", 0))
     cards = [
-        ("questions", str(r.questions), f"previous: {r.previous['questions']}"),
-        ("answered by the bot", str(r.answered), ""),
-        ("handed off", str(r.handed_off), ""),
-        ("resolution rate", _pct(r.resolution_rate), _points(r.resolution_rate_change)),
-        ("👍 rate", _pct(r.helpful_rate), f"{r.feedback.get('helpful', 0)} 👍 / {r.feedback.get('not_helpful', 0)} 👎"),
-        ("suggestions edited", _pct(r.edit_rate), f"discarded {_pct(r.discard_rate)}"),
+        (words("questions"), str(r.questions), _e(words("previous", n=r.previous["questions"]))),
+        (words("answered"), str(r.answered), ""),
+        (words("handed_off"), str(r.handed_off), ""),
+        (words("resolution_rate"), _pct(r.resolution_rate), _points(r.resolution_rate_change, words)),
+        (words("helpful_rate"), _pct(r.helpful_rate), _e(votes)),
+        (words("edit_rate"), _pct(r.edit_rate), _e(words("discarded", rate=_pct(r.discard_rate)))),
         *(
             (
-                f"CSAT ({who})",
+                words(f"csat_{who}"),
                 _avg(r.csat[who]["average"]),
-                f"{r.csat[who]['count']} ratings, {_pct(r.csat[who]['satisfied_rate'])} 4-5",
+                _e(words("ratings", n=r.csat[who]["count"], rate=_pct(r.csat[who]["satisfied_rate"]))),
             )
             for who in ("bot", "agent")
         ),
-        ("latency p50 / p95", f"{r.latency_ms['p50'] or '–'} / {r.latency_ms['p95'] or '–'} ms", ""),
-        ("handoffs", str(r.handoffs), f"resolved {r.handoffs_resolved}, open {r.handoffs_open}"),
+        (words("latency"), f"{r.latency_ms['p50'] or '–'} / {r.latency_ms['p95'] or '–'} ms", ""),
+        (
+            words("handoffs"),
+            str(r.handoffs),
+            _e(words("handoffs_note", resolved=r.handoffs_resolved, open=r.handoffs_open)),
+        ),
     ]
     card_html = "".join(
         f'<div class="card">{_e(name)}<b>{_e(value)}</b><span class="meta">{note}</span></div>'
         for name, value, note in cards
     )
-    reason_rows = "".join(f"<tr><td>{_e(k)}</td><td class=n>{v}</td></tr>" for k, v in r.handoffs_by_reason.items())
+    reason_rows = "".join(
+        f"<tr><td>{_reason(k, words)}</td><td class=n>{v}</td></tr>" for k, v in r.handoffs_by_reason.items()
+    )
+    meta = words(
+        "period",
+        period=period,
+        start=r.previous["start"][:10],
+        end=r.previous["end"][:10],
+        grouping=words(f"grouping_{r.grouping}") if r.grouping in ("meaning", "text") else r.grouping,
+    )
+    series = {"answered": words("series_answered"), "handed_off": words("series_handed_off")}
     return "".join(
         [
-            '<!doctype html><html lang="en"><head><meta charset="utf-8">',
+            f'<!doctype html><html lang="{"zh-CN" if words.lang == "zh" else "en"}"><head><meta charset="utf-8">',
             f"<title>{_e(title)}</title><style>{STYLE}</style></head><body>",
-            f'<h1>{_e(title)}</h1><p class="meta">{_e(period)}; compared with the {_e(r.previous["start"][:10])} – '
-            f"{_e(r.previous['end'][:10])} period of the same length. Questions grouped by {_e(r.grouping)}.</p>",
+            f'<h1>{_e(title)}</h1><p class="meta">{_e(meta)}</p>',
             f'<div class="cards">{card_html}</div>',
-            "<h2>Questions per day</h2>",
-            stacked_bars_svg("questions-by-day", "Questions per day", r.questions_by_day, ("answered", "handed_off")),
-            "<h2>Handoffs by reason</h2>",
-            stacked_bars_svg("handoffs-by-day", "Handoffs per day by reason", r.handoffs_by_day, reasons),
-            f"<table><tr><th>reason</th><th>handoffs</th></tr>{reason_rows}</table>",
-            "<h2>Hot questions</h2>",
-            group_bars_svg("hot-questions", "Most asked (grey: previous period)", r.hot_questions),
-            _group_table(r.hot_questions),
-            "<h2>Rising</h2>",
-            _group_table(r.rising),
-            "<h2>Gaps: handed off for lack of content</h2>",
-            _group_table(r.gaps, gaps=True),
+            f"<h2>{_e(words('per_day'))}</h2>",
+            stacked_bars_svg("questions-by-day", words("per_day"), r.questions_by_day, tuple(series), series),
+            f"<h2>{_e(words('by_reason'))}</h2>",
+            stacked_bars_svg(
+                "handoffs-by-day",
+                words("by_reason_chart"),
+                r.handoffs_by_day,
+                reasons,
+                {k: words.reason(k) for k in reasons},
+            ),
+            f"<table><tr><th>{_e(words('reason'))}</th><th>{_e(words('handoff_count'))}</th></tr>{reason_rows}</table>",
+            f"<h2>{_e(words('hot'))}</h2>",
+            group_bars_svg("hot-questions", words("hot_chart"), r.hot_questions, words),
+            _group_table(r.hot_questions, words),
+            f"<h2>{_e(words('rising'))}</h2>",
+            _group_table(r.rising, words),
+            f"<h2>{_e(words('gaps'))}</h2>",
+            _group_table(r.gaps, words, gaps=True),
             "</body></html>",
         ]
     )

@@ -416,8 +416,8 @@ class Answerer:
         if matched is None:
             return None
         return curated_result(
-            matched, question=turn.question, standalone=turn.standalone, redactions=turn.redactions,
-            elapsed_ms=turn.elapsed() * 1000,
+            matched, index=self.retriever.index, question=turn.question, standalone=turn.standalone,
+            redactions=turn.redactions, elapsed_ms=turn.elapsed() * 1000,
         )  # fmt: skip
 
     async def retrieve(self, turn: Turn) -> Found:

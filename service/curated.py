@@ -2,7 +2,9 @@
 
 A user question whose e5 query embedding is close enough (:data:`MATCH_THRESHOLD`) to one
 of a curated answer's questions gets that answer, in the user's language, cited as curated,
-before any retrieval. The answers live in the store: :class:`CuratedMatcher` reloads them
+before any retrieval, then the help-center articles the admin linked, cited as any answer's
+articles are (title and URL from the served index; :func:`check_articles` refuses a link that
+names no article of it). The answers live in the store: :class:`CuratedMatcher` reloads them
 when they change (any replica's change, at the next question), embeds each question once
 with the retriever's embedder, and counts every use.
 
@@ -15,6 +17,7 @@ docs/analytics.md): no question of another topic may match.
 
 from __future__ import annotations
 
+import difflib
 import logging
 import threading
 from collections.abc import Mapping, Sequence
@@ -24,14 +27,15 @@ from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
-from kefu.errors import InvalidFieldError, KefuError
+from kefu.errors import InvalidFieldError, KefuError, NotReadyError
 from service.safety import passage_problems
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
+    from ingest.index import DocumentRecord, IndexVersion
     from kefu.embedder import Embedder
-    from service.answerer import AnswerResult
+    from service.answerer import AnswerResult, Citation
     from service.store import CuratedRecord, Store
 
 log = logging.getLogger("kefu.curated")
@@ -67,6 +71,43 @@ def check_texts(fields: Mapping[str, Any], official_domains: Sequence[str]) -> N
                 f"({first.violation.kind}: {first.violation.detail})",
                 field=name,
             )
+
+
+def find_article(index: IndexVersion, ref: str) -> DocumentRecord | None:
+    """The help article of ``index`` that ``ref`` names, by its path in the corpus (as a
+    citation's ``source`` shows it) or by its URL; ``None`` for anything else, a past
+    ticket included (tickets are never shown to users)."""
+    found = index.document_by_path.get(ref)
+    if found is None and ref.startswith(("http://", "https://")):
+        found = next((d for d in index.documents if d.url == ref), None)
+    return found if found is not None and found.kind == "article" else None
+
+
+def check_articles(articles: Sequence[str] | None, index: IndexVersion | None, *, why_none: str = "") -> None:
+    """Refuse an article link that names no article of ``index`` (the served one), naming
+    the entry, its value and the closest path the index has. Without an index nothing can
+    be checked, so any link is refused (:class:`NotReadyError`, saying ``why_none``); an
+    answer without articles needs no index."""
+    refs = [(i, a.strip()) for i, a in enumerate(articles or ()) if a and a.strip()]
+    if not refs:
+        return
+    if index is None:
+        raise NotReadyError(
+            f"articles[{refs[0][0]}]: {refs[0][1]!r} cannot be checked: {why_none or 'no index is loaded'}; "
+            "save the answer without articles until there is an index"
+        )
+    name = index.manifest.name
+    for i, ref in refs:
+        if find_article(index, ref) is not None:
+            continue
+        if ref in index.document_by_path:  # a ticket: customers' words, never cited to users
+            raise InvalidFieldError(
+                f"articles[{i}]: {ref!r} is a past ticket in index {name!r}, not a help article", field="articles"
+            )
+        paths = [p for d in index.documents if d.kind == "article" for p in d.paths]
+        close = difflib.get_close_matches(ref, paths, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]!r}?" if close else "; give an article's path in the corpus or its URL"
+        raise InvalidFieldError(f"articles[{i}]: {ref!r} is no article of index {name!r}{hint}", field="articles")
 
 
 class CuratedMatcher:
@@ -153,13 +194,15 @@ class CuratedMatcher:
 def curated_result(
     match: CuratedMatch,
     *,
+    index: IndexVersion | None,
     question: str,
     standalone: str,
     redactions: Mapping[str, int],
     elapsed_ms: float,
 ) -> AnswerResult:
     """The answer result for a matched curated answer: its text as written, cited as
-    curated (source ``curated/<id>``, kind ``curated``), then the articles it links."""
+    curated (source ``curated/<id>``, kind ``curated``), then the articles it links as
+    :func:`article_citations` finds them in ``index``."""
     from service.answerer import AnswerResult, Citation
     from service.confidence import Evidence
 
@@ -170,9 +213,7 @@ def curated_result(
             snippet=match.answer[:160], kind="curated",
         )
     ]  # fmt: skip
-    for n, article in enumerate(record.articles, start=2):
-        url = article if article.startswith(("http://", "https://")) else None
-        citations.append(Citation(n=n, source=article, title=article, url=url, snippet="", kind="article"))
+    citations += article_citations(record, index, match.lang, start=2)
     return AnswerResult(
         question=question,
         standalone_question=standalone,
@@ -187,6 +228,36 @@ def curated_result(
         redactions=dict(redactions),
         timings_ms={"curated": elapsed_ms, "total": elapsed_ms},
     )
+
+
+def article_citations(record: CuratedRecord, index: IndexVersion | None, lang: str, *, start: int) -> list[Citation]:
+    """The curated answer's articles as citations numbered from ``start``: each with its title,
+    URL and opening passage from ``index``, in ``lang`` where the help center has that article
+    translated (as a searched answer quotes the translation). A link the index no longer has
+    (the article was removed, or it was stored before links were checked) is left out, logged:
+    a user is never shown a bare path."""
+    from service.answerer import Citation
+    from service.retriever import snippet
+
+    citations: list[Citation] = []
+    seen: set[str] = set()
+    for ref in record.articles:
+        document = find_article(index, ref) if index is not None else None
+        if index is None or document is None:
+            log.warning("curated answer %d links %r, which the served index does not have: left out", record.id, ref)
+            continue
+        document = index.translation(document.paths, document.lang, lang) or document
+        if document.doc_id in seen:
+            continue
+        seen.add(document.doc_id)
+        opening = index.chunks[document.chunk_start].text if document.chunk_count else ""
+        citations.append(
+            Citation(
+                n=start + len(citations), source=document.doc_id, title=document.title, url=document.url,
+                snippet=snippet(opening, document.title), kind="article",
+            )
+        )  # fmt: skip
+    return citations
 
 
 def _normalised(vectors: Any) -> NDArray[np.float32]:

@@ -49,7 +49,7 @@ class Citation(msgspec.Struct):
         str,
         Meta(
             description="`article` or `ticket`; `curated` for a curated answer (source `curated/<id>`), "
-            "whose linked articles follow it as `article` citations."
+            "whose linked articles follow it as `article` citations with their titles and URLs."
         ),
     ] = "article"
 
@@ -529,7 +529,12 @@ class CuratedRequest(msgspec.Struct, forbid_unknown_fields=True):
     ] = None
     articles: Annotated[
         list[ArticleRef],
-        Meta(max_length=10, description="Help-center articles (corpus paths or URLs) cited after the answer."),
+        Meta(
+            max_length=10,
+            description="Help-center articles of the served index, each by its path in the corpus (a citation's "
+            "`source`, e.g. `help/zh/transfers/failed-transfer.md`) or its URL, checked against the index; "
+            "cited after the answer with their titles and URLs.",
+        ),
     ] = msgspec.field(default_factory=list)
     enabled: Annotated[bool, Meta(description="Disabled answers are kept but never matched.")] = True
 
@@ -600,9 +605,13 @@ class DraftPatch(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class ApproveRequest(msgspec.Struct, forbid_unknown_fields=True):
-    articles: Annotated[list[ArticleRef], Meta(max_length=10, description="Articles to cite after it.")] = (
-        msgspec.field(default_factory=list)
-    )
+    articles: Annotated[
+        list[ArticleRef],
+        Meta(
+            max_length=10,
+            description="Articles of the served index to cite after it (paths or URLs, as for a curated answer).",
+        ),
+    ] = msgspec.field(default_factory=list)
 
 
 class Approved(msgspec.Struct):

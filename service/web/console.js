@@ -84,7 +84,7 @@
                   multisig: "multisig", security: "security", app: "app", support: "support" }
     }
   };
-  var lang = sessionStorage.getItem("kefu.lang") || ((navigator.language || "").toLowerCase().indexOf("zh") === 0 ? "zh" : "en");
+  var i18n = null; // window.kefuLang's (lang.js): the language the desk's pages share
   var key = sessionStorage.getItem("kefu.agentKey") || "";
   var params = new URLSearchParams(location.search);
   var embedded = params.get("mode") === "chatwoot" || (window.self !== window.top && params.get("mode") !== "standalone");
@@ -95,15 +95,11 @@
   var pollToken = 0, queueTimer = null, chatwootContext = null;
   var $ = function (id) { return document.getElementById(id); };
 
-  // One pass over the template: a value (a user's question) may itself hold "{...}".
   function t(name, vars) {
-    vars = vars || {};
-    return (T[lang][name] || name).replace(/\{(\w+)\}/g, function (whole, k) {
-      return Object.prototype.hasOwnProperty.call(vars, k) ? String(vars[k]) : whole;
-    });
+    return i18n.t(name, vars);
   }
   function label(kind, code) {
-    var names = LABELS[lang][kind] || {};
+    var names = LABELS[i18n.lang()][kind] || {};
     return code == null || code === "" ? t("none") : names[code] || code;
   }
   // The handoff's summary line in the console's language, from its parts (the stored summary
@@ -126,13 +122,13 @@
   // An error as the desk reads it, in the console's language (the server's words are English).
   function errorText(e) {
     if (!e || !e.status) return t("errNet");
-    var own = T[lang]["err" + e.status];
+    var own = T[i18n.lang()]["err" + e.status];
     return own || t("errOther", { status: "HTTP " + e.status });
   }
   function clock(iso) {
     var d = new Date(iso);
     if (isNaN(d)) return "";
-    var locale = lang === "zh" ? "zh-CN" : "en-GB";
+    var locale = i18n.lang() === "zh" ? "zh-CN" : "en-GB";
     var time = d.toLocaleTimeString(locale, { hour: "2-digit", minute: "2-digit" });
     return d.toDateString() === new Date().toDateString() ? time
       : d.toLocaleDateString(locale, { month: "short", day: "numeric" }) + " " + time;
@@ -143,11 +139,8 @@
     if (text != null) node.textContent = text;
     return node;
   }
-  function applyLang() {
-    document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
-    document.querySelectorAll("[data-t]").forEach(function (n) { n.textContent = t(n.getAttribute("data-t")); });
-    $("lang").textContent = lang === "zh" ? "EN" : "中文";
-    $("lang").setAttribute("aria-label", lang === "zh" ? "Switch to English" : "切换到中文");
+  // After a language switch (lang.js has rewritten the [data-t] texts): what is drawn from data.
+  function relabel() {
     if (me) renderQueue(lastQueue);
     if (current) renderDetail(current);
   }
@@ -228,7 +221,7 @@
   }
   function fillItem(li, h) {
     li.setAttribute("aria-current", String(!!current && current.id === h.id));
-    var parts = [lang, h.priority, h.reason, h.status, h.waiting, age(h.created_at), question(h)];
+    var parts = [i18n.lang(), h.priority, h.reason, h.status, h.waiting, age(h.created_at), question(h)];
     var signature = JSON.stringify(parts);
     if (li.getAttribute("data-shown") === signature) return;  // unchanged: nothing re-announced
     li.setAttribute("data-shown", signature);
@@ -420,8 +413,7 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () {
-    applyLang();
-    $("lang").addEventListener("click", function () { lang = lang === "zh" ? "en" : "zh"; sessionStorage.setItem("kefu.lang", lang); applyLang(); });
+    i18n = window.kefuLang(T, relabel);
     $("signin").addEventListener("submit", function (e) {
       e.preventDefault();
       key = $("key").value.trim();

@@ -2,9 +2,11 @@
    (sessionStorage "kefu.agentKey", this tab only): one entered in the console is used here, and
    one entered here there. A server running open (no keys, loopback) needs none.
 
-   kefuSignIn({roles, needs, start}) wires the page's #signin form (#key, #signin-error) and
-   #signout button, shows #app once /v1/me names one of ``roles`` (else the form, saying
-   ``needs``), calls start(withKey), and returns {key(), forget(), showSignIn(message)}. */
+   kefuSignIn({roles, needs, start, unknown}) wires the page's #signin form (#key, #signin-error)
+   and #signout button, shows #app once /v1/me names one of ``roles`` (else the form, saying
+   ``needs``), calls start(withKey), and returns {key(), forget(), showSignIn(message)}. ``needs``
+   and ``unknown`` (what a key nobody knows is called) may be functions, for a page that switches
+   language (lang.js); without ``unknown`` the words are in both languages. */
 (function () {
   "use strict";
   var STORED = "kefu.agentKey";
@@ -13,15 +15,22 @@
 
   window.kefuSignIn = function (opts) {
     var key = sessionStorage.getItem(STORED) || "";
+    function words(given, fallback) {
+      return typeof given === "function" ? given() : given || fallback;
+    }
 
     function signIn(candidate) {
       var headers = candidate ? { Authorization: "Bearer " + candidate } : {};
       return fetch("/v1/me", { headers: headers }).then(function (r) {
-        if (r.status === 401) throw new Error(candidate ? UNKNOWN : "");
+        if (r.status === 401) {
+          var unknown = new Error(candidate ? words(opts.unknown, UNKNOWN) : "");
+          unknown.unknown = true;
+          throw unknown;
+        }
         if (!r.ok) throw new Error("HTTP " + r.status);
         return r.json();
       }).then(function (who) {
-        if (opts.roles.indexOf(who.role) < 0) throw new Error(opts.needs);
+        if (opts.roles.indexOf(who.role) < 0) throw new Error(words(opts.needs));
         key = candidate;
         if (key) sessionStorage.setItem(STORED, key);
         $("signin").hidden = true;
@@ -54,7 +63,7 @@
     var stored = key;
     signIn(stored).catch(function (err) {
       if (!stored) throw err;
-      if (err.message === UNKNOWN) forget();
+      if (err.unknown) forget();
       return signIn("").catch(function () { throw err; });
     }).catch(function (err) { showSignIn(stored ? err.message : ""); });
 

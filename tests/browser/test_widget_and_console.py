@@ -26,6 +26,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select, update
 
+from service.analytics_html import REASONS, TEXTS
 from service.keys import create_key
 from service.store.models import Handoff as HandoffRow
 from tests.browser.conftest import Served
@@ -515,6 +516,33 @@ def test_admins_review_drafts_and_keep_curated_answers_on_the_learning_page(
     expect(page.locator("#curated-status")).to_contain_text("answer_zh")
 
 
+def test_the_widget_shows_a_curated_answers_article_as_a_citation_with_its_title_and_link(
+    browser: Any, served: Served
+) -> None:
+    path = "help/zh/transfers/failed-transfer.md"
+    question = "转账失败以后，被扣掉的矿工费还能退回来吗？"
+    made = served.api(
+        "POST", "/v1/curated",
+        json={"question_zh": question, "answer_zh": "失败的交易也消耗了矿工费，资产本身不会扣除。", "articles": [path]},
+    )  # fmt: skip
+    assert made.status_code == 201, made.text
+    article = served.runtime.answerer.retriever.index.document_by_path[path]
+    try:
+        page = widget_page(browser, served)
+        page.get_by_role("button", name="打开在线客服").click()
+        chat = page.frame_locator("#kefu-frame")
+        with page.expect_response(lambda r: r.url.endswith("/v1/ask")) as asked:
+            ask_in_widget(page, question)
+        assert _final(asked.value.text())["mode"] == "curated"
+        sources = chat.locator(".msg.assistant").last.locator(".sources")
+        link = sources.get_by_role("link", name=article.title)
+        expect(link).to_have_attribute("href", article.url or "")
+        expect(sources).not_to_contain_text(path)
+        page.context.close()
+    finally:
+        served.api("DELETE", f"/v1/curated/{made.json()['id']}")
+
+
 def test_agents_read_the_weekly_report_in_the_console(browser: Any, served: Served, shots: Path) -> None:
     for question in (QUOTED, "我要转人工"):
         asked = served.api("POST", "/v1/ask", "app", json={"question": question, "user_id": "report-reader"})
@@ -527,37 +555,74 @@ def test_agents_read_the_weekly_report_in_the_console(browser: Any, served: Serv
     page = browser.new_context(locale="zh-CN", viewport={"width": 1300, "height": 900}).new_page()
     page.goto(f"{served.url}/console/report")
     page.get_by_label(re.compile("API key")).fill(served.keys["app"])
-    page.get_by_role("button", name="登录 Sign in").click()
-    expect(page.get_by_role("alert")).to_contain_text("agent")  # an app key may not read it
+    page.get_by_role("button", name="登录").click()
+    expect(page.get_by_role("alert")).to_contain_text("客服或管理员")  # an app key may not read it
     page.get_by_label(re.compile("API key")).fill(served.keys["agent"])
-    page.get_by_role("button", name="登录 Sign in").click()
+    page.get_by_role("button", name="登录").click()
 
+    # In the browser's language, Chinese here: the page `kefu report --html --lang zh` writes.
+    words = TEXTS["zh"]
     report = page.frame_locator("#report")
-    expect(report.get_by_role("heading", name="kefu weekly report")).to_be_visible(timeout=120_000)
-    # The figures of GET /v1/analytics for the same data, on the page `kefu report --html` writes.
-    for name, value in (("questions", week["questions"]), ("handed off", week["handed_off"])):
-        card = report.locator(".card").filter(has_text=re.compile(f"^{name}"))
+    expect(report.get_by_role("heading", name=words["title"])).to_be_visible(timeout=120_000)
+    # The figures of GET /v1/analytics for the same data.
+    for name, value in ((words["questions"], week["questions"]), (words["handed_off"], week["handed_off"])):
+        # A card reads as its name, then its figure (the handed-off card's name starts another's).
+        card = report.locator(".card").filter(has_text=re.compile(rf"^{re.escape(name)}\d"))
         expect(card.locator("b")).to_have_text(str(value))
-    reasons = report.locator("table").filter(has_text="reason").first
-    expect(reasons.locator("tr").filter(has_text="human_requested").locator("td.n")).to_have_text(
+    reasons = report.locator("table").filter(has_text=words["handoff_count"]).first
+    expect(reasons.locator("tr").filter(has_text=REASONS["zh"]["human_requested"]).locator("td.n")).to_have_text(
         str(week["handoffs_by_reason"]["human_requested"])
     )
     expect(report.locator("svg#questions-by-day")).to_be_visible()
     assert report.locator("script").count() == 0
     expect(page.get_by_role("status")).to_contain_text("UTC")
-    download = page.get_by_role("link", name=re.compile("Download"))
+    download = page.get_by_role("link", name="下载 HTML")
     expect(download).to_have_attribute("download", re.compile(r"^kefu-report-\d{4}-\d{2}-\d{2}\.html$"))
     with page.expect_download() as saved:
         download.click()
-    assert "kefu weekly report" in Path(saved.value.path()).read_text(encoding="utf-8")
+    assert f"<h1>{words['title']}</h1>" in Path(saved.value.path()).read_text(encoding="utf-8")
     page.screenshot(path=str(shots / "report.png"), full_page=True)
 
     # Another period is another report.
-    page.get_by_label("截止 Until (UTC)").fill("2020-01-01T00:00")
-    page.get_by_role("button", name="生成 Show").click()
+    page.get_by_label("截止（UTC）").fill("2020-01-01T00:00")
+    page.get_by_role("button", name="生成").click()
     expect(page.get_by_role("status")).to_contain_text("2020-01-01 00:00 UTC")
-    card = report.locator(".card").filter(has_text=re.compile("^questions"))
+    card = report.locator(".card").filter(has_text=re.compile(rf"^{re.escape(words['questions'])}\d"))
     expect(card.locator("b")).to_have_text("0")
+
+
+def test_the_report_page_speaks_the_desks_language_and_keeps_it_over_a_reload(browser: Any, served: Served) -> None:
+    page = console_page(browser, served, served.keys["agent"])
+    errors = console_errors(page)
+    page.goto(f"{served.url}/console/report")
+    report = page.frame_locator("#report")
+    headings = ("title", "per_day", "by_reason", "hot", "rising", "gaps")
+
+    def reads(lang: str) -> None:
+        """The page and the report in ``lang``, none of the other language's headings."""
+        words, other = TEXTS[lang], TEXTS["en" if lang == "zh" else "zh"]
+        for key in headings:
+            expect(report.get_by_role("heading", name=words[key], exact=True)).to_be_visible(timeout=120_000)
+            expect(report.get_by_role("heading", name=other[key], exact=True)).to_have_count(0)
+        expect(report.locator("html")).to_have_attribute("lang", "zh-CN" if lang == "zh" else "en")
+        expect(page.locator("html")).to_have_attribute("lang", "zh-CN" if lang == "zh" else "en")
+        expect(page.get_by_role("button", name="生成" if lang == "zh" else "Show", exact=True)).to_be_visible()
+        expect(page.locator("#lang")).to_have_text("EN" if lang == "zh" else "中文")
+
+    reads("zh")  # the browser's language (zh-CN) at first
+    page.locator("#lang").click()
+    reads("en")
+    expect(page.get_by_label("Until (UTC)")).to_be_visible()
+    page.reload()
+    reads("en")
+    # One setting for the desk's pages: the console in this tab is in English too.
+    page.goto(f"{served.url}/console")
+    expect(page.get_by_role("tab", name="Open")).to_be_visible()
+    page.goto(f"{served.url}/console/report")
+    page.locator("#lang").click()
+    reads("zh")
+    assert errors == [], errors
+    page.context.close()
 
 
 # --- the desk: sign-in everywhere, the queue, suggestions, claims, the widget's status -----------
@@ -633,7 +698,7 @@ def test_a_server_running_open_lets_the_desk_into_every_page_without_a_key(brows
         page.get_by_role("link", name=re.compile("Report")).click()
         expect(page.locator("#app")).to_be_visible()
         expect(page.locator("#signin")).to_be_hidden()
-        expect(page.frame_locator("#report").get_by_role("heading", name="kefu weekly report")).to_be_visible(
+        expect(page.frame_locator("#report").get_by_role("heading", name=TEXTS["zh"]["title"])).to_be_visible(
             timeout=120_000
         )
         page.wait_for_load_state("networkidle")

@@ -6,24 +6,29 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import sqlite3
 import zlib
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from kefu.errors import BadInputError
-from service.analytics import GAP_REASONS, build_report, group_questions, parse_since, percentile
-from service.analytics_html import render_html
+from kefu.errors import BadInputError, InvalidFieldError
+from kefu.vocab import LANGS
+from kefu.vocab import REASONS as REASON_CODES
+from service.analytics import GAP_REASONS, Report, build_report, group_questions, parse_since, percentile
+from service.analytics_html import REASONS, TEXTS, render_html
 from service.store import HandoffRequest, Store
 from tests.fakes.embedder import FakeEmbedder
 
 DATA = Path(__file__).parent / "data"
+WEB = Path(__file__).resolve().parents[2] / "service" / "web"
 END = datetime(2026, 11, 30, tzinfo=UTC)
 START = END - timedelta(days=7)
 #: Question wordings by topic: paraphrases of one topic must land in one group.
@@ -323,6 +328,78 @@ def test_the_html_report_is_one_self_contained_page(tmp_path: Path) -> None:
     assert "CSAT (bot)" in page and "CSAT (agent)" in page
 
 
+class _Visible(HTMLParser):
+    """The text nodes of a page, stripped (the chart tooltips among them, no attribute)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.texts: list[str] = []
+
+    def handle_data(self, data: str) -> None:
+        if data.strip():
+            self.texts.append(data.strip())
+
+
+def visible(page: str) -> list[str]:
+    """What a reader of ``page`` sees: its body's text (the head holds the title and style)."""
+    parser = _Visible()
+    parser.feed(page.split("<body>", 1)[1])
+    return parser.texts
+
+
+def week_report(tmp_path: Path) -> Report:
+    clock = Clock(END)
+    store = Store(f"sqlite:///{tmp_path / 'kefu.db'}", clock=clock)
+    store.migrate()
+    seed(store, clock, seed=5)
+    return build_report(store, start=START, end=END)
+
+
+def test_the_html_report_speaks_chinese_or_english_and_shows_the_data_as_it_is(tmp_path: Path) -> None:
+    report = week_report(tmp_path)
+    assert report.hot_questions and report.gaps and report.handoffs_by_reason  # every section has rows
+    pages = {lang: render_html(report, lang=lang) for lang in LANGS}
+    seen = {lang: visible(page) for lang, page in pages.items()}
+    assert render_html(report) == pages["en"]  # English unless asked
+    assert pages["zh"].startswith('<!doctype html><html lang="zh-CN">')
+
+    # The page's own words: each in the language asked for, never in the other one.
+    shown = 0
+    for key in TEXTS["en"]:
+        zh, en = TEXTS["zh"][key], TEXTS["en"][key]
+        if "{" in zh:
+            continue  # figures filled in: checked below through a heading's neighbours
+        assert (zh in seen["zh"]) == (en in seen["en"]), key
+        assert en not in seen["zh"] and zh not in seen["en"], key
+        shown += zh in seen["zh"]
+    assert shown >= 25
+    for code in report.handoffs_by_reason:
+        assert REASONS["zh"][code] in " ".join(seen["zh"]) and REASONS["en"][code] in " ".join(seen["en"])
+        assert f'title="{code}"' in pages["zh"]  # the code the JSON report has, on hover
+    assert "较上期" in pages["zh"] and "pts vs previous" in pages["en"]
+
+    # The data stays as it is, in both.
+    for group in report.hot_questions:
+        for page in seen.values():
+            assert group.question in page
+    with pytest.raises(InvalidFieldError, match="lang: 'fr'"):
+        render_html(report, lang="fr")
+
+
+def test_the_reports_words_are_complete_and_its_reasons_are_the_consoles() -> None:
+    assert set(TEXTS["zh"]) == set(TEXTS["en"])
+    for lang in LANGS:
+        assert set(REASONS[lang]) == set(REASON_CODES)
+    # The console labels the same codes; the report uses its words (service/web/console.js).
+    script = (WEB / "console.js").read_text(encoding="utf-8")
+    labels = script.split("var LABELS = {", 1)[1].split("\n  };", 1)[0]
+    zh, en = labels.split("\n    en: {", 1)
+    for lang, table in (("zh", zh), ("en", en)):
+        reasons = table.split("reason: {", 1)[1].split("}", 1)[0]
+        console = dict(re.findall(r'(\w+): "([^"]*)"', reasons))
+        assert {code: console[code] for code in REASON_CODES} == REASONS[lang]
+
+
 @pytest.mark.integration  # a seeded SQLite store
 def test_kefu_report_prints_json_and_writes_html(
     seeded: tuple[Store, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
@@ -345,5 +422,10 @@ def test_kefu_report_prints_json_and_writes_html(
     )
     assert printed["start"] == START.isoformat()
     assert html.read_text(encoding="utf-8").count("<svg") == 3
+    # The page in Chinese for the desk; what the command prints stays English.
+    code = main(["report", "--since", "7d", "--until", END.isoformat(), "--group", "text", "--no-articles",
+                 "--html", str(html), "--lang", "zh"])  # fmt: skip
+    assert code == 0 and "questions:" in capsys.readouterr().out
+    assert f"<h1>{TEXTS['zh']['title']}</h1>" in html.read_text(encoding="utf-8")
     assert main(["report", "--since", "seven days", "--no-articles", "--group", "text"]) == 1
     assert "--since 'seven days'" in capsys.readouterr().err

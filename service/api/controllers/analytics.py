@@ -15,6 +15,7 @@ from litestar.params import QueryParameter
 from msgspec import Meta
 
 from kefu.errors import BadInputError
+from kefu.vocab import Lang
 from service.analytics import Report, build_report
 from service.analytics_html import render_html
 from service.api.auth import AGENTS, keyed
@@ -130,7 +131,9 @@ async def analytics(
     description=(
         "The report of `GET /v1/analytics` for the same `from` and `to`, as the one self-contained HTML page "
         "`kefu report --html` writes (figures, tables and inline SVG charts; no script, nothing fetched). "
-        "The console's report page (`/console/report`) shows it. Roles: agent, admin."
+        "The page's own words (headings, table headers, notes, handoff reasons) are in `lang`, `zh` or `en` "
+        "(default); the data (users' questions, article titles) is shown as it is. The console's report page "
+        "(`/console/report`) shows it in the console's language. Roles: agent, admin."
     ),
     media_type="text/html; charset=utf-8",
     responses=error_responses(*AUTH_ERRORS, 503),
@@ -139,9 +142,10 @@ async def analytics_html(
     runtime: NamedDependency[Runtime],
     start: PeriodStart = None,
     end: PeriodEnd = None,
+    lang: Annotated[Lang, QueryParameter(description="The page's language: `zh` or `en`.")] = "en",
 ) -> Response[str]:
     report = await _report(runtime, start, end)
-    return Response(render_html(report), media_type="text/html; charset=utf-8", headers=HTML_HEADERS)
+    return Response(render_html(report, lang=lang), media_type="text/html; charset=utf-8", headers=HTML_HEADERS)
 
 
 async def _report(runtime: Runtime, start: datetime | None, end: datetime | None) -> Report:

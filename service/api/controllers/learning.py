@@ -4,6 +4,7 @@ review) and ``POST /v1/conversations/{id}/csat`` (satisfaction)."""
 # No ``from __future__ import annotations``: Litestar reads these annotations at run time.
 
 import time
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 import anyio.to_thread
@@ -31,7 +32,7 @@ from service.api.schemas import (
     LearnReport,
     view,
 )
-from service.curated import check_texts
+from service.curated import check_articles, check_texts
 from service.store import CsatRecord, CuratedRecord, DraftRecord
 
 CURATED_FIELDS = ("question_zh", "question_en", "answer_zh", "answer_en", "articles", "enabled")
@@ -51,6 +52,13 @@ def draft_view(record: DraftRecord) -> Draft:
 
 def csat_view(record: CsatRecord) -> Csat:
     return view(Csat, record)
+
+
+def _check_articles(runtime: Runtime, articles: Sequence[str] | None) -> None:
+    """Article links must name articles of the served index: answers cite them from it."""
+    answerer = runtime.answerer
+    index = answerer.retriever.index if answerer is not None else None
+    check_articles(articles, index, why_none=runtime.problems.get("index", "the index is not loaded yet"))
 
 
 def _with_score(curated: Curated, score: float | None = None, matches: bool | None = None) -> CuratedMatchView:
@@ -110,21 +118,25 @@ class CuratedController(Controller):
         summary="Create a curated answer",
         description=(
             "A question and the answer to give, in Chinese, English or both (each question needs an "
-            "answer in its language), with optional article links. From the next question on, a user "
+            "answer in its language), with optional help-center articles. From the next question on, a user "
             "question close enough in meaning to one of its questions gets this answer as written, "
-            "cited as curated, before any retrieval; no reindex is needed. Handoff rules still come "
-            "first (a pasted seed phrase, stolen funds). An answer the output check would not show (one "
-            "asking for a secret, promising recovery, or linking outside the official domains) is "
-            "refused with 422 naming the sentence; a question without an answer in its language, 400. "
-            "Secrets are redacted before storing. Roles: admin."
+            "cited as curated, then its articles cited as any answer's are (title and URL from the served "
+            "index, the article's translation when the user asks in its other language); no reindex is "
+            "needed. Handoff rules still come first (a pasted seed phrase, stolen funds). An answer the "
+            "output check would not show (one asking for a secret, promising recovery, or linking outside "
+            "the official domains) is refused with 422 naming the sentence; an article the served index "
+            "does not have (a mistyped path, a ticket), 422 naming the entry (`articles[i]`); articles while "
+            "no index is loaded, 503; a question without an answer in its language, 400. Secrets are "
+            "redacted before storing. Roles: admin."
         ),
-        responses=error_responses(*AUTH_ERRORS),
+        responses=error_responses(*AUTH_ERRORS, 503),
     )
     async def create(
         self, data: JSONBody[CuratedRequest], runtime: NamedDependency[Runtime], caller: NamedDependency[Caller]
     ) -> Curated:
         fields = msgspec.structs.asdict(data)
         check_texts(fields, runtime.settings.official_domains)
+        _check_articles(runtime, data.articles)
         record = await runtime.in_store(lambda store: store.add_curated(**fields, by=caller.label))
         return curated_view(record)
 
@@ -145,9 +157,9 @@ class CuratedController(Controller):
         description=(
             "Changes the fields given (an empty string removes a question or answer; `enabled: false` "
             "keeps it but stops matching it). The change is live at the next question. The same checks "
-            "as creating. Roles: admin."
+            "as creating (new `articles` against the served index). Roles: admin."
         ),
-        responses=error_responses(*AUTH_ERRORS, 404),
+        responses=error_responses(*AUTH_ERRORS, 404, 503),
     )
     async def edit(
         self,
@@ -160,6 +172,7 @@ class CuratedController(Controller):
         if not changes:
             raise InvalidFieldError("body: give at least one field to change", field="body")
         check_texts(changes, runtime.settings.official_domains)
+        _check_articles(runtime, changes.get("articles"))
         record = await runtime.in_store(lambda store: store.update_curated(curated_id, by=caller.label, **changes))
         return curated_view(record)
 
@@ -260,10 +273,11 @@ class DraftController(Controller):
         summary="Approve a draft: it becomes a curated answer",
         description=(
             "The pending draft becomes an enabled curated answer in its language (with the articles "
-            "given), answered from the next question on. The same output check as creating a curated "
-            "answer (422). A draft already reviewed answers 409. Roles: admin."
+            "given), answered from the next question on. The same checks as creating a curated answer "
+            "(the output check and the articles against the served index). A draft already reviewed "
+            "answers 409. Roles: admin."
         ),
-        responses=error_responses(*AUTH_ERRORS, 404, 409),
+        responses=error_responses(*AUTH_ERRORS, 404, 409, 503),
     )
     async def approve(
         self,
@@ -275,6 +289,7 @@ class DraftController(Controller):
         draft = await runtime.in_store(lambda store: store.get_draft(draft_id))
         check_texts({"answer": draft.answer}, runtime.settings.official_domains)
         articles = data.articles if data is not None else []
+        _check_articles(runtime, articles)
         approved, curated = await runtime.in_store(
             lambda store: store.approve_draft(draft_id, by=caller.label, articles=articles)
         )
