@@ -533,7 +533,9 @@ class Answerer:
         pending = ""
         try:
             options = GenerationOptions(max_tokens=tokens, temperature=0.0)
-            stream = self._generation(render_messages(texts, turn.lang), options, turn, out, "the rendering")
+            glossary = self.retriever.glossary
+            names = glossary.chain_names("\n".join(texts)) if glossary is not None and turn.lang == "en" else []
+            stream = self._generation(render_messages(texts, turn.lang, names), options, turn, out, "the rendering")
             # Closed at once when the model copies instead of translating: the worker stops.
             async with aclosing(stream):
                 async for chunk_text in stream:

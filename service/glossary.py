@@ -23,6 +23,10 @@ from kefu.text import fold_questions
 
 DEFAULT_GLOSSARY = Path(__file__).with_name("glossary.tsv")
 _CJK = re.compile(r"[\u3400-\u9fff]")
+#: A section heading of the glossary file ("# ------ chains & token standards").
+_SECTION = re.compile(r"^#\s*-{3,}\s*(.+)$")
+#: The section whose entries are names of chains and token standards.
+CHAINS = "chains & token standards"
 _OPENING_QUOTES = frozenset("\"'“‘「『《")
 _CLOSING_QUOTES = frozenset("\"'”’」』》")
 
@@ -31,6 +35,15 @@ _CLOSING_QUOTES = frozenset("\"'”’」』》")
 class Entry:
     en: tuple[str, ...]
     zh: tuple[str, ...]
+    #: The glossary file's section it stands in ("chains & token standards").
+    section: str = ""
+
+    @property
+    def name(self) -> str:
+        """How English writes it: the Chinese column's Latin form ("TRON", "BSC"), else the
+        first English form, capitalised ("Ethereum")."""
+        latin = next((f for f in self.zh if not _CJK.search(f) and f != f.lower()), None)
+        return latin or " ".join(w.capitalize() for w in self.en[0].split())
 
 
 @dataclass(frozen=True)
@@ -70,7 +83,10 @@ class Glossary:
         except OSError as exc:
             raise BadInputError(f"cannot read the glossary {path}: {exc}") from exc
         header_seen = False
+        section = ""
         for n, line in enumerate(lines, start=1):
+            if heading := _SECTION.match(line):
+                section = heading.group(1).strip()
             if not line.strip() or line.lstrip().startswith("#"):
                 continue
             cols = line.split("\t")
@@ -83,7 +99,7 @@ class Glossary:
             zh = tuple(f.strip() for f in cols[1].split("|") if f.strip())
             if not en or not zh:
                 raise BadInputError(f"{path}:{n}: both the en and zh columns need a form")
-            entries.append(Entry(en, zh))
+            entries.append(Entry(en, zh, section))
         return cls(entries)
 
     def expand(self, query: str, lang: str) -> Expansion:
@@ -127,6 +143,16 @@ class Glossary:
             cursor = end
         out.append(text[cursor:])
         return "".join(out)
+
+    def chain_names(self, text: str) -> list[tuple[str, str]]:
+        """(Chinese form, English name) of each chain the Chinese ``text`` names ("波场" ->
+        "TRON"), for a rendering to keep: a small model guessed "Binance Smart Chain" for 波场."""
+        found: dict[str, str] = {}
+        for _, _, form in _leftmost_longest(self._zh_ac, text.lower()):
+            entry = self.entries[self._zh_forms[form]]
+            if _CJK.search(form) and entry.section == CHAINS:
+                found.setdefault(next(f for f in entry.zh if f.lower() == form), entry.name)
+        return list(found.items())
 
     def _mentions(self, query: str) -> list[tuple[int, str]]:
         """(entry index, the form used) for each place the query uses a glossary form,

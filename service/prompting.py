@@ -669,10 +669,14 @@ _RENDER_SYSTEM = {
 }
 
 
-def render_messages(lines: list[str], lang: str) -> list[ChatMessage]:
-    """The prompt that asks the LLM for a faithful rendering, line for line, in ``lang``."""
+def render_messages(lines: list[str], lang: str, names: Sequence[tuple[str, str]] = ()) -> list[ChatMessage]:
+    """The prompt that asks the LLM for a faithful rendering, line for line, in ``lang``;
+    ``names`` are (Chinese, English) names of chains the lines use, to be written so."""
     body = "\n".join(sanitize_source(line) for line in lines)
-    return [ChatMessage("system", _RENDER_SYSTEM["en" if lang == "en" else "zh"]), ChatMessage("user", body)]
+    system = _RENDER_SYSTEM["en" if lang == "en" else "zh"]
+    if names and lang == "en":
+        system += " Write these names so: " + "; ".join(f"{zh} = {en}" for zh, en in names) + "."
+    return [ChatMessage("system", system), ChatMessage("user", body)]
 
 
 _PREAMBLE = re.compile(r"^\s*(here is|here's|translation|sure|english)[^\n]*:\s*$", re.IGNORECASE)

@@ -6,6 +6,7 @@ import pytest
 
 from kefu.errors import BadInputError
 from service.glossary import DEFAULT_GLOSSARY, Glossary
+from service.prompting import render_messages
 
 TABLE = """# test glossary
 en\tzh\tnote
@@ -103,3 +104,14 @@ def test_a_chinese_term_left_in_an_english_rendering_is_put_in_english() -> None
     # A term quoted as the Chinese word it is stays: the sentence is about the word.
     quoted = 'In Chinese, "矿工费" is often used to refer to gas fees.'
     assert glossary.in_english(quoted) == quoted
+
+
+def test_a_rendering_is_told_how_english_writes_the_chains_its_lines_name() -> None:
+    glossary = Glossary.load()
+    names = glossary.chain_names("在波场上转USDT前，先在币安智能链钱包里确认以太坊地址。打开钱包转账。")
+    # A 1.5B model had rendered 波场 as "Binance Smart Chain": a TRON user sent to BSC.
+    assert names == [("波场", "TRON"), ("币安智能链", "BSC"), ("以太坊", "Ethereum")]
+    assert glossary.chain_names("打开钱包，点击转账。") == []
+    (system, _) = render_messages(["在波场上转账"], "en", names[:1])
+    assert system.content.endswith("Write these names so: 波场 = TRON.")
+    assert "Write these names" not in render_messages(["在波场上转账"], "en")[0].content
