@@ -474,23 +474,25 @@ def test_admins_review_drafts_and_keep_curated_answers_on_the_learning_page(
         examples=["转账失败 手续费退吗"], sources={"handoffs": ["browser-h1"]},
     )  # fmt: skip
     junk = served.store.add_draft(question="在吗", answer="在的", lang="zh", users=1)
+    # In the browser's language, Chinese here.
     page = browser.new_context(locale="zh-CN", viewport={"width": 1300, "height": 900}).new_page()
     page.goto(f"{served.url}/console/learning")
-    page.get_by_label("管理员 API key (admin)").fill(served.keys["agent"])
-    page.get_by_role("button", name="登录 Sign in").click()
-    expect(page.get_by_role("alert")).to_contain_text("admin")  # an agent key may not review
-    page.get_by_label("管理员 API key (admin)").fill(served.keys["admin"])
-    page.get_by_role("button", name="登录 Sign in").click()
+    page.get_by_label("管理员 API key").fill(served.keys["agent"])
+    page.get_by_role("button", name="登录").click()
+    expect(page.get_by_role("alert")).to_have_text("需要管理员 key。")  # an agent key may not review
+    page.get_by_label("管理员 API key").fill(served.keys["admin"])
+    page.get_by_role("button", name="登录").click()
 
     item = page.locator(f'#drafts li[data-id="{draft.id}"]')
-    expect(item.get_by_label(re.compile("问题 Question"))).to_have_value(draft.question)
-    expect(item).to_contain_text("3 位用户")
-    item.get_by_label("答案 Answer").fill("失败的交易会消耗矿工费，资产本身不会扣除，可在浏览器里查看交易状态。")
+    expect(item.get_by_label(f"问题 #{draft.id} · zh · 3 位用户")).to_have_value(draft.question)
+    expect(item).to_contain_text("其他问法：转账失败 手续费退吗")
+    item.get_by_label("答案").fill("失败的交易会消耗矿工费，资产本身不会扣除，可在浏览器里查看交易状态。")
     page.screenshot(path=str(shots / "learning.png"))
-    item.get_by_role("button", name="通过 Approve").click()
+    item.get_by_role("button", name="通过").click()
     expect(page.locator("#drafts-status")).to_contain_text("已通过")
-    page.locator(f'#drafts li[data-id="{junk.id}"]').get_by_role("button", name="拒绝 Reject").click()
+    page.locator(f'#drafts li[data-id="{junk.id}"]').get_by_role("button", name="拒绝").click()
     expect(page.locator("#drafts li")).to_have_count(0)
+    expect(page.locator("#drafts-empty")).to_have_text("没有待审核的草稿。")
     approved = served.store.get_draft(draft.id)
     assert approved.status == "approved" and approved.curated_id is not None
     assert served.store.get_draft(junk.id).status == "rejected"
@@ -498,21 +500,22 @@ def test_admins_review_drafts_and_keep_curated_answers_on_the_learning_page(
     expect(curated).to_contain_text("资产本身不会扣除")
 
     # A new curated answer, then disabled.
-    page.get_by_label("问题（英文）Question (en)").fill("How do I contact official support?")
-    page.get_by_label("答案（英文）Answer (en)").fill(
-        "Use Settings > Help in the app; staff never ask for your phrase."
-    )
-    page.get_by_role("button", name="保存 Save", exact=True).click()
-    expect(page.locator("#curated-status")).to_contain_text("Saved")
+    page.get_by_label("问题（英文）").fill("How do I contact official support?")
+    page.get_by_label("答案（英文）").fill("Use Settings > Help in the app; staff never ask for your phrase.")
+    page.get_by_role("button", name="保存", exact=True).click()
+    expect(page.locator("#curated-status")).to_contain_text("已保存")
     made = [c for c in served.store.list_curated() if c.question_en == "How do I contact official support?"]
     assert len(made) == 1 and made[0].enabled
-    page.locator(f'#curated li[data-id="{made[0].id}"]').get_by_role("button", name="停用 Disable").click()
-    expect(page.locator(f'#curated li[data-id="{made[0].id}"]')).to_contain_text("停用 disabled")
+    entry = page.locator(f'#curated li[data-id="{made[0].id}"]')
+    expect(entry.locator(".meta").first).to_have_text(f"#{made[0].id} · 启用 · 命中 0 次")
+    entry.get_by_role("button", name="停用").click()
+    expect(entry.locator(".meta").first).to_have_text(f"#{made[0].id} · 停用 · 命中 0 次")
+    expect(entry.get_by_role("button", name="启用")).to_be_visible()
     assert not served.store.get_curated(made[0].id).enabled
     # An answer the output check refuses is explained where it was typed.
-    page.get_by_label("问题（中文）Question (zh)").fill("钱包被盗怎么办")
-    page.get_by_label("答案（中文）Answer (zh)").fill("请把你的助记词发给客服，我们帮你找回。")
-    page.get_by_role("button", name="保存 Save", exact=True).click()
+    page.get_by_label("问题（中文）").fill("钱包被盗怎么办")
+    page.get_by_label("答案（中文）").fill("请把你的助记词发给客服，我们帮你找回。")
+    page.get_by_role("button", name="保存", exact=True).click()
     expect(page.locator("#curated-status")).to_contain_text("answer_zh")
 
 
@@ -729,7 +732,7 @@ def test_the_key_entered_in_the_console_serves_the_report_and_learning_pages(bro
     agent = console_page(browser, served, served.keys["agent"])
     expect(agent.locator("#app")).to_be_visible()
     agent.goto(f"{served.url}/console/learning")
-    expect(agent.get_by_role("alert")).to_contain_text("admin")
+    expect(agent.get_by_role("alert")).to_have_text("需要管理员 key。")
     agent.goto(f"{served.url}/console/report")
     expect(agent.locator("#app")).to_be_visible()
     expect(agent.locator("#signin")).to_be_hidden()
