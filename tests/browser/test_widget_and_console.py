@@ -519,6 +519,120 @@ def test_admins_review_drafts_and_keep_curated_answers_on_the_learning_page(
     expect(page.locator("#curated-status")).to_contain_text("answer_zh")
 
 
+def test_the_learning_page_speaks_the_desks_language_and_keeps_it_over_a_reload(browser: Any, served: Served) -> None:
+    # A user's wording may hold braces: it is shown as written in either language.
+    draft = served.store.add_draft(
+        question="提币一直没到账怎么办", answer="请先在区块浏览器里查看这笔交易的状态。", lang="zh", users=2,
+        examples=["提现 {n} 小时没到"],
+    )  # fmt: skip
+    article = "help/zh/transfers/pending-transfer.md"
+    curated = {
+        "question_zh": "提币多久能到账？",
+        "answer_zh": "一般几分钟内到账，网络拥堵时会更久。",
+        "articles": [article],
+    }
+    made = served.api("POST", "/v1/curated", json=curated)
+    assert made.status_code == 201, made.text
+    curated_id = made.json()["id"]
+    #: The page's own words in each language, none of which may show in the other.
+    words = {
+        "zh": {"heading": "待审核的 FAQ 草稿", "curated": "策展答案", "learn": "立即生成草稿（最近 7 天）",
+               "approve": "通过", "save": "保存", "answer": "答案（英文）", "lang": "EN"},
+        "en": {"heading": "FAQ drafts to review", "curated": "Curated answers", "learn": "Draft now (last 7 days)",
+               "approve": "Approve", "save": "Save", "answer": "Answer (en)", "lang": "中文"},
+    }  # fmt: skip
+    context = browser.new_context(locale="zh-CN", viewport={"width": 1300, "height": 900})
+    page: Page = context.new_page()
+    item = page.locator(f'#drafts li[data-id="{draft.id}"]')
+    entry = page.locator(f'#curated li[data-id="{curated_id}"]')
+
+    def reads(lang: str) -> None:
+        """The page's words in ``lang`` and none of the other language's; the data as written."""
+        mine, other = words[lang], words["en" if lang == "zh" else "zh"]
+        expect(page.locator("html")).to_have_attribute("lang", "zh-CN" if lang == "zh" else "en")
+        expect(page.locator("#lang")).to_have_text(mine["lang"])
+        for heading in ("heading", "curated"):
+            expect(page.get_by_role("heading", name=mine[heading], exact=True)).to_be_visible()
+            expect(page.get_by_role("heading", name=other[heading], exact=True)).to_have_count(0)
+        for name in ("learn", "save"):
+            expect(page.get_by_role("button", name=mine[name], exact=True)).to_be_visible()
+            expect(page.get_by_role("button", name=other[name], exact=True)).to_have_count(0)
+        expect(page.get_by_label(mine["answer"], exact=True)).to_be_visible()
+        expect(item.get_by_role("button", name=mine["approve"], exact=True)).to_be_visible()
+        expect(item.get_by_role("button", name=other["approve"], exact=True)).to_have_count(0)
+        users = f"问题 #{draft.id} · zh · 2 位用户" if lang == "zh" else f"Question #{draft.id} · zh · users: 2"
+        expect(item.get_by_label(users, exact=True)).to_have_value(draft.question)
+        expect(item).to_contain_text(("其他问法：" if lang == "zh" else "Also asked: ") + "提现 {n} 小时没到")
+        hits = f"#{curated_id} · 启用 · 命中 0 次" if lang == "zh" else f"#{curated_id} · enabled · hits: 0"
+        expect(entry.locator(".meta").first).to_have_text(hits)
+        expect(entry).to_contain_text(("文章：" if lang == "zh" else "Articles: ") + article)
+        expect(entry).to_contain_text("zh: 提币多久能到账？")
+
+    try:
+        # Signing in, in the browser's language (zh-CN) at first.
+        page.goto(f"{served.url}/console/learning")
+        expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+        page.get_by_label("管理员 API key").fill(served.keys["agent"])
+        page.get_by_role("button", name="登录").click()
+        expect(page.get_by_role("alert")).to_have_text("需要管理员 key。")
+        page.locator("#lang").click()  # the message switches with the form
+        expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+        expect(page.get_by_role("alert")).to_have_text("An admin key is needed.")
+        page.locator("#lang").click()
+        expect(page.get_by_role("alert")).to_have_text("需要管理员 key。")
+        page.get_by_label("管理员 API key").fill(served.keys["admin"])
+        page.get_by_role("button", name="登录").click()
+        reads("zh")
+        expect(page).to_have_title("kefu 知识维护")
+        errors = console_errors(page)  # signed in (the first /v1/me, with no key, is a 401)
+
+        # Switched to English: what the admin typed and the status stay, in the new words.
+        edited = "请先在区块浏览器里查看这笔交易的状态，再联系客服。"
+        item.get_by_label("答案", exact=True).fill(edited)
+        page.locator("#c-qen").fill("How long does a withdrawal take?")
+        entry.get_by_role("button", name="编辑").click()
+        expect(page.get_by_role("button", name=f"保存修改 #{curated_id}")).to_be_visible()
+        page.locator("#c-clear").click()
+        page.locator("#lang").click()
+        reads("en")
+        expect(page).to_have_title("kefu curated answers & FAQ drafts")
+        expect(item.get_by_label("Answer", exact=True)).to_have_value(edited)
+        item.get_by_role("button", name="Save edit").click()
+        expect(page.locator("#drafts-status")).to_have_text("Saved")
+        assert served.store.get_draft(draft.id).answer == edited
+        entry.get_by_role("button", name="Edit").click()
+        expect(page.get_by_role("button", name=f"Save #{curated_id}")).to_be_visible()
+        page.locator("#lang").click()
+        expect(page.locator("#drafts-status")).to_have_text("已保存")
+        expect(page.get_by_role("button", name=f"保存修改 #{curated_id}")).to_be_visible()
+        page.locator("#c-clear").click()
+        page.locator("#lang").click()
+
+        # Still English after a reload, and in the console of this tab: one setting for the desk.
+        page.reload()
+        reads("en")
+        page.goto(f"{served.url}/console")
+        expect(page.get_by_role("tab", name="Open")).to_be_visible()
+        page.goto(f"{served.url}/console/learning")
+        reads("en")
+        page.locator("#lang").click()
+        reads("zh")
+        page.reload()
+        reads("zh")
+        assert errors == [], errors
+
+        # A browser in English opens the page in English.
+        english = browser.new_context(locale="en-US").new_page()
+        english.goto(f"{served.url}/console/learning")
+        expect(english.get_by_label("Admin API key")).to_be_visible()
+        expect(english.locator("#lang")).to_have_text("中文")
+        english.context.close()
+    finally:
+        context.close()
+        served.api("POST", f"/v1/drafts/{draft.id}/reject")
+        served.api("DELETE", f"/v1/curated/{curated_id}")
+
+
 def test_the_widget_shows_a_curated_answers_article_as_a_citation_with_its_title_and_link(
     browser: Any, served: Served
 ) -> None:
