@@ -1,7 +1,7 @@
-/* The desk pages' language, Chinese or English (/console, /console/report): one setting for all
-   of them, kept in sessionStorage "kefu.lang" (this tab, over reloads and from page to page; at
-   first the browser's language), and one toggle, the #lang button, which names the language it
-   switches to.
+/* The desk pages' language, Chinese or English (/console, /console/report, /console/learning):
+   one setting for all of them, kept in sessionStorage "kefu.lang" (this tab, over reloads and
+   from page to page; at first the browser's language), and one toggle, the #lang button, which
+   names the language it switches to.
 
    kefuLang(texts, onChange) takes the page's words ({zh: {name: text}, en: {...}}), writes them
    into every [data-t] element (its text) and [data-t-title] element (its title attribute), wires

@@ -71,7 +71,6 @@
       key: function () { return key; },
       forget: forget,
       showSignIn: showSignIn,
-      UNKNOWN: UNKNOWN,
     };
   };
 })();

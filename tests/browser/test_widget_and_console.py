@@ -474,23 +474,25 @@ def test_admins_review_drafts_and_keep_curated_answers_on_the_learning_page(
         examples=["转账失败 手续费退吗"], sources={"handoffs": ["browser-h1"]},
     )  # fmt: skip
     junk = served.store.add_draft(question="在吗", answer="在的", lang="zh", users=1)
+    # In the browser's language, Chinese here.
     page = browser.new_context(locale="zh-CN", viewport={"width": 1300, "height": 900}).new_page()
     page.goto(f"{served.url}/console/learning")
-    page.get_by_label("管理员 API key (admin)").fill(served.keys["agent"])
-    page.get_by_role("button", name="登录 Sign in").click()
-    expect(page.get_by_role("alert")).to_contain_text("admin")  # an agent key may not review
-    page.get_by_label("管理员 API key (admin)").fill(served.keys["admin"])
-    page.get_by_role("button", name="登录 Sign in").click()
+    page.get_by_label("管理员 API key").fill(served.keys["agent"])
+    page.get_by_role("button", name="登录").click()
+    expect(page.get_by_role("alert")).to_have_text("需要管理员 key。")  # an agent key may not review
+    page.get_by_label("管理员 API key").fill(served.keys["admin"])
+    page.get_by_role("button", name="登录").click()
 
     item = page.locator(f'#drafts li[data-id="{draft.id}"]')
-    expect(item.get_by_label(re.compile("问题 Question"))).to_have_value(draft.question)
-    expect(item).to_contain_text("3 位用户")
-    item.get_by_label("答案 Answer").fill("失败的交易会消耗矿工费，资产本身不会扣除，可在浏览器里查看交易状态。")
+    expect(item.get_by_label(f"问题 #{draft.id} · zh · 3 位用户")).to_have_value(draft.question)
+    expect(item).to_contain_text("其他问法：转账失败 手续费退吗")
+    item.get_by_label("答案").fill("失败的交易会消耗矿工费，资产本身不会扣除，可在浏览器里查看交易状态。")
     page.screenshot(path=str(shots / "learning.png"))
-    item.get_by_role("button", name="通过 Approve").click()
+    item.get_by_role("button", name="通过").click()
     expect(page.locator("#drafts-status")).to_contain_text("已通过")
-    page.locator(f'#drafts li[data-id="{junk.id}"]').get_by_role("button", name="拒绝 Reject").click()
+    page.locator(f'#drafts li[data-id="{junk.id}"]').get_by_role("button", name="拒绝").click()
     expect(page.locator("#drafts li")).to_have_count(0)
+    expect(page.locator("#drafts-empty")).to_have_text("没有待审核的草稿。")
     approved = served.store.get_draft(draft.id)
     assert approved.status == "approved" and approved.curated_id is not None
     assert served.store.get_draft(junk.id).status == "rejected"
@@ -498,22 +500,137 @@ def test_admins_review_drafts_and_keep_curated_answers_on_the_learning_page(
     expect(curated).to_contain_text("资产本身不会扣除")
 
     # A new curated answer, then disabled.
-    page.get_by_label("问题（英文）Question (en)").fill("How do I contact official support?")
-    page.get_by_label("答案（英文）Answer (en)").fill(
-        "Use Settings > Help in the app; staff never ask for your phrase."
-    )
-    page.get_by_role("button", name="保存 Save", exact=True).click()
-    expect(page.locator("#curated-status")).to_contain_text("Saved")
+    page.get_by_label("问题（英文）").fill("How do I contact official support?")
+    page.get_by_label("答案（英文）").fill("Use Settings > Help in the app; staff never ask for your phrase.")
+    page.get_by_role("button", name="保存", exact=True).click()
+    expect(page.locator("#curated-status")).to_contain_text("已保存")
     made = [c for c in served.store.list_curated() if c.question_en == "How do I contact official support?"]
     assert len(made) == 1 and made[0].enabled
-    page.locator(f'#curated li[data-id="{made[0].id}"]').get_by_role("button", name="停用 Disable").click()
-    expect(page.locator(f'#curated li[data-id="{made[0].id}"]')).to_contain_text("停用 disabled")
+    entry = page.locator(f'#curated li[data-id="{made[0].id}"]')
+    expect(entry.locator(".meta").first).to_have_text(f"#{made[0].id} · 启用 · 命中 0 次")
+    entry.get_by_role("button", name="停用").click()
+    expect(entry.locator(".meta").first).to_have_text(f"#{made[0].id} · 停用 · 命中 0 次")
+    expect(entry.get_by_role("button", name="启用")).to_be_visible()
     assert not served.store.get_curated(made[0].id).enabled
     # An answer the output check refuses is explained where it was typed.
-    page.get_by_label("问题（中文）Question (zh)").fill("钱包被盗怎么办")
-    page.get_by_label("答案（中文）Answer (zh)").fill("请把你的助记词发给客服，我们帮你找回。")
-    page.get_by_role("button", name="保存 Save", exact=True).click()
+    page.get_by_label("问题（中文）").fill("钱包被盗怎么办")
+    page.get_by_label("答案（中文）").fill("请把你的助记词发给客服，我们帮你找回。")
+    page.get_by_role("button", name="保存", exact=True).click()
     expect(page.locator("#curated-status")).to_contain_text("answer_zh")
+
+
+def test_the_learning_page_speaks_the_desks_language_and_keeps_it_over_a_reload(browser: Any, served: Served) -> None:
+    # A user's wording may hold braces: it is shown as written in either language.
+    draft = served.store.add_draft(
+        question="提币一直没到账怎么办", answer="请先在区块浏览器里查看这笔交易的状态。", lang="zh", users=2,
+        examples=["提现 {n} 小时没到"],
+    )  # fmt: skip
+    article = "help/zh/transfers/pending-transfer.md"
+    curated = {
+        "question_zh": "提币多久能到账？",
+        "answer_zh": "一般几分钟内到账，网络拥堵时会更久。",
+        "articles": [article],
+    }
+    made = served.api("POST", "/v1/curated", json=curated)
+    assert made.status_code == 201, made.text
+    curated_id = made.json()["id"]
+    #: The page's own words in each language, none of which may show in the other.
+    words = {
+        "zh": {"heading": "待审核的 FAQ 草稿", "curated": "策展答案", "learn": "立即生成草稿（最近 7 天）",
+               "approve": "通过", "save": "保存", "answer": "答案（英文）", "lang": "EN"},
+        "en": {"heading": "FAQ drafts to review", "curated": "Curated answers", "learn": "Draft now (last 7 days)",
+               "approve": "Approve", "save": "Save", "answer": "Answer (en)", "lang": "中文"},
+    }  # fmt: skip
+    context = browser.new_context(locale="zh-CN", viewport={"width": 1300, "height": 900})
+    page: Page = context.new_page()
+    item = page.locator(f'#drafts li[data-id="{draft.id}"]')
+    entry = page.locator(f'#curated li[data-id="{curated_id}"]')
+
+    def reads(lang: str) -> None:
+        """The page's words in ``lang`` and none of the other language's; the data as written."""
+        mine, other = words[lang], words["en" if lang == "zh" else "zh"]
+        expect(page.locator("html")).to_have_attribute("lang", "zh-CN" if lang == "zh" else "en")
+        expect(page.locator("#lang")).to_have_text(mine["lang"])
+        for heading in ("heading", "curated"):
+            expect(page.get_by_role("heading", name=mine[heading], exact=True)).to_be_visible()
+            expect(page.get_by_role("heading", name=other[heading], exact=True)).to_have_count(0)
+        for name in ("learn", "save"):
+            expect(page.get_by_role("button", name=mine[name], exact=True)).to_be_visible()
+            expect(page.get_by_role("button", name=other[name], exact=True)).to_have_count(0)
+        expect(page.get_by_label(mine["answer"], exact=True)).to_be_visible()
+        expect(item.get_by_role("button", name=mine["approve"], exact=True)).to_be_visible()
+        expect(item.get_by_role("button", name=other["approve"], exact=True)).to_have_count(0)
+        users = f"问题 #{draft.id} · zh · 2 位用户" if lang == "zh" else f"Question #{draft.id} · zh · users: 2"
+        expect(item.get_by_label(users, exact=True)).to_have_value(draft.question)
+        expect(item).to_contain_text(("其他问法：" if lang == "zh" else "Also asked: ") + "提现 {n} 小时没到")
+        hits = f"#{curated_id} · 启用 · 命中 0 次" if lang == "zh" else f"#{curated_id} · enabled · hits: 0"
+        expect(entry.locator(".meta").first).to_have_text(hits)
+        expect(entry).to_contain_text(("文章：" if lang == "zh" else "Articles: ") + article)
+        expect(entry).to_contain_text("zh: 提币多久能到账？")
+
+    try:
+        # Signing in, in the browser's language (zh-CN) at first.
+        page.goto(f"{served.url}/console/learning")
+        expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+        page.get_by_label("管理员 API key").fill(served.keys["agent"])
+        page.get_by_role("button", name="登录").click()
+        expect(page.get_by_role("alert")).to_have_text("需要管理员 key。")
+        page.locator("#lang").click()  # the message switches with the form
+        expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+        expect(page.get_by_role("alert")).to_have_text("An admin key is needed.")
+        page.locator("#lang").click()
+        expect(page.get_by_role("alert")).to_have_text("需要管理员 key。")
+        page.get_by_label("管理员 API key").fill(served.keys["admin"])
+        page.get_by_role("button", name="登录").click()
+        reads("zh")
+        expect(page).to_have_title("kefu 知识维护")
+        errors = console_errors(page)  # signed in (the first /v1/me, with no key, is a 401)
+
+        # Switched to English: what the admin typed and the status stay, in the new words.
+        edited = "请先在区块浏览器里查看这笔交易的状态，再联系客服。"
+        item.get_by_label("答案", exact=True).fill(edited)
+        page.locator("#c-qen").fill("How long does a withdrawal take?")
+        entry.get_by_role("button", name="编辑").click()
+        expect(page.get_by_role("button", name=f"保存修改 #{curated_id}")).to_be_visible()
+        page.locator("#c-clear").click()
+        page.locator("#lang").click()
+        reads("en")
+        expect(page).to_have_title("kefu curated answers & FAQ drafts")
+        expect(item.get_by_label("Answer", exact=True)).to_have_value(edited)
+        item.get_by_role("button", name="Save edit").click()
+        expect(page.locator("#drafts-status")).to_have_text("Saved")
+        assert served.store.get_draft(draft.id).answer == edited
+        entry.get_by_role("button", name="Edit").click()
+        expect(page.get_by_role("button", name=f"Save #{curated_id}")).to_be_visible()
+        page.locator("#lang").click()
+        expect(page.locator("#drafts-status")).to_have_text("已保存")
+        expect(page.get_by_role("button", name=f"保存修改 #{curated_id}")).to_be_visible()
+        page.locator("#c-clear").click()
+        page.locator("#lang").click()
+
+        # Still English after a reload, and in the console of this tab: one setting for the desk.
+        page.reload()
+        reads("en")
+        page.goto(f"{served.url}/console")
+        expect(page.get_by_role("tab", name="Open")).to_be_visible()
+        page.goto(f"{served.url}/console/learning")
+        reads("en")
+        page.locator("#lang").click()
+        reads("zh")
+        page.reload()
+        reads("zh")
+        assert errors == [], errors
+
+        # A browser in English opens the page in English.
+        english = browser.new_context(locale="en-US").new_page()
+        english.goto(f"{served.url}/console/learning")
+        expect(english.get_by_label("Admin API key")).to_be_visible()
+        expect(english.locator("#lang")).to_have_text("中文")
+        english.context.close()
+    finally:
+        context.close()
+        served.api("POST", f"/v1/drafts/{draft.id}/reject")
+        served.api("DELETE", f"/v1/curated/{curated_id}")
 
 
 def test_the_widget_shows_a_curated_answers_article_as_a_citation_with_its_title_and_link(
@@ -729,7 +846,7 @@ def test_the_key_entered_in_the_console_serves_the_report_and_learning_pages(bro
     agent = console_page(browser, served, served.keys["agent"])
     expect(agent.locator("#app")).to_be_visible()
     agent.goto(f"{served.url}/console/learning")
-    expect(agent.get_by_role("alert")).to_contain_text("admin")
+    expect(agent.get_by_role("alert")).to_have_text("需要管理员 key。")
     agent.goto(f"{served.url}/console/report")
     expect(agent.locator("#app")).to_be_visible()
     expect(agent.locator("#signin")).to_be_hidden()
