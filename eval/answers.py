@@ -133,8 +133,10 @@ async def run_item(answerer: QuestionAnswerer, item: EvalItem) -> ItemOutcome:
     )
 
 
-#: Reasons the answerer hands off for whatever the threshold: the threshold cannot move them.
-FIXED_REASONS = (*RULE_REASONS, "no_sources", "unsafe_answer", "no_answer")
+#: Reasons whose decision the threshold cannot move: the handoffs taken whatever the score, and
+#: a scam warning, shown whatever the score of what follows it (so it is not part of what a
+#: threshold promises, and is not in the risk-coverage sweep or the calibration).
+FIXED_REASONS = (*RULE_REASONS, "no_sources", "unsafe_answer", "no_answer", "fraud_warning")
 
 
 def apply_threshold(outcomes: Sequence[ItemOutcome], threshold: float) -> list[ItemOutcome]:
@@ -150,7 +152,7 @@ def apply_threshold(outcomes: Sequence[ItemOutcome], threshold: float) -> list[I
     out = []
     for o in outcomes:
         evidence = Evidence(**{k: v for k, v in o.evidence.items() if k in known})
-        if o.action == "answer" and not calibration.answers(evidence, o.confidence):
+        if o.action == "answer" and o.reason not in FIXED_REASONS and not calibration.answers(evidence, o.confidence):
             reason = "llm_unavailable" if o.mode == "extractive" else "low_confidence"
             out.append(replace(o, action="handoff", reason=reason, answer=""))
         else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,15 @@ def test_apply_threshold_turns_low_confidence_answers_into_handoffs_with_drafts(
     assert summary["answers"]["accuracy_of_answered"] == 1.0
     # The sweep does not depend on the threshold.
     assert summary["selective"] == summarise(outcomes)["selective"]
+
+
+def test_a_scam_warning_stands_whatever_the_threshold_and_is_not_in_the_sweep() -> None:
+    warning = _outcome(1, 0.95, False, mode="warning", reason="fraud_warning", judged_text="骗子会冒充客服。")
+    answers = [_outcome(2, 0.9, True), _outcome(3, 0.4, False)]
+    # The answerer shows the warning whatever the score: so does the eval's re-decision.
+    assert apply_threshold([replace(warning, confidence=0.1)], 0.5)[0].action == "answer"
+    # Its score promises nothing of the threshold's: the sweep reads the scored answers alone.
+    assert summarise([warning, *answers])["selective"] == summarise(answers)["selective"]
 
 
 def test_a_set_without_must_handoff_items_has_no_handoff_recall_rather_than_a_recall_of_zero() -> None:
