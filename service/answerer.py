@@ -88,6 +88,7 @@ UNTRANSLATED_LIMIT = 2
 #: Share of the answer deadline kept for scoring the LLM's answer after it stops.
 DEADLINE_RESERVE = 0.1
 _SENTENCE_END = re.compile(r"(?<=[。！？!?\n])|(?<=[.;:])(?=\s)")
+_WEB_LINK = re.compile(r"https?://[^\s（）()<>，。；！？]+")
 
 
 @dataclass(frozen=True)
@@ -864,7 +865,17 @@ def _rule_reasons(
 
 def _complete_sentences(text: str) -> tuple[list[str], str]:
     """Split off the sentences that are complete; keep the unfinished tail."""
-    parts = _SENTENCE_END.split(text)
+    # A web address's "?" ends nothing: inside one, or where one reaches the end of the text
+    # so far (its query may still be streaming: "…/nft-application?" + "utm_source=…").
+    links = [m.span() for m in _WEB_LINK.finditer(text)]
+    parts, start = [], 0
+    for m in _SENTENCE_END.finditer(text):
+        at = m.start()
+        if any(a < at < b or a < at == b == len(text) for a, b in links):
+            continue
+        parts.append(text[start:at])
+        start = m.end()
+    parts.append(text[start:])
     if len(parts) == 1:
         return [], text
     *done, tail = parts

@@ -135,6 +135,16 @@ async def test_a_rendering_that_copies_the_chinese_is_given_up_at_once() -> None
     assert not result.answer.startswith("1.")
 
 
+async def test_a_rendered_web_address_is_never_cut_at_its_question_mark() -> None:
+    text = "在区块浏览器 https://etherscan.io/tx?a=1 输入交易哈希查看状态。"
+    explorer = hit("help/zh/explorer.md", text, title="查看交易")
+    # The model's stream breaks inside the address, just after its "?".
+    gen = FakeGenerator(["Check the status at https://etherscan.io/tx?", "a=1 by entering the hash.\n"])
+    _, result = await collect(answerer([explorer], gen, calibration=OPEN), "where do I check my transaction status?")
+    assert result.mode == "rendered"
+    assert result.answer == "Check the status at https://etherscan.io/tx?a=1 by entering the hash. [1]"
+
+
 async def test_a_rendered_steps_number_stays_with_its_step() -> None:
     # The first step came back untranslated: its number must not be left standing alone.
     gen = FakeGenerator(["1.", " 打开这笔交易的详情页。", " 2.", " Tap Speed up to resubmit.\n"])
