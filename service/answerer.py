@@ -869,12 +869,12 @@ def _complete_sentences(text: str) -> tuple[list[str], str]:
     # so far (its query may still be streaming: "…/nft-application?" + "utm_source=…").
     links = [m.span() for m in _WEB_LINK.finditer(text)]
     parts, start = [], 0
-    for m in _SENTENCE_END.finditer(text):
-        at = m.start()
+    for stop in _SENTENCE_END.finditer(text):
+        at = stop.start()
         if any(a < at < b or a < at == b == len(text) for a, b in links):
             continue
         parts.append(text[start:at])
-        start = m.end()
+        start = stop.end()
     parts.append(text[start:])
     if len(parts) == 1:
         return [], text
