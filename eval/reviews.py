@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +57,33 @@ def load_reviews(path: Path) -> list[Review]:
             raise BadInputError(f"{where}: field 'label' must be one of {', '.join(LABELS)}")
         out.append(Review(raw["id"], raw["run"], raw["label"], raw["answer_sha1"], str(raw.get("note", ""))))
     return out
+
+
+def as_decided(pairs: Sequence[ReviewedRow], threshold: float | None) -> list[str]:
+    """The labels of what users got at ``threshold``: the eval answers every item the rules let
+    through (threshold 0), so a reviewed answer the threshold would have kept back is a
+    handoff, needless where the answer was good or partial, right where it was wrong. None: as
+    answered."""
+    if threshold is None:
+        return [rv.label for rv, _ in pairs]
+    from eval.answers import FIXED_REASONS
+    from service.confidence import Calibration, Evidence
+
+    calibration = Calibration(threshold=threshold)
+    known = {f.name for f in fields(Evidence)}
+    labels = []
+    for rv, row in pairs:
+        evidence = Evidence(**{k: v for k, v in (row.get("evidence") or {}).items() if k in known})
+        kept_back = (
+            row.get("action") == "answer"
+            and row.get("reason") not in FIXED_REASONS
+            and not calibration.answers(evidence, float(row.get("confidence") or 0.0))
+        )
+        if kept_back and rv.label in ANSWERED:
+            labels.append("handoff_right" if rv.label == "wrong" else "handoff_needless")
+        else:
+            labels.append(rv.label)
+    return labels
 
 
 def reviewed_rates(labels: Sequence[str]) -> dict[str, Any]:

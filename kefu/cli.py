@@ -480,7 +480,7 @@ def cmd_eval_reviews(args: argparse.Namespace, settings: Settings) -> int:
     from pathlib import Path
 
     from eval.jsonl import read_objects
-    from eval.reviews import agreement, load_reviews, matched, reviewed_coverage, reviewed_rates
+    from eval.reviews import agreement, as_decided, load_reviews, matched, reviewed_coverage, reviewed_rates
 
     reviews = load_reviews(Path(args.reviews))
     run_dir = Path(args.run_dir)
@@ -488,16 +488,22 @@ def cmd_eval_reviews(args: argparse.Namespace, settings: Settings) -> int:
     if not answers.is_file():
         raise BadInputError(f"{answers} does not exist (run `kefu eval --mode full --out {run_dir}` first)")
     rows = [row for _, row in read_objects(answers)]
-    labels = [rv.label for rv, _ in matched(reviews, rows, args.run)[0]]
+    threshold = args.threshold
+    if threshold is None and (run_dir / "metrics.json").is_file():
+        config = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8")).get("config") or {}
+        threshold = config.get("threshold")
+    labels = as_decided(matched(reviews, rows, args.run)[0], threshold)
     report = {
-        "run": args.run, "rates": reviewed_rates(labels), "agreement": agreement(reviews, rows, args.run),
-        "confidence": reviewed_coverage(reviews, rows, args.run),
+        "run": args.run, "threshold": threshold, "rates": reviewed_rates(labels),
+        "agreement": agreement(reviews, rows, args.run), "confidence": reviewed_coverage(reviews, rows, args.run),
     }  # fmt: skip
     if args.json:
         _print_json(report)
         return EXIT_OK
     rates, agree = report["rates"], report["agreement"]
     print(f"reviewed {rates['n']} answers of run {args.run!r} ({agree['stale']} labels for other answers skipped)")
+    if threshold is not None:
+        print(f"  as decided at threshold {threshold}: an answer below it counts as a handoff")
     for key in ("good_of_answerable", "partial_of_answered", "wrong_of_answered", "needless_handoffs"):
         print(f"  {key:22} {rates[key]:.3f}")
     print(f"agreement with the review over {agree['n']} answered items:")
@@ -1218,12 +1224,18 @@ def _add_eval_reviews_command(sub: Subcommands) -> None:
             "answerable, partial and wrong of answered, needless handoffs), how often each correctness "
             "measure agrees with the reviewer on answered items, and what the confidence promises by the "
             "labels: the good and wrong rates among the most confident 20/40/60/80/100% of the answered items "
-            "and the coverage at 90% reviewed good."
+            "and the coverage at 90% reviewed good. The rates are of what users got: the run answers every "
+            "item (threshold 0), so an answer below the run's threshold counts as a handoff, needless where "
+            "it was reviewed good or partial, right where it was wrong."
         ),
     )
     p.add_argument("run_dir", metavar="RUN_DIR", help="an eval run directory with answers.jsonl")
     p.add_argument("--reviews", required=True, help="the review labels (JSONL)")
     p.add_argument("--run", default="after", help="which reviewed run's labels to read (default: after)")
+    p.add_argument(
+        "--threshold", type=float, default=None,
+        help="decide at this threshold (default: the run's, from its metrics.json; 0 counts every answer)",
+    )  # fmt: skip
     _json_option(p, "the figures")
     p.set_defaults(handler=cmd_eval_reviews)
 

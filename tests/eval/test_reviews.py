@@ -7,7 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from eval.reviews import agreement, answer_sha1, load_reviews, reviewed_coverage, reviewed_rates
+from eval.reviews import (
+    Review,
+    agreement,
+    answer_sha1,
+    as_decided,
+    load_reviews,
+    matched,
+    reviewed_coverage,
+    reviewed_rates,
+)
 from kefu.errors import BadInputError
 
 
@@ -80,3 +89,22 @@ def test_the_bundled_review_labels_load_and_name_items_of_their_dataset(path: Pa
     # One label per answer of a run: a run's labels are never given twice to one item.
     keys = [(r.run, r.id) for r in reviews]
     assert len(keys) == len(set(keys))
+
+
+def test_the_rates_are_of_what_users_got_at_the_runs_threshold() -> None:
+    evidence = {"grounded": 1.0, "cited": 1.0}
+    rows = [
+        {"id": "a", "answer": "答a", "action": "answer", "reason": "grounded", "confidence": 0.6, "evidence": evidence},
+        {"id": "b", "answer": "答b", "action": "answer", "reason": "grounded", "confidence": 0.1, "evidence": evidence},
+        {"id": "c", "answer": "答c", "action": "answer", "reason": "grounded", "confidence": 0.1, "evidence": evidence},
+        {"id": "d", "answer": "答d", "action": "answer", "reason": "fraud_warning", "confidence": 0.1},
+    ]  # fmt: skip
+    labels = {"a": "good", "b": "wrong", "c": "partial", "d": "good"}
+    reviews = [Review(r["id"], "s", labels[r["id"]], answer_sha1(r["answer"])) for r in rows]
+    pairs = matched(reviews, rows, "s")[0]
+    # The eval answered all four (threshold 0); at 0.3 users got b and c handed off: the wrong
+    # one rightly, the partial one needlessly. A scam warning stands whatever its score.
+    assert as_decided(pairs, 0.3) == ["good", "handoff_right", "handoff_needless", "good"]
+    assert as_decided(pairs, None) == ["good", "wrong", "partial", "good"]
+    rates = reviewed_rates(as_decided(pairs, 0.3))
+    assert rates["wrong_of_answered"] == 0.0 and rates["needless_handoffs"] == 0.25
