@@ -6,7 +6,8 @@
   "use strict";
   var T = {
     zh: {
-      title: "kefu 客服台", signout: "退出", signinTitle: "客服登录", keyLabel: "客服 API key", signin: "登录",
+      title: "kefu 客服台", report: "周报", learning: "知识维护", signout: "退出", signinTitle: "客服登录",
+      keyLabel: "客服 API key", signin: "登录",
       keyNote: "key 只保存在本浏览器标签页的会话中，关闭标签页即清除。", queue: "队列", tabOpen: "待处理", tabMine: "我的",
       tabAll: "全部", empty: "没有会话", pick: "从左侧选择一个会话。", claim: "认领", conversation: "对话",
       suggestion: "建议回复", reply: "回复", sendResolve: "发送并结束", sendOnly: "仅发送（不结束）", copy: "复制",
@@ -28,7 +29,8 @@
       errOther: "出错了（{status}），请稍后再试。", errNet: "网络错误，请检查连接后重试。"
     },
     en: {
-      title: "kefu console", signout: "Sign out", signinTitle: "Agent sign-in", keyLabel: "Agent API key", signin: "Sign in",
+      title: "kefu console", report: "Weekly report", learning: "Curated answers & drafts", signout: "Sign out",
+      signinTitle: "Agent sign-in", keyLabel: "Agent API key", signin: "Sign in",
       keyNote: "The key is kept in this browser tab's session only and is gone when the tab closes.", queue: "Queue",
       tabOpen: "Open", tabMine: "Mine", tabAll: "All", empty: "No conversations", pick: "Pick a conversation on the left.",
       claim: "Claim", conversation: "Conversation", suggestion: "Suggested reply", reply: "Reply",

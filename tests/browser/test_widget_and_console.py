@@ -812,7 +812,7 @@ def test_a_server_running_open_lets_the_desk_into_every_page_without_a_key(brows
         page.goto(f"{served.url}/console", wait_until="networkidle")
         expect(page.locator("#app")).to_be_visible()
         expect(page.locator("#who")).to_contain_text("admin")
-        page.get_by_role("link", name=re.compile("Report")).click()
+        page.get_by_role("link", name="周报", exact=True).click()
         expect(page.locator("#app")).to_be_visible()
         expect(page.locator("#signin")).to_be_hidden()
         expect(page.frame_locator("#report").get_by_role("heading", name=TEXTS["zh"]["title"])).to_be_visible(
@@ -894,6 +894,15 @@ def test_the_queue_shows_the_users_question_and_labels_in_the_consoles_language(
     asked = handoff_for(served, question, "desk-labels")
     assert (asked["reason"], asked["handoff"]["priority"]) == ("stolen_funds", "urgent"), asked
     page = console_page(browser, served, served.keys["agent"])
+    header = page.locator("header.top")
+
+    def links(report: str, learning: str) -> None:
+        """The header's links to the report and learning pages, in the console's language."""
+        expect(header.get_by_role("link", name=report, exact=True)).to_have_attribute("href", "/console/report")
+        expect(header.get_by_role("link", name=learning, exact=True)).to_have_attribute("href", "/console/learning")
+        expect(header.get_by_role("link")).to_have_text([report, learning])
+
+    links("周报", "知识维护")
     item = page.locator(f'#queue li[data-id="{asked["handoff"]["id"]}"]')
     expect(item.locator(".preview")).to_have_text(question)
     expect(item).to_contain_text("紧急")
@@ -911,6 +920,11 @@ def test_the_queue_shows_the_users_question_and_labels_in_the_consoles_language(
     expect(item).to_contain_text("urgent")
     expect(item).to_contain_text("stolen funds")
     expect(page.locator("#d-meta")).to_contain_text("reason: stolen funds")
+    links("Weekly report", "Curated answers & drafts")
+    # The learning link leads there, and the page keeps the console's language.
+    header.get_by_role("link", name="Curated answers & drafts").click()
+    expect(page).to_have_url(f"{served.url}/console/learning")
+    expect(page.locator("html")).to_have_attribute("lang", "en")
     page.context.close()
 
 
