@@ -62,14 +62,19 @@ def settings_for(data_dir: Path, db: Path) -> Settings:
     )
 
 
-@pytest.fixture
-def served(data_dir: Path, tmp_path: Path) -> Iterator[tuple[TestClient[Any], Store]]:
-    """The app on the index, in this process, open to callers without a key (as admins)."""
+def open_app(data_dir: Path, tmp_path: Path) -> tuple[Any, Store]:
+    """The app on ``data_dir``'s index, in this process, open to callers without a key (as admins)."""
     store = Store(f"sqlite:///{tmp_path / 'kefu.db'}")
     app = create_app(
         settings_for(data_dir, tmp_path / "kefu.db"), store=store, embedder=FakeEmbedder(),
         generator=FakeGenerator(["好。"]), open_access=True,
     )  # fmt: skip
+    return app, store
+
+
+@pytest.fixture
+def served(data_dir: Path, tmp_path: Path) -> Iterator[tuple[TestClient[Any], Store]]:
+    app, store = open_app(data_dir, tmp_path)
     with TestClient(app) as client:
         yield client, store
     store.close()
@@ -167,11 +172,7 @@ def test_a_link_the_index_no_longer_has_is_left_out_never_shown_as_a_path(
 def test_without_an_index_articles_cannot_be_checked_and_are_refused(tmp_path: Path) -> None:
     empty = tmp_path / "data"
     empty.mkdir()
-    store = Store(f"sqlite:///{tmp_path / 'kefu.db'}")
-    app = create_app(
-        settings_for(empty, tmp_path / "kefu.db"), store=store, embedder=FakeEmbedder(),
-        generator=FakeGenerator(["好。"]), open_access=True,
-    )  # fmt: skip
+    app, store = open_app(empty, tmp_path)
     with TestClient(app) as client:
         body = {"question_zh": QUESTION_ZH, "answer_zh": ANSWER_ZH, "articles": [FAILED_ZH]}
         refused = client.post("/v1/curated", json=body)
