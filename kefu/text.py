@@ -96,18 +96,26 @@ def split_sentences(text: str) -> list[str]:
     The pieces search indexes (a stop after ":" too); :func:`sentence_spans` is the
     sentence as the rules and the answer check read it.
     """
-    # A web address's "?" or "!" ends no sentence ("index.html?locale=zh" is one link), and
-    # one in brackets after a stop belongs to the sentence before ("如何查看？（https://…）").
+    return [p.strip() for p in split_outside_links(text, _SENTENCE_END) if p and p.strip()]
+
+
+def split_outside_links(text: str, stops: re.Pattern[str], *, streaming: bool = False) -> list[str]:
+    """``text`` cut at each match of ``stops``, but not inside a web address (its "?" ends no
+    sentence: "index.html?locale=zh" is one link) nor before one in brackets after a stop (it
+    belongs to the sentence before: "如何查看？（https://…）"). ``streaming``: the text is still
+    coming, so an address that reaches its end may go on (".../nft-application?" + "utm_source=")."""
     links = [m.span() for m in _WEB_LINK.finditer(text)]
     parts, start = [], 0
-    for m in _SENTENCE_END.finditer(text):
-        if m.start() == m.end() and _LINK_AFTER.match(text, m.end()):
+    for stop in stops.finditer(text):
+        at = stop.start()
+        if at == stop.end() and _LINK_AFTER.match(text, at):
             continue
-        if not any(a < m.start() < b for a, b in links):
-            parts.append(text[start : m.start()])
-            start = m.end()
+        if any(a < at < b or (streaming and a < at == b == len(text)) for a, b in links):
+            continue
+        parts.append(text[start:at])
+        start = stop.end()
     parts.append(text[start:])
-    return [p.strip() for p in parts if p and p.strip()]
+    return parts
 
 
 def split_passage(text: str) -> list[str]:

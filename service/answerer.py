@@ -31,7 +31,7 @@ from kefu.generators import GenerationOptions
 from kefu.generators.base import ChatMessage, with_deadline
 from kefu.redaction import Redactor
 from kefu.settings import DEFAULT_OFFICIAL_DOMAINS
-from kefu.text import detect_language, visible
+from kefu.text import detect_language, split_outside_links, visible
 from kefu.vocab import MAX_QUESTION_CHARS, AnswerStyle, Mode
 from service.citations import CitationStream, normalise_markers
 from service.confidence import Calibration, Evidence, evidence_match, plain_cosine, retrieval_evidence
@@ -88,7 +88,6 @@ UNTRANSLATED_LIMIT = 2
 #: Share of the answer deadline kept for scoring the LLM's answer after it stops.
 DEADLINE_RESERVE = 0.1
 _SENTENCE_END = re.compile(r"(?<=[。！？!?\n])|(?<=[.;:])(?=\s)")
-_WEB_LINK = re.compile(r"https?://[^\s（）()<>，。；！？]+")
 
 
 @dataclass(frozen=True)
@@ -865,17 +864,7 @@ def _rule_reasons(
 
 def _complete_sentences(text: str) -> tuple[list[str], str]:
     """Split off the sentences that are complete; keep the unfinished tail."""
-    # A web address's "?" ends nothing: inside one, or where one reaches the end of the text
-    # so far (its query may still be streaming: "…/nft-application?" + "utm_source=…").
-    links = [m.span() for m in _WEB_LINK.finditer(text)]
-    parts, start = [], 0
-    for stop in _SENTENCE_END.finditer(text):
-        at = stop.start()
-        if any(a < at < b or a < at == b == len(text) for a, b in links):
-            continue
-        parts.append(text[start:at])
-        start = stop.end()
-    parts.append(text[start:])
+    parts = split_outside_links(text, _SENTENCE_END, streaming=True)
     if len(parts) == 1:
         return [], text
     *done, tail = parts

@@ -348,19 +348,20 @@ def without_secret_entry(evidence: SelectedEvidence) -> SelectedEvidence:
         ]  # fmt: skip
         lines = _without_trailing_announcements(lines)
         if lines:
-            sources.append(replace(source, n=len(sources) + 1, text="\n".join(lines)))
-    if [s.text for s in sources] == [s.text for s in evidence.sources]:
-        return evidence
-    has_top = evidence.has_top and bool(sources) and sources[0].doc_id == evidence.sources[0].doc_id
-    return SelectedEvidence(sources=sources, best_match=evidence.best_match, has_top=has_top)
+            sources.append(replace(source, text="\n".join(lines)))
+    return _kept(evidence, sources)
 
 
 def about_scams(evidence: SelectedEvidence) -> SelectedEvidence:
     """The sources whose article or sentences tell of a scam (lexicon: evidence.describes_scam),
     numbered again. Under a scam warning, a passage on another subject (a fee formula for "客服
     说要先交手续费") reads as the help center's answer to the scam and buries the warning."""
-    sources = [s for s in evidence.sources if _DESCRIBES_SCAM.search(s.title) or _DESCRIBES_SCAM.search(s.text)]
-    if len(sources) == len(evidence.sources):
+    return _kept(evidence, [s for s in evidence.sources if _DESCRIBES_SCAM.search(f"{s.title}\n{s.text}")])
+
+
+def _kept(evidence: SelectedEvidence, sources: list[Source]) -> SelectedEvidence:
+    """``evidence`` with only ``sources`` (what a filter kept of its own), numbered again."""
+    if [s.text for s in sources] == [s.text for s in evidence.sources]:
         return evidence
     sources = [replace(s, n=i) for i, s in enumerate(sources, start=1)]
     has_top = evidence.has_top and bool(sources) and sources[0].doc_id == evidence.sources[0].doc_id
