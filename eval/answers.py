@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Protocol
 
@@ -139,6 +139,16 @@ async def run_item(answerer: QuestionAnswerer, item: EvalItem) -> ItemOutcome:
 FIXED_REASONS = (*RULE_REASONS, "no_sources", "unsafe_answer", "no_answer", "fraud_warning")
 
 
+def kept_back(
+    calibration: Calibration, action: str, reason: str | None, evidence: Mapping[str, Any], confidence: float
+) -> bool:
+    """Whether an answer given at threshold 0 is one the service would keep back at
+    ``calibration``'s threshold (a handoff with the answer as the agent's draft)."""
+    known = {f.name for f in fields(Evidence)}
+    ev = Evidence(**{k: v for k, v in evidence.items() if k in known})
+    return action == "answer" and reason not in FIXED_REASONS and not calibration.answers(ev, confidence)
+
+
 def apply_threshold(outcomes: Sequence[ItemOutcome], threshold: float) -> list[ItemOutcome]:
     """The decisions the service would take at ``threshold``, from answers generated without one.
 
@@ -148,11 +158,9 @@ def apply_threshold(outcomes: Sequence[ItemOutcome], threshold: float) -> list[I
     draft, exactly as the answerer decides.
     """
     calibration = Calibration(threshold=threshold)
-    known = {f.name for f in fields(Evidence)}
     out = []
     for o in outcomes:
-        evidence = Evidence(**{k: v for k, v in o.evidence.items() if k in known})
-        if o.action == "answer" and o.reason not in FIXED_REASONS and not calibration.answers(evidence, o.confidence):
+        if kept_back(calibration, o.action, o.reason, o.evidence, o.confidence):
             reason = "llm_unavailable" if o.mode == "extractive" else "low_confidence"
             out.append(replace(o, action="handoff", reason=reason, answer=""))
         else:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -66,20 +66,17 @@ def as_decided(pairs: Sequence[ReviewedRow], threshold: float | None) -> list[st
     answered."""
     if threshold is None:
         return [rv.label for rv, _ in pairs]
-    from eval.answers import FIXED_REASONS
-    from service.confidence import Calibration, Evidence
+    from eval.answers import kept_back
+    from service.confidence import Calibration
 
     calibration = Calibration(threshold=threshold)
-    known = {f.name for f in fields(Evidence)}
     labels = []
     for rv, row in pairs:
-        evidence = Evidence(**{k: v for k, v in (row.get("evidence") or {}).items() if k in known})
-        kept_back = (
-            row.get("action") == "answer"
-            and row.get("reason") not in FIXED_REASONS
-            and not calibration.answers(evidence, float(row.get("confidence") or 0.0))
-        )
-        if kept_back and rv.label in ANSWERED:
+        back = kept_back(
+            calibration, str(row.get("action")), row.get("reason"), row.get("evidence") or {},
+            float(row.get("confidence") or 0.0),
+        )  # fmt: skip
+        if back and rv.label in ANSWERED:
             labels.append("handoff_right" if rv.label == "wrong" else "handoff_needless")
         else:
             labels.append(rv.label)
