@@ -104,6 +104,8 @@ def split_outside_links(text: str, stops: re.Pattern[str], *, streaming: bool = 
     sentence: "index.html?locale=zh" is one link) nor before one in brackets after a stop (it
     belongs to the sentence before: "如何查看？（https://…）"). ``streaming``: the text is still
     coming, so an address that reaches its end may go on (".../nft-application?" + "utm_source=")."""
+    if "://" not in text:  # the common case: no address to step around
+        return stops.split(text)
     links = [m.span() for m in _WEB_LINK.finditer(text)]
     parts, start = [], 0
     for stop in stops.finditer(text):
