@@ -4,6 +4,7 @@ fused, aggregated to documents, with the per-hit evidence the confidence step us
 from __future__ import annotations
 
 import logging
+import math
 import re
 import threading
 import time
@@ -221,7 +222,7 @@ class HybridRetriever:
         *,
         glossary: Glossary | None = None,
         fusion: Fusion = DEFAULT_FUSION,
-        candidates: int = 100,
+        candidates: int = 400,
         rrf_k: int = 20,
         dense_weight: float = 1.0,
         sparse_weight: float = 1.0,
@@ -345,7 +346,6 @@ class HybridRetriever:
         expansion = expanded_by.terms
         doc_mask = self._doc_mask(filters)
         chunk_ok = doc_mask[self.index.chunk_doc] if doc_mask is not None else None
-        n_chunks = len(self.index.chunks)
         return _Query(
             text=query,
             lang=lang,
@@ -354,8 +354,16 @@ class HybridRetriever:
             expanded=query if not expansion else f"{query} {' '.join(expansion)}",
             doc_mask=doc_mask,
             chunk_ok=chunk_ok,
-            pool=min(n_chunks, self.candidates if chunk_ok is None else max(self.candidates * 4, 400)),
+            pool=self._pool(chunk_ok),
         )
+
+    def _pool(self, chunk_ok: NDArray[np.bool_] | None) -> int:
+        """How many chunks each ranking reads: ``candidates`` of those a filter lets through, so a
+        filter that lets every chunk through ranks as no filter does (the answerer searches
+        articles only, the eval everything: both must see one ranking)."""
+        n_chunks = len(self.index.chunks)
+        passing = n_chunks if chunk_ok is None else int(chunk_ok.sum())
+        return min(n_chunks, math.ceil(self.candidates * n_chunks / max(passing, 1)))
 
     def _rank_dense(self, q: _Query, out: _Rankings, timings: dict[str, float]) -> None:
         """Documents by the cosine of their best chunk, and by their title's."""

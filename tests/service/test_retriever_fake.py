@@ -111,3 +111,20 @@ def test_an_answer_draws_on_the_translation_of_its_top_article_in_the_question_s
     assert in_language(retriever, "what is EIP-1559", [eip, basics], "en") == [eip, basics]
     # A question in the articles' own language: nothing to do.
     assert in_language(retriever, "矿工费是什么", [basics, eip], "zh") == [basics, eip]
+
+
+def test_a_filter_that_keeps_every_page_ranks_as_no_filter(fake_index: Path) -> None:
+    # The answerer searches articles only and the eval everything: where every page is an
+    # article they must see one ranking, or the eval's hit@k is not what users get. A pool
+    # of a few chunks makes the pool's size show in the scores.
+    retriever = HybridRetriever(open_index(fake_index, "f"), FakeEmbedder(), glossary=Glossary.load(), candidates=3)
+    assert {d.kind for d in retriever.index.documents} == {"article"}
+    for query in ("矿工费不足，转账失败怎么办", "有人冒充客服要助记词", "授权了陌生合约怎么办"):
+        plain = [(h.doc_id, round(h.score, 5)) for h in retriever.search(query, k=5).hits]
+        articles = retriever.search(query, k=5, filters=SearchFilters(kind="article")).hits
+        assert [(h.doc_id, round(h.score, 5)) for h in articles] == plain
+    # A filter that keeps a part reads as many of that part's chunks as no filter reads in all.
+    security = retriever._doc_mask(SearchFilters(category="security"))
+    assert security is not None and 0 < security.sum() < len(security)
+    chunk_ok = security[retriever.index.chunk_doc]
+    assert retriever._pool(chunk_ok) > retriever._pool(None) == 3
