@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from kefu import vocab
 from kefu.brand import Brand, active_brand
+from service.retriever import contenders
 
 if TYPE_CHECKING:
     from service.retriever import DocumentHit
@@ -103,7 +104,7 @@ def build_handoff(
         sentiment=sentiment,
         question=question[:SUMMARY_QUESTION_CHARS],
         turns=len([1 for role, _ in history if role == "user"]) + 1,
-        titles=[h.title for h in hits[:SUMMARY_TITLES]],
+        titles=[h.title for h in contenders(hits[:SUMMARY_TITLES])],
     )
     titles = _titles(parts.titles, lang)
     conversation = [{"role": role, "text": text} for role, text in history] + [{"role": "user", "text": question}]

@@ -143,6 +143,19 @@ def document_sections(index: IndexVersion, hit: DocumentHit, limit: int = 8) -> 
     return [Passage(_last_heading(path), text) for path, text in sections]
 
 
+#: A lower hit counts as a contender (a source of the answer, a related article of a handoff)
+#: only when search scores it at least this share of the top hit (score fusion, the default):
+#: further below it was mostly unrelated clutter in blind review (docs/answers.md).
+CONTENDER_SHARE = 0.75
+
+
+def contenders(hits: Sequence[DocumentHit], share: float = CONTENDER_SHARE) -> list[DocumentHit]:
+    """The top hit and the lower ones search scores within ``share`` of it, in rank order."""
+    if not hits:
+        return []
+    return [hits[0], *(h for h in hits[1:] if h.score >= share * hits[0].score)]
+
+
 def in_language(retriever: Retriever, query: str, hits: list[DocumentHit], lang: str) -> list[DocumentHit]:
     """``hits`` with each article that the help center also has in ``lang`` replaced by that
     translation, found by a search in ``lang`` alone (so it comes with its own best passage).

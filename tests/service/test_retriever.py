@@ -186,4 +186,3 @@ def test_word_rarity_is_bm25s_idf_over_the_passages(retriever: HybridRetriever) 
     assert [rarity[w] for w in by_count] == sorted(rarity[w] for w in by_count)
     assert rarity["从没出现过的词"] > max(rarity[w] for w in holding)
     assert rarity["转账"] > 0
-

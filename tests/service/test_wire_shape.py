@@ -55,10 +55,11 @@ def test_an_answer_opens_no_handoff_and_citations_are_stored_with_their_kind() -
     ]
 
 
-def _hit(n: int) -> DocumentHit:
+def _hit(n: int, score: float | None = None) -> DocumentHit:
     return DocumentHit(
         doc_id=f"help/zh/transfers/{n}.md", paths=[], title=f"转账文章 {n}", kind="article", lang="zh",
-        category="transfers", url=None, score=1.0 / n, dense_score=None, sparse_score=None, dense_rank=n,
+        category="transfers", url=None, score=1.0 - 0.05 * n if score is None else score, dense_score=None,
+        sparse_score=None, dense_rank=n,
         sparse_rank=None, heading_path=[], passage="", snippet="", chunk=0,
     )  # fmt: skip
 
@@ -87,6 +88,18 @@ def test_a_handoffs_summary_is_its_parts_in_the_users_language_and_both_are_stor
         view = assistant.handoff_view(_record(request.payload, info.summary))
         assert view.summary_parts is not None and SummaryParts(**msgspec.structs.asdict(view.summary_parts)) == parts
     assert summary_line(parts, "zh") != summary_line(parts, "en")
+
+
+def test_a_handoff_lists_only_the_articles_search_scores_near_the_top() -> None:
+    # The agent reads these as what the question is about; a far lower hit is noise.
+    hits = [_hit(1, 3.0), _hit(2, 2.4), _hit(3, 1.5)]
+    info = build_handoff(
+        reason="low_confidence", question="订单号 8841，已经等了两个小时", history=[], lang="zh", hits=hits,
+        category=None, priority="normal", sentiment="neutral",
+    )  # fmt: skip
+    assert info.summary_parts is not None and info.summary_parts.titles == ["转账文章 1", "转账文章 2"]
+    assert "转账文章 3" not in info.summary and "转账文章 3" not in info.suggested_reply
+    assert len(info.evidence) == 3  # the agent still sees every hit, with its score
 
 
 def test_a_handoff_stored_before_its_summary_parts_were_kept_has_none() -> None:
