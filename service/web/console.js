@@ -169,6 +169,8 @@
       if (key) sessionStorage.setItem("kefu.agentKey", key);
       $("signin").hidden = true; $("app").hidden = false; $("signout").hidden = !key;
       $("who").textContent = who.label + " (" + who.role + ")";
+      // Curated answers and drafts are an admin's work: an agent's key would only be refused there.
+      document.querySelector('a[href="/console/learning"]').hidden = who.role !== "admin";
       if (embedded) startChatwoot(); else { loadQueue(); queueTimer = setInterval(loadQueue, 5000); }
     });
   }

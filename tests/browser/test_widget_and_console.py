@@ -834,7 +834,8 @@ def test_the_key_entered_in_the_console_serves_the_report_and_learning_pages(bro
     page.get_by_label("客服 API key").fill(served.keys["admin"])
     page.get_by_role("button", name="登录").click()
     expect(page.locator("#app")).to_be_visible()
-    page.goto(f"{served.url}/console/learning")
+    page.get_by_role("link", name="知识维护", exact=True).click()
+    expect(page).to_have_url(f"{served.url}/console/learning")
     expect(page.locator("#app")).to_be_visible()
     expect(page.locator("#signin")).to_be_hidden()
     page.goto(f"{served.url}/console/report")
@@ -842,9 +843,12 @@ def test_the_key_entered_in_the_console_serves_the_report_and_learning_pages(bro
     expect(page.locator("#signin")).to_be_hidden()
     page.context.close()
 
-    # An agent's key serves the report; the learning page says it needs an admin's.
+    # An agent's key serves the report; the console shows no link to the learning page, which
+    # says it needs an admin's key.
     agent = console_page(browser, served, served.keys["agent"])
     expect(agent.locator("#app")).to_be_visible()
+    expect(agent.get_by_role("link", name="周报", exact=True)).to_be_visible()
+    expect(agent.get_by_role("link", name="知识维护", exact=True)).to_be_hidden()
     agent.goto(f"{served.url}/console/learning")
     expect(agent.get_by_role("alert")).to_have_text("需要管理员 key。")
     agent.goto(f"{served.url}/console/report")
