@@ -133,6 +133,10 @@ SECRET_POSITIVE = [
     "i typed my recovery phrase into a site that looked like harbor",
     "the scammer has my private key now",
     "shared my 12 words with a guy from discord yesterday",
+    # Seen is as good as given: the wallet has to move (brief: compromise goes to a person).
+    "私钥被他人看见了 要紧吗",
+    "备份的助记词纸条好像被别人看到了",
+    "my recovery phrase was seen by my roommate",
     # Asking whether it was legit does not undo what was done.
     "在网站上输入了助记词 靠谱吗",
     "客服让我把助记词发给他验证，我已经发了，靠谱吗",
@@ -149,6 +153,8 @@ SECRET_NEGATIVE = [
     "where do I find my private key",
     "should I send my seed phrase to support to verify my wallet?",
     "I never shared my seed phrase with anyone but my funds are gone",
+    "如果助记词被别人看到了会怎样",
+    "别人看到助记词会怎么样",
     "can I import my private key from metamask?",
     f"tx hash 0x{HASH_HEX} still pending",
     # Told to, asking whether to: a scam to warn about, nothing given yet (issue: 靠谱吗).
