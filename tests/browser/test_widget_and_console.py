@@ -897,7 +897,8 @@ def test_the_queue_shows_the_users_question_and_labels_in_the_consoles_language(
     question = "我的钱包被盗了，USDT全被转走了！"
     asked = handoff_for(served, question, "desk-labels")
     assert (asked["reason"], asked["handoff"]["priority"]) == ("stolen_funds", "urgent"), asked
-    page = console_page(browser, served, served.keys["agent"])
+    # An admin's console: it links to the learning page too (an agent's does not).
+    page = console_page(browser, served, served.keys["admin"])
     header = page.locator("header.top")
 
     def links(report: str, learning: str) -> None:
