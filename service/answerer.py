@@ -61,6 +61,7 @@ from service.retriever import (
     HybridRetriever,
     Retriever,
     SearchFilters,
+    contenders,
     document_sections,
     in_language,
 )
@@ -458,7 +459,10 @@ class Answerer:
         """Retrieval evidence for the score, and the source sentences closest to the question
         (the answer itself when quoting; embedding them costs ~0.1-0.4 s)."""
         hits = found.hits
-        sources = select_sources(hits, turn.standalone, max_sources=self.max_sources, max_chars=self.max_source_chars)
+        # What an answer may show: the top hit and those search scores near it (the rest read as
+        # clutter in review); the retrieval evidence below reads every hit.
+        shown = contenders(hits)
+        sources = select_sources(shown, turn.standalone, max_sources=self.max_sources, max_chars=self.max_source_chars)
         plain = self.retriever.plain_embedder
         top_cosine = None
         if plain is not self.retriever.embedder:
@@ -479,7 +483,7 @@ class Answerer:
             budget = self.quote_chars if quoted else self.render_chars
             if quoted:
                 selected = await asyncio.to_thread(
-                    select_evidence, hits, turn.standalone, self.sentences, max_sources=self.max_sources,
+                    select_evidence, shown, turn.standalone, self.sentences, max_sources=self.max_sources,
                     budget=budget, other_floor=OTHER_SOURCE_FLOOR,
                     top_sections=document_sections(self.retriever.index, hits[0]),
                 )  # fmt: skip
@@ -487,7 +491,7 @@ class Answerer:
                 # Across languages the closest sentences, wherever they stand, carried the
                 # facts more often than one section (docs/answers.md).
                 selected = await asyncio.to_thread(
-                    select_sentences, hits, turn.standalone, self.sentences, max_sources=self.max_sources,
+                    select_sentences, shown, turn.standalone, self.sentences, max_sources=self.max_sources,
                     budget=budget, other_floor=OTHER_SOURCE_FLOOR,
                 )  # fmt: skip
             turn.mark("select", t)

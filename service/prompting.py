@@ -25,7 +25,7 @@ from kefu.generators import ChatMessage
 from kefu.query_cache import RecentVectors
 from kefu.text import RELATED_PAGES, detect_language, split_passage, split_sentences, tokens
 from service.lexicon import lexicon
-from service.retriever import Passage, contenders
+from service.retriever import Passage
 from service.safety import sanitize_source
 
 if TYPE_CHECKING:
@@ -217,7 +217,7 @@ def select_evidence(
     top document loses how much less like the question it is, as a whole, than the likest
     (:func:`_section_likeness`).
     """
-    hits = contenders(hits[:max_sources])
+    hits = hits[:max_sources]
     if not hits:
         return SelectedEvidence(sources=[], best_match=0.0, has_top=False)
     top = list(top_sections or [Passage(hits[0].heading, hits[0].passage)])
@@ -408,7 +408,7 @@ def select_sentences(
     within ``other_floor`` of the best, the best one's within ``floor``), and a sentence that
     announces steps brings the next one; sentences keep their passage's order.
     """
-    hits = contenders(hits[:max_sources])
+    hits = hits[:max_sources]
     headings = {(rank, 0): hit.heading for rank, hit in enumerate(hits)}
     q = embedder.embed_queries([question])[0]
     units, sentences, scores = _scored([[hit.passage] for hit in hits], question, q, embedder, headings)

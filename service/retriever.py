@@ -149,11 +149,11 @@ def document_sections(index: IndexVersion, hit: DocumentHit, limit: int = 8) -> 
 CONTENDER_SHARE = 0.75
 
 
-def contenders(hits: Sequence[DocumentHit], share: float = CONTENDER_SHARE) -> list[DocumentHit]:
-    """The top hit and the lower ones search scores within ``share`` of it, in rank order."""
+def contenders(hits: Sequence[DocumentHit]) -> list[DocumentHit]:
+    """The top hit and the lower ones search scores at least :data:`CONTENDER_SHARE` of it, in rank order."""
     if not hits:
         return []
-    return [hits[0], *(h for h in hits[1:] if h.score >= share * hits[0].score)]
+    return [hits[0], *(h for h in hits[1:] if h.score >= CONTENDER_SHARE * hits[0].score)]
 
 
 def in_language(retriever: Retriever, query: str, hits: list[DocumentHit], lang: str) -> list[DocumentHit]:

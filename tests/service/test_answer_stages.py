@@ -4,6 +4,7 @@ they say, and every way out (answer, warning, each handoff reason) is reached.""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from kefu.vocab import MAX_QUESTION_CHARS
 from service.answerer import Answerer, Found
 from service.confidence import Calibration
 from service.glossary import Glossary
-from service.retriever import DocumentHit, SearchFilters, SearchResult
+from service.retriever import CONTENDER_SHARE, DocumentHit, SearchFilters, SearchResult
 from tests.fakes.embedder import FakeEmbedder
 from tests.fakes.generator import FakeGenerator, collect
 from tests.fakes.retriever import SlowRetriever, article_hit
@@ -89,6 +90,30 @@ async def test_a_rendered_line_is_cited_to_the_source_it_renders_when_the_model_
     gen = FakeGenerator(["Switch to Arbitrum.\nThe gas fee is paid in ETH.\n"])
     _, both = await collect(answerer([switch, fee], gen, calibration=OPEN), "does arbitrum cost gas")
     assert both.answer == "Switch to Arbitrum. [1]\nThe gas fee is paid in ETH. [2]"
+
+
+@pytest.mark.parametrize(
+    ("style", "question"),
+    [
+        ("quote", "转账一直打包中怎么办"),
+        ("quote", "my transfer is stuck pending"),
+        ("generate", "转账一直打包中怎么办"),
+    ],
+)
+async def test_an_article_search_scores_far_below_the_top_is_never_shown(
+    monkeypatch: pytest.MonkeyPatch, style: str, question: str
+) -> None:
+    # Its sentence comes as close as the top article's (the floor lets every sentence join),
+    # which is how clutter from unrelated articles got into answers: only its score keeps it out.
+    monkeypatch.setattr("service.answerer.OTHER_SOURCE_FLOOR", 1.0)
+    other = hit("help/zh/cancel.md", "转账一直打包中，也可以在交易详情页点击「取消」。", title="取消交易")
+    for share, shown in ((CONTENDER_SHARE + 0.05, 2), (CONTENDER_SHARE - 0.05, 1)):
+        low = replace(other, score=PENDING.score * share)
+        a = answerer([PENDING, low], FakeGenerator(["x"]), style=style, calibration=OPEN)
+        turn = a.prepare(question)
+        measured = await a.measure(turn, await a.retrieve(turn))
+        picked = measured.selected.sources if style == "quote" else measured.sources
+        assert [s.doc_id for s in picked] == [PENDING.doc_id, other.doc_id][:shown], (share, style, question)
 
 
 async def test_a_chinese_term_the_rendering_left_in_is_put_in_english_by_the_glossary() -> None:

@@ -18,8 +18,8 @@ from kefu.settings import Settings
 from service.answerer import Answerer
 from service.confidence import Calibration
 from service.glossary import Glossary
-from service.prompting import quote_answer, select_evidence, select_sentences
-from service.retriever import CONTENDER_SHARE, DocumentHit, HybridRetriever, SearchFilters, SearchResult
+from service.prompting import quote_answer, select_evidence
+from service.retriever import DocumentHit, HybridRetriever, SearchFilters, SearchResult
 from tests.fakes.generator import collect
 from tests.fakes.ollama_server import FakeOllama, ScriptedModel
 
@@ -41,10 +41,10 @@ def quoting(retriever: HybridRetriever, llm: FakeOllama, **kw: object) -> Answer
     return Answerer(retriever, OllamaGenerator(llm.url, "en", timeout=10), style="quote", **kw)  # type: ignore[arg-type]
 
 
-def _hit(doc_id: str, passage: str, title: str = "标题", score: float = 1.0) -> DocumentHit:
+def _hit(doc_id: str, passage: str, title: str = "标题") -> DocumentHit:
     return DocumentHit(
         doc_id=doc_id, paths=[doc_id], title=title, kind="article", lang="zh", category=None, url=None,
-        score=score, dense_score=0.9, sparse_score=1.0, dense_rank=1, sparse_rank=1, heading_path=[],
+        score=1.0, dense_score=0.9, sparse_score=1.0, dense_rank=1, sparse_rank=1, heading_path=[],
         passage=passage, snippet=passage[:40], chunk=0,
     )  # fmt: skip
 
@@ -72,18 +72,6 @@ def test_evidence_is_the_section_that_answers_and_close_sentences_of_other_sourc
     assert answer is not None and answer.startswith("帮助中心的相关说明：") and answer.endswith(" [1]")
     # The sentences are Chinese: an English question cannot be answered by quoting them.
     assert quote_answer(evidence, "en") is None
-
-
-@pytest.mark.parametrize("select", [select_evidence, select_sentences])
-def test_a_hit_search_scores_far_below_the_top_adds_nothing(select, embedder: SentenceTransformerEmbedder) -> None:  # type: ignore[no-untyped-def]
-    # Its sentence is as close to the question as the top article's, which is how clutter
-    # ("在交易详情页输入地址…" from another article) got into answers.
-    top = _hit("a.md", "转账一直打包中，可以在交易详情页点击「加速」。", score=3.0)
-    close = "转账一直打包中的交易，也可以在交易详情页点击「取消」。"
-    for share, joins in ((CONTENDER_SHARE + 0.05, True), (CONTENDER_SHARE - 0.05, False)):
-        other = _hit("b.md", close, score=3.0 * share)
-        evidence = select([top, other], "转账一直打包中怎么办", embedder, budget=400)
-        assert [s.doc_id for s in evidence.sources] == (["a.md", "b.md"] if joins else ["a.md"]), share
 
 
 def test_a_sentence_announcing_steps_brings_the_steps(embedder: SentenceTransformerEmbedder) -> None:
